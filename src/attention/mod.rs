@@ -1,0 +1,212 @@
+//! The registry of attention methods (survey §"Efficient Attention Mechanisms").
+//!
+//! A method is one file in this folder: its [`MethodInfo`] (name, paper, knobs),
+//! its CPU twin (a [`RowKernel`] in f32), its cost formulas, and how it runs on
+//! the GPU. Adding a method means adding that file, its WGSL kernel and one arm
+//! in [`MethodId::method`]; the settings parser, the CLI flags, the page's
+//! controls and the measurement schema all read the registry.
+
+pub mod full;
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+use ndarray::ArrayViewMut2;
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
+use crate::inputs::Inputs;
+
+/// A boxed, not-necessarily-`Send` future (wgpu's web futures are `!Send`).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Identifies a method: the value of `--method` and `?method=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodId {
+    /// Exact softmax attention (Vaswani et al. 2017), survey Eq. (3).
+    Full,
+}
+
+impl MethodId {
+    /// Every method, in the order the page lists them.
+    pub const ALL: &'static [MethodId] = &[MethodId::Full];
+
+    /// The implementation behind this id: the one place a new method is wired in.
+    pub fn method(self) -> &'static dyn AttentionMethod {
+        match self {
+            MethodId::Full => &full::FullAttention,
+        }
+    }
+
+    /// Static description: name, paper, knobs.
+    pub fn info(self) -> &'static MethodInfo {
+        self.method().info()
+    }
+
+    /// The key used in URLs, CLI flags and JSON (`"full"`).
+    pub fn key(self) -> &'static str {
+        self.info().key
+    }
+
+    /// Looks a method up by its key.
+    pub fn from_key(key: &str) -> Option<MethodId> {
+        Self::ALL.iter().copied().find(|m| m.key() == key)
+    }
+
+    /// All keys, for error messages ("full, longformer, ...").
+    pub fn keys() -> Vec<&'static str> {
+        Self::ALL.iter().map(|m| m.key()).collect()
+    }
+}
+
+/// What a user reads about a method, and the knobs it takes.
+#[derive(Debug)]
+pub struct MethodInfo {
+    /// URL / CLI key, e.g. `"full"`.
+    pub key: &'static str,
+    /// Human name, e.g. `"Full softmax"`.
+    pub label: &'static str,
+    /// Survey family, e.g. `"Exact"`, `"Sparse"`, `"Low-rank"`, `"Kernel"`.
+    pub family: &'static str,
+    /// The paper that defines it.
+    pub paper: &'static str,
+    /// The defining equation in plain text, shown on the page.
+    pub equation: &'static str,
+    /// Method-specific knobs (besides n, d, seed, causal).
+    pub params: &'static [ParamSpec],
+    /// `None` if the method supports `--causal`; otherwise why it cannot.
+    pub causal_unsupported: Option<&'static str>,
+}
+
+/// One integer knob of a method (`--window 64`, `?window=64`).
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    /// URL / CLI key.
+    pub key: &'static str,
+    /// Label on the page.
+    pub label: &'static str,
+    /// One line of help, shown in `flt --help` and as a tooltip.
+    pub help: &'static str,
+    /// Smallest valid value.
+    pub min: u64,
+    /// Largest valid value.
+    pub max: u64,
+    /// Value used when the setting is absent.
+    pub default: u64,
+}
+
+/// The shape of one attention problem: `n` queries and keys of width `d`,
+/// values of width `dv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    /// Sequence length (number of queries = number of keys).
+    pub n: usize,
+    /// Query/key width.
+    pub d: usize,
+    /// Value width.
+    pub dv: usize,
+    /// Whether key j > i is masked for query i.
+    pub causal: bool,
+}
+
+impl Shape {
+    /// Number of (query, key) pairs that are not masked: n² or n(n+1)/2.
+    pub fn pairs(&self) -> u64 {
+        let n = self.n as u64;
+        if self.causal { n * (n + 1) / 2 } else { n * n }
+    }
+}
+
+/// Counted cost of one forward pass, with the formulas that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Floating-point operations (a multiply-add counts 2, `exp` counts 1).
+    pub flops: u64,
+    /// The formula behind `flops`, in the page's notation.
+    pub flops_formula: String,
+    /// Bytes read from and written to GPU global memory by the kernel(s).
+    pub bytes: u64,
+    /// The formula behind `bytes`.
+    pub bytes_formula: String,
+}
+
+/// The method-specific knob values of a run, in [`MethodInfo::params`] order.
+pub type ParamValues = std::collections::BTreeMap<String, u64>;
+
+/// Errors a method reports about its configuration.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MethodError {
+    /// The method cannot run with the given settings.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The CPU twin of a method, computed a block of query rows at a time so that
+/// a browser can yield between blocks and a comparison can pick sample rows.
+pub trait RowKernel {
+    /// Writes the output rows `rows` into `out` (shape `rows.len() × dv`). If
+    /// `weights` is given, it is called once per row with that row's attention
+    /// weights over all `n` keys (the implied attention matrix), for pooling.
+    fn compute_rows(
+        &self,
+        rows: Range<usize>,
+        out: ArrayViewMut2<'_, f32>,
+        weights: Option<&mut dyn FnMut(usize, &[f32])>,
+    );
+}
+
+/// Everything the rest of the program needs from a method.
+pub trait AttentionMethod: Sync {
+    /// Name, paper, knobs.
+    fn info(&self) -> &'static MethodInfo;
+
+    /// Counted FLOPs and bytes of the GPU kernel that is timed, for this shape.
+    fn cost(&self, shape: Shape, params: &ParamValues) -> Cost;
+
+    /// The CPU twin (f32, ndarray) over these inputs.
+    fn cpu_twin<'a>(
+        &self,
+        inputs: &'a Inputs,
+        causal: bool,
+        params: &ParamValues,
+    ) -> Result<Box<dyn RowKernel + 'a>, MethodError>;
+
+    /// Runs the method's GPU kernels: output, pooled attention map and timings.
+    fn run_gpu<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        inputs: &'a Inputs,
+        causal: bool,
+        params: &'a ParamValues,
+        options: &'a GpuRunOptions,
+    ) -> LocalFuture<'a, Result<GpuOutput, GpuError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_are_unique() {
+        let keys = MethodId::keys();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(MethodId::from_key(k).map(|m| m.key()), Some(*k));
+            assert!(!keys[i + 1..].contains(k), "duplicate method key {k}");
+        }
+        assert_eq!(MethodId::from_key("nope"), None);
+    }
+
+    #[test]
+    fn pairs_count_the_causal_triangle() {
+        let s = Shape {
+            n: 5,
+            d: 2,
+            dv: 2,
+            causal: true,
+        };
+        assert_eq!(s.pairs(), 15);
+        assert_eq!(Shape { causal: false, ..s }.pairs(), 25);
+    }
+}

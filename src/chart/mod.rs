@@ -1,0 +1,5 @@
+//! Charts drawn with plotters, generic over its `DrawingBackend`: a canvas in
+//! the page, SVG natively (tests, exports). Each chart is a function that
+//! returns a `Result` and uses `?`.
+
+pub mod heatmap;

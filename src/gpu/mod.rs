@@ -1,0 +1,114 @@
+//! The GPU backend: wgpu compute shaders in WGSL, on WebGPU in the page and on
+//! Vulkan / Metal / DX12 natively.
+//!
+//! * [`context`] — adapter, device, limits and the pipeline cache, built once;
+//! * [`buffers`] — uploads, size checks against the adapter's limits,
+//!   readback through `map_async`, timestamp queries;
+//! * one host file per kernel family with its `.wgsl` beside it
+//!   ([`full_attention`]).
+//!
+//! GPU code takes a [`GpuContext`] so that tests can inject their own device.
+
+pub mod buffers;
+pub mod context;
+pub mod full_attention;
+
+use ndarray::Array2;
+
+pub use context::GpuContext;
+
+use crate::measure::{AttentionMap, Stage, Timing};
+
+/// Everything that can go wrong on the GPU, worded for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// No adapter, or the device could not be created.
+    #[error("WebGPU unavailable: {0}")]
+    Unavailable(String),
+    /// A buffer would exceed the adapter's limits; checked before allocating.
+    #[error(
+        "{what} needs {bytes} bytes, more than this adapter allows ({limit_name} = {limit} bytes)"
+    )]
+    TooLarge {
+        /// What the buffer holds.
+        what: String,
+        /// Bytes it needs.
+        bytes: u64,
+        /// Which limit it exceeds.
+        limit_name: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// wgpu reported a validation or out-of-memory error.
+    #[error("GPU error in {stage}: {message}")]
+    Device {
+        /// What was running.
+        stage: String,
+        /// wgpu's message.
+        message: String,
+    },
+    /// Reading a buffer back failed.
+    #[error("GPU readback failed: {0}")]
+    Readback(String),
+}
+
+/// What to pool the heatmap from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MapSource {
+    /// The materialised matrix when it fits within the adapter's limits and
+    /// [`MATERIALIZE_CAP_BYTES`], otherwise the fused kernel's statistics.
+    #[default]
+    Auto,
+    /// Always recompute from the fused kernel's row statistics (tests).
+    FusedStats,
+}
+
+/// The materialising path is skipped above this many bytes of n×n scores
+/// even when the adapter would allow more: it only feeds the heatmap, which
+/// the fused statistics can feed too.
+pub const MATERIALIZE_CAP_BYTES: u64 = 256 << 20;
+
+/// How a GPU run is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuRunOptions {
+    /// Timed repetitions of the timed kernel (after one untimed warm-up).
+    pub repeats: u32,
+    /// Where the heatmap comes from.
+    pub map_source: MapSource,
+    /// Largest number of query rows per fused workgroup (tuning; power of two ≤ 64).
+    pub max_rows_per_workgroup: u32,
+}
+
+impl Default for GpuRunOptions {
+    fn default() -> Self {
+        GpuRunOptions {
+            repeats: 5,
+            map_source: MapSource::Auto,
+            max_rows_per_workgroup: 16,
+        }
+    }
+}
+
+/// What a GPU run returns.
+#[derive(Debug, Clone)]
+pub struct GpuOutput {
+    /// Output of the timed kernel, n×dᵥ.
+    pub output: Array2<f32>,
+    /// Outputs of other kernels that computed the same thing (for
+    /// cross-checks), e.g. `("materialized", O)`.
+    pub other_outputs: Vec<(String, Array2<f32>)>,
+    /// Pooled attention map.
+    pub map: AttentionMap,
+    /// Name of the timed kernel.
+    pub kernel: String,
+    /// Per-repeat times of the timed kernel, ms.
+    pub time_ms_samples: Vec<f64>,
+    /// How they were measured.
+    pub timing: Timing,
+    /// Bytes of device memory the timed kernel's buffers occupy.
+    pub memory_bytes: u64,
+    /// Other stages.
+    pub stages: Vec<Stage>,
+    /// Remarks (fallbacks, limits).
+    pub notes: Vec<String>,
+}

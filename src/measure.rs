@@ -1,0 +1,338 @@
+//! What a run measured, in one serde schema shared by `flt --json`, the page's
+//! raw-data panel and its JSON download; plus the error metrics and the pooled
+//! attention map that the heatmap draws.
+//!
+//! Error metrics (all against exact attention computed in f64, see
+//! [`crate::attention::full::reference_rows`]):
+//! * `rel_err = ‖O − O_exact‖_F / ‖O_exact‖_F`
+//! * `max_abs_err = max_ij |O_ij − O_exact,ij|`
+//! * `gpu_cpu_max_abs_err = max_ij |O_gpu,ij − O_twin,ij|`, the GPU kernel
+//!   against its f32 CPU twin.
+//!
+//! Rows are independent in exact attention, so for large n the errors are
+//! computed exactly on an evenly spaced sample of rows ([`sample_rows`]);
+//! `checked_rows` records how many.
+
+use ndarray::{ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON schema below; bumped when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Rows compared when n is larger than this (all rows otherwise).
+pub const MAX_CHECKED_ROWS: usize = 256;
+
+/// How `time_ms` was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// GPU timestamp queries around the kernel's compute pass.
+    GpuTimestamp,
+    /// Wall clock from submission to completion (no `timestamp-query`), or
+    /// the CPU's wall clock.
+    WallClock,
+}
+
+/// Time of one stage of a run (e.g. the materialising path).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// What ran, e.g. `"materialized: scores + softmax + P·V"`.
+    pub name: String,
+    /// Median time in milliseconds.
+    pub time_ms: f64,
+    /// Bytes the stage moves through global memory (counted).
+    pub bytes: u64,
+    /// Device memory its buffers occupy (allocated).
+    pub memory_bytes: u64,
+}
+
+/// One run's figures. Field names are a contract (`flt --json`, the page's
+/// `data-testid="measurement"` panel, downloads): add fields, never rename.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Method key, e.g. `"full"`.
+    pub method: String,
+    /// Method name, e.g. `"Full softmax"`.
+    pub method_label: String,
+    /// Sequence length.
+    pub n: usize,
+    /// Query/key width.
+    pub d: usize,
+    /// Value width.
+    pub dv: usize,
+    /// Seed of the inputs (and of any random choice a method makes).
+    pub seed: u64,
+    /// Whether keys j > i were masked.
+    pub causal: bool,
+    /// Method-specific knobs.
+    pub params: std::collections::BTreeMap<String, u64>,
+    /// `"gaussian"` (seeded) or `"npy"`.
+    pub inputs: crate::inputs::InputSource,
+    /// Fingerprint of the exact bits of Q, K and V ([`crate::inputs::Inputs::digest`]):
+    /// equal on the page and in the CLI for the same seed and shape.
+    pub inputs_digest: String,
+    /// `"gpu"` or `"cpu"`.
+    pub backend: String,
+    /// The adapter's name (`"NVIDIA H100 80GB HBM3"`) or the CPU twin's.
+    pub adapter: String,
+    /// Graphics API under wgpu (`"Vulkan"`, `"WebGPU"`, ...) or `"ndarray"`.
+    pub api: String,
+    /// Which kernel was timed: `"fused"` on the GPU, `"cpu-twin"` on the CPU.
+    pub kernel: String,
+    /// Counted floating-point operations of the timed kernel.
+    pub flops: u64,
+    /// The formula behind `flops`.
+    pub flops_formula: String,
+    /// Counted global-memory bytes of the timed kernel.
+    pub bytes: u64,
+    /// The formula behind `bytes`.
+    pub bytes_formula: String,
+    /// Memory allocated for the timed kernel's buffers (measured from the
+    /// allocations made, GPU or CPU).
+    pub memory_bytes: u64,
+    /// Median time of the timed kernel, in milliseconds.
+    pub time_ms: f64,
+    /// How `time_ms` was measured.
+    pub timing: Timing,
+    /// Every repeat's time, in milliseconds.
+    pub time_ms_samples: Vec<f64>,
+    /// `flops / time`, in GFLOP/s.
+    pub gflops: f64,
+    /// ‖O − O_exact‖_F / ‖O_exact‖_F over the checked rows.
+    pub rel_err: f64,
+    /// max |O − O_exact| over the checked rows.
+    pub max_abs_err: f64,
+    /// max |O_gpu − O_cpu twin| over the checked rows (GPU runs only).
+    pub gpu_cpu_max_abs_err: Option<f64>,
+    /// max |O_kernel − O_cpu twin| for every GPU kernel that computed O
+    /// (e.g. `"fused"` and `"materialized"`), over the checked rows.
+    pub cross_checks: std::collections::BTreeMap<String, f64>,
+    /// How many rows the error figures compare (all rows up to
+    /// [`MAX_CHECKED_ROWS`], an even sample beyond).
+    pub checked_rows: usize,
+    /// Other stages that ran (e.g. the materialising path feeding the heatmap).
+    pub stages: Vec<Stage>,
+    /// Remarks a reader needs (fallbacks taken, limits hit).
+    pub notes: Vec<String>,
+}
+
+/// The attention matrix pooled to at most `MAP_MAX × MAP_MAX` cells: cell
+/// (a, b) is the mean of the weights P_ij with i in row block a and j in key
+/// block b (blocks of `factor` positions; the last block may be shorter).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttentionMap {
+    /// Sequence length the map covers.
+    pub n: usize,
+    /// Positions per cell side.
+    pub factor: usize,
+    /// Cells per side: ⌈n / factor⌉.
+    pub cells: usize,
+    /// Row-major cell means, `cells × cells`.
+    pub values: Vec<f32>,
+}
+
+/// Largest pooled map side.
+pub const MAP_MAX: usize = 512;
+
+impl AttentionMap {
+    /// Pooling factor and cell count for a sequence of length n.
+    pub fn geometry(n: usize) -> (usize, usize) {
+        let factor = n.div_ceil(MAP_MAX).max(1);
+        (factor, n.div_ceil(factor))
+    }
+
+    /// Largest value (0 for an empty map).
+    pub fn max(&self) -> f32 {
+        self.values.iter().fold(0.0f32, |m, &v| m.max(v))
+    }
+
+    /// Value of cell (a, b).
+    pub fn at(&self, a: usize, b: usize) -> f32 {
+        self.values[a * self.cells + b]
+    }
+}
+
+/// Accumulates rows of attention weights into an [`AttentionMap`] on the CPU
+/// (the GPU does the same in `gpu/pool.wgsl`).
+pub struct MapPooler {
+    n: usize,
+    factor: usize,
+    cells: usize,
+    sums: Vec<f64>,
+}
+
+impl MapPooler {
+    /// A pooler for n×n weights.
+    pub fn new(n: usize) -> Self {
+        let (factor, cells) = AttentionMap::geometry(n);
+        MapPooler {
+            n,
+            factor,
+            cells,
+            sums: vec![0.0; cells * cells],
+        }
+    }
+
+    /// Adds row i's weights (length n).
+    pub fn add_row(&mut self, i: usize, weights: &[f32]) {
+        let a = i / self.factor;
+        let row = &mut self.sums[a * self.cells..(a + 1) * self.cells];
+        for (b, chunk) in weights.chunks(self.factor).enumerate() {
+            row[b] += chunk.iter().map(|&w| w as f64).sum::<f64>();
+        }
+    }
+
+    /// The means, dividing each cell by the number of entries it covers.
+    pub fn finish(self) -> AttentionMap {
+        let span = |block: usize| (self.n - block * self.factor).min(self.factor) as f64;
+        let values = self
+            .sums
+            .iter()
+            .enumerate()
+            .map(|(idx, &s)| (s / (span(idx / self.cells) * span(idx % self.cells))) as f32)
+            .collect();
+        AttentionMap {
+            n: self.n,
+            factor: self.factor,
+            cells: self.cells,
+            values,
+        }
+    }
+}
+
+/// The rows the error figures compare: all of them up to
+/// [`MAX_CHECKED_ROWS`], otherwise that many evenly spaced rows including the
+/// first and the last.
+pub fn sample_rows(n: usize) -> Vec<usize> {
+    if n <= MAX_CHECKED_ROWS {
+        return (0..n).collect();
+    }
+    let m = MAX_CHECKED_ROWS;
+    (0..m).map(|t| t * (n - 1) / (m - 1)).collect()
+}
+
+/// Error figures of `out` (f32) against `exact` (f64), same shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Errors {
+    /// ‖out − exact‖_F / ‖exact‖_F (the absolute norm if ‖exact‖ = 0).
+    pub rel_err: f64,
+    /// max |out − exact|.
+    pub max_abs_err: f64,
+}
+
+/// Compares an f32 output with the f64 reference.
+///
+/// # Panics
+/// If the shapes differ.
+pub fn errors(out: ArrayView2<'_, f32>, exact: ArrayView2<'_, f64>) -> Errors {
+    assert_eq!(out.dim(), exact.dim(), "shapes differ");
+    let mut diff2 = 0.0f64;
+    let mut ref2 = 0.0f64;
+    let mut max_abs = 0.0f64;
+    for (&o, &e) in out.iter().zip(exact.iter()) {
+        let d = o as f64 - e;
+        diff2 += d * d;
+        ref2 += e * e;
+        max_abs = max_abs.max(d.abs());
+    }
+    // NaN must not vanish into max(): propagate it so callers can refuse it.
+    if diff2.is_nan() {
+        max_abs = f64::NAN;
+    }
+    let rel_err = if ref2 > 0.0 {
+        (diff2 / ref2).sqrt()
+    } else {
+        diff2.sqrt()
+    };
+    Errors {
+        rel_err,
+        max_abs_err: max_abs,
+    }
+}
+
+/// max |a − b| between two f32 arrays of one shape (NaN if either has NaN).
+pub fn max_abs_diff(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> f64 {
+    assert_eq!(a.dim(), b.dim(), "shapes differ");
+    let mut m = 0.0f64;
+    for (&x, &y) in a.iter().zip(b.iter()) {
+        let d = (x as f64 - y as f64).abs();
+        if d.is_nan() {
+            return f64::NAN;
+        }
+        m = m.max(d);
+    }
+    m
+}
+
+/// Selects rows of a matrix (a copy), in the order given.
+pub fn select_rows(a: ArrayView2<'_, f32>, rows: &[usize]) -> ndarray::Array2<f32> {
+    a.select(Axis(0), rows)
+}
+
+/// The median of a non-empty list (mean of the middle two for even lengths).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.is_empty() {
+        f64::NAN
+    } else if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn sample_rows_cover_the_ends_evenly() {
+        assert_eq!(sample_rows(3), vec![0, 1, 2]);
+        let s = sample_rows(16384);
+        assert_eq!(s.len(), MAX_CHECKED_ROWS);
+        assert_eq!((s[0], *s.last().unwrap()), (0, 16383));
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn errors_are_relative_frobenius_and_max_abs() {
+        let out = array![[1.0f32, 2.0], [3.0, 4.0]];
+        let exact = array![[1.0f64, 2.0], [3.0, 5.0]];
+        let e = errors(out.view(), exact.view());
+        assert!((e.rel_err - 1.0 / (1.0f64 + 4.0 + 9.0 + 25.0).sqrt()).abs() < 1e-12);
+        assert_eq!(e.max_abs_err, 1.0);
+        let nan = array![[f32::NAN, 2.0], [3.0, 4.0]];
+        assert!(errors(nan.view(), exact.view()).max_abs_err.is_nan());
+        assert!(max_abs_diff(nan.view(), out.view()).is_nan());
+    }
+
+    #[test]
+    fn pooling_takes_block_means_with_a_short_last_block() {
+        // n = 1030 → factor 3, 344 cells, last block of 1 position.
+        let n = 1030;
+        let (factor, cells) = AttentionMap::geometry(n);
+        assert_eq!((factor, cells), (3, 344));
+        let mut p = MapPooler::new(n);
+        for i in 0..n {
+            let w: Vec<f32> = (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect();
+            p.add_row(i, &w);
+        }
+        let map = p.finish();
+        assert!((map.at(0, 0) - 3.0 / 9.0).abs() < 1e-6);
+        assert_eq!(map.at(0, 1), 0.0);
+        assert!((map.at(343, 343) - 1.0).abs() < 1e-6, "1×1 last cell");
+        assert_eq!(AttentionMap::geometry(512), (1, 512));
+        assert_eq!(AttentionMap::geometry(16384), (32, 512));
+    }
+
+    #[test]
+    fn median_of_even_and_odd_lists() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}

@@ -1,0 +1,516 @@
+//! Settings: the single source of truth of a run, read from the page's URL
+//! query or the CLI's flags under the same names
+//! (`?method=full&n=1024&d=64&seed=1&causal=true` ⇔
+//! `flt run --method full --n 1024 --d 64 --seed 1 --causal`).
+//!
+//! Parsing never fails: every bad value yields a [`SettingsIssue`] that says
+//! what was wrong and which valid value is used instead (the nearest one for
+//! numbers out of range, the default otherwise). The page shows the issues and
+//! runs the corrected settings; the CLI refuses to run and prints them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attention::{MethodId, ParamSpec, ParamValues, Shape};
+use crate::inputs::{MAX_D, MAX_N};
+
+/// Which backend the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendChoice {
+    /// The GPU when an adapter exists, otherwise the CPU twin.
+    #[default]
+    Auto,
+    /// The GPU, or an error.
+    Gpu,
+    /// The CPU twin.
+    Cpu,
+}
+
+impl BackendChoice {
+    /// URL / CLI value.
+    pub fn key(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Gpu => "gpu",
+            BackendChoice::Cpu => "cpu",
+        }
+    }
+}
+
+/// Validated settings of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Attention method.
+    pub method: MethodId,
+    /// Sequence length, 1 ..= [`MAX_N`].
+    pub n: usize,
+    /// Head dimension, 1 ..= [`MAX_D`].
+    pub d: usize,
+    /// Seed of the inputs and of any random choice of the method.
+    pub seed: u64,
+    /// Mask keys j > i.
+    pub causal: bool,
+    /// Backend asked for.
+    pub backend: BackendChoice,
+    /// The method's own knobs (every key of its [`ParamSpec`]s is present).
+    pub params: ParamValues,
+}
+
+/// Default sequence length.
+pub const DEFAULT_N: usize = 256;
+/// Default head dimension.
+pub const DEFAULT_D: usize = 64;
+/// Default seed.
+pub const DEFAULT_SEED: u64 = 1;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::for_method(MethodId::Full)
+    }
+}
+
+/// One problem found while parsing settings, and what was done about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsIssue {
+    /// The setting's name (`"n"`).
+    pub key: String,
+    /// What was wrong (`"n=0 is below the minimum 1"`).
+    pub problem: String,
+    /// The value used instead (`"1"`), or what happens (`"ignored"`).
+    pub fallback: String,
+}
+
+impl fmt::Display for SettingsIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.problem, self.fallback)
+    }
+}
+
+/// The names every method shares, in URL order.
+pub const COMMON_KEYS: &[&str] = &["method", "n", "d", "seed", "causal", "backend"];
+
+impl Settings {
+    /// Defaults for a method: n, d, seed and its knobs at their defaults.
+    pub fn for_method(method: MethodId) -> Settings {
+        Settings {
+            method,
+            n: DEFAULT_N,
+            d: DEFAULT_D,
+            seed: DEFAULT_SEED,
+            causal: false,
+            backend: BackendChoice::Auto,
+            params: method
+                .info()
+                .params
+                .iter()
+                .map(|p| (p.key.to_string(), p.default))
+                .collect(),
+        }
+    }
+
+    /// Parses `key=value` pairs (a URL query, or the CLI's flags). Later
+    /// duplicates win. Never fails: problems come back as issues and the
+    /// nearest valid values are used.
+    pub fn from_pairs<K, V, I>(pairs: I) -> (Settings, Vec<SettingsIssue>)
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+        I: IntoIterator<Item = (K, V)>,
+    {
+        let mut raw: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in pairs {
+            raw.insert(k.as_ref().trim().to_string(), v.as_ref().trim().to_string());
+        }
+        let mut issues = Vec::new();
+        let mut issue = |key: &str, message: String| {
+            let (problem, fallback) = match message.split_once("; ") {
+                Some((p, f)) => (p.to_string(), f.to_string()),
+                None => (message, String::new()),
+            };
+            issues.push(SettingsIssue {
+                key: key.to_string(),
+                problem,
+                fallback,
+            })
+        };
+
+        let method = match raw.get("method") {
+            None => MethodId::Full,
+            Some(v) => MethodId::from_key(&v.to_ascii_lowercase()).unwrap_or_else(|| {
+                issue(
+                    "method",
+                    format!(
+                        "method={v} is not a known method (known: {}); using full",
+                        MethodId::keys().join(", ")
+                    ),
+                );
+                MethodId::Full
+            }),
+        };
+        let mut s = Settings::for_method(method);
+        let mut int = |key: &str, min: u64, max: u64, default: u64| -> u64 {
+            match raw.get(key) {
+                None => default,
+                Some(v) => match parse_int(key, v, min, max) {
+                    Ok(x) => x,
+                    Err((x, why)) => {
+                        issue(key, why);
+                        x.unwrap_or(default)
+                    }
+                },
+            }
+        };
+        s.n = int("n", 1, MAX_N as u64, DEFAULT_N as u64) as usize;
+        s.d = int("d", 1, MAX_D as u64, DEFAULT_D as u64) as usize;
+        s.seed = int("seed", 0, u64::MAX, DEFAULT_SEED);
+        let specs: &[ParamSpec] = method.info().params;
+        for p in specs {
+            let value = int(p.key, p.min, p.max, p.default);
+            s.params.insert(p.key.to_string(), value);
+        }
+
+        if let Some(v) = raw.get("causal") {
+            match parse_bool(v) {
+                Some(b) => s.causal = b,
+                None => issue(
+                    "causal",
+                    format!("causal={v} is not true or false; using false"),
+                ),
+            }
+        }
+        if s.causal {
+            if let Some(why) = method.info().causal_unsupported {
+                issue(
+                    "causal",
+                    format!(
+                        "{} cannot be causal: {why}; using causal=false",
+                        method.info().label
+                    ),
+                );
+                s.causal = false;
+            }
+        }
+        if let Some(v) = raw.get("backend") {
+            s.backend = match v.to_ascii_lowercase().as_str() {
+                "auto" => BackendChoice::Auto,
+                "gpu" => BackendChoice::Gpu,
+                "cpu" => BackendChoice::Cpu,
+                _ => {
+                    issue(
+                        "backend",
+                        format!("backend={v} is not auto, gpu or cpu; using auto"),
+                    );
+                    BackendChoice::Auto
+                }
+            };
+        }
+
+        let known_elsewhere = |k: &str| {
+            MethodId::ALL
+                .iter()
+                .any(|m| m.info().params.iter().any(|p| p.key == k))
+        };
+        for key in raw.keys() {
+            let ours = COMMON_KEYS.contains(&key.as_str()) || specs.iter().any(|p| p.key == key);
+            if !ours && !known_elsewhere(key) {
+                issue(key, format!("unknown setting '{key}'; ignored"));
+            }
+        }
+        (s, issues)
+    }
+
+    /// Parses a URL query string (`a=1&b=2`, with or without a leading `?`).
+    pub fn from_query(query: &str) -> (Settings, Vec<SettingsIssue>) {
+        Settings::from_pairs(parse_query(query))
+    }
+
+    /// The settings as `key=value` pairs, in a stable order: the common keys,
+    /// then the method's knobs. `backend` is omitted when it is `auto`.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("method".to_string(), self.method.key().to_string()),
+            ("n".to_string(), self.n.to_string()),
+            ("d".to_string(), self.d.to_string()),
+            ("seed".to_string(), self.seed.to_string()),
+            ("causal".to_string(), self.causal.to_string()),
+        ];
+        if self.backend != BackendChoice::Auto {
+            out.push(("backend".to_string(), self.backend.key().to_string()));
+        }
+        for p in self.method.info().params {
+            let v = self.params.get(p.key).copied().unwrap_or(p.default);
+            out.push((p.key.to_string(), v.to_string()));
+        }
+        out
+    }
+
+    /// The settings as a URL query, without the leading `?`.
+    pub fn to_query(&self) -> String {
+        query_from_pairs(&self.to_pairs())
+    }
+
+    /// The query after a control sets `key` to the raw text `value`: the
+    /// value is passed on unparsed, so that a bad entry gets the same message
+    /// as a bad URL. Changing the method resets the knobs to the new method's
+    /// defaults (and drops `causal` if it cannot be causal).
+    pub fn query_with(&self, key: &str, value: &str) -> String {
+        let mut base = self.clone();
+        if key == "method" {
+            if let Some(m) = MethodId::from_key(value) {
+                base = Settings {
+                    method: m,
+                    params: Settings::for_method(m).params,
+                    ..self.clone()
+                };
+                if m.info().causal_unsupported.is_some() {
+                    base.causal = false;
+                }
+            }
+        }
+        let mut pairs = base.to_pairs();
+        match pairs.iter_mut().find(|(k, _)| k == key) {
+            Some(pair) => pair.1 = value.to_string(),
+            None => pairs.push((key.to_string(), value.to_string())),
+        }
+        query_from_pairs(&pairs)
+    }
+
+    /// The problem shape these settings describe (seeded inputs: dᵥ = d).
+    pub fn shape(&self) -> Shape {
+        Shape {
+            n: self.n,
+            d: self.d,
+            dv: self.d,
+            causal: self.causal,
+        }
+    }
+}
+
+/// Joins pairs into a URL query (percent-encoded, no leading `?`).
+pub fn query_from_pairs(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Parses an integer setting, accepting `1e3`-style and fractional numbers by
+/// rounding. On failure returns the value to use instead (nearest valid, or
+/// `None` for the default) and the message.
+fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u64, (Option<u64>, String)> {
+    let below = || {
+        (
+            Some(min),
+            format!("{key}={v} is below the minimum {min}; using {min}"),
+        )
+    };
+    let above = || {
+        (
+            Some(max),
+            format!("{key}={v} is above the maximum {max}; using {max}"),
+        )
+    };
+    if let Ok(x) = v.parse::<u64>() {
+        return if x < min {
+            Err(below())
+        } else if x > max {
+            Err(above())
+        } else {
+            Ok(x)
+        };
+    }
+    let Some(x) = v.parse::<f64>().ok().filter(|x| x.is_finite()) else {
+        return Err((
+            None,
+            format!("{key}={v} is not a number; using the default"),
+        ));
+    };
+    if x < min as f64 {
+        return Err(below());
+    }
+    if x > max as f64 {
+        return Err(above());
+    }
+    let rounded = (x.round() as u64).clamp(min, max);
+    if rounded as f64 == x {
+        Ok(rounded) // "1e3", "64.0"
+    } else {
+        Err((
+            Some(rounded),
+            format!("{key}={v} is not a whole number; using {rounded}"),
+        ))
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// Splits a URL query into decoded `(key, value)` pairs.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+fn encode_component(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn decode_component(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high * 16 + low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(q: &str) -> (Settings, Vec<String>) {
+        let (s, issues) = Settings::from_query(q);
+        (s, issues.into_iter().map(|i| i.to_string()).collect())
+    }
+
+    #[test]
+    fn a_full_query_round_trips() {
+        let (s, issues) = parse("?method=full&n=1024&d=64&seed=1&causal=true");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(
+            (s.method, s.n, s.d, s.seed, s.causal),
+            (MethodId::Full, 1024, 64, 1, true)
+        );
+        assert_eq!(s.to_query(), "method=full&n=1024&d=64&seed=1&causal=true");
+        assert_eq!(Settings::from_query(&s.to_query()).0, s);
+    }
+
+    #[test]
+    fn bad_values_say_why_and_use_the_nearest_valid_value() {
+        let (s, i) = parse("n=0");
+        assert_eq!(s.n, 1);
+        assert_eq!(i, vec!["n=0 is below the minimum 1; using 1"]);
+        let (s, i) = parse("n=abc");
+        assert_eq!(s.n, DEFAULT_N);
+        assert_eq!(i, vec!["n=abc is not a number; using the default"]);
+        let (s, i) = parse("d=100000");
+        assert_eq!(s.d, MAX_D);
+        assert_eq!(i, vec!["d=100000 is above the maximum 256; using 256"]);
+        let (s, i) = parse("method=nope");
+        assert_eq!(s.method, MethodId::Full);
+        assert_eq!(
+            i[0],
+            "method=nope is not a known method (known: full); using full"
+        );
+        let (s, i) = parse("n=100.4&causal=maybe&backend=tpu&colour=red");
+        assert_eq!(
+            (s.n, s.causal, s.backend),
+            (100, false, BackendChoice::Auto)
+        );
+        assert_eq!(i.len(), 4, "{i:?}");
+        let (s, i) = parse("n=1e3&d=-4&seed=18446744073709551615");
+        assert_eq!((s.n, s.d, s.seed), (1000, 1, u64::MAX));
+        assert_eq!(i.len(), 1);
+        assert_eq!(parse("n=NaN").0.n, DEFAULT_N);
+        assert_eq!(parse("n=inf").0.n, DEFAULT_N);
+    }
+
+    #[test]
+    fn controls_pass_raw_values_through_the_parser() {
+        let s = Settings::default();
+        let q = s.query_with("n", "0");
+        assert_eq!(q, "method=full&n=0&d=64&seed=1&causal=false");
+        let (t, issues) = Settings::from_query(&q);
+        assert_eq!((t.n, issues.len()), (1, 1));
+        assert_eq!(
+            s.query_with("backend", "cpu"),
+            "method=full&n=256&d=64&seed=1&causal=false&backend=cpu"
+        );
+        assert_eq!(s.query_with("method", "full"), s.to_query());
+    }
+
+    #[test]
+    fn query_decoding_handles_escapes_and_junk() {
+        assert_eq!(
+            parse_query("a=%41%2x&b&=c&%"),
+            vec![
+                ("a".to_string(), "A%2x".to_string()),
+                ("b".to_string(), String::new()),
+                (String::new(), "c".to_string()),
+                ("%".to_string(), String::new()),
+            ]
+        );
+        assert_eq!(decode_component("%E2%88%9A+x"), "√ x");
+        assert_eq!(decode_component("é%"), "é%");
+    }
+
+    proptest! {
+        /// Whatever the query, parsing yields valid settings and does not panic.
+        #[test]
+        fn any_query_gives_valid_settings(q in ".{0,80}") {
+            let (s, _) = Settings::from_query(&q);
+            prop_assert!((1..=MAX_N).contains(&s.n));
+            prop_assert!((1..=MAX_D).contains(&s.d));
+        }
+
+        /// Valid settings survive a round trip through the URL unchanged and
+        /// without issues.
+        #[test]
+        fn valid_settings_round_trip(n in 1..=MAX_N, d in 1..=MAX_D, seed: u64, causal: bool,
+                                     backend in 0..3usize) {
+            let mut s = Settings { n, d, seed, causal, ..Settings::default() };
+            s.backend = [BackendChoice::Auto, BackendChoice::Gpu, BackendChoice::Cpu][backend];
+            let (back, issues) = Settings::from_query(&s.to_query());
+            prop_assert!(issues.is_empty());
+            prop_assert_eq!(back, s);
+        }
+
+        /// Any integer-looking value lands in range, at the nearest bound when
+        /// outside it.
+        #[test]
+        fn numbers_clamp_to_the_nearest_bound(x in -1.0e9f64..1.0e9) {
+            let (s, _) = Settings::from_query(&format!("n={x}"));
+            let expect = x.round().clamp(1.0, MAX_N as f64) as usize;
+            prop_assert!(s.n == expect || (x < 1.0 && s.n == 1) || (x > MAX_N as f64 && s.n == MAX_N));
+        }
+    }
+}

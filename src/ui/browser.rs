@@ -1,0 +1,101 @@
+//! Small browser services: yielding to the event loop, downloads, and
+//! finding WebGPU.
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::gpu::GpuContext;
+
+/// Gives the browser a turn (rendering, input) and resumes as soon as
+/// possible: a `MessageChannel` message is a task without `setTimeout`'s
+/// 4 ms clamp.
+pub async fn yield_to_browser() {
+    let promise = js_sys::Promise::new(
+        &mut |resolve, _reject| match web_sys::MessageChannel::new() {
+            Ok(channel) => {
+                let port = channel.port1();
+                port.set_onmessage(Some(resolve.unchecked_ref()));
+                let _ = channel.port2().post_message(&JsValue::NULL);
+            }
+            Err(_) => {
+                if let Some(window) = web_sys::window() {
+                    let _ = window.set_timeout_with_callback(&resolve);
+                }
+            }
+        },
+    );
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Offers `text` as a file download named `filename`.
+pub fn download(filename: &str, mime: &str, text: &str) -> Result<(), String> {
+    let err = |e: JsValue| format!("download failed: {e:?}");
+    let window = web_sys::window().ok_or("no window")?;
+    let document = window.document().ok_or("no document")?;
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(err)?
+        .dyn_into()
+        .map_err(|_| "not an anchor")?;
+    anchor.set_href(&url);
+    anchor.set_download(filename);
+    anchor.click();
+    web_sys::Url::revoke_object_url(&url).map_err(err)?;
+    Ok(())
+}
+
+/// Creates the WebGPU context, or says why there is none.
+pub async fn init_gpu() -> Result<GpuContext, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let gpu = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu"))
+        .unwrap_or(JsValue::UNDEFINED);
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("this browser does not expose navigator.gpu".into());
+    }
+    let mut ctx = GpuContext::new().await.map_err(|e| match e {
+        crate::gpu::GpuError::Unavailable(why) => why,
+        other => other.to_string(),
+    })?;
+    if let Some(name) = adapter_name(&gpu).await {
+        ctx.adapter_name = name;
+    }
+    if ctx.device_type == "Cpu" {
+        ctx.adapter_name.push_str(" (software adapter)");
+    }
+    Ok(ctx)
+}
+
+/// Browsers often leave the adapter's description empty; its vendor and
+/// architecture (e.g. "google swiftshader") still tell what runs the kernels.
+async fn adapter_name(gpu: &JsValue) -> Option<String> {
+    let request = js_sys::Reflect::get(gpu, &JsValue::from_str("requestAdapter")).ok()?;
+    let promise = request
+        .dyn_into::<js_sys::Function>()
+        .ok()?
+        .call0(gpu)
+        .ok()?;
+    let adapter = JsFuture::from(promise.dyn_into::<js_sys::Promise>().ok()?)
+        .await
+        .ok()?;
+    let info = js_sys::Reflect::get(&adapter, &JsValue::from_str("info")).ok()?;
+    let field = |key: &str| {
+        js_sys::Reflect::get(&info, &JsValue::from_str(key))
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let description = field("description");
+    let name = if description.is_empty() {
+        format!("{} {}", field("vendor"), field("architecture"))
+            .trim()
+            .to_string()
+    } else {
+        description
+    };
+    (!name.is_empty()).then_some(name)
+}

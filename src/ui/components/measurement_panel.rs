@@ -1,0 +1,132 @@
+//! The figures of the last run: counted FLOPs and bytes with their formulas,
+//! memory, measured time and throughput, and the error figures.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::format;
+use crate::measure::Timing;
+use crate::run::RunOutput;
+
+/// The measurement card.
+#[component]
+pub fn MeasurementPanel(result: ReadSignal<Option<Arc<RunOutput>>>) -> impl IntoView {
+    view! {
+        <div class="figures">
+            <h2>"Cost and accuracy"</h2>
+            {move || match result.get() {
+                None => view! { <p class="muted">"Waiting for the first run…"</p> }.into_any(),
+                Some(out) => figures(&out).into_any(),
+            }}
+        </div>
+    }
+}
+
+fn figures(out: &RunOutput) -> impl IntoView + use<> {
+    let m = out.measurement.clone();
+    let timing = match m.timing {
+        Timing::GpuTimestamp => "GPU timestamp queries",
+        Timing::WallClock => "wall clock",
+    };
+    let kernel = match m.kernel.as_str() {
+        "fused" => "fused online-softmax kernel (O(n) memory)".to_string(),
+        "cpu-twin" => "CPU twin (ndarray, f32)".to_string(),
+        other => other.to_string(),
+    };
+    let cross = m
+        .cross_checks
+        .iter()
+        .map(|(name, e)| view! { <li>{format!("{name}: {}", format::sci(*e))}</li> })
+        .collect_view();
+    let stages = m
+        .stages
+        .iter()
+        .map(|s| {
+            view! {
+                <li>
+                    {format!(
+                        "{}: {}, {} moved, {} allocated",
+                        s.name,
+                        format::ms(s.time_ms),
+                        format::bytes(s.bytes),
+                        format::bytes(s.memory_bytes),
+                    )}
+                </li>
+            }
+        })
+        .collect_view();
+    let notes = m
+        .notes
+        .iter()
+        .map(|n| view! { <li>{n.clone()}</li> })
+        .collect_view();
+    let has_cross = !m.cross_checks.is_empty();
+    view! {
+        <table class="figure-table">
+            <tbody>
+                <tr>
+                    <th>"Counted FLOPs"</th>
+                    <td data-testid="flops">
+                        <strong>{format!("{}FLOP", format::si(m.flops as f64))}</strong>
+                        <div class="formula">{format!("{} = {}", format::int(m.flops), m.flops_formula)}</div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Counted bytes"</th>
+                    <td data-testid="bytes">
+                        <strong>{format::bytes(m.bytes)}</strong>
+                        <div class="formula">{format!("{} = {}", format::int(m.bytes), m.bytes_formula)}</div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Memory allocated"</th>
+                    <td data-testid="memory">{format::bytes(m.memory_bytes)}</td>
+                </tr>
+                <tr>
+                    <th>"Time"</th>
+                    <td data-testid="time">
+                        <strong>{format::ms(m.time_ms)}</strong>
+                        <div class="formula">
+                            {format!("{kernel}; {timing}, median of {}", m.time_ms_samples.len())}
+                        </div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Throughput"</th>
+                    <td data-testid="gflops">{format!("{:.2} GFLOP/s", m.gflops)}</td>
+                </tr>
+                <tr>
+                    <th>"rel_err vs exact (f64)"</th>
+                    <td data-testid="rel-err">
+                        <strong>{format::sci(m.rel_err)}</strong>
+                        <div class="formula">
+                            {format!("‖O − O_exact‖_F / ‖O_exact‖_F over {} of {} rows", m.checked_rows, m.n)}
+                        </div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Inputs"</th>
+                    <td data-testid="inputs">
+                        {format!("{:?}, seed {}", m.inputs, m.seed).to_lowercase()}
+                        <div class="formula">{format!("fingerprint {}", m.inputs_digest)}</div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"max abs err vs exact"</th>
+                    <td data-testid="max-abs-err">{format::sci(m.max_abs_err)}</td>
+                </tr>
+                <Show when=move || has_cross>
+                    <tr>
+                        <th>"GPU vs CPU twin (max abs)"</th>
+                        <td data-testid="gpu-cpu-err">
+                            <ul class="plain">{cross.clone()}</ul>
+                        </td>
+                    </tr>
+                </Show>
+            </tbody>
+        </table>
+        <ul class="stages">{stages}</ul>
+        <ul class="notes">{notes}</ul>
+    }
+}

@@ -1,0 +1,20 @@
+//! The page's components, one per file. They read settings and
+//! measurements; none of them computes a kernel.
+
+mod backend_badge;
+mod controls;
+mod heatmap;
+mod measurement_panel;
+mod method_card;
+mod raw_data;
+mod run_status;
+mod settings_issues;
+
+pub use backend_badge::BackendBadge;
+pub use controls::Controls;
+pub use heatmap::Heatmap;
+pub use measurement_panel::MeasurementPanel;
+pub use method_card::MethodCard;
+pub use raw_data::RawData;
+pub use run_status::RunStatusLine;
+pub use settings_issues::SettingsIssues;

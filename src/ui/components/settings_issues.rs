@@ -1,0 +1,19 @@
+//! Messages about settings that were invalid and what is used instead.
+
+use leptos::prelude::*;
+
+use crate::settings::SettingsIssue;
+
+/// The list of settings issues (empty when all is well).
+#[component]
+pub fn SettingsIssues(issues: Memo<Vec<SettingsIssue>>) -> impl IntoView {
+    view! {
+        <Show when=move || !issues.get().is_empty()>
+            <ul class="issues" data-testid="settings-issues" role="alert">
+                {move || {
+                    issues.get().into_iter().map(|i| view! { <li>{i.to_string()}</li> }).collect_view()
+                }}
+            </ul>
+        </Show>
+    }
+}

@@ -1,0 +1,484 @@
+//! Browser tests: the trunk-built site (`dist/`, from `trunk build --release`)
+//! is served on 127.0.0.1 and driven in real headless Chromium through
+//! WebDriver (chromedriver), with WebGPU on (SwiftShader) and once without it
+//! (the CPU fallback). They use the page's real controls, wait explicitly for
+//! each run, check the measurement JSON, a painted heatmap and the browser's
+//! console, and save screenshots under `target/screenshots/`.
+//!
+//! Ignored by a plain `cargo test` (they need the built site, Chromium and
+//! chromedriver); `scripts/test` builds the site and runs them with
+//! `--include-ignored`.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Serves `dist/` over HTTP/1.1 on an ephemeral port, falling back to
+/// `index.html` for unknown paths like a static host configured for an SPA.
+async fn serve(dist: PathBuf) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the static server");
+    let addr = listener.local_addr().expect("server address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let dist = dist.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let Ok(len) = socket.read(&mut buf).await else {
+                    return;
+                };
+                let request = String::from_utf8_lossy(&buf[..len]);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let path = path
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or("/")
+                    .trim_start_matches('/');
+                let mut file = dist.join(path);
+                if path.is_empty() || path.contains("..") || !file.is_file() {
+                    file = dist.join("index.html");
+                }
+                let body = tokio::fs::read(&file).await.unwrap_or_default();
+                let mime = match file.extension().and_then(|e| e.to_str()) {
+                    Some("html") => "text/html; charset=utf-8",
+                    Some("js") => "text/javascript",
+                    Some("wasm") => "application/wasm",
+                    Some("css") => "text/css",
+                    Some("svg") => "image/svg+xml",
+                    Some("json") => "application/json",
+                    _ => "application/octet-stream",
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// chromedriver's log endpoint (`POST /session/{id}/se/log`), for console errors.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+struct Browser {
+    client: Client,
+    base: String,
+    driver: tokio::process::Child,
+    _profile: PathBuf,
+}
+
+impl Browser {
+    async fn open(webgpu: bool) -> Browser {
+        let dist = root().join("dist");
+        assert!(
+            dist.join("index.html").is_file(),
+            "dist/index.html is missing: run `trunk build --release` first (scripts/test does)"
+        );
+        let base = serve(dist).await;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("port").port()
+        };
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver (apt-get install chromium-driver)");
+        let profile =
+            std::env::temp_dir().join(format!("flt-chromium-{}-{port}", std::process::id()));
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1360,1500".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        if webgpu {
+            args.extend([
+                "--enable-unsafe-webgpu".into(),
+                "--enable-features=Vulkan".into(),
+                "--use-webgpu-adapter=swiftshader".into(),
+            ]);
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let started = Instant::now();
+        let client = loop {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot start a WebDriver session: {e}"),
+            }
+        };
+        Browser {
+            client,
+            base,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, query: &str) {
+        self.client
+            .goto(&format!("{}/{query}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    async fn testid(&self, id: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&format!("[data-testid='{id}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no element data-testid={id}: {e}"))
+    }
+
+    /// Waits until the run status is `done` and the measurement satisfies `ok`.
+    async fn measurement(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let status = self.testid("run-status").await;
+            let state = status
+                .attr("data-state")
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if state == "error" {
+                let text = status.text().await.unwrap_or_default();
+                panic!("the run failed while waiting for {what}: {text}");
+            }
+            if state == "done" {
+                let text = self
+                    .testid("measurement")
+                    .await
+                    .text()
+                    .await
+                    .unwrap_or_default();
+                if let Ok(m) = serde_json::from_str::<Value>(&text) {
+                    if ok(&m) {
+                        return m;
+                    }
+                }
+            }
+            if started.elapsed() > WAIT {
+                self.screenshot("timeout.png").await;
+                let text = self
+                    .testid("measurement")
+                    .await
+                    .text()
+                    .await
+                    .unwrap_or_default();
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                panic!(
+                    "timed out waiting for {what} (state {state}, url {url}); last measurement: {text}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types into a number field and commits with Tab (a real `change` event).
+    async fn type_number(&self, id: &str, value: &str) {
+        let field = self.testid(id).await;
+        field.clear().await.expect("clear");
+        field
+            .send_keys(&format!("{value}{}", char::from(Key::Tab)))
+            .await
+            .expect("type");
+    }
+
+    /// Severe console entries (errors, uncaught exceptions) since the last call.
+    async fn console_errors(&self) -> Vec<String> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("read the browser log");
+        log.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the heatmap canvas is painted: drawn, and with many distinct
+    /// colours in the middle of its cell area.
+    async fn heatmap_painted(&self) -> bool {
+        let canvas = self.testid("heatmap").await;
+        if canvas.attr("data-painted").await.ok().flatten().as_deref() != Some("true") {
+            return false;
+        }
+        let colours = self
+            .client
+            .execute(
+                "const c = document.querySelector(\"[data-testid='heatmap']\");
+                 const d = c.getContext('2d').getImageData(120, 120, 300, 300).data;
+                 const seen = new Set();
+                 for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i+1] << 8) | d[i+2]);
+                 return seen.size;",
+                vec![],
+            )
+            .await
+            .expect("read canvas pixels");
+        colours.as_u64().unwrap_or(0) > 8
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = root().join("target").join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        std::fs::write(dir.join(name), png).expect("write screenshot");
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+fn number(m: &Value, key: &str) -> f64 {
+    m[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {m}"))
+}
+
+/// The page's numbers for the same settings as a native run of the library.
+fn native_cpu(query: &str) -> Value {
+    use flt_explorer::run::{Backend, Quiet, RunRequest, run};
+    let (settings, issues) = flt_explorer::settings::Settings::from_query(query);
+    assert!(issues.is_empty());
+    let options = flt_explorer::gpu::GpuRunOptions {
+        repeats: 1,
+        ..Default::default()
+    };
+    let out = pollster::block_on(run(
+        &RunRequest::seeded(settings, options),
+        &Backend::Cpu { reason: None },
+        &Quiet,
+    ))
+    .expect("native CPU run");
+    serde_json::to_value(out.measurement).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn webgpu_explorer_runs_exact_attention_through_its_controls() {
+    let b = Browser::open(true).await;
+    b.goto("?method=full&n=64&d=16&seed=3").await;
+    let m = b.measurement("the first GPU run", |m| m["n"] == 64).await;
+    assert_eq!(m["backend"], "gpu", "{m}");
+    assert_eq!(m["kernel"], "fused");
+    assert!(number(&m, "rel_err") < 1e-4, "{m}");
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{m}");
+    assert!(number(&m, "time_ms") > 0.0);
+    let badge = b
+        .testid("backend-badge")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(badge.starts_with("WebGPU — "), "badge: {badge}");
+
+    // n through the number field, then causal through the checkbox.
+    b.type_number("control-n", "203").await;
+    let m = b
+        .measurement("n = 203", |m| m["n"] == 203 && m["causal"] == false)
+        .await;
+    assert!(number(&m, "rel_err") < 1e-4, "{m}");
+    b.testid("control-causal")
+        .await
+        .click()
+        .await
+        .expect("click causal");
+    let m = b
+        .measurement("causal n = 203", |m| m["n"] == 203 && m["causal"] == true)
+        .await;
+    assert!(number(&m, "rel_err") < 1e-4, "{m}");
+    assert!(
+        m["cross_checks"]["materialized"].as_f64().unwrap_or(1.0) < 1e-5,
+        "{m}"
+    );
+    let url = b.client.current_url().await.expect("url");
+    assert!(
+        url.as_str().contains("n=203") && url.as_str().contains("causal=true"),
+        "{url}"
+    );
+    assert!(b.heatmap_painted().await, "the heatmap is not painted");
+
+    // The slider moves n over powers of two: 203 sits at 2^8; one step right is 512.
+    b.testid("control-n-slider")
+        .await
+        .send_keys(&char::from(Key::Right).to_string())
+        .await
+        .expect("slider");
+    let m = b.measurement("n = 512", |m| m["n"] == 512).await;
+    assert!(number(&m, "rel_err") < 1e-4, "{m}");
+    b.type_number("control-n", "1024").await;
+    let m = b.measurement("n = 1024", |m| m["n"] == 1024).await;
+    assert!(number(&m, "rel_err") < 1e-4, "{m}");
+    let caption = b
+        .client
+        .find(Locator::Css(".heatmap .caption"))
+        .await
+        .expect("caption")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        caption.contains("Pooled on the GPU") && caption.contains("2×2"),
+        "caption: {caption}"
+    );
+    assert!(b.heatmap_painted().await);
+    b.testid("scale-log")
+        .await
+        .click()
+        .await
+        .expect("log scale");
+    b.screenshot("explorer-webgpu.png").await;
+
+    // Invalid settings in the URL: clear messages, nearest valid values.
+    b.goto("?method=nope&n=0&d=100000").await;
+    let m = b
+        .measurement("the corrected settings", |m| m["n"] == 1 && m["d"] == 256)
+        .await;
+    assert_eq!(m["method"], "full");
+    let issues = b
+        .testid("settings-issues")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    for expected in [
+        "n=0 is below the minimum 1; using 1",
+        "d=100000 is above the maximum 256; using 256",
+        "method=nope is not a known method",
+    ] {
+        assert!(
+            issues.contains(expected),
+            "missing «{expected}» in {issues}"
+        );
+    }
+    b.goto("?n=abc").await;
+    let m = b
+        .measurement("the default n", |m| m["n"] == 256 && m["d"] == 64)
+        .await;
+    assert!(number(&m, "rel_err") < 1e-4);
+    let issues = b
+        .testid("settings-issues")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(issues.contains("n=abc is not a number"), "{issues}");
+
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn without_webgpu_the_cpu_twin_gives_the_same_numbers() {
+    let query = "method=full&n=128&d=32&seed=5&causal=true";
+    let b = Browser::open(false).await;
+    b.goto(&format!("?{query}")).await;
+    let m = b.measurement("the CPU run", |m| m["n"] == 128).await;
+    assert_eq!(m["backend"], "cpu", "{m}");
+    let badge = b
+        .testid("backend-badge")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        badge.starts_with("CPU — WebGPU unavailable"),
+        "badge: {badge}"
+    );
+    // Same seed, same inputs, bit for bit; the same counts; and the same
+    // errors up to f32 rounding (the page's exp is not glibc's).
+    let native = native_cpu(query);
+    for key in ["inputs_digest", "flops", "bytes", "checked_rows"] {
+        assert_eq!(m[key], native[key], "{key}");
+    }
+    for key in ["rel_err", "max_abs_err"] {
+        let (page, cli) = (number(&m, key), number(&native, key));
+        assert!(
+            page < 1e-6 && (page - cli).abs() <= 0.05 * cli,
+            "{key}: page {page} vs native {cli}"
+        );
+    }
+    assert!(b.heatmap_painted().await, "the heatmap is not painted");
+    b.screenshot("explorer-cpu-fallback.png").await;
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.close().await;
+}
