@@ -87,7 +87,7 @@ impl Inputs {
     pub fn seeded(n: usize, d: usize, seed: u64) -> Inputs {
         let mut normals = GaussianStream::new(seed);
         let mut draw = |rows: usize, cols: usize| {
-            Array2::from_shape_simple_fn((rows, cols), || normals.next() as f32)
+            Array2::from_shape_simple_fn((rows, cols), || normals.sample() as f32)
         };
         let q = draw(n, d);
         let k = draw(n, d);
@@ -194,7 +194,7 @@ impl GaussianStream {
     }
 
     /// The next standard normal (Box–Muller, both outputs used).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         if let Some(z) = self.spare.take() {
             return z;
         }
@@ -376,7 +376,7 @@ mod tests {
         let again: Vec<f32> = Inputs::seeded(2, 2, 1).q.iter().copied().collect();
         assert_eq!(first, again);
         let mut stream = GaussianStream::new(1);
-        assert_eq!(first[0], stream.next() as f32);
+        assert_eq!(first[0], stream.sample() as f32);
     }
 
     #[test]

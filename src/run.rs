@@ -177,14 +177,12 @@ pub async fn run(
     let inputs = &*req.inputs;
     let method = settings.method.method();
     let info = method.info();
-    if settings.causal {
-        if let Some(why) = info.causal_unsupported {
-            return Err(MethodError::Unsupported(format!(
-                "{} cannot be causal: {why}",
-                info.label
-            ))
-            .into());
-        }
+    if settings.causal
+        && let Some(why) = info.causal_unsupported
+    {
+        return Err(
+            MethodError::Unsupported(format!("{} cannot be causal: {why}", info.label)).into(),
+        );
     }
     let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
     let shape = Shape {

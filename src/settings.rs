@@ -181,17 +181,17 @@ impl Settings {
                 ),
             }
         }
-        if s.causal {
-            if let Some(why) = method.info().causal_unsupported {
-                issue(
-                    "causal",
-                    format!(
-                        "{} cannot be causal: {why}; using causal=false",
-                        method.info().label
-                    ),
-                );
-                s.causal = false;
-            }
+        if s.causal
+            && let Some(why) = method.info().causal_unsupported
+        {
+            issue(
+                "causal",
+                format!(
+                    "{} cannot be causal: {why}; using causal=false",
+                    method.info().label
+                ),
+            );
+            s.causal = false;
         }
         if let Some(v) = raw.get("backend") {
             s.backend = match v.to_ascii_lowercase().as_str() {
@@ -258,16 +258,16 @@ impl Settings {
     /// defaults (and drops `causal` if it cannot be causal).
     pub fn query_with(&self, key: &str, value: &str) -> String {
         let mut base = self.clone();
-        if key == "method" {
-            if let Some(m) = MethodId::from_key(value) {
-                base = Settings {
-                    method: m,
-                    params: Settings::for_method(m).params,
-                    ..self.clone()
-                };
-                if m.info().causal_unsupported.is_some() {
-                    base.causal = false;
-                }
+        if key == "method"
+            && let Some(m) = MethodId::from_key(value)
+        {
+            base = Settings {
+                method: m,
+                params: Settings::for_method(m).params,
+                ..self.clone()
+            };
+            if m.info().causal_unsupported.is_some() {
+                base.causal = false;
             }
         }
         let mut pairs = base.to_pairs();

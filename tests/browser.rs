@@ -214,10 +214,10 @@ impl Browser {
                     .text()
                     .await
                     .unwrap_or_default();
-                if let Ok(m) = serde_json::from_str::<Value>(&text) {
-                    if ok(&m) {
-                        return m;
-                    }
+                if let Ok(m) = serde_json::from_str::<Value>(&text)
+                    && ok(&m)
+                {
+                    return m;
                 }
             }
             if started.elapsed() > WAIT {

@@ -21,6 +21,7 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::{
     AttentionMethod, Cost, LocalFuture, MethodError, MethodInfo, ParamValues, RowKernel, Shape,
+    WeightSink,
 };
 use crate::gpu::{self, GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
@@ -141,7 +142,7 @@ impl RowKernel for FullTwin<'_> {
         &self,
         rows: Range<usize>,
         mut out: ArrayViewMut2<'_, f32>,
-        mut weights: Option<&mut dyn FnMut(usize, &[f32])>,
+        mut weights: Option<WeightSink<'_>>,
     ) {
         let n_keys = self.k.nrows();
         let mut row_weights = vec![0f32; n_keys];

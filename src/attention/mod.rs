@@ -143,6 +143,9 @@ pub enum MethodError {
     Unsupported(String),
 }
 
+/// Receives one row's attention weights: `(row index, weights over all keys)`.
+pub type WeightSink<'a> = &'a mut dyn FnMut(usize, &[f32]);
+
 /// The CPU twin of a method, computed a block of query rows at a time so that
 /// a browser can yield between blocks and a comparison can pick sample rows.
 pub trait RowKernel {
@@ -153,7 +156,7 @@ pub trait RowKernel {
         &self,
         rows: Range<usize>,
         out: ArrayViewMut2<'_, f32>,
-        weights: Option<&mut dyn FnMut(usize, &[f32])>,
+        weights: Option<WeightSink<'_>>,
     );
 }
 

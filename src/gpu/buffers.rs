@@ -9,7 +9,7 @@ use super::{GpuContext, GpuError};
 
 /// Checks that a storage buffer of `bytes` fits the device's limits.
 pub fn check_storage(ctx: &GpuContext, what: &str, bytes: u64) -> Result<(), GpuError> {
-    let binding = ctx.limits.max_storage_buffer_binding_size as u64;
+    let binding = ctx.limits.max_storage_buffer_binding_size;
     if bytes > binding {
         return Err(GpuError::TooLarge {
             what: what.into(),

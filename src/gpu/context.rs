@@ -45,23 +45,35 @@ impl GpuContext {
     /// friends natively) and creates a device with the adapter's full limits
     /// and, when offered, `timestamp-query`.
     pub async fn new() -> Result<GpuContext, GpuError> {
+        GpuContext::from_adapter(&GpuContext::adapter().await?).await
+    }
+
+    /// The high-performance adapter.
+    pub async fn adapter() -> Result<wgpu::Adapter, GpuError> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
+        instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
                 ..Default::default()
             })
             .await
-            .map_err(|e| GpuError::Unavailable(format!("no GPU adapter ({e})")))?;
-        GpuContext::from_adapter(&adapter).await
+            .map_err(|e| GpuError::Unavailable(format!("no GPU adapter ({e})")))
     }
 
-    /// Creates the device on a given adapter.
+    /// Creates the device on a given adapter, with all of its limits.
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<GpuContext, GpuError> {
+        GpuContext::with_limits(adapter, adapter.limits()).await
+    }
+
+    /// Creates the device with the given limits (tests use small ones to
+    /// exercise the checks made before allocating).
+    pub async fn with_limits(
+        adapter: &wgpu::Adapter,
+        limits: wgpu::Limits,
+    ) -> Result<GpuContext, GpuError> {
         let info = adapter.get_info();
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
-        let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("flt.device"),
@@ -232,6 +244,8 @@ impl GpuContext {
 
     /// The largest storage binding this device accepts, in bytes.
     pub fn max_storage_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 }

@@ -57,10 +57,16 @@ pub async fn init_gpu() -> Result<GpuContext, String> {
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser does not expose navigator.gpu".into());
     }
-    let mut ctx = GpuContext::new().await.map_err(|e| match e {
-        crate::gpu::GpuError::Unavailable(why) => why,
-        other => other.to_string(),
+    let adapter = GpuContext::adapter().await.map_err(|_| {
+        "navigator.gpu offers no adapter (WebGPU is disabled or this GPU is not supported)"
+            .to_string()
     })?;
+    let mut ctx = GpuContext::from_adapter(&adapter)
+        .await
+        .map_err(|e| match e {
+            crate::gpu::GpuError::Unavailable(why) => why,
+            other => other.to_string(),
+        })?;
     if let Some(name) = adapter_name(&gpu).await {
         ctx.adapter_name = name;
     }

@@ -144,7 +144,18 @@ impl Runner {
             return;
         }
         self.backend.set(Some(info));
-        let request = RunRequest::seeded(settings, GpuRunOptions::default());
+        let mut options = GpuRunOptions::default();
+        if matches!(backend, Backend::Cpu { .. }) {
+            // The CPU twin repeats only while a pass stays under ~0.2 GFLOP.
+            let flops = settings
+                .method
+                .method()
+                .cost(settings.shape(), &settings.params)
+                .flops;
+            options.repeats =
+                (2.0e8 / flops.max(1) as f64).clamp(1.0, options.repeats as f64) as u32;
+        }
+        let request = RunRequest::seeded(settings, options);
         let host = PageHost {
             runner: self.clone(),
             generation,

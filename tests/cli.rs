@@ -1,0 +1,355 @@
+//! The `flt` binary end to end: JSON output, user `.npy` inputs and outputs,
+//! benchmarks, the SVG heatmap, and every bad-input path (exit status 2 and a
+//! clear message, never a panic).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flt_explorer::attention::full::twin_all_rows;
+use flt_explorer::inputs::{Inputs, load_npy, write_npy};
+use ndarray::{Array1, Array2, Array3};
+use ndarray_npy::WriteNpyExt;
+use serde_json::Value;
+
+fn flt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flt"))
+        .args(args)
+        .output()
+        .expect("run flt")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "flt failed: {}", stderr(o));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// A fresh scratch folder under target/.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn save<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+    dir: &Path,
+    name: &str,
+    a: &ndarray::Array<A, D>,
+) -> String {
+    let path = dir.join(name);
+    a.write_npy(std::fs::File::create(&path).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// A hand-made .npy file (format 1.0) with any header.
+fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Runs flt and expects exit status 2 with `needle` in its message.
+fn refused(args: &[&str], needle: &str) {
+    let o = flt(args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?} should exit 2; stderr: {err}"
+    );
+    assert!(err.contains(needle), "{args:?}: «{needle}» not in «{err}»");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+}
+
+#[test]
+fn run_prints_one_measurement_as_json() {
+    let m = json(&flt(&[
+        "run",
+        "--method",
+        "full",
+        "--n",
+        "96",
+        "--d",
+        "8",
+        "--seed",
+        "4",
+        "--causal",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "2",
+        "--json",
+    ]));
+    for key in [
+        "method",
+        "n",
+        "d",
+        "backend",
+        "adapter",
+        "flops",
+        "bytes",
+        "time_ms",
+        "rel_err",
+        "max_abs_err",
+    ] {
+        assert!(m.get(key).is_some(), "missing {key} in {m}");
+    }
+    assert_eq!(
+        (m["method"].as_str(), m["n"].as_u64(), m["d"].as_u64()),
+        (Some("full"), Some(96), Some(8))
+    );
+    assert_eq!(m["backend"], "cpu");
+    assert_eq!(m["causal"], true);
+    assert_eq!(m["time_ms_samples"].as_array().map(Vec::len), Some(2));
+    assert!(m["rel_err"].as_f64().unwrap() < 1e-6);
+    // The same seed gives the same inputs as the library (and the page).
+    assert_eq!(
+        m["inputs_digest"].as_str().unwrap(),
+        Inputs::seeded(96, 8, 4).digest()
+    );
+    // 96·97/2 pairs, d = dv = 8.
+    assert_eq!(m["flops"].as_u64(), Some(4656 * (16 + 16 + 4) + 96 * 8));
+}
+
+#[test]
+fn run_prints_a_readable_table() {
+    let o = flt(&["run", "--n", "32", "--d", "4", "--backend", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in ["Full softmax", "rel_err", "GFLOP/s", "pairs·(2d + 2dᵥ + 4)"] {
+        assert!(text.contains(needle), "«{needle}» not in:\n{text}");
+    }
+}
+
+#[test]
+fn run_on_the_gpu_when_there_is_one() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let m = json(&flt(&[
+        "run",
+        "--n",
+        "77",
+        "--d",
+        "12",
+        "--backend",
+        "gpu",
+        "--json",
+    ]));
+    assert_eq!(m["backend"], "gpu");
+    assert_eq!(m["kernel"], "fused");
+    assert!(m["rel_err"].as_f64().unwrap() < 1e-4, "{m}");
+    assert!(m["gpu_cpu_max_abs_err"].as_f64().unwrap() < 1e-5, "{m}");
+}
+
+#[test]
+fn npy_inputs_in_and_output_out() {
+    let dir = scratch("npy");
+    let x = Inputs::seeded(40, 6, 8);
+    let v = Array2::from_shape_fn((40, 3), |(i, j)| (i as f64 * 0.1 - j as f64).sin()); // float64, own width
+    let out = dir.join("o.npy");
+    let m = json(&flt(&[
+        "run",
+        "--q",
+        &save(&dir, "q.npy", &x.q),
+        "--k",
+        &save(&dir, "k.npy", &x.k),
+        "--v",
+        &save(&dir, "v.npy", &v),
+        "--out",
+        &out.display().to_string(),
+        "--backend",
+        "cpu",
+        "--causal",
+        "--json",
+    ]));
+    assert_eq!(
+        (m["n"].as_u64(), m["d"].as_u64(), m["dv"].as_u64()),
+        (Some(40), Some(6), Some(3))
+    );
+    assert_eq!(m["inputs"], "npy");
+    let o = load_npy(&out).unwrap();
+    let expect = twin_all_rows(x.q.view(), x.k.view(), v.mapv(|a| a as f32).view(), true);
+    common::assert_close("o.npy", &o, &expect, 1e-6, 1e-6);
+    // A consistent --n is accepted; write_npy round-trips.
+    write_npy(&dir.join("again.npy"), &o).unwrap();
+    assert_eq!(load_npy(&dir.join("again.npy")).unwrap(), o);
+}
+
+#[test]
+fn bad_files_exit_2_with_a_message() {
+    let dir = scratch("bad");
+    let x = Inputs::seeded(10, 4, 1);
+    let q = save(&dir, "q.npy", &x.q);
+    let k = save(&dir, "k.npy", &x.k);
+    let v = save(&dir, "v.npy", &x.v);
+    let run = |q: &str, k: &str, v: &str, needle: &str| {
+        refused(
+            &["run", "--q", q, "--k", k, "--v", v, "--backend", "cpu"],
+            needle,
+        )
+    };
+
+    let rank1 = save(&dir, "rank1.npy", &Array1::<f32>::zeros(10));
+    run(&rank1, &k, &v, "expected a 2-D array");
+    let rank3 = save(&dir, "rank3.npy", &Array3::<f32>::zeros((2, 5, 4)));
+    run(&q, &rank3, &v, "expected a 2-D array");
+    let other_width = save(&dir, "k3.npy", &Array2::<f32>::zeros((10, 3)));
+    run(
+        &q,
+        &other_width,
+        &v,
+        "k has shape [10, 3] but q has [10, 4]",
+    );
+    let short_v = save(&dir, "v9.npy", &Array2::<f32>::zeros((9, 4)));
+    run(&q, &k, &short_v, "v has shape [9, 4]");
+    let mut nan = x.q.clone();
+    nan[[3, 2]] = f32::NAN;
+    let nan = save(&dir, "nan.npy", &nan);
+    run(&nan, &k, &v, "element [3, 2] is NaN");
+    let ints = save(&dir, "ints.npy", &Array2::<i32>::zeros((10, 4)));
+    run(&ints, &k, &v, "dtype");
+
+    let bytes = std::fs::read(&q).unwrap();
+    let truncated = dir.join("truncated.npy");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 7]).unwrap();
+    run(&truncated.display().to_string(), &k, &v, "truncated");
+    // A header that claims 10⁶ rows over the same 160 bytes of data.
+    let lying = dir.join("lying.npy");
+    std::fs::write(
+        &lying,
+        raw_npy("<f4", "(1000000, 4)", &bytes[bytes.len() - 160..]),
+    )
+    .unwrap();
+    run(&lying.display().to_string(), &k, &v, "truncated");
+    let big_endian = dir.join("big.npy");
+    std::fs::write(
+        &big_endian,
+        raw_npy(">f4", "(10, 4)", &bytes[bytes.len() - 160..]),
+    )
+    .unwrap();
+    run(&big_endian.display().to_string(), &k, &v, "big-endian");
+    std::fs::write(dir.join("junk.npy"), b"hello, not numpy").unwrap();
+    run(
+        &dir.join("junk.npy").display().to_string(),
+        &k,
+        &v,
+        "not a valid .npy file",
+    );
+    run(
+        &dir.join("missing.npy").display().to_string(),
+        &k,
+        &v,
+        "cannot read",
+    );
+
+    refused(
+        &["run", "--q", &q, "--backend", "cpu"],
+        "--q, --k and --v must be given together",
+    );
+    refused(
+        &["run", "--q", &q, "--k", &k, "--v", &v, "--n", "12"],
+        "--n 12 disagrees with the input files (n = 10)",
+    );
+}
+
+#[test]
+fn bad_flags_exit_2_with_a_message() {
+    refused(&["run", "--n", "0"], "n=0 is below the minimum 1");
+    refused(
+        &["run", "--d", "100000"],
+        "d=100000 is above the maximum 256",
+    );
+    refused(&["run", "--n", "abc"], "n=abc is not a number");
+    refused(
+        &["run", "--method", "nope"],
+        "method=nope is not a known method (known: full",
+    );
+    refused(
+        &["run", "--backend", "tpu"],
+        "backend=tpu is not auto, gpu or cpu",
+    );
+    refused(&["run", "--repeats", "0"], "--repeats");
+    refused(&["bench", "--n", "16,oops"], "n=oops is not a number");
+    refused(&["frobnicate"], "frobnicate");
+}
+
+#[test]
+fn bench_prints_one_measurement_per_line() {
+    let o = flt(&[
+        "bench",
+        "--methods",
+        "full",
+        "--n",
+        "16,48",
+        "--d",
+        "8",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|m| m["n"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![16, 48]
+    );
+    assert!(lines.iter().all(|m| m["method"] == "full"
+        && m["backend"] == "cpu"
+        && m["time_ms"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn svg_heatmap_is_written() {
+    let dir = scratch("svg");
+    let path = dir.join("map.svg");
+    let o = flt(&[
+        "run",
+        "--n",
+        "24",
+        "--d",
+        "4",
+        "--causal",
+        "--backend",
+        "cpu",
+        "--svg",
+        &path.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("key position j")
+            && svg.contains("Full softmax — n = 24")
+    );
+    assert!(svg.matches("<rect").count() >= 24 * 24, "cells missing");
+}
+
+#[test]
+fn methods_lists_the_registry() {
+    let o = flt(&["methods"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("full"));
+}

@@ -1,0 +1,211 @@
+//! Exact attention's two GPU kernels (materialising and fused) against the
+//! CPU twin, through wgpu on whatever adapter exists — Mesa's lavapipe in CI
+//! (`WGPU_BACKEND=vulkan`). Under `CI=true` a missing adapter fails.
+//!
+//! Tolerance: |gpu − twin| ≤ 2e-6 + 1e-5·|twin| per element (f32 sums over
+//! up to a few hundred keys in different orders).
+
+mod common;
+
+use common::{assert_close, gpu};
+use flt_explorer::attention::full::twin_all_rows;
+use flt_explorer::gpu::full_attention::run;
+use flt_explorer::gpu::{GpuContext, GpuError, GpuRunOptions, MapSource};
+use flt_explorer::inputs::{InputSource, Inputs};
+use flt_explorer::measure::AttentionMap;
+use ndarray::Array2;
+
+const ATOL: f32 = 2e-6;
+const RTOL: f32 = 1e-5;
+
+fn options() -> GpuRunOptions {
+    GpuRunOptions {
+        repeats: 1,
+        ..Default::default()
+    }
+}
+
+fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
+    let what = format!("n={} d={} dv={} causal={causal}", x.n(), x.d(), x.dv());
+    let out = pollster::block_on(run(ctx, x, causal, &options()))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let twin = twin_all_rows(x.q.view(), x.k.view(), x.v.view(), causal);
+    assert_close(&format!("fused, {what}"), &out.output, &twin, ATOL, RTOL);
+    let (name, materialized) = &out.other_outputs[0];
+    assert_eq!(name, "materialized");
+    assert_close(
+        &format!("materialized, {what}"),
+        materialized,
+        &twin,
+        ATOL,
+        RTOL,
+    );
+    assert_eq!(out.time_ms_samples.len(), 1);
+    assert!(out.time_ms_samples[0] > 0.0);
+}
+
+#[test]
+fn both_kernels_match_the_cpu_twin_on_odd_shapes() {
+    let Some(ctx) = gpu() else { return };
+    for n in [1, 7, 203] {
+        for d in [1, 40] {
+            for causal in [false, true] {
+                check(&ctx, &Inputs::seeded(n, d, 11 + n as u64), causal);
+            }
+        }
+    }
+}
+
+#[test]
+fn wide_heads_and_values_of_their_own_width() {
+    let Some(ctx) = gpu() else { return };
+    // d = dv = 256: four output columns per thread, fewer rows per workgroup.
+    check(&ctx, &Inputs::seeded(70, 256, 5), true);
+    // V narrower and wider than Q/K.
+    let x = Inputs::seeded(65, 9, 2);
+    for dv in [1, 130] {
+        let v = Array2::from_shape_fn((65, dv), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 5.0 - 1.0);
+        let y = Inputs::from_arrays(x.q.clone(), x.k.clone(), v, InputSource::Npy).unwrap();
+        check(&ctx, &y, false);
+        check(&ctx, &y, true);
+    }
+}
+
+#[test]
+fn the_map_pooled_from_row_statistics_equals_the_pooled_matrix() {
+    let Some(ctx) = gpu() else { return };
+    for (n, causal) in [(203, false), (1030, true)] {
+        let x = Inputs::seeded(n, 16, 3);
+        let from_matrix = pollster::block_on(run(&ctx, &x, causal, &options())).unwrap();
+        let fused_only = GpuRunOptions {
+            map_source: MapSource::FusedStats,
+            ..options()
+        };
+        let from_stats = pollster::block_on(run(&ctx, &x, causal, &fused_only)).unwrap();
+        assert!(
+            from_stats.other_outputs.is_empty(),
+            "the materialising path must not run"
+        );
+        let (a, b) = (&from_matrix.map, &from_stats.map);
+        assert_eq!((a.factor, a.cells), AttentionMap::geometry(n));
+        assert_eq!((a.factor, a.cells), (b.factor, b.cells));
+        for (i, (u, v)) in a.values.iter().zip(&b.values).enumerate() {
+            assert!(
+                (u - v).abs() <= 1e-6 + 1e-4 * v.abs(),
+                "n={n} cell {i}: {u} vs {v}"
+            );
+        }
+        // Rows of P sum to 1, so Σ_b cell(a, b)·width(b) = 1 for every block-row a.
+        for row in 0..a.cells {
+            let total: f32 = (0..a.cells)
+                .map(|b| a.at(row, b) * (n - b * a.factor).min(a.factor) as f32)
+                .sum();
+            assert!(
+                (total - 1.0).abs() < 1e-4,
+                "n={n}: block-row {row} sums to {total}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_unpooled_map_is_the_attention_matrix() {
+    let Some(ctx) = gpu() else { return };
+    let x = Inputs::seeded(37, 8, 4);
+    let out = pollster::block_on(run(&ctx, &x, true, &options())).unwrap();
+    assert_eq!((out.map.factor, out.map.cells), (1, 37));
+    let twin =
+        flt_explorer::attention::full::FullTwin::new(x.q.view(), x.k.view(), x.v.view(), true);
+    let mut weights = Array2::<f32>::zeros((37, 37));
+    let mut o = Array2::zeros((37, 8));
+    use flt_explorer::attention::RowKernel;
+    twin.compute_rows(
+        0..37,
+        o.view_mut(),
+        Some(&mut |i, w: &[f32]| weights.row_mut(i).assign(&ndarray::aview1(w))),
+    );
+    let map = Array2::from_shape_vec((37, 37), out.map.values.clone()).unwrap();
+    assert_close("map vs twin weights", &map, &weights, 1e-6, 1e-5);
+}
+
+#[test]
+fn huge_logits_stay_finite() {
+    let Some(ctx) = gpu() else { return };
+    let mut x = Inputs::seeded(150, 32, 9);
+    x.q *= 300.0; // logits of order 1e3: exp would overflow without the max subtraction
+    let v_max = x.v.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let rows: Vec<usize> = (0..150).collect();
+    for causal in [false, true] {
+        let out = pollster::block_on(run(&ctx, &x, causal, &options())).unwrap();
+        assert!(out.map.values.iter().all(|v| v.is_finite()));
+        // Outputs are convex combinations of value rows.
+        assert!(
+            out.output
+                .iter()
+                .all(|o| o.is_finite() && o.abs() <= v_max * (1.0 + 1e-5))
+        );
+        // Logits this large lose ~|s|·2⁻²⁴ ≈ 1e-4 to f32 rounding, which exp
+        // turns into ~1e-4 relative weight error: compare at that level.
+        let exact = flt_explorer::attention::full::reference_rows(
+            x.q.view(),
+            x.k.view(),
+            x.v.view(),
+            causal,
+            &rows,
+        );
+        let e = flt_explorer::measure::errors(out.output.view(), exact.view());
+        assert!(e.rel_err < 1e-3, "causal={causal}: rel_err {}", e.rel_err);
+    }
+}
+
+#[test]
+fn limits_are_checked_before_allocating() {
+    let Some(_) = gpu() else { return };
+    let adapter = pollster::block_on(GpuContext::adapter()).unwrap();
+    let mut limits = adapter.limits();
+    limits.max_storage_buffer_binding_size = 1 << 20;
+    let small = pollster::block_on(GpuContext::with_limits(&adapter, limits.clone())).unwrap();
+
+    // 1024² scores (4 MiB) do not fit: the fused path runs alone and says so.
+    let x = Inputs::seeded(1024, 8, 1);
+    let out = pollster::block_on(run(&small, &x, false, &options())).unwrap();
+    assert!(out.other_outputs.is_empty());
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("max_storage_buffer_binding_size")),
+        "{:?}",
+        out.notes
+    );
+    assert_close(
+        "fused under small limits",
+        &out.output,
+        &twin_all_rows(x.q.view(), x.k.view(), x.v.view(), false),
+        ATOL,
+        RTOL,
+    );
+
+    // Q itself (2048 × 256 × 4 = 2 MiB) does not fit: a clear error, no allocation.
+    let big = Inputs::seeded(2048, 256, 1);
+    match pollster::block_on(run(&small, &big, false, &options())) {
+        Err(GpuError::TooLarge {
+            limit_name, bytes, ..
+        }) => {
+            assert_eq!(limit_name, "max_storage_buffer_binding_size");
+            assert_eq!(bytes, 2048 * 256 * 4);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+
+    // Too little workgroup memory for the fused kernel at d = 256.
+    limits.max_storage_buffer_binding_size = adapter.limits().max_storage_buffer_binding_size;
+    limits.max_compute_workgroup_storage_size = 1024;
+    let tiny = pollster::block_on(GpuContext::with_limits(&adapter, limits)).unwrap();
+    let err =
+        pollster::block_on(run(&tiny, &Inputs::seeded(8, 256, 1), false, &options())).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("max_compute_workgroup_storage_size"),
+        "{err}"
+    );
+}
