@@ -81,6 +81,9 @@ pub struct Measurement {
     pub api: String,
     /// Which kernel was timed: `"fused"` on the GPU, `"cpu-twin"` on the CPU.
     pub kernel: String,
+    /// The kernel's variant and tile sizes (e.g. "register-tiled, 32 query
+    /// rows × 32 keys per tile").
+    pub kernel_variant: String,
     /// Counted floating-point operations of the timed kernel.
     pub flops: u64,
     /// The formula behind `flops`.

@@ -218,6 +218,7 @@ pub async fn run(
         adapter: String::new(),
         api: String::new(),
         kernel: String::new(),
+        kernel_variant: String::new(),
         flops: cost.flops,
         flops_formula: cost.flops_formula,
         bytes: cost.bytes,
@@ -256,6 +257,7 @@ pub async fn run(
             m.adapter = ctx.adapter_name.clone();
             m.api = ctx.api.clone();
             m.kernel = out.kernel.clone();
+            m.kernel_variant = out.kernel_variant.clone();
             m.memory_bytes = out.memory_bytes;
             m.timing = out.timing;
             m.time_ms_samples = out.time_ms_samples.clone();
@@ -304,6 +306,7 @@ pub async fn run(
             m.adapter = "CPU twin (ndarray, f32)".into();
             m.api = "ndarray".into();
             m.kernel = "cpu-twin".into();
+            m.kernel_variant = "one query row at a time".into();
             m.memory_bytes = ((2 * n * d + 2 * n * dv + n) * 4) as u64;
             m.timing = Timing::WallClock;
             (output, map.unwrap_or_else(|| MapPooler::new(n).finish()))

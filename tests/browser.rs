@@ -478,6 +478,51 @@ async fn without_webgpu_the_cpu_twin_gives_the_same_numbers() {
     }
     assert!(b.heatmap_painted().await, "the heatmap is not painted");
     b.screenshot("explorer-cpu-fallback.png").await;
+    b.testid("download-json")
+        .await
+        .click()
+        .await
+        .expect("download");
+
+    // A long CPU run shows progress, and the next change supersedes it.
+    b.type_number("control-n", "8192").await;
+    let started = Instant::now();
+    loop {
+        let status = b.testid("run-status").await;
+        let running = status.attr("data-state").await.ok().flatten().as_deref() == Some("running");
+        let text = status.text().await.unwrap_or_default();
+        if running
+            && text.contains("CPU twin")
+            && b.client
+                .find(Locator::Css("[data-testid='run-status'] progress"))
+                .await
+                .is_ok()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the n = 8192 run never showed progress ({text})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.type_number("control-n", "100").await;
+    let m = b
+        .measurement("n = 100, superseding n = 8192", |m| m["n"] == 100)
+        .await;
+    assert_eq!(m["backend"], "cpu");
+    let superseded = b
+        .testid("run-status")
+        .await
+        .attr("data-superseded")
+        .await
+        .ok()
+        .flatten();
+    assert_eq!(
+        superseded.as_deref(),
+        Some("1"),
+        "the n = 8192 run should have stopped early"
+    );
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;

@@ -9,8 +9,8 @@ mod common;
 
 use common::{assert_close, gpu};
 use flt_explorer::attention::full::twin_all_rows;
-use flt_explorer::gpu::full_attention::run;
-use flt_explorer::gpu::{GpuContext, GpuError, GpuRunOptions, MapSource};
+use flt_explorer::gpu::full_attention::{TiledTiles, run};
+use flt_explorer::gpu::{FusedChoice, GpuContext, GpuError, GpuRunOptions, MapSource};
 use flt_explorer::inputs::{InputSource, Inputs};
 use flt_explorer::measure::AttentionMap;
 use ndarray::Array2;
@@ -25,23 +25,49 @@ fn options() -> GpuRunOptions {
     }
 }
 
+/// Runs all three GPU kernels (register-tiled fused, simple fused,
+/// materialising) and compares each with the CPU twin.
 fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
     let what = format!("n={} d={} dv={} causal={causal}", x.n(), x.d(), x.dv());
-    let out = pollster::block_on(run(ctx, x, causal, &options()))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let twin = twin_all_rows(x.q.view(), x.k.view(), x.v.view(), causal);
-    assert_close(&format!("fused, {what}"), &out.output, &twin, ATOL, RTOL);
-    let (name, materialized) = &out.other_outputs[0];
-    assert_eq!(name, "materialized");
-    assert_close(
-        &format!("materialized, {what}"),
-        materialized,
-        &twin,
-        ATOL,
-        RTOL,
-    );
-    assert_eq!(out.time_ms_samples.len(), 1);
-    assert!(out.time_ms_samples[0] > 0.0);
+    let simple = GpuRunOptions {
+        fused: FusedChoice::Simple,
+        ..options()
+    };
+    for options in [options(), simple] {
+        let out = pollster::block_on(run(ctx, x, causal, &options))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let variant = &out.kernel_variant;
+        let tiled_fits = TiledTiles::fits(
+            x.d() as u32,
+            x.dv() as u32,
+            ctx.limits.max_compute_workgroup_storage_size,
+        );
+        let expect_simple = options.fused == FusedChoice::Simple || !tiled_fits;
+        assert_eq!(
+            variant.starts_with("simple"),
+            expect_simple,
+            "{what}: {variant}"
+        );
+        assert_close(
+            &format!("fused ({variant}), {what}"),
+            &out.output,
+            &twin,
+            ATOL,
+            RTOL,
+        );
+        let (name, materialized) = &out.other_outputs[0];
+        assert_eq!(name, "materialized");
+        assert_close(
+            &format!("materialized, {what}"),
+            materialized,
+            &twin,
+            ATOL,
+            RTOL,
+        );
+        assert_eq!(out.time_ms_samples.len(), 1);
+        assert!(out.time_ms_samples[0] > 0.0);
+    }
 }
 
 #[test]
@@ -59,11 +85,13 @@ fn both_kernels_match_the_cpu_twin_on_odd_shapes() {
 #[test]
 fn wide_heads_and_values_of_their_own_width() {
     let Some(ctx) = gpu() else { return };
-    // d = dv = 256: four output columns per thread, fewer rows per workgroup.
+    // d = dv = 256 (the simple kernel: four output columns per thread) and
+    // d = dv = 128 (the tiled kernel at its widest: four vec4 columns).
     check(&ctx, &Inputs::seeded(70, 256, 5), true);
+    check(&ctx, &Inputs::seeded(70, 128, 6), false);
     // V narrower and wider than Q/K.
     let x = Inputs::seeded(65, 9, 2);
-    for dv in [1, 130] {
+    for dv in [1, 6, 100, 130] {
         let v = Array2::from_shape_fn((65, dv), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 5.0 - 1.0);
         let y = Inputs::from_arrays(x.q.clone(), x.k.clone(), v, InputSource::Npy).unwrap();
         check(&ctx, &y, false);

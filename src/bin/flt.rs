@@ -96,7 +96,7 @@ mod cli {
                     .long("fused-rows")
                     .value_name("R")
                     .value_parser(clap::value_parser!(u32).range(1..=64))
-                    .help("Tuning: most query rows per fused-kernel workgroup (power of two) [default: 16]"),
+                    .help("Tuning: most query rows per fused-kernel workgroup (16, 32 or 64)"),
             )
     }
 
@@ -269,7 +269,7 @@ mod cli {
             o.repeats = r;
         }
         if let Some(&r) = m.get_one::<u32>("fused-rows") {
-            o.max_rows_per_workgroup = r;
+            o.max_rows_per_workgroup = Some(r);
         }
         o
     }
@@ -443,8 +443,8 @@ mod cli {
             x.inputs, x.seed, x.inputs_digest
         );
         println!(
-            "backend       {} — {} ({}), kernel {}",
-            x.backend, x.adapter, x.api, x.kernel
+            "backend       {} — {} ({}), kernel {} ({})",
+            x.backend, x.adapter, x.api, x.kernel, x.kernel_variant
         );
         println!(
             "time          {:.4} ms ({timing}, median of {})",

@@ -18,7 +18,9 @@ use ndarray::Array2;
 use web_time::Instant;
 
 use super::buffers::{self, Timestamps, check_dispatch, check_storage, scoped};
-use super::{GpuContext, GpuError, GpuOutput, GpuRunOptions, MATERIALIZE_CAP_BYTES, MapSource};
+use super::{
+    FusedChoice, GpuContext, GpuError, GpuOutput, GpuRunOptions, MATERIALIZE_CAP_BYTES, MapSource,
+};
 use crate::attention::Shape;
 use crate::attention::full::materialized_bytes;
 use crate::measure::{AttentionMap, Stage, Timing};
@@ -43,7 +45,7 @@ struct Params {
     cells: u32,
 }
 
-/// Tile sizes of the fused kernel.
+/// Tile sizes of the simple fused kernel (`fused_simple`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FusedTiles {
     /// Query rows per workgroup (`BR`).
@@ -53,7 +55,7 @@ pub struct FusedTiles {
 }
 
 impl FusedTiles {
-    /// Workgroup memory the fused kernel needs with these tiles: the staged
+    /// Workgroup memory the simple kernel needs with these tiles: the staged
     /// queries (rows·d), the probability tile (rows·64) and three per-row
     /// statistics arrays of 64.
     pub fn workgroup_bytes(&self, d: u32) -> u32 {
@@ -90,6 +92,87 @@ impl FusedTiles {
     }
 }
 
+/// The register-tiled fused kernel (`fused`): 32 query rows per workgroup of
+/// 128 threads, key tiles of 32, for d and dᵥ up to 128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TiledTiles;
+
+impl TiledTiles {
+    /// Query rows per workgroup (`TQ`).
+    pub const ROWS: u32 = 32;
+    /// Keys per tile (`TK`).
+    pub const KEYS: u32 = 32;
+    /// Widest d or dᵥ (four vec4 output columns per thread).
+    pub const MAX_WIDTH: u32 = 128;
+
+    /// Workgroup memory: Q rows and one K-or-V tile as padded vec4 rows,
+    /// the padded probability tile (32 × 33) and the partial maxima and sums
+    /// (2 × 32 × 8).
+    pub fn workgroup_bytes(d: u32, dv: u32) -> u32 {
+        let (d4, dv4) = (d.div_ceil(4), dv.div_ceil(4));
+        16 * (Self::ROWS * (d4 + 1) + Self::KEYS * (d4.max(dv4) + 1))
+            + 4 * (Self::ROWS * (Self::KEYS + 1) + 2 * Self::ROWS * 8)
+    }
+
+    /// Whether the tiled kernel can run these widths within this much
+    /// workgroup memory.
+    pub fn fits(d: u32, dv: u32, max_workgroup_bytes: u32) -> bool {
+        d <= Self::MAX_WIDTH
+            && dv <= Self::MAX_WIDTH
+            && Self::workgroup_bytes(d, dv) <= max_workgroup_bytes
+    }
+}
+
+/// The fused kernel chosen for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FusedKernel {
+    /// `fused`: register-tiled.
+    Tiled,
+    /// `fused_simple`: one key per thread.
+    Simple(FusedTiles),
+}
+
+impl FusedKernel {
+    /// The kernel for these widths on this device.
+    pub fn choose(
+        ctx_limit: u32,
+        d: u32,
+        dv: u32,
+        options: &GpuRunOptions,
+    ) -> Result<FusedKernel, GpuError> {
+        if options.fused == FusedChoice::Auto && TiledTiles::fits(d, dv, ctx_limit) {
+            return Ok(FusedKernel::Tiled);
+        }
+        let rows = options
+            .max_rows_per_workgroup
+            .unwrap_or(DEFAULT_SIMPLE_ROWS);
+        FusedTiles::choose(d, dv, ctx_limit, rows).map(FusedKernel::Simple)
+    }
+
+    /// Query rows per workgroup.
+    pub fn rows(&self) -> u32 {
+        match self {
+            FusedKernel::Tiled => TiledTiles::ROWS,
+            FusedKernel::Simple(t) => t.rows,
+        }
+    }
+
+    /// The variant reported in measurements.
+    pub fn name(&self) -> String {
+        match self {
+            FusedKernel::Tiled => format!(
+                "register-tiled, {} query rows × {} keys per tile",
+                TiledTiles::ROWS,
+                TiledTiles::KEYS
+            ),
+            FusedKernel::Simple(t) => format!("simple, {} query rows per workgroup", t.rows),
+        }
+    }
+}
+
+/// Row cap of the simple kernel, measured best on an H100.
+const DEFAULT_SIMPLE_ROWS: u32 = 16;
+
 struct Pipelines {
     scores: wgpu::ComputePipeline,
     softmax_rows: wgpu::ComputePipeline,
@@ -102,24 +185,34 @@ struct Pipelines {
 async fn pipelines(
     ctx: &GpuContext,
     layout: &wgpu::PipelineLayout,
-    tiles: FusedTiles,
+    kernel: FusedKernel,
     d: u32,
+    dv: u32,
 ) -> Result<Pipelines, GpuError> {
     let source = || wgpu::include_wgsl!("full_attention.wgsl");
     let plain = |entry: &'static str| ctx.pipeline(MODULE, source, layout, entry, &[]);
-    let fused_constants = [
-        ("BR", tiles.rows as f64),
-        ("D", d as f64),
-        ("DV_PER_THREAD", tiles.dv_per_thread as f64),
-    ];
+    let fused = match kernel {
+        FusedKernel::Tiled => {
+            let constants = [("D4", d.div_ceil(4) as f64), ("DV4", dv.div_ceil(4) as f64)];
+            ctx.pipeline(MODULE, source, layout, "fused", &constants)
+                .await?
+        }
+        FusedKernel::Simple(t) => {
+            let constants = [
+                ("BR", t.rows as f64),
+                ("D", d as f64),
+                ("DV_PER_THREAD", t.dv_per_thread as f64),
+            ];
+            ctx.pipeline(MODULE, source, layout, "fused_simple", &constants)
+                .await?
+        }
+    };
     Ok(Pipelines {
         scores: plain("scores").await?,
         softmax_rows: plain("softmax_rows").await?,
         pv: plain("pv").await?,
         pool_matrix: plain("pool_matrix").await?,
-        fused: ctx
-            .pipeline(MODULE, source, layout, "fused", &fused_constants)
-            .await?,
+        fused,
         pool_stats: plain("pool_stats").await?,
     })
 }
@@ -177,13 +270,13 @@ pub async fn run(
     };
 
     // Every limit is checked before anything is allocated.
-    let tiles = FusedTiles::choose(
+    let kernel = FusedKernel::choose(
+        ctx.limits.max_compute_workgroup_storage_size,
         d as u32,
         dv as u32,
-        ctx.limits.max_compute_workgroup_storage_size,
-        options.max_rows_per_workgroup,
+        options,
     )?;
-    let fused_groups = (n as u32).div_ceil(tiles.rows);
+    let fused_groups = (n as u32).div_ceil(kernel.rows());
     check_dispatch(ctx, "fused attention", fused_groups)?;
     for (what, len) in [("Q", n * d), ("K", n * d), ("V", n * dv), ("O", n * dv)] {
         check_storage(ctx, what, (len * 4) as u64)?;
@@ -220,7 +313,7 @@ pub async fn run(
         "full_attention.bindings",
         &[false, false, false, true, true, true, true],
     );
-    let pipes = pipelines(ctx, &pipeline_layout, tiles, d as u32).await?;
+    let pipes = pipelines(ctx, &pipeline_layout, kernel, d as u32, dv as u32).await?;
 
     let (q_buf, k_buf, v_buf, params_buf, o_buf, stats_buf, map_buf, unused_buf) =
         scoped(ctx, "uploading attention inputs", || {
@@ -450,6 +543,7 @@ pub async fn run(
             values: map_values,
         },
         kernel: "fused".into(),
+        kernel_variant: kernel.name(),
         time_ms_samples: samples,
         timing: if timestamps.is_some() {
             Timing::GpuTimestamp
@@ -465,6 +559,38 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tiled_kernel_runs_where_its_tiles_fit() {
+        assert_eq!(
+            TiledTiles::workgroup_bytes(64, 64),
+            16 * (32 * 17 * 2) + 4 * (32 * 33 + 512)
+        );
+        assert!(TiledTiles::fits(64, 64, 32768));
+        assert!(!TiledTiles::fits(64, 64, 16384), "d = 64 needs 23 KiB");
+        assert!(TiledTiles::fits(128, 128, 49152));
+        assert!(
+            !TiledTiles::fits(129, 64, 1 << 20),
+            "d > 128 needs more registers"
+        );
+        let options = GpuRunOptions::default();
+        assert_eq!(
+            FusedKernel::choose(49152, 64, 64, &options).unwrap(),
+            FusedKernel::Tiled
+        );
+        assert!(matches!(
+            FusedKernel::choose(49152, 256, 256, &options).unwrap(),
+            FusedKernel::Simple(_)
+        ));
+        let simple = GpuRunOptions {
+            fused: FusedChoice::Simple,
+            ..options
+        };
+        assert!(matches!(
+            FusedKernel::choose(49152, 64, 64, &simple).unwrap(),
+            FusedKernel::Simple(_)
+        ));
+    }
 
     #[test]
     fn tiles_fit_registers_and_workgroup_memory() {

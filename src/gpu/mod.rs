@@ -68,6 +68,17 @@ pub enum MapSource {
 /// the fused statistics can feed too.
 pub const MATERIALIZE_CAP_BYTES: u64 = 256 << 20;
 
+/// Which fused attention kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FusedChoice {
+    /// The register-tiled kernel when its tiles fit the adapter's workgroup
+    /// memory, otherwise the simple one.
+    #[default]
+    Auto,
+    /// Always the simple kernel (tests compare both with the CPU twin).
+    Simple,
+}
+
 /// How a GPU run is carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuRunOptions {
@@ -75,8 +86,10 @@ pub struct GpuRunOptions {
     pub repeats: u32,
     /// Where the heatmap comes from.
     pub map_source: MapSource,
-    /// Largest number of query rows per fused workgroup (tuning; power of two ≤ 64).
-    pub max_rows_per_workgroup: u32,
+    /// Which fused kernel runs.
+    pub fused: FusedChoice,
+    /// Tuning: most query rows per fused workgroup (`None`: the tuned default).
+    pub max_rows_per_workgroup: Option<u32>,
 }
 
 impl Default for GpuRunOptions {
@@ -84,7 +97,8 @@ impl Default for GpuRunOptions {
         GpuRunOptions {
             repeats: 5,
             map_source: MapSource::Auto,
-            max_rows_per_workgroup: 16,
+            fused: FusedChoice::Auto,
+            max_rows_per_workgroup: None,
         }
     }
 }
@@ -99,8 +113,10 @@ pub struct GpuOutput {
     pub other_outputs: Vec<(String, Array2<f32>)>,
     /// Pooled attention map.
     pub map: AttentionMap,
-    /// Name of the timed kernel.
+    /// Name of the timed kernel (`"fused"`).
     pub kernel: String,
+    /// Its variant and tile sizes.
+    pub kernel_variant: String,
     /// Per-repeat times of the timed kernel, ms.
     pub time_ms_samples: Vec<f64>,
     /// How they were measured.

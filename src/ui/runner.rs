@@ -51,14 +51,17 @@ pub struct Runner {
     status: WriteSignal<RunStatus>,
     result: WriteSignal<Option<Arc<RunOutput>>>,
     backend: WriteSignal<Option<BackendInfo>>,
+    superseded: WriteSignal<u32>,
 }
 
 impl Runner {
-    /// A runner that reports into these signals.
+    /// A runner that reports into these signals (`superseded` counts the
+    /// runs that stopped early because newer settings arrived).
     pub fn new(
         status: WriteSignal<RunStatus>,
         result: WriteSignal<Option<Arc<RunOutput>>>,
         backend: WriteSignal<Option<BackendInfo>>,
+        superseded: WriteSignal<u32>,
     ) -> Rc<Runner> {
         Rc::new(Runner {
             generation: Cell::new(0),
@@ -68,6 +71,7 @@ impl Runner {
             status,
             result,
             backend,
+            superseded,
         })
     }
 
@@ -162,14 +166,17 @@ impl Runner {
         };
         let outcome = run(&request, &backend, &host).await;
         if self.generation.get() != generation {
-            return; // superseded: a newer run will report
+            // Superseded: a newer run will report. CPU runs stop at their
+            // next chunk; GPU dispatches in flight finish and are dropped.
+            self.superseded.update(|count| *count += 1);
+            return;
         }
         match outcome {
             Ok(out) => {
                 self.result.set(Some(Arc::new(out)));
                 self.status.set(RunStatus::Done);
             }
-            Err(RunError::Cancelled) => {}
+            Err(RunError::Cancelled) => self.superseded.update(|count| *count += 1),
             Err(e) => {
                 self.result.set(None);
                 self.status.set(RunStatus::Failed(e.to_string()));

@@ -6,7 +6,7 @@ use crate::ui::runner::RunStatus;
 
 /// Status line with a progress bar while running.
 #[component]
-pub fn RunStatusLine(status: ReadSignal<RunStatus>) -> impl IntoView {
+pub fn RunStatusLine(status: ReadSignal<RunStatus>, superseded: ReadSignal<u32>) -> impl IntoView {
     let state = move || match status.get() {
         RunStatus::Idle => "idle",
         RunStatus::Running { .. } => "running",
@@ -14,7 +14,13 @@ pub fn RunStatusLine(status: ReadSignal<RunStatus>) -> impl IntoView {
         RunStatus::Failed(_) => "error",
     };
     view! {
-        <div class="run-status" data-testid="run-status" data-state=state aria-live="polite">
+        <div
+            class="run-status"
+            data-testid="run-status"
+            data-state=state
+            data-superseded=move || superseded.get().to_string()
+            aria-live="polite"
+        >
             {move || match status.get() {
                 RunStatus::Idle => view! { <span>"Waiting…"</span> }.into_any(),
                 RunStatus::Running { stage, fraction } => view! {

@@ -44,7 +44,8 @@ pub fn ExplorerPage() -> impl IntoView {
     let (status, set_status) = signal(RunStatus::Idle);
     let (result, set_result) = signal(None::<Arc<RunOutput>>);
     let (backend, set_backend) = signal(None::<BackendInfo>);
-    let runner = Runner::new(set_status, set_result, set_backend);
+    let (superseded, set_superseded) = signal(0u32);
+    let runner = Runner::new(set_status, set_result, set_backend, set_superseded);
     Effect::new(move |_| runner.request(settings.get()));
 
     view! {
@@ -55,7 +56,7 @@ pub fn ExplorerPage() -> impl IntoView {
             </section>
             <section class="status-row">
                 <BackendBadge backend=backend/>
-                <RunStatusLine status=status/>
+                <RunStatusLine status=status superseded=superseded/>
             </section>
             <div class="grid">
                 <section class="card">
