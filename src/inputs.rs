@@ -173,6 +173,21 @@ impl Inputs {
     }
 }
 
+/// A seed for the random choices a method makes (projections, random blocks,
+/// hash planes), derived from the run's seed, a tag naming the purpose and an
+/// index, by SplitMix64 over an FNV-1a hash of the tag: independent of the
+/// input stream, identical on every platform.
+pub fn derive_seed(seed: u64, tag: &str, index: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tag.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = seed ^ h ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Standard normals from a seeded ChaCha8 stream, bit-identical on every target.
 pub struct GaussianStream {
     rng: ChaCha8Rng,

@@ -112,6 +112,17 @@ pub struct Measurement {
     /// max |O_kernel − O_cpu twin| for every GPU kernel that computed O
     /// (e.g. `"fused"` and `"materialized"`), over the checked rows.
     pub cross_checks: std::collections::BTreeMap<String, f64>,
+    /// Query–key pairs the method's pattern computes (n² for exact attention).
+    pub pattern_pairs: u64,
+    /// `pattern_pairs / n²`.
+    pub density: f64,
+    /// Pairs the GPU kernel evaluated, counting the masked pairs inside the
+    /// key tiles it visits (tile-granular work; GPU runs of tiled kernels).
+    pub tile_pairs: Option<u64>,
+    /// Mean over the checked rows of the exact attention mass that falls on
+    /// the pairs the pattern computes (1 for exact attention): what the
+    /// pattern keeps, and 1 − it what it misses.
+    pub mass_in_pattern: f64,
     /// How many rows the error figures compare (all rows up to
     /// [`MAX_CHECKED_ROWS`], an even sample beyond).
     pub checked_rows: usize,
@@ -134,6 +145,111 @@ pub struct AttentionMap {
     pub cells: usize,
     /// Row-major cell means, `cells × cells`.
     pub values: Vec<f32>,
+}
+
+/// The pattern pooled like [`AttentionMap`]: per cell, the code of the most
+/// frequent [`crate::attention::pattern::Category`] among the pairs the
+/// method computes (Reformer: 8 + the query's bucket mod 8; 0 when none) and
+/// the fraction of the cell's pairs that are computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatternMap {
+    /// Sequence length the map covers.
+    pub n: usize,
+    /// Positions per cell side.
+    pub factor: usize,
+    /// Cells per side.
+    pub cells: usize,
+    /// Row-major category codes, `cells × cells`.
+    pub codes: Vec<u32>,
+    /// Row-major fractions computed, `cells × cells`.
+    pub fraction: Vec<f32>,
+}
+
+/// Accumulates row patterns into a [`PatternMap`] on the CPU (the GPU does
+/// the same in `tiled_attention.wgsl`, `pool_pattern`), counting the pairs.
+pub struct PatternPooler {
+    n: usize,
+    factor: usize,
+    cells: usize,
+    counts: Vec<[u32; 16]>,
+    /// Pairs computed so far.
+    pub pairs: u64,
+}
+
+impl PatternPooler {
+    /// A pooler for an n×n pattern.
+    pub fn new(n: usize) -> Self {
+        let (factor, cells) = AttentionMap::geometry(n);
+        PatternPooler {
+            n,
+            factor,
+            cells,
+            counts: vec![[0; 16]; cells * cells],
+            pairs: 0,
+        }
+    }
+
+    /// Adds row i's keys.
+    pub fn add_row(&mut self, i: usize, row: &crate::attention::RowPattern) {
+        use crate::attention::RowPattern;
+        let a = i / self.factor;
+        self.pairs += row.len() as u64;
+        match row {
+            RowPattern::Dense { upto } => {
+                for b in 0..self.cells {
+                    let (lo, hi) = (b * self.factor, ((b + 1) * self.factor).min(*upto));
+                    if hi > lo {
+                        self.counts[a * self.cells + b][1] += (hi - lo) as u32;
+                    }
+                }
+            }
+            RowPattern::Sparse(keys) => {
+                for &(j, code) in keys {
+                    self.counts[a * self.cells + j / self.factor][(code as usize).min(15)] += 1;
+                }
+            }
+        }
+    }
+
+    /// Per cell: the most frequent code (the lowest among ties, 0 when none)
+    /// and the fraction of pairs computed.
+    pub fn finish(self) -> PatternMap {
+        let span = |block: usize| (self.n - block * self.factor).min(self.factor) as f32;
+        let mut codes = Vec::with_capacity(self.counts.len());
+        let mut fraction = Vec::with_capacity(self.counts.len());
+        for (idx, c) in self.counts.iter().enumerate() {
+            let computed: u32 = c.iter().sum();
+            let mut best = 0;
+            for code in 1..16 {
+                if c[code] > c[best] {
+                    best = code;
+                }
+            }
+            codes.push(if computed > 0 { best as u32 } else { 0 });
+            fraction.push(computed as f32 / (span(idx / self.cells) * span(idx % self.cells)));
+        }
+        PatternMap {
+            n: self.n,
+            factor: self.factor,
+            cells: self.cells,
+            codes,
+            fraction,
+        }
+    }
+}
+
+/// Reformer's hashing as the view shows it (round 0): the bucket of every
+/// position, and the positions in sorted order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LshView {
+    /// Number of buckets.
+    pub buckets: u32,
+    /// Bucket of each query position.
+    pub bucket: Vec<u32>,
+    /// Query positions sorted by (bucket, position).
+    pub sorted: Vec<u32>,
+    /// Chunk size in the sorted order.
+    pub chunk: u32,
 }
 
 /// Largest pooled map side.

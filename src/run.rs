@@ -10,12 +10,12 @@ use ndarray::{Array2, s};
 use web_time::Instant;
 
 use crate::attention::full::ExactReference;
-use crate::attention::{LocalFuture, MethodError, RowKernel, Shape};
+use crate::attention::{Config, LocalFuture, MethodError, RowKernel, Shape};
 use crate::gpu::{GpuContext, GpuError, GpuRunOptions};
 use crate::inputs::{InputError, Inputs};
 use crate::measure::{
-    AttentionMap, MapPooler, Measurement, SCHEMA_VERSION, Timing, errors, max_abs_diff, median,
-    sample_rows, select_rows,
+    AttentionMap, LshView, MapPooler, Measurement, PatternMap, PatternPooler, SCHEMA_VERSION,
+    Timing, errors, max_abs_diff, median, sample_rows, select_rows,
 };
 use crate::settings::Settings;
 
@@ -72,6 +72,10 @@ pub struct RunOutput {
     pub measurement: Measurement,
     /// The pooled attention matrix.
     pub map: AttentionMap,
+    /// The pooled pattern: which pairs the method computes, and why.
+    pub pattern: PatternMap,
+    /// Reformer's bucket assignment (other methods: `None`).
+    pub lsh: Option<LshView>,
     /// The output O (n×dᵥ) of the timed kernel.
     pub output: Array2<f32>,
 }
@@ -149,22 +153,25 @@ async fn twin_rows(
     Ok(out)
 }
 
-/// Exact f64 reference rows, in chunks.
+/// Exact f64 reference rows and the exact mass inside the twin's pattern, in chunks.
 async fn exact_rows(
     reference: &ExactReference<'_>,
+    twin: &dyn RowKernel,
     rows: &[usize],
     dv: usize,
     per_chunk: usize,
     host: &dyn Host,
-) -> Result<Array2<f64>, RunError> {
+) -> Result<(Array2<f64>, Vec<f64>), RunError> {
     let mut out = Array2::zeros((rows.len(), dv));
+    let mut mass = Vec::with_capacity(rows.len());
     for (c, chunk) in rows.chunks(per_chunk).enumerate() {
         let start = c * per_chunk;
-        out.slice_mut(s![start..start + chunk.len(), ..])
-            .assign(&reference.rows(chunk));
+        let (o, kept) = reference.rows_and_mass(chunk, |i| twin.row_pattern(i));
+        out.slice_mut(s![start..start + chunk.len(), ..]).assign(&o);
+        mass.extend(kept);
         checkpoint(host).await?;
     }
-    Ok(out)
+    Ok((out, mass))
 }
 
 /// Runs `req` on `backend`.
@@ -191,8 +198,13 @@ pub async fn run(
         dv,
         causal: settings.causal,
     };
-    let cost = method.cost(shape, &settings.params);
-    let twin = method.cpu_twin(inputs, settings.causal, &settings.params)?;
+    let config = Config {
+        causal: settings.causal,
+        seed: settings.seed,
+        params: &settings.params,
+    };
+    let cost = method.cost(shape, &config);
+    let twin = method.cpu_twin(inputs, &config)?;
     let rows = sample_rows(n);
     let per_chunk = rows_per_chunk(n, d, dv);
     let reference = ExactReference::new(
@@ -232,17 +244,21 @@ pub async fn run(
         max_abs_err: 0.0,
         gpu_cpu_max_abs_err: None,
         cross_checks: Default::default(),
+        pattern_pairs: 0,
+        density: 0.0,
+        tile_pairs: None,
+        mass_in_pattern: 1.0,
         checked_rows: rows.len(),
         stages: Vec::new(),
         notes: Vec::new(),
     };
 
+    let mut gpu_pattern = None;
+    let mut lsh = None;
     let (output, map) = match backend {
         Backend::Gpu(ctx) => {
             host.progress("running the GPU kernels", 0.05);
-            let out = method
-                .run_gpu(ctx, inputs, settings.causal, &settings.params, &req.options)
-                .await?;
+            let out = method.run_gpu(ctx, inputs, &config, &req.options).await?;
             checkpoint(host).await?;
             host.progress("CPU twin on the checked rows", 0.6);
             let twin_out = twin_rows(&*twin, &rows, dv, per_chunk, host).await?;
@@ -262,7 +278,10 @@ pub async fn run(
             m.timing = out.timing;
             m.time_ms_samples = out.time_ms_samples.clone();
             m.stages = out.stages.clone();
+            m.tile_pairs = out.tile_pairs;
             m.notes.extend(out.notes.iter().cloned());
+            gpu_pattern = out.pattern_map;
+            lsh = out.lsh;
             (out.output, out.map)
         }
         Backend::Cpu { reason } => {
@@ -294,7 +313,7 @@ pub async fn run(
                     start = end;
                     host.progress(
                         "CPU twin",
-                        0.9 * (r as f64 + start as f64 / n as f64) / repeats as f64,
+                        0.85 * (r as f64 + start as f64 / n as f64) / repeats as f64,
                     );
                     checkpoint(host).await?;
                 }
@@ -313,12 +332,31 @@ pub async fn run(
         }
     };
 
+    // The pattern: pairs counted by the twin; pooled on the GPU when it ran
+    // the tiled kernel, otherwise here.
+    host.progress("counting the pattern", 0.85);
+    let mut pooler = PatternPooler::new(n);
+    for start in (0..n).step_by(per_chunk.max(64)) {
+        for i in start..(start + per_chunk.max(64)).min(n) {
+            pooler.add_row(i, &twin.row_pattern(i));
+        }
+        checkpoint(host).await?;
+    }
+    m.pattern_pairs = pooler.pairs;
+    m.density = pooler.pairs as f64 / (n as f64 * n as f64);
+    let pattern = match gpu_pattern {
+        Some(p) => p,
+        None => pooler.finish(),
+    };
+    let lsh = lsh.or_else(|| twin.lsh_view());
+
     host.progress("exact f64 reference on the checked rows", 0.9);
-    let exact = exact_rows(&reference, &rows, dv, per_chunk, host).await?;
+    let (exact, mass) = exact_rows(&reference, &*twin, &rows, dv, per_chunk, host).await?;
     let checked = select_rows(output.view(), &rows);
     let e = errors(checked.view(), exact.view());
     m.rel_err = e.rel_err;
     m.max_abs_err = e.max_abs_err;
+    m.mass_in_pattern = mass.iter().sum::<f64>() / mass.len().max(1) as f64;
     m.time_ms = median(&m.time_ms_samples);
     m.gflops = if m.time_ms > 0.0 {
         m.flops as f64 / (m.time_ms * 1e6)
@@ -340,6 +378,7 @@ pub async fn run(
         m.max_abs_err,
         m.time_ms,
         m.gflops,
+        m.mass_in_pattern,
         m.gpu_cpu_max_abs_err.unwrap_or(0.0),
     ];
     if !figures.iter().all(|x| x.is_finite()) {
@@ -349,6 +388,8 @@ pub async fn run(
     Ok(RunOutput {
         measurement: m,
         map,
+        pattern,
+        lsh,
         output,
     })
 }

@@ -167,9 +167,25 @@ impl Settings {
         s.d = int("d", 1, MAX_D as u64, DEFAULT_D as u64) as usize;
         s.seed = int("seed", 0, u64::MAX, DEFAULT_SEED);
         let specs: &[ParamSpec] = method.info().params;
-        for p in specs {
+        for p in specs.iter().filter(|p| !p.flag) {
             let value = int(p.key, p.min, p.max, p.default);
             s.params.insert(p.key.to_string(), value);
+        }
+        for p in specs.iter().filter(|p| p.flag) {
+            if let Some(v) = raw.get(p.key) {
+                match parse_bool(v) {
+                    Some(b) => {
+                        s.params.insert(p.key.to_string(), b as u64);
+                    }
+                    None => issue(
+                        p.key,
+                        format!("{}={v} is not true or false; using false", p.key),
+                    ),
+                }
+            }
+        }
+        for fix in method.method().fix_params(&mut s.params) {
+            issue(fix.key, format!("{}; using {}", fix.problem, fix.value));
         }
 
         if let Some(v) = raw.get("causal") {
@@ -242,7 +258,12 @@ impl Settings {
         }
         for p in self.method.info().params {
             let v = self.params.get(p.key).copied().unwrap_or(p.default);
-            out.push((p.key.to_string(), v.to_string()));
+            let text = if p.flag {
+                (v != 0).to_string()
+            } else {
+                v.to_string()
+            };
+            out.push((p.key.to_string(), text));
         }
         out
     }
@@ -439,7 +460,7 @@ mod tests {
         assert_eq!(s.method, MethodId::Full);
         assert_eq!(
             i[0],
-            "method=nope is not a known method (known: full); using full"
+            "method=nope is not a known method (known: full, longformer, sparse-strided, sparse-fixed, bigbird, reformer); using full"
         );
         let (s, i) = parse("n=100.4&causal=maybe&backend=tpu&colour=red");
         assert_eq!(
@@ -466,6 +487,44 @@ mod tests {
             "method=full&n=256&d=64&seed=1&causal=false&backend=cpu"
         );
         assert_eq!(s.query_with("method", "full"), s.to_query());
+    }
+
+    #[test]
+    fn method_knobs_parse_validate_and_round_trip() {
+        let (s, i) = parse("method=sparse-fixed&stride=8&summary=12&n=64");
+        assert_eq!((s.params["stride"], s.params["summary"]), (8, 8));
+        assert_eq!(i, vec!["summary=12 exceeds stride=8; using 8"]);
+        let (s, i) = parse("method=reformer&buckets=7&shared-qk=true&rounds=0");
+        assert_eq!(
+            (
+                s.params["buckets"],
+                s.params["shared-qk"],
+                s.params["rounds"]
+            ),
+            (8, 1, 1)
+        );
+        assert_eq!(i.len(), 2, "{i:?}");
+        assert!(s.to_query().contains("shared-qk=true"));
+        let (back, issues) = Settings::from_query(&s.to_query());
+        assert!(issues.is_empty());
+        assert_eq!(back, s);
+        let (s, i) = parse("method=reformer&shared-qk=perhaps");
+        assert_eq!(s.params["shared-qk"], 0);
+        assert_eq!(
+            i,
+            vec!["shared-qk=perhaps is not true or false; using false"]
+        );
+        // A knob of another method is ignored without complaint (links keep
+        // working when the method changes); an unknown one is reported.
+        let (s, i) = parse("method=longformer&window=5&stride=3&wobble=1");
+        assert_eq!(s.params["window"], 5);
+        assert_eq!(i, vec!["unknown setting 'wobble'; ignored"]);
+        let (s, _) = parse("method=bigbird&window-blocks=4");
+        assert_eq!(s.params["window-blocks"], 5);
+        assert_eq!(
+            s.query_with("method", "longformer"),
+            "method=longformer&n=256&d=64&seed=1&causal=false&window=32&global=1"
+        );
     }
 
     #[test]

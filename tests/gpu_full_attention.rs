@@ -9,7 +9,8 @@ mod common;
 
 use common::{assert_close, gpu};
 use flt_explorer::attention::full::twin_all_rows;
-use flt_explorer::gpu::full_attention::{TiledTiles, run};
+use flt_explorer::gpu::full_attention::run;
+use flt_explorer::gpu::tiled_attention::TiledTiles;
 use flt_explorer::gpu::{FusedChoice, GpuContext, GpuError, GpuRunOptions, MapSource};
 use flt_explorer::inputs::{InputSource, Inputs};
 use flt_explorer::measure::AttentionMap;
@@ -191,10 +192,10 @@ fn limits_are_checked_before_allocating() {
     let Some(_) = gpu() else { return };
     let adapter = pollster::block_on(GpuContext::adapter()).unwrap();
     let mut limits = adapter.limits();
-    limits.max_storage_buffer_binding_size = 1 << 20;
+    limits.max_storage_buffer_binding_size = 3 << 20;
     let small = pollster::block_on(GpuContext::with_limits(&adapter, limits.clone())).unwrap();
 
-    // 1024² scores (4 MiB) do not fit: the fused path runs alone and says so.
+    // 1024² scores (4 MiB) do not fit 3 MiB: the fused path runs alone and says so.
     let x = Inputs::seeded(1024, 8, 1);
     let out = pollster::block_on(run(&small, &x, false, &options())).unwrap();
     assert!(out.other_outputs.is_empty());
@@ -213,14 +214,14 @@ fn limits_are_checked_before_allocating() {
         RTOL,
     );
 
-    // Q itself (2048 × 256 × 4 = 2 MiB) does not fit: a clear error, no allocation.
-    let big = Inputs::seeded(2048, 256, 1);
+    // Q itself (4096 × 256 × 4 = 4 MiB) does not fit: a clear error, no allocation.
+    let big = Inputs::seeded(4096, 256, 1);
     match pollster::block_on(run(&small, &big, false, &options())) {
         Err(GpuError::TooLarge {
             limit_name, bytes, ..
         }) => {
             assert_eq!(limit_name, "max_storage_buffer_binding_size");
-            assert_eq!(bytes, 2048 * 256 * 4);
+            assert_eq!(bytes, 4096 * 256 * 4);
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }

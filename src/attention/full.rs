@@ -20,8 +20,8 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::{
-    AttentionMethod, Cost, LocalFuture, MethodError, MethodInfo, ParamValues, RowKernel, Shape,
-    WeightSink,
+    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, RowKernel, RowPattern,
+    Shape, WeightSink,
 };
 use crate::gpu::{self, GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
@@ -44,21 +44,20 @@ impl AttentionMethod for FullAttention {
         &INFO
     }
 
-    fn cost(&self, shape: Shape, _params: &ParamValues) -> Cost {
+    fn cost(&self, shape: Shape, _config: &Config<'_>) -> Cost {
         fused_cost(shape)
     }
 
     fn cpu_twin<'a>(
         &self,
         inputs: &'a Inputs,
-        causal: bool,
-        _params: &ParamValues,
+        config: &Config<'_>,
     ) -> Result<Box<dyn RowKernel + 'a>, MethodError> {
         Ok(Box::new(FullTwin::new(
             inputs.q.view(),
             inputs.k.view(),
             inputs.v.view(),
-            causal,
+            config.causal,
         )))
     }
 
@@ -66,11 +65,15 @@ impl AttentionMethod for FullAttention {
         &'a self,
         ctx: &'a GpuContext,
         inputs: &'a Inputs,
-        causal: bool,
-        _params: &'a ParamValues,
+        config: &'a Config<'a>,
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
-        Box::pin(gpu::full_attention::run(ctx, inputs, causal, options))
+        Box::pin(gpu::full_attention::run(
+            ctx,
+            inputs,
+            config.causal,
+            options,
+        ))
     }
 }
 
@@ -168,6 +171,17 @@ impl RowKernel for FullTwin<'_> {
             }
         }
     }
+
+    fn row_pattern(&self, i: usize) -> RowPattern {
+        let n_keys = self.k.nrows();
+        RowPattern::Dense {
+            upto: if self.causal {
+                (i + 1).min(n_keys)
+            } else {
+                n_keys
+            },
+        }
+    }
 }
 
 /// Exact attention in f64: the reference every method's `rel_err` is
@@ -206,8 +220,21 @@ impl<'a> ExactReference<'a> {
     /// # Panics
     /// If a row index is out of range.
     pub fn rows(&self, rows: &[usize]) -> Array2<f64> {
+        self.rows_and_mass(rows, |_| RowPattern::Dense { upto: 0 })
+            .0
+    }
+
+    /// Output rows as [`Self::rows`], and for each the exact attention mass
+    /// that falls on the keys of `pattern(i)` (what a sparse method keeps).
+    pub fn rows_and_mass(
+        &self,
+        rows: &[usize],
+        pattern: impl Fn(usize) -> RowPattern,
+    ) -> (Array2<f64>, Vec<f64>) {
         let n_keys = self.k.nrows();
         let mut out = Array2::zeros((rows.len(), self.v.ncols()));
+        let mut mass = Vec::with_capacity(rows.len());
+        let mut weights = vec![0f64; n_keys];
         for (slot, &i) in rows.iter().enumerate() {
             let visible = if self.causal {
                 (i + 1).min(n_keys)
@@ -221,8 +248,13 @@ impl<'a> ExactReference<'a> {
             let sum = p.sum();
             out.row_mut(slot)
                 .assign(&(self.v.slice(s![..visible, ..]).t().dot(&p) / sum));
+            for (w, &x) in weights.iter_mut().zip(p.iter()) {
+                *w = x / sum;
+            }
+            weights[visible..].fill(0.0);
+            mass.push(pattern(i).sum(&weights));
         }
-        out
+        (out, mass)
     }
 }
 

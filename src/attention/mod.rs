@@ -6,7 +6,13 @@
 //! in [`MethodId::method`]; the settings parser, the CLI flags, the page's
 //! controls and the measurement schema all read the registry.
 
+pub mod bigbird;
 pub mod full;
+pub mod longformer;
+pub mod pattern;
+pub mod reformer;
+pub mod sparse;
+pub mod sparse_transformer;
 
 use std::future::Future;
 use std::ops::Range;
@@ -27,16 +33,38 @@ pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 pub enum MethodId {
     /// Exact softmax attention (Vaswani et al. 2017), survey Eq. (3).
     Full,
+    /// Longformer (Beltagy et al. 2020): sliding window + global tokens.
+    Longformer,
+    /// Sparse Transformer, strided pattern (Child et al. 2019).
+    SparseStrided,
+    /// Sparse Transformer, fixed pattern (Child et al. 2019).
+    SparseFixed,
+    /// BigBird (Zaheer et al. 2020): global, window and random blocks.
+    Bigbird,
+    /// Reformer (Kitaev et al. 2020): LSH buckets, sorted chunks.
+    Reformer,
 }
 
 impl MethodId {
     /// Every method, in the order the page lists them.
-    pub const ALL: &'static [MethodId] = &[MethodId::Full];
+    pub const ALL: &'static [MethodId] = &[
+        MethodId::Full,
+        MethodId::Longformer,
+        MethodId::SparseStrided,
+        MethodId::SparseFixed,
+        MethodId::Bigbird,
+        MethodId::Reformer,
+    ];
 
     /// The implementation behind this id: the one place a new method is wired in.
     pub fn method(self) -> &'static dyn AttentionMethod {
         match self {
             MethodId::Full => &full::FullAttention,
+            MethodId::Longformer => &longformer::LONGFORMER,
+            MethodId::SparseStrided => &sparse_transformer::STRIDED,
+            MethodId::SparseFixed => &sparse_transformer::FIXED,
+            MethodId::Bigbird => &bigbird::BIGBIRD,
+            MethodId::Reformer => &reformer::Reformer,
         }
     }
 
@@ -80,7 +108,7 @@ pub struct MethodInfo {
     pub causal_unsupported: Option<&'static str>,
 }
 
-/// One integer knob of a method (`--window 64`, `?window=64`).
+/// One knob of a method (`--window 64`, `?window=64`): an integer, or a flag.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
     /// URL / CLI key.
@@ -95,6 +123,43 @@ pub struct ParamSpec {
     pub max: u64,
     /// Value used when the setting is absent.
     pub default: u64,
+    /// An on/off knob (`--shared-qk`, `?shared-qk=true`): values 0 and 1.
+    pub flag: bool,
+}
+
+impl ParamSpec {
+    /// An integer knob.
+    pub const fn int(
+        key: &'static str,
+        label: &'static str,
+        help: &'static str,
+        min: u64,
+        max: u64,
+        default: u64,
+    ) -> ParamSpec {
+        ParamSpec {
+            key,
+            label,
+            help,
+            min,
+            max,
+            default,
+            flag: false,
+        }
+    }
+
+    /// An on/off knob, off by default.
+    pub const fn flag(key: &'static str, label: &'static str, help: &'static str) -> ParamSpec {
+        ParamSpec {
+            key,
+            label,
+            help,
+            min: 0,
+            max: 1,
+            default: 0,
+            flag: true,
+        }
+    }
 }
 
 /// The shape of one attention problem: `n` queries and keys of width `d`,
@@ -146,6 +211,42 @@ pub enum MethodError {
 /// Receives one row's attention weights: `(row index, weights over all keys)`.
 pub type WeightSink<'a> = &'a mut dyn FnMut(usize, &[f32]);
 
+/// The keys one query row computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowPattern {
+    /// Keys `0..upto`, all of [`pattern::Category::Dense`].
+    Dense {
+        /// One past the last key.
+        upto: usize,
+    },
+    /// Listed keys (increasing) with their category codes
+    /// ([`pattern::Category`] as `u32`; Reformer: 8 + bucket mod 8).
+    Sparse(Vec<(usize, u32)>),
+}
+
+impl RowPattern {
+    /// Number of keys computed.
+    pub fn len(&self) -> usize {
+        match self {
+            RowPattern::Dense { upto } => *upto,
+            RowPattern::Sparse(keys) => keys.len(),
+        }
+    }
+
+    /// Whether no key is computed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sum of `values[j]` over the computed keys.
+    pub fn sum(&self, values: &[f64]) -> f64 {
+        match self {
+            RowPattern::Dense { upto } => values[..*upto].iter().sum(),
+            RowPattern::Sparse(keys) => keys.iter().map(|&(j, _)| values[j]).sum(),
+        }
+    }
+}
+
 /// The CPU twin of a method, computed a block of query rows at a time so that
 /// a browser can yield between blocks and a comparison can pick sample rows.
 pub trait RowKernel {
@@ -158,6 +259,45 @@ pub trait RowKernel {
         out: ArrayViewMut2<'_, f32>,
         weights: Option<WeightSink<'_>>,
     );
+
+    /// The keys query row i computes (the method's pattern).
+    fn row_pattern(&self, i: usize) -> RowPattern;
+
+    /// Reformer's bucket assignment, for the view (other methods: `None`).
+    fn lsh_view(&self) -> Option<crate::measure::LshView> {
+        None
+    }
+}
+
+/// What a method needs besides the inputs: causality, the seed of its random
+/// choices, and its knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    /// Mask keys j > i.
+    pub causal: bool,
+    /// Seed of random projections, blocks and hash planes.
+    pub seed: u64,
+    /// The method's knobs.
+    pub params: &'a ParamValues,
+}
+
+impl Config<'_> {
+    /// A knob's value (its default if absent).
+    pub fn param(&self, spec: &ParamSpec) -> u64 {
+        self.params.get(spec.key).copied().unwrap_or(spec.default)
+    }
+}
+
+/// A knob value a method corrected, and why (cross-knob rules such as
+/// "summary ≤ stride").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamFix {
+    /// The knob.
+    pub key: &'static str,
+    /// What was wrong.
+    pub problem: String,
+    /// The value used instead.
+    pub value: u64,
 }
 
 /// Everything the rest of the program needs from a method.
@@ -165,15 +305,20 @@ pub trait AttentionMethod: Sync {
     /// Name, paper, knobs.
     fn info(&self) -> &'static MethodInfo;
 
+    /// Corrects knob combinations that are individually in range but invalid
+    /// together (each fix is applied to `params` and reported).
+    fn fix_params(&self, _params: &mut ParamValues) -> Vec<ParamFix> {
+        Vec::new()
+    }
+
     /// Counted FLOPs and bytes of the GPU kernel that is timed, for this shape.
-    fn cost(&self, shape: Shape, params: &ParamValues) -> Cost;
+    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost;
 
     /// The CPU twin (f32, ndarray) over these inputs.
     fn cpu_twin<'a>(
         &self,
         inputs: &'a Inputs,
-        causal: bool,
-        params: &ParamValues,
+        config: &Config<'_>,
     ) -> Result<Box<dyn RowKernel + 'a>, MethodError>;
 
     /// Runs the method's GPU kernels: output, pooled attention map and timings.
@@ -181,8 +326,7 @@ pub trait AttentionMethod: Sync {
         &'a self,
         ctx: &'a GpuContext,
         inputs: &'a Inputs,
-        causal: bool,
-        params: &'a ParamValues,
+        config: &'a Config<'a>,
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>>;
 }

@@ -27,7 +27,7 @@ mod cli {
     use std::rc::Rc;
 
     use clap::{Arg, ArgAction, ArgMatches, Command};
-    use flt_explorer::attention::MethodId;
+    use flt_explorer::attention::{MethodId, ParamSpec};
     use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, draw_heatmap};
     use flt_explorer::gpu::{GpuContext, GpuRunOptions};
     use flt_explorer::inputs::{self, InputSource, Inputs};
@@ -56,20 +56,41 @@ mod cli {
         }
     }
 
-    /// Flags for every method knob in the registry (shared names are declared once).
-    fn method_params(mut cmd: Command) -> Command {
-        let mut seen = Vec::new();
+    /// Every knob in the registry, once each (methods share names like `--stride`).
+    fn all_params() -> Vec<&'static ParamSpec> {
+        let mut out: Vec<&'static ParamSpec> = Vec::new();
         for m in MethodId::ALL {
             for p in m.info().params {
-                if seen.contains(&p.key) {
-                    continue;
+                if !out.iter().any(|q| q.key == p.key) {
+                    out.push(p);
                 }
-                seen.push(p.key);
-                cmd = cmd.arg(Arg::new(p.key).long(p.key).value_name("N").help(format!(
-                    "{} ({}..={}, default {})",
-                    p.help, p.min, p.max, p.default
-                )));
             }
+        }
+        out
+    }
+
+    /// Flags for every method knob in the registry.
+    fn method_params(mut cmd: Command) -> Command {
+        for p in all_params() {
+            let users: Vec<&str> = MethodId::ALL
+                .iter()
+                .filter(|m| m.info().params.iter().any(|q| q.key == p.key))
+                .map(|m| m.key())
+                .collect();
+            let arg = Arg::new(p.key).long(p.key).help_heading("Method knobs");
+            cmd = cmd.arg(if p.flag {
+                arg.action(ArgAction::SetTrue)
+                    .help(format!("{} [{}]", p.help, users.join(", ")))
+            } else {
+                arg.value_name("N").help(format!(
+                    "{} ({}..={}, default {}) [{}]",
+                    p.help,
+                    p.min,
+                    p.max,
+                    p.default,
+                    users.join(", ")
+                ))
+            });
         }
         cmd
     }
@@ -237,17 +258,37 @@ mod cli {
                 out.push((key.to_string(), v.clone()));
             }
         }
-        for m2 in MethodId::ALL {
-            for p in m2.info().params {
-                if let Ok(Some(v)) = m.try_get_one::<String>(p.key) {
-                    out.push((p.key.to_string(), v.clone()));
+        for p in all_params() {
+            if p.flag {
+                if m.get_flag(p.key) {
+                    out.push((p.key.to_string(), "true".into()));
                 }
+            } else if let Ok(Some(v)) = m.try_get_one::<String>(p.key) {
+                out.push((p.key.to_string(), v.clone()));
             }
         }
         if m.get_flag("causal") {
             out.push(("causal".into(), "true".into()));
         }
         out
+    }
+
+    /// Refuses knobs that none of `methods` takes (`--window` with `full`).
+    fn knobs_apply(given: &[(String, String)], methods: &[MethodId]) -> Result<(), Failure> {
+        for (key, _) in given {
+            let is_knob = all_params().iter().any(|p| p.key == key);
+            let used = methods
+                .iter()
+                .any(|m| m.info().params.iter().any(|p| p.key == key));
+            if is_knob && !used {
+                let names: Vec<&str> = methods.iter().map(|m| m.key()).collect();
+                return Err(usage(format!(
+                    "--{key} does not apply to {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn settings(pairs: Vec<(String, String)>) -> Result<Settings, Failure> {
@@ -323,6 +364,7 @@ mod cli {
     fn cmd_run(m: &ArgMatches) -> Result<(), Failure> {
         let given = pairs(m, &["method", "n", "d", "seed", "backend"]);
         let mut s = settings(given.clone())?;
+        knobs_apply(&given, &[s.method])?;
         let request = match load_inputs(m, &s, &given)? {
             Some(x) => {
                 s.n = x.n();
@@ -398,6 +440,8 @@ mod cli {
                 }
             }
         }
+        let chosen: Vec<MethodId> = runs.iter().map(|s| s.method).collect();
+        knobs_apply(&base, &chosen)?;
         let backend = backend(runs.first().map(|s| s.backend).unwrap_or_default())?;
         let json = m.get_flag("json");
         for s in runs {

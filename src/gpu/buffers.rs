@@ -55,6 +55,18 @@ pub fn upload(ctx: &GpuContext, label: &str, data: &[f32]) -> Result<wgpu::Buffe
         }))
 }
 
+/// A read-only storage buffer holding u32 `data` (checked against the limits).
+pub fn upload_u32(ctx: &GpuContext, label: &str, data: &[u32]) -> Result<wgpu::Buffer, GpuError> {
+    check_storage(ctx, label, std::mem::size_of_val(data) as u64)?;
+    Ok(ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        }))
+}
+
 /// A zeroed read-write storage buffer of `len` f32 (checked against the limits).
 pub fn storage(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
     let bytes = (len.max(1) * 4) as u64;
@@ -175,6 +187,16 @@ pub async fn read_f32(
     Ok(bytemuck::pod_collect_to_vec(&bytes))
 }
 
+/// Reads `len` u32 values from the start of `src`.
+pub async fn read_u32(
+    ctx: &GpuContext,
+    src: &wgpu::Buffer,
+    len: usize,
+) -> Result<Vec<u32>, GpuError> {
+    let bytes = read_bytes(ctx, src, (len * 4) as u64).await?;
+    Ok(bytemuck::pod_collect_to_vec(&bytes))
+}
+
 /// Waits until all submitted work is done (for wall-clock timing).
 pub async fn wait_idle(ctx: &GpuContext) -> Result<(), GpuError> {
     let (tx, rx) = futures_channel::oneshot::channel();
@@ -224,6 +246,21 @@ impl Timestamps {
             beginning_of_pass_write_index: Some(2 * i),
             end_of_pass_write_index: Some(2 * i + 1),
         }
+    }
+
+    /// Timestamp writes for a sequence of passes timed as one: the first pass
+    /// writes pair `i`'s beginning, the last its end (a single pass both).
+    pub fn span(
+        &self,
+        i: u32,
+        first: bool,
+        last: bool,
+    ) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        (first || last).then(|| wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: first.then_some(2 * i),
+            end_of_pass_write_index: last.then_some(2 * i + 1),
+        })
     }
 
     /// Records the resolve of every slot into the resolve buffer.

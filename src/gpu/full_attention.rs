@@ -18,12 +18,14 @@ use ndarray::Array2;
 use web_time::Instant;
 
 use super::buffers::{self, Timestamps, check_dispatch, check_storage, scoped};
+use super::tiled_attention::{Layout, Prepared, TILE, TiledTiles, row_major, timed};
 use super::{
     FusedChoice, GpuContext, GpuError, GpuOutput, GpuRunOptions, MATERIALIZE_CAP_BYTES, MapSource,
 };
 use crate::attention::Shape;
 use crate::attention::full::materialized_bytes;
-use crate::measure::{AttentionMap, Stage, Timing};
+use crate::attention::pattern::Pattern;
+use crate::measure::{AttentionMap, Stage};
 
 const MODULE: &str = "full_attention";
 /// Threads per fused workgroup = keys per tile (`BC` in the shader).
@@ -92,41 +94,10 @@ impl FusedTiles {
     }
 }
 
-/// The register-tiled fused kernel (`fused`): 32 query rows per workgroup of
-/// 128 threads, key tiles of 32, for d and dᵥ up to 128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TiledTiles;
-
-impl TiledTiles {
-    /// Query rows per workgroup (`TQ`).
-    pub const ROWS: u32 = 32;
-    /// Keys per tile (`TK`).
-    pub const KEYS: u32 = 32;
-    /// Widest d or dᵥ (four vec4 output columns per thread).
-    pub const MAX_WIDTH: u32 = 128;
-
-    /// Workgroup memory: Q rows and one K-or-V tile as padded vec4 rows,
-    /// the padded probability tile (32 × 33) and the partial maxima and sums
-    /// (2 × 32 × 8).
-    pub fn workgroup_bytes(d: u32, dv: u32) -> u32 {
-        let (d4, dv4) = (d.div_ceil(4), dv.div_ceil(4));
-        16 * (Self::ROWS * (d4 + 1) + Self::KEYS * (d4.max(dv4) + 1))
-            + 4 * (Self::ROWS * (Self::KEYS + 1) + 2 * Self::ROWS * 8)
-    }
-
-    /// Whether the tiled kernel can run these widths within this much
-    /// workgroup memory.
-    pub fn fits(d: u32, dv: u32, max_workgroup_bytes: u32) -> bool {
-        d <= Self::MAX_WIDTH
-            && dv <= Self::MAX_WIDTH
-            && Self::workgroup_bytes(d, dv) <= max_workgroup_bytes
-    }
-}
-
 /// The fused kernel chosen for a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FusedKernel {
-    /// `fused`: register-tiled.
+    /// `attend` in tiled_attention.wgsl with a dense tile list.
     Tiled,
     /// `fused_simple`: one key per thread.
     Simple(FusedTiles),
@@ -149,22 +120,12 @@ impl FusedKernel {
         FusedTiles::choose(d, dv, ctx_limit, rows).map(FusedKernel::Simple)
     }
 
-    /// Query rows per workgroup.
-    pub fn rows(&self) -> u32 {
-        match self {
-            FusedKernel::Tiled => TiledTiles::ROWS,
-            FusedKernel::Simple(t) => t.rows,
-        }
-    }
-
     /// The variant reported in measurements.
     pub fn name(&self) -> String {
         match self {
-            FusedKernel::Tiled => format!(
-                "register-tiled, {} query rows × {} keys per tile",
-                TiledTiles::ROWS,
-                TiledTiles::KEYS
-            ),
+            FusedKernel::Tiled => {
+                format!("register-tiled, {TILE} query rows × {TILE} keys per tile")
+            }
             FusedKernel::Simple(t) => format!("simple, {} query rows per workgroup", t.rows),
         }
     }
@@ -172,50 +133,6 @@ impl FusedKernel {
 
 /// Row cap of the simple kernel, measured best on an H100.
 const DEFAULT_SIMPLE_ROWS: u32 = 16;
-
-struct Pipelines {
-    scores: wgpu::ComputePipeline,
-    softmax_rows: wgpu::ComputePipeline,
-    pv: wgpu::ComputePipeline,
-    pool_matrix: wgpu::ComputePipeline,
-    fused: wgpu::ComputePipeline,
-    pool_stats: wgpu::ComputePipeline,
-}
-
-async fn pipelines(
-    ctx: &GpuContext,
-    layout: &wgpu::PipelineLayout,
-    kernel: FusedKernel,
-    d: u32,
-    dv: u32,
-) -> Result<Pipelines, GpuError> {
-    let source = || wgpu::include_wgsl!("full_attention.wgsl");
-    let plain = |entry: &'static str| ctx.pipeline(MODULE, source, layout, entry, &[]);
-    let fused = match kernel {
-        FusedKernel::Tiled => {
-            let constants = [("D4", d.div_ceil(4) as f64), ("DV4", dv.div_ceil(4) as f64)];
-            ctx.pipeline(MODULE, source, layout, "fused", &constants)
-                .await?
-        }
-        FusedKernel::Simple(t) => {
-            let constants = [
-                ("BR", t.rows as f64),
-                ("D", d as f64),
-                ("DV_PER_THREAD", t.dv_per_thread as f64),
-            ];
-            ctx.pipeline(MODULE, source, layout, "fused_simple", &constants)
-                .await?
-        }
-    };
-    Ok(Pipelines {
-        scores: plain("scores").await?,
-        softmax_rows: plain("softmax_rows").await?,
-        pv: plain("pv").await?,
-        pool_matrix: plain("pool_matrix").await?,
-        fused,
-        pool_stats: plain("pool_stats").await?,
-    })
-}
 
 fn dispatch(
     encoder: &mut wgpu::CommandEncoder,
@@ -232,14 +149,6 @@ fn dispatch(
     pass.set_pipeline(pipeline);
     pass.set_bind_group(0, group, &[]);
     pass.dispatch_workgroups(groups.0, groups.1, 1);
-}
-
-/// The elements of `a` in row-major order, borrowed when already contiguous.
-fn row_major(a: &Array2<f32>) -> std::borrow::Cow<'_, [f32]> {
-    match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
-    }
 }
 
 fn to_array(rows: usize, cols: usize, data: Vec<f32>) -> Result<Array2<f32>, GpuError> {
@@ -276,8 +185,9 @@ pub async fn run(
         dv as u32,
         options,
     )?;
-    let fused_groups = (n as u32).div_ceil(kernel.rows());
-    check_dispatch(ctx, "fused attention", fused_groups)?;
+    if let FusedKernel::Simple(t) = kernel {
+        check_dispatch(ctx, "fused attention", (n as u32).div_ceil(t.rows))?;
+    }
     for (what, len) in [("Q", n * d), ("K", n * d), ("V", n * dv), ("O", n * dv)] {
         check_storage(ctx, what, (len * 4) as u64)?;
     }
@@ -313,8 +223,7 @@ pub async fn run(
         "full_attention.bindings",
         &[false, false, false, true, true, true, true],
     );
-    let pipes = pipelines(ctx, &pipeline_layout, kernel, d as u32, dv as u32).await?;
-
+    let source = || wgpu::include_wgsl!("full_attention.wgsl");
     let (q_buf, k_buf, v_buf, params_buf, o_buf, stats_buf, map_buf, unused_buf) =
         scoped(ctx, "uploading attention inputs", || {
             Ok((
@@ -330,13 +239,20 @@ pub async fn run(
         })
         .await?;
     let input_bytes = ((2 * n * d + n * dv) * 4) as u64;
-    let fused_memory = input_bytes + ((n * dv + 2 * n) * 4) as u64;
 
     let mut stages = Vec::new();
     let mut other_outputs = Vec::new();
     let mut map_values = None;
 
     if materialize {
+        let plain =
+            |entry: &'static str| ctx.pipeline(MODULE, source, &pipeline_layout, entry, &[]);
+        let (scores, softmax_rows, pv, pool_matrix) = (
+            plain("scores").await?,
+            plain("softmax_rows").await?,
+            plain("pv").await?,
+            plain("pool_matrix").await?,
+        );
         let (s_buf, o_mat_buf) = scoped(ctx, "allocating the n×n matrix", || {
             Ok((
                 buffers::storage(ctx, "attention.scores", n * n)?,
@@ -372,7 +288,7 @@ pub async fn run(
             dispatch(
                 &mut enc,
                 "attention.scores",
-                &pipes.scores,
+                &scores,
                 &group,
                 (tile_groups, tile_groups),
                 ts(0),
@@ -380,7 +296,7 @@ pub async fn run(
             dispatch(
                 &mut enc,
                 "attention.softmax_rows",
-                &pipes.softmax_rows,
+                &softmax_rows,
                 &group,
                 (n as u32, 1),
                 ts(1),
@@ -388,7 +304,7 @@ pub async fn run(
             dispatch(
                 &mut enc,
                 "attention.pv",
-                &pipes.pv,
+                &pv,
                 &group,
                 ((dv as u32).div_ceil(16), tile_groups),
                 ts(2),
@@ -397,7 +313,7 @@ pub async fn run(
             dispatch(
                 &mut enc,
                 "attention.pool_matrix",
-                &pipes.pool_matrix,
+                &pool_matrix,
                 &group,
                 (map_groups, map_groups),
                 None,
@@ -426,106 +342,118 @@ pub async fn run(
     }
 
     // The fused kernel: one warm-up, then the timed repeats.
-    let group = buffers::bind_group(
-        ctx,
-        "attention.fused",
-        &group_layout,
-        &[
-            &params_buf,
-            &q_buf,
-            &k_buf,
-            &v_buf,
-            &unused_buf,
-            &o_buf,
-            &stats_buf,
-            &map_buf,
-        ],
-    );
     let repeats = options.repeats.max(1);
-    let timestamps = Timestamps::new(ctx, "attention.fused.timestamps", repeats);
-    let record = |timed: Option<u32>| {
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("attention.fused"),
-            });
-        let ts = timed.and_then(|i| timestamps.as_ref().map(|t| t.writes(i)));
-        dispatch(
-            &mut enc,
-            "attention.fused",
-            &pipes.fused,
-            &group,
-            (fused_groups, 1),
-            ts,
-        );
-        enc
-    };
-    let samples = match &timestamps {
-        Some(t) => {
-            scoped(ctx, "fused attention", || {
-                let mut encoders = vec![record(None).finish()];
-                encoders.extend((0..repeats).map(|i| record(Some(i)).finish()));
-                let mut resolve = ctx.device.create_command_encoder(&Default::default());
-                t.resolve(&mut resolve);
-                encoders.push(resolve.finish());
-                ctx.queue.submit(encoders);
-                Ok(())
-            })
-            .await?;
-            t.read_ms(ctx).await?
-        }
-        None => {
-            scoped(ctx, "fused attention (warm-up)", || {
-                ctx.queue.submit([record(None).finish()]);
-                Ok(())
-            })
-            .await?;
-            buffers::wait_idle(ctx).await?;
-            let mut samples = Vec::new();
-            for _ in 0..repeats {
-                let started = Instant::now();
-                ctx.queue.submit([record(None).finish()]);
-                buffers::wait_idle(ctx).await?;
-                samples.push(started.elapsed().as_secs_f64() * 1e3);
-            }
-            samples
-        }
-    };
-
-    let map_values = match map_values {
-        Some(values) => values,
-        None => {
-            let started = Instant::now();
-            scoped(ctx, "pooling the attention map", || {
+    let (output, samples, timing, memory_bytes, pattern_map, tile_pairs) = match kernel {
+        FusedKernel::Tiled => {
+            let layout = Layout::Structured(Pattern::Dense);
+            let prepared =
+                Prepared::new(ctx, &layout, causal, (n, d, dv), &q_buf, &k_buf, &v_buf).await?;
+            let (samples, timing) = timed(ctx, repeats, |enc, ts| prepared.record(enc, ts)).await?;
+            scoped(ctx, "pooling the views", || {
                 let mut enc = ctx
                     .device
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("attention.pool_stats"),
+                        label: Some("attention.pools"),
                     });
-                let map_groups = (cells as u32).div_ceil(16);
-                dispatch(
-                    &mut enc,
-                    "attention.pool_stats",
-                    &pipes.pool_stats,
-                    &group,
-                    (map_groups, map_groups),
-                    None,
-                );
+                prepared.record_pools(&mut enc);
                 ctx.queue.submit([enc.finish()]);
                 Ok(())
             })
             .await?;
-            let values = buffers::read_f32(ctx, &map_buf, cells * cells).await?;
-            stages.push(Stage {
-                name: "heatmap pooled from the fused kernel's row statistics".into(),
-                time_ms: started.elapsed().as_secs_f64() * 1e3,
-                bytes: 0,
-                memory_bytes: ((cells * cells + 2 * n) * 4) as u64,
-            });
-            values
+            let (weights, pattern) = prepared.maps(ctx).await?;
+            if map_values.is_none() {
+                map_values = Some(weights.values);
+            }
+            let output = prepared.output(ctx).await?;
+            (
+                output,
+                samples,
+                timing,
+                input_bytes + prepared.memory_bytes,
+                Some(pattern),
+                Some(prepared.tile_pairs),
+            )
+        }
+        FusedKernel::Simple(tiles) => {
+            let constants = [
+                ("BR", tiles.rows as f64),
+                ("D", d as f64),
+                ("DV_PER_THREAD", tiles.dv_per_thread as f64),
+            ];
+            let fused = ctx
+                .pipeline(MODULE, source, &pipeline_layout, "fused_simple", &constants)
+                .await?;
+            let group = buffers::bind_group(
+                ctx,
+                "attention.fused",
+                &group_layout,
+                &[
+                    &params_buf,
+                    &q_buf,
+                    &k_buf,
+                    &v_buf,
+                    &unused_buf,
+                    &o_buf,
+                    &stats_buf,
+                    &map_buf,
+                ],
+            );
+            let groups = ((n as u32).div_ceil(tiles.rows), 1);
+            let (samples, timing) = timed(ctx, repeats, |enc, ts| {
+                let writes = ts.and_then(|(t, slot)| t.span(slot, true, true));
+                dispatch(
+                    enc,
+                    "attention.fused_simple",
+                    &fused,
+                    &group,
+                    groups,
+                    writes,
+                );
+            })
+            .await?;
+            if map_values.is_none() {
+                let pool_stats = ctx
+                    .pipeline(MODULE, source, &pipeline_layout, "pool_stats", &[])
+                    .await?;
+                let started = Instant::now();
+                scoped(ctx, "pooling the attention map", || {
+                    let mut enc =
+                        ctx.device
+                            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                                label: Some("attention.pool_stats"),
+                            });
+                    let map_groups = (cells as u32).div_ceil(16);
+                    dispatch(
+                        &mut enc,
+                        "attention.pool_stats",
+                        &pool_stats,
+                        &group,
+                        (map_groups, map_groups),
+                        None,
+                    );
+                    ctx.queue.submit([enc.finish()]);
+                    Ok(())
+                })
+                .await?;
+                map_values = Some(buffers::read_f32(ctx, &map_buf, cells * cells).await?);
+                stages.push(Stage {
+                    name: "heatmap pooled from the fused kernel's row statistics".into(),
+                    time_ms: started.elapsed().as_secs_f64() * 1e3,
+                    bytes: 0,
+                    memory_bytes: ((cells * cells + 2 * n) * 4) as u64,
+                });
+            }
+            let output = to_array(n, dv, buffers::read_f32(ctx, &o_buf, n * dv).await?)?;
+            (
+                output,
+                samples,
+                timing,
+                input_bytes + ((n * dv + 2 * n) * 4) as u64,
+                None,
+                None,
+            )
         }
     };
-    let output = to_array(n, dv, buffers::read_f32(ctx, &o_buf, n * dv).await?)?;
     let uncaptured = ctx.take_uncaptured_errors();
     if !uncaptured.is_empty() {
         return Err(GpuError::Device {
@@ -540,19 +468,18 @@ pub async fn run(
             n,
             factor,
             cells,
-            values: map_values,
+            values: map_values.unwrap_or_default(),
         },
         kernel: "fused".into(),
         kernel_variant: kernel.name(),
         time_ms_samples: samples,
-        timing: if timestamps.is_some() {
-            Timing::GpuTimestamp
-        } else {
-            Timing::WallClock
-        },
-        memory_bytes: fused_memory,
+        timing,
+        memory_bytes,
         stages,
         notes,
+        pattern_map,
+        lsh: None,
+        tile_pairs,
     })
 }
 
@@ -561,18 +488,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tiled_kernel_runs_where_its_tiles_fit() {
-        assert_eq!(
-            TiledTiles::workgroup_bytes(64, 64),
-            16 * (32 * 17 * 2) + 4 * (32 * 33 + 512)
-        );
-        assert!(TiledTiles::fits(64, 64, 32768));
-        assert!(!TiledTiles::fits(64, 64, 16384), "d = 64 needs 23 KiB");
-        assert!(TiledTiles::fits(128, 128, 49152));
-        assert!(
-            !TiledTiles::fits(129, 64, 1 << 20),
-            "d > 128 needs more registers"
-        );
+    fn the_tiled_kernel_is_chosen_where_it_fits() {
         let options = GpuRunOptions::default();
         assert_eq!(
             FusedKernel::choose(49152, 64, 64, &options).unwrap(),

@@ -12,12 +12,13 @@
 pub mod buffers;
 pub mod context;
 pub mod full_attention;
+pub mod tiled_attention;
 
 use ndarray::Array2;
 
 pub use context::GpuContext;
 
-use crate::measure::{AttentionMap, Stage, Timing};
+use crate::measure::{AttentionMap, LshView, PatternMap, Stage, Timing};
 
 /// Everything that can go wrong on the GPU, worded for the user.
 #[derive(Debug, thiserror::Error)]
@@ -127,4 +128,10 @@ pub struct GpuOutput {
     pub stages: Vec<Stage>,
     /// Remarks (fallbacks, limits).
     pub notes: Vec<String>,
+    /// The pattern pooled on the GPU (tiled kernels).
+    pub pattern_map: Option<PatternMap>,
+    /// Reformer's bucket assignment as the GPU computed it.
+    pub lsh: Option<LshView>,
+    /// Pairs evaluated by the tiled kernel (visited tiles × 32 × 32).
+    pub tile_pairs: Option<u64>,
 }

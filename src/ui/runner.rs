@@ -151,10 +151,15 @@ impl Runner {
         let mut options = GpuRunOptions::default();
         if matches!(backend, Backend::Cpu { .. }) {
             // The CPU twin repeats only while a pass stays under ~0.2 GFLOP.
+            let config = crate::attention::Config {
+                causal: settings.causal,
+                seed: settings.seed,
+                params: &settings.params,
+            };
             let flops = settings
                 .method
                 .method()
-                .cost(settings.shape(), &settings.params)
+                .cost(settings.shape(), &config)
                 .flops;
             options.repeats =
                 (2.0e8 / flops.max(1) as f64).clamp(1.0, options.repeats as f64) as u32;

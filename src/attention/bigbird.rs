@@ -1,0 +1,84 @@
+//! BigBird (Zaheer et al. 2020, "Big Bird: Transformers for Longer
+//! Sequences"; survey §"Sparse Attention"), the ITC layout: the sequence is
+//! cut into blocks of B; the first g blocks are global (they see every key and
+//! every query sees them); each other query block sees a window of w blocks
+//! around itself and R random key blocks, drawn from the seed once per query
+//! block among the blocks it does not otherwise see. With `--causal`, only
+//! j ≤ i (random blocks are drawn from the past).
+
+use super::pattern::{BigBirdLayout, Pattern};
+use super::sparse::Structured;
+use super::{Config, MethodInfo, ParamFix, ParamSpec, ParamValues};
+
+const BLOCK: ParamSpec = ParamSpec::int("block", "Block B", "positions per block", 1, 4096, 32);
+const GLOBAL_BLOCKS: ParamSpec = ParamSpec::int(
+    "global-blocks",
+    "Global blocks g",
+    "the first g blocks see and are seen by everything",
+    0,
+    1024,
+    1,
+);
+const WINDOW_BLOCKS: ParamSpec = ParamSpec::int(
+    "window-blocks",
+    "Window w (blocks, odd)",
+    "each query block sees the w blocks centred on it",
+    1,
+    1023,
+    3,
+);
+const RANDOM: ParamSpec = ParamSpec::int(
+    "random",
+    "Random blocks R",
+    "random key blocks per query block (seeded)",
+    0,
+    64,
+    2,
+);
+
+static INFO: MethodInfo = MethodInfo {
+    key: "bigbird",
+    label: "BigBird",
+    family: "Sparse",
+    paper: "Zaheer et al. 2020, Big Bird: Transformers for Longer Sequences",
+    equation: "S(i) = global blocks ∪ window of w blocks ∪ R random blocks (blocks of B)",
+    params: &[BLOCK, GLOBAL_BLOCKS, WINDOW_BLOCKS, RANDOM],
+    causal_unsupported: None,
+};
+
+fn build(config: &Config<'_>, n: usize) -> Pattern {
+    Pattern::BigBird(BigBirdLayout::new(
+        n,
+        config.param(&BLOCK) as usize,
+        config.param(&GLOBAL_BLOCKS) as usize,
+        config.param(&WINDOW_BLOCKS) as usize,
+        config.param(&RANDOM) as usize,
+        config.causal,
+        config.seed,
+    ))
+}
+
+/// A window is centred: its width is odd.
+fn odd_window(params: &mut ParamValues) -> Vec<ParamFix> {
+    let w = params
+        .get(WINDOW_BLOCKS.key)
+        .copied()
+        .unwrap_or(WINDOW_BLOCKS.default);
+    if w % 2 == 0 {
+        params.insert(WINDOW_BLOCKS.key.into(), w + 1);
+        vec![ParamFix {
+            key: WINDOW_BLOCKS.key,
+            problem: format!("window-blocks={w} is even"),
+            value: w + 1,
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Registry entry (`--method bigbird`).
+pub static BIGBIRD: Structured = Structured {
+    info: &INFO,
+    build,
+    fix: odd_window,
+};

@@ -1,0 +1,51 @@
+//! Longformer (Beltagy, Peters & Cohan 2020, "Longformer: The
+//! Long-Document Transformer"; survey §"Sparse Attention"): a sliding window
+//! of half-width W plus G global tokens, O(n·(2W + 1) + 2nG) pairs:
+//!
+//! S(i) = { j : |i − j| ≤ W } ∪ { j : j < G } ∪ (i < G ? all keys : ∅),
+//! and with `--causal` only j ≤ i.
+
+use super::pattern::Pattern;
+use super::sparse::{Structured, no_fix};
+use super::{Config, MethodInfo, ParamSpec};
+
+const WINDOW: ParamSpec = ParamSpec::int(
+    "window",
+    "Window W",
+    "query i sees keys with |i − j| ≤ W",
+    0,
+    16384,
+    32,
+);
+const GLOBAL: ParamSpec = ParamSpec::int(
+    "global",
+    "Global tokens G",
+    "positions 0 … G − 1 see every key and are seen by every query",
+    0,
+    16384,
+    1,
+);
+
+static INFO: MethodInfo = MethodInfo {
+    key: "longformer",
+    label: "Longformer",
+    family: "Sparse",
+    paper: "Beltagy, Peters & Cohan 2020, Longformer: The Long-Document Transformer",
+    equation: "S(i) = {j : |i − j| ≤ W} ∪ {j < G} ∪ (i < G ? all : ∅)",
+    params: &[WINDOW, GLOBAL],
+    causal_unsupported: None,
+};
+
+fn build(config: &Config<'_>, _n: usize) -> Pattern {
+    Pattern::Longformer {
+        window: config.param(&WINDOW) as usize,
+        global: config.param(&GLOBAL) as usize,
+    }
+}
+
+/// Registry entry (`--method longformer`).
+pub static LONGFORMER: Structured = Structured {
+    info: &INFO,
+    build,
+    fix: no_fix,
+};

@@ -1,0 +1,91 @@
+//! Sparse Transformer (Child, Gray, Radford & Sutskever 2019, "Generating
+//! Long Sequences with Sparse Transformers"; survey §"Sparse Attention"),
+//! its two factorised patterns in the paper's causal form:
+//!
+//! * strided: j ≤ i and (i − j < L or (i − j) mod L = 0);
+//! * fixed: j ≤ i and (⌊j/L⌋ = ⌊i/L⌋ or j mod L ≥ L − c).
+//!
+//! Without `--causal`, j ≤ i is dropped and i − j is read as |i − j|.
+
+use super::pattern::Pattern;
+use super::sparse::{Structured, no_fix};
+use super::{Config, MethodInfo, ParamFix, ParamSpec, ParamValues};
+
+const STRIDE: ParamSpec = ParamSpec::int(
+    "stride",
+    "Stride L",
+    "local band of L keys and every L-th key beyond (fixed: blocks of L)",
+    1,
+    16384,
+    16,
+);
+const SUMMARY: ParamSpec = ParamSpec::int(
+    "summary",
+    "Summary c",
+    "the last c positions of every block of L are seen by all later queries",
+    0,
+    16384,
+    2,
+);
+
+static STRIDED_INFO: MethodInfo = MethodInfo {
+    key: "sparse-strided",
+    label: "Sparse Transformer (strided)",
+    family: "Sparse",
+    paper: "Child, Gray, Radford & Sutskever 2019, Generating Long Sequences with Sparse Transformers",
+    equation: "S(i) = {j ≤ i : i − j < L or (i − j) mod L = 0}",
+    params: &[STRIDE],
+    causal_unsupported: None,
+};
+
+static FIXED_INFO: MethodInfo = MethodInfo {
+    key: "sparse-fixed",
+    label: "Sparse Transformer (fixed)",
+    family: "Sparse",
+    paper: "Child, Gray, Radford & Sutskever 2019, Generating Long Sequences with Sparse Transformers",
+    equation: "S(i) = {j ≤ i : ⌊j/L⌋ = ⌊i/L⌋ or j mod L ≥ L − c}",
+    params: &[STRIDE, SUMMARY],
+    causal_unsupported: None,
+};
+
+fn strided(config: &Config<'_>, _n: usize) -> Pattern {
+    Pattern::Strided {
+        stride: config.param(&STRIDE) as usize,
+    }
+}
+
+fn fixed(config: &Config<'_>, _n: usize) -> Pattern {
+    Pattern::Fixed {
+        stride: config.param(&STRIDE) as usize,
+        summary: config.param(&SUMMARY) as usize,
+    }
+}
+
+/// c ≤ L: a block has only L positions to summarise.
+fn summary_within_stride(params: &mut ParamValues) -> Vec<ParamFix> {
+    let stride = params.get(STRIDE.key).copied().unwrap_or(STRIDE.default);
+    let summary = params.get(SUMMARY.key).copied().unwrap_or(SUMMARY.default);
+    if summary > stride {
+        params.insert(SUMMARY.key.into(), stride);
+        vec![ParamFix {
+            key: SUMMARY.key,
+            problem: format!("summary={summary} exceeds stride={stride}"),
+            value: stride,
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Registry entry (`--method sparse-strided`).
+pub static STRIDED: Structured = Structured {
+    info: &STRIDED_INFO,
+    build: strided,
+    fix: no_fix,
+};
+/// Registry entry (`--method sparse-fixed`).
+pub static FIXED: Structured = Structured {
+    info: &FIXED_INFO,
+    build: fixed,
+    fix: summary_within_stride,
+};

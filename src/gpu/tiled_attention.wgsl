@@ -1,0 +1,604 @@
+// Register-tiled, block-sparse fused attention shared by every softmax
+// method: exact attention (a dense tile list), Longformer, Sparse Transformer,
+// BigBird and Reformer. Host code: src/gpu/tiled_attention.rs; the patterns
+// it mirrors: src/attention/pattern.rs (`Pattern::category`) and
+// src/attention/reformer.rs.
+//
+// For each query tile of 32 rows, the workgroup visits only the key tiles of
+// its list (CSR in `tiles`): skipped tiles cost nothing. Inside a visited
+// tile, `category(i, j)` masks the pairs the pattern does not compute. The
+// softmax is online (FlashAttention-2, Dao 2023): per key tile,
+// m' = max(m, maxⱼ sᵢⱼ), l' = e^{m−m'}·l + Σⱼ e^{sᵢⱼ−m'},
+// acc' = e^{m−m'}·acc + Σⱼ e^{sᵢⱼ−m'}·vⱼ, and O = acc / l at the end.
+//
+// Bindings (group 0):
+//   0 params  uniform             Params
+//   1 q       storage, read       n × d
+//   2 k       storage, read       n_keys × d
+//   3 v       storage, read       n_keys × dv
+//   4 o       storage, read_write slabs × n × dv    output (Reformer: one slab per
+//                                                  round, then the union's)
+//   5 stats   storage, read_write slabs × n × 2     (mᵢ, lᵢ) per row, same slabs
+//   6 tiles   storage, read       CSR: offsets[query_tiles + 1], then key-tile indices at list_base
+//   7 aux     storage, read       BigBird: random key blocks [blocks × R];
+//                                 Reformer: qpos, kpos, qrank, krank, qbucket
+//                                 [5 × rounds × n] (see lsh.wgsl)
+//   8 map     storage, read_write pooled map: cells² weights, or cells² × 2 (code, fraction)
+
+struct Params {
+    n: u32,
+    n_keys: u32,
+    d: u32,
+    dv: u32,
+    scale: f32,
+    causal: u32,
+    factor: u32,
+    cells: u32,
+    pattern: u32,   // 0 dense, 1 Longformer, 2 strided, 3 fixed, 4 BigBird, 5 Reformer
+    knob_a: u32,    // window W | stride L | block B | chunk
+    knob_b: u32,    // global G | summary c | global blocks g | shared-QK (0/1)
+    knob_c: u32,    // BigBird: half window in blocks
+    knob_e: u32,    // BigBird: random blocks per query block R
+    rounds: u32,    // Reformer: hash rounds
+    round: u32,     // Reformer: the round this dispatch computes
+    list_base: u32, // index of the first key-tile entry in `tiles`
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read> tiles: array<u32>;
+@group(0) @binding(7) var<storage, read> aux: array<u32>;
+@group(0) @binding(8) var<storage, read_write> map: array<f32>;
+
+// Stands for a masked score: exp(MASKED - m) is 0 for any finite m.
+const MASKED: f32 = -3.0e38;
+const REFORMER: u32 = 5u;
+// Reformer's shared-QK rule against attending to oneself (Kitaev et al. 2020,
+// §3): the self logit is lowered by this much, so a token attends to itself
+// only when it has no other target.
+const SELF_PENALTY: f32 = 1.0e5;
+
+// ---- patterns (mirror of Pattern::category in src/attention/pattern.rs) ----
+
+fn dist(i: u32, j: u32) -> u32 {
+    return select(j - i, i - j, i >= j);
+}
+
+// Category code of pair (i, j) in the structured patterns, 0 when skipped.
+// Codes: 1 dense, 2 window, 3 global, 4 stride, 5 summary, 6 own block, 7 random.
+fn structured_category(i: u32, j: u32) -> u32 {
+    if params.causal != 0u && j > i {
+        return 0u;
+    }
+    switch params.pattern {
+        case 1u: {
+            if i < params.knob_b || j < params.knob_b {
+                return 3u;
+            }
+            return select(0u, 2u, dist(i, j) <= params.knob_a);
+        }
+        case 2u: {
+            let l = max(params.knob_a, 1u);
+            let g = dist(i, j);
+            if g < l {
+                return 2u;
+            }
+            return select(0u, 4u, g % l == 0u);
+        }
+        case 3u: {
+            let l = max(params.knob_a, 1u);
+            if i / l == j / l {
+                return 6u;
+            }
+            let c = min(params.knob_b, l);
+            return select(0u, 5u, j % l >= l - c);
+        }
+        case 4u: {
+            let b = max(params.knob_a, 1u);
+            let qb = i / b;
+            let kb = j / b;
+            if qb < params.knob_b || kb < params.knob_b {
+                return 3u;
+            }
+            if dist(qb, kb) <= params.knob_c {
+                return 2u;
+            }
+            for (var r = 0u; r < params.knob_e; r++) {
+                if aux[qb * params.knob_e + r] == kb {
+                    return 7u;
+                }
+            }
+            return 0u;
+        }
+        default: {
+            return 1u;
+        }
+    }
+}
+
+// Reformer: sorted position of `pos` in round r, for queries (which = 0) or keys.
+fn rank(which: u32, r: u32, pos: u32) -> u32 {
+    return aux[(2u + which) * params.rounds * params.n + r * params.n + pos];
+}
+
+// Reformer: bucket of query position `pos` in round 0 (for the pattern view).
+fn query_bucket(pos: u32) -> u32 {
+    return aux[4u * params.rounds * params.n + pos];
+}
+
+// Original position of sorted index s in this round.
+fn position(which: u32, s: u32) -> u32 {
+    return aux[which * params.rounds * params.n + params.round * params.n + s];
+}
+
+// Whether key position pj is a candidate of query position pi in round r:
+// same chunk or the previous one after sorting (no wrap-around).
+fn lsh_candidate(r: u32, pi: u32, pj: u32) -> bool {
+    let cq = rank(0u, r, pi) / params.knob_a;
+    let ck = rank(1u, r, pj) / params.knob_a;
+    return ck == cq || ck + 1u == cq;
+}
+
+// Reformer: logit adjustment of original pair (pi, pj), or MASKED when the
+// pair is never computed: −log N for the N rounds that pair them (the paper's
+// correction for counting a pair once in the union over rounds), and the
+// shared-QK self penalty. Rounds ≥ `upto` are not consulted.
+fn lsh_adjustment(pi: u32, pj: u32, upto: u32) -> f32 {
+    if params.causal != 0u && pj > pi {
+        return MASKED;
+    }
+    var rounds_together = 0u;
+    for (var r = 0u; r < upto; r++) {
+        if lsh_candidate(r, pi, pj) {
+            rounds_together += 1u;
+        }
+    }
+    if rounds_together == 0u {
+        return MASKED;
+    }
+    var adjust = -log(f32(rounds_together));
+    if params.knob_b != 0u && pi == pj {
+        adjust -= SELF_PENALTY;
+    }
+    return adjust;
+}
+
+// The logit of pair (i, j) in the attention kernel's index space (sorted
+// indices for Reformer), or MASKED.
+fn logit(i: u32, j: u32, raw: f32) -> f32 {
+    if j >= params.n_keys || i >= params.n {
+        return MASKED;
+    }
+    if params.pattern == REFORMER {
+        let chunk = params.knob_a;
+        let ci = i / chunk;
+        let cj = j / chunk;
+        if cj != ci && cj + 1u != ci {
+            return MASKED;
+        }
+        let adjust = lsh_adjustment(position(0u, i), position(1u, j), params.rounds);
+        return select(MASKED, raw * params.scale + adjust, adjust > MASKED);
+    }
+    return select(MASKED, raw * params.scale, structured_category(i, j) != 0u);
+}
+
+// Query/key/value rows the kernel reads for index i (sorted order for Reformer).
+fn q_row(i: u32) -> u32 {
+    return select(i, position(0u, i), params.pattern == REFORMER);
+}
+
+fn kv_row(j: u32) -> u32 {
+    return select(j, position(1u, j), params.pattern == REFORMER);
+}
+
+// ---- the register-tiled kernel ------------------------------------------
+//
+// 128 threads form a 16 × 8 grid (ty = t / 8, tx = t % 8); a workgroup owns
+// 32 query rows, staged once as vec4 rows in q4; tiles of 32 keys stream
+// through one shared buffer kv4 (K for the scores, then V for the products):
+//   1. thread (ty, tx) scores rows ty and ty + 16 against keys tx + 8b,
+//      b = 0..3, into two vec4 registers;
+//   2. each row's tile max and exp-sum are reduced over its 8 threads through
+//      `part_max` / `part_sum`; all 8 keep the same running max m and
+//      normaliser l in registers; α = exp(m_old − m_new);
+//   3. thread (ty, tx) owns output rows ty, ty + 16 and vec4 columns tx + 8u,
+//      u < U = ⌈dv/32⌉ ≤ 4, in named vec4 registers: acc ← α·acc + Σ_c p·v.
+// Every register is a named variable (no indexed private arrays, which a
+// driver may place in local memory). Shared rows are padded by one element
+// against bank conflicts.
+
+const TQ: u32 = 32u;                // query rows per workgroup
+const TK: u32 = 32u;                // keys per tile
+override D4: u32 = 16u;             // ⌈d / 4⌉ ≤ 32
+override DV4: u32 = 16u;            // ⌈dv / 4⌉ ≤ 32
+override U: u32 = (DV4 + 7u) / 8u;  // vec4 output columns per thread, ≤ 4
+override Q_STRIDE: u32 = D4 + 1u;
+override KV_STRIDE: u32 = max(D4, DV4) + 1u;
+override Q4_LEN: u32 = TQ * Q_STRIDE;
+override KV4_LEN: u32 = TK * KV_STRIDE;
+const P_STRIDE: u32 = TK + 1u;
+
+var<workgroup> q4: array<vec4<f32>, Q4_LEN>;
+var<workgroup> kv4: array<vec4<f32>, KV4_LEN>;
+var<workgroup> pt: array<f32, 1056>;       // TQ × P_STRIDE
+var<workgroup> part_max: array<f32, 256>;  // TQ × 8
+var<workgroup> part_sum: array<f32, 256>;
+
+fn q_vec4(row: u32, e4: u32) -> vec4<f32> {
+    let base = row * params.d + e4 * 4u;
+    if e4 * 4u + 3u < params.d {
+        return vec4<f32>(q[base], q[base + 1u], q[base + 2u], q[base + 3u]);
+    }
+    var x = vec4<f32>(0.0);
+    for (var c = 0u; e4 * 4u + c < params.d && c < 4u; c++) {
+        x[c] = q[base + c];
+    }
+    return x;
+}
+
+fn k_vec4(row: u32, e4: u32) -> vec4<f32> {
+    let base = row * params.d + e4 * 4u;
+    if e4 * 4u + 3u < params.d {
+        return vec4<f32>(k[base], k[base + 1u], k[base + 2u], k[base + 3u]);
+    }
+    var x = vec4<f32>(0.0);
+    for (var c = 0u; e4 * 4u + c < params.d && c < 4u; c++) {
+        x[c] = k[base + c];
+    }
+    return x;
+}
+
+fn v_vec4(row: u32, e4: u32) -> vec4<f32> {
+    let base = row * params.dv + e4 * 4u;
+    if e4 * 4u + 3u < params.dv {
+        return vec4<f32>(v[base], v[base + 1u], v[base + 2u], v[base + 3u]);
+    }
+    var x = vec4<f32>(0.0);
+    for (var c = 0u; e4 * 4u + c < params.dv && c < 4u; c++) {
+        x[c] = v[base + c];
+    }
+    return x;
+}
+
+fn masked_scores(raw: vec4<f32>, i: u32, j: u32) -> vec4<f32> {
+    return vec4<f32>(
+        logit(i, j, raw.x),
+        logit(i, j + 8u, raw.y),
+        logit(i, j + 16u, raw.z),
+        logit(i, j + 24u, raw.w),
+    );
+}
+
+fn hmax(x: vec4<f32>) -> f32 {
+    return max(max(x.x, x.y), max(x.z, x.w));
+}
+
+fn probabilities(x: vec4<f32>, m: f32) -> vec4<f32> {
+    return select(vec4<f32>(0.0), exp(x - vec4<f32>(m)), x > vec4<f32>(MASKED));
+}
+
+// Writes vec4 column e4 of output row `row` (an original position) if it exists.
+fn store_output(row: u32, e4: u32, value: vec4<f32>) {
+    if e4 >= DV4 {
+        return;
+    }
+    let base = (params.round * params.n + row) * params.dv;
+    for (var c = 0u; c < 4u; c++) {
+        if e4 * 4u + c < params.dv {
+            o[base + e4 * 4u + c] = value[c];
+        }
+    }
+}
+
+fn store_stats(row: u32, m: f32, l: f32) {
+    let base = (params.round * params.n + row) * 2u;
+    stats[base] = m;
+    stats[base + 1u] = l;
+}
+
+@compute @workgroup_size(128)
+fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let n = params.n;
+    let n_keys = params.n_keys;
+    let ty = t / 8u;
+    let tx = t % 8u;
+    let i0 = wg.x * TQ;
+    let r0 = ty;
+    let r1 = ty + 16u;
+
+    for (var idx = t; idx < TQ * D4; idx += 128u) {
+        let r = idx / D4;
+        let e4 = idx % D4;
+        var x = vec4<f32>(0.0);
+        if i0 + r < n {
+            x = q_vec4(q_row(i0 + r), e4);
+        }
+        q4[r * Q_STRIDE + e4] = x;
+    }
+    var run_max0 = MASKED;
+    var run_max1 = MASKED;
+    var run_sum0 = 0.0;
+    var run_sum1 = 0.0;
+    var acc00 = vec4<f32>(0.0);
+    var acc01 = vec4<f32>(0.0);
+    var acc02 = vec4<f32>(0.0);
+    var acc03 = vec4<f32>(0.0);
+    var acc10 = vec4<f32>(0.0);
+    var acc11 = vec4<f32>(0.0);
+    var acc12 = vec4<f32>(0.0);
+    var acc13 = vec4<f32>(0.0);
+
+    let first = tiles[wg.x];
+    let last = tiles[wg.x + 1u];
+    for (var entry = first; entry < last; entry++) {
+        let j0 = tiles[params.list_base + entry] * TK;
+        for (var idx = t; idx < TK * D4; idx += 128u) {
+            let c = idx / D4;
+            let e4 = idx % D4;
+            var x = vec4<f32>(0.0);
+            if j0 + c < n_keys {
+                x = k_vec4(kv_row(j0 + c), e4);
+            }
+            kv4[c * KV_STRIDE + e4] = x;
+        }
+        workgroupBarrier();
+
+        // 1. Scores: s0 for row r0, s1 for row r1, keys tx + 8b.
+        var s0 = vec4<f32>(0.0);
+        var s1 = vec4<f32>(0.0);
+        for (var e4 = 0u; e4 < D4; e4++) {
+            let qa = q4[r0 * Q_STRIDE + e4];
+            let qb = q4[r1 * Q_STRIDE + e4];
+            let k0 = kv4[tx * KV_STRIDE + e4];
+            let k1 = kv4[(tx + 8u) * KV_STRIDE + e4];
+            let k2 = kv4[(tx + 16u) * KV_STRIDE + e4];
+            let k3 = kv4[(tx + 24u) * KV_STRIDE + e4];
+            s0 += vec4<f32>(dot(qa, k0), dot(qa, k1), dot(qa, k2), dot(qa, k3));
+            s1 += vec4<f32>(dot(qb, k0), dot(qb, k1), dot(qb, k2), dot(qb, k3));
+        }
+        s0 = masked_scores(s0, i0 + r0, j0 + tx);
+        s1 = masked_scores(s1, i0 + r1, j0 + tx);
+        part_max[r0 * 8u + tx] = hmax(s0);
+        part_max[r1 * 8u + tx] = hmax(s1);
+        workgroupBarrier();
+
+        // 2. Tile maxima (each of a row's 8 threads computes the same running
+        //    max and normaliser, so they stay in registers), probabilities,
+        //    partial sums; the V tile replaces the K tile, which is no longer read.
+        var tile_max0 = MASKED;
+        var tile_max1 = MASKED;
+        for (var x = 0u; x < 8u; x++) {
+            tile_max0 = max(tile_max0, part_max[r0 * 8u + x]);
+            tile_max1 = max(tile_max1, part_max[r1 * 8u + x]);
+        }
+        let m0 = max(run_max0, tile_max0);
+        let m1 = max(run_max1, tile_max1);
+        let alpha0 = select(1.0, exp(run_max0 - m0), run_max0 > MASKED);
+        let alpha1 = select(1.0, exp(run_max1 - m1), run_max1 > MASKED);
+        run_max0 = m0;
+        run_max1 = m1;
+        let p0 = probabilities(s0, m0);
+        let p1 = probabilities(s1, m1);
+        for (var b = 0u; b < 4u; b++) {
+            pt[r0 * P_STRIDE + tx + 8u * b] = p0[b];
+            pt[r1 * P_STRIDE + tx + 8u * b] = p1[b];
+        }
+        part_sum[r0 * 8u + tx] = p0.x + p0.y + p0.z + p0.w;
+        part_sum[r1 * 8u + tx] = p1.x + p1.y + p1.z + p1.w;
+        for (var idx = t; idx < TK * DV4; idx += 128u) {
+            let c = idx / DV4;
+            let e4 = idx % DV4;
+            var x = vec4<f32>(0.0);
+            if j0 + c < n_keys {
+                x = v_vec4(kv_row(j0 + c), e4);
+            }
+            kv4[c * KV_STRIDE + e4] = x;
+        }
+        workgroupBarrier();
+        var total0 = 0.0;
+        var total1 = 0.0;
+        for (var x = 0u; x < 8u; x++) {
+            total0 += part_sum[r0 * 8u + x];
+            total1 += part_sum[r1 * 8u + x];
+        }
+        run_sum0 = run_sum0 * alpha0 + total0;
+        run_sum1 = run_sum1 * alpha1 + total1;
+
+        // 3. acc ← α·acc + P·V.
+        acc00 *= alpha0;
+        acc01 *= alpha0;
+        acc02 *= alpha0;
+        acc03 *= alpha0;
+        acc10 *= alpha1;
+        acc11 *= alpha1;
+        acc12 *= alpha1;
+        acc13 *= alpha1;
+        let tile_keys = min(TK, n_keys - j0);
+        for (var c = 0u; c < tile_keys; c++) {
+            let pa = pt[r0 * P_STRIDE + c];
+            let pb = pt[r1 * P_STRIDE + c];
+            let row = c * KV_STRIDE + tx;
+            let v0 = kv4[row];
+            acc00 += pa * v0;
+            acc10 += pb * v0;
+            if U > 1u {
+                let v1 = kv4[row + 8u];
+                acc01 += pa * v1;
+                acc11 += pb * v1;
+            }
+            if U > 2u {
+                let v2 = kv4[row + 16u];
+                acc02 += pa * v2;
+                acc12 += pb * v2;
+            }
+            if U > 3u {
+                let v3 = kv4[row + 24u];
+                acc03 += pa * v3;
+                acc13 += pb * v3;
+            }
+        }
+        workgroupBarrier();
+    }
+
+    // A row that computed no pair (impossible in the patterns offered, but
+    // possible in a bad layout) writes zeros rather than NaN.
+    if i0 + r0 < n {
+        let row = q_row(i0 + r0);
+        let inv = select(0.0, 1.0 / run_sum0, run_sum0 > 0.0);
+        store_output(row, tx, acc00 * inv);
+        store_output(row, tx + 8u, acc01 * inv);
+        store_output(row, tx + 16u, acc02 * inv);
+        store_output(row, tx + 24u, acc03 * inv);
+        if tx == 0u {
+            store_stats(row, run_max0, run_sum0);
+        }
+    }
+    if i0 + r1 < n {
+        let row = q_row(i0 + r1);
+        let inv = select(0.0, 1.0 / run_sum1, run_sum1 > 0.0);
+        store_output(row, tx, acc10 * inv);
+        store_output(row, tx + 8u, acc11 * inv);
+        store_output(row, tx + 16u, acc12 * inv);
+        store_output(row, tx + 24u, acc13 * inv);
+        if tx == 0u {
+            store_stats(row, run_max1, run_sum1);
+        }
+    }
+}
+
+// ---- Reformer: the union over hash rounds --------------------------------
+//
+// Each round r wrote its output and (m, l) into slab r at original
+// positions. With zᵣ = mᵣ + log lᵣ and Z = logsumexp over rounds,
+// O = Σᵣ e^{zᵣ − Z}·Oᵣ is attention over the union of the rounds' pairs, each
+// counted once thanks to the −log N correction. The union goes to slab
+// `rounds`, with statistics (Z, 1). A row no round computed gets zeros.
+// One thread per (row, column); grid ⌈n·dv / 256⌉.
+@compute @workgroup_size(256)
+fn combine_rounds(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;
+    if idx >= params.n * params.dv {
+        return;
+    }
+    let i = idx / params.dv;
+    var big_z = MASKED;
+    for (var r = 0u; r < params.rounds; r++) {
+        let l = stats[(r * params.n + i) * 2u + 1u];
+        if l > 0.0 {
+            big_z = max(big_z, stats[(r * params.n + i) * 2u] + log(l));
+        }
+    }
+    var total = 0.0;
+    var mass = 0.0;
+    for (var r = 0u; r < params.rounds; r++) {
+        let l = stats[(r * params.n + i) * 2u + 1u];
+        if l > 0.0 {
+            let w = exp(stats[(r * params.n + i) * 2u] + log(l) - big_z);
+            total += w * o[r * params.n * params.dv + idx];
+            mass += w;
+        }
+    }
+    o[params.rounds * params.n * params.dv + idx] = select(0.0, total / mass, mass > 0.0);
+    if idx % params.dv == 0u {
+        let base = (params.rounds * params.n + i) * 2u;
+        stats[base] = big_z;
+        stats[base + 1u] = select(0.0, 1.0, mass > 0.0);
+    }
+}
+
+// ---- pooled views ---------------------------------------------------------
+
+// The weight the method gives pair (i, j) in original positions, from the
+// statistics of the row (m, l): exp(logit − m) / l, 0 when skipped.
+fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
+    var adjust = 0.0;
+    if params.pattern == REFORMER {
+        adjust = lsh_adjustment(i, j, params.rounds);
+        if adjust <= MASKED {
+            return 0.0;
+        }
+        // The union's weights: the −log N correction only serves the sums.
+        adjust = select(0.0, -SELF_PENALTY, params.knob_b != 0u && i == j);
+    } else if structured_category(i, j) == 0u {
+        return 0.0;
+    }
+    var dot = 0.0;
+    for (var c = 0u; c < params.d; c++) {
+        dot += q[i * params.d + c] * k[j * params.d + c];
+    }
+    if l <= 0.0 {
+        return 0.0;
+    }
+    return exp(dot * params.scale + adjust - m) / l;
+}
+
+// Attention map pooled to cells × cells: cell (a, b) is the mean weight over
+// its block, recomputed from Q, K and the row statistics (stats slab
+// `params.round`) without storing n² values. One thread per cell; grid (⌈cells/16⌉)².
+@compute @workgroup_size(16, 16)
+fn pool_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let a = gid.y;
+    let b = gid.x;
+    if a >= params.cells || b >= params.cells {
+        return;
+    }
+    let f = params.factor;
+    let i_end = min((a + 1u) * f, params.n);
+    let j_end = min((b + 1u) * f, params.n_keys);
+    var total = 0.0;
+    for (var i = a * f; i < i_end; i++) {
+        let base = (params.round * params.n + i) * 2u;
+        let m = stats[base];
+        let l = stats[base + 1u];
+        for (var j = b * f; j < j_end; j++) {
+            total += weight(i, j, m, l);
+        }
+    }
+    map[a * params.cells + b] = total / f32((i_end - a * f) * (j_end - b * f));
+}
+
+// The pattern pooled to cells × cells: per cell, the code of the most
+// frequent category among its computed pairs (Reformer: 8 + the query's
+// bucket in round 0, mod 8) and the fraction of its pairs computed.
+@compute @workgroup_size(16, 16)
+fn pool_pattern(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let a = gid.y;
+    let b = gid.x;
+    if a >= params.cells || b >= params.cells {
+        return;
+    }
+    let f = params.factor;
+    let i_end = min((a + 1u) * f, params.n);
+    let j_end = min((b + 1u) * f, params.n_keys);
+    var counts: array<u32, 16>;
+    var computed = 0u;
+    for (var i = a * f; i < i_end; i++) {
+        for (var j = b * f; j < j_end; j++) {
+            var code = 0u;
+            if params.pattern == REFORMER {
+                if lsh_adjustment(i, j, params.rounds) > MASKED {
+                    code = 8u + query_bucket(i) % 8u;
+                }
+            } else {
+                code = structured_category(i, j);
+            }
+            if code != 0u {
+                counts[code] += 1u;
+                computed += 1u;
+            }
+        }
+    }
+    var best = 0u;
+    for (var c = 1u; c < 16u; c++) {
+        if counts[c] > counts[best] {
+            best = c;
+        }
+    }
+    let cell = a * params.cells + b;
+    map[cell * 2u] = f32(select(0u, best, computed > 0u));
+    map[cell * 2u + 1u] = f32(computed) / f32((i_end - a * f) * (j_end - b * f));
+}

@@ -1,0 +1,177 @@
+//! The sparse and hashed methods on the GPU (the block-sparse tiled kernel,
+//! LSH hashing and sorting) against their CPU twins, through wgpu on
+//! whatever adapter exists (lavapipe in CI; with `CI=true` a missing adapter
+//! fails). Also: the GPU's pooled pattern equals the CPU's exactly, and the
+//! GPU's bucket assignment and sorted order equal the twin's.
+//!
+//! Tolerance: |gpu − twin| ≤ 2e-6 + 1e-5·|twin| per element.
+
+mod common;
+
+use common::{assert_close, gpu};
+use flt_explorer::attention::{Config, MethodId, ParamValues, RowKernel};
+use flt_explorer::gpu::GpuRunOptions;
+use flt_explorer::inputs::Inputs;
+use flt_explorer::measure::PatternPooler;
+use ndarray::Array2;
+
+fn params(pairs: &[(&str, u64)]) -> ParamValues {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// Runs `method` on the GPU and its twin on the CPU; compares outputs and
+/// pooled patterns. Returns the GPU output.
+fn check(
+    ctx: &flt_explorer::gpu::GpuContext,
+    method: MethodId,
+    x: &Inputs,
+    p: &ParamValues,
+    causal: bool,
+) {
+    let what = format!(
+        "{} n={} d={} causal={causal} {p:?}",
+        method.key(),
+        x.n(),
+        x.d()
+    );
+    let config = Config {
+        causal,
+        seed: 4,
+        params: p,
+    };
+    let options = GpuRunOptions {
+        repeats: 1,
+        ..Default::default()
+    };
+    let out = pollster::block_on(method.method().run_gpu(ctx, x, &config, &options))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let twin = method.method().cpu_twin(x, &config).unwrap();
+    let mut expect = Array2::zeros((x.n(), x.dv()));
+    twin.compute_rows(0..x.n(), expect.view_mut(), None);
+    assert_close(&what, &out.output, &expect, 2e-6, 1e-5);
+
+    let mut pooler = PatternPooler::new(x.n());
+    for i in 0..x.n() {
+        pooler.add_row(i, &twin.row_pattern(i));
+    }
+    let cpu = pooler.finish();
+    let gpu = out.pattern_map.expect("the tiled kernel pools the pattern");
+    assert_eq!(gpu.codes, cpu.codes, "{what}: pattern categories");
+    for (a, b) in gpu.fraction.iter().zip(&cpu.fraction) {
+        assert!((a - b).abs() < 1e-6, "{what}: pattern fractions {a} vs {b}");
+    }
+    if let Some(lsh) = out.lsh {
+        assert_eq!(
+            Some(lsh),
+            twin.lsh_view(),
+            "{what}: buckets and sorted order"
+        );
+    }
+    assert!(out.tile_pairs.unwrap() >= cpu_pairs(&*twin, x.n()));
+}
+
+fn cpu_pairs(twin: &dyn RowKernel, n: usize) -> u64 {
+    (0..n).map(|i| twin.row_pattern(i).len() as u64).sum()
+}
+
+#[test]
+fn structured_patterns_match_their_twins() {
+    let Some(ctx) = gpu() else { return };
+    for (n, d) in [(7, 1), (203, 40), (130, 9)] {
+        let x = Inputs::seeded(n, d, 5 + n as u64);
+        for causal in [false, true] {
+            check(
+                &ctx,
+                MethodId::Longformer,
+                &x,
+                &params(&[("window", 5), ("global", 2)]),
+                causal,
+            );
+            check(
+                &ctx,
+                MethodId::SparseStrided,
+                &x,
+                &params(&[("stride", 6)]),
+                causal,
+            );
+            check(
+                &ctx,
+                MethodId::SparseFixed,
+                &x,
+                &params(&[("stride", 8), ("summary", 2)]),
+                causal,
+            );
+            let bigbird = params(&[
+                ("block", 8),
+                ("global-blocks", 1),
+                ("window-blocks", 3),
+                ("random", 2),
+            ]);
+            check(&ctx, MethodId::Bigbird, &x, &bigbird, causal);
+        }
+    }
+}
+
+#[test]
+fn reformer_matches_its_twin() {
+    let Some(ctx) = gpu() else { return };
+    for (n, d) in [(7, 4), (203, 40), (96, 16)] {
+        let x = Inputs::seeded(n, d, 9 + n as u64);
+        for causal in [false, true] {
+            for shared in [0, 1] {
+                let p = params(&[
+                    ("buckets", 8),
+                    ("rounds", 3),
+                    ("chunk", 16),
+                    ("shared-qk", shared),
+                ]);
+                check(&ctx, MethodId::Reformer, &x, &p, causal);
+            }
+            check(
+                &ctx,
+                MethodId::Reformer,
+                &x,
+                &params(&[("buckets", 2), ("rounds", 1), ("chunk", 5)]),
+                causal,
+            );
+        }
+    }
+}
+
+#[test]
+fn wide_windows_on_the_gpu_are_exact_attention() {
+    let Some(ctx) = gpu() else { return };
+    let x = Inputs::seeded(100, 16, 2);
+    let options = GpuRunOptions {
+        repeats: 1,
+        ..Default::default()
+    };
+    let exact =
+        flt_explorer::attention::full::twin_all_rows(x.q.view(), x.k.view(), x.v.view(), false);
+    let p = params(&[("window", 100), ("global", 0)]);
+    let config = Config {
+        causal: false,
+        seed: 1,
+        params: &p,
+    };
+    let out = pollster::block_on(
+        MethodId::Longformer
+            .method()
+            .run_gpu(&ctx, &x, &config, &options),
+    )
+    .unwrap();
+    assert_close("window ≥ n", &out.output, &exact, 2e-6, 1e-5);
+    let p = params(&[("buckets", 2), ("rounds", 1), ("chunk", 100)]);
+    let config = Config {
+        causal: false,
+        seed: 1,
+        params: &p,
+    };
+    let out = pollster::block_on(
+        MethodId::Reformer
+            .method()
+            .run_gpu(&ctx, &x, &config, &options),
+    )
+    .unwrap();
+    assert_close("one chunk", &out.output, &exact, 2e-6, 1e-5);
+}
