@@ -174,6 +174,57 @@ async fn exact_rows(
     Ok((out, mass))
 }
 
+/// Runs the CPU twin over all rows `repeats` times in chunks that yield,
+/// pooling the attention map on the first pass; returns the output, the map
+/// and each pass's busy time in ms (yields excluded).
+async fn cpu_pass(
+    twin: &dyn RowKernel,
+    (n, dv): (usize, usize),
+    repeats: usize,
+    per_chunk: usize,
+    host: &dyn Host,
+) -> Result<(Array2<f32>, AttentionMap, Vec<f64>), RunError> {
+    let mut output = Array2::zeros((n, dv));
+    let mut pooler = Some(MapPooler::new(n));
+    let mut map = None;
+    let mut samples = Vec::with_capacity(repeats);
+    for r in 0..repeats {
+        let mut busy = 0.0f64;
+        let mut start = 0;
+        while start < n {
+            let end = (start + per_chunk).min(n);
+            let t0 = Instant::now();
+            {
+                let out = output.slice_mut(s![start..end, ..]);
+                match pooler.as_mut() {
+                    Some(p) => twin.compute_rows(
+                        start..end,
+                        out,
+                        Some(&mut |i, w: &[f32]| p.add_row(i, w)),
+                    ),
+                    None => twin.compute_rows(start..end, out, None),
+                }
+            }
+            busy += t0.elapsed().as_secs_f64() * 1e3;
+            start = end;
+            host.progress(
+                "CPU twin",
+                0.85 * (r as f64 + start as f64 / n as f64) / repeats as f64,
+            );
+            checkpoint(host).await?;
+        }
+        samples.push(busy);
+        if let Some(p) = pooler.take() {
+            map = Some(p.finish());
+        }
+    }
+    Ok((
+        output,
+        map.unwrap_or_else(|| MapPooler::new(n).finish()),
+        samples,
+    ))
+}
+
 /// Runs `req` on `backend`.
 pub async fn run(
     req: &RunRequest,
@@ -255,10 +306,30 @@ pub async fn run(
 
     let mut gpu_pattern = None;
     let mut lsh = None;
-    let (output, map) = match backend {
+    let gpu = match backend {
         Backend::Gpu(ctx) => {
             host.progress("running the GPU kernels", 0.05);
-            let out = method.run_gpu(ctx, inputs, &config, &req.options).await?;
+            match method.run_gpu(ctx, inputs, &config, &req.options).await {
+                Ok(out) => Some((ctx, out)),
+                // A kernel that does not fit this adapter: say so, run the twin.
+                Err(e @ GpuError::TooLarge { .. }) => {
+                    m.notes
+                        .push(format!("{e}; running on the CPU twin instead"));
+                    m.backend = "cpu".into();
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Backend::Cpu { reason } => {
+            if let Some(reason) = reason {
+                m.notes.push(format!("running on the CPU twin: {reason}"));
+            }
+            None
+        }
+    };
+    let (output, map) = match gpu {
+        Some((ctx, out)) => {
             checkpoint(host).await?;
             host.progress("CPU twin on the checked rows", 0.6);
             let twin_out = twin_rows(&*twin, &rows, dv, per_chunk, host).await?;
@@ -284,51 +355,18 @@ pub async fn run(
             lsh = out.lsh;
             (out.output, out.map)
         }
-        Backend::Cpu { reason } => {
-            if let Some(reason) = reason {
-                m.notes.push(format!("running on the CPU twin: {reason}"));
-            }
+        None => {
             let repeats = req.options.repeats.max(1) as usize;
-            let mut output = Array2::zeros((n, dv));
-            let mut pooler = Some(MapPooler::new(n));
-            let mut map = None;
-            for r in 0..repeats {
-                let mut busy = 0.0f64;
-                let mut start = 0;
-                while start < n {
-                    let end = (start + per_chunk).min(n);
-                    let t0 = Instant::now();
-                    {
-                        let out = output.slice_mut(s![start..end, ..]);
-                        match pooler.as_mut() {
-                            Some(p) => twin.compute_rows(
-                                start..end,
-                                out,
-                                Some(&mut |i, w: &[f32]| p.add_row(i, w)),
-                            ),
-                            None => twin.compute_rows(start..end, out, None),
-                        }
-                    }
-                    busy += t0.elapsed().as_secs_f64() * 1e3;
-                    start = end;
-                    host.progress(
-                        "CPU twin",
-                        0.85 * (r as f64 + start as f64 / n as f64) / repeats as f64,
-                    );
-                    checkpoint(host).await?;
-                }
-                m.time_ms_samples.push(busy);
-                if let Some(p) = pooler.take() {
-                    map = Some(p.finish());
-                }
-            }
+            let (output, map, samples) =
+                cpu_pass(&*twin, (n, dv), repeats, per_chunk, host).await?;
+            m.time_ms_samples = samples;
             m.adapter = "CPU twin (ndarray, f32)".into();
             m.api = "ndarray".into();
             m.kernel = "cpu-twin".into();
             m.kernel_variant = "one query row at a time".into();
             m.memory_bytes = ((2 * n * d + 2 * n * dv + n) * 4) as u64;
             m.timing = Timing::WallClock;
-            (output, map.unwrap_or_else(|| MapPooler::new(n).finish()))
+            (output, map)
         }
     };
 

@@ -527,3 +527,103 @@ async fn without_webgpu_the_cpu_twin_gives_the_same_numbers() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn sparse_methods_through_the_method_selector() {
+    let b = Browser::open(true).await;
+    b.goto("?method=full&n=320&d=16&seed=2&causal=true").await;
+    b.measurement("exact attention", |m| m["n"] == 320).await;
+    for method in [
+        "longformer",
+        "sparse-strided",
+        "sparse-fixed",
+        "bigbird",
+        "reformer",
+    ] {
+        b.testid("control-method")
+            .await
+            .select_by_value(method)
+            .await
+            .expect("select a method");
+        let m = b.measurement(method, |m| m["method"] == method).await;
+        eprintln!(
+            "{method}: {} {} rel_err {} mass {}",
+            m["backend"], m["kernel_variant"], m["rel_err"], m["mass_in_pattern"]
+        );
+        assert_eq!(m["backend"], "gpu", "{method}: {m}");
+        assert_eq!(m["kernel"], "tiled", "{method}");
+        assert_eq!(m["causal"], true, "{method}: causal carries over");
+        assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{method}: {m}");
+        let (pairs, tiles) = (number(&m, "pattern_pairs"), number(&m, "tile_pairs"));
+        assert!(
+            pairs > 0.0 && pairs < 320.0 * 321.0 / 2.0 && tiles >= pairs,
+            "{method}: {m}"
+        );
+        let mass = number(&m, "mass_in_pattern");
+        assert!(mass > 0.0 && mass <= 1.0 + 1e-9, "{method}: {mass}");
+        let pattern = b.testid("pattern").await;
+        assert_eq!(
+            pattern.attr("data-painted").await.ok().flatten().as_deref(),
+            Some("true"),
+            "{method}"
+        );
+        assert!(b.heatmap_painted().await, "{method}: weights not painted");
+    }
+    // Reformer's own knobs: shared-QK through its checkbox, rounds through its field.
+    b.testid("control-shared-qk")
+        .await
+        .click()
+        .await
+        .expect("shared-qk");
+    let m = b
+        .measurement("shared-QK", |m| m["params"]["shared-qk"] == 1)
+        .await;
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{m}");
+    b.type_number("control-rounds", "4").await;
+    let m = b
+        .measurement("4 rounds", |m| m["params"]["rounds"] == 4)
+        .await;
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{m}");
+    let strips = b.testid("lsh-buckets").await;
+    assert!(
+        !strips
+            .attr("class")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .contains("hidden")
+    );
+    b.screenshot("explorer-reformer.png").await;
+
+    // BigBird with a window knob typed in, larger n: pooled views.
+    b.goto("?method=bigbird&n=1024&d=32&seed=3&block=32&random=2&window-blocks=3&global-blocks=1")
+        .await;
+    let m = b
+        .measurement("BigBird n = 1024", |m| {
+            m["method"] == "bigbird" && m["n"] == 1024
+        })
+        .await;
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{m}");
+    b.type_number("control-random", "0").await;
+    let m0 = b
+        .measurement("BigBird without random blocks", |m| {
+            m["params"]["random"] == 0
+        })
+        .await;
+    assert!(number(&m0, "pattern_pairs") < number(&m, "pattern_pairs"));
+    b.testid("control-random")
+        .await
+        .clear()
+        .await
+        .expect("clear");
+    b.type_number("control-random", "2").await;
+    b.measurement("BigBird again", |m| m["params"]["random"] == 2)
+        .await;
+    b.screenshot("explorer-bigbird.png").await;
+
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.close().await;
+}

@@ -277,7 +277,7 @@ fn bad_flags_exit_2_with_a_message() {
     refused(&["run", "--n", "abc"], "n=abc is not a number");
     refused(
         &["run", "--method", "nope"],
-        "method=nope is not a known method (known: full",
+        "method=nope is not a known method (known: full, longformer",
     );
     refused(
         &["run", "--backend", "tpu"],
@@ -351,5 +351,137 @@ fn svg_heatmap_is_written() {
 fn methods_lists_the_registry() {
     let o = flt(&["methods"]);
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("full"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for key in [
+        "full",
+        "longformer",
+        "sparse-strided",
+        "sparse-fixed",
+        "bigbird",
+        "reformer",
+        "--shared-qk",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn sparse_methods_take_their_knobs_from_flags() {
+    let m = json(&flt(&[
+        "run",
+        "--method",
+        "longformer",
+        "--window",
+        "8",
+        "--global",
+        "1",
+        "--n",
+        "64",
+        "--d",
+        "8",
+        "--backend",
+        "cpu",
+        "--json",
+    ]));
+    assert_eq!(m["params"]["window"], 8);
+    assert_eq!(m["params"]["global"], 1);
+    let pairs = m["pattern_pairs"].as_u64().unwrap();
+    assert!(pairs < 64 * 64 && pairs > 64 * 8, "{pairs}");
+    let mass = m["mass_in_pattern"].as_f64().unwrap();
+    assert!(mass > 0.0 && mass < 1.0, "{mass}");
+    let r = json(&flt(&[
+        "run",
+        "--method",
+        "reformer",
+        "--shared-qk",
+        "--buckets",
+        "4",
+        "--rounds",
+        "2",
+        "--chunk",
+        "8",
+        "--n",
+        "64",
+        "--d",
+        "8",
+        "--causal",
+        "--backend",
+        "cpu",
+        "--json",
+    ]));
+    assert_eq!(r["params"]["shared-qk"], 1);
+    assert_eq!(r["params"]["buckets"], 4);
+    refused(
+        &["run", "--method", "full", "--window", "5"],
+        "--window does not apply to full",
+    );
+    refused(
+        &[
+            "run",
+            "--method",
+            "sparse-fixed",
+            "--stride",
+            "4",
+            "--summary",
+            "9",
+        ],
+        "summary=9 exceeds stride=4",
+    );
+    refused(
+        &["run", "--method", "reformer", "--buckets", "5"],
+        "buckets=5 is odd",
+    );
+    let o = flt(&[
+        "bench",
+        "--methods",
+        "longformer,bigbird",
+        "--n",
+        "64",
+        "--d",
+        "8",
+        "--window",
+        "4",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+}
+
+#[test]
+fn every_method_runs_on_the_gpu_when_there_is_one() {
+    if common::gpu().is_none() {
+        return;
+    }
+    for method in [
+        "longformer",
+        "sparse-strided",
+        "sparse-fixed",
+        "bigbird",
+        "reformer",
+    ] {
+        let m = json(&flt(&[
+            "run",
+            "--method",
+            method,
+            "--n",
+            "100",
+            "--d",
+            "16",
+            "--causal",
+            "--backend",
+            "gpu",
+            "--json",
+        ]));
+        assert_eq!(m["backend"], "gpu", "{method}: {m}");
+        assert_eq!(m["kernel"], "tiled");
+        assert!(
+            m["gpu_cpu_max_abs_err"].as_f64().unwrap() < 1e-5,
+            "{method}: {m}"
+        );
+        assert!(m["tile_pairs"].as_u64().unwrap() >= m["pattern_pairs"].as_u64().unwrap());
+    }
 }

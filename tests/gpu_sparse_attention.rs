@@ -175,3 +175,69 @@ fn wide_windows_on_the_gpu_are_exact_attention() {
     .unwrap();
     assert_close("one chunk", &out.output, &exact, 2e-6, 1e-5);
 }
+
+#[test]
+fn pooled_weights_are_the_twins_weights() {
+    let Some(ctx) = gpu() else { return };
+    let n = 150;
+    let x = Inputs::seeded(n, 12, 31);
+    let cases = [
+        (
+            MethodId::Longformer,
+            params(&[("window", 6), ("global", 2)]),
+        ),
+        (
+            MethodId::SparseFixed,
+            params(&[("stride", 8), ("summary", 2)]),
+        ),
+        (
+            MethodId::Bigbird,
+            params(&[
+                ("block", 10),
+                ("global-blocks", 1),
+                ("window-blocks", 3),
+                ("random", 2),
+            ]),
+        ),
+        (
+            MethodId::Reformer,
+            params(&[("buckets", 8), ("rounds", 3), ("chunk", 16)]),
+        ),
+        (
+            MethodId::Reformer,
+            params(&[
+                ("buckets", 8),
+                ("rounds", 4),
+                ("chunk", 16),
+                ("shared-qk", 1),
+            ]),
+        ),
+    ];
+    for causal in [false, true] {
+        for (method, p) in &cases {
+            let what = format!("{} causal={causal} {p:?}", method.key());
+            let config = Config {
+                causal,
+                seed: 6,
+                params: p,
+            };
+            let options = GpuRunOptions {
+                repeats: 1,
+                ..Default::default()
+            };
+            let out =
+                pollster::block_on(method.method().run_gpu(&ctx, &x, &config, &options)).unwrap();
+            assert_eq!(out.map.factor, 1);
+            let twin = method.method().cpu_twin(&x, &config).unwrap();
+            let mut weights = Array2::<f32>::zeros((n, n));
+            let mut o = Array2::zeros((n, 12));
+            twin.compute_rows(
+                0..n,
+                o.view_mut(),
+                Some(&mut |i, w: &[f32]| weights.row_mut(i).assign(&ndarray::aview1(w))),
+            );
+            let map = Array2::from_shape_vec((n, n), out.map.values.clone()).unwrap();
+            assert_close(&format!("weights, {what}"), &map, &weights, 1e-6, 1e-5);
+        }
+    }
+}

@@ -82,3 +82,56 @@ pub static BIGBIRD: Structured = Structured {
     build,
     fix: odd_window,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::AttentionMethod;
+    use crate::inputs::Inputs;
+    use crate::measure::errors;
+    use ndarray::Array2;
+
+    /// Mean rel_err of BigBird over seeds, for R random blocks.
+    fn mean_error(random: u64) -> f64 {
+        let mut total = 0.0;
+        for seed in 0..6u64 {
+            let x = Inputs::seeded(192, 16, 40 + seed);
+            let params: ParamValues = [
+                ("block", 16),
+                ("global-blocks", 1),
+                ("window-blocks", 3),
+                ("random", random),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let config = Config {
+                causal: false,
+                seed,
+                params: &params,
+            };
+            let twin = BIGBIRD.cpu_twin(&x, &config).unwrap();
+            let mut out = Array2::zeros((192, 16));
+            twin.compute_rows(0..192, out.view_mut(), None);
+            let all: Vec<usize> = (0..192).collect();
+            let exact = crate::attention::full::reference_rows(
+                x.q.view(),
+                x.k.view(),
+                x.v.view(),
+                false,
+                &all,
+            );
+            total += errors(out.view(), exact.view()).rel_err;
+        }
+        total / 6.0
+    }
+
+    #[test]
+    fn more_random_blocks_lower_the_error_on_average() {
+        let (none, some, more) = (mean_error(0), mean_error(2), mean_error(6));
+        assert!(
+            some < none && more < some,
+            "R = 0, 2, 6 give {none}, {some}, {more}"
+        );
+    }
+}

@@ -3,3 +3,4 @@
 //! returns a `Result` and uses `?`.
 
 pub mod heatmap;
+pub mod pattern;

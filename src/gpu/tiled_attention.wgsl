@@ -505,7 +505,8 @@ fn combine_rounds(@builtin(global_invocation_id) gid: vec3<u32>) {
     o[params.rounds * params.n * params.dv + idx] = select(0.0, total / mass, mass > 0.0);
     if idx % params.dv == 0u {
         let base = (params.rounds * params.n + i) * 2u;
-        stats[base] = big_z;
+        // Z = max + log Σ e^{zᵣ − max}: the union's log-normaliser.
+        stats[base] = big_z + log(max(mass, 1e-30));
         stats[base + 1u] = select(0.0, 1.0, mass > 0.0);
     }
 }

@@ -146,18 +146,34 @@ where
                     .map(|p| {
                         let set = set_param(p.key);
                         let value = s.params.get(p.key).copied().unwrap_or(p.default);
-                        view! {
-                            <label class="control" title=p.help>
-                                <span>{p.label}</span>
-                                <input
-                                    type="number"
-                                    data-testid=format!("control-{}", p.key)
-                                    min=p.min.to_string()
-                                    max=p.max.to_string()
-                                    prop:value=value.to_string()
-                                    on:change=move |ev| set(event_target_value(&ev))
-                                />
-                            </label>
+                        if p.flag {
+                            view! {
+                                <label class="control control-check" title=p.help>
+                                    <input
+                                        type="checkbox"
+                                        data-testid=format!("control-{}", p.key)
+                                        prop:checked=value != 0
+                                        on:change=move |ev| set(event_target_checked(&ev).to_string())
+                                    />
+                                    <span>{p.label}</span>
+                                </label>
+                            }
+                            .into_any()
+                        } else {
+                            view! {
+                                <label class="control" title=p.help>
+                                    <span>{p.label}</span>
+                                    <input
+                                        type="number"
+                                        data-testid=format!("control-{}", p.key)
+                                        min=p.min.to_string()
+                                        max=p.max.to_string()
+                                        prop:value=value.to_string()
+                                        on:change=move |ev| set(event_target_value(&ev))
+                                    />
+                                </label>
+                            }
+                            .into_any()
                         }
                     })
                     .collect_view()

@@ -62,6 +62,14 @@ fn figures(out: &RunOutput) -> impl IntoView + use<> {
         .map(|n| view! { <li>{n.clone()}</li> })
         .collect_view();
     let has_cross = !m.cross_checks.is_empty();
+    let work = match m.tile_pairs {
+        Some(t) if t > 0 => format!(
+            "the GPU kernel evaluates {} pairs in the key tiles it visits ({:.0}% of them in the pattern); it skips the rest",
+            format::int(t),
+            100.0 * m.pattern_pairs as f64 / t as f64
+        ),
+        _ => String::new(),
+    };
     view! {
         <table class="figure-table">
             <tbody>
@@ -102,6 +110,26 @@ fn figures(out: &RunOutput) -> impl IntoView + use<> {
                         <strong>{format::sci(m.rel_err)}</strong>
                         <div class="formula">
                             {format!("‖O − O_exact‖_F / ‖O_exact‖_F over {} of {} rows", m.checked_rows, m.n)}
+                        </div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Pattern"</th>
+                    <td data-testid="pattern-pairs">
+                        {format!("{} pairs, {:.2}% of n²", format::int(m.pattern_pairs), m.density * 100.0)}
+                        <div class="formula">{work}</div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Exact mass kept"</th>
+                    <td data-testid="mass-in-pattern">
+                        <strong>{format!("{:.1}%", m.mass_in_pattern * 100.0)}</strong>
+                        <div class="formula">
+                            {format!(
+                                "share of exact attention's weight on the computed pairs (misses {:.1}%), mean over {} rows",
+                                (1.0 - m.mass_in_pattern) * 100.0,
+                                m.checked_rows,
+                            )}
                         </div>
                     </td>
                 </tr>

@@ -32,6 +32,36 @@ fn explanation(key: &str) -> &'static str {
              FlashAttention that never stores the n×n matrix (O(n) memory); the fused kernel is the \
              one timed, and its row statistics let the GPU pool the heatmap at any n."
         }
+        "longformer" => {
+            "Each token attends to a sliding window of W neighbours on each side, and a few global \
+             tokens (like [CLS]) attend to, and are attended by, every position: O(n·W) pairs. The GPU \
+             kernel visits only the key tiles that touch the band or the global rows and columns; \
+             the pattern view colours window and global pairs, and the readout says how much of \
+             exact attention's weight falls outside them."
+        }
+        "sparse-strided" => {
+            "Two factorised heads in one pattern: a local band of L keys and every L-th key before \
+             it, so any position reaches any earlier one in two steps with O(n·(L + n/L)) pairs. \
+             The strided offsets cross many key tiles with one pair each: the kernel's tile work \
+             (shown next to the pattern's pairs) is the honest price of that layout on a GPU."
+        }
+        "sparse-fixed" => {
+            "Keys of the query's own block of L, plus the last c positions of every block, which act \
+             as summaries that later queries read. With c = L it becomes full causal attention."
+        }
+        "bigbird" => {
+            "Blocks of B positions: a few global blocks, a window of neighbouring blocks, and R random \
+             blocks per query block drawn from the seed. The survey notes that the random part often \
+             matters less than the window and global parts — compare the mass readout with R = 0."
+        }
+        "reformer" => {
+            "Locality-sensitive hashing puts similar vectors in the same bucket (argmax of a random \
+             rotation); positions are sorted by bucket and cut into chunks, and each query attends to \
+             its chunk and the previous one. More rounds hash again and unite the pairs, lowering the \
+             error. In shared-QK mode the keys are the normalised queries and a token avoids itself; \
+             its error then also counts that change of model. The strips below show the buckets \
+             before and after sorting."
+        }
         _ => "",
     }
 }

@@ -11,8 +11,8 @@ use leptos_router::hooks::{use_location, use_navigate};
 use crate::run::RunOutput;
 use crate::settings::Settings;
 use crate::ui::components::{
-    BackendBadge, Controls, Heatmap, MeasurementPanel, MethodCard, RawData, RunStatusLine,
-    SettingsIssues,
+    BackendBadge, Controls, Heatmap, MeasurementPanel, MethodCard, PatternView, RawData,
+    RunStatusLine, SettingsIssues,
 };
 use crate::ui::runner::{BackendInfo, RunStatus, Runner};
 
@@ -63,9 +63,12 @@ pub fn ExplorerPage() -> impl IntoView {
                     <Heatmap result=result/>
                 </section>
                 <section class="card">
-                    <MeasurementPanel result=result/>
+                    <PatternView result=result/>
                 </section>
             </div>
+            <section class="card">
+                <MeasurementPanel result=result/>
+            </section>
             <MethodCard settings=settings/>
             <RawData result=result/>
         </main>
