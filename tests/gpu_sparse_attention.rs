@@ -139,6 +139,39 @@ fn reformer_matches_its_twin() {
 }
 
 #[test]
+fn long_rows_split_over_workgroups_and_merge() {
+    let Some(ctx) = gpu() else { return };
+    // n = 600: the global rows' query tile visits 19 key tiles, more than
+    // one workgroup takes (8), so it is split and merged.
+    let x = Inputs::seeded(600, 16, 12);
+    let list = flt_explorer::gpu::tiled_attention::Layout::Structured(
+        flt_explorer::attention::pattern::Pattern::Longformer {
+            window: 4,
+            global: 3,
+        },
+    )
+    .tiles(600, false);
+    let plan = flt_explorer::gpu::tiled_attention::WorkPlan::new(&list);
+    assert!(!plan.merges.is_empty(), "the global tile must be split");
+    for causal in [false, true] {
+        check(
+            &ctx,
+            MethodId::Longformer,
+            &x,
+            &params(&[("window", 4), ("global", 3)]),
+            causal,
+        );
+        check(
+            &ctx,
+            MethodId::Reformer,
+            &x,
+            &params(&[("buckets", 4), ("rounds", 2), ("chunk", 300)]),
+            causal,
+        );
+    }
+}
+
+#[test]
 fn wide_windows_on_the_gpu_are_exact_attention() {
     let Some(ctx) = gpu() else { return };
     let x = Inputs::seeded(100, 16, 2);

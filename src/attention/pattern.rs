@@ -329,7 +329,9 @@ pub fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
     out
 }
 
-/// Which key tiles each query tile visits: a CSR list built from key ranges.
+/// Which key tiles each query tile visits: a CSR list built from key ranges,
+/// with a flag per entry telling whether every pair of that tile is computed
+/// (then the kernel skips the element mask).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TileList {
     /// Rows and keys per tile.
@@ -338,25 +340,35 @@ pub struct TileList {
     pub offsets: Vec<u32>,
     /// Key-tile indices, increasing within each query tile.
     pub tiles: Vec<u32>,
+    /// Whether each entry's tile is entirely inside the pattern.
+    pub full: Vec<bool>,
 }
 
 impl TileList {
-    /// The tile list of `ranges(query rows)` for n rows and keys.
+    /// The tile list of `ranges(query rows)` for n rows and keys; `full(rows,
+    /// keys)` says whether a whole tile is computed (it may say `false` when
+    /// unsure, never `true` wrongly).
     pub fn build(
         n: usize,
         tile: usize,
         ranges: impl Fn(Range<usize>) -> Vec<Range<usize>>,
+        full: impl Fn(Range<usize>, Range<usize>) -> bool,
     ) -> TileList {
         let query_tiles = n.div_ceil(tile);
         let mut offsets = Vec::with_capacity(query_tiles + 1);
         let mut tiles = Vec::new();
+        let mut flags = Vec::new();
         offsets.push(0);
         for qt in 0..query_tiles {
+            let rows = qt * tile..((qt + 1) * tile).min(n);
             let mut last: Option<usize> = None;
-            for r in ranges(qt * tile..((qt + 1) * tile).min(n)) {
+            for r in ranges(rows.clone()) {
                 for kt in r.start / tile..r.end.div_ceil(tile) {
                     if last.is_none_or(|l| kt > l) {
                         tiles.push(kt as u32);
+                        let keys = kt * tile..((kt + 1) * tile).min(n);
+                        let complete = rows.len() == tile && keys.len() == tile;
+                        flags.push(complete && full(rows.clone(), keys));
                         last = Some(kt);
                     }
                 }
@@ -367,12 +379,48 @@ impl TileList {
             tile,
             offsets,
             tiles,
+            full: flags,
         }
     }
 
     /// Number of (query tile, key tile) pairs visited.
     pub fn visited(&self) -> usize {
         self.tiles.len()
+    }
+}
+
+impl Pattern {
+    /// Whether every pair (i, j), i in `rows`, j in `keys`, is computed.
+    /// Exact for dense, Longformer, BigBird and same-block/local tiles of the
+    /// Sparse Transformer patterns; `false` when a tile mixes.
+    pub fn tile_full(&self, rows: Range<usize>, keys: Range<usize>, causal: bool) -> bool {
+        if rows.is_empty() || keys.is_empty() || (causal && keys.end - 1 > rows.start) {
+            return false;
+        }
+        let max_dist = (rows.end - 1)
+            .abs_diff(keys.start)
+            .max((keys.end - 1).abs_diff(rows.start));
+        match self {
+            Pattern::Dense => true,
+            Pattern::Longformer { window, global } => {
+                rows.end <= *global || keys.end <= *global || max_dist <= *window
+            }
+            Pattern::Strided { stride } => max_dist < (*stride).max(1),
+            Pattern::Fixed { stride, .. } => {
+                let l = (*stride).max(1);
+                let block = rows.start / l;
+                (rows.end - 1) / l == block
+                    && keys.start / l == block
+                    && (keys.end - 1) / l == block
+            }
+            Pattern::BigBird(b) => {
+                let (q0, q1) = (rows.start / b.block, (rows.end - 1) / b.block);
+                let (k0, k1) = (keys.start / b.block, (keys.end - 1) / b.block);
+                q1 < b.global_blocks
+                    || k1 < b.global_blocks
+                    || (q0 == q1 && k0 == k1 && b.category(rows.start, keys.start).is_some())
+            }
+        }
     }
 }
 
@@ -388,7 +436,27 @@ mod tests {
                 .collect();
             assert_eq!(p.row(i, n, causal), brute, "{p:?} causal={causal} row {i}");
         }
-        let tiles = TileList::build(n, 8, |r| p.key_ranges(r, n, causal));
+        let tiles = TileList::build(
+            n,
+            8,
+            |r| p.key_ranges(r, n, causal),
+            |r, k| p.tile_full(r, k, causal),
+        );
+        for qt in 0..n.div_ceil(8) {
+            for e in tiles.offsets[qt] as usize..tiles.offsets[qt + 1] as usize {
+                if tiles.full[e] {
+                    let kt = tiles.tiles[e] as usize;
+                    for i in qt * 8..(qt + 1) * 8 {
+                        for j in kt * 8..(kt + 1) * 8 {
+                            assert!(
+                                p.category(i, j, causal).is_some(),
+                                "{p:?}: tile ({qt}, {kt}) flagged full"
+                            );
+                        }
+                    }
+                }
+            }
+        }
         for qt in 0..n.div_ceil(8) {
             let listed = &tiles.tiles[tiles.offsets[qt] as usize..tiles.offsets[qt + 1] as usize];
             for kt in 0..n.div_ceil(8) {
@@ -539,11 +607,23 @@ mod tests {
             window: 8,
             global: 0,
         };
-        let t = TileList::build(n, 32, |r| lf.key_ranges(r, n, false));
+        let t = TileList::build(
+            n,
+            32,
+            |r| lf.key_ranges(r, n, false),
+            |r, k| lf.tile_full(r, k, false),
+        );
         assert_eq!(t.offsets.len(), 9);
         assert_eq!(&t.tiles[..2], &[0, 1]); // tile 0 sees keys 0..=39
         assert_eq!(t.visited(), 2 + 6 * 3 + 2);
-        let dense = TileList::build(n, 32, |r| Pattern::Dense.key_ranges(r, n, true));
+        let dense = TileList::build(
+            n,
+            32,
+            |r| Pattern::Dense.key_ranges(r, n, true),
+            |r, k| Pattern::Dense.tile_full(r, k, true),
+        );
         assert_eq!(dense.visited(), 8 * 9 / 2);
+        // Causal: all but the 8 diagonal tiles are full.
+        assert_eq!(dense.full.iter().filter(|&&f| f).count(), 8 * 9 / 2 - 8);
     }
 }

@@ -15,7 +15,7 @@ use super::{
     AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamFix, ParamValues,
     RowKernel, RowPattern, Shape, WeightSink,
 };
-use crate::gpu::tiled_attention::{Layout, TILE};
+use crate::gpu::tiled_attention::{Layout, TILE, WorkPlan};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
 
@@ -82,11 +82,13 @@ impl AttentionMethod for Structured {
 ///
 /// * FLOPs: `tiles·32²·(2d + 2dᵥ + 4) + n·dᵥ` (+ `extra_flops`, e.g. hashing);
 /// * bytes: Q read once, a 32-key K and V tile per visited tile, O and the
-///   row statistics written once, the tile list read:
-///   `4·(nd + tiles·32·(d + dᵥ) + ndᵥ + 2n + list)`.
+///   row statistics written once, the tile table read, and the partial
+///   results of split query tiles written and read back:
+///   `4·(nd + tiles·32·(d + dᵥ) + ndᵥ + 2n + table) + 8·slots·32·(dᵥ + 2)`.
 pub fn tiled_cost(layout: &Layout, shape: Shape, extra_flops: u64) -> Cost {
     let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
     let list = layout.tiles(shape.n, shape.causal);
+    let plan = WorkPlan::new(&list);
     let rounds = match layout {
         Layout::Lsh(spec) => spec.rounds.max(1) as u64,
         Layout::Structured(_) => 1,
@@ -94,15 +96,21 @@ pub fn tiled_cost(layout: &Layout, shape: Shape, extra_flops: u64) -> Cost {
     let visited = list.visited() as u64 * rounds;
     let all = (shape.n.div_ceil(TILE) as u64).pow(2) * rounds;
     let t = TILE as u64;
+    let table = (list.tiles.len() + 4 * plan.items.len() + 3 * plan.merges.len()) as u64;
+    let partials = 8 * plan.slots as u64 * t * (dv + 2) * rounds;
     Cost {
         flops: visited * t * t * (2 * d + 2 * dv + 4) + n * dv + extra_flops,
         flops_formula: format!(
             "tiles·32²·(2d + 2dᵥ + 4) + n·dᵥ{}, tiles = {visited} of {all}",
             if extra_flops > 0 { " + hashing" } else { "" }
         ),
-        bytes: 4 * (n * d * rounds + visited * t * (d + dv) + n * dv * rounds + 2 * n * rounds)
-            + 4 * (list.offsets.len() + list.tiles.len()) as u64,
-        bytes_formula: "4·(nd + tiles·32·(d + dᵥ) + ndᵥ + 2n + tile list)".into(),
+        bytes: 4
+            * (n * d * rounds + visited * t * (d + dv) + n * dv * rounds + 2 * n * rounds + table)
+            + partials,
+        bytes_formula: format!(
+            "4·(nd + tiles·32·(d + dᵥ) + ndᵥ + 2n + table) + 8·slots·32·(dᵥ + 2), slots = {}",
+            plan.slots
+        ),
     }
 }
 

@@ -103,16 +103,26 @@ impl Layout {
     /// its chunks and the previous one).
     pub fn tiles(&self, n: usize, causal: bool) -> TileList {
         match self {
-            Layout::Structured(p) => TileList::build(n, TILE, |rows| p.key_ranges(rows, n, causal)),
+            Layout::Structured(p) => TileList::build(
+                n,
+                TILE,
+                |rows| p.key_ranges(rows, n, causal),
+                |rows, keys| p.tile_full(rows, keys, causal),
+            ),
             Layout::Lsh(spec) => {
                 let c = spec.chunk.max(1) as usize;
-                TileList::build(n, TILE, |rows| {
-                    let first = (rows.start / c).saturating_sub(1) * c;
-                    let end = ((rows.end.max(1) - 1) / c + 1) * c;
-                    #[allow(clippy::single_range_in_vec_init)]
-                    let ranges = vec![first..end.min(n)];
-                    ranges
-                })
+                TileList::build(
+                    n,
+                    TILE,
+                    |rows| {
+                        let first = (rows.start / c).saturating_sub(1) * c;
+                        let end = ((rows.end.max(1) - 1) / c + 1) * c;
+                        #[allow(clippy::single_range_in_vec_init)]
+                        let ranges = vec![first..end.min(n)];
+                        ranges
+                    },
+                    |_, _| false,
+                )
             }
         }
     }
@@ -179,6 +189,56 @@ fn sat(x: usize) -> u32 {
     x.min(u32::MAX as usize) as u32
 }
 
+/// How the visited tiles are shared among workgroups. A query tile whose
+/// list is longer than `per_item` tiles (a global row, the last rows of a
+/// causal map) is split over several workgroups that each write a partial
+/// (O, m, l) into a slot; `merge_splits` then combines the slots by their
+/// normalisers — so one long row no longer holds up the whole dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkPlan {
+    /// (query tile, first entry, end entry, slot or u32::MAX) per workgroup.
+    pub items: Vec<[u32; 4]>,
+    /// (query tile, first slot, slot count) per split query tile.
+    pub merges: Vec<[u32; 3]>,
+    /// Partial slots in all.
+    pub slots: u32,
+}
+
+impl WorkPlan {
+    /// Most tiles one workgroup visits: at least 8, and enough that about
+    /// 1024 workgroups cover the whole list.
+    pub fn per_item(list: &TileList) -> usize {
+        list.visited().div_ceil(1024).max(8)
+    }
+
+    /// Splits `list` into work items of at most [`Self::per_item`] tiles.
+    pub fn new(list: &TileList) -> WorkPlan {
+        let per = Self::per_item(list);
+        let mut plan = WorkPlan {
+            items: Vec::new(),
+            merges: Vec::new(),
+            slots: 0,
+        };
+        for qt in 0..list.offsets.len() - 1 {
+            let (first, end) = (list.offsets[qt], list.offsets[qt + 1]);
+            let count = (end - first) as usize;
+            if count <= per {
+                plan.items.push([qt as u32, first, end, u32::MAX]);
+                continue;
+            }
+            let pieces = count.div_ceil(per) as u32;
+            for p in 0..pieces {
+                let a = first + p * per as u32;
+                plan.items
+                    .push([qt as u32, a, (a + per as u32).min(end), plan.slots + p]);
+            }
+            plan.merges.push([qt as u32, plan.slots, pieces]);
+            plan.slots += pieces;
+        }
+        plan
+    }
+}
+
 /// The uniform block of `tiled_attention.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -198,7 +258,11 @@ struct Params {
     knob_e: u32,
     rounds: u32,
     round: u32,
-    list_base: u32,
+    items_base: u32,
+    merges_base: u32,
+    slabs: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 /// The uniform block of `lsh.wgsl`.
@@ -245,6 +309,7 @@ pub struct Prepared {
     rounds: u32,
     lsh: Option<LshStage>,
     attend: wgpu::ComputePipeline,
+    merge: wgpu::ComputePipeline,
     combine: wgpu::ComputePipeline,
     pool_weights: wgpu::ComputePipeline,
     pool_pattern: wgpu::ComputePipeline,
@@ -252,7 +317,8 @@ pub struct Prepared {
     round_groups: Vec<wgpu::BindGroup>,
     final_group: wgpu::BindGroup,
     pattern_group: wgpu::BindGroup,
-    query_tiles: u32,
+    work_items: u32,
+    merges: u32,
     cells: usize,
     factor: usize,
     o: wgpu::Buffer,
@@ -301,16 +367,27 @@ impl Prepared {
         };
         let (factor, cells) = AttentionMap::geometry(n);
         let tiles = layout.tiles(n, causal);
-        let mut table: Vec<u32> = tiles.offsets.clone();
-        let list_base = table.len() as u32;
-        table.extend_from_slice(&tiles.tiles);
+        let plan = WorkPlan::new(&tiles);
+        // The table: key-tile entries (bit 31: whole tile computed), then the
+        // work items, then the merges.
+        let mut table: Vec<u32> = tiles
+            .tiles
+            .iter()
+            .zip(&tiles.full)
+            .map(|(&kt, &full)| kt | ((full as u32) << 31))
+            .collect();
+        let items_base = table.len() as u32;
+        table.extend(plan.items.iter().flatten());
+        let merges_base = table.len() as u32;
+        table.extend(plan.merges.iter().flatten());
         let aux_table = layout.aux(n);
-        let query_tiles = n.div_ceil(TILE) as u32;
-        check_dispatch(ctx, "tiled attention", query_tiles)?;
+        let work_items = plan.items.len() as u32;
+        check_dispatch(ctx, "tiled attention", work_items)?;
         let combine_groups = (n * dv).div_ceil(256) as u32;
         check_dispatch(ctx, "combining hash rounds", combine_groups)?;
+        let partial_rows = plan.slots as usize * TILE;
         for (what, bytes) in [
-            ("the output slabs", slabs * n * dv * 4),
+            ("the output slabs", (slabs * n + partial_rows) * dv * 4),
             ("the tile list", table.len() * 4),
             ("the mask tables", aux_table.len() * 4),
         ] {
@@ -325,6 +402,9 @@ impl Prepared {
         let constants = [("D4", d.div_ceil(4) as f64), ("DV4", dv.div_ceil(4) as f64)];
         let attend = ctx
             .pipeline(MODULE, source, &pipeline_layout, "attend", &constants)
+            .await?;
+        let merge = ctx
+            .pipeline(MODULE, source, &pipeline_layout, "merge_splits", &constants)
             .await?;
         let combine = ctx
             .pipeline(
@@ -359,7 +439,11 @@ impl Prepared {
             knob_e,
             rounds,
             round,
-            list_base,
+            items_base,
+            merges_base,
+            slabs: slabs as u32,
+            _pad0: 0,
+            _pad1: 0,
         };
 
         let (o, stats, tile_buf, aux, weights_map, pattern_map, uniforms) =
@@ -374,8 +458,8 @@ impl Prepared {
                     })
                     .collect();
                 Ok((
-                    buffers::storage(ctx, "tiled.o", slabs * n * dv)?,
-                    buffers::storage(ctx, "tiled.stats", slabs * n * 2)?,
+                    buffers::storage(ctx, "tiled.o", (slabs * n + partial_rows) * dv)?,
+                    buffers::storage(ctx, "tiled.stats", (slabs * n + partial_rows) * 2)?,
                     buffers::upload_u32(ctx, "tiled.tiles", &table)?,
                     buffers::upload_u32(ctx, "tiled.aux", &aux_table)?,
                     buffers::storage(ctx, "tiled.weights_map", cells * cells)?,
@@ -456,20 +540,23 @@ impl Prepared {
             Layout::Structured(_) => None,
         };
 
-        let memory_bytes = ((slabs * n * (dv + 2) + table.len() + aux_table.len()) * 4) as u64;
+        let memory_bytes =
+            (((slabs * n + partial_rows) * (dv + 2) + table.len() + aux_table.len()) * 4) as u64;
         Ok(Prepared {
             n,
             dv,
             rounds,
             lsh,
             attend,
+            merge,
             combine,
             pool_weights,
             pool_pattern,
             round_groups,
             final_group,
             pattern_group,
-            query_tiles,
+            work_items,
+            merges: plan.merges.len() as u32,
             cells,
             factor,
             o,
@@ -496,7 +583,10 @@ impl Prepared {
             passes.push(("lsh.sort", &lsh.sort, &lsh.group, (lsh.sorts, 1)));
         }
         for group in &self.round_groups {
-            passes.push(("tiled.attend", &self.attend, group, (self.query_tiles, 1)));
+            passes.push(("tiled.attend", &self.attend, group, (self.work_items, 1)));
+            if self.merges > 0 {
+                passes.push(("tiled.merge_splits", &self.merge, group, (self.merges, 1)));
+            }
         }
         if self.lsh.is_some() {
             passes.push((

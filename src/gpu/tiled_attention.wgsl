@@ -4,8 +4,9 @@
 // it mirrors: src/attention/pattern.rs (`Pattern::category`) and
 // src/attention/reformer.rs.
 //
-// For each query tile of 32 rows, the workgroup visits only the key tiles of
-// its list (CSR in `tiles`): skipped tiles cost nothing. Inside a visited
+// For each query tile of 32 rows, workgroups visit only the key tiles of its
+// list: skipped tiles cost nothing. A long list (a global row) is split over
+// several workgroups whose partial results `merge_splits` combines. Inside a visited
 // tile, `category(i, j)` masks the pairs the pattern does not compute. The
 // softmax is online (FlashAttention-2, Dao 2023): per key tile,
 // m' = max(m, maxⱼ sᵢⱼ), l' = e^{m−m'}·l + Σⱼ e^{sᵢⱼ−m'},
@@ -17,9 +18,13 @@
 //   2 k       storage, read       n_keys × d
 //   3 v       storage, read       n_keys × dv
 //   4 o       storage, read_write slabs × n × dv    output (Reformer: one slab per
-//                                                  round, then the union's)
-//   5 stats   storage, read_write slabs × n × 2     (mᵢ, lᵢ) per row, same slabs
-//   6 tiles   storage, read       CSR: offsets[query_tiles + 1], then key-tile indices at list_base
+//                                                  round, then the union's), then
+//                                                  32 rows per split slot
+//   5 stats   storage, read_write (mᵢ, lᵢ) per row, same layout
+//   6 tiles   storage, read       key-tile entries (bit 31: the whole tile is computed),
+//                                 then work items (query tile, first, end, slot)
+//                                 at items_base, then merges (query tile, first
+//                                 slot, count) at merges_base
 //   7 aux     storage, read       BigBird: random key blocks [blocks × R];
 //                                 Reformer: qpos, kpos, qrank, krank, qbucket
 //                                 [5 × rounds × n] (see lsh.wgsl)
@@ -41,7 +46,11 @@ struct Params {
     knob_e: u32,    // BigBird: random blocks per query block R
     rounds: u32,    // Reformer: hash rounds
     round: u32,     // Reformer: the round this dispatch computes
-    list_base: u32, // index of the first key-tile entry in `tiles`
+    items_base: u32,  // index of the first work item in `tiles`
+    merges_base: u32, // index of the first merge in `tiles`
+    slabs: u32,       // output slabs before the split slots
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -300,13 +309,55 @@ fn store_stats(row: u32, m: f32, l: f32) {
     stats[base + 1u] = l;
 }
 
+const NO_SLOT: u32 = 0xffffffffu;
+
+// Row r of split slot `slot`: its output row and statistics index.
+fn partial_row(slot: u32, r: u32) -> u32 {
+    return params.slabs * params.n + slot * TQ + r;
+}
+
+// Writes a row's result: the final output, or a split slot's partial.
+fn finish_row(slot: u32, r: u32, i: u32, tx: u32, acc: array<vec4<f32>, 4>, m: f32, l: f32) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    if slot == NO_SLOT {
+        let row = q_row(i);
+        for (var u = 0u; u < 4u; u++) {
+            store_output(row, tx + 8u * u, acc[u] * inv);
+        }
+        if tx == 0u {
+            store_stats(row, m, l);
+        }
+        return;
+    }
+    let prow = partial_row(slot, r);
+    for (var u = 0u; u < 4u; u++) {
+        let e4 = tx + 8u * u;
+        if e4 < DV4 {
+            let value = acc[u] * inv;
+            for (var c = 0u; c < 4u; c++) {
+                if e4 * 4u + c < params.dv {
+                    o[prow * params.dv + e4 * 4u + c] = value[c];
+                }
+            }
+        }
+    }
+    if tx == 0u {
+        stats[prow * 2u] = m;
+        stats[prow * 2u + 1u] = l;
+    }
+}
+
 @compute @workgroup_size(128)
 fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let n = params.n;
     let n_keys = params.n_keys;
     let ty = t / 8u;
     let tx = t % 8u;
-    let i0 = wg.x * TQ;
+    let item = params.items_base + 4u * wg.x;
+    let i0 = tiles[item] * TQ;
+    let first = tiles[item + 1u];
+    let last = tiles[item + 2u];
+    let slot = tiles[item + 3u];
     let r0 = ty;
     let r1 = ty + 16u;
 
@@ -332,10 +383,10 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     var acc12 = vec4<f32>(0.0);
     var acc13 = vec4<f32>(0.0);
 
-    let first = tiles[wg.x];
-    let last = tiles[wg.x + 1u];
     for (var entry = first; entry < last; entry++) {
-        let j0 = tiles[params.list_base + entry] * TK;
+        let tile = tiles[entry];
+        let j0 = (tile & 0x7fffffffu) * TK;
+        let whole = tile >= 0x80000000u;
         for (var idx = t; idx < TK * D4; idx += 128u) {
             let c = idx / D4;
             let e4 = idx % D4;
@@ -360,8 +411,14 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             s0 += vec4<f32>(dot(qa, k0), dot(qa, k1), dot(qa, k2), dot(qa, k3));
             s1 += vec4<f32>(dot(qb, k0), dot(qb, k1), dot(qb, k2), dot(qb, k3));
         }
-        s0 = masked_scores(s0, i0 + r0, j0 + tx);
-        s1 = masked_scores(s1, i0 + r1, j0 + tx);
+        // A tile entirely inside the pattern (and inside n) needs no mask.
+        if whole {
+            s0 *= params.scale;
+            s1 *= params.scale;
+        } else {
+            s0 = masked_scores(s0, i0 + r0, j0 + tx);
+            s1 = masked_scores(s1, i0 + r1, j0 + tx);
+        }
         part_max[r0 * 8u + tx] = hmax(s0);
         part_max[r1 * 8u + tx] = hmax(s1);
         workgroupBarrier();
@@ -447,25 +504,54 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     // A row that computed no pair (impossible in the patterns offered, but
     // possible in a bad layout) writes zeros rather than NaN.
     if i0 + r0 < n {
-        let row = q_row(i0 + r0);
-        let inv = select(0.0, 1.0 / run_sum0, run_sum0 > 0.0);
-        store_output(row, tx, acc00 * inv);
-        store_output(row, tx + 8u, acc01 * inv);
-        store_output(row, tx + 16u, acc02 * inv);
-        store_output(row, tx + 24u, acc03 * inv);
-        if tx == 0u {
-            store_stats(row, run_max0, run_sum0);
-        }
+        finish_row(slot, r0, i0 + r0, tx, array<vec4<f32>, 4>(acc00, acc01, acc02, acc03), run_max0, run_sum0);
     }
     if i0 + r1 < n {
-        let row = q_row(i0 + r1);
-        let inv = select(0.0, 1.0 / run_sum1, run_sum1 > 0.0);
-        store_output(row, tx, acc10 * inv);
-        store_output(row, tx + 8u, acc11 * inv);
-        store_output(row, tx + 16u, acc12 * inv);
-        store_output(row, tx + 24u, acc13 * inv);
-        if tx == 0u {
-            store_stats(row, run_max1, run_sum1);
+        finish_row(slot, r1, i0 + r1, tx, array<vec4<f32>, 4>(acc10, acc11, acc12, acc13), run_max1, run_sum1);
+    }
+}
+
+// ---- split query tiles -----------------------------------------------------
+//
+// A query tile whose key list was split over `count` workgroups left, per
+// slot s, a normalised partial Oₛ with (mₛ, lₛ). With M = maxₛ mₛ and
+// wₛ = e^{mₛ − M}·lₛ, the row's result is O = Σ wₛOₛ / Σ wₛ with statistics
+// (M, Σ wₛ). One workgroup of 256 threads per split query tile.
+@compute @workgroup_size(256)
+fn merge_splits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let entry = params.merges_base + 3u * wg.x;
+    let i0 = tiles[entry] * TQ;
+    let slot0 = tiles[entry + 1u];
+    let count = tiles[entry + 2u];
+    for (var idx = t; idx < TQ * params.dv; idx += 256u) {
+        let r = idx / params.dv;
+        let c = idx % params.dv;
+        let i = i0 + r;
+        if i >= params.n {
+            continue;
+        }
+        var big_m = MASKED;
+        for (var s = 0u; s < count; s++) {
+            let prow = partial_row(slot0 + s, r);
+            if stats[prow * 2u + 1u] > 0.0 {
+                big_m = max(big_m, stats[prow * 2u]);
+            }
+        }
+        var total = 0.0;
+        var mass = 0.0;
+        for (var s = 0u; s < count; s++) {
+            let prow = partial_row(slot0 + s, r);
+            let l = stats[prow * 2u + 1u];
+            if l > 0.0 {
+                let w = exp(stats[prow * 2u] - big_m) * l;
+                total += w * o[prow * params.dv + c];
+                mass += w;
+            }
+        }
+        let row = q_row(i);
+        o[(params.round * params.n + row) * params.dv + c] = select(0.0, total / mass, mass > 0.0);
+        if c == 0u {
+            store_stats(row, big_m, mass);
         }
     }
 }
