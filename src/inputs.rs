@@ -24,14 +24,67 @@ pub const MAX_N: usize = 16384;
 pub const MAX_D: usize = 256;
 
 /// Where the inputs came from, as recorded in a measurement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InputSource {
     /// Seeded standard-normal Q, K, V.
     Gaussian,
+    /// Q and K in a seeded rank-4 subspace (what Linformer and Nyström assume).
+    LowRank,
+    /// Q and K around 8 seeded centres (what LSH bucketing assumes).
+    Clustered,
+    /// Q = K = positional features, so attention peaks near the diagonal
+    /// (what sliding windows assume).
+    Local,
     /// The user's `.npy` files.
     Npy,
 }
+
+impl InputSource {
+    /// The generators, in the order the page lists them.
+    pub const GENERATORS: [InputSource; 4] = [
+        InputSource::Gaussian,
+        InputSource::LowRank,
+        InputSource::Clustered,
+        InputSource::Local,
+    ];
+
+    /// URL / CLI value.
+    pub fn key(&self) -> &'static str {
+        match self {
+            InputSource::Gaussian => "gaussian",
+            InputSource::LowRank => "low-rank",
+            InputSource::Clustered => "clustered",
+            InputSource::Local => "local",
+            InputSource::Npy => "npy",
+        }
+    }
+
+    /// A generator by key (`npy` is not one).
+    pub fn generator(key: &str) -> Option<InputSource> {
+        Self::GENERATORS.into_iter().find(|g| g.key() == key)
+    }
+
+    /// One line for the page.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            InputSource::Gaussian => "independent standard normals",
+            InputSource::LowRank => "Q and K in a random rank-4 subspace, so QKᵀ has rank 4",
+            InputSource::Clustered => {
+                "Q and K near 8 random centres, so similar tokens hash together"
+            }
+            InputSource::Local => {
+                "Q ≈ K = positional sin/cos features, so attention peaks near i = j"
+            }
+            InputSource::Npy => "the user's files",
+        }
+    }
+}
+
+/// Rank of the low-rank generator's subspace.
+pub const LOW_RANK: usize = 4;
+/// Centres of the clustered generator.
+pub const CLUSTERS: usize = 8;
 
 /// One attention problem's inputs: Q (n×d), K (n×d), V (n×dᵥ), all finite f32.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,18 +138,91 @@ pub enum InputError {
 impl Inputs {
     /// Seeded standard-normal Q, K, V of shape n×d (V is n×d as well).
     pub fn seeded(n: usize, d: usize, seed: u64) -> Inputs {
-        let mut normals = GaussianStream::new(seed);
-        let mut draw = |rows: usize, cols: usize| {
-            Array2::from_shape_simple_fn((rows, cols), || normals.sample() as f32)
+        Inputs::generate(InputSource::Gaussian, n, d, seed, 1.0)
+    }
+
+    /// Seeded inputs with the structure `kind` names, Q and K multiplied by
+    /// `qk_scale` (the logits scale by its square). V is always standard
+    /// normal. Every entry of Q and K has variance about 1 before scaling:
+    ///
+    /// * gaussian: Q, K, V drawn in that order from one stream;
+    /// * low-rank: Q = A·W, K = B·W with A, B ∈ ℝ^{n×4} standard normal and
+    ///   W ∈ ℝ^{4×d} of variance 1/4;
+    /// * clustered: 8 centres cᵤ ~ N(0, I); qᵢ = c_{a(i)} + 0.3ε, kⱼ =
+    ///   c_{b(j)} + 0.3ε with uniform assignments a, b;
+    /// * local: qᵢ = √2·[cos(ω_f i), sin(ω_f i)]_f with d/2 frequencies
+    ///   ω_f = 2π/λ_f, λ_f log-spaced from 4 to 4n, so qᵢ·qⱼ = 2Σ_f cos(ω_f(i − j));
+    ///   kⱼ = qⱼ + 0.1ε.
+    ///
+    /// # Panics
+    /// If `kind` is [`InputSource::Npy`].
+    pub fn generate(kind: InputSource, n: usize, d: usize, seed: u64, qk_scale: f64) -> Inputs {
+        let mut g = GaussianStream::new(seed);
+        let mut normal = |rows: usize, cols: usize, sd: f64| {
+            Array2::from_shape_simple_fn((rows, cols), || (g.sample() * sd) as f32)
         };
-        let q = draw(n, d);
-        let k = draw(n, d);
-        let v = draw(n, d);
+        let (mut q, mut k) = match kind {
+            InputSource::Gaussian => (normal(n, d, 1.0), normal(n, d, 1.0)),
+            InputSource::LowRank => {
+                let w = normal(LOW_RANK, d, 1.0 / (LOW_RANK as f64).sqrt());
+                let a = normal(n, LOW_RANK, 1.0);
+                let b = normal(n, LOW_RANK, 1.0);
+                (a.dot(&w), b.dot(&w))
+            }
+            InputSource::Clustered => {
+                let centres = normal(CLUSTERS, d, 1.0);
+                let noise_q = normal(n, d, 0.3);
+                let noise_k = normal(n, d, 0.3);
+                let picks = normal(2, n, 1.0); // uniform assignments from normals' ranks
+                let assign = |z: f32| {
+                    ((libm::erf(z as f64 / std::f64::consts::SQRT_2) + 1.0) / 2.0 * CLUSTERS as f64)
+                        .clamp(0.0, CLUSTERS as f64 - 1.0) as usize
+                };
+                let q = Array2::from_shape_fn((n, d), |(i, e)| {
+                    centres[[assign(picks[[0, i]]), e]] + noise_q[[i, e]]
+                });
+                let k = Array2::from_shape_fn((n, d), |(i, e)| {
+                    centres[[assign(picks[[1, i]]), e]] + noise_k[[i, e]]
+                });
+                (q, k)
+            }
+            InputSource::Local => {
+                let half = d.div_ceil(2);
+                let omega: Vec<f64> = (0..half)
+                    .map(|f| {
+                        let t = if half > 1 {
+                            f as f64 / (half - 1) as f64
+                        } else {
+                            0.0
+                        };
+                        let wavelength = 4.0 * (n.max(1) as f64).powf(t);
+                        2.0 * std::f64::consts::PI / wavelength
+                    })
+                    .collect();
+                let q = Array2::from_shape_fn((n, d), |(i, e)| {
+                    let angle = omega[e / 2] * i as f64;
+                    let trig = if e % 2 == 0 {
+                        libm::cos(angle)
+                    } else {
+                        libm::sin(angle)
+                    };
+                    (std::f64::consts::SQRT_2 * trig) as f32
+                });
+                let k = &q + &normal(n, d, 0.1);
+                (q, k)
+            }
+            InputSource::Npy => panic!("npy inputs are loaded, not generated"),
+        };
+        let v = normal(n, d, 1.0);
+        if qk_scale != 1.0 {
+            q *= qk_scale as f32;
+            k *= qk_scale as f32;
+        }
         Inputs {
             q,
             k,
             v,
-            source: InputSource::Gaussian,
+            source: kind,
         }
     }
 
@@ -392,6 +518,79 @@ mod tests {
         assert_eq!(first, again);
         let mut stream = GaussianStream::new(1);
         assert_eq!(first[0], stream.sample() as f32);
+    }
+
+    #[test]
+    fn generators_have_their_structure() {
+        let (n, d) = (96, 16);
+        let low = Inputs::generate(InputSource::LowRank, n, d, 3, 1.0);
+        let s = low.q.dot(&low.k.t());
+        // Rank 4: every 5×5 minor of QKᵀ vanishes; check via the Gram matrix
+        // of 5 rows being singular (determinant ≈ 0 relative to its scale).
+        let rows = s.select(ndarray::Axis(0), &[0, 7, 19, 40, 77]);
+        let gram = rows.dot(&rows.t()).mapv(f64::from);
+        let det = determinant(gram.clone());
+        let scale: f64 = (0..5).map(|i| gram[[i, i]]).product();
+        assert!(det.abs() < 1e-6 * scale, "rank > 4: det {det} vs {scale}");
+
+        let clustered = Inputs::generate(InputSource::Clustered, n, d, 3, 1.0);
+        let close = (0..n)
+            .filter(|&i| {
+                (0..n).any(|j| {
+                    j != i
+                        && (&clustered.q.row(i) - &clustered.q.row(j))
+                            .mapv(|x| x * x)
+                            .sum()
+                            < 0.36 * 2.0 * d as f32 * 1.5
+                })
+            })
+            .count();
+        assert!(
+            close > n * 9 / 10,
+            "queries should sit near shared centres ({close} of {n})"
+        );
+
+        let local = Inputs::generate(InputSource::Local, n, d, 3, 1.0);
+        let dots: Vec<f32> = (0..n)
+            .map(|j| local.q.row(40).dot(&local.k.row(j)))
+            .collect();
+        let best = (0..n).max_by(|&a, &b| dots[a].total_cmp(&dots[b])).unwrap();
+        assert!(
+            best.abs_diff(40) <= 1,
+            "local attention should peak at i = j, not {best}"
+        );
+        assert!(dots[40] > 2.0 * dots[60].abs());
+
+        let scaled = Inputs::generate(InputSource::Gaussian, n, d, 3, 0.25);
+        assert_eq!(scaled.q, Inputs::seeded(n, d, 3).q * 0.25);
+        assert_eq!(scaled.v, Inputs::seeded(n, d, 3).v);
+    }
+
+    fn determinant(mut a: ndarray::Array2<f64>) -> f64 {
+        let n = a.nrows();
+        let mut det = 1.0;
+        for c in 0..n {
+            let p = (c..n)
+                .max_by(|&x, &y| a[[x, c]].abs().total_cmp(&a[[y, c]].abs()))
+                .unwrap();
+            if a[[p, c]] == 0.0 {
+                return 0.0;
+            }
+            if p != c {
+                for k in 0..n {
+                    a.swap([p, k], [c, k]);
+                }
+                det = -det;
+            }
+            det *= a[[c, c]];
+            for r in c + 1..n {
+                let f = a[[r, c]] / a[[c, c]];
+                for k in c..n {
+                    a[[r, k]] -= f * a[[c, k]];
+                }
+            }
+        }
+        det
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod inputs;
 pub mod measure;
 pub mod run;
 pub mod settings;
+pub mod sweep;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;

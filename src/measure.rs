@@ -70,6 +70,8 @@ pub struct Measurement {
     pub params: std::collections::BTreeMap<String, u64>,
     /// `"gaussian"` (seeded) or `"npy"`.
     pub inputs: crate::inputs::InputSource,
+    /// The factor Q and K were multiplied by (generated inputs).
+    pub qk_scale: f64,
     /// Fingerprint of the exact bits of Q, K and V ([`crate::inputs::Inputs::digest`]):
     /// equal on the page and in the CLI for the same seed and shape.
     pub inputs_digest: String,
@@ -234,6 +236,65 @@ impl PatternPooler {
             cells: self.cells,
             codes,
             fraction,
+        }
+    }
+}
+
+/// A factor of a low-rank or kernel method as the view shows it — e.g.
+/// Linformer's n × k map softmax(Q(EK)ᵀ/√d), Nyström's n × L kernel F̃, or
+/// the query features φ(Q) — pooled to at most 512 × 512 cells by block means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactorMap {
+    /// What it is.
+    pub title: String,
+    /// What the columns index.
+    pub x_label: String,
+    /// Rows of the full matrix.
+    pub rows: usize,
+    /// Columns of the full matrix.
+    pub cols: usize,
+    /// Rows per cell.
+    pub row_factor: usize,
+    /// Columns per cell.
+    pub col_factor: usize,
+    /// Cells down.
+    pub row_cells: usize,
+    /// Cells across.
+    pub col_cells: usize,
+    /// Row-major cell means.
+    pub values: Vec<f32>,
+}
+
+impl FactorMap {
+    /// Pools a matrix by block means.
+    pub fn pool(matrix: &ndarray::Array2<f32>, title: &str, x_label: &str) -> FactorMap {
+        let (rows, cols) = matrix.dim();
+        let (row_factor, row_cells) = AttentionMap::geometry(rows);
+        let (col_factor, col_cells) = AttentionMap::geometry(cols);
+        let mut sums = vec![0f64; row_cells * col_cells];
+        for ((i, j), &x) in matrix.indexed_iter() {
+            sums[(i / row_factor) * col_cells + j / col_factor] += x as f64;
+        }
+        let span =
+            |block: usize, factor: usize, total: usize| (total - block * factor).min(factor) as f64;
+        let values = sums
+            .iter()
+            .enumerate()
+            .map(|(idx, &s)| {
+                let (a, b) = (idx / col_cells, idx % col_cells);
+                (s / (span(a, row_factor, rows) * span(b, col_factor, cols))) as f32
+            })
+            .collect();
+        FactorMap {
+            title: title.into(),
+            x_label: x_label.into(),
+            rows,
+            cols,
+            row_factor,
+            col_factor,
+            row_cells,
+            col_cells,
+            values,
         }
     }
 }

@@ -14,8 +14,8 @@ use crate::attention::{Config, LocalFuture, MethodError, RowKernel, Shape};
 use crate::gpu::{GpuContext, GpuError, GpuRunOptions};
 use crate::inputs::{InputError, Inputs};
 use crate::measure::{
-    AttentionMap, LshView, MapPooler, Measurement, PatternMap, PatternPooler, SCHEMA_VERSION,
-    Timing, errors, max_abs_diff, median, sample_rows, select_rows,
+    AttentionMap, FactorMap, LshView, MapPooler, Measurement, PatternMap, PatternPooler,
+    SCHEMA_VERSION, Timing, errors, max_abs_diff, median, sample_rows, select_rows,
 };
 use crate::settings::Settings;
 
@@ -56,7 +56,13 @@ pub struct RunRequest {
 impl RunRequest {
     /// A run on seeded inputs of the settings' n and d.
     pub fn seeded(settings: Settings, options: GpuRunOptions) -> RunRequest {
-        let inputs = Rc::new(Inputs::seeded(settings.n, settings.d, settings.seed));
+        let inputs = Rc::new(Inputs::generate(
+            settings.inputs,
+            settings.n,
+            settings.d,
+            settings.seed,
+            settings.qk_scale,
+        ));
         RunRequest {
             settings,
             inputs,
@@ -76,6 +82,8 @@ pub struct RunOutput {
     pub pattern: PatternMap,
     /// Reformer's bucket assignment (other methods: `None`).
     pub lsh: Option<LshView>,
+    /// A low-rank or kernel method's factor (Linformer's n×k map, ...).
+    pub factor: Option<FactorMap>,
     /// The output O (n×dᵥ) of the timed kernel.
     pub output: Array2<f32>,
 }
@@ -275,8 +283,9 @@ pub async fn run(
         seed: settings.seed,
         causal: settings.causal,
         params: settings.params.clone(),
-        inputs: inputs.source.clone(),
+        inputs: inputs.source,
         inputs_digest: inputs.digest(),
+        qk_scale: settings.qk_scale,
         backend: backend.key().into(),
         adapter: String::new(),
         api: String::new(),
@@ -305,6 +314,7 @@ pub async fn run(
     };
 
     let mut gpu_pattern = None;
+    let mut gpu_factor = None;
     let mut lsh = None;
     let gpu = match backend {
         Backend::Gpu(ctx) => {
@@ -352,6 +362,7 @@ pub async fn run(
             m.tile_pairs = out.tile_pairs;
             m.notes.extend(out.notes.iter().cloned());
             gpu_pattern = out.pattern_map;
+            gpu_factor = out.factor_map;
             lsh = out.lsh;
             (out.output, out.map)
         }
@@ -387,6 +398,10 @@ pub async fn run(
         None => pooler.finish(),
     };
     let lsh = lsh.or_else(|| twin.lsh_view());
+    let factor = match gpu_factor {
+        Some(f) => Some(f),
+        None => twin.factor_map(),
+    };
 
     host.progress("exact f64 reference on the checked rows", 0.9);
     let (exact, mass) = exact_rows(&reference, &*twin, &rows, dv, per_chunk, host).await?;
@@ -428,6 +443,7 @@ pub async fn run(
         map,
         pattern,
         lsh,
+        factor,
         output,
     })
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{MethodId, ParamSpec, ParamValues, Shape};
-use crate::inputs::{MAX_D, MAX_N};
+use crate::inputs::{InputSource, MAX_D, MAX_N};
 
 /// Which backend the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ impl BackendChoice {
 }
 
 /// Validated settings of one run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Attention method.
     pub method: MethodId,
@@ -55,6 +55,10 @@ pub struct Settings {
     pub causal: bool,
     /// Backend asked for.
     pub backend: BackendChoice,
+    /// Structure of the seeded inputs.
+    pub inputs: InputSource,
+    /// Factor on Q and K (the logits scale by its square).
+    pub qk_scale: f64,
     /// The method's own knobs (every key of its [`ParamSpec`]s is present).
     pub params: ParamValues,
 }
@@ -90,7 +94,12 @@ impl fmt::Display for SettingsIssue {
 }
 
 /// The names every method shares, in URL order.
-pub const COMMON_KEYS: &[&str] = &["method", "n", "d", "seed", "causal", "backend"];
+pub const COMMON_KEYS: &[&str] = &[
+    "method", "n", "d", "seed", "causal", "backend", "inputs", "qk-scale",
+];
+
+/// Smallest and largest `qk-scale`.
+pub const QK_SCALE_RANGE: (f64, f64) = (0.001, 100.0);
 
 impl Settings {
     /// Defaults for a method: n, d, seed and its knobs at their defaults.
@@ -102,6 +111,8 @@ impl Settings {
             seed: DEFAULT_SEED,
             causal: false,
             backend: BackendChoice::Auto,
+            inputs: InputSource::Gaussian,
+            qk_scale: 1.0,
             params: method
                 .info()
                 .params
@@ -209,6 +220,37 @@ impl Settings {
             );
             s.causal = false;
         }
+        if let Some(v) = raw.get("inputs") {
+            match InputSource::generator(&v.to_ascii_lowercase()) {
+                Some(kind) => s.inputs = kind,
+                None => issue(
+                    "inputs",
+                    format!(
+                        "inputs={v} is not gaussian, low-rank, clustered or local; using gaussian"
+                    ),
+                ),
+            }
+        }
+        if let Some(v) = raw.get("qk-scale") {
+            let (lo, hi) = QK_SCALE_RANGE;
+            match v.parse::<f64>().ok().filter(|x| x.is_finite()) {
+                Some(x) => {
+                    if x < lo {
+                        issue(
+                            "qk-scale",
+                            format!("qk-scale={v} is below the minimum {lo}; using {lo}"),
+                        );
+                    } else if x > hi {
+                        issue(
+                            "qk-scale",
+                            format!("qk-scale={v} is above the maximum {hi}; using {hi}"),
+                        );
+                    }
+                    s.qk_scale = x.clamp(lo, hi);
+                }
+                None => issue("qk-scale", format!("qk-scale={v} is not a number; using 1")),
+            }
+        }
         if let Some(v) = raw.get("backend") {
             s.backend = match v.to_ascii_lowercase().as_str() {
                 "auto" => BackendChoice::Auto,
@@ -255,6 +297,12 @@ impl Settings {
         ];
         if self.backend != BackendChoice::Auto {
             out.push(("backend".to_string(), self.backend.key().to_string()));
+        }
+        if self.inputs != InputSource::Gaussian {
+            out.push(("inputs".to_string(), self.inputs.key().to_string()));
+        }
+        if self.qk_scale != 1.0 {
+            out.push(("qk-scale".to_string(), self.qk_scale.to_string()));
         }
         for p in self.method.info().params {
             let v = self.params.get(p.key).copied().unwrap_or(p.default);
@@ -460,7 +508,7 @@ mod tests {
         assert_eq!(s.method, MethodId::Full);
         assert_eq!(
             i[0],
-            "method=nope is not a known method (known: full, longformer, sparse-strided, sparse-fixed, bigbird, reformer); using full"
+            "method=nope is not a known method (known: full, longformer, sparse-strided, sparse-fixed, bigbird, reformer, linformer, synthesizer-dense, synthesizer-random, nystrom, linear, performer, cosformer); using full"
         );
         let (s, i) = parse("n=100.4&causal=maybe&backend=tpu&colour=red");
         assert_eq!(
@@ -525,6 +573,27 @@ mod tests {
             s.query_with("method", "longformer"),
             "method=longformer&n=256&d=64&seed=1&causal=false&window=32&global=1"
         );
+    }
+
+    #[test]
+    fn inputs_and_qk_scale() {
+        let (s, i) = parse("inputs=low-rank&qk-scale=0.25");
+        assert!(i.is_empty(), "{i:?}");
+        assert_eq!((s.inputs, s.qk_scale), (InputSource::LowRank, 0.25));
+        assert!(s.to_query().ends_with("&inputs=low-rank&qk-scale=0.25"));
+        assert_eq!(Settings::from_query(&s.to_query()).0, s);
+        let (s, i) = parse("inputs=npy&qk-scale=1e9");
+        assert_eq!((s.inputs, s.qk_scale), (InputSource::Gaussian, 100.0));
+        assert_eq!(i.len(), 2, "{i:?}");
+        let (s, i) = parse("qk-scale=zero");
+        assert_eq!(
+            (s.qk_scale, i),
+            (
+                1.0,
+                vec!["qk-scale=zero is not a number; using 1".to_string()]
+            )
+        );
+        assert_eq!(parse("qk-scale=0").0.qk_scale, 0.001);
     }
 
     #[test]

@@ -627,3 +627,135 @@ async fn sparse_methods_through_the_method_selector() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn low_rank_and_kernel_methods_and_the_error_law() {
+    let b = Browser::open(true).await;
+    b.goto("?method=linformer&n=128&d=16&seed=4").await;
+    let m = b
+        .measurement("Linformer", |m| m["method"] == "linformer")
+        .await;
+    assert_eq!(m["backend"], "gpu", "{m}");
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-4, "{m}");
+    let causal = b.testid("control-causal").await;
+    assert_eq!(
+        causal.prop("disabled").await.ok().flatten().as_deref(),
+        Some("true"),
+        "Linformer cannot be causal"
+    );
+    let heading = b
+        .client
+        .find(Locator::Css(".pattern h2"))
+        .await
+        .expect("heading")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(heading, "The factor it computes");
+    assert_eq!(
+        b.testid("pattern")
+            .await
+            .attr("data-painted")
+            .await
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("true")
+    );
+
+    for method in [
+        "synthesizer-dense",
+        "synthesizer-random",
+        "nystrom",
+        "linear",
+        "cosformer",
+    ] {
+        b.testid("control-method")
+            .await
+            .select_by_value(method)
+            .await
+            .expect("select a method");
+        let m = b.measurement(method, |m| m["method"] == method).await;
+        assert_eq!(m["backend"], "gpu", "{method}: {m}");
+        assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-4, "{method}: {m}");
+        assert!(
+            b.heatmap_painted().await,
+            "{method}: implied matrix not painted"
+        );
+    }
+    b.testid("control-inputs")
+        .await
+        .select_by_value("low-rank")
+        .await
+        .expect("inputs");
+    let m = b
+        .measurement("low-rank inputs", |m| m["inputs"] == "low-rank")
+        .await;
+    assert!(number(&m, "rel_err").is_finite());
+
+    // Performer at a small Q, K scale, then its error law through the button.
+    b.testid("control-method")
+        .await
+        .select_by_value("performer")
+        .await
+        .expect("performer");
+    b.measurement("Performer", |m| m["method"] == "performer")
+        .await;
+    b.testid("control-inputs")
+        .await
+        .select_by_value("gaussian")
+        .await
+        .expect("inputs");
+    b.measurement("Gaussian inputs", |m| {
+        m["method"] == "performer" && m["inputs"] == "gaussian"
+    })
+    .await;
+    b.type_number("control-qk-scale", "0.25").await;
+    let m = b
+        .measurement("qk-scale 0.25", |m| m["qk_scale"] == 0.25)
+        .await;
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-4, "{m}");
+    b.testid("sweep-start").await.click().await.expect("sweep");
+    let started = Instant::now();
+    let slope = loop {
+        let status = b.testid("sweep-status").await;
+        match status.attr("data-state").await.ok().flatten().as_deref() {
+            Some("done") => {
+                break status
+                    .attr("data-slope")
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+            }
+            Some("error") => panic!("sweep failed: {}", status.text().await.unwrap_or_default()),
+            _ => {}
+        }
+        assert!(started.elapsed() < WAIT, "the sweep did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let slope: f64 = slope.parse().expect("a fitted slope");
+    assert!(
+        (-0.8..=-0.25).contains(&slope),
+        "Performer's error-law slope {slope}"
+    );
+    let points = b
+        .testid("error-law")
+        .await
+        .attr("data-points")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert_eq!(points, "10", "budgets 2 … 1024");
+    b.client
+        .execute("document.querySelector(\"[data-testid='error-law']\").scrollIntoView({block: 'center'})", vec![])
+        .await
+        .expect("scroll");
+    b.screenshot("explorer-performer.png").await;
+
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.close().await;
+}

@@ -44,6 +44,7 @@ static INFO: MethodInfo = MethodInfo {
     equation: "S(i) = global blocks ∪ window of w blocks ∪ R random blocks (blocks of B)",
     params: &[BLOCK, GLOBAL_BLOCKS, WINDOW_BLOCKS, RANDOM],
     causal_unsupported: None,
+    budget: None,
 };
 
 fn build(config: &Config<'_>, n: usize) -> Pattern {

@@ -37,6 +37,7 @@ static INFO: MethodInfo = MethodInfo {
     equation: "O = softmax(QKᵀ/√d)·V",
     params: &[],
     causal_unsupported: None,
+    budget: None,
 };
 
 impl AttentionMethod for FullAttention {
@@ -130,6 +131,20 @@ impl<'a> FullTwin<'a> {
         assert_eq!(q.ncols(), k.ncols(), "Q and K must have the same width");
         assert_eq!(k.nrows(), v.nrows(), "K and V must have the same length");
         let scale = 1.0 / (q.ncols() as f32).sqrt();
+        FullTwin::with_scale(q, k, v, causal, scale)
+    }
+
+    /// Softmax of `scale·QKᵀ` instead of QKᵀ/√d (the Synthesizers' synthetic
+    /// queries and keys use 1).
+    pub fn with_scale(
+        q: ArrayView2<'a, f32>,
+        k: ArrayView2<'a, f32>,
+        v: ArrayView2<'a, f32>,
+        causal: bool,
+        scale: f32,
+    ) -> Self {
+        assert_eq!(q.ncols(), k.ncols(), "Q and K must have the same width");
+        assert_eq!(k.nrows(), v.nrows(), "K and V must have the same length");
         FullTwin {
             q,
             k,

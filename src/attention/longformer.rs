@@ -34,6 +34,7 @@ static INFO: MethodInfo = MethodInfo {
     equation: "S(i) = {j : |i − j| ≤ W} ∪ {j < G} ∪ (i < G ? all : ∅)",
     params: &[WINDOW, GLOBAL],
     causal_unsupported: None,
+    budget: None,
 };
 
 fn build(config: &Config<'_>, _n: usize) -> Pattern {

@@ -8,11 +8,15 @@
 
 pub mod bigbird;
 pub mod full;
+pub mod kernelized;
+pub mod linformer;
 pub mod longformer;
+pub mod nystrom;
 pub mod pattern;
 pub mod reformer;
 pub mod sparse;
 pub mod sparse_transformer;
+pub mod synthesizer;
 
 use std::future::Future;
 use std::ops::Range;
@@ -43,6 +47,20 @@ pub enum MethodId {
     Bigbird,
     /// Reformer (Kitaev et al. 2020): LSH buckets, sorted chunks.
     Reformer,
+    /// Linformer (Wang et al. 2020): keys and values projected to k rows.
+    Linformer,
+    /// Dense Synthesizer (Tay et al. 2021).
+    SynthesizerDense,
+    /// Random Synthesizer (Tay et al. 2021).
+    SynthesizerRandom,
+    /// Nyströmformer (Xiong et al. 2021).
+    Nystrom,
+    /// Linear Transformer (Katharopoulos et al. 2020).
+    Linear,
+    /// Performer FAVOR+ (Choromanski et al. 2021).
+    Performer,
+    /// cosFormer (Qin et al. 2022).
+    Cosformer,
 }
 
 impl MethodId {
@@ -54,6 +72,13 @@ impl MethodId {
         MethodId::SparseFixed,
         MethodId::Bigbird,
         MethodId::Reformer,
+        MethodId::Linformer,
+        MethodId::SynthesizerDense,
+        MethodId::SynthesizerRandom,
+        MethodId::Nystrom,
+        MethodId::Linear,
+        MethodId::Performer,
+        MethodId::Cosformer,
     ];
 
     /// The implementation behind this id: the one place a new method is wired in.
@@ -65,6 +90,13 @@ impl MethodId {
             MethodId::SparseFixed => &sparse_transformer::FIXED,
             MethodId::Bigbird => &bigbird::BIGBIRD,
             MethodId::Reformer => &reformer::Reformer,
+            MethodId::Linformer => &linformer::Linformer,
+            MethodId::SynthesizerDense => &synthesizer::DENSE,
+            MethodId::SynthesizerRandom => &synthesizer::RANDOM,
+            MethodId::Nystrom => &nystrom::Nystrom,
+            MethodId::Linear => &kernelized::LINEAR,
+            MethodId::Performer => &kernelized::PERFORMER,
+            MethodId::Cosformer => &kernelized::COSFORMER,
         }
     }
 
@@ -106,6 +138,20 @@ pub struct MethodInfo {
     pub params: &'static [ParamSpec],
     /// `None` if the method supports `--causal`; otherwise why it cannot.
     pub causal_unsupported: Option<&'static str>,
+    /// The knob the error-law view sweeps, if the method has a budget.
+    pub budget: Option<Budget>,
+}
+
+/// A method's approximation budget (features m, projection k, landmarks L)
+/// and the error law theory gives for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// The knob swept.
+    pub key: &'static str,
+    /// The theoretical slope of log rel_err against log budget, if any.
+    pub slope: Option<f64>,
+    /// The law in words.
+    pub law: &'static str,
 }
 
 /// One knob of a method (`--window 64`, `?window=64`): an integer, or a flag.
@@ -265,6 +311,11 @@ pub trait RowKernel {
 
     /// Reformer's bucket assignment, for the view (other methods: `None`).
     fn lsh_view(&self) -> Option<crate::measure::LshView> {
+        None
+    }
+
+    /// A low-rank or kernel method's factor, for the view.
+    fn factor_map(&self) -> Option<crate::measure::FactorMap> {
         None
     }
 }

@@ -72,6 +72,7 @@ static INFO: MethodInfo = MethodInfo {
     equation: "h(x) = argmax([xR; −xR]); attend within sorted chunk and the previous one",
     params: &[BUCKETS, ROUNDS, CHUNK, SHARED_QK],
     causal_unsupported: None,
+    budget: None,
 };
 
 /// Penalty on a token's logit for attending to itself (shared-QK).

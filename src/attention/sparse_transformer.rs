@@ -36,6 +36,7 @@ static STRIDED_INFO: MethodInfo = MethodInfo {
     equation: "S(i) = {j ≤ i : i − j < L or (i − j) mod L = 0}",
     params: &[STRIDE],
     causal_unsupported: None,
+    budget: None,
 };
 
 static FIXED_INFO: MethodInfo = MethodInfo {
@@ -46,6 +47,7 @@ static FIXED_INFO: MethodInfo = MethodInfo {
     equation: "S(i) = {j ≤ i : ⌊j/L⌋ = ⌊i/L⌋ or j mod L ≥ L − c}",
     params: &[STRIDE, SUMMARY],
     causal_unsupported: None,
+    budget: None,
 };
 
 fn strided(config: &Config<'_>, _n: usize) -> Pattern {

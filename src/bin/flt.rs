@@ -99,6 +99,18 @@ mod cli {
         cmd.arg(Arg::new("seed").long("seed").value_name("S").help("Seed of the inputs and of random choices [default: 1]"))
             .arg(Arg::new("causal").long("causal").action(ArgAction::SetTrue).help("Mask keys j > i"))
             .arg(
+                Arg::new("inputs")
+                    .long("inputs")
+                    .value_name("gaussian|low-rank|clustered|local")
+                    .help("Structure of the seeded inputs [default: gaussian]"),
+            )
+            .arg(
+                Arg::new("qk-scale")
+                    .long("qk-scale")
+                    .value_name("S")
+                    .help("Multiply Q and K by S (the logits scale by S²) [default: 1]"),
+            )
+            .arg(
                 Arg::new("backend")
                     .long("backend")
                     .value_name("auto|gpu|cpu")
@@ -201,6 +213,21 @@ mod cli {
                         .help("Head dimensions [default: 64]"),
                 ),
         );
+        let sweep = common(
+            Command::new("sweep")
+                .about("The error law: rel_err against a method's budget (m, k or L), several seeds each")
+                .arg(Arg::new("method").long("method").value_name("M").help("performer, linformer or nystrom"))
+                .arg(Arg::new("n").long("n").value_name("N").help("Sequence length [default: 256]"))
+                .arg(Arg::new("d").long("d").value_name("D").help("Head dimension [default: 64]"))
+                .arg(Arg::new("budgets").long("budgets").value_name("B,B,..").help("Budgets [default: powers of two up to the knob's maximum]"))
+                .arg(
+                    Arg::new("seeds")
+                        .long("seeds")
+                        .value_name("S")
+                        .value_parser(clap::value_parser!(u32).range(1..=100))
+                        .help("Draws of the method's randomness per budget [default: 5]"),
+                ),
+        );
         Command::new("flt")
             .about("Faster and lighter Transformers: attention kernels on the GPU (wgpu) and their CPU twins")
             .version(env!("CARGO_PKG_VERSION"))
@@ -208,6 +235,7 @@ mod cli {
             .arg_required_else_help(true)
             .subcommand(method_params(run))
             .subcommand(method_params(bench))
+            .subcommand(method_params(sweep))
             .subcommand(Command::new("methods").about("List the methods and their knobs"))
     }
 
@@ -216,6 +244,7 @@ mod cli {
         let result = match matches.subcommand() {
             Some(("run", m)) => cmd_run(m),
             Some(("bench", m)) => cmd_bench(m),
+            Some(("sweep", m)) => cmd_sweep(m),
             Some(("methods", _)) => {
                 list_methods();
                 Ok(())
@@ -342,6 +371,11 @@ mod cli {
         if paths.iter().all(Option::is_none) {
             return Ok(None);
         }
+        if let Some((key, _)) = given.iter().find(|(k, _)| k == "inputs" || k == "qk-scale") {
+            return Err(usage(format!(
+                "--{key} describes generated inputs; it cannot be used with --q, --k, --v"
+            )));
+        }
         let [Some(q), Some(k), Some(v)] = paths[..] else {
             return Err(usage("--q, --k and --v must be given together"));
         };
@@ -362,7 +396,10 @@ mod cli {
     }
 
     fn cmd_run(m: &ArgMatches) -> Result<(), Failure> {
-        let given = pairs(m, &["method", "n", "d", "seed", "backend"]);
+        let given = pairs(
+            m,
+            &["method", "n", "d", "seed", "backend", "inputs", "qk-scale"],
+        );
         let mut s = settings(given.clone())?;
         knobs_apply(&given, &[s.method])?;
         let request = match load_inputs(m, &s, &given)? {
@@ -424,7 +461,7 @@ mod cli {
         let methods = list(m, "methods", "full");
         let ns = list(m, "n", "256,512,1024");
         let ds = list(m, "d", "64");
-        let base = pairs(m, &["seed", "backend"]);
+        let base = pairs(m, &["seed", "backend", "inputs", "qk-scale"]);
         // Validate every combination before running any.
         let mut runs = Vec::new();
         for method in &methods {
@@ -461,6 +498,76 @@ mod cli {
         Ok(())
     }
 
+    fn cmd_sweep(m: &ArgMatches) -> Result<(), Failure> {
+        let given = pairs(m, &["method", "n", "d", "seed", "inputs", "qk-scale"]);
+        let s = settings(given.clone())?;
+        knobs_apply(&given, &[s.method])?;
+        let budgets = match m.get_one::<String>("budgets") {
+            None => {
+                flt_explorer::sweep::budgets(s.method, s.n).map_err(|e| usage(e.to_string()))?
+            }
+            Some(list) => list
+                .split(',')
+                .map(|b| {
+                    b.trim()
+                        .parse::<u64>()
+                        .map_err(|_| usage(format!("--budgets: {b} is not a whole number")))
+                })
+                .collect::<Result<Vec<u64>, Failure>>()?,
+        };
+        let info = s.method.info();
+        let Some(budget) = info.budget else {
+            return Err(usage(format!(
+                "{} has no budget to sweep (try performer, linformer or nystrom)",
+                info.label
+            )));
+        };
+        if let Some(spec) = info.params.iter().find(|p| p.key == budget.key)
+            && let Some(b) = budgets.iter().find(|&&b| b < spec.min || b > spec.max)
+        {
+            return Err(usage(format!(
+                "--budgets: {} = {b} is outside {}..={}",
+                budget.key, spec.min, spec.max
+            )));
+        }
+        let seeds = m.get_one::<u32>("seeds").copied().unwrap_or(5);
+        let inputs = Inputs::generate(s.inputs, s.n, s.d, s.seed, s.qk_scale);
+        let json = m.get_flag("json");
+        let result = pollster::block_on(flt_explorer::sweep::sweep(
+            &s,
+            &inputs,
+            &budgets,
+            seeds,
+            &Quiet,
+            |p| {
+                if !json {
+                    println!(
+                        "{:<10} {:>6}   mean {:.4e}   ± {:.2e}   [{:.3e}, {:.3e}]",
+                        budget.key, p.budget, p.mean, p.std, p.min, p.max
+                    );
+                }
+            },
+        ))
+        .map_err(|e| runtime(e.to_string()))?;
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&result).map_err(|e| runtime(e.to_string()))?
+            );
+        } else {
+            let fitted = result
+                .fitted_slope
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "—".into());
+            let theory = result
+                .theory_slope
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "none".into());
+            println!("log-log slope {fitted} (theory: {theory}; {})", result.law);
+        }
+        Ok(())
+    }
+
     fn mib(bytes: u64) -> String {
         format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
     }
@@ -483,8 +590,11 @@ mod cli {
             x.n, x.d, x.dv, x.causal
         );
         println!(
-            "inputs        {:?}, seed {}, fingerprint {}",
-            x.inputs, x.seed, x.inputs_digest
+            "inputs        {}, qk-scale {}, seed {}, fingerprint {}",
+            x.inputs.key(),
+            x.qk_scale,
+            x.seed,
+            x.inputs_digest
         );
         println!(
             "backend       {} — {} ({}), kernel {} ({})",
@@ -504,6 +614,18 @@ mod cli {
             x.rel_err, x.checked_rows, x.n
         );
         println!("max_abs_err   {:.3e}", x.max_abs_err);
+        println!(
+            "pattern       {} pairs ({:.2}% of n²){}",
+            x.pattern_pairs,
+            100.0 * x.density,
+            x.tile_pairs
+                .map(|t| format!(", {t} evaluated by the tiled kernel"))
+                .unwrap_or_default()
+        );
+        println!(
+            "mass kept     {:.2}% of exact attention's weight",
+            100.0 * x.mass_in_pattern
+        );
         for (kernel, e) in &x.cross_checks {
             println!("GPU vs CPU    {e:.3e}   ({kernel} kernel vs the CPU twin)");
         }

@@ -80,29 +80,103 @@ pub struct PlotRect {
 /// Width of the colour bar strip on the right, in pixels.
 const BAR_STRIP: u32 = 96;
 
+/// A pooled matrix to draw: `rows × cols` entries in `row_cells ×
+/// col_cells` cells of `row_factor × col_factor` entries (block means).
+#[derive(Debug, Clone, Copy)]
+pub struct Grid<'a> {
+    /// Entries down.
+    pub rows: usize,
+    /// Entries across.
+    pub cols: usize,
+    /// Entries per cell down.
+    pub row_factor: usize,
+    /// Entries per cell across.
+    pub col_factor: usize,
+    /// Cells down.
+    pub row_cells: usize,
+    /// Cells across.
+    pub col_cells: usize,
+    /// Row-major cell values.
+    pub values: &'a [f32],
+    /// What the columns index.
+    pub x_label: &'a str,
+    /// What the rows index.
+    pub y_label: &'a str,
+}
+
+impl Grid<'_> {
+    fn at(&self, a: usize, b: usize) -> f32 {
+        self.values[a * self.col_cells + b]
+    }
+
+    fn max(&self) -> f32 {
+        self.values.iter().fold(0.0f32, |m, &v| m.max(v))
+    }
+}
+
+/// The attention map as a grid (queries down, keys across).
+pub fn attention_grid(map: &AttentionMap) -> Grid<'_> {
+    Grid {
+        rows: map.n,
+        cols: map.n,
+        row_factor: map.factor,
+        col_factor: map.factor,
+        row_cells: map.cells,
+        col_cells: map.cells,
+        values: &map.values,
+        x_label: "key position j",
+        y_label: "query position i",
+    }
+}
+
+/// A factor view as a grid (queries down).
+pub fn factor_grid(map: &crate::measure::FactorMap) -> Grid<'_> {
+    Grid {
+        rows: map.rows,
+        cols: map.cols,
+        row_factor: map.row_factor,
+        col_factor: map.col_factor,
+        row_cells: map.row_cells,
+        col_cells: map.col_cells,
+        values: &map.values,
+        x_label: &map.x_label,
+        y_label: "query position i",
+    }
+}
+
 /// Draws the heatmap with axes and colour bar; returns where the cells are.
 pub fn draw_heatmap<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     map: &AttentionMap,
     options: &HeatmapOptions,
 ) -> Result<PlotRect, DrawingAreaErrorKind<DB::ErrorType>> {
+    draw_grid(root, &attention_grid(map), options)
+}
+
+/// Draws any pooled matrix with axes and a colour bar (negative values
+/// show as 0); returns where the cells are.
+pub fn draw_grid<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    grid: &Grid<'_>,
+    options: &HeatmapOptions,
+) -> Result<PlotRect, DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let (width, _) = root.dim_in_pixel();
     let (main, bar) = root.split_horizontally(width.saturating_sub(BAR_STRIP));
-    let n = map.n as f64;
-    let max = map.max();
+    let (rows, cols) = (grid.rows as f64, grid.cols as f64);
+    let max = grid.max();
 
     let mut chart = ChartBuilder::on(&main)
         .caption(&options.title, ("sans-serif", 16))
         .margin(8)
         .x_label_area_size(36)
         .y_label_area_size(52)
-        .build_cartesian_2d(0f64..n, n..0f64)?;
+        .build_cartesian_2d(0f64..cols, rows..0f64)?;
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("key position j")
-        .y_desc("query position i")
+        .x_desc(grid.x_label)
+        .y_desc(grid.y_label)
         .x_labels(6)
         .y_labels(6)
         .x_label_formatter(&|x| format!("{}", x.round() as i64))
@@ -110,19 +184,22 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         .label_style(("sans-serif", 12))
         .draw()?;
     if options.paint_cells {
-        let f = map.factor as f64;
-        chart.draw_series((0..map.cells).flat_map(|a| {
-            (0..map.cells).map(move |b| {
-                let t = options.scale.position(map.at(a, b), max);
-                let (x0, y0) = (b as f64 * f, a as f64 * f);
-                let (x1, y1) = (((b + 1) as f64 * f).min(n), ((a + 1) as f64 * f).min(n));
+        let (fr, fc) = (grid.row_factor as f64, grid.col_factor as f64);
+        chart.draw_series((0..grid.row_cells).flat_map(|a| {
+            (0..grid.col_cells).map(move |b| {
+                let t = options.scale.position(grid.at(a, b), max);
+                let (x0, y0) = (b as f64 * fc, a as f64 * fr);
+                let (x1, y1) = (
+                    ((b + 1) as f64 * fc).min(cols),
+                    ((a + 1) as f64 * fr).min(rows),
+                );
                 Rectangle::new([(x0, y0), (x1, y1)], colour(t).filled())
             })
         }))?;
     }
     let (xs, ys) = chart.plotting_area().get_pixel_range();
 
-    // Colour bar: 128 bands from 0 to max, labelled in weight units.
+    // Colour bar: 128 bands from 0 to max, labelled in value units.
     let mut legend = ChartBuilder::on(&bar)
         .margin_top(34)
         .margin_bottom(44)
@@ -169,14 +246,19 @@ pub fn format_weight(w: f32) -> String {
 /// RGBA pixels (row-major, `width × height × 4`) of the map scaled to the
 /// given size by nearest-cell sampling, for a canvas `ImageData`.
 pub fn rgba(map: &AttentionMap, scale: ColourScale, width: u32, height: u32) -> Vec<u8> {
-    let max = map.max();
-    let cells = map.cells.max(1);
+    rgba_grid(&attention_grid(map), scale, width, height)
+}
+
+/// [`rgba`] for any grid.
+pub fn rgba_grid(grid: &Grid<'_>, scale: ColourScale, width: u32, height: u32) -> Vec<u8> {
+    let max = grid.max();
+    let (rc, cc) = (grid.row_cells.max(1), grid.col_cells.max(1));
     let mut out = Vec::with_capacity((width * height * 4) as usize);
     for py in 0..height as usize {
-        let a = (py * cells / height.max(1) as usize).min(cells - 1);
+        let a = (py * rc / height.max(1) as usize).min(rc - 1);
         for px in 0..width as usize {
-            let b = (px * cells / width.max(1) as usize).min(cells - 1);
-            let c = colour(scale.position(map.at(a, b), max));
+            let b = (px * cc / width.max(1) as usize).min(cc - 1);
+            let c = colour(scale.position(grid.at(a, b), max));
             out.extend_from_slice(&[c.0, c.1, c.2, 255]);
         }
     }
@@ -234,6 +316,29 @@ mod tests {
             let w = ColourScale::Log.value_at(t, 2.0);
             assert!((ColourScale::Log.position(w, 2.0) - t).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn rectangular_grids_draw_and_sample() {
+        let m = crate::measure::FactorMap::pool(
+            &ndarray::Array2::from_shape_fn((40, 6), |(i, j)| (i * j) as f32),
+            "factor",
+            "feature",
+        );
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (480, 400)).into_drawing_area();
+            let opts = HeatmapOptions {
+                title: "φ(Q)".into(),
+                scale: ColourScale::Linear,
+                paint_cells: true,
+            };
+            draw_grid(&root, &factor_grid(&m), &opts).unwrap();
+        }
+        assert!(svg.contains("feature") && svg.matches("<rect").count() >= 240);
+        let px = rgba_grid(&factor_grid(&m), ColourScale::Linear, 6, 40);
+        let last = colour(1.0);
+        assert_eq!(&px[px.len() - 4..px.len() - 1], &[last.0, last.1, last.2]);
     }
 
     #[test]

@@ -2,5 +2,6 @@
 //! the page, SVG natively (tests, exports). Each chart is a function that
 //! returns a `Result` and uses `?`.
 
+pub mod error_law;
 pub mod heatmap;
 pub mod pattern;

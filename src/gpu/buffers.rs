@@ -74,7 +74,9 @@ pub fn storage(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer
     Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     }))
 }

@@ -346,8 +346,17 @@ pub async fn run(
     let (output, samples, timing, memory_bytes, pattern_map, tile_pairs) = match kernel {
         FusedKernel::Tiled => {
             let layout = Layout::Structured(Pattern::Dense);
-            let prepared =
-                Prepared::new(ctx, &layout, causal, (n, d, dv), &q_buf, &k_buf, &v_buf).await?;
+            let prepared = Prepared::new(
+                ctx,
+                &layout,
+                causal,
+                (n, d, dv),
+                params.scale,
+                &q_buf,
+                &k_buf,
+                &v_buf,
+            )
+            .await?;
             let (samples, timing) = timed(ctx, repeats, |enc, ts| prepared.record(enc, ts)).await?;
             scoped(ctx, "pooling the views", || {
                 let mut enc = ctx
@@ -480,6 +489,7 @@ pub async fn run(
         pattern_map,
         lsh: None,
         tile_pairs,
+        factor_map: None,
     })
 }
 

@@ -12,13 +12,15 @@
 pub mod buffers;
 pub mod context;
 pub mod full_attention;
+pub mod linalg;
+pub mod linear_attention;
 pub mod tiled_attention;
 
 use ndarray::Array2;
 
 pub use context::GpuContext;
 
-use crate::measure::{AttentionMap, LshView, PatternMap, Stage, Timing};
+use crate::measure::{AttentionMap, FactorMap, LshView, PatternMap, Stage, Timing};
 
 /// Everything that can go wrong on the GPU, worded for the user.
 #[derive(Debug, thiserror::Error)]
@@ -134,4 +136,6 @@ pub struct GpuOutput {
     pub lsh: Option<LshView>,
     /// Pairs evaluated by the tiled kernel (visited tiles × 32 × 32).
     pub tile_pairs: Option<u64>,
+    /// A factor of a low-rank or kernel method, for the view.
+    pub factor_map: Option<FactorMap>,
 }

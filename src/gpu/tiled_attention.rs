@@ -333,13 +333,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Builds everything for `layout` over inputs already on the GPU.
+    /// Builds everything for `layout` over inputs already on the GPU; the
+    /// logits are `scale·qᵢ·kⱼ` (1/√d for attention).
     #[allow(clippy::too_many_arguments)]
     pub async fn new(
         ctx: &GpuContext,
         layout: &Layout,
         causal: bool,
         (n, d, dv): (usize, usize, usize),
+        scale: f32,
         q: &wgpu::Buffer,
         k: &wgpu::Buffer,
         v: &wgpu::Buffer,
@@ -428,7 +430,7 @@ impl Prepared {
             n_keys: n as u32,
             d: d as u32,
             dv: dv as u32,
-            scale: 1.0 / (d as f32).sqrt(),
+            scale,
             causal: causal as u32,
             factor: factor as u32,
             cells: cells as u32,
@@ -576,6 +578,19 @@ impl Prepared {
         encoder: &mut wgpu::CommandEncoder,
         timestamps: Option<(&Timestamps, u32)>,
     ) {
+        self.record_span(encoder, timestamps, true, true);
+    }
+
+    /// [`Self::record`] as part of a longer timed sequence: the first pass
+    /// writes the beginning timestamp only if `first`, the last the end only
+    /// if `last`.
+    pub fn record_span(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        timestamps: Option<(&Timestamps, u32)>,
+        first: bool,
+        last: bool,
+    ) {
         let mut passes: Vec<(&str, &wgpu::ComputePipeline, &wgpu::BindGroup, (u32, u32))> =
             Vec::new();
         if let Some(lsh) = &self.lsh {
@@ -589,17 +604,19 @@ impl Prepared {
             }
         }
         if self.lsh.is_some() {
+            let groups = ((self.n * self.dv).div_ceil(256) as u32, 1);
             passes.push((
                 "tiled.combine_rounds",
                 &self.combine,
                 &self.final_group,
-                ((self.n * self.dv).div_ceil(256) as u32, 1),
+                groups,
             ));
         }
-        let last = passes.len() - 1;
+        let end = passes.len() - 1;
         for (idx, (label, pipeline, group, groups)) in passes.into_iter().enumerate() {
-            let writes = timestamps.map(|(t, slot)| t.span(slot, idx == 0, idx == last));
-            pass(encoder, label, pipeline, group, groups, writes.flatten());
+            let writes = timestamps
+                .and_then(|(t, slot)| t.span(slot, first && idx == 0, last && idx == end));
+            pass(encoder, label, pipeline, group, groups, writes);
         }
     }
 
@@ -686,6 +703,27 @@ pub async fn run(
     layout: &Layout,
     options: &GpuRunOptions,
 ) -> Result<GpuOutput, GpuError> {
+    run_scaled(
+        ctx,
+        inputs,
+        causal,
+        layout,
+        1.0 / (inputs.d() as f32).sqrt(),
+        options,
+    )
+    .await
+}
+
+/// [`run`] with logits `scale·qᵢ·kⱼ` (the Synthesizers' synthetic queries
+/// and keys use 1).
+pub async fn run_scaled(
+    ctx: &GpuContext,
+    inputs: &Inputs,
+    causal: bool,
+    layout: &Layout,
+    scale: f32,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
     let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
     if !TiledTiles::fits(
         d as u32,
@@ -702,7 +740,7 @@ pub async fn run(
         ))
     })
     .await?;
-    let prepared = Prepared::new(ctx, layout, causal, (n, d, dv), &q, &k, &v).await?;
+    let prepared = Prepared::new(ctx, layout, causal, (n, d, dv), scale, &q, &k, &v).await?;
     let repeats = options.repeats.max(1);
     let (samples, timing) = timed(ctx, repeats, |enc, ts| prepared.record(enc, ts)).await?;
 
@@ -746,6 +784,7 @@ pub async fn run(
         pattern_map: Some(pattern_map),
         lsh,
         tile_pairs: Some(prepared.tile_pairs),
+        factor_map: None,
     })
 }
 

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::attention::MethodId;
-use crate::inputs::{MAX_D, MAX_N};
+use crate::inputs::{InputSource, MAX_D, MAX_N};
 use crate::settings::Settings;
 
 /// Position of n on the power-of-two slider.
@@ -38,6 +38,8 @@ where
     let set_seed = set("seed");
     let set_causal = set("causal");
     let set_backend = set("backend");
+    let set_inputs = set("inputs");
+    let set_qk_scale = set("qk-scale");
     let set_param = set;
     let causal_unsupported = move || settings.get().method.info().causal_unsupported;
 
@@ -118,6 +120,33 @@ where
                     on:change=move |ev| set_causal(event_target_checked(&ev).to_string())
                 />
                 <span>"Causal (query i sees keys j ≤ i)"</span>
+            </label>
+            <label class="control" title=move || settings.get().inputs.describe()>
+                <span>"Inputs"</span>
+                <select data-testid="control-inputs" on:change=move |ev| set_inputs(event_target_value(&ev))>
+                    {InputSource::GENERATORS
+                        .into_iter()
+                        .map(|g| {
+                            view! {
+                                <option value=g.key() selected=move || settings.get().inputs == g>
+                                    {g.key()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="control" title="Q and K are multiplied by this; the logits scale by its square">
+                <span>"Q, K scale"</span>
+                <input
+                    type="number"
+                    data-testid="control-qk-scale"
+                    min="0.001"
+                    max="100"
+                    step="0.05"
+                    prop:value=move || settings.get().qk_scale.to_string()
+                    on:change=move |ev| set_qk_scale(event_target_value(&ev))
+                />
             </label>
             <label class="control">
                 <span>"Backend"</span>

@@ -63,6 +63,19 @@ fn caption(out: &RunOutput) -> String {
     } else {
         "by the CPU twin"
     };
+    if out.factor.is_some() {
+        let pooled = if map.factor > 1 {
+            format!(
+                ", pooled to {0}×{0} cells of {1}×{1} pairs",
+                map.cells, map.factor
+            )
+        } else {
+            String::new()
+        };
+        return format!(
+            "The attention matrix the method implies (its factors multiplied out{pooled}), {source}; negative entries show as 0."
+        );
+    }
     if map.factor == 1 {
         format!(
             "Every weight Pᵢⱼ of the {0}×{0} attention matrix, computed {source}.",

@@ -136,7 +136,7 @@ fn figures(out: &RunOutput) -> impl IntoView + use<> {
                 <tr>
                     <th>"Inputs"</th>
                     <td data-testid="inputs">
-                        {format!("{:?}, seed {}", m.inputs, m.seed).to_lowercase()}
+                        {format!("{}, Q and K scaled by {}, seed {}", m.inputs.key(), m.qk_scale, m.seed)}
                         <div class="formula">{format!("fingerprint {}", m.inputs_digest)}</div>
                     </td>
                 </tr>

@@ -62,6 +62,43 @@ fn explanation(key: &str) -> &'static str {
              its error then also counts that change of model. The strips below show the buckets \
              before and after sorting."
         }
+        "linformer" => {
+            "Keys and values are projected along the sequence to k rows by fixed random matrices E and F, \
+             so the attention map is n × k instead of n × n: O(nk) time and memory. The premise is that the \
+             attention matrix has low rank; the factor view shows the n × k map, the weights view its \
+             back-projection (which is not a distribution). Projecting along the sequence mixes past and \
+             future, so Linformer cannot be causal."
+        }
+        "synthesizer-dense" => {
+            "The attention logits of token i come from token i alone through a two-layer network, with no \
+             query–key dot product. These weights are untrained: the error against exact attention shows \
+             how much a trained Synthesizer would have to recover — the survey's point is that trained ones \
+             often do nearly as well as dot-product attention."
+        }
+        "synthesizer-random" => {
+            "The logits are a fixed random low-rank matrix R₁R₂ᵀ, independent of the input: attention \
+             becomes a learned mixing pattern. Untrained here, so its error is what training would recover."
+        }
+        "nystrom" => {
+            "L landmarks (segment means of Q and K) stand in for all keys: three small softmax kernels and \
+             the pseudo-inverse of the L × L one reconstruct the n × n matrix (the Nyström method). Its \
+             error falls with L when the inputs have low-rank structure (try inputs=low-rank); on Gaussian \
+             inputs it need not fall monotonically — the error law shows which."
+        }
+        "linear" => {
+            "The softmax kernel exp(q·k) is replaced by φ(q)·φ(k) with φ(x) = elu(x) + 1, so the product can \
+             be re-associated as φ(Q)(φ(K)ᵀV): linear in n. Causal attention becomes a running sum — an RNN — \
+             which the GPU computes with a parallel scan over chunks of keys."
+        }
+        "performer" => {
+            "FAVOR+ estimates the softmax kernel without bias with positive orthogonal random features; its \
+             variance grows like exp(‖q‖² + ‖k‖²), so the error falls like 1/√m only at moderate norms — \
+             sweep the features at Q, K scale 0.25, then at 1, and compare the slopes."
+        }
+        "cosformer" => {
+            "ReLU features keep the weights non-negative, and a cos(π(i − j)/2n) re-weighting favours nearby \
+             tokens; since cos(a − b) = cos a cos b + sin a sin b it still factorises, so the cost stays linear."
+        }
         _ => "",
     }
 }

@@ -3,6 +3,7 @@
 
 mod backend_badge;
 mod controls;
+mod error_law;
 mod heatmap;
 mod measurement_panel;
 mod method_card;
@@ -13,6 +14,7 @@ mod settings_issues;
 
 pub use backend_badge::BackendBadge;
 pub use controls::Controls;
+pub use error_law::ErrorLaw;
 pub use heatmap::Heatmap;
 pub use measurement_panel::MeasurementPanel;
 pub use method_card::MethodCard;

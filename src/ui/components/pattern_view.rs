@@ -9,6 +9,7 @@ use plotters::prelude::IntoDrawingArea;
 use plotters_canvas::CanvasBackend;
 use wasm_bindgen::{Clamped, JsCast};
 
+use crate::chart::heatmap::{ColourScale, HeatmapOptions, draw_grid, factor_grid, rgba_grid};
 use crate::chart::pattern::{draw_buckets, draw_pattern, rgba};
 use crate::run::RunOutput;
 
@@ -27,12 +28,31 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, out: &RunOutput) -> Result<(), Stri
     let backend =
         CanvasBackend::with_canvas_object(canvas.clone()).ok_or("the canvas has no 2-D context")?;
     let root = backend.into_drawing_area();
-    let title = format!("Pattern — {}", out.measurement.method_label);
-    let rect = draw_pattern(&root, &out.pattern, &title, false).map_err(|e| e.to_string())?;
+    let (rect, pixels) = match &out.factor {
+        // Low-rank and kernel methods: the factor they compute instead of a pattern.
+        Some(factor) => {
+            let grid = factor_grid(factor);
+            let options = HeatmapOptions {
+                title: factor.title.clone(),
+                scale: ColourScale::Linear,
+                paint_cells: false,
+            };
+            let rect = draw_grid(&root, &grid, &options).map_err(|e| e.to_string())?;
+            (
+                rect,
+                rgba_grid(&grid, ColourScale::Linear, rect.width, rect.height),
+            )
+        }
+        None => {
+            let title = format!("Pattern — {}", out.measurement.method_label);
+            let rect =
+                draw_pattern(&root, &out.pattern, &title, false).map_err(|e| e.to_string())?;
+            (rect, rgba(&out.pattern, rect.width, rect.height))
+        }
+    };
     if rect.width == 0 || rect.height == 0 {
         return Err("the canvas is too small".into());
     }
-    let pixels = rgba(&out.pattern, rect.width, rect.height);
     let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
         Clamped(&pixels),
         rect.width,
@@ -81,6 +101,12 @@ pub fn PatternView(result: ReadSignal<Option<Arc<RunOutput>>>) -> impl IntoView 
             .get()
             .map(|o| {
                 let m = &o.measurement;
+                if let Some(f) = &o.factor {
+                    return format!(
+                        "A {} × {} factor: the method never forms the n × n matrix; the weights on the left are the matrix it implies.",
+                        f.rows, f.cols
+                    );
+                }
                 let pooled = if o.pattern.factor > 1 {
                     format!(
                         " Each cell pools {0}×{0} pairs; paler cells compute fewer of them.",
@@ -102,7 +128,15 @@ pub fn PatternView(result: ReadSignal<Option<Arc<RunOutput>>>) -> impl IntoView 
     view! {
         <div class="pattern">
             <div class="card-head">
-                <h2>"What the method computes"</h2>
+                <h2>
+                    {move || {
+                        if result.get().is_some_and(|o| o.factor.is_some()) {
+                            "The factor it computes"
+                        } else {
+                            "What the method computes"
+                        }
+                    }}
+                </h2>
             </div>
             <canvas
                 node_ref=canvas

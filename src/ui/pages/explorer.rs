@@ -11,7 +11,7 @@ use leptos_router::hooks::{use_location, use_navigate};
 use crate::run::RunOutput;
 use crate::settings::Settings;
 use crate::ui::components::{
-    BackendBadge, Controls, Heatmap, MeasurementPanel, MethodCard, PatternView, RawData,
+    BackendBadge, Controls, ErrorLaw, Heatmap, MeasurementPanel, MethodCard, PatternView, RawData,
     RunStatusLine, SettingsIssues,
 };
 use crate::ui::runner::{BackendInfo, RunStatus, Runner};
@@ -69,6 +69,7 @@ pub fn ExplorerPage() -> impl IntoView {
             <section class="card">
                 <MeasurementPanel result=result/>
             </section>
+            <ErrorLaw settings=settings/>
             <MethodCard settings=settings/>
             <RawData result=result/>
         </main>

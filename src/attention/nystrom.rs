@@ -1,0 +1,379 @@
+//! Nyströmformer (Xiong et al. 2021, "Nyströmformer: A Nyström-Based
+//! Algorithm for Approximating Self-Attention"; survey §"Low-Rank
+//! Factorization"): with L landmarks Q̃, K̃ — the means of L consecutive
+//! segments of Q and K —
+//!
+//! O = softmax(QK̃ᵀ/√d) · Ã⁺ · (softmax(Q̃Kᵀ/√d)·V),  Ã = softmax(Q̃K̃ᵀ/√d),
+//!
+//! with the pseudo-inverse Ã⁺ from the iteration the paper uses (Razavi et
+//! al. 2014): Z₀ = Ãᵀ/(‖Ã‖₁‖Ã‖∞), Z ← ¼·Z·(13I − ÃZ(15I − ÃZ(7I − ÃZ))),
+//! `--pinv-iters` times (default 6). With L = n landmarks every segment is one
+//! token, the three kernels are all the exact attention matrix P, and
+//! P·P⁺·P·V = P·V: exact attention. Landmarks mix past and future, so the
+//! method is not causal. Segments: segment s covers rows ⌊s·n/L⌋ … ⌊(s+1)·n/L⌋ − 1.
+
+use std::ops::Range;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+use super::{
+    AttentionMethod, Budget, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
+    RowKernel, RowPattern, Shape, WeightSink,
+};
+use crate::gpu::linalg::{Builder, run_once};
+use crate::gpu::tiled_attention::{row_major, timed};
+use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
+use crate::inputs::Inputs;
+use crate::measure::{AttentionMap, FactorMap};
+
+const LANDMARKS: ParamSpec = ParamSpec::int(
+    "landmarks",
+    "Landmarks L",
+    "segment means of Q and K (at most n)",
+    1,
+    256,
+    32,
+);
+const PINV_ITERS: ParamSpec = ParamSpec::int(
+    "pinv-iters",
+    "Pseudo-inverse iterations",
+    "iterations of the Moore–Penrose approximation",
+    1,
+    40,
+    6,
+);
+
+static INFO: MethodInfo = MethodInfo {
+    key: "nystrom",
+    label: "Nyströmformer",
+    family: "Low-rank",
+    paper: "Xiong et al. 2021, Nyströmformer: A Nyström-Based Algorithm for Approximating Self-Attention",
+    equation: "O = softmax(QK̃ᵀ/√d)·Ã⁺·softmax(Q̃Kᵀ/√d)·V",
+    params: &[LANDMARKS, PINV_ITERS],
+    causal_unsupported: Some("its landmarks average segments that include future positions"),
+    budget: Some(Budget {
+        key: "landmarks",
+        slope: None,
+        law: "falls with L on low-rank inputs; need not on Gaussian ones",
+    }),
+};
+
+/// Registry entry (`--method nystrom`).
+pub struct Nystrom;
+
+fn knobs(config: &Config<'_>, n: usize) -> (usize, u32) {
+    (
+        (config.param(&LANDMARKS) as usize).clamp(1, n.max(1)),
+        config.param(&PINV_ITERS) as u32,
+    )
+}
+
+/// Means of `segments` consecutive row segments (balanced partition).
+pub fn segment_means(x: ArrayView2<'_, f32>, segments: usize) -> Array2<f32> {
+    let (n, d) = x.dim();
+    let mut out = Array2::zeros((segments, d));
+    for s in 0..segments {
+        let (first, end) = (s * n / segments, (s + 1) * n / segments);
+        let mut row = out.row_mut(s);
+        for r in first..end {
+            row += &x.row(r);
+        }
+        row /= (end - first).max(1) as f32;
+    }
+    out
+}
+
+/// Row softmax of `scale·x`.
+fn softmax_rows(mut x: Array2<f32>, scale: f32) -> Array2<f32> {
+    for mut row in x.rows_mut() {
+        row *= scale;
+        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row /= sum;
+    }
+    x
+}
+
+/// The iterative Moore–Penrose pseudo-inverse (f32, as on the GPU).
+pub fn pinv(a: &Array2<f32>, iterations: u32) -> Array2<f32> {
+    let m = a.nrows();
+    let col_max = (0..m)
+        .map(|j| a.column(j).iter().map(|x| x.abs()).sum::<f32>())
+        .fold(0f32, f32::max);
+    let row_max = (0..m)
+        .map(|i| a.row(i).iter().map(|x| x.abs()).sum::<f32>())
+        .fold(0f32, f32::max);
+    let mut z = a.t().to_owned() / (col_max * row_max).max(1e-30);
+    let eye = Array2::<f32>::eye(m);
+    for _ in 0..iterations {
+        let az = a.dot(&z);
+        let t1 = &eye * 7.0 - &az;
+        let t3 = &eye * 15.0 - az.dot(&t1);
+        let t5 = &eye * 13.0 - az.dot(&t3);
+        z = z.dot(&t5) * 0.25;
+    }
+    z
+}
+
+/// The f32 CPU twin.
+pub struct NystromTwin {
+    kernel_f: Array2<f32>,
+    w: Array2<f32>,
+    z_b: Array2<f32>,
+}
+
+impl NystromTwin {
+    /// Landmarks, the three kernels, the pseudo-inverse and W = Ã⁺(B̃V).
+    pub fn new(inputs: &Inputs, landmarks: usize, iterations: u32) -> NystromTwin {
+        let scale = 1.0 / (inputs.d() as f32).sqrt();
+        let q_l = segment_means(inputs.q.view(), landmarks);
+        let k_l = segment_means(inputs.k.view(), landmarks);
+        let kernel_f = softmax_rows(inputs.q.dot(&k_l.t()), scale);
+        let kernel_a = softmax_rows(q_l.dot(&k_l.t()), scale);
+        let kernel_b = softmax_rows(q_l.dot(&inputs.k.t()), scale);
+        let z = pinv(&kernel_a, iterations);
+        let w = z.dot(&kernel_b.dot(&inputs.v));
+        NystromTwin {
+            kernel_f,
+            w,
+            z_b: z.dot(&kernel_b),
+        }
+    }
+}
+
+impl RowKernel for NystromTwin {
+    fn compute_rows(
+        &self,
+        rows: Range<usize>,
+        mut out: ArrayViewMut2<'_, f32>,
+        mut weights: Option<WeightSink<'_>>,
+    ) {
+        for (slot, i) in rows.enumerate() {
+            let f = self.kernel_f.row(i);
+            out.row_mut(slot).assign(&self.w.t().dot(&f));
+            if let Some(callback) = weights.as_deref_mut() {
+                callback(i, self.z_b.t().dot(&f).as_slice().unwrap_or(&[]));
+            }
+        }
+    }
+
+    fn row_pattern(&self, _i: usize) -> RowPattern {
+        RowPattern::Dense {
+            upto: self.z_b.ncols(),
+        }
+    }
+
+    fn factor_map(&self) -> Option<FactorMap> {
+        Some(FactorMap::pool(
+            &self.kernel_f,
+            "softmax(QK̃ᵀ/√d): n × L",
+            "landmark",
+        ))
+    }
+}
+
+impl AttentionMethod for Nystrom {
+    fn info(&self) -> &'static MethodInfo {
+        &INFO
+    }
+
+    /// Landmarks 2nd; kernels 2nLd + 2L²d + 2Lnd and their softmaxes
+    /// 4(2nL + L²); the pseudo-inverse iterations·(8L³ + 3L²); B̃V 2Lndᵥ;
+    /// Ã⁺(B̃V) 2L²dᵥ; F̃W 2nLdᵥ.
+    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+        let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
+        let (l, iters) = knobs(config, shape.n);
+        let (l, iters) = (l as u64, iters as u64);
+        Cost {
+            flops: 2 * n * d
+                + 2 * n * l * d
+                + 2 * l * l * d
+                + 2 * l * n * d
+                + 4 * (2 * n * l + l * l)
+                + iters * (8 * l * l * l + 3 * l * l)
+                + 2 * l * n * dv
+                + 2 * l * l * dv
+                + 2 * n * l * dv,
+            flops_formula: format!(
+                "2nd + 2(2nL + L²)d + 4(2nL + L²) + iters·(8L³ + 3L²) + 2(2nL + L²)dᵥ, L = {l}"
+            ),
+            bytes: 4
+                * (2 * n * d
+                    + n * dv
+                    + 3 * 2 * n * l
+                    + 3 * l * l * (1 + 4 * iters)
+                    + 2 * l * dv
+                    + n * dv),
+            bytes_formula: "4·(2nd + ndᵥ + 6nL + 3L²(1 + 4·iters) + 2Ldᵥ + ndᵥ)".into(),
+        }
+    }
+
+    fn cpu_twin<'a>(
+        &self,
+        inputs: &'a Inputs,
+        config: &Config<'_>,
+    ) -> Result<Box<dyn RowKernel + 'a>, MethodError> {
+        let (l, iters) = knobs(config, inputs.n());
+        Ok(Box::new(NystromTwin::new(inputs, l, iters)))
+    }
+
+    fn run_gpu<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        inputs: &'a Inputs,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
+        Box::pin(async move {
+            let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
+            let (l, iters) = knobs(config, n);
+            let scale = 1.0 / (d as f32).sqrt();
+            let mut b = Builder::new(ctx)?;
+            let q = b.upload("nystrom.q", &row_major(&inputs.q), n, d)?;
+            let k = b.upload("nystrom.k", &row_major(&inputs.k), n, d)?;
+            let v = b.upload("nystrom.v", &row_major(&inputs.v), n, dv)?;
+            let q_l = b.segment_means("nystrom.q_landmarks", &q, l as u32).await?;
+            let k_l = b.segment_means("nystrom.k_landmarks", &k, l as u32).await?;
+            let kernel_f = b.matmul("nystrom.f", &q, false, &k_l, true, 1.0).await?;
+            b.softmax_rows("nystrom.f_softmax", &kernel_f, scale, false)
+                .await?;
+            let kernel_a = b.matmul("nystrom.a", &q_l, false, &k_l, true, 1.0).await?;
+            b.softmax_rows("nystrom.a_softmax", &kernel_a, scale, false)
+                .await?;
+            let kernel_b = b.matmul("nystrom.b", &q_l, false, &k, true, 1.0).await?;
+            b.softmax_rows("nystrom.b_softmax", &kernel_b, scale, false)
+                .await?;
+            let z = b.pinv(&kernel_a, iters).await?;
+            let bv = b
+                .matmul("nystrom.bv", &kernel_b, false, &v, false, 1.0)
+                .await?;
+            let w = b.matmul("nystrom.w", &z, false, &bv, false, 1.0).await?;
+            let out = b
+                .matmul("nystrom.out", &kernel_f, false, &w, false, 1.0)
+                .await?;
+            let memory = b.allocated;
+            let program = std::mem::take(&mut b.program);
+            let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
+                program.record(enc, ts, true, true)
+            })
+            .await?;
+
+            // The implied matrix F̃·(Ã⁺B̃), pooled: w-rows are (Ã⁺B̃)ᵀ = B̃ᵀ(Ã⁺)ᵀ.
+            let (factor, cells) = AttentionMap::geometry(n);
+            let zb_t = b
+                .matmul("nystrom.zb_t", &kernel_b, true, &z, true, 1.0)
+                .await?;
+            let ones = b.upload("nystrom.ones", &vec![1.0; n], n, 1)?;
+            let pooled = b
+                .pool_factored(
+                    "nystrom.pool",
+                    &kernel_f,
+                    &zb_t,
+                    &ones,
+                    false,
+                    factor as u32,
+                    cells as u32,
+                )
+                .await?;
+            run_once(ctx, "pooling the implied matrix", &b.program).await?;
+            let map = AttentionMap {
+                n,
+                factor,
+                cells,
+                values: pooled.read(ctx).await?.iter().copied().collect(),
+            };
+            let factor_map = FactorMap::pool(
+                &kernel_f.read(ctx).await?,
+                "softmax(QK̃ᵀ/√d): n × L",
+                "landmark",
+            );
+            let mut notes = Vec::new();
+            if (config.param(&LANDMARKS) as usize) > n {
+                notes.push(format!("landmarks capped at n = {n}"));
+            }
+            Ok(GpuOutput {
+                output: out.read(ctx).await?,
+                other_outputs: Vec::new(),
+                map,
+                kernel: "low-rank".into(),
+                kernel_variant: format!(
+                    "segment-mean landmarks (L = {l}), three softmax kernels, {iters} pseudo-inverse iterations"
+                ),
+                time_ms_samples: samples,
+                timing,
+                memory_bytes: memory,
+                stages: Vec::new(),
+                notes,
+                pattern_map: None,
+                lsh: None,
+                tile_pairs: None,
+                factor_map: Some(factor_map),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::InputSource;
+    use crate::measure::errors;
+
+    fn error(x: &Inputs, l: usize, iters: u32) -> f64 {
+        let twin = NystromTwin::new(x, l, iters);
+        let n = x.n();
+        let mut out = Array2::zeros((n, x.dv()));
+        twin.compute_rows(0..n, out.view_mut(), None);
+        let all: Vec<usize> = (0..n).collect();
+        let exact =
+            crate::attention::full::reference_rows(x.q.view(), x.k.view(), x.v.view(), false, &all);
+        errors(out.view(), exact.view()).rel_err
+    }
+
+    #[test]
+    fn n_landmarks_and_enough_iterations_give_exact_attention() {
+        let x = Inputs::generate(InputSource::Gaussian, 24, 8, 3, 0.5);
+        let e = error(&x, 24, 30);
+        assert!(e < 1e-3, "rel_err {e}");
+    }
+
+    #[test]
+    fn pinv_inverts_a_well_conditioned_matrix() {
+        let a = ndarray::array![[0.6f32, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]];
+        let z = pinv(&a, 12);
+        let eye = a.dot(&z);
+        for ((i, j), &v) in eye.indexed_iter() {
+            assert!(
+                (v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-4,
+                "({i}, {j}) = {v}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_falls_with_landmarks_on_low_rank_inputs() {
+        let mean = |l: usize| -> f64 {
+            (0..4)
+                .map(|s| {
+                    error(
+                        &Inputs::generate(InputSource::LowRank, 128, 16, 50 + s, 1.0),
+                        l,
+                        6,
+                    )
+                })
+                .sum::<f64>()
+                / 4.0
+        };
+        let errs: Vec<f64> = [4, 16, 64].iter().map(|&l| mean(l)).collect();
+        assert!(errs[0] > errs[1] && errs[1] > errs[2], "errors {errs:?}");
+    }
+
+    #[test]
+    fn segment_means_partition_every_row() {
+        let x = Array2::from_shape_fn((10, 2), |(i, j)| (i * 2 + j) as f32);
+        let m = segment_means(x.view(), 3);
+        assert_eq!(m.row(0).to_vec(), vec![2.0, 3.0]); // rows 0..3
+        assert_eq!(m.row(2).to_vec(), vec![15.0, 16.0]); // rows 6..10
+    }
+}

@@ -1,0 +1,334 @@
+//! Synthesizer (Tay et al. 2021, "Synthesizer: Rethinking Self-Attention for
+//! Transformer Models"; survey §"Low-Rank Factorization"): attention weights
+//! synthesised without query–key dot products.
+//!
+//! * Dense: Bᵢ = F(Xᵢ) = ReLU(XᵢW₁ + b₁)W₂ + b₂ ∈ ℝⁿ from the query-side
+//!   input X = Q alone, O = softmax(B)·V;
+//! * Random: B = R₁R₂ᵀ, a factorised random matrix (R₁, R₂ ∈ ℝ^{n×k}),
+//!   O = softmax(B)·V, independent of the input.
+//!
+//! All weights here are seeded and untrained (W₁ ~ N(0, 1/d), W₂ ~ N(0, 1/h),
+//! b ~ N(0, 0.01), R ~ N(0, 1/√k)): the error against exact attention shows
+//! what training would have to recover. Both are dot products in disguise —
+//! Bᵢⱼ = [ReLU(XᵢW₁ + b₁), 1]·[W₂ᵀⱼ, b₂ⱼ] and (R₁)ᵢ·(R₂)ⱼ — so the GPU runs
+//! them through the fused tiled kernel with unit scale, causal or not, never
+//! storing the n×n matrix.
+
+use std::ops::Range;
+
+use ndarray::{Array1, Array2, ArrayViewMut2, concatenate, s};
+
+use super::full::FullTwin;
+use super::pattern::Pattern;
+use super::sparse::tiled_cost;
+use super::{
+    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec, RowKernel,
+    RowPattern, Shape, WeightSink,
+};
+use crate::gpu::linalg::Builder;
+use crate::gpu::tiled_attention::{Layout, Prepared, row_major, timed};
+use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions, buffers};
+use crate::inputs::{GaussianStream, Inputs, derive_seed};
+use crate::measure::{AttentionMap, FactorMap};
+
+const HIDDEN: ParamSpec = ParamSpec::int(
+    "hidden",
+    "Hidden width h",
+    "width of F's hidden layer",
+    1,
+    127,
+    64,
+);
+const RANK: ParamSpec = ParamSpec::int("rank", "Rank k", "R₁, R₂ ∈ ℝ^{n×k}", 1, 128, 16);
+
+static DENSE_INFO: MethodInfo = MethodInfo {
+    key: "synthesizer-dense",
+    label: "Synthesizer (dense)",
+    family: "Low-rank",
+    paper: "Tay et al. 2021, Synthesizer: Rethinking Self-Attention for Transformer Models",
+    equation: "O = softmax(ReLU(XW₁ + b₁)W₂ + b₂)·V",
+    params: &[HIDDEN],
+    causal_unsupported: None,
+    budget: None,
+};
+
+static RANDOM_INFO: MethodInfo = MethodInfo {
+    key: "synthesizer-random",
+    label: "Synthesizer (random)",
+    family: "Low-rank",
+    paper: "Tay et al. 2021, Synthesizer: Rethinking Self-Attention for Transformer Models",
+    equation: "O = softmax(R₁R₂ᵀ)·V",
+    params: &[RANK],
+    causal_unsupported: None,
+    budget: None,
+};
+
+/// Which Synthesizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synth {
+    /// F(X) = ReLU(XW₁ + b₁)W₂ + b₂.
+    Dense,
+    /// R₁R₂ᵀ.
+    Random,
+}
+
+/// A Synthesizer's registry entry.
+pub struct Synthesizer {
+    info: &'static MethodInfo,
+    kind: Synth,
+}
+
+/// Registry entry (`--method synthesizer-dense`).
+pub static DENSE: Synthesizer = Synthesizer {
+    info: &DENSE_INFO,
+    kind: Synth::Dense,
+};
+/// Registry entry (`--method synthesizer-random`).
+pub static RANDOM: Synthesizer = Synthesizer {
+    info: &RANDOM_INFO,
+    kind: Synth::Random,
+};
+
+fn gaussian(seed: u64, index: u64, rows: usize, cols: usize, sd: f64) -> Array2<f32> {
+    let mut g = GaussianStream::new(derive_seed(seed, "synthesizer", index));
+    Array2::from_shape_simple_fn((rows, cols), || (g.sample() * sd) as f32)
+}
+
+/// The dense Synthesizer's weights: W₁' = [W₁ | 0] (d × (h+1)), b₁' =
+/// [b₁ | 1] (so ReLU adds a column of ones), and the synthetic keys
+/// K' = [W₂ᵀ | b₂] (n × (h+1)).
+pub fn dense_weights(
+    n: usize,
+    d: usize,
+    h: usize,
+    seed: u64,
+) -> (Array2<f32>, Array1<f32>, Array2<f32>) {
+    let w1 = gaussian(seed, 0, d, h, 1.0 / (d as f64).sqrt());
+    let b1 = gaussian(seed, 1, 1, h, 0.1).row(0).to_owned();
+    let w2 = gaussian(seed, 2, h, n, 1.0 / (h as f64).sqrt());
+    let b2 = gaussian(seed, 3, n, 1, 0.1);
+    let w1p = concatenate![ndarray::Axis(1), w1, Array2::zeros((d, 1))];
+    let b1p = concatenate![ndarray::Axis(0), b1, Array1::ones(1)];
+    let keys = concatenate![ndarray::Axis(1), w2.t(), b2];
+    (w1p, b1p, keys)
+}
+
+/// The random Synthesizer's factors R₁, R₂ (n × k), entries N(0, 1/√k) so
+/// that the logits R₁R₂ᵀ have unit variance.
+pub fn random_factors(n: usize, k: usize, seed: u64) -> (Array2<f32>, Array2<f32>) {
+    let sd = (k as f64).powf(-0.25);
+    (gaussian(seed, 4, n, k, sd), gaussian(seed, 5, n, k, sd))
+}
+
+/// Synthetic queries and keys (unit scale): Q' = ReLU(QW₁' + b₁'), K' as
+/// above; or R₁, R₂.
+pub fn synthetic(
+    inputs: &Inputs,
+    kind: Synth,
+    knob: usize,
+    seed: u64,
+) -> (Array2<f32>, Array2<f32>) {
+    match kind {
+        Synth::Dense => {
+            let (w1p, b1p, keys) = dense_weights(inputs.n(), inputs.d(), knob, seed);
+            let mut q = inputs.q.dot(&w1p);
+            for mut row in q.rows_mut() {
+                row += &b1p;
+                row.mapv_inplace(|x| x.max(0.0));
+            }
+            (q, keys)
+        }
+        Synth::Random => random_factors(inputs.n(), knob, seed),
+    }
+}
+
+/// The CPU twin: softmax over the synthetic logits, one row at a time.
+pub struct SynthTwin<'a> {
+    q: Array2<f32>,
+    k: Array2<f32>,
+    inputs: &'a Inputs,
+    causal: bool,
+    kind: Synth,
+}
+
+impl RowKernel for SynthTwin<'_> {
+    fn compute_rows(
+        &self,
+        rows: Range<usize>,
+        out: ArrayViewMut2<'_, f32>,
+        weights: Option<WeightSink<'_>>,
+    ) {
+        FullTwin::with_scale(
+            self.q.view(),
+            self.k.view(),
+            self.inputs.v.view(),
+            self.causal,
+            1.0,
+        )
+        .compute_rows(rows, out, weights);
+    }
+
+    fn row_pattern(&self, i: usize) -> RowPattern {
+        RowPattern::Dense {
+            upto: if self.causal { i + 1 } else { self.k.nrows() },
+        }
+    }
+
+    fn factor_map(&self) -> Option<FactorMap> {
+        Some(match self.kind {
+            Synth::Dense => FactorMap::pool(
+                &self.q.slice(s![.., ..self.q.ncols() - 1]).to_owned(),
+                "ReLU(XW₁ + b₁): n × h",
+                "hidden unit",
+            ),
+            Synth::Random => FactorMap::pool(&self.q, "R₁: n × k", "factor"),
+        })
+    }
+}
+
+impl Synthesizer {
+    fn knob(&self, config: &Config<'_>) -> usize {
+        match self.kind {
+            Synth::Dense => config.param(&HIDDEN) as usize,
+            Synth::Random => config.param(&RANK) as usize,
+        }
+    }
+}
+
+impl AttentionMethod for Synthesizer {
+    fn info(&self) -> &'static MethodInfo {
+        self.info
+    }
+
+    /// The fused kernel over synthetic width d' = h + 1 (dense) or k
+    /// (random), plus for the dense one the hidden layer 2ndh.
+    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+        let knob = self.knob(config);
+        let width = if self.kind == Synth::Dense {
+            knob + 1
+        } else {
+            knob
+        };
+        let synthetic = Shape { d: width, ..shape };
+        let hidden = if self.kind == Synth::Dense {
+            2 * (shape.n * shape.d * knob) as u64
+        } else {
+            0
+        };
+        let mut cost = tiled_cost(&Layout::Structured(Pattern::Dense), synthetic, hidden);
+        cost.flops_formula = format!(
+            "{} with d' = {width}",
+            cost.flops_formula.replace("hashing", "the hidden layer")
+        );
+        cost
+    }
+
+    fn cpu_twin<'a>(
+        &self,
+        inputs: &'a Inputs,
+        config: &Config<'_>,
+    ) -> Result<Box<dyn RowKernel + 'a>, MethodError> {
+        let (q, k) = synthetic(inputs, self.kind, self.knob(config), config.seed);
+        Ok(Box::new(SynthTwin {
+            q,
+            k,
+            inputs,
+            causal: config.causal,
+            kind: self.kind,
+        }))
+    }
+
+    fn run_gpu<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        inputs: &'a Inputs,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
+        Box::pin(async move {
+            let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
+            let knob = self.knob(config);
+            let layout = Layout::Structured(Pattern::Dense);
+            let mut b = Builder::new(ctx)?;
+            let v = b.upload("synthesizer.v", &row_major(&inputs.v), n, dv)?;
+            let (q_syn, k_syn, width) = match self.kind {
+                Synth::Dense => {
+                    let (w1p, b1p, keys) = dense_weights(n, d, knob, config.seed);
+                    let x = b.upload("synthesizer.x", &row_major(&inputs.q), n, d)?;
+                    let w1 = b.upload("synthesizer.w1", &row_major(&w1p), d, knob + 1)?;
+                    let bias =
+                        b.upload("synthesizer.b1", b1p.as_slice().unwrap_or(&[]), 1, knob + 1)?;
+                    let hidden = b
+                        .matmul("synthesizer.hidden", &x, false, &w1, false, 1.0)
+                        .await?;
+                    b.bias_relu("synthesizer.relu", &hidden, &bias, true)
+                        .await?;
+                    let k = b.upload("synthesizer.keys", &row_major(&keys), n, knob + 1)?;
+                    (hidden, k, knob + 1)
+                }
+                Synth::Random => {
+                    let (r1, r2) = random_factors(n, knob, config.seed);
+                    let q = b.upload("synthesizer.r1", &row_major(&r1), n, knob)?;
+                    let k = b.upload("synthesizer.r2", &row_major(&r2), n, knob)?;
+                    (q, k, knob)
+                }
+            };
+            let prepared = Prepared::new(
+                ctx,
+                &layout,
+                config.causal,
+                (n, width, dv),
+                1.0,
+                &q_syn.buf,
+                &k_syn.buf,
+                &v.buf,
+            )
+            .await?;
+            let program = std::mem::take(&mut b.program);
+            let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
+                program.record(enc, ts, true, false);
+                prepared.record_span(enc, ts, program.is_empty(), true);
+            })
+            .await?;
+            buffers::scoped(ctx, "pooling the views", || {
+                let mut enc = ctx
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("synthesizer.pools"),
+                    });
+                prepared.record_pools(&mut enc);
+                ctx.queue.submit([enc.finish()]);
+                Ok(())
+            })
+            .await?;
+            let (map, _) = prepared.maps(ctx).await?;
+            let synthetic_q = q_syn.read(ctx).await?;
+            let factor_map = match self.kind {
+                Synth::Dense => FactorMap::pool(
+                    &synthetic_q.slice(s![.., ..knob]).to_owned(),
+                    "ReLU(XW₁ + b₁): n × h",
+                    "hidden unit",
+                ),
+                Synth::Random => FactorMap::pool(&synthetic_q, "R₁: n × k", "factor"),
+            };
+            Ok(GpuOutput {
+                output: prepared.output(ctx).await?,
+                other_outputs: Vec::new(),
+                map: AttentionMap { ..map },
+                kernel: "tiled".into(),
+                kernel_variant: format!(
+                    "synthetic queries and keys of width {width}, fused tiled softmax (unit scale)"
+                ),
+                time_ms_samples: samples,
+                timing,
+                memory_bytes: b.allocated + prepared.memory_bytes,
+                stages: Vec::new(),
+                notes: Vec::new(),
+                pattern_map: None,
+                lsh: None,
+                tile_pairs: Some(prepared.tile_pairs),
+                factor_map: Some(factor_map),
+            })
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The error-law chart: rel_err against a method's budget on log-log axes,
+//! the mean over seeds with a bar from the smallest to the largest error,
+//! and the slope theory predicts (drawn through the first mean) — e.g.
+//! Performer's 1/√m.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::sweep::SweepPoint;
+
+/// Mean line and points.
+const MEAN: RGBColor = RGBColor(0x00, 0x72, 0xB2);
+/// Theory line.
+const THEORY: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+
+/// Draws the points so far (any number, possibly none yet).
+pub fn draw_error_law<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    knob: &str,
+    points: &[SweepPoint],
+    theory_slope: Option<f64>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let budgets: Vec<f64> = points.iter().map(|p| p.budget as f64).collect();
+    let (bx0, bx1) = budgets
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let (x0, x1) = if points.is_empty() {
+        (1.0, 1024.0)
+    } else {
+        (bx0 / 1.5, (bx1 * 1.5).max(bx0 * 3.0))
+    };
+    let lo = points
+        .iter()
+        .map(|p| p.min)
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.max).fold(0f64, f64::max);
+    let (y0, y1) = if points.is_empty() || !lo.is_finite() || hi <= 0.0 {
+        (1e-3, 1.0)
+    } else {
+        (lo / 2.0, (hi * 2.0).max(lo * 4.0))
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("rel_err against {knob} (log–log)"),
+            ("sans-serif", 15),
+        )
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(knob)
+        .y_desc("rel_err vs exact")
+        .x_label_formatter(&|x| format!("{}", x.round() as i64))
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .light_line_style(RGBColor(235, 235, 240))
+        .label_style(("sans-serif", 11))
+        .draw()?;
+    chart
+        .draw_series(points.iter().map(|p| {
+            let x = p.budget as f64;
+            PathElement::new(
+                vec![(x, p.min.max(y0)), (x, p.max.max(y0))],
+                MEAN.mix(0.5).stroke_width(2),
+            )
+        }))?
+        .label("min – max over seeds")
+        .legend(|(x, y)| {
+            PathElement::new(vec![(x, y - 6), (x, y + 6)], MEAN.mix(0.5).stroke_width(2))
+        });
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.budget as f64, p.mean.max(y0))),
+            MEAN.stroke_width(2),
+        ))?
+        .label("mean")
+        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], MEAN.stroke_width(2)));
+    chart.draw_series(
+        points
+            .iter()
+            .map(|p| Circle::new((p.budget as f64, p.mean.max(y0)), 4, MEAN.filled())),
+    )?;
+    if let (Some(slope), Some(first)) = (theory_slope, points.first()) {
+        let anchor = (first.budget as f64, first.mean);
+        let line = [x0, x1].map(|x| (x, (anchor.1 * (x / anchor.0).powf(slope)).clamp(y0, y1)));
+        chart
+            .draw_series(LineSeries::new(line, THEORY.stroke_width(1)))?
+            .label(format!("theory: slope {slope}"))
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x - 8, y), (x + 8, y)], THEORY.stroke_width(1))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 210))
+        .label_font(("sans-serif", 11))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    root.present()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn svg_error_law_has_points_bars_and_theory() {
+        let points: Vec<SweepPoint> = [8u64, 32, 128]
+            .iter()
+            .map(|&b| {
+                let e = 0.5 / (b as f64).sqrt();
+                SweepPoint {
+                    budget: b,
+                    rel_errs: vec![e * 0.9, e * 1.1],
+                    mean: e,
+                    std: 0.1 * e,
+                    min: e * 0.9,
+                    max: e * 1.1,
+                }
+            })
+            .collect();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (560, 360)).into_drawing_area();
+            draw_error_law(&root, "features", &points, Some(-0.5)).unwrap();
+        }
+        assert!(svg.contains("theory: slope -0.5") && svg.contains("features"));
+        assert!(svg.matches("<circle").count() >= 3);
+        let mut empty = String::new();
+        {
+            let root = SVGBackend::with_string(&mut empty, (560, 360)).into_drawing_area();
+            draw_error_law(&root, "landmarks", &[], None).unwrap();
+        }
+        assert!(empty.contains("landmarks"));
+    }
+}

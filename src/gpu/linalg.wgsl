@@ -1,0 +1,248 @@
+// Dense linear algebra for the low-rank methods (Linformer, Nyströmformer,
+// the dense Synthesizer) and the implied-matrix views of the kernel methods.
+// Host code: src/gpu/linalg.rs. Every entry point reads `p` and up to two
+// inputs and writes one output; unused bindings get a 4-byte dummy.
+//
+// Bindings (group 0):
+//   0 p     uniform             OpParams
+//   1 a     storage, read       first operand
+//   2 b     storage, read       second operand
+//   3 c     storage, read_write output (in place for `softmax_rows`, `bias_relu`)
+//   4 e     storage, read       third operand (pool_factored: row scales)
+
+struct OpParams {
+    m: u32,        // output rows
+    n: u32,        // output columns
+    k: u32,        // inner dimension
+    a_cols: u32,   // stored width of a
+    b_cols: u32,   // stored width of b
+    ta: u32,       // 1: use aᵀ
+    tb: u32,       // 1: use bᵀ
+    causal: u32,   // softmax_rows, pool_factored: mask j > i
+    alpha: f32,
+    beta: f32,
+    factor: u32,   // pool_factored: positions per cell
+    cells: u32,    // pool_factored: cells per side
+}
+
+@group(0) @binding(0) var<uniform> p: OpParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> e: array<f32>;
+
+const TILE: u32 = 16u;
+var<workgroup> tile_a: array<f32, 256>;
+var<workgroup> tile_b: array<f32, 256>;
+
+fn op_a(i: u32, t: u32) -> f32 {
+    if p.ta != 0u {
+        return a[t * p.a_cols + i];
+    }
+    return a[i * p.a_cols + t];
+}
+
+fn op_b(t: u32, j: u32) -> f32 {
+    if p.tb != 0u {
+        return b[j * p.b_cols + t];
+    }
+    return b[t * p.b_cols + j];
+}
+
+// c = alpha·op(a)·op(b) + beta·c, m × n. Workgroup (16, 16) per output tile.
+@compute @workgroup_size(16, 16)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = wg.y * TILE + lid.y;
+    let j = wg.x * TILE + lid.x;
+    var acc = 0.0;
+    for (var t0 = 0u; t0 < p.k; t0 += TILE) {
+        var x = 0.0;
+        if i < p.m && t0 + lid.x < p.k {
+            x = op_a(i, t0 + lid.x);
+        }
+        tile_a[lid.y * TILE + lid.x] = x;
+        var y = 0.0;
+        if t0 + lid.y < p.k && j < p.n {
+            y = op_b(t0 + lid.y, j);
+        }
+        tile_b[lid.y * TILE + lid.x] = y;
+        workgroupBarrier();
+        for (var t = 0u; t < TILE; t++) {
+            acc += tile_a[lid.y * TILE + t] * tile_b[t * TILE + lid.x];
+        }
+        workgroupBarrier();
+    }
+    if i < p.m && j < p.n {
+        var prior = 0.0;
+        if p.beta != 0.0 {
+            prior = p.beta * c[i * p.n + j];
+        }
+        c[i * p.n + j] = p.alpha * acc + prior;
+    }
+}
+
+var<workgroup> reduce: array<f32, 256>;
+
+// Row softmax of c (m × n) in place, after scaling by alpha; with causal,
+// entries j > i get weight 0. One workgroup of 256 threads per row.
+@compute @workgroup_size(256)
+fn softmax_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let i = wg.x + wg.y * 65535u;
+    if i >= p.m {
+        return;
+    }
+    let limit = select(p.n, min(i + 1u, p.n), p.causal != 0u);
+    let base = i * p.n;
+    var m = -3.0e38;
+    for (var j = t; j < limit; j += 256u) {
+        m = max(m, c[base + j] * p.alpha);
+    }
+    reduce[t] = m;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s / 2u) {
+        if t < s {
+            reduce[t] = max(reduce[t], reduce[t + s]);
+        }
+        workgroupBarrier();
+    }
+    let row_max = reduce[0];
+    workgroupBarrier();
+    var sum = 0.0;
+    for (var j = t; j < limit; j += 256u) {
+        sum += exp(c[base + j] * p.alpha - row_max);
+    }
+    reduce[t] = sum;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s / 2u) {
+        if t < s {
+            reduce[t] = reduce[t] + reduce[t + s];
+        }
+        workgroupBarrier();
+    }
+    let inv = 1.0 / reduce[0];
+    for (var j = t; j < p.n; j += 256u) {
+        var w = 0.0;
+        if j < limit {
+            w = exp(c[base + j] * p.alpha - row_max) * inv;
+        }
+        c[base + j] = w;
+    }
+}
+
+// c = alpha·I + beta·a for square m × m matrices.
+@compute @workgroup_size(64)
+fn identity_plus(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;
+    if idx >= p.m * p.m {
+        return;
+    }
+    let on_diagonal = idx / p.m == idx % p.m;
+    c[idx] = select(0.0, p.alpha, on_diagonal) + p.beta * a[idx];
+}
+
+// The Moore–Penrose iteration's start (Razavi et al. 2014, as in
+// Nyströmformer): c = aᵀ / (‖a‖₁·‖a‖∞), the largest column sum times the
+// largest row sum. One workgroup of 256 threads; m ≤ 256 × 64.
+@compute @workgroup_size(256)
+fn pinv_start(@builtin(local_invocation_index) t: u32) {
+    var col_max = 0.0;
+    var row_max = 0.0;
+    for (var j = t; j < p.m; j += 256u) {
+        var col = 0.0;
+        var row = 0.0;
+        for (var i = 0u; i < p.m; i++) {
+            col += abs(a[i * p.m + j]);
+            row += abs(a[j * p.m + i]);
+        }
+        col_max = max(col_max, col);
+        row_max = max(row_max, row);
+    }
+    reduce[t] = col_max;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s / 2u) {
+        if t < s {
+            reduce[t] = max(reduce[t], reduce[t + s]);
+        }
+        workgroupBarrier();
+    }
+    let norm1 = reduce[0];
+    workgroupBarrier();
+    reduce[t] = row_max;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s / 2u) {
+        if t < s {
+            reduce[t] = max(reduce[t], reduce[t + s]);
+        }
+        workgroupBarrier();
+    }
+    let scale = 1.0 / max(norm1 * reduce[0], 1e-30);
+    for (var idx = t; idx < p.m * p.m; idx += 256u) {
+        let i = idx / p.m;
+        let j = idx % p.m;
+        c[idx] = a[j * p.m + i] * scale;
+    }
+}
+
+// c (m × n) = segment means of a's rows: segment s averages rows
+// ⌊s·k/m⌋ … ⌊(s+1)·k/m⌋ − 1 of a (k × n). One thread per output entry.
+@compute @workgroup_size(64)
+fn segment_means(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;
+    if idx >= p.m * p.n {
+        return;
+    }
+    let s = idx / p.n;
+    let col = idx % p.n;
+    let first = s * p.k / p.m;
+    let end = (s + 1u) * p.k / p.m;
+    var total = 0.0;
+    for (var r = first; r < end; r++) {
+        total += a[r * p.n + col];
+    }
+    c[idx] = total / f32(max(end - first, 1u));
+}
+
+// In place on c (m × n): c ← c + bias (a row vector in a), then ReLU when
+// beta ≠ 0. One thread per entry.
+@compute @workgroup_size(64)
+fn bias_relu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;
+    if idx >= p.m * p.n {
+        return;
+    }
+    var x = c[idx] + a[idx % p.n];
+    if p.beta != 0.0 {
+        x = max(x, 0.0);
+    }
+    c[idx] = x;
+}
+
+// Implied attention map of a factored method, pooled to cells × cells:
+// Aᵢⱼ = eᵢ · Σ_t uᵢₜ·wⱼₜ with u = a (k_rows × k), w = b (n_keys × k), row
+// scales e (all ones unless a method normalises), causal masking j > i.
+// Cell (x, y) is the mean over its block. One thread per cell.
+@compute @workgroup_size(16, 16)
+fn pool_factored(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row_cell = gid.y;
+    let col_cell = gid.x;
+    if row_cell >= p.cells || col_cell >= p.cells {
+        return;
+    }
+    let f = p.factor;
+    let i_end = min((row_cell + 1u) * f, p.m);
+    let j_end = min((col_cell + 1u) * f, p.n);
+    var total = 0.0;
+    for (var i = row_cell * f; i < i_end; i++) {
+        for (var j = col_cell * f; j < j_end; j++) {
+            if p.causal == 0u || j <= i {
+                var dot = 0.0;
+                for (var t = 0u; t < p.k; t++) {
+                    dot += a[i * p.k + t] * b[j * p.k + t];
+                }
+                total += dot * e[i];
+            }
+        }
+    }
+    c[row_cell * p.cells + col_cell] =
+        total / f32((i_end - row_cell * f) * (j_end - col_cell * f));
+}
