@@ -69,7 +69,9 @@ impl InputSource {
     pub fn describe(&self) -> &'static str {
         match self {
             InputSource::Gaussian => "independent standard normals",
-            InputSource::LowRank => "Q and K in a random rank-4 subspace, so QKᵀ has rank 4",
+            InputSource::LowRank => {
+                "Q and K in a random rank-4 subspace, drifting smoothly along the sequence"
+            }
             InputSource::Clustered => {
                 "Q and K near 8 random centres, so similar tokens hash together"
             }
@@ -143,11 +145,15 @@ impl Inputs {
 
     /// Seeded inputs with the structure `kind` names, Q and K multiplied by
     /// `qk_scale` (the logits scale by its square). V is always standard
-    /// normal. Every entry of Q and K has variance about 1 before scaling:
+    /// normal. Before scaling, the logits qᵢ·kⱼ/√d have variance about 1:
     ///
     /// * gaussian: Q, K, V drawn in that order from one stream;
-    /// * low-rank: Q = A·W, K = B·W with A, B ∈ ℝ^{n×4} standard normal and
-    ///   W ∈ ℝ^{4×d} of variance 1/4;
+    /// * low-rank: Q = A·W, K = B·W with W ∈ ℝ^{4×d} of variance 1/(2√d)
+    ///   and A, B ∈ ℝ^{n×4} drifting smoothly along the sequence (each
+    ///   coordinate a random mix of 3 low-frequency sinusoids): QKᵀ has rank 4,
+    ///   the logits have unit variance, and neighbouring tokens are alike —
+    ///   the structure Linformer's projections and Nyström's segment-mean
+    ///   landmarks rely on;
     /// * clustered: 8 centres cᵤ ~ N(0, I); qᵢ = c_{a(i)} + 0.3ε, kⱼ =
     ///   c_{b(j)} + 0.3ε with uniform assignments a, b;
     /// * local: qᵢ = √2·[cos(ω_f i), sin(ω_f i)]_f with d/2 frequencies
@@ -164,9 +170,28 @@ impl Inputs {
         let (mut q, mut k) = match kind {
             InputSource::Gaussian => (normal(n, d, 1.0), normal(n, d, 1.0)),
             InputSource::LowRank => {
-                let w = normal(LOW_RANK, d, 1.0 / (LOW_RANK as f64).sqrt());
-                let a = normal(n, LOW_RANK, 1.0);
-                let b = normal(n, LOW_RANK, 1.0);
+                // W of variance 1/(2√d): then qᵢ·kⱼ/√d ≈ aᵢ·bⱼ·(dσ²)/√d has unit
+                // variance, like Gaussian inputs' logits, and softmax(QKᵀ/√d)
+                // is numerically low-rank (exp of a moderate rank-4 matrix).
+                let w = normal(LOW_RANK, d, (0.5 / (d as f64).sqrt()).sqrt());
+                // Latent coordinates that drift smoothly along the sequence:
+                // each a random mix of 3 low-frequency sinusoids, variance 1.
+                let mut smooth = |rows: usize| {
+                    let coeff = normal(LOW_RANK, 3, (2.0f64 / 3.0).sqrt());
+                    let phase = normal(LOW_RANK, 3, 1.0);
+                    Array2::from_shape_fn((rows, LOW_RANK), |(i, t)| {
+                        (0..3)
+                            .map(|h| {
+                                let turn = 2.0 * std::f64::consts::PI;
+                                let angle = turn * (h + 1) as f64 * i as f64 / rows.max(1) as f64
+                                    + turn * phase[[t, h]] as f64;
+                                coeff[[t, h]] as f64 * libm::sin(angle)
+                            })
+                            .sum::<f64>() as f32
+                    })
+                };
+                let a = smooth(n);
+                let b = smooth(n);
                 (a.dot(&w), b.dot(&w))
             }
             InputSource::Clustered => {

@@ -334,6 +334,64 @@ impl AttentionMap {
     }
 }
 
+/// The implied map Aᵢⱼ = sᵢ·(uᵢ · wⱼ) of a factored method (u, w: n × r),
+/// masked to j ≤ i when causal, pooled like [`AttentionMap`] without forming
+/// it: off the diagonal a cell is (Σ_{i∈A} sᵢuᵢ)·(Σ_{j∈B} wⱼ)/(|A||B|), so the
+/// cost is O(n·r + cells²·r) plus O(n·factor·r) for causal diagonal cells.
+/// (`linalg.wgsl`'s `pool_factored` does the same on the GPU.)
+pub fn pool_factored(
+    u: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    scales: &[f32],
+    causal: bool,
+) -> AttentionMap {
+    let n = u.nrows();
+    let r = u.ncols();
+    let (factor, cells) = AttentionMap::geometry(n);
+    let mut us = ndarray::Array2::<f64>::zeros((cells, r));
+    let mut ws = ndarray::Array2::<f64>::zeros((cells, r));
+    for i in 0..n {
+        let s = scales[i] as f64;
+        for t in 0..r {
+            us[[i / factor, t]] += s * u[[i, t]] as f64;
+            ws[[i / factor, t]] += w[[i, t]] as f64;
+        }
+    }
+    let span = |block: usize| (n - block * factor).min(factor);
+    let mut values = vec![0f32; cells * cells];
+    for a in 0..cells {
+        for b in 0..cells {
+            let area = (span(a) * span(b)) as f64;
+            let total = if !causal || b < a {
+                us.row(a).dot(&ws.row(b))
+            } else if b > a {
+                0.0
+            } else {
+                let mut total = 0.0;
+                let first = a * factor;
+                for (i, &s) in scales.iter().enumerate().skip(first).take(span(a)) {
+                    for j in b * factor..=i {
+                        total += s as f64
+                            * u.row(i)
+                                .iter()
+                                .zip(w.row(j).iter())
+                                .map(|(x, y)| *x as f64 * *y as f64)
+                                .sum::<f64>();
+                    }
+                }
+                total
+            };
+            values[a * cells + b] = (total / area) as f32;
+        }
+    }
+    AttentionMap {
+        n,
+        factor,
+        cells,
+        values,
+    }
+}
+
 /// Accumulates rows of attention weights into an [`AttentionMap`] on the CPU
 /// (the GPU does the same in `gpu/pool.wgsl`).
 pub struct MapPooler {
@@ -508,6 +566,38 @@ mod tests {
         assert!((map.at(343, 343) - 1.0).abs() < 1e-6, "1×1 last cell");
         assert_eq!(AttentionMap::geometry(512), (1, 512));
         assert_eq!(AttentionMap::geometry(16384), (32, 512));
+    }
+
+    #[test]
+    fn factored_pooling_equals_pooling_the_rows() {
+        let n = 1100; // factor 3, a short last block
+        let u =
+            ndarray::Array2::from_shape_fn((n, 3), |(i, t)| ((i * 7 + t * 3) % 11) as f32 / 11.0);
+        let w = ndarray::Array2::from_shape_fn((n, 3), |(j, t)| ((j * 5 + t) % 13) as f32 / 13.0);
+        let scales: Vec<f32> = (0..n).map(|i| 1.0 / (1.0 + i as f32)).collect();
+        for causal in [false, true] {
+            let fast = pool_factored(u.view(), w.view(), &scales, causal);
+            let mut pooler = MapPooler::new(n);
+            for (i, &s) in scales.iter().enumerate() {
+                let row: Vec<f32> = (0..n)
+                    .map(|j| {
+                        if causal && j > i {
+                            0.0
+                        } else {
+                            s * u.row(i).dot(&w.row(j))
+                        }
+                    })
+                    .collect();
+                pooler.add_row(i, &row);
+            }
+            let slow = pooler.finish();
+            for (a, b) in fast.values.iter().zip(&slow.values) {
+                assert!(
+                    (a - b).abs() <= 1e-6 + 1e-5 * b.abs(),
+                    "causal={causal}: {a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

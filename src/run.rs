@@ -193,8 +193,13 @@ async fn cpu_pass(
     host: &dyn Host,
 ) -> Result<(Array2<f32>, AttentionMap, Vec<f64>), RunError> {
     let mut output = Array2::zeros((n, dv));
-    let mut pooler = Some(MapPooler::new(n));
-    let mut map = None;
+    // Factored twins pool their implied map from their factors.
+    let mut map = twin.pooled_map();
+    let mut pooler = if map.is_some() {
+        None
+    } else {
+        Some(MapPooler::new(n))
+    };
     let mut samples = Vec::with_capacity(repeats);
     for r in 0..repeats {
         let mut busy = 0.0f64;
@@ -321,8 +326,11 @@ pub async fn run(
             host.progress("running the GPU kernels", 0.05);
             match method.run_gpu(ctx, inputs, &config, &req.options).await {
                 Ok(out) => Some((ctx, out)),
-                // A kernel that does not fit this adapter: say so, run the twin.
-                Err(e @ GpuError::TooLarge { .. }) => {
+                // A kernel that does not fit this adapter: say so and run the
+                // twin — unless the GPU was asked for by name.
+                Err(e @ GpuError::TooLarge { .. })
+                    if settings.backend != crate::settings::BackendChoice::Gpu =>
+                {
                     m.notes
                         .push(format!("{e}; running on the CPU twin instead"));
                     m.backend = "cpu".into();

@@ -193,3 +193,41 @@ fn nystrom_with_n_landmarks_is_exact_on_the_gpu() {
         flt_explorer::attention::full::twin_all_rows(x.q.view(), x.k.view(), x.v.view(), false);
     assert_close("Nyström, L = n", &out.output, &exact, 1e-3, 1e-3);
 }
+
+#[test]
+fn pooled_implied_maps_at_large_n_use_block_sums() {
+    let Some(ctx) = gpu() else { return };
+    // n = 700: cells of 2×2 pairs with a short last block; causal diagonal cells.
+    let x = Inputs::generate(InputSource::Gaussian, 700, 8, 4, 0.5);
+    for (method, p, causal) in [
+        (MethodId::Linear, params(&[]), true),
+        (MethodId::Performer, params(&[("features", 16)]), false),
+        (MethodId::Nystrom, params(&[("landmarks", 10)]), false),
+    ] {
+        let config = Config {
+            causal,
+            seed: 2,
+            params: &p,
+        };
+        let out = pollster::block_on(method.method().run_gpu(
+            &ctx,
+            &x,
+            &config,
+            &GpuRunOptions {
+                repeats: 1,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        let twin = method.method().cpu_twin(&x, &config).unwrap();
+        let cpu = twin
+            .pooled_map()
+            .expect("factored twins pool from their factors");
+        assert_eq!((out.map.factor, out.map.cells), (2, 350));
+        let (g, c) = (
+            Array2::from_shape_vec((350, 350), out.map.values.clone()).unwrap(),
+            Array2::from_shape_vec((350, 350), cpu.values.clone()).unwrap(),
+        );
+        assert_close(&format!("{} pooled map", method.key()), &g, &c, 2e-6, 1e-4);
+    }
+}

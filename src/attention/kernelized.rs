@@ -311,6 +311,29 @@ impl RowKernel for KernelTwin<'_> {
         }
     }
 
+    /// Aᵢⱼ = φ(qᵢ)·φ(kⱼ)/(denᵢ + ε), with denᵢ from running sums: O(n·m).
+    fn pooled_map(&self) -> Option<crate::measure::AttentionMap> {
+        let n = self.phi_q.nrows();
+        let mut z = Array1::<f32>::zeros(self.phi_k.ncols());
+        if !self.causal {
+            z = self.phi_k.sum_axis(ndarray::Axis(0));
+        }
+        let scales: Vec<f32> = (0..n)
+            .map(|i| {
+                if self.causal {
+                    z += &self.phi_k.row(i);
+                }
+                1.0 / (self.phi_q.row(i).dot(&z) + EPS)
+            })
+            .collect();
+        Some(crate::measure::pool_factored(
+            self.phi_q.view(),
+            self.phi_k.view(),
+            &scales,
+            self.causal,
+        ))
+    }
+
     fn factor_map(&self) -> Option<FactorMap> {
         Some(FactorMap::pool(
             &self.phi_q,

@@ -131,6 +131,22 @@ impl RowKernel for LinformerTwin<'_> {
         }
     }
 
+    /// softmax(Q(EK)ᵀ/√d)·F pooled from its factors: O(n·k).
+    fn pooled_map(&self) -> Option<AttentionMap> {
+        let n = self.q.nrows();
+        let mut p = Array2::zeros((n, self.ek.nrows()));
+        for i in 0..n {
+            p.row_mut(i).assign(&self.projected_weights(i));
+        }
+        let ft = self.f.t().to_owned();
+        Some(crate::measure::pool_factored(
+            p.view(),
+            ft.view(),
+            &vec![1.0; n],
+            false,
+        ))
+    }
+
     fn factor_map(&self) -> Option<FactorMap> {
         let n = self.q.nrows();
         let mut p = Array2::zeros((n, self.ek.nrows()));

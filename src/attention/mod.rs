@@ -318,6 +318,12 @@ pub trait RowKernel {
     fn factor_map(&self) -> Option<crate::measure::FactorMap> {
         None
     }
+
+    /// The pooled implied attention map when the twin can compute it from
+    /// its factors (O(n·r)) rather than row by row (O(n²·r)).
+    fn pooled_map(&self) -> Option<crate::measure::AttentionMap> {
+        None
+    }
 }
 
 /// What a method needs besides the inputs: causality, the seed of its random

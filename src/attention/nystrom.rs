@@ -164,6 +164,18 @@ impl RowKernel for NystromTwin {
         }
     }
 
+    /// F̃·(Ã⁺B̃) pooled from its factors: O(n·L).
+    fn pooled_map(&self) -> Option<AttentionMap> {
+        let n = self.kernel_f.nrows();
+        let zb_t = self.z_b.t().to_owned();
+        Some(crate::measure::pool_factored(
+            self.kernel_f.view(),
+            zb_t.view(),
+            &vec![1.0; n],
+            false,
+        ))
+    }
+
     fn factor_map(&self) -> Option<FactorMap> {
         Some(FactorMap::pool(
             &self.kernel_f,
@@ -367,6 +379,20 @@ mod tests {
         };
         let errs: Vec<f64> = [4, 16, 64].iter().map(|&l| mean(l)).collect();
         assert!(errs[0] > errs[1] && errs[1] > errs[2], "errors {errs:?}");
+    }
+
+    #[test]
+    fn error_need_not_fall_with_landmarks_on_gaussian_inputs() {
+        // Unstructured inputs with sharp attention: segment means of unrelated
+        // tokens are poor landmarks, and more of them can make things worse
+        // until L approaches n.
+        let x = Inputs::generate(InputSource::Gaussian, 128, 32, 2, 2.0);
+        let (few, more, all) = (error(&x, 4, 6), error(&x, 32, 6), error(&x, 128, 6));
+        assert!(
+            more > few,
+            "expected a rise: L = 4 gives {few}, L = 32 gives {more}"
+        );
+        assert!(all < few / 5.0, "L = n gives {all}");
     }
 
     #[test]

@@ -409,7 +409,9 @@ impl<'a> Builder<'a> {
     }
 
     /// The implied map Aᵢⱼ = sᵢ·(uᵢ · wⱼ) pooled to `cells × cells` blocks of
-    /// `factor` positions, u: rows × r, w: cols × r, s: rows (or ones).
+    /// `factor` positions, u: rows × r, w: cols × r, s: rows (or ones), from
+    /// block sums (O(n·r + cells²·r)); the block sums live after the map in
+    /// the same buffer.
     #[allow(clippy::too_many_arguments)]
     pub async fn pool_factored(
         &mut self,
@@ -421,7 +423,7 @@ impl<'a> Builder<'a> {
         factor: u32,
         cells: u32,
     ) -> Result<Mat, GpuError> {
-        let out = self.zeros(label, cells as usize, cells as usize)?;
+        let out = self.zeros(label, (cells * cells + 2 * cells * u.cols) as usize, 1)?;
         let params = OpParams {
             m: u.rows,
             n: w.rows,
@@ -431,17 +433,25 @@ impl<'a> Builder<'a> {
             cells,
             ..Default::default()
         };
+        let inputs = [Some(&u.buf), Some(&w.buf), Some(&scales.buf)];
+        let sums = (2 * cells * u.cols).div_ceil(64);
+        self.step(label, "block_sums", params, inputs, &out.buf, (sums, 1))
+            .await?;
         let groups = cells.div_ceil(16);
         self.step(
             label,
             "pool_factored",
             params,
-            [Some(&u.buf), Some(&w.buf), Some(&scales.buf)],
+            inputs,
             &out.buf,
             (groups, groups),
         )
         .await?;
-        Ok(out)
+        Ok(Mat {
+            buf: out.buf,
+            rows: cells,
+            cols: cells,
+        })
     }
 }
 

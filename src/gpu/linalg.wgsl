@@ -217,10 +217,36 @@ fn bias_relu(@builtin(global_invocation_id) gid: vec3<u32>) {
     c[idx] = x;
 }
 
+// Block sums for `pool_factored`, after the cells² map in c: for block A of
+// rows, Σ_{i∈A} eᵢ·uᵢ (which = 0) and Σ_{j∈A} wⱼ (which = 1), k each.
+// One thread per (which, block, t); grid ⌈2·cells·k / 64⌉.
+@compute @workgroup_size(64)
+fn block_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;
+    if idx >= 2u * p.cells * p.k {
+        return;
+    }
+    let which = idx / (p.cells * p.k);
+    let block = (idx / p.k) % p.cells;
+    let t = idx % p.k;
+    let rows = select(p.n, p.m, which == 0u);
+    let end = min((block + 1u) * p.factor, rows);
+    var total = 0.0;
+    for (var i = block * p.factor; i < end; i++) {
+        if which == 0u {
+            total += e[i] * a[i * p.k + t];
+        } else {
+            total += b[i * p.k + t];
+        }
+    }
+    c[p.cells * p.cells + idx] = total;
+}
+
 // Implied attention map of a factored method, pooled to cells × cells:
-// Aᵢⱼ = eᵢ · Σ_t uᵢₜ·wⱼₜ with u = a (k_rows × k), w = b (n_keys × k), row
-// scales e (all ones unless a method normalises), causal masking j > i.
-// Cell (x, y) is the mean over its block. One thread per cell.
+// Aᵢⱼ = eᵢ · Σ_t uᵢₜ·wⱼₜ with u = a (m × k), w = b (n × k), row scales e,
+// causal masking j > i. Cell (x, y) is the mean over its block: off the
+// causal diagonal it is (Σ_{i∈x} eᵢuᵢ)·(Σ_{j∈y} wⱼ)/area from `block_sums`;
+// diagonal cells of a causal map sum their pairs directly. One thread per cell.
 @compute @workgroup_size(16, 16)
 fn pool_factored(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row_cell = gid.y;
@@ -232,9 +258,15 @@ fn pool_factored(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i_end = min((row_cell + 1u) * f, p.m);
     let j_end = min((col_cell + 1u) * f, p.n);
     var total = 0.0;
-    for (var i = row_cell * f; i < i_end; i++) {
-        for (var j = col_cell * f; j < j_end; j++) {
-            if p.causal == 0u || j <= i {
+    if p.causal == 0u || col_cell < row_cell {
+        let us = p.cells * p.cells + row_cell * p.k;
+        let ws = p.cells * p.cells + (p.cells + col_cell) * p.k;
+        for (var t = 0u; t < p.k; t++) {
+            total += c[us + t] * c[ws + t];
+        }
+    } else if col_cell == row_cell {
+        for (var i = row_cell * f; i < i_end; i++) {
+            for (var j = col_cell * f; j <= i && j < j_end; j++) {
                 var dot = 0.0;
                 for (var t = 0u; t < p.k; t++) {
                     dot += a[i * p.k + t] * b[j * p.k + t];

@@ -101,11 +101,10 @@ pub async fn run(
     } else {
         0
     };
-    check_dispatch(
-        ctx,
-        "linear attention features",
-        (2 * n * m).div_ceil(64) as u32,
-    )?;
+    let entries = (2 * n * m).div_ceil(64) as u32;
+    let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
+    let entry_grid = (entries.min(max_groups), entries.div_ceil(max_groups));
+    check_dispatch(ctx, "linear attention features", entry_grid.1)?;
     check_dispatch(
         ctx,
         "linear attention chunk sums",
@@ -170,12 +169,11 @@ pub async fn run(
         wgpu::BindGroup,
         (u32, u32),
     )> = Vec::new();
-    let entries = (2 * n * m).div_ceil(64) as u32;
     steps.push((
         "linear.features",
         pipeline("features").await?,
         main_group.clone(),
-        (entries, 1),
+        entry_grid,
     ));
     if matches!(features, FeatureMap::Favor { .. }) {
         steps.push((
@@ -194,7 +192,7 @@ pub async fn run(
             "linear.favor_exp",
             pipeline("favor_exp").await?,
             main_group.clone(),
-            (entries, 1),
+            entry_grid,
         ));
     }
     let grid = (width.div_ceil(64) as u32, chunks as u32);

@@ -93,12 +93,18 @@ fn load_phi(which: u32, row: u32, f: u32) -> f32 {
     return phi_k[row * params.m + f];
 }
 
+// Flat index of a thread in a 2-D grid of 64-thread workgroups (a 1-D grid
+// would exceed 65535 workgroups at n = 16384 with m ≥ 128).
+fn flat(wg: vec3<u32>, groups: vec3<u32>, lid: u32) -> u32 {
+    return (wg.y * groups.x + wg.x) * 64u + lid;
+}
+
 // φ for every (query or key, row, feature); for Performer the raw exponent
-// ωᵀx − ‖x‖²/2 (stabilised by `favor_exp`). Grid ⌈2·n·m / 64⌉.
+// ωᵀx − ‖x‖²/2 (stabilised by `favor_exp`). 2-D grid of ⌈2·n·m / 64⌉ groups.
 @compute @workgroup_size(64)
-fn features(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn features(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let per = params.n * params.m;
-    let idx = gid.x;
+    let idx = flat(wg, groups, lid);
     if idx >= 2u * per {
         return;
     }
@@ -169,11 +175,11 @@ fn favor_key_max(@builtin(local_invocation_index) t: u32) {
 }
 
 // Performer: φ = exp(exponent − max)/√m; queries by their row's max, keys
-// by the global one. Grid ⌈2·n·m / 64⌉.
+// by the global one. 2-D grid of ⌈2·n·m / 64⌉ groups.
 @compute @workgroup_size(64)
-fn favor_exp(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn favor_exp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let per = params.n * params.m;
-    let idx = gid.x;
+    let idx = flat(wg, groups, lid);
     if idx >= 2u * per {
         return;
     }
