@@ -145,6 +145,25 @@ pub fn bind_group(
     })
 }
 
+/// Records one compute pass: `pipeline` with `group` at binding set 0 over a
+/// `groups.0 × groups.1` grid, with optional timestamp writes.
+pub fn dispatch(
+    encoder: &mut wgpu::CommandEncoder,
+    label: &str,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    groups: (u32, u32),
+    timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(label),
+        timestamp_writes: timestamps,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(groups.0, groups.1, 1);
+}
+
 /// Copies `bytes` of `src` into a mappable buffer, waits for the copy and
 /// returns the bytes.
 async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {

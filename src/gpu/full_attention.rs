@@ -17,7 +17,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
 use web_time::Instant;
 
-use super::buffers::{self, Timestamps, check_dispatch, check_storage, scoped};
+use super::buffers::{self, Timestamps, check_dispatch, check_storage, dispatch, scoped};
 use super::tiled_attention::{Layout, Prepared, TILE, TiledTiles, row_major, timed};
 use super::{
     FusedChoice, GpuContext, GpuError, GpuOutput, GpuRunOptions, MATERIALIZE_CAP_BYTES, MapSource,
@@ -133,23 +133,6 @@ impl FusedKernel {
 
 /// Row cap of the simple kernel, measured best on an H100.
 const DEFAULT_SIMPLE_ROWS: u32 = 16;
-
-fn dispatch(
-    encoder: &mut wgpu::CommandEncoder,
-    label: &str,
-    pipeline: &wgpu::ComputePipeline,
-    group: &wgpu::BindGroup,
-    groups: (u32, u32),
-    timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
-) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some(label),
-        timestamp_writes: timestamps,
-    });
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, group, &[]);
-    pass.dispatch_workgroups(groups.0, groups.1, 1);
-}
 
 fn to_array(rows: usize, cols: usize, data: Vec<f32>) -> Result<Array2<f32>, GpuError> {
     Array2::from_shape_vec((rows, cols), data).map_err(|e| GpuError::Readback(e.to_string()))

@@ -87,13 +87,14 @@ impl Program {
         for (idx, step) in self.steps.iter().enumerate() {
             let writes = timestamps
                 .and_then(|(t, slot)| t.span(slot, first && idx == 0, last && idx + 1 == count));
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(step.label),
-                timestamp_writes: writes,
-            });
-            pass.set_pipeline(&step.pipeline);
-            pass.set_bind_group(0, &step.group, &[]);
-            pass.dispatch_workgroups(step.groups.0, step.groups.1, 1);
+            buffers::dispatch(
+                encoder,
+                step.label,
+                &step.pipeline,
+                &step.group,
+                step.groups,
+                writes,
+            );
         }
     }
 

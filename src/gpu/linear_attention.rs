@@ -223,13 +223,7 @@ pub async fn run(
         let last = steps.len() - 1;
         for (idx, (label, pipeline, group, groups)) in steps.iter().enumerate() {
             let writes = ts.and_then(|(t, slot)| t.span(slot, idx == 0, idx == last));
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(label),
-                timestamp_writes: writes,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
+            buffers::dispatch(enc, label, pipeline, group, *groups, writes);
         }
     })
     .await?;

@@ -15,7 +15,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
 use web_time::Instant;
 
-use super::buffers::{self, Timestamps, check_dispatch, check_storage, scoped};
+use super::buffers::{self, Timestamps, check_dispatch, check_storage, dispatch, scoped};
 use super::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::attention::pattern::{Pattern, TileList};
 use crate::inputs::Inputs;
@@ -273,23 +273,6 @@ struct LshParams {
     d: u32,
     buckets: u32,
     rounds: u32,
-}
-
-fn pass(
-    encoder: &mut wgpu::CommandEncoder,
-    label: &str,
-    pipeline: &wgpu::ComputePipeline,
-    group: &wgpu::BindGroup,
-    groups: (u32, u32),
-    timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
-) {
-    let mut p = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some(label),
-        timestamp_writes: timestamps,
-    });
-    p.set_pipeline(pipeline);
-    p.set_bind_group(0, group, &[]);
-    p.dispatch_workgroups(groups.0, groups.1, 1);
 }
 
 struct LshStage {
@@ -616,14 +599,14 @@ impl Prepared {
         for (idx, (label, pipeline, group, groups)) in passes.into_iter().enumerate() {
             let writes = timestamps
                 .and_then(|(t, slot)| t.span(slot, first && idx == 0, last && idx == end));
-            pass(encoder, label, pipeline, group, groups, writes);
+            dispatch(encoder, label, pipeline, group, groups, writes);
         }
     }
 
     /// Records the pooled views: attention weights and pattern.
     pub fn record_pools(&self, encoder: &mut wgpu::CommandEncoder) {
         let groups = (self.cells as u32).div_ceil(16);
-        pass(
+        dispatch(
             encoder,
             "tiled.pool_weights",
             &self.pool_weights,
@@ -631,7 +614,7 @@ impl Prepared {
             (groups, groups),
             None,
         );
-        pass(
+        dispatch(
             encoder,
             "tiled.pool_pattern",
             &self.pool_pattern,
