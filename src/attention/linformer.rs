@@ -18,7 +18,7 @@ use super::{
     AttentionMethod, Budget, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
     RowKernel, RowPattern, Shape, WeightSink,
 };
-use crate::gpu::linalg::{Builder, run_once};
+use crate::gpu::linalg::Builder;
 use crate::gpu::tiled_attention::{row_major, timed};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
@@ -230,27 +230,8 @@ impl AttentionMethod for Linformer {
             .await?;
 
             // Views: the implied n×n matrix softmax(·)·F pooled, and the n×k map.
-            let (factor, cells) = AttentionMap::geometry(n);
             let ft = b.upload("linformer.ft", &row_major(&f.t().to_owned()), n, k)?;
-            let ones = b.upload("linformer.ones", &vec![1.0; n], n, 1)?;
-            let pooled = b
-                .pool_factored(
-                    "linformer.pool",
-                    &scores,
-                    &ft,
-                    &ones,
-                    false,
-                    factor as u32,
-                    cells as u32,
-                )
-                .await?;
-            run_once(ctx, "pooling the implied matrix", &b.program).await?;
-            let map = AttentionMap {
-                n,
-                factor,
-                cells,
-                values: pooled.read(ctx).await?.iter().copied().collect(),
-            };
+            let map = b.implied_map("linformer.pool", &scores, &ft).await?;
             let factor_map = FactorMap::pool(
                 &scores.read(ctx).await?,
                 "softmax(Q(EK)ᵀ/√d): n × k",

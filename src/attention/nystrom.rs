@@ -20,7 +20,7 @@ use super::{
     AttentionMethod, Budget, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
     RowKernel, RowPattern, Shape, WeightSink,
 };
-use crate::gpu::linalg::{Builder, run_once};
+use crate::gpu::linalg::Builder;
 use crate::gpu::tiled_attention::{row_major, timed};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
@@ -272,29 +272,10 @@ impl AttentionMethod for Nystrom {
             .await?;
 
             // The implied matrix F̃·(Ã⁺B̃), pooled: w-rows are (Ã⁺B̃)ᵀ = B̃ᵀ(Ã⁺)ᵀ.
-            let (factor, cells) = AttentionMap::geometry(n);
             let zb_t = b
                 .matmul("nystrom.zb_t", &kernel_b, true, &z, true, 1.0)
                 .await?;
-            let ones = b.upload("nystrom.ones", &vec![1.0; n], n, 1)?;
-            let pooled = b
-                .pool_factored(
-                    "nystrom.pool",
-                    &kernel_f,
-                    &zb_t,
-                    &ones,
-                    false,
-                    factor as u32,
-                    cells as u32,
-                )
-                .await?;
-            run_once(ctx, "pooling the implied matrix", &b.program).await?;
-            let map = AttentionMap {
-                n,
-                factor,
-                cells,
-                values: pooled.read(ctx).await?.iter().copied().collect(),
-            };
+            let map = b.implied_map("nystrom.pool", &kernel_f, &zb_t).await?;
             let factor_map = FactorMap::pool(
                 &kernel_f.read(ctx).await?,
                 "softmax(QK̃ᵀ/√d): n × L",

@@ -8,6 +8,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::buffers::{self, Timestamps, check_dispatch, check_storage, scoped};
 use super::{GpuContext, GpuError};
+use crate::measure::AttentionMap;
 
 const MODULE: &str = "linalg";
 
@@ -452,6 +453,32 @@ impl<'a> Builder<'a> {
             buf: out.buf,
             rows: cells,
             cols: cells,
+        })
+    }
+}
+
+impl Builder<'_> {
+    /// The implied n×n matrix u·wᵀ (no row scales, no mask) pooled for the
+    /// heatmap: records the pooling after the steps the builder holds, runs
+    /// them all once and reads the map back.
+    pub async fn implied_map(
+        &mut self,
+        label: &'static str,
+        u: &Mat,
+        w: &Mat,
+    ) -> Result<AttentionMap, GpuError> {
+        let n = u.rows as usize;
+        let (factor, cells) = AttentionMap::geometry(n);
+        let ones = self.upload(label, &vec![1.0; n], n, 1)?;
+        let pooled = self
+            .pool_factored(label, u, w, &ones, false, factor as u32, cells as u32)
+            .await?;
+        run_once(self.ctx, "pooling the implied matrix", &self.program).await?;
+        Ok(AttentionMap {
+            n,
+            factor,
+            cells,
+            values: pooled.read(self.ctx).await?.iter().copied().collect(),
         })
     }
 }
