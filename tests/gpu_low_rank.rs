@@ -10,16 +10,12 @@
 
 mod common;
 
-use common::{assert_close, gpu};
+use common::{Pair, assert_close, gpu, params, run_pair};
 use flt_explorer::attention::{Config, MethodId, ParamValues};
 use flt_explorer::gpu::{GpuContext, GpuRunOptions};
 use flt_explorer::inputs::{InputSource, Inputs};
 use flt_explorer::measure::MapPooler;
 use ndarray::Array2;
-
-fn params(pairs: &[(&str, u64)]) -> ParamValues {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
 
 fn check(
     ctx: &GpuContext,
@@ -29,29 +25,19 @@ fn check(
     causal: bool,
     tol: (f32, f32),
 ) {
-    let what = format!(
-        "{} n={} d={} causal={causal} {p:?}",
-        method.key(),
-        x.n(),
-        x.d()
-    );
-    let config = Config {
-        causal,
-        seed: 7,
-        params: p,
-    };
-    let options = GpuRunOptions {
-        repeats: 1,
-        ..Default::default()
-    };
-    let out = pollster::block_on(method.method().run_gpu(ctx, x, &config, &options))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let twin = method.method().cpu_twin(x, &config).unwrap();
-    let mut expect = Array2::zeros((x.n(), x.dv()));
     let mut pooler = MapPooler::new(x.n());
-    twin.compute_rows(
-        0..x.n(),
-        expect.view_mut(),
+    let Pair {
+        what,
+        gpu: out,
+        twin,
+        expect,
+    } = run_pair(
+        ctx,
+        method,
+        x,
+        p,
+        causal,
+        7,
         Some(&mut |i, w: &[f32]| pooler.add_row(i, w)),
     );
     assert_close(

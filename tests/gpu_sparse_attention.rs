@@ -8,19 +8,15 @@
 
 mod common;
 
-use common::{assert_close, gpu};
+use common::{Pair, assert_close, gpu, params, run_pair};
 use flt_explorer::attention::{Config, MethodId, ParamValues, RowKernel};
 use flt_explorer::gpu::GpuRunOptions;
 use flt_explorer::inputs::Inputs;
 use flt_explorer::measure::PatternPooler;
 use ndarray::Array2;
 
-fn params(pairs: &[(&str, u64)]) -> ParamValues {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
-
-/// Runs `method` on the GPU and its twin on the CPU; compares outputs and
-/// pooled patterns. Returns the GPU output.
+/// Runs `method` on the GPU and its twin on the CPU; compares outputs,
+/// pooled patterns, buckets and the pairs the tiles cover.
 fn check(
     ctx: &flt_explorer::gpu::GpuContext,
     method: MethodId,
@@ -28,26 +24,12 @@ fn check(
     p: &ParamValues,
     causal: bool,
 ) {
-    let what = format!(
-        "{} n={} d={} causal={causal} {p:?}",
-        method.key(),
-        x.n(),
-        x.d()
-    );
-    let config = Config {
-        causal,
-        seed: 4,
-        params: p,
-    };
-    let options = GpuRunOptions {
-        repeats: 1,
-        ..Default::default()
-    };
-    let out = pollster::block_on(method.method().run_gpu(ctx, x, &config, &options))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let twin = method.method().cpu_twin(x, &config).unwrap();
-    let mut expect = Array2::zeros((x.n(), x.dv()));
-    twin.compute_rows(0..x.n(), expect.view_mut(), None);
+    let Pair {
+        what,
+        gpu: out,
+        twin,
+        expect,
+    } = run_pair(ctx, method, x, p, causal, 4, None);
     assert_close(&what, &out.output, &expect, 2e-6, 1e-5);
 
     let mut pooler = PatternPooler::new(x.n());

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
-use flt_explorer::gpu::GpuContext;
+use flt_explorer::attention::{Config, MethodId, ParamValues, RowKernel, WeightSink};
+use flt_explorer::gpu::{GpuContext, GpuOutput, GpuRunOptions};
+use flt_explorer::inputs::Inputs;
+use ndarray::Array2;
 
 /// Whether a missing GPU adapter must fail the test (CI) rather than skip it.
 pub fn gpu_required() -> bool {
@@ -39,5 +42,61 @@ pub fn assert_close(
             (x - y).abs() <= bound && x.is_finite(),
             "{what}: element {idx:?} is {x}, expected {y} (tolerance {bound})"
         );
+    }
+}
+
+/// Method knobs from `(key, value)` pairs.
+pub fn params(pairs: &[(&str, u64)]) -> ParamValues {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// One method run both ways on the same inputs and settings.
+pub struct Pair<'a> {
+    /// Names the case in assertion messages.
+    pub what: String,
+    /// The GPU run (one repeat).
+    pub gpu: GpuOutput,
+    /// The CPU twin.
+    pub twin: Box<dyn RowKernel + 'a>,
+    /// The twin's output for every row.
+    pub expect: Array2<f32>,
+}
+
+/// Runs `method` on the GPU and its CPU twin on every row; `on_row` sees the
+/// twin's attention weights row by row.
+pub fn run_pair<'a>(
+    ctx: &GpuContext,
+    method: MethodId,
+    x: &'a Inputs,
+    p: &ParamValues,
+    causal: bool,
+    seed: u64,
+    on_row: Option<WeightSink<'_>>,
+) -> Pair<'a> {
+    let what = format!(
+        "{} n={} d={} causal={causal} {p:?}",
+        method.key(),
+        x.n(),
+        x.d()
+    );
+    let config = Config {
+        causal,
+        seed,
+        params: p,
+    };
+    let options = GpuRunOptions {
+        repeats: 1,
+        ..Default::default()
+    };
+    let gpu = pollster::block_on(method.method().run_gpu(ctx, x, &config, &options))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let twin = method.method().cpu_twin(x, &config).unwrap();
+    let mut expect = Array2::zeros((x.n(), x.dv()));
+    twin.compute_rows(0..x.n(), expect.view_mut(), on_row);
+    Pair {
+        what,
+        gpu,
+        twin,
+        expect,
     }
 }
