@@ -88,9 +88,8 @@ pub static BIGBIRD: Structured = Structured {
 mod tests {
     use super::*;
     use crate::attention::AttentionMethod;
+    use crate::attention::testing::twin_rel_err;
     use crate::inputs::Inputs;
-    use crate::measure::errors;
-    use ndarray::Array2;
 
     /// Mean rel_err of BigBird over seeds, for R random blocks.
     fn mean_error(random: u64) -> f64 {
@@ -112,17 +111,7 @@ mod tests {
                 params: &params,
             };
             let twin = BIGBIRD.cpu_twin(&x, &config).unwrap();
-            let mut out = Array2::zeros((192, 16));
-            twin.compute_rows(0..192, out.view_mut(), None);
-            let all: Vec<usize> = (0..192).collect();
-            let exact = crate::attention::full::reference_rows(
-                x.q.view(),
-                x.k.view(),
-                x.v.view(),
-                false,
-                &all,
-            );
-            total += errors(out.view(), exact.view()).rel_err;
+            total += twin_rel_err(&*twin, &x);
         }
         total / 6.0
     }

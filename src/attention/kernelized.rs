@@ -445,7 +445,7 @@ impl AttentionMethod for Kernelized {
 mod tests {
     use super::*;
     use crate::attention::ParamValues;
-    use crate::measure::errors;
+    use crate::attention::testing::twin_rel_err;
 
     fn run_twin(x: &Inputs, kernel: Kernel, m: usize, seed: u64, causal: bool) -> Array2<f32> {
         let twin = KernelTwin::new(x, kernel, m, seed, causal);
@@ -555,17 +555,7 @@ mod tests {
                     params: &params,
                 };
                 let twin = PERFORMER.cpu_twin(&x, &config).unwrap();
-                let mut out = Array2::zeros((96, 16));
-                twin.compute_rows(0..96, out.view_mut(), None);
-                let all: Vec<usize> = (0..96).collect();
-                let exact = crate::attention::full::reference_rows(
-                    x.q.view(),
-                    x.k.view(),
-                    x.v.view(),
-                    false,
-                    &all,
-                );
-                total += errors(out.view(), exact.view()).rel_err;
+                total += twin_rel_err(&*twin, &x);
             }
             total / 6.0
         };

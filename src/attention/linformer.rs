@@ -261,8 +261,8 @@ impl AttentionMethod for Linformer {
 mod tests {
     use super::*;
     use crate::attention::ParamValues;
+    use crate::attention::testing::twin_rel_err;
     use crate::inputs::InputSource;
-    use crate::measure::errors;
 
     fn mean_error(k: u64, kind: InputSource) -> f64 {
         let mut total = 0.0;
@@ -275,17 +275,7 @@ mod tests {
                 params: &params,
             };
             let twin = Linformer.cpu_twin(&x, &config).unwrap();
-            let mut out = Array2::zeros((128, 16));
-            twin.compute_rows(0..128, out.view_mut(), None);
-            let all: Vec<usize> = (0..128).collect();
-            let exact = crate::attention::full::reference_rows(
-                x.q.view(),
-                x.k.view(),
-                x.v.view(),
-                false,
-                &all,
-            );
-            total += errors(out.view(), exact.view()).rel_err;
+            total += twin_rel_err(&*twin, &x);
         }
         total / 6.0
     }

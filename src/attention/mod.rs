@@ -388,6 +388,34 @@ pub trait AttentionMethod: Sync {
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>>;
 }
 
+/// Helpers for the methods' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use ndarray::{Array2, ArrayView2};
+
+    use super::RowKernel;
+    use crate::inputs::Inputs;
+
+    /// The twin's output for every row.
+    pub fn all_rows(twin: &dyn RowKernel, x: &Inputs) -> Array2<f32> {
+        let mut out = Array2::zeros((x.n(), x.dv()));
+        twin.compute_rows(0..x.n(), out.view_mut(), None);
+        out
+    }
+
+    /// rel_err of `out` against exact (f64, non-causal) attention on `x`.
+    pub fn rel_err_vs_exact(x: &Inputs, out: ArrayView2<'_, f32>) -> f64 {
+        let all: Vec<usize> = (0..x.n()).collect();
+        let exact = super::full::reference_rows(x.q.view(), x.k.view(), x.v.view(), false, &all);
+        crate::measure::errors(out, exact.view()).rel_err
+    }
+
+    /// rel_err of the twin, all rows, against exact attention.
+    pub fn twin_rel_err(twin: &dyn RowKernel, x: &Inputs) -> f64 {
+        rel_err_vs_exact(x, all_rows(twin, x).view())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

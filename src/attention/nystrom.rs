@@ -310,18 +310,11 @@ impl AttentionMethod for Nystrom {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attention::testing::twin_rel_err;
     use crate::inputs::InputSource;
-    use crate::measure::errors;
 
     fn error(x: &Inputs, l: usize, iters: u32) -> f64 {
-        let twin = NystromTwin::new(x, l, iters);
-        let n = x.n();
-        let mut out = Array2::zeros((n, x.dv()));
-        twin.compute_rows(0..n, out.view_mut(), None);
-        let all: Vec<usize> = (0..n).collect();
-        let exact =
-            crate::attention::full::reference_rows(x.q.view(), x.k.view(), x.v.view(), false, &all);
-        errors(out.view(), exact.view()).rel_err
+        twin_rel_err(&NystromTwin::new(x, l, iters), x)
     }
 
     #[test]

@@ -434,6 +434,7 @@ impl AttentionMethod for Reformer {
 mod tests {
     use super::*;
     use crate::attention::full::twin_all_rows;
+    use crate::attention::testing::rel_err_vs_exact;
 
     fn config(params: &[(&str, u64)], causal: bool, seed: u64) -> (ParamValues, bool, u64) {
         let mut p = ParamValues::new();
@@ -545,15 +546,7 @@ mod tests {
                     seed,
                 );
                 let got = twin_output(&x, &p, c, s);
-                let all: Vec<usize> = (0..64).collect();
-                let exact = crate::attention::full::reference_rows(
-                    x.q.view(),
-                    x.k.view(),
-                    x.v.view(),
-                    false,
-                    &all,
-                );
-                total += crate::measure::errors(got.view(), exact.view()).rel_err;
+                total += rel_err_vs_exact(&x, got.view());
             }
             total / 8.0
         };
