@@ -99,6 +99,15 @@ impl<'a> LinformerTwin<'a> {
         }
     }
 
+    /// Every row's weights over the k projected keys: n × k.
+    fn projected_matrix(&self) -> Array2<f32> {
+        let mut p = Array2::zeros((self.q.nrows(), self.ek.nrows()));
+        for (i, mut row) in p.rows_mut().into_iter().enumerate() {
+            row.assign(&self.projected_weights(i));
+        }
+        p
+    }
+
     /// Row i of softmax(Q(EK)ᵀ/√d) (length k).
     fn projected_weights(&self, i: usize) -> Array1<f32> {
         let mut p = self.ek.dot(&self.q.row(i)) * self.scale;
@@ -134,10 +143,7 @@ impl RowKernel for LinformerTwin<'_> {
     /// softmax(Q(EK)ᵀ/√d)·F pooled from its factors: O(n·k).
     fn pooled_map(&self) -> Option<AttentionMap> {
         let n = self.q.nrows();
-        let mut p = Array2::zeros((n, self.ek.nrows()));
-        for i in 0..n {
-            p.row_mut(i).assign(&self.projected_weights(i));
-        }
+        let p = self.projected_matrix();
         let ft = self.f.t().to_owned();
         Some(crate::measure::pool_factored(
             p.view(),
@@ -148,11 +154,7 @@ impl RowKernel for LinformerTwin<'_> {
     }
 
     fn factor_map(&self) -> Option<FactorMap> {
-        let n = self.q.nrows();
-        let mut p = Array2::zeros((n, self.ek.nrows()));
-        for i in 0..n {
-            p.row_mut(i).assign(&self.projected_weights(i));
-        }
+        let p = self.projected_matrix();
         Some(FactorMap::pool(
             &p,
             "softmax(Q(EK)ᵀ/√d): n × k",
