@@ -379,7 +379,7 @@ pub async fn run(
             let (output, map, samples) =
                 cpu_pass(&*twin, (n, dv), repeats, per_chunk, host).await?;
             m.time_ms_samples = samples;
-            m.adapter = "CPU twin (ndarray, f32)".into();
+            m.adapter = "CPU twin, f32".into();
             m.api = "ndarray".into();
             m.kernel = "cpu-twin".into();
             m.kernel_variant = "one query row at a time".into();

@@ -451,6 +451,27 @@ fn sparse_methods_take_their_knobs_from_flags() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
 }
 
+/// A size the kernel cannot take: auto falls back to the twin and says why;
+/// `--backend gpu` fails with the same reason instead.
+#[test]
+fn a_kernel_limit_is_explained_not_hidden() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let why = "needs 200 columns; the kernel's widest d, dv is 128";
+    let base = ["run", "--method", "longformer", "--n", "64", "--d", "200"];
+    let m = json(&flt(&[&base[..], &["--json"]].concat()));
+    assert_eq!(m["backend"], "cpu", "{m}");
+    assert!(
+        m["notes"][0].as_str().unwrap().contains(why),
+        "{}",
+        m["notes"]
+    );
+    let o = flt(&[&base[..], &["--backend", "gpu"]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(why), "{}", stderr(&o));
+}
+
 #[test]
 fn every_method_runs_on_the_gpu_when_there_is_one() {
     if common::gpu().is_none() {

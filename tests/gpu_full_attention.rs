@@ -218,10 +218,13 @@ fn limits_are_checked_before_allocating() {
     let big = Inputs::seeded(4096, 256, 1);
     match pollster::block_on(run(&small, &big, false, &options())) {
         Err(GpuError::TooLarge {
-            limit_name, bytes, ..
+            limit_name,
+            needs,
+            unit,
+            ..
         }) => {
             assert_eq!(limit_name, "max_storage_buffer_binding_size");
-            assert_eq!(bytes, 4096 * 256 * 4);
+            assert_eq!((needs, unit), (4096 * 256 * 4, "bytes"));
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }

@@ -13,7 +13,8 @@ pub fn check_storage(ctx: &GpuContext, what: &str, bytes: u64) -> Result<(), Gpu
     if bytes > binding {
         return Err(GpuError::TooLarge {
             what: what.into(),
-            bytes,
+            needs: bytes,
+            unit: "bytes",
             limit_name: "max_storage_buffer_binding_size",
             limit: binding,
         });
@@ -21,7 +22,8 @@ pub fn check_storage(ctx: &GpuContext, what: &str, bytes: u64) -> Result<(), Gpu
     if bytes > ctx.limits.max_buffer_size {
         return Err(GpuError::TooLarge {
             what: what.into(),
-            bytes,
+            needs: bytes,
+            unit: "bytes",
             limit_name: "max_buffer_size",
             limit: ctx.limits.max_buffer_size,
         });
@@ -34,8 +36,9 @@ pub fn check_dispatch(ctx: &GpuContext, what: &str, groups: u32) -> Result<(), G
     let limit = ctx.limits.max_compute_workgroups_per_dimension;
     if groups > limit {
         return Err(GpuError::TooLarge {
-            what: format!("{what} ({groups} workgroups)"),
-            bytes: groups as u64,
+            what: what.into(),
+            needs: groups as u64,
+            unit: "workgroups along one dimension",
             limit_name: "max_compute_workgroups_per_dimension",
             limit: limit as u64,
         });

@@ -85,7 +85,8 @@ impl FusedTiles {
         if need > max_workgroup_bytes {
             return Err(GpuError::TooLarge {
                 what: format!("the fused attention kernel at d = {d}"),
-                bytes: need as u64,
+                needs: need as u64,
+                unit: "bytes of workgroup memory",
                 limit_name: "max_compute_workgroup_storage_size",
                 limit: max_workgroup_bytes as u64,
             });

@@ -88,9 +88,10 @@ pub async fn run(
     let m = features.features(d);
     if m == 0 || m > MAX_FEATURES {
         return Err(GpuError::TooLarge {
-            what: format!("linear attention with {m} features"),
-            bytes: m as u64,
-            limit_name: "features ≤ 1024",
+            what: "the linear-attention kernel".into(),
+            needs: m as u64,
+            unit: "features",
+            limit_name: "the kernel's most features",
             limit: MAX_FEATURES as u64,
         });
     }

@@ -28,18 +28,19 @@ pub enum GpuError {
     /// No adapter, or the device could not be created.
     #[error("WebGPU unavailable: {0}")]
     Unavailable(String),
-    /// A buffer would exceed the adapter's limits; checked before allocating.
-    #[error(
-        "{what} needs {bytes} bytes, more than this adapter allows ({limit_name} = {limit} bytes)"
-    )]
+    /// A size exceeds a limit of the adapter or of the kernel; checked
+    /// before allocating.
+    #[error("{what} needs {needs} {unit}; {limit_name} is {limit}")]
     TooLarge {
-        /// What the buffer holds.
+        /// What needs it (a buffer, a kernel at some size).
         what: String,
-        /// Bytes it needs.
-        bytes: u64,
+        /// How much it needs, in `unit`.
+        needs: u64,
+        /// "bytes", "workgroups", "storage buffers", "features", ….
+        unit: &'static str,
         /// Which limit it exceeds.
         limit_name: &'static str,
-        /// The limit.
+        /// The limit, in `unit`.
         limit: u64,
     },
     /// wgpu reported a validation or out-of-memory error.

@@ -55,18 +55,17 @@ impl TiledTiles {
     pub fn unfit(ctx: &GpuContext, d: u32, dv: u32) -> GpuError {
         if d > Self::MAX_WIDTH || dv > Self::MAX_WIDTH {
             GpuError::TooLarge {
-                what: format!(
-                    "the tiled attention kernel at d = {d}, dv = {dv} (at most {})",
-                    Self::MAX_WIDTH
-                ),
-                bytes: d.max(dv) as u64,
-                limit_name: "d, dv ≤ 128",
+                what: format!("the tiled attention kernel at d = {d}, dv = {dv}"),
+                needs: d.max(dv) as u64,
+                unit: "columns",
+                limit_name: "the kernel's widest d, dv",
                 limit: Self::MAX_WIDTH as u64,
             }
         } else {
             GpuError::TooLarge {
                 what: format!("the tiled attention kernel at d = {d}, dv = {dv}"),
-                bytes: Self::workgroup_bytes(d, dv) as u64,
+                needs: Self::workgroup_bytes(d, dv) as u64,
+                unit: "bytes of workgroup memory",
                 limit_name: "max_compute_workgroup_storage_size",
                 limit: ctx.limits.max_compute_workgroup_storage_size as u64,
             }
@@ -338,8 +337,9 @@ impl Prepared {
         }
         if ctx.limits.max_storage_buffers_per_shader_stage < 8 {
             return Err(GpuError::TooLarge {
-                what: "the tiled attention kernel's 8 storage buffers".into(),
-                bytes: 8,
+                what: "the tiled attention kernel".into(),
+                needs: 8,
+                unit: "storage buffers",
                 limit_name: "max_storage_buffers_per_shader_stage",
                 limit: ctx.limits.max_storage_buffers_per_shader_stage as u64,
             });
