@@ -215,6 +215,25 @@ impl<'a> Builder<'a> {
         tb: bool,
         alpha: f32,
     ) -> Result<Mat, GpuError> {
+        let rows = if ta { a.cols } else { a.rows };
+        let cols = if tb { b.rows } else { b.cols };
+        let out = self.zeros(label, rows as usize, cols as usize)?;
+        self.matmul_into(label, a, ta, b, tb, alpha, &out).await?;
+        Ok(out)
+    }
+
+    /// `alpha·op(a)·op(b)` into `out` (which must be neither a nor b).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn matmul_into(
+        &mut self,
+        label: &'static str,
+        a: &Mat,
+        ta: bool,
+        b: &Mat,
+        tb: bool,
+        alpha: f32,
+        out: &Mat,
+    ) -> Result<(), GpuError> {
         let (m, k) = if ta {
             (a.cols, a.rows)
         } else {
@@ -225,13 +244,15 @@ impl<'a> Builder<'a> {
         } else {
             (b.rows, b.cols)
         };
-        if k != k2 {
+        if k != k2 || (out.rows, out.cols) != (m, n) {
             return Err(GpuError::Device {
                 stage: label.into(),
-                message: format!("inner dimensions {k} and {k2} differ"),
+                message: format!(
+                    "shapes differ: {m} × {k} times {k2} × {n} into {} × {}",
+                    out.rows, out.cols
+                ),
             });
         }
-        let out = self.zeros(label, m as usize, n as usize)?;
         let params = OpParams {
             m,
             n,
@@ -251,8 +272,7 @@ impl<'a> Builder<'a> {
             &out.buf,
             (n.div_ceil(16), m.div_ceil(16)),
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// Row softmax of `x·alpha` in place (causal: entries j > i get 0).
@@ -282,15 +302,15 @@ impl<'a> Builder<'a> {
         .await
     }
 
-    /// `alpha·I + beta·x` for a square x, into a new matrix.
-    pub async fn identity_plus(
+    /// `alpha·I + beta·x` for a square x, into `out` (not x).
+    pub async fn identity_plus_into(
         &mut self,
         label: &'static str,
         x: &Mat,
         alpha: f32,
         beta: f32,
-    ) -> Result<Mat, GpuError> {
-        let out = self.zeros(label, x.rows as usize, x.cols as usize)?;
+        out: &Mat,
+    ) -> Result<(), GpuError> {
         let params = OpParams {
             m: x.rows,
             alpha,
@@ -305,8 +325,7 @@ impl<'a> Builder<'a> {
             &out.buf,
             ((x.rows * x.rows).div_ceil(64), 1),
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// `xᵀ / (‖x‖₁‖x‖∞)`: the pseudo-inverse iteration's start.
@@ -331,30 +350,34 @@ impl<'a> Builder<'a> {
     /// The Moore–Penrose pseudo-inverse of a square `a` by the iteration of
     /// Razavi et al. 2014 used by Nyströmformer (Xiong et al. 2021, Eq. 16):
     /// Z₀ = aᵀ/(‖a‖₁‖a‖∞), Z ← ¼·Z·(13I − aZ·(15I − aZ·(7I − aZ))).
+    /// Five L × L buffers serve every iteration: Z (two, in turn), AZ and
+    /// two temporaries.
     pub async fn pinv(&mut self, a: &Mat, iterations: u32) -> Result<Mat, GpuError> {
+        let side = a.rows as usize;
         let mut z = self.pinv_start("nystrom.pinv_start", a).await?;
+        if iterations == 0 {
+            return Ok(z);
+        }
+        let mut next = self.zeros("nystrom.pinv_z", side, side)?;
+        let az = self.zeros("nystrom.pinv_az", side, side)?;
+        let t = self.zeros("nystrom.pinv_t", side, side)?;
+        let u = self.zeros("nystrom.pinv_u", side, side)?;
         for _ in 0..iterations {
-            let az = self
-                .matmul("nystrom.pinv_az", a, false, &z, false, 1.0)
+            self.matmul_into("nystrom.pinv_az", a, false, &z, false, 1.0, &az)
                 .await?;
-            let t1 = self
-                .identity_plus("nystrom.pinv_7i", &az, 7.0, -1.0)
+            self.identity_plus_into("nystrom.pinv_7i", &az, 7.0, -1.0, &t)
                 .await?;
-            let t2 = self
-                .matmul("nystrom.pinv_az7", &az, false, &t1, false, 1.0)
+            self.matmul_into("nystrom.pinv_az7", &az, false, &t, false, 1.0, &u)
                 .await?;
-            let t3 = self
-                .identity_plus("nystrom.pinv_15i", &t2, 15.0, -1.0)
+            self.identity_plus_into("nystrom.pinv_15i", &u, 15.0, -1.0, &t)
                 .await?;
-            let t4 = self
-                .matmul("nystrom.pinv_az15", &az, false, &t3, false, 1.0)
+            self.matmul_into("nystrom.pinv_az15", &az, false, &t, false, 1.0, &u)
                 .await?;
-            let t5 = self
-                .identity_plus("nystrom.pinv_13i", &t4, 13.0, -1.0)
+            self.identity_plus_into("nystrom.pinv_13i", &u, 13.0, -1.0, &t)
                 .await?;
-            z = self
-                .matmul("nystrom.pinv_step", &z, false, &t5, false, 0.25)
+            self.matmul_into("nystrom.pinv_step", &z, false, &t, false, 0.25, &next)
                 .await?;
+            std::mem::swap(&mut z, &mut next);
         }
         Ok(z)
     }
