@@ -33,17 +33,28 @@ pub enum Timing {
     WallClock,
 }
 
-/// Time of one stage of a run (e.g. the materialising path).
+/// Time of one stage of a run (e.g. the materialising path), timed like the
+/// main kernel: a warm-up, then repeats, and their median.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
     /// What ran, e.g. `"materialized: scores + softmax + P·V"`.
     pub name: String,
     /// Median time in milliseconds.
     pub time_ms: f64,
+    /// Every repeat's time, in milliseconds.
+    #[serde(default)]
+    pub time_ms_samples: Vec<f64>,
+    /// How they were measured.
+    #[serde(default = "wall_clock")]
+    pub timing: Timing,
     /// Bytes the stage moves through global memory (counted).
     pub bytes: u64,
     /// Device memory its buffers occupy (allocated).
     pub memory_bytes: u64,
+}
+
+fn wall_clock() -> Timing {
+    Timing::WallClock
 }
 
 /// One run's figures. Field names are a contract (`flt --json`, the page's
@@ -66,8 +77,12 @@ pub struct Measurement {
     pub seed: u64,
     /// Whether keys j > i were masked.
     pub causal: bool,
-    /// Method-specific knobs.
+    /// Method-specific knobs (a choice knob by its index; its name is in
+    /// `param_choices`).
     pub params: std::collections::BTreeMap<String, u64>,
+    /// The names of the choice knobs' values (`{"projection": "mean-pool"}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub param_choices: std::collections::BTreeMap<String, String>,
     /// `"gaussian"` (seeded) or `"npy"`.
     pub inputs: crate::inputs::InputSource,
     /// The factor Q and K were multiplied by (generated inputs).
@@ -86,17 +101,37 @@ pub struct Measurement {
     /// The kernel's variant and tile sizes (e.g. "register-tiled, 32 query
     /// rows × 32 keys per tile").
     pub kernel_variant: String,
-    /// Counted floating-point operations of the timed kernel.
+    /// Floating-point operations the timed kernel executes (GPU runs: the
+    /// kernels, visited tiles and feature maps at their real cost; CPU runs:
+    /// the twin's whole pass), counted.
     pub flops: u64,
     /// The formula behind `flops`.
     pub flops_formula: String,
-    /// Counted global-memory bytes of the timed kernel.
+    /// Bytes the timed kernel moves (GPU: global-memory loads and stores,
+    /// re-reads included; CPU: what the twin's loops read and write).
     pub bytes: u64,
     /// The formula behind `bytes`.
     pub bytes_formula: String,
-    /// Memory allocated for the timed kernel's buffers (measured from the
-    /// allocations made, GPU or CPU).
+    /// Floating-point operations the method itself needs: the pairs in its
+    /// pattern, its factors' products (the same on every backend).
+    #[serde(default)]
+    pub flops_algorithmic: u64,
+    /// The formula behind `flops_algorithmic`.
+    #[serde(default)]
+    pub flops_algorithmic_formula: String,
+    /// Compulsory bytes: inputs, parameters and output moved once (the lower
+    /// bound of any implementation).
+    #[serde(default)]
+    pub bytes_compulsory: u64,
+    /// The formula behind `bytes_compulsory`.
+    #[serde(default)]
+    pub bytes_compulsory_formula: String,
+    /// Memory allocated for the timed kernel's buffers (GPU: the buffers
+    /// created; CPU: the twin's own arrays and the output).
     pub memory_bytes: u64,
+    /// What `memory_bytes` counts.
+    #[serde(default)]
+    pub memory_formula: String,
     /// Median time of the timed kernel, in milliseconds.
     pub time_ms: f64,
     /// How `time_ms` was measured.
@@ -109,6 +144,19 @@ pub struct Measurement {
     pub rel_err: f64,
     /// max |O − O_exact| over the checked rows.
     pub max_abs_err: f64,
+    /// The exact model `rel_err` is measured against.
+    #[serde(default)]
+    pub reference: String,
+    /// rel_err of outputting the mean of V (uniform attention over the keys
+    /// each query sees): what a method must beat to say anything.
+    #[serde(default)]
+    pub baseline_mean_v_rel_err: f64,
+    /// rel_err of outputting zeros (1 unless the exact output is zero).
+    #[serde(default)]
+    pub baseline_zero_rel_err: f64,
+    /// Nyström: ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse Z used (CPU twin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinv_residual: Option<f64>,
     /// max |O_gpu − O_cpu twin| over the checked rows (GPU runs only).
     pub gpu_cpu_max_abs_err: Option<f64>,
     /// max |O_kernel − O_cpu twin| for every GPU kernel that computed O

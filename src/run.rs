@@ -182,27 +182,32 @@ async fn exact_rows(
     Ok((out, mass))
 }
 
-/// Runs the CPU twin over all rows `repeats` times in chunks that yield,
-/// pooling the attention map on the first pass; returns the output, the map
-/// and each pass's busy time in ms (yields excluded).
-async fn cpu_pass(
-    twin: &dyn RowKernel,
+/// Runs the CPU twin `repeats` times, each a whole pass: the twin built
+/// afresh from the inputs (its set-up: features, projections, hashing) and
+/// every row computed in chunks that yield, so every repeat runs the same
+/// algorithm from the same state. The first pass pools the attention map.
+/// Returns the output, the map and each pass's busy time in ms (yields
+/// excluded).
+async fn cpu_pass<'a>(
+    build: &dyn Fn() -> Result<Box<dyn RowKernel + 'a>, MethodError>,
     (n, dv): (usize, usize),
     repeats: usize,
     per_chunk: usize,
     host: &dyn Host,
 ) -> Result<(Array2<f32>, AttentionMap, Vec<f64>), RunError> {
     let mut output = Array2::zeros((n, dv));
-    // Factored twins pool their implied map from their factors.
-    let mut map = twin.pooled_map();
-    let mut pooler = if map.is_some() {
-        None
-    } else {
-        Some(MapPooler::new(n))
-    };
+    let mut map = None;
     let mut samples = Vec::with_capacity(repeats);
     for r in 0..repeats {
-        let mut busy = 0.0f64;
+        let t0 = Instant::now();
+        let twin = build()?;
+        let mut busy = t0.elapsed().as_secs_f64() * 1e3;
+        checkpoint(host).await?;
+        // Factored twins pool their implied map from their factors.
+        if map.is_none() {
+            map = twin.pooled_map();
+        }
+        let mut pooler = map.is_none().then(|| MapPooler::new(n));
         let mut start = 0;
         while start < n {
             let end = (start + per_chunk).min(n);
@@ -222,12 +227,12 @@ async fn cpu_pass(
             start = end;
             host.progress(
                 "CPU twin",
-                0.85 * (r as f64 + start as f64 / n as f64) / repeats as f64,
+                0.1 + 0.75 * (r as f64 + start as f64 / n as f64) / repeats as f64,
             );
             checkpoint(host).await?;
         }
         samples.push(busy);
-        if let Some(p) = pooler.take() {
+        if let Some(p) = pooler {
             map = Some(p.finish());
         }
     }
@@ -236,6 +241,35 @@ async fn cpu_pass(
         map.unwrap_or_else(|| MapPooler::new(n).finish()),
         samples,
     ))
+}
+
+/// Counts the pairs of the twin's pattern and pools it, in chunks.
+async fn count_pattern(
+    twin: &dyn RowKernel,
+    n: usize,
+    per_chunk: usize,
+    host: &dyn Host,
+) -> Result<(u64, PatternMap), RunError> {
+    let mut pooler = PatternPooler::new(n);
+    let step = per_chunk.max(64);
+    for start in (0..n).step_by(step) {
+        for i in start..(start + step).min(n) {
+            pooler.add_row(i, &twin.row_pattern(i));
+        }
+        checkpoint(host).await?;
+    }
+    Ok((pooler.pairs, pooler.finish()))
+}
+
+/// rel_err of the two baselines on the checked rows: the mean of V (uniform
+/// attention over the keys each query sees) and zeros.
+fn baselines(reference: &ExactReference<'_>, rows: &[usize], exact: &Array2<f64>) -> (f64, f64) {
+    let uniform = reference.uniform_rows(rows).mapv(|x| x as f32);
+    let zeros = Array2::<f32>::zeros(exact.dim());
+    (
+        errors(uniform.view(), exact.view()).rel_err,
+        errors(zeros.view(), exact.view()).rel_err,
+    )
 }
 
 /// Runs `req` on `backend`.
@@ -267,16 +301,16 @@ pub async fn run(
         seed: settings.seed,
         params: &settings.params,
     };
-    let cost = method.cost(shape, &config);
     let twin = method.cpu_twin(inputs, &config)?;
     let rows = sample_rows(n);
     let per_chunk = rows_per_chunk(n, d, dv);
-    let reference = ExactReference::new(
-        inputs.q.view(),
-        inputs.k.view(),
-        inputs.v.view(),
-        settings.causal,
-    );
+    let model = method.reference_model(&config);
+    let reference = ExactReference::for_model(inputs, settings.causal, model);
+
+    // The pattern first: its pairs are what the method needs.
+    host.progress("counting the pattern", 0.02);
+    let (pairs, twin_pattern) = count_pattern(&*twin, n, per_chunk, host).await?;
+    let cost = method.cost(shape, &config, pairs);
 
     let mut m = Measurement {
         schema_version: SCHEMA_VERSION,
@@ -288,6 +322,15 @@ pub async fn run(
         seed: settings.seed,
         causal: settings.causal,
         params: settings.params.clone(),
+        param_choices: info
+            .params
+            .iter()
+            .filter_map(|p| {
+                let value = settings.params.get(p.key).copied().unwrap_or(p.default);
+                p.choice_name(value)
+                    .map(|name| (p.key.to_string(), name.to_string()))
+            })
+            .collect(),
         inputs: inputs.source,
         inputs_digest: inputs.digest(),
         qk_scale: settings.qk_scale,
@@ -300,17 +343,26 @@ pub async fn run(
         flops_formula: cost.flops_formula,
         bytes: cost.bytes,
         bytes_formula: cost.bytes_formula,
+        flops_algorithmic: cost.flops_algorithmic,
+        flops_algorithmic_formula: cost.flops_algorithmic_formula,
+        bytes_compulsory: cost.bytes_compulsory,
+        bytes_compulsory_formula: cost.bytes_compulsory_formula,
         memory_bytes: 0,
+        memory_formula: String::new(),
         time_ms: 0.0,
         timing: Timing::WallClock,
         time_ms_samples: Vec::new(),
         gflops: 0.0,
         rel_err: 0.0,
         max_abs_err: 0.0,
+        reference: model.describe().into(),
+        baseline_mean_v_rel_err: 0.0,
+        baseline_zero_rel_err: 0.0,
+        pinv_residual: twin.figures().pinv_residual,
         gpu_cpu_max_abs_err: None,
         cross_checks: Default::default(),
-        pattern_pairs: 0,
-        density: 0.0,
+        pattern_pairs: pairs,
+        density: pairs as f64 / (n as f64 * n as f64),
         tile_pairs: None,
         mass_in_pattern: 1.0,
         checked_rows: rows.len(),
@@ -318,9 +370,6 @@ pub async fn run(
         notes: Vec::new(),
     };
 
-    let mut gpu_pattern = None;
-    let mut gpu_factor = None;
-    let mut lsh = None;
     let gpu = match backend {
         Backend::Gpu(ctx) => {
             host.progress("running the GPU kernels", 0.05);
@@ -346,6 +395,7 @@ pub async fn run(
             None
         }
     };
+    let mut gpu_views = None;
     let (output, map) = match gpu {
         Some((ctx, out)) => {
             checkpoint(host).await?;
@@ -364,52 +414,50 @@ pub async fn run(
             m.kernel = out.kernel.clone();
             m.kernel_variant = out.kernel_variant.clone();
             m.memory_bytes = out.memory_bytes;
+            m.memory_formula = "device buffers created for the timed kernels".into();
+            if let Some((flops, bytes)) = &out.executed {
+                m.flops = flops.value;
+                m.flops_formula = flops.formula.clone();
+                m.bytes = bytes.value;
+                m.bytes_formula = bytes.formula.clone();
+            }
             m.timing = out.timing;
             m.time_ms_samples = out.time_ms_samples.clone();
             m.stages = out.stages.clone();
             m.tile_pairs = out.tile_pairs;
             m.notes.extend(out.notes.iter().cloned());
-            gpu_pattern = out.pattern_map;
-            gpu_factor = out.factor_map;
-            lsh = out.lsh;
+            gpu_views = Some((out.pattern_map, out.factor_map, out.lsh));
             (out.output, out.map)
         }
         None => {
             let repeats = req.options.repeats.max(1) as usize;
+            let build = || method.cpu_twin(inputs, &config);
             let (output, map, samples) =
-                cpu_pass(&*twin, (n, dv), repeats, per_chunk, host).await?;
+                cpu_pass(&build, (n, dv), repeats, per_chunk, host).await?;
+            let executed = twin.cost(pairs);
             m.time_ms_samples = samples;
             m.adapter = "CPU twin, f32".into();
             m.api = "ndarray".into();
             m.kernel = "cpu-twin".into();
-            m.kernel_variant = "one query row at a time".into();
-            m.memory_bytes = ((2 * n * d + 2 * n * dv + n) * 4) as u64;
+            m.kernel_variant = "the twin built and every row computed, per repeat".into();
+            m.flops = executed.flops.value;
+            m.flops_formula = format!("CPU twin: {}", executed.flops.formula);
+            m.bytes = executed.bytes.value;
+            m.bytes_formula = format!("CPU twin: {}", executed.bytes.formula);
+            let output_bytes = (4 * n * dv) as u64;
+            m.memory_bytes = executed.memory.value + output_bytes;
+            m.memory_formula = format!("{} + 4ndᵥ (the output)", executed.memory.formula);
             m.timing = Timing::WallClock;
+            m.notes.extend(twin.notes());
             (output, map)
         }
     };
 
-    // The pattern: pairs counted by the twin; pooled on the GPU when it ran
-    // the tiled kernel, otherwise here.
-    host.progress("counting the pattern", 0.85);
-    let mut pooler = PatternPooler::new(n);
-    for start in (0..n).step_by(per_chunk.max(64)) {
-        for i in start..(start + per_chunk.max(64)).min(n) {
-            pooler.add_row(i, &twin.row_pattern(i));
-        }
-        checkpoint(host).await?;
-    }
-    m.pattern_pairs = pooler.pairs;
-    m.density = pooler.pairs as f64 / (n as f64 * n as f64);
-    let pattern = match gpu_pattern {
-        Some(p) => p,
-        None => pooler.finish(),
-    };
-    let lsh = lsh.or_else(|| twin.lsh_view());
-    let factor = match gpu_factor {
-        Some(f) => Some(f),
-        None => twin.factor_map(),
-    };
+    // Views the GPU pooled itself win over the twin's.
+    let (gpu_pattern, gpu_factor, gpu_lsh) = gpu_views.unwrap_or((None, None, None));
+    let pattern = gpu_pattern.unwrap_or(twin_pattern);
+    let lsh = gpu_lsh.or_else(|| twin.lsh_view());
+    let factor = gpu_factor.or_else(|| twin.factor_map());
 
     host.progress("exact f64 reference on the checked rows", 0.9);
     let (exact, mass) = exact_rows(&reference, &*twin, &rows, dv, per_chunk, host).await?;
@@ -417,6 +465,7 @@ pub async fn run(
     let e = errors(checked.view(), exact.view());
     m.rel_err = e.rel_err;
     m.max_abs_err = e.max_abs_err;
+    (m.baseline_mean_v_rel_err, m.baseline_zero_rel_err) = baselines(&reference, &rows, &exact);
     m.mass_in_pattern = mass.iter().sum::<f64>() / mass.len().max(1) as f64;
     m.time_ms = median(&m.time_ms_samples);
     m.gflops = if m.time_ms > 0.0 {
@@ -440,7 +489,10 @@ pub async fn run(
         m.time_ms,
         m.gflops,
         m.mass_in_pattern,
+        m.baseline_mean_v_rel_err,
+        m.baseline_zero_rel_err,
         m.gpu_cpu_max_abs_err.unwrap_or(0.0),
+        m.pinv_residual.unwrap_or(0.0),
     ];
     if !figures.iter().all(|x| x.is_finite()) {
         return Err(RunError::NotFinite("error or timing figures".into()));
@@ -454,4 +506,122 @@ pub async fn run(
         factor,
         output,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::GpuRunOptions;
+
+    fn cpu(query: &str, repeats: u32) -> RunOutput {
+        let (settings, issues) = Settings::from_query(query);
+        assert!(issues.is_empty(), "{issues:?}");
+        let options = GpuRunOptions {
+            repeats,
+            ..Default::default()
+        };
+        pollster::block_on(run(
+            &RunRequest::seeded(settings, options),
+            &Backend::Cpu { reason: None },
+            &Quiet,
+        ))
+        .expect("CPU run")
+    }
+
+    #[test]
+    fn shared_qk_reformer_is_measured_against_shared_qk_attention() {
+        // One chunk covering every position: no LSH approximation at all, so
+        // against the model it approximates the error is rounding only (it
+        // was 0.81 against attention with the user's K).
+        let out = cpu(
+            "method=reformer&shared-qk=true&buckets=2&rounds=1&chunk=256&n=256&d=32",
+            1,
+        );
+        let m = &out.measurement;
+        assert!(m.rel_err < 1e-5, "rel_err {}", m.rel_err);
+        assert!(m.reference.contains("shared-QK"), "{}", m.reference);
+        assert!((m.mass_in_pattern - 1.0).abs() < 1e-9);
+        let plain = cpu("method=reformer&buckets=2&rounds=1&chunk=256&n=256&d=32", 1);
+        assert!(plain.measurement.rel_err < 1e-5);
+        assert!(plain.measurement.reference.starts_with("exact softmax"));
+    }
+
+    #[test]
+    fn cpu_repeats_of_causal_linear_attention_take_alike_times() {
+        // Every repeat builds the twin and runs the prefix-sum algorithm; the
+        // old runner fell back to the O(n²) form from the second repeat on
+        // (16× slower here). A factor of 5 leaves room for a busy machine.
+        let out = cpu("method=linear&causal=true&n=1024&d=32", 4);
+        let samples = &out.measurement.time_ms_samples;
+        let (lo, hi) = samples
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        assert!(hi < 5.0 * lo, "repeat times {samples:?}");
+    }
+
+    #[test]
+    fn cpu_runs_report_what_the_twin_executes_and_allocates() {
+        for query in [
+            "method=sparse-strided&stride=16&causal=true&n=256&d=16",
+            "method=linformer&proj-dim=16&projection=gaussian&n=128&d=16",
+            "method=performer&features=32&n=128&d=16",
+        ] {
+            let out = cpu(query, 1);
+            let m = &out.measurement;
+            let (settings, _) = Settings::from_query(query);
+            let method = settings.method.method();
+            let config = Config {
+                causal: settings.causal,
+                seed: settings.seed,
+                params: &settings.params,
+            };
+            let x = Inputs::generate(settings.inputs, settings.n, settings.d, settings.seed, 1.0);
+            let twin = method.cpu_twin(&x, &config).unwrap();
+            let expect = twin.cost(m.pattern_pairs);
+            assert_eq!(m.flops, expect.flops.value, "{query}");
+            assert_eq!(m.bytes, expect.bytes.value, "{query}");
+            assert_eq!(
+                m.memory_bytes,
+                expect.memory.value + (4 * m.n * m.dv) as u64,
+                "{query}"
+            );
+            assert!(m.flops_formula.starts_with("CPU twin"), "{query}");
+            // The GPU kernel's count is another figure.
+            let gpu = method.cost(settings.shape(), &config, m.pattern_pairs);
+            assert_ne!(m.flops, gpu.flops, "{query}");
+            assert_eq!(m.flops_algorithmic, gpu.flops_algorithmic, "{query}");
+            assert_eq!(m.bytes_compulsory, gpu.bytes_compulsory, "{query}");
+        }
+        // Linformer's E and F are in its memory: 2kn floats at k = 16, n = 128.
+        let linformer = cpu(
+            "method=linformer&proj-dim=16&projection=gaussian&n=128&d=16",
+            1,
+        );
+        assert!(linformer.measurement.memory_bytes >= 4 * 2 * 16 * 128);
+        assert!(
+            linformer.measurement.memory_bytes
+                > cpu("method=full&n=128&d=16", 1).measurement.memory_bytes
+        );
+    }
+
+    #[test]
+    fn every_run_reports_its_baselines() {
+        let m = cpu("method=full&n=128&d=64", 1).measurement;
+        assert!(m.rel_err < 1e-5);
+        assert!((m.baseline_zero_rel_err - 1.0).abs() < 1e-12);
+        // Unit-scale Gaussian inputs: exact attention is nearly uniform, so
+        // the mean of V is already a fair approximation.
+        assert!(
+            (0.3..0.95).contains(&m.baseline_mean_v_rel_err),
+            "{}",
+            m.baseline_mean_v_rel_err
+        );
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json.get("pinv_residual").is_none());
+        let nystrom = cpu("method=nystrom&landmarks=16&n=128&d=16", 1).measurement;
+        let residual = nystrom.pinv_residual.expect("Nyström reports its residual");
+        assert!(residual.is_finite() && residual >= 0.0);
+        let json = serde_json::to_value(&nystrom).unwrap();
+        assert!(json["pinv_residual"].is_number());
+    }
 }

@@ -178,9 +178,27 @@ impl Settings {
         s.d = int("d", 1, MAX_D as u64, DEFAULT_D as u64) as usize;
         s.seed = int("seed", 0, u64::MAX, DEFAULT_SEED);
         let specs: &[ParamSpec] = method.info().params;
-        for p in specs.iter().filter(|p| !p.flag) {
+        for p in specs.iter().filter(|p| !p.flag && !p.is_choice()) {
             let value = int(p.key, p.min, p.max, p.default);
             s.params.insert(p.key.to_string(), value);
+        }
+        for p in specs.iter().filter(|p| p.is_choice()) {
+            if let Some(v) = raw.get(p.key) {
+                match p.choice_index(&v.to_ascii_lowercase()) {
+                    Some(index) => {
+                        s.params.insert(p.key.to_string(), index);
+                    }
+                    None => issue(
+                        p.key,
+                        format!(
+                            "{}={v} is not {}; using {}",
+                            p.key,
+                            p.choices.join(" or "),
+                            p.choices[p.default as usize]
+                        ),
+                    ),
+                }
+            }
         }
         for p in specs.iter().filter(|p| p.flag) {
             if let Some(v) = raw.get(p.key) {
@@ -308,6 +326,8 @@ impl Settings {
             let v = self.params.get(p.key).copied().unwrap_or(p.default);
             let text = if p.flag {
                 (v != 0).to_string()
+            } else if let Some(name) = p.choice_name(v) {
+                name.to_string()
             } else {
                 v.to_string()
             };
@@ -629,6 +649,119 @@ mod tests {
             s.backend = [BackendChoice::Auto, BackendChoice::Gpu, BackendChoice::Cpu][backend];
             let (back, issues) = Settings::from_query(&s.to_query());
             prop_assert!(issues.is_empty());
+            prop_assert_eq!(back, s);
+        }
+
+        /// Registry keys (common and every method's knobs) with random values
+        /// — numbers in and out of range, fractions, junk, booleans, choice
+        /// names — always give valid settings; a value the parser took
+        /// without an issue is kept exactly; a bad one gets an issue naming
+        /// its key.
+        #[test]
+        fn registry_keys_with_random_values_give_valid_settings(
+            m in 0..MethodId::ALL.len(),
+            values in prop::collection::vec(
+                (0..64usize, 0..6u8, -20_000i64..40_000, "[a-z0-9.e-]{0,6}", 0.0f64..1.0),
+                0..10,
+            ),
+        ) {
+            let method = MethodId::ALL[m];
+            let specs = method.info().params;
+            let keys: Vec<&str> = COMMON_KEYS
+                .iter()
+                .copied()
+                .filter(|k| *k != "method")
+                .chain(specs.iter().map(|p| p.key))
+                .collect();
+            let mut pairs = vec![("method".to_string(), method.key().to_string())];
+            for (k, kind, number, junk, fraction) in values {
+                let key = keys[k % keys.len()];
+                let spec = specs.iter().find(|p| p.key == key);
+                let value = match kind {
+                    0 => number.to_string(),
+                    1 => junk,
+                    2 => ["true", "false", "1", "0"][k % 4].to_string(),
+                    3 => format!("{:.2}", number as f64 * fraction),
+                    4 => match spec {
+                        Some(p) if p.is_choice() => p.choices[k % p.choices.len()].to_string(),
+                        Some(p) => (p.min + (fraction * (p.max - p.min) as f64) as u64).to_string(),
+                        None => ["gaussian", "low-rank", "clustered", "local", "gpu", "cpu"][k % 6]
+                            .to_string(),
+                    },
+                    _ => format!("{fraction}"),
+                };
+                pairs.push((key.to_string(), value));
+            }
+            let (s, issues) = Settings::from_pairs(pairs.clone());
+            prop_assert_eq!(s.method, method);
+            prop_assert!((1..=MAX_N).contains(&s.n));
+            prop_assert!((1..=MAX_D).contains(&s.d));
+            prop_assert!((QK_SCALE_RANGE.0..=QK_SCALE_RANGE.1).contains(&s.qk_scale));
+            for p in specs {
+                let v = s.params[p.key];
+                prop_assert!((p.min..=p.max).contains(&v), "{} = {}", p.key, v);
+            }
+            // The last value given for each key wins; if no issue names the
+            // key, it was taken as given.
+            let mut last: BTreeMap<String, String> = BTreeMap::new();
+            for (k, v) in pairs {
+                last.insert(k, v);
+            }
+            for (key, value) in &last {
+                if issues.iter().any(|i| &i.key == key) || key == "method" {
+                    continue;
+                }
+                let taken = s
+                    .to_pairs()
+                    .into_iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v);
+                match key.as_str() {
+                    "n" | "d" | "seed" => prop_assert_eq!(
+                        value.parse::<f64>().ok(),
+                        taken.and_then(|t| t.parse::<f64>().ok()),
+                        "{}", key
+                    ),
+                    _ => {
+                        if let Some(p) = specs.iter().find(|p| p.key == key) {
+                            if !p.flag && !p.is_choice() {
+                                prop_assert_eq!(
+                                    value.parse::<f64>().ok(),
+                                    Some(s.params[p.key] as f64),
+                                    "{}", key
+                                );
+                            } else if p.is_choice() {
+                                prop_assert_eq!(p.choice_index(value), Some(s.params[p.key]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Random valid settings of any method (knobs anywhere in range,
+        /// after the method's own cross-knob rules) survive the URL.
+        #[test]
+        fn any_methods_valid_settings_round_trip(
+            m in 0..MethodId::ALL.len(),
+            n in 1..=MAX_N,
+            d in 1..=MAX_D,
+            fractions in prop::collection::vec(0.0f64..=1.0, 8),
+            causal: bool,
+            input in 0..4usize,
+        ) {
+            let method = MethodId::ALL[m];
+            let mut s = Settings::for_method(method);
+            s.n = n;
+            s.d = d;
+            s.causal = causal && method.info().causal_unsupported.is_none();
+            s.inputs = InputSource::GENERATORS[input];
+            for (p, f) in method.info().params.iter().zip(fractions) {
+                s.params.insert(p.key.to_string(), p.min + (f * (p.max - p.min) as f64).round() as u64);
+            }
+            let _ = method.method().fix_params(&mut s.params);
+            let (back, issues) = Settings::from_query(&s.to_query());
+            prop_assert!(issues.is_empty(), "{:?}", issues);
             prop_assert_eq!(back, s);
         }
 

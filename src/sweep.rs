@@ -1,8 +1,16 @@
 //! The error law of an approximation: rel_err against its budget (Performer's
 //! features m, Linformer's projection k, Nyström's landmarks L), over several
-//! seeds of the method's random draws with the inputs held fixed, summarised
-//! as mean ± spread per budget and compared with the slope theory gives
-//! (Performer: rel_err ∝ m^−½, from the estimator's variance ∝ 1/m).
+//! seeds, summarised as mean ± spread per budget and compared with the slope
+//! theory gives (Performer: rel_err ∝ m^−½, from the estimator's variance
+//! ∝ 1/m) and with the two baselines a method must beat: outputting the mean
+//! of V and outputting zeros.
+//!
+//! Where the spread comes from depends on the method: a method with random
+//! draws (Performer's ω, Linformer's Gaussian E and F) is run over seeds of
+//! those draws with the inputs held fixed; a deterministic one (Nyström,
+//! mean-pool Linformer) over seeds of the inputs (the same generator), since
+//! repeating it on the same inputs would give one value five times. With the
+//! user's own inputs a deterministic method has no spread, and says so.
 //!
 //! Each point runs the method's CPU twin on the checked rows (the twins are
 //! held equal to the GPU kernels by the test suite) against exact attention
@@ -33,10 +41,16 @@ pub struct SweepPoint {
     pub min: f64,
     /// The largest.
     pub max: f64,
+    /// rel_err of outputting the mean of V, averaged over the inputs used.
+    #[serde(default)]
+    pub baseline_mean_v_rel_err: f64,
+    /// rel_err of outputting zeros, averaged over the inputs used.
+    #[serde(default)]
+    pub baseline_zero_rel_err: f64,
 }
 
 impl SweepPoint {
-    fn from(budget: u64, rel_errs: Vec<f64>) -> SweepPoint {
+    fn from(budget: u64, rel_errs: Vec<f64>, baselines: (f64, f64)) -> SweepPoint {
         let k = rel_errs.len().max(1) as f64;
         let mean = rel_errs.iter().sum::<f64>() / k;
         let std = (rel_errs.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / k).sqrt();
@@ -49,6 +63,8 @@ impl SweepPoint {
             std,
             min,
             max,
+            baseline_mean_v_rel_err: baselines.0,
+            baseline_zero_rel_err: baselines.1,
         }
     }
 }
@@ -58,6 +74,9 @@ impl SweepPoint {
 pub struct Sweep {
     /// Method key.
     pub method: String,
+    /// The settings swept, as a URL query (the budget knob at its setting).
+    #[serde(default)]
+    pub settings: String,
     /// The knob swept.
     pub knob: String,
     /// Seeds per budget.
@@ -70,6 +89,11 @@ pub struct Sweep {
     pub fitted_slope: Option<f64>,
     /// The law in words.
     pub law: String,
+    /// What the seeds vary: `"method draws"` (inputs fixed), `"input seeds"`
+    /// (a deterministic method), or `"none"` (a deterministic method on the
+    /// user's own inputs: one value per budget).
+    #[serde(default)]
+    pub spread: String,
 }
 
 /// The budgets a sweep visits: powers of two from 2 up to the knob's
@@ -117,9 +141,48 @@ pub fn log_log_slope(points: &[(f64, f64)]) -> Option<f64> {
     (sxx > 0.0).then(|| sxy / sxx)
 }
 
+/// One input draw of a sweep with its exact reference on the checked rows
+/// and the rel_err of the two baselines there.
+struct Draw {
+    inputs: std::rc::Rc<Inputs>,
+    exact: Array2<f64>,
+    baselines: (f64, f64),
+}
+
+impl Draw {
+    fn new(
+        inputs: std::rc::Rc<Inputs>,
+        settings: &Settings,
+        rows: &[usize],
+    ) -> Result<Draw, RunError> {
+        let config = Config {
+            causal: settings.causal,
+            seed: settings.seed,
+            params: &settings.params,
+        };
+        let model = settings.method.method().reference_model(&config);
+        let reference = ExactReference::for_model(&inputs, settings.causal, model);
+        let exact = reference.rows(rows);
+        let uniform = reference.uniform_rows(rows).mapv(|x| x as f32);
+        let zeros = Array2::<f32>::zeros(exact.dim());
+        let baselines = (
+            errors(uniform.view(), exact.view()).rel_err,
+            errors(zeros.view(), exact.view()).rel_err,
+        );
+        drop(reference);
+        Ok(Draw {
+            inputs,
+            exact,
+            baselines,
+        })
+    }
+}
+
 /// Sweeps `settings.method`'s budget over `budgets`, `seeds` draws each,
-/// on `inputs`; `on_point` sees each point as it completes (the page draws
-/// progressively). Yields to the host between runs.
+/// on `inputs` (and, for a deterministic method on generated inputs, on
+/// `seeds − 1` more draws of the same generator); `on_point` sees each
+/// point as it completes (the page draws progressively). Yields to the
+/// host between runs.
 pub async fn sweep(
     settings: &Settings,
     inputs: &Inputs,
@@ -133,28 +196,60 @@ pub async fn sweep(
     let budget = info.budget.ok_or_else(|| {
         MethodError::Unsupported(format!("{} has no budget to sweep", info.label))
     })?;
+    let randomized = method.method().randomized(&Config {
+        causal: settings.causal,
+        seed: settings.seed,
+        params: &settings.params,
+    });
     let rows = sample_rows(inputs.n());
-    let exact = ExactReference::new(
-        inputs.q.view(),
-        inputs.k.view(),
-        inputs.v.view(),
-        settings.causal,
-    )
-    .rows(&rows);
-    let total = budgets.len() * seeds as usize;
+    let given = std::rc::Rc::new(inputs.clone());
+    let generated = inputs.source != crate::inputs::InputSource::Npy;
+    let (spread, draws) = if randomized {
+        ("method draws", vec![Draw::new(given, settings, &rows)?])
+    } else if generated {
+        let mut draws = vec![Draw::new(given, settings, &rows)?];
+        for s in 1..seeds.max(1) {
+            let x = Inputs::generate(
+                inputs.source,
+                inputs.n(),
+                inputs.d(),
+                derive_seed(settings.seed, "sweep-inputs", s as u64),
+                settings.qk_scale,
+            );
+            draws.push(Draw::new(std::rc::Rc::new(x), settings, &rows)?);
+            host.yield_now().await;
+        }
+        ("input seeds", draws)
+    } else {
+        ("none", vec![Draw::new(given, settings, &rows)?])
+    };
+    let runs = if spread == "none" { 1 } else { seeds.max(1) };
+    let total = budgets.len() * runs as usize;
+    let mean_baselines = {
+        let k = draws.len() as f64;
+        (
+            draws.iter().map(|d| d.baselines.0).sum::<f64>() / k,
+            draws.iter().map(|d| d.baselines.1).sum::<f64>() / k,
+        )
+    };
     let mut points = Vec::with_capacity(budgets.len());
     for (b_idx, &b) in budgets.iter().enumerate() {
         let mut params = settings.params.clone();
         params.insert(budget.key.to_string(), b);
-        let mut rel_errs = Vec::with_capacity(seeds as usize);
-        for s in 0..seeds {
+        let mut rel_errs = Vec::with_capacity(runs as usize);
+        for s in 0..runs {
+            let (draw, seed) = if randomized {
+                (&draws[0], derive_seed(settings.seed, "sweep", s as u64))
+            } else {
+                (&draws[s as usize % draws.len()], settings.seed)
+            };
             let config = Config {
                 causal: settings.causal,
-                seed: derive_seed(settings.seed, "sweep", s as u64),
+                seed,
                 params: &params,
             };
-            let twin = method.method().cpu_twin(inputs, &config)?;
-            let mut out = Array2::zeros((rows.len(), inputs.dv()));
+            let twin = method.method().cpu_twin(&draw.inputs, &config)?;
+            let mut out = Array2::zeros((rows.len(), draw.inputs.dv()));
             for (slot, &i) in rows.iter().enumerate() {
                 twin.compute_rows(
                     i..i + 1,
@@ -162,7 +257,7 @@ pub async fn sweep(
                     None,
                 );
             }
-            let e = errors(out.view(), exact.view()).rel_err;
+            let e = errors(out.view(), draw.exact.view()).rel_err;
             if !e.is_finite() {
                 return Err(RunError::NotFinite(format!(
                     "rel_err at {}={b}",
@@ -172,14 +267,14 @@ pub async fn sweep(
             rel_errs.push(e);
             host.progress(
                 &format!("{} = {b}, seed {}", budget.key, s + 1),
-                (b_idx * seeds as usize + s as usize + 1) as f64 / total as f64,
+                (b_idx * runs as usize + s as usize + 1) as f64 / total as f64,
             );
             host.yield_now().await;
             if host.cancelled() {
                 return Err(RunError::Cancelled);
             }
         }
-        let point = SweepPoint::from(b, rel_errs);
+        let point = SweepPoint::from(b, rel_errs, mean_baselines);
         on_point(&point);
         points.push(point);
     }
@@ -191,12 +286,14 @@ pub async fn sweep(
     );
     Ok(Sweep {
         method: info.key.into(),
+        settings: settings.to_query(),
         knob: budget.key.into(),
-        seeds,
+        seeds: runs,
         points,
         theory_slope: budget.slope,
         fitted_slope: fitted,
         law: budget.law.into(),
+        spread: spread.into(),
     })
 }
 
@@ -246,5 +343,29 @@ mod tests {
         let slope = s.fitted_slope.unwrap();
         assert!((-0.75..=-0.3).contains(&slope), "slope {slope}");
         assert_eq!(s.theory_slope, Some(-0.5));
+        assert_eq!(s.spread, "method draws");
+        let p = &s.points[0];
+        assert!((p.baseline_zero_rel_err - 1.0).abs() < 1e-12);
+        assert!(p.baseline_mean_v_rel_err > 0.0 && p.baseline_mean_v_rel_err < 1.0);
+    }
+
+    #[test]
+    fn deterministic_methods_spread_over_input_seeds() {
+        let (settings, _) = Settings::from_query("method=nystrom&n=48&d=8&inputs=low-rank&seed=2");
+        let inputs = Inputs::generate(settings.inputs, 48, 8, 2, 1.0);
+        let s = pollster::block_on(sweep(&settings, &inputs, &[4, 16], 3, &Quiet, |_| {})).unwrap();
+        assert_eq!(s.spread, "input seeds");
+        for p in &s.points {
+            // Three different inputs give three different errors, not one
+            // value repeated.
+            assert!(p.max > p.min, "{p:?}");
+        }
+        // With the user's own inputs there is nothing to vary.
+        let own = Inputs {
+            source: crate::inputs::InputSource::Npy,
+            ..inputs
+        };
+        let s = pollster::block_on(sweep(&settings, &own, &[4, 16], 3, &Quiet, |_| {})).unwrap();
+        assert_eq!((s.spread.as_str(), s.points[0].rel_errs.len()), ("none", 1));
     }
 }

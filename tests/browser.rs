@@ -523,6 +523,22 @@ async fn without_webgpu_the_cpu_twin_gives_the_same_numbers() {
         Some("1"),
         "the n = 8192 run should have stopped early"
     );
+
+    // Every input generator gives the same bits in the page as in the CLI
+    // (explicit f64 sums and libm, no fused multiply-adds that differ
+    // between wasm32 and native).
+    for inputs in ["gaussian", "low-rank", "clustered", "local"] {
+        let query = format!("method=full&n=64&d=8&seed=1&inputs={inputs}");
+        b.goto(&format!("?{query}")).await;
+        let m = b
+            .measurement(inputs, |m| m["inputs"] == inputs && m["n"] == 64)
+            .await;
+        assert_eq!(
+            m["inputs_digest"],
+            native_cpu(&query)["inputs_digest"],
+            "{inputs}"
+        );
+    }
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;
@@ -653,6 +669,40 @@ async fn low_rank_and_kernel_methods_and_the_error_law() {
         .await
         .unwrap_or_default();
     assert_eq!(heading, "The factor it computes");
+    // Both kinds of cost, the reference and the baselines are on the page.
+    for id in [
+        "flops-algorithmic",
+        "flops",
+        "bytes-compulsory",
+        "bytes",
+        "baselines",
+        "reference",
+    ] {
+        let text = b.testid(id).await.text().await.unwrap_or_default();
+        assert!(!text.trim().is_empty(), "{id} is empty");
+    }
+    assert_eq!(m["param_choices"]["projection"], "mean-pool", "{m}");
+    // The untrained Gaussian projection does not beat outputting zeros, and
+    // the page says so.
+    b.testid("control-projection")
+        .await
+        .select_by_value("gaussian")
+        .await
+        .expect("projection");
+    let g = b
+        .measurement("Gaussian projection", |m| {
+            m["param_choices"]["projection"] == "gaussian"
+        })
+        .await;
+    assert!(
+        number(&g, "rel_err") > number(&g, "baseline_zero_rel_err"),
+        "{g}"
+    );
+    let verdict = b.testid("rel-err").await.text().await.unwrap_or_default();
+    assert!(
+        verdict.contains("no better than outputting zeros"),
+        "{verdict}"
+    );
     assert_eq!(
         b.testid("pattern")
             .await
@@ -683,6 +733,16 @@ async fn low_rank_and_kernel_methods_and_the_error_law() {
             b.heatmap_painted().await,
             "{method}: implied matrix not painted"
         );
+        if method == "nystrom" {
+            assert!(number(&m, "pinv_residual").is_finite(), "{m}");
+            let text = b
+                .testid("pinv-residual")
+                .await
+                .text()
+                .await
+                .unwrap_or_default();
+            assert!(text.contains("ÃZÃ"), "{text}");
+        }
     }
     b.testid("control-inputs")
         .await
@@ -735,6 +795,16 @@ async fn low_rank_and_kernel_methods_and_the_error_law() {
         assert!(started.elapsed() < WAIT, "the sweep did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let summary = b
+        .testid("sweep-status")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        summary.contains("Baselines: mean of V") && summary.contains("random draws"),
+        "{summary}"
+    );
     let slope: f64 = slope.parse().expect("a fitted slope");
     assert!(
         (-0.8..=-0.25).contains(&slope),

@@ -30,6 +30,30 @@ fn json(o: &Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
+/// rel_err of the method's CPU twin against the exact model it
+/// approximates, computed here through the library from the same settings
+/// (every row): what the CLI must report for a CPU run up to rounding.
+fn library_rel_err(query: &str) -> f64 {
+    use flt_explorer::attention::Config;
+    use flt_explorer::attention::full::ExactReference;
+    let (s, issues) = flt_explorer::settings::Settings::from_query(query);
+    assert!(issues.is_empty(), "{issues:?}");
+    let x = Inputs::generate(s.inputs, s.n, s.d, s.seed, s.qk_scale);
+    let method = s.method.method();
+    let config = Config {
+        causal: s.causal,
+        seed: s.seed,
+        params: &s.params,
+    };
+    let twin = method.cpu_twin(&x, &config).unwrap();
+    let mut out = Array2::zeros((s.n, x.dv()));
+    twin.compute_rows(0..s.n, out.view_mut(), None);
+    let rows: Vec<usize> = (0..s.n).collect();
+    let exact =
+        ExactReference::for_model(&x, s.causal, method.reference_model(&config)).rows(&rows);
+    flt_explorer::measure::errors(out.view(), exact.view()).rel_err
+}
+
 /// A fresh scratch folder under target/.
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
@@ -121,8 +145,25 @@ fn run_prints_one_measurement_as_json() {
         m["inputs_digest"].as_str().unwrap(),
         Inputs::seeded(96, 8, 4).digest()
     );
-    // 96·97/2 pairs, d = dv = 8.
-    assert_eq!(m["flops"].as_u64(), Some(4656 * (16 + 16 + 4) + 96 * 8));
+    // 96·97/2 pairs, d = dv = 8: what exact attention needs, and what the
+    // CPU twin executes (it also takes the row max: 5 per pair, not 4).
+    assert_eq!(
+        m["flops_algorithmic"].as_u64(),
+        Some(4656 * (16 + 16 + 4) + 96 * 8)
+    );
+    assert_eq!(m["flops"].as_u64(), Some(4656 * (16 + 16 + 5) + 96 * 8));
+    assert_eq!(
+        m["bytes_compulsory"].as_u64(),
+        Some(4 * (2 * 96 * 8 + 2 * 96 * 8))
+    );
+    assert!((m["baseline_zero_rel_err"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    assert!(m["baseline_mean_v_rel_err"].as_f64().unwrap() > 0.0);
+    assert!(
+        m["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("exact softmax")
+    );
 }
 
 #[test]
@@ -130,7 +171,14 @@ fn run_prints_a_readable_table() {
     let o = flt(&["run", "--n", "32", "--d", "4", "--backend", "cpu"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for needle in ["Full softmax", "rel_err", "GFLOP/s", "pairs·(2d + 2dᵥ + 4)"] {
+    for needle in [
+        "Full softmax",
+        "rel_err",
+        "GFLOP/s",
+        "pairs·(2d + 2dᵥ + 4)",
+        "CPU twin: pairs·(2d + 2dᵥ + 5)",
+        "baselines",
+    ] {
         assert!(text.contains(needle), "«{needle}» not in:\n{text}");
     }
 }
@@ -316,9 +364,16 @@ fn bench_prints_one_measurement_per_line() {
             .collect::<Vec<_>>(),
         vec![16, 48]
     );
-    assert!(lines.iter().all(|m| m["method"] == "full"
-        && m["backend"] == "cpu"
-        && m["time_ms"].as_f64().unwrap() > 0.0));
+    for m in &lines {
+        assert!(m["method"] == "full" && m["backend"] == "cpu");
+        assert_eq!(m["time_ms_samples"].as_array().map(Vec::len), Some(2));
+        // Exact attention is exact, and the counts are the CPU twin's for
+        // n² pairs at d = 8.
+        let n = m["n"].as_u64().unwrap();
+        assert!(m["rel_err"].as_f64().unwrap() < 1e-6, "{m}");
+        assert_eq!(m["flops"].as_u64(), Some(n * n * (16 + 16 + 5) + n * 8));
+        assert_eq!(m["flops_algorithmic"].as_u64(), Some(n * n * 36 + n * 8));
+    }
 }
 
 #[test]
@@ -542,8 +597,24 @@ fn low_rank_and_kernel_methods_from_the_command_line() {
         assert_eq!(m["method"], method);
         assert_eq!(m["inputs"], "low-rank");
         assert_eq!(m["qk_scale"], 0.5);
-        let e = m["rel_err"].as_f64().unwrap();
-        assert!(e.is_finite() && e > 0.0, "{method}: {m}");
+        // The flags reached the method: the CLI's error is the library's for
+        // the same settings (an ignored knob would give another figure).
+        let mut query = format!("method={method}&n=48&d=8&inputs=low-rank&qk-scale=0.5");
+        for pair in knobs.chunks(2) {
+            let key = pair[0].trim_start_matches("--");
+            let value = pair.get(1).copied().unwrap_or("true");
+            let value = if value.starts_with("--") {
+                "true"
+            } else {
+                value
+            };
+            query.push_str(&format!("&{key}={value}"));
+        }
+        let (cli, lib) = (m["rel_err"].as_f64().unwrap(), library_rel_err(&query));
+        assert!(
+            (cli - lib).abs() <= 1e-9 * lib.max(1e-12),
+            "{method}: CLI {cli} vs library {lib}"
+        );
     }
     refused(
         &["run", "--method", "linformer", "--causal"],

@@ -21,7 +21,7 @@ const RTOL: f32 = 1e-5;
 
 fn options() -> GpuRunOptions {
     GpuRunOptions {
-        repeats: 1,
+        repeats: 2,
         ..Default::default()
     }
 }
@@ -66,8 +66,22 @@ fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
             ATOL,
             RTOL,
         );
-        assert_eq!(out.time_ms_samples.len(), 1);
+        assert_eq!(out.time_ms_samples.len(), options.repeats as usize);
         assert!(out.time_ms_samples[0] > 0.0);
+        // The materialising path is timed like the fused kernel: the same
+        // repeats after a warm-up, and their median — never one cold run.
+        let stage = &out.stages[0];
+        assert!(stage.name.starts_with("materialized"), "{}", stage.name);
+        assert_eq!(stage.time_ms_samples.len(), options.repeats as usize);
+        assert_eq!(
+            stage.time_ms,
+            flt_explorer::measure::median(&stage.time_ms_samples)
+        );
+        // Executed work is never below what the method needs.
+        if options.fused == FusedChoice::Simple {
+            let (flops, bytes) = out.executed.as_ref().expect("the simple kernel's own count");
+            assert!(flops.formula.contains("fused_simple") && bytes.value > 0);
+        }
     }
 }
 

@@ -19,10 +19,13 @@ use std::ops::Range;
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
+use super::pattern::Pattern;
+use super::sparse::tiled_executed;
 use super::{
-    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, RowKernel, RowPattern,
-    Shape, WeightSink,
+    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, RowKernel,
+    RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
 };
+use crate::gpu::tiled_attention::Layout;
 use crate::gpu::{self, GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
 
@@ -45,8 +48,8 @@ impl AttentionMethod for FullAttention {
         &INFO
     }
 
-    fn cost(&self, shape: Shape, _config: &Config<'_>) -> Cost {
-        fused_cost(shape)
+    fn cost(&self, shape: Shape, _config: &Config<'_>, pairs: u64) -> Cost {
+        fused_cost(shape, pairs)
     }
 
     fn cpu_twin<'a>(
@@ -78,27 +81,24 @@ impl AttentionMethod for FullAttention {
     }
 }
 
-/// FLOPs and bytes of the fused (FlashAttention-style) kernel, which is the
-/// one timed.
-///
-/// * FLOPs: each unmasked pair costs a d-long dot product (2d), the scale,
-///   max-subtraction, `exp` and sum (4), and its share of P·V (2dᵥ); each
-///   row ends with dᵥ divisions: `pairs·(2d + 2dᵥ + 4) + n·dᵥ`.
-/// * Bytes: the compulsory global-memory traffic — Q, K, V read once, O
-///   written once, plus the row statistics (max, sum) written for the
-///   pooled map: `4·(2nd + 2ndᵥ + 2n)`.
-pub fn fused_cost(shape: Shape) -> Cost {
-    let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
-    let pairs = shape.pairs();
-    Cost {
-        flops: pairs * (2 * d + 2 * dv + 4) + n * dv,
-        flops_formula: format!(
-            "pairs·(2d + 2dᵥ + 4) + n·dᵥ, pairs = {}",
-            if shape.causal { "n(n+1)/2" } else { "n²" }
+/// Cost of exact attention: the pairs n² (or n(n+1)/2) are what it needs;
+/// the timed kernel is the register-tiled fused kernel over the dense tile
+/// list, which evaluates whole 32 × 32 tiles and re-reads K and V once per
+/// query tile ([`tiled_cost`]). When the adapter cannot hold its tiles and
+/// the simple kernel runs instead, the GPU run reports that kernel's own
+/// executed figures ([`crate::gpu::full_attention`]).
+pub fn fused_cost(shape: Shape, pairs: u64) -> Cost {
+    Cost::new(
+        tiled_executed(&Layout::Structured(Pattern::Dense), shape),
+        (
+            softmax_pairs_flops(
+                shape,
+                pairs,
+                if shape.causal { "(n(n+1)/2)" } else { "(n²)" },
+            ),
+            qkvo_bytes(shape, 0, ""),
         ),
-        bytes: 4 * (2 * n * d + 2 * n * dv + 2 * n),
-        bytes_formula: "4·(2nd + 2ndᵥ + 2n)".into(),
-    }
+    )
 }
 
 /// Global-memory traffic of the materialising path (scores, row softmax, P·V):
@@ -107,6 +107,29 @@ pub fn fused_cost(shape: Shape) -> Cost {
 pub fn materialized_bytes(shape: Shape) -> u64 {
     let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
     4 * (2 * n * d + 4 * n * n + 2 * n * dv)
+}
+
+/// What the f32 softmax twin executes over `rows` rows whose visible keys
+/// total `pairs`, at query width `d` and value width `dv`: per key a dot
+/// product (2d), scale, max, subtraction, `exp` and sum (5) and its share of
+/// P·V (2dᵥ); per row dᵥ divisions. Its loops read each visible key and value
+/// row and touch the score vector five times.
+pub fn softmax_twin_cost(n: usize, d: usize, dv: usize, pairs: u64, what: &str) -> TwinCost {
+    let (nn, d, dv) = (n as u64, d as u64, dv as u64);
+    TwinCost {
+        flops: Counted::new(
+            pairs * (2 * d + 2 * dv + 5) + nn * dv,
+            format!("pairs·(2d + 2dᵥ + 5) + n·dᵥ, pairs = {pairs}{what}"),
+        ),
+        bytes: Counted::new(
+            4 * (pairs * (d + dv + 5) + nn * (d + dv)),
+            "4·(pairs·(d + dᵥ + 5) + n·(d + dᵥ))",
+        ),
+        memory: Counted::new(
+            4 * (2 * nn + dv),
+            "4·(2n + dᵥ): one row's scores and weights, its output",
+        ),
+    }
 }
 
 /// The f32 CPU twin of exact attention: the same arithmetic as the GPU
@@ -187,6 +210,10 @@ impl RowKernel for FullTwin<'_> {
         }
     }
 
+    fn cost(&self, pairs: u64) -> TwinCost {
+        softmax_twin_cost(self.q.nrows(), self.q.ncols(), self.v.ncols(), pairs, "")
+    }
+
     fn row_pattern(&self, i: usize) -> RowPattern {
         let n_keys = self.k.nrows();
         RowPattern::Dense {
@@ -199,6 +226,45 @@ impl RowKernel for FullTwin<'_> {
     }
 }
 
+/// Which exact model a method's error is measured against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReferenceModel {
+    /// softmax(QKᵀ/√d)·V with the user's K (causal when the run is).
+    Standard,
+    /// Reformer's shared-QK model: keys are the normalised queries
+    /// kⱼ = qⱼ/‖qⱼ‖, and a token attends to itself only when it has no other
+    /// key (its logit is lowered by `penalty`).
+    SharedQk {
+        /// The self-attention penalty on the logit.
+        penalty: f32,
+    },
+}
+
+impl ReferenceModel {
+    /// One line for the page and the JSON.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ReferenceModel::Standard => "exact softmax attention softmax(QKᵀ/√d)·V, in f64",
+            ReferenceModel::SharedQk { .. } => {
+                "exact shared-QK attention (keys qⱼ/‖qⱼ‖, no attending to oneself unless alone), in f64"
+            }
+        }
+    }
+}
+
+/// The rows of `x` divided by their Euclidean norms (zero rows stay zero):
+/// the keys of the shared-QK model.
+pub fn normalised_rows(x: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut k = x.to_owned();
+    for mut row in k.rows_mut() {
+        let norm = row.dot(&row).sqrt();
+        if norm > 0.0 {
+            row /= norm;
+        }
+    }
+    k
+}
+
 /// Exact attention in f64: the reference every method's `rel_err` is
 /// measured against. Row i depends only on qᵢ, K and V, so any sample of
 /// rows is exact for those rows.
@@ -208,6 +274,8 @@ pub struct ExactReference<'a> {
     v: Array2<f64>,
     causal: bool,
     scale: f64,
+    /// Shared-QK: the penalty on a token's logit for attending to itself.
+    self_penalty: Option<f64>,
 }
 
 impl<'a> ExactReference<'a> {
@@ -227,6 +295,23 @@ impl<'a> ExactReference<'a> {
             v: v.mapv(f64::from),
             causal,
             scale: 1.0 / (q.ncols() as f64).sqrt(),
+            self_penalty: None,
+        }
+    }
+
+    /// The reference of `model` on these inputs.
+    pub fn for_model(inputs: &'a Inputs, causal: bool, model: ReferenceModel) -> Self {
+        match model {
+            ReferenceModel::Standard => {
+                ExactReference::new(inputs.q.view(), inputs.k.view(), inputs.v.view(), causal)
+            }
+            ReferenceModel::SharedQk { penalty } => {
+                let keys = normalised_rows(inputs.q.view());
+                ExactReference {
+                    self_penalty: Some(penalty as f64),
+                    ..ExactReference::new(inputs.q.view(), keys.view(), inputs.v.view(), causal)
+                }
+            }
         }
     }
 
@@ -251,13 +336,14 @@ impl<'a> ExactReference<'a> {
         let mut mass = Vec::with_capacity(rows.len());
         let mut weights = vec![0f64; n_keys];
         for (slot, &i) in rows.iter().enumerate() {
-            let visible = if self.causal {
-                (i + 1).min(n_keys)
-            } else {
-                n_keys
-            };
+            let visible = self.visible(i);
             let qi = self.q.row(i).mapv(f64::from);
             let mut p = self.k.slice(s![..visible, ..]).dot(&qi) * self.scale;
+            if let Some(penalty) = self.self_penalty
+                && i < visible
+            {
+                p[i] -= penalty;
+            }
             let max = p.fold(f64::NEG_INFINITY, |m, &x| m.max(x));
             p.mapv_inplace(|x| (x - max).exp());
             let sum = p.sum();
@@ -270,6 +356,47 @@ impl<'a> ExactReference<'a> {
             mass.push(pattern(i).sum(&weights));
         }
         (out, mass)
+    }
+
+    /// The keys query i sees: all, or j ≤ i when causal.
+    fn visible(&self, i: usize) -> usize {
+        let n_keys = self.k.nrows();
+        if self.causal {
+            (i + 1).min(n_keys)
+        } else {
+            n_keys
+        }
+    }
+
+    /// The mean-of-V baseline on `rows`: uniform attention over the keys each
+    /// query sees (the mean of V, or of its prefix v₀…vᵢ when causal). On
+    /// unit-scale Gaussian inputs exact attention is nearly uniform, so a
+    /// method is only informative where it beats this.
+    pub fn uniform_rows(&self, rows: &[usize]) -> Array2<f64> {
+        let mut out = Array2::zeros((rows.len(), self.v.ncols()));
+        if !self.causal {
+            let mean = self.v.mean_axis(ndarray::Axis(0));
+            if let Some(mean) = mean {
+                for mut row in out.rows_mut() {
+                    row.assign(&mean);
+                }
+            }
+            return out;
+        }
+        // Prefix means at the (sorted) rows asked for, in one sweep.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&slot| rows[slot]);
+        let mut sum = ndarray::Array1::<f64>::zeros(self.v.ncols());
+        let mut next = 0;
+        for slot in order {
+            let i = rows[slot];
+            while next <= i {
+                sum += &self.v.row(next);
+                next += 1;
+            }
+            out.row_mut(slot).assign(&(&sum / (i + 1) as f64));
+        }
+        out
     }
 }
 
@@ -400,29 +527,85 @@ mod tests {
 
     #[test]
     fn cost_formulas() {
-        let c = fused_cost(Shape {
+        let shape = Shape {
             n: 4,
             d: 2,
             dv: 3,
             causal: false,
-        });
-        assert_eq!(c.flops, 16 * (4 + 6 + 4) + 12);
-        assert_eq!(c.bytes, 4 * (16 + 24 + 8));
-        let causal = fused_cost(Shape {
-            n: 4,
-            d: 2,
-            dv: 3,
+        };
+        let c = fused_cost(shape, shape.pairs());
+        assert_eq!(c.flops_algorithmic, 16 * (4 + 6 + 4) + 12);
+        assert_eq!(c.bytes_compulsory, 4 * (16 + 24));
+        // The tiled kernel evaluates one whole 32 × 32 tile for n = 4.
+        assert_eq!(c.flops, 1024 * (8 + 15) + 2048 * 4 + 4608);
+        assert!(c.bytes > c.bytes_compulsory);
+        let causal = Shape {
             causal: true,
-        });
-        assert_eq!(causal.flops, 10 * 14 + 12);
-        assert_eq!(
-            materialized_bytes(Shape {
-                n: 4,
-                d: 2,
-                dv: 3,
-                causal: false
-            }),
-            4 * (16 + 64 + 24)
-        );
+            ..shape
+        };
+        let c = fused_cost(causal, causal.pairs());
+        assert_eq!(c.flops_algorithmic, 10 * 14 + 12);
+        assert_eq!(materialized_bytes(shape), 4 * (16 + 64 + 24));
+    }
+
+    #[test]
+    fn shared_qk_reference_uses_normalised_queries_and_skips_self() {
+        let x = Inputs::seeded(12, 4, 5);
+        let model = ReferenceModel::SharedQk { penalty: 1.0e5 };
+        for causal in [false, true] {
+            let reference = ExactReference::for_model(&x, causal, model);
+            let all: Vec<usize> = (0..12).collect();
+            let got = reference.rows(&all);
+            // The definition: keys qⱼ/‖qⱼ‖, self excluded unless alone.
+            let k = normalised_rows(x.q.view());
+            for i in 0..12 {
+                let visible = if causal { i + 1 } else { 12 };
+                let others: Vec<usize> = (0..visible).filter(|&j| j != i).collect();
+                let keys = if others.is_empty() { vec![i] } else { others };
+                let logits: Vec<f64> = keys
+                    .iter()
+                    .map(|&j| {
+                        (0..4)
+                            .map(|e| x.q[[i, e]] as f64 * k[[j, e]] as f64)
+                            .sum::<f64>()
+                            / 2.0
+                    })
+                    .collect();
+                let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let w: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+                let z: f64 = w.iter().sum();
+                for c in 0..4 {
+                    let expect: f64 = keys
+                        .iter()
+                        .zip(&w)
+                        .map(|(&j, wj)| wj * x.v[[j, c]] as f64)
+                        .sum::<f64>()
+                        / z;
+                    assert!(
+                        (got[[i, c]] - expect).abs() < 1e-9,
+                        "causal={causal} row {i}: {} vs {expect}",
+                        got[[i, c]]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_baseline_is_the_mean_of_the_visible_values() {
+        let x = Inputs::seeded(9, 3, 2);
+        for causal in [false, true] {
+            let r = ExactReference::new(x.q.view(), x.k.view(), x.v.view(), causal);
+            let rows = [8, 0, 4];
+            let u = r.uniform_rows(&rows);
+            for (slot, &i) in rows.iter().enumerate() {
+                let visible = if causal { i + 1 } else { 9 };
+                for c in 0..3 {
+                    let mean =
+                        (0..visible).map(|j| x.v[[j, c]] as f64).sum::<f64>() / visible as f64;
+                    assert!((u[[slot, c]] - mean).abs() < 1e-12);
+                }
+            }
+        }
     }
 }

@@ -26,10 +26,11 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::{
-    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec, RowKernel,
-    RowPattern, Shape, WeightSink,
+    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamSpec,
+    RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
 };
 use crate::gpu::linear_attention::{self, EPS, FeatureMap};
+use crate::gpu::work::{self, FeatureKind, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
 use crate::measure::FactorMap;
@@ -160,13 +161,21 @@ fn favor_exponents(x: ArrayView2<'_, f32>, omega: &Array2<f32>) -> Array2<f32> {
     t
 }
 
-/// The unstabilised FAVOR+ features exp(ωᵀx − ‖x‖²/2)/√m of one vector x
-/// (already divided by d^¼), in f64: the estimator whose mean is
-/// exp(x_qᵀx_k) (used by the unbiasedness test).
-pub fn favor_feature(x: &Array1<f64>, omega: &Array2<f64>) -> Array1<f64> {
-    let m = omega.nrows() as f64;
-    let half_norm = 0.5 * x.dot(x);
-    omega.dot(x).mapv(|p| (p - half_norm).exp() / m.sqrt())
+/// The feature maps φ(Q), φ(K) as the GPU computes them (f32), with the
+/// shifts that keep them in range: Performer's query features are
+/// exp(tᵢ − `q_shift[i]`)/√m and its key features exp(tⱼ − `k_shift`)/√m,
+/// where t are the FAVOR+ exponents, so the unbiased estimate of
+/// exp(qᵢᵀkⱼ/√d) is φ(qᵢ)·φ(kⱼ)·exp(`q_shift[i]` + `k_shift`). The shifts
+/// cancel in the attention ratio. For the other kernels they are zero.
+pub struct FeatureMaps {
+    /// φ(Q), n × features.
+    pub phi_q: Array2<f32>,
+    /// φ(K), n × features.
+    pub phi_k: Array2<f32>,
+    /// Per query row, the exponent subtracted (its row's largest).
+    pub q_shift: Vec<f32>,
+    /// The exponent subtracted from every key feature (the largest).
+    pub k_shift: f32,
 }
 
 /// φ(Q) and φ(K) as the GPU computes them (f32).
@@ -176,11 +185,23 @@ pub fn feature_maps(
     m: usize,
     seed: u64,
 ) -> (Array2<f32>, Array2<f32>) {
+    let maps = features(inputs, kernel, m, seed);
+    (maps.phi_q, maps.phi_k)
+}
+
+/// The feature maps and their shifts (see [`FeatureMaps`]).
+pub fn features(inputs: &Inputs, kernel: Kernel, m: usize, seed: u64) -> FeatureMaps {
     let (n, d) = (inputs.n(), inputs.d());
+    let unshifted = |phi_q, phi_k| FeatureMaps {
+        phi_q,
+        phi_k,
+        q_shift: vec![0.0; n],
+        k_shift: 0.0,
+    };
     match kernel {
         Kernel::Elu => {
             let elu1 = |x: f32| if x > 0.0 { x + 1.0 } else { x.exp() };
-            (inputs.q.mapv(elu1), inputs.k.mapv(elu1))
+            unshifted(inputs.q.mapv(elu1), inputs.k.mapv(elu1))
         }
         Kernel::Cos => {
             let cos = |x: ArrayView2<'_, f32>| {
@@ -194,7 +215,7 @@ pub fn feature_maps(
                     }
                 })
             };
-            (cos(inputs.q.view()), cos(inputs.k.view()))
+            unshifted(cos(inputs.q.view()), cos(inputs.k.view()))
         }
         Kernel::Favor => {
             let omega = orthogonal_features(m, d, seed).mapv(|x| x as f32);
@@ -202,29 +223,61 @@ pub fn feature_maps(
             let tq = favor_exponents((&inputs.q * scale).view(), &omega);
             let tk = favor_exponents((&inputs.k * scale).view(), &omega);
             let inv = 1.0 / (m as f32).sqrt();
-            let mut phi_q = tq.clone();
+            let mut phi_q = tq;
+            let mut q_shift = Vec::with_capacity(n);
             for mut row in phi_q.rows_mut() {
                 let max = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                 row.mapv_inplace(|t| (t - max).exp() * inv);
+                q_shift.push(max);
             }
-            let key_max = tk.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            (phi_q, tk.mapv(|t| (t - key_max).exp() * inv))
+            let k_shift = tk.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            FeatureMaps {
+                phi_q,
+                phi_k: tk.mapv(|t| (t - k_shift).exp() * inv),
+                q_shift,
+                k_shift,
+            }
         }
     }
 }
 
-/// The CPU twin: the same features, then the linear-time sums (running
-/// prefix sums when rows come in order, the explicit quadratic form
-/// Σ_{j∈J(i)} (φ(qᵢ)·φ(kⱼ))vⱼ / (Σ φ(qᵢ)·φ(kⱼ) + ε) otherwise).
+/// FLOPs of the twin's feature maps for both Q and K (n rows of width d, m
+/// features), and the formula: elu + 1 one operation per entry; cosFormer's
+/// ReLU, angle and product three per entry of its 2d features; FAVOR+ the
+/// d^−¼ scale (nd), ωᵀx (2nmd), the half norm (2nd), its subtraction (nm), the
+/// row or global max (nm) and the shifted `exp` with 1/√m (3nm), per side,
+/// plus drawing ω by Gram–Schmidt in f64 (about 4md + 2md² per side of each
+/// block: 2md² in all).
+fn feature_flops(kernel: Kernel, n: u64, d: u64, m: u64) -> Counted {
+    match kernel {
+        Kernel::Elu => Counted::new(2 * n * d, "2nd (elu + 1)"),
+        Kernel::Cos => Counted::new(2 * n * 2 * d * 3, "2·n·2d·3 (ReLU, cos/sin re-weighting)"),
+        Kernel::Favor => Counted::new(
+            2 * (n * d + 2 * n * m * d + 2 * n * d + 5 * n * m) + 2 * m * d * d,
+            "2·(nd + 2nmd + 2nd + 5nm) + 2md² (ω)",
+        ),
+    }
+}
+
+/// The CPU twin: the same features, then the linear-time sums: φ(K)ᵀV and
+/// Σ φ(kⱼ) once (non-causal), or running prefix sums advanced to each row
+/// asked for (causal; restarted when an earlier row is asked for), so every
+/// pass — in order, sampled or repeated — is linear in n.
 pub struct KernelTwin<'a> {
     phi_q: Array2<f32>,
     phi_k: Array2<f32>,
     v: ArrayView2<'a, f32>,
     causal: bool,
+    kernel: Kernel,
+    /// The inputs' width d.
+    d: usize,
     /// Non-causal: φ(K)ᵀV and Σ φ(kⱼ).
     totals: Option<(Array2<f32>, Array1<f32>)>,
-    /// Causal: the next row and the sums over j < it.
+    /// Causal: the next row to fold in and the sums over j < it.
     running: RefCell<(usize, Array2<f32>, Array1<f32>)>,
+    /// FLOPs executed by `compute_rows` so far (outputs only, not the
+    /// weights handed to a view), counted where they happen.
+    executed: std::cell::Cell<u64>,
 }
 
 impl<'a> KernelTwin<'a> {
@@ -246,12 +299,21 @@ impl<'a> KernelTwin<'a> {
             phi_k,
             v: inputs.v.view(),
             causal,
+            kernel,
+            d: inputs.d(),
             totals,
             running: RefCell::new((0, Array2::zeros((features, dv)), Array1::zeros(features))),
+            executed: std::cell::Cell::new(0),
         }
     }
 
-    /// Row i by the explicit quadratic form, and its weights over all keys.
+    /// FLOPs `compute_rows` has executed so far.
+    pub fn executed_flops(&self) -> u64 {
+        self.executed.get()
+    }
+
+    /// Row i by the explicit quadratic form, and its weights over all keys
+    /// (for the views and the tests; never the output path).
     pub fn explicit_row(&self, i: usize) -> (Array1<f32>, Vec<f32>) {
         let n = self.phi_k.nrows();
         let visible = if self.causal { i + 1 } else { n };
@@ -264,6 +326,31 @@ impl<'a> KernelTwin<'a> {
         }
         (out, weights)
     }
+
+    /// The causal prefix sums Σ_{j≤i} φ(kⱼ)vⱼᵀ and Σ_{j≤i} φ(kⱼ), advanced
+    /// from wherever the last call left them (restarted if i is earlier).
+    fn advance_to(&self, i: usize) -> std::cell::RefMut<'_, (usize, Array2<f32>, Array1<f32>)> {
+        let mut running = self.running.borrow_mut();
+        if running.0 > i + 1 {
+            running.0 = 0;
+            running.1.fill(0.0);
+            running.2.fill(0.0);
+        }
+        let (m, dv) = running.1.dim();
+        while running.0 <= i {
+            let j = running.0;
+            let (_, sums, z) = &mut *running;
+            let k = self.phi_k.row(j);
+            for (f, &kf) in k.iter().enumerate() {
+                sums.row_mut(f).scaled_add(kf, &self.v.row(j));
+            }
+            *z += &k;
+            running.0 = j + 1;
+            self.executed
+                .set(self.executed.get() + (2 * m * dv + m) as u64);
+        }
+        running
+    }
 }
 
 impl RowKernel for KernelTwin<'_> {
@@ -273,31 +360,65 @@ impl RowKernel for KernelTwin<'_> {
         mut out: ArrayViewMut2<'_, f32>,
         mut weights: Option<WeightSink<'_>>,
     ) {
+        let (m, dv) = (self.phi_q.ncols(), self.v.ncols());
         for (slot, i) in rows.enumerate() {
             let phi = self.phi_q.row(i);
-            if let Some((kv, z)) = &self.totals {
-                out.row_mut(slot)
-                    .assign(&(phi.dot(kv) / (phi.dot(z) + EPS)));
-            } else {
-                let mut running = self.running.borrow_mut();
-                if running.0 == i {
-                    let (_, sums, z) = &mut *running;
-                    let k = self.phi_k.row(i);
-                    for (f, &kf) in k.iter().enumerate() {
-                        sums.row_mut(f).scaled_add(kf, &self.v.row(i));
-                    }
-                    *z += &k;
+            match &self.totals {
+                Some((kv, z)) => out
+                    .row_mut(slot)
+                    .assign(&(phi.dot(kv) / (phi.dot(z) + EPS))),
+                None => {
+                    let running = self.advance_to(i);
+                    let (_, sums, z) = &*running;
                     out.row_mut(slot)
-                        .assign(&(phi.dot(&*sums) / (phi.dot(&*z) + EPS)));
-                    running.0 = i + 1;
-                } else {
-                    drop(running);
-                    out.row_mut(slot).assign(&self.explicit_row(i).0);
+                        .assign(&(phi.dot(sums) / (phi.dot(z) + EPS)));
                 }
             }
+            // φ(qᵢ)ᵀS (2m·dᵥ), φ(qᵢ)ᵀz (2m), + ε (1), dᵥ divisions.
+            self.executed
+                .set(self.executed.get() + (2 * m * dv + 2 * m + 1 + dv) as u64);
             if let Some(callback) = weights.as_deref_mut() {
                 callback(i, &self.explicit_row(i).1);
             }
+        }
+    }
+
+    /// Features, then φ(K)ᵀV and Σφ(k) (2nm·dᵥ + nm: folded once, up front
+    /// or as prefix sums), then per row φ(qᵢ)ᵀS and φ(qᵢ)ᵀz with ε and the
+    /// division (2m·dᵥ + 2m + 1 + dᵥ).
+    fn cost(&self, _pairs: u64) -> TwinCost {
+        let (n, m) = (self.phi_q.nrows() as u64, self.phi_q.ncols() as u64);
+        let dv = self.v.ncols() as u64;
+        let d = match self.kernel {
+            Kernel::Cos => m / 2,
+            Kernel::Elu => m,
+            Kernel::Favor => self.d as u64,
+        };
+        let features = feature_flops(self.kernel, n, d, m);
+        let sums = 2 * n * m * dv + n * m;
+        let rows = n * (2 * m * dv + 2 * m + 1 + dv);
+        TwinCost {
+            flops: Counted::new(
+                features.value + sums + rows,
+                format!(
+                    "{} + 2nm·dᵥ + nm (φ(K)ᵀV, Σφ(k){}) + n·(2m·dᵥ + 2m + 1 + dᵥ), m = {m}",
+                    features.formula,
+                    if self.causal { " as prefix sums" } else { "" }
+                ),
+            ),
+            bytes: Counted::new(
+                4 * (2 * n * d + 2 * n * m + n * (m * dv + dv) + n * (m * dv + m + dv)),
+                "4·(2nd + 2nm (features) + n·(m·dᵥ + dᵥ) (sums) + n·(m·dᵥ + m + dᵥ) (rows))",
+            ),
+            memory: Counted::new(
+                4 * (2 * n * m + m * dv + m)
+                    + if self.kernel == Kernel::Favor {
+                        4 * 2 * n * m + 12 * m * d
+                    } else {
+                        0
+                    },
+                "4·(2nm + m·dᵥ + m): φ(Q), φ(K), the sums (FAVOR+ also its exponents 4·2nm and ω 12md)",
+            ),
         }
     }
 
@@ -358,48 +479,66 @@ impl AttentionMethod for Kernelized {
         self.info
     }
 
-    /// Features: n·m·(2d + 3) (Performer) or n·m; chunk sums 2·n·m·dᵥ; the
-    /// scan ⌈log₂ chunks⌉·chunks·m·(dᵥ + 1) (causal); the output 2·n·m·(dᵥ + 1)
-    /// plus, causal, the own-chunk terms n·C·(2m + 2dᵥ).
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+    /// Executed: the GPU's dispatches as they run ([`work::linear_features`],
+    /// [`work::linear_sums`]: FAVOR+ features at 5d + 6 per entry, φ(K) and V
+    /// re-read by the chunk sums, the scan — which runs causal or not — and
+    /// S, z re-read by every row of `apply`). Algorithmic: the
+    /// features at their minimal cost, φ(K)ᵀV and Σφ(k) (2nm·dᵥ + nm) and
+    /// each row's φ(qᵢ)ᵀS, φ(qᵢ)ᵀz and division (2m·dᵥ + 2m + 1 + dᵥ) — the
+    /// same count causal or not (prefix sums instead of totals).
+    fn cost(&self, shape: Shape, config: &Config<'_>, _pairs: u64) -> Cost {
         let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
         let m = self.features(config, shape.d) as u64;
-        let chunk = linear_attention::CHUNK as u64;
-        let chunks = n.div_ceil(chunk);
-        let passes = if chunks > 1 {
-            64 - (chunks - 1).leading_zeros() as u64
-        } else {
-            0
-        };
-        let feature_flops = match self.kernel {
-            Kernel::Favor => 2 * n * m * (2 * d + 3),
-            _ => 2 * n * m,
-        };
-        let own = if shape.causal {
-            n * chunk.min(n) * (2 * m + 2 * dv) / 2
-        } else {
-            0
-        };
-        let flops = feature_flops
-            + 2 * n * m * dv
-            + passes * chunks * m * (dv + 1)
-            + 2 * n * m * (dv + 1)
-            + own;
-        let bytes = 4
-            * (2 * n * d + n * dv + 4 * n * m + 2 * (passes + 1) * chunks * m * (dv + 1) + n * dv);
-        Cost {
-            flops,
-            flops_formula: format!(
-                "features + 2nm·dᵥ (φ(K)ᵀV) + 2nm·(dᵥ + 1) (φ(Q)·…){}, m = {m}",
-                if shape.causal {
-                    " + scan over ⌈n/64⌉ chunks + own-chunk terms"
-                } else {
-                    ""
-                }
+        let needed_features = match self.kernel {
+            Kernel::Elu => Counted::new(2 * n * d, "2nd (elu + 1)"),
+            Kernel::Cos => Counted::new(2 * n * 2 * d * 2, "2·n·2d·2 (ReLU, re-weighting)"),
+            Kernel::Favor => Counted::new(
+                2 * n * m * (2 * d + 3) + 2 * 2 * n * d,
+                "2nm(2d + 3) + 4nd (ωᵀx − ‖x‖²/2, exp, 1/√m)",
             ),
-            bytes,
-            bytes_formula: "4·(2nd + ndᵥ + 4nm + scan passes·chunks·m(dᵥ + 1) + ndᵥ)".into(),
-        }
+        };
+        let rows = n * (2 * m * dv + 2 * m + 1 + dv);
+        let omega = if self.kernel == Kernel::Favor {
+            4 * m * d
+        } else {
+            0
+        };
+        let kind = match self.kernel {
+            Kernel::Elu => FeatureKind::Elu,
+            Kernel::Cos => FeatureKind::Cos,
+            Kernel::Favor => FeatureKind::Favor,
+        };
+        let mut work = Work::default();
+        work.add("features", work::linear_features(kind, n, d, m));
+        work.extend(work::linear_sums(
+            n,
+            m,
+            dv,
+            linear_attention::CHUNK as u64,
+            shape.causal,
+        ));
+        let (mut flops, bytes) = work.counted(
+            "features: elu+1 3, cosFormer 8, FAVOR+ 5d + 6 per entry; chunk sums 2nm·dᵥ + nm; scan m(dᵥ+1)(P·ch − 2^P + 1); apply per row",
+            "features 16nm (FAVOR+ 4(4nmd + 10nm + 3n + 1)); chunk sums 4(2nm·dᵥ + nm + ch·m(dᵥ+1)); scan 4m(dᵥ+1)(3P·ch − 2^P + 1); apply S and z re-read per row",
+        );
+        flops.formula = format!("{}, m = {m}", flops.formula);
+        Cost::new(
+            (flops, bytes),
+            (
+                Counted::new(
+                    needed_features.value + 2 * n * m * dv + n * m + rows,
+                    format!(
+                        "{} + 2nm·dᵥ + nm + n·(2m·dᵥ + 2m + 1 + dᵥ), m = {m}",
+                        needed_features.formula
+                    ),
+                ),
+                qkvo_bytes(shape, omega, if omega > 0 { "4md (ω)" } else { "" }),
+            ),
+        )
+    }
+
+    fn randomized(&self, _config: &Config<'_>) -> bool {
+        self.kernel == Kernel::Favor
     }
 
     fn cpu_twin<'a>(
@@ -493,47 +632,198 @@ mod tests {
     }
 
     #[test]
-    fn orthogonal_features_are_orthogonal_within_blocks_with_chi_norms() {
+    fn orthogonal_features_are_orthogonal_within_blocks() {
         let w = orthogonal_features(20, 8, 5);
         for b in 0..2 {
             for i in b * 8..(b * 8 + 8).min(20) {
                 for j in b * 8..(b * 8 + 8).min(20) {
                     if i != j {
-                        let cos = w.row(i).dot(&w.row(j));
+                        let cos = w.row(i).dot(&w.row(j))
+                            / (w.row(i).dot(&w.row(i)) * w.row(j).dot(&w.row(j))).sqrt();
                         assert!(cos.abs() < 1e-9, "rows {i}, {j}");
                     }
                 }
             }
         }
-        let norms: Vec<f64> = w.rows().into_iter().map(|r| r.dot(&r).sqrt()).collect();
-        let mean = norms.iter().sum::<f64>() / 20.0;
-        assert!(
-            (mean - 8f64.sqrt()).abs() < 1.0,
-            "χ₈ norms average near √8, got {mean}"
-        );
         assert_ne!(orthogonal_features(20, 8, 6), w);
     }
 
+    /// Mean and variance of χ_d: μ = √2·Γ((d+1)/2)/Γ(d/2), σ² = d − μ².
+    fn chi_moments(d: usize) -> (f64, f64) {
+        let half = d as f64 / 2.0;
+        let mu = 2f64.sqrt() * (libm::lgamma(half + 0.5) - libm::lgamma(half)).exp();
+        (mu, d as f64 - mu * mu)
+    }
+
+    /// (mean, variance, standard error of the mean, standard error of the
+    /// variance) of a sample.
+    fn moments(x: &[f64]) -> (f64, f64, f64, f64) {
+        let k = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / k;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (k - 1.0);
+        let m4 = x.iter().map(|v| (v - mean).powi(4)).sum::<f64>() / k;
+        (
+            mean,
+            var,
+            (var / k).sqrt(),
+            ((m4 - var * var).max(0.0) / k).sqrt(),
+        )
+    }
+
+    /// Whether the row norms of ω are χ_d-distributed: their mean and their
+    /// variance within four standard errors of χ_d's. A fixed norm √d (the
+    /// biased variant) has variance 0 and fails.
+    fn norms_are_chi(norms: &[f64], d: usize) -> Result<(), String> {
+        let (mu, var) = chi_moments(d);
+        let (mean, sample_var, se_mean, se_var) = moments(norms);
+        if (mean - mu).abs() > 4.0 * se_mean.max(1e-12) {
+            return Err(format!(
+                "mean norm {mean} vs χ_{d} mean {mu} (se {se_mean})"
+            ));
+        }
+        if (sample_var - var).abs() > 4.0 * se_var.max(1e-12) {
+            return Err(format!(
+                "norm variance {sample_var} vs χ_{d} variance {var} (se {se_var})"
+            ));
+        }
+        Ok(())
+    }
+
     #[test]
-    fn favor_is_an_unbiased_estimate_of_the_softmax_kernel() {
-        // x = q/d^¼ at moderate norms: E[φ(x_q)·φ(x_k)] = exp(x_qᵀx_k).
+    fn feature_norms_are_chi_distributed() {
         let d = 8;
-        let mut g = GaussianStream::new(11);
-        let q: Array1<f64> = Array1::from_shape_simple_fn(d, || 0.25 * g.sample());
-        let k: Array1<f64> = Array1::from_shape_simple_fn(d, || 0.25 * g.sample());
-        let exact = q.dot(&k).exp();
-        let trials = 4000;
-        let mean: f64 = (0..trials)
-            .map(|seed| {
-                let omega = orthogonal_features(8, d, seed);
-                favor_feature(&q, &omega).dot(&favor_feature(&k, &omega))
+        let norms: Vec<f64> = (0..250u64)
+            .flat_map(|seed| {
+                let w = orthogonal_features(16, d, seed);
+                w.rows()
+                    .into_iter()
+                    .map(|r| r.dot(&r).sqrt())
+                    .collect::<Vec<_>>()
             })
+            .collect();
+        norms_are_chi(&norms, d).unwrap();
+        // Power: the biased variant with every norm fixed at √d fails ...
+        let fixed = vec![(d as f64).sqrt(); norms.len()];
+        assert!(norms_are_chi(&fixed, d).is_err());
+        // ... and so do norms 10% too large.
+        let scaled: Vec<f64> = norms.iter().map(|x| 1.1 * x).collect();
+        assert!(norms_are_chi(&scaled, d).is_err());
+    }
+
+    /// Over `trials` seeds of ω, the production FAVOR+ features' unbiased
+    /// estimate φ(q)·φ(k)·exp(shifts) of exp(qᵀk/√d) for one (q, k) pair;
+    /// with `drop_half_norm`, the estimate of a kernel without the −‖x‖²/2
+    /// term, which is exp(‖x_q‖²/2 + ‖x_k‖²/2) times larger.
+    fn favor_estimates(
+        q: &[f32],
+        k: &[f32],
+        m: usize,
+        trials: u64,
+        drop_half_norm: bool,
+    ) -> Vec<f64> {
+        let d = q.len();
+        let row = |x: &[f32]| Array2::from_shape_vec((1, d), x.to_vec()).unwrap();
+        let x = Inputs::from_arrays(
+            row(q),
+            row(k),
+            Array2::zeros((1, 1)),
+            crate::inputs::InputSource::Npy,
+        )
+        .unwrap();
+        let half = |x: &[f32]| {
+            x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / (2.0 * (d as f64).sqrt())
+        };
+        let dropped = if drop_half_norm {
+            (half(q) + half(k)).exp()
+        } else {
+            1.0
+        };
+        (0..trials)
+            .map(|seed| {
+                let f = features(&x, Kernel::Favor, m, seed);
+                let dot: f64 = f
+                    .phi_q
+                    .row(0)
+                    .iter()
+                    .zip(f.phi_k.row(0).iter())
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum();
+                dot * ((f.q_shift[0] + f.k_shift) as f64).exp() * dropped
+            })
+            .collect()
+    }
+
+    #[test]
+    fn favor_features_estimate_the_softmax_kernel_without_bias() {
+        // ‖q‖²/(2√d) + ‖k‖²/(2√d) ≈ 0.3: dropping the −‖x‖²/2 term inflates
+        // the estimate by e^0.3 ≈ 1.35, far outside the band.
+        let d = 8;
+        let q: Vec<f32> = vec![0.5, -0.3, 0.4, 0.2, -0.6, 0.1, 0.3, -0.2];
+        let k: Vec<f32> = vec![0.4, 0.2, 0.5, -0.1, -0.3, 0.3, 0.2, 0.1];
+        let exact = (q
+            .iter()
+            .zip(&k)
+            .map(|(a, b)| *a as f64 * *b as f64)
             .sum::<f64>()
-            / trials as f64;
+            / (d as f64).sqrt())
+        .exp();
+        let trials = 3000;
+        let (mean, _, se, _) = moments(&favor_estimates(&q, &k, 16, trials, false));
         assert!(
-            (mean - exact).abs() < 0.02 * exact,
-            "mean {mean} vs exp(qᵀk) {exact}"
+            (mean - exact).abs() < 4.0 * se,
+            "mean {mean} vs exp(qᵀk/√d) {exact}, standard error {se}"
         );
+        // The band is tight enough to matter: a 5% bias falls outside it.
+        assert!(4.0 * se < 0.05 * exact, "standard error {se} too large");
+        let (biased, _, se_b, _) = moments(&favor_estimates(&q, &k, 16, trials, true));
+        assert!(
+            (biased - exact).abs() > 4.0 * se_b,
+            "dropping −‖x‖²/2 went unnoticed: {biased} vs {exact}"
+        );
+    }
+
+    #[test]
+    fn causal_twin_work_is_linear_in_n_and_the_same_every_pass() {
+        let flops = |n: usize| -> u64 {
+            let x = Inputs::seeded(n, 8, 4);
+            let twin = KernelTwin::new(&x, Kernel::Elu, 8, 0, true);
+            let mut out = Array2::zeros((n, 8));
+            for start in (0..n).step_by(37) {
+                let end = (start + 37).min(n);
+                twin.compute_rows(start..end, out.slice_mut(s![start..end, ..]), None);
+            }
+            // A second pass over the same twin (as the old runner's repeats
+            // did) must not fall back to the quadratic form.
+            let first = twin.executed_flops();
+            twin.compute_rows(0..n, out.view_mut(), None);
+            assert_eq!(twin.executed_flops() - first, first, "n = {n}");
+            first
+        };
+        let (small, large) = (flops(256), flops(1024));
+        let ratio = large as f64 / small as f64;
+        assert!((ratio - 4.0).abs() < 0.01, "work grows by {ratio} for 4× n");
+        // And it is what the twin's cost reports for its sums and rows.
+        let (m, dv, n) = (8u64, 8u64, 256u64);
+        assert_eq!(
+            small,
+            2 * n * m * dv + n * m + n * (2 * m * dv + 2 * m + 1 + dv)
+        );
+    }
+
+    #[test]
+    fn sampled_rows_equal_the_in_order_pass() {
+        let x = Inputs::seeded(90, 6, 8);
+        for kernel in [Kernel::Elu, Kernel::Favor, Kernel::Cos] {
+            let twin = KernelTwin::new(&x, kernel, 12, 2, true);
+            let all = run_twin(&x, kernel, 12, 2, true);
+            for &i in &[89, 3, 40, 40, 0, 77] {
+                let mut row = Array2::zeros((1, 6));
+                twin.compute_rows(i..i + 1, row.view_mut(), None);
+                for (a, b) in row.row(0).iter().zip(all.row(i).iter()) {
+                    assert!((a - b).abs() <= 1e-6 + 1e-5 * b.abs(), "{kernel:?} row {i}");
+                }
+            }
+        }
     }
 
     #[test]

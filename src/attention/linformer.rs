@@ -2,24 +2,38 @@
 //! Complexity"; survey §"Low-Rank Factorization", Eq. 22): project the n keys
 //! and values to k rows with E, F ∈ ℝ^{k×n},
 //!
-//! O = softmax(Q(EK)ᵀ/√d)·(FV),  O(nk) time and memory,
+//! O = softmax(Q(EK)ᵀ/√d)·(FV),  O(nk) time and memory.
 //!
-//! with E and F drawn N(0, 1/k) from the seed (`--share-ef` makes F = E, the
-//! paper's shared projection). Projecting along the sequence mixes past and
-//! future positions, so Linformer cannot be causal. Its implied attention
-//! matrix is softmax(Q(EK)ᵀ/√d)·F: an n×k map back-projected to n×n, which
-//! need not be a distribution (entries can be negative).
+//! The paper learns E and F. Untrained, two choices (`--projection`):
+//!
+//! * `mean-pool` (the default): row t of E and F averages the contiguous
+//!   segment t of the sequence (positions ⌊t·n/k⌋ … ⌊(t+1)·n/k⌋ − 1), so EK
+//!   and FV are segment means of K and V. On smooth inputs (`local`,
+//!   `low-rank`) neighbouring keys are alike and this approximates attention
+//!   better as k grows; with k = n it is exact. k is capped at n.
+//! * `gaussian`: E, F drawn i.i.d. N(0, 1/n) from the seed — the random
+//!   projection of the paper's Johnson–Lindenstrauss argument, scaled so
+//!   that FV stays on V's scale (each entry of FV is a sum of n terms of
+//!   variance 1/n). Untrained, it mixes unrelated positions: its error does
+//!   not fall below the zero-output baseline as k grows.
+//!
+//! `--share-ef` makes F = E, the paper's shared projection. Projecting along
+//! the sequence mixes past and future positions, so Linformer cannot be
+//! causal. Its implied attention matrix is softmax(Q(EK)ᵀ/√d)·F: an n×k map
+//! back-projected to n×n, which need not be a distribution (entries can be
+//! negative with Gaussian projections).
 
 use std::ops::Range;
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::{
-    AttentionMethod, Budget, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
-    RowKernel, RowPattern, Shape, WeightSink,
+    AttentionMethod, Budget, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo,
+    ParamSpec, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
 };
 use crate::gpu::linalg::Builder;
 use crate::gpu::tiled_attention::{row_major, timed};
+use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
 use crate::measure::{AttentionMap, FactorMap};
@@ -37,6 +51,12 @@ const SHARE_EF: ParamSpec = ParamSpec::flag(
     "Share E = F",
     "one projection for keys and values",
 );
+const PROJECTION: ParamSpec = ParamSpec::choice(
+    "projection",
+    "Projection E, F",
+    "mean-pool: segment means; gaussian: i.i.d. N(0, 1/n)",
+    &["mean-pool", "gaussian"],
+);
 
 static INFO: MethodInfo = MethodInfo {
     key: "linformer",
@@ -44,37 +64,101 @@ static INFO: MethodInfo = MethodInfo {
     family: "Low-rank",
     paper: "Wang, Li, Khabsa, Fang & Ma 2020, Linformer: Self-Attention with Linear Complexity",
     equation: "O = softmax(Q(EK)ᵀ/√d)·(FV),  E, F ∈ ℝ^{k×n}",
-    params: &[PROJ_DIM, SHARE_EF],
+    params: &[PROJ_DIM, SHARE_EF, PROJECTION],
     causal_unsupported: Some(
         "E and F mix all n positions into each projected row, so a query would see future keys",
     ),
     budget: Some(Budget {
         key: "proj-dim",
         slope: None,
-        law: "error falls as k grows",
+        law: "mean-pool: falls with k on smooth inputs (local, low-rank), exact at k = n; \
+              gaussian (untrained): does not fall below the zero-output baseline",
     }),
 };
 
 /// Registry entry (`--method linformer`).
 pub struct Linformer;
 
-/// E and F (k × n), N(0, 1/k), from the seed; F = E when shared.
-pub fn projections(n: usize, k: usize, seed: u64, share: bool) -> (Array2<f32>, Array2<f32>) {
-    let draw = |index: u64| {
-        let mut g = GaussianStream::new(derive_seed(seed, "linformer", index));
-        let sd = 1.0 / (k as f64).sqrt();
-        Array2::from_shape_simple_fn((k, n), || (g.sample() * sd) as f32)
+/// How E and F are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Segment means of contiguous positions.
+    MeanPool,
+    /// I.i.d. N(0, 1/n) entries from the seed.
+    Gaussian,
+}
+
+/// E and F (k × n) as `projection` makes them; F = E when shared. For
+/// mean-pool, k is capped at n (callers pass [`effective_k`]).
+pub fn projections(
+    n: usize,
+    k: usize,
+    seed: u64,
+    share: bool,
+    projection: Projection,
+) -> (Array2<f32>, Array2<f32>) {
+    let draw = |index: u64| match projection {
+        Projection::Gaussian => {
+            let mut g = GaussianStream::new(derive_seed(seed, "linformer", index));
+            let sd = 1.0 / (n.max(1) as f64).sqrt();
+            Array2::from_shape_simple_fn((k, n), || (g.sample() * sd) as f32)
+        }
+        Projection::MeanPool => {
+            let mut e = Array2::zeros((k, n));
+            for t in 0..k {
+                let (first, end) = (t * n / k, (t + 1) * n / k);
+                let width = (end - first).max(1) as f32;
+                for j in first..end {
+                    e[[t, j]] = 1.0 / width;
+                }
+            }
+            e
+        }
     };
     let e = draw(0);
     let f = if share { e.clone() } else { draw(1) };
     (e, f)
 }
 
-fn knobs(config: &Config<'_>) -> (usize, bool) {
-    (
-        config.param(&PROJ_DIM) as usize,
-        config.param(&SHARE_EF) != 0,
-    )
+/// The projected length actually used: k, capped at n for mean-pool (k = n
+/// is already exact).
+pub fn effective_k(k: usize, n: usize, projection: Projection) -> usize {
+    match projection {
+        Projection::MeanPool => k.min(n.max(1)),
+        Projection::Gaussian => k,
+    }
+}
+
+struct Knobs {
+    k: usize,
+    asked: usize,
+    share: bool,
+    projection: Projection,
+}
+
+fn knobs(config: &Config<'_>, n: usize) -> Knobs {
+    let projection = match PROJECTION.choice_name(config.param(&PROJECTION)) {
+        Some("gaussian") => Projection::Gaussian,
+        _ => Projection::MeanPool,
+    };
+    let asked = config.param(&PROJ_DIM) as usize;
+    Knobs {
+        k: effective_k(asked, n, projection),
+        asked,
+        share: config.param(&SHARE_EF) != 0,
+        projection,
+    }
+}
+
+impl Knobs {
+    fn note(&self) -> Option<String> {
+        (self.k < self.asked).then(|| {
+            format!(
+                "proj-dim {} capped at n = {} for mean-pool (k = n is exact)",
+                self.asked, self.k
+            )
+        })
+    }
 }
 
 /// The f32 CPU twin.
@@ -84,18 +168,31 @@ pub struct LinformerTwin<'a> {
     fv: Array2<f32>,
     f: Array2<f32>,
     scale: f32,
+    dv: usize,
+    share: bool,
+    note: Option<String>,
 }
 
 impl<'a> LinformerTwin<'a> {
     /// Projects K and V.
-    pub fn new(inputs: &'a Inputs, k: usize, seed: u64, share: bool) -> LinformerTwin<'a> {
-        let (e, f) = projections(inputs.n(), k, seed, share);
+    pub fn new(inputs: &'a Inputs, config: &Config<'_>) -> LinformerTwin<'a> {
+        let knobs = knobs(config, inputs.n());
+        let (e, f) = projections(
+            inputs.n(),
+            knobs.k,
+            config.seed,
+            knobs.share,
+            knobs.projection,
+        );
         LinformerTwin {
             q: inputs.q.view(),
             ek: e.dot(&inputs.k),
             fv: f.dot(&inputs.v),
             f,
             scale: 1.0 / (inputs.d() as f32).sqrt(),
+            dv: inputs.dv(),
+            share: knobs.share,
+            note: knobs.note(),
         }
     }
 
@@ -153,6 +250,36 @@ impl RowKernel for LinformerTwin<'_> {
         ))
     }
 
+    /// EK and FV (dense products with E and F: 2kn(d + dᵥ)), then per row the
+    /// k scores (2kd), their softmax (5k) and P·FV (2kdᵥ + dᵥ).
+    fn cost(&self, _pairs: u64) -> TwinCost {
+        let (n, d) = (self.q.nrows() as u64, self.q.ncols() as u64);
+        let (k, dv) = (self.ek.nrows() as u64, self.dv as u64);
+        let projections = if self.share { 1 } else { 2 };
+        TwinCost {
+            flops: Counted::new(
+                2 * k * n * (d + dv) + n * (2 * k * d + 5 * k + 2 * k * dv + dv),
+                format!("2kn(d + dᵥ) + n·(2kd + 5k + 2kdᵥ + dᵥ), k = {k}"),
+            ),
+            bytes: Counted::new(
+                4 * (k * n * (d + dv + 2) + n * (d + k * d + 5 * k + k * dv + dv)),
+                "4·(kn(d + dᵥ + 2) + n·(d + kd + 5k + kdᵥ + dᵥ))",
+            ),
+            memory: Counted::new(
+                4 * (projections * k * n + k * (d + dv) + k),
+                format!(
+                    "4·({}kn + k(d + dᵥ) + k): E{}, EK, FV, one row's scores",
+                    projections,
+                    if self.share { " = F" } else { ", F" }
+                ),
+            ),
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.note.iter().cloned().collect()
+    }
+
     fn factor_map(&self) -> Option<FactorMap> {
         let p = self.projected_matrix();
         Some(FactorMap::pool(
@@ -168,16 +295,46 @@ impl AttentionMethod for Linformer {
         &INFO
     }
 
-    /// EK and FV: 2kn(d + dᵥ); scores 2nkd; softmax 4nk; P·FV 2nkdᵥ.
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+    /// Executed: the linalg programs as they run ([`work::matmul`] for the
+    /// dense products EK, FV, Q(EK)ᵀ and P·FV, [`work::softmax_rows`]).
+    /// Algorithmic: EK and FV (2kn(d + dᵥ)), scores 2nkd, softmax 4nk, P·FV
+    /// 2nkdᵥ — except that mean-pool projections need only the segment sums
+    /// and a division per entry ((n + k)(d + dᵥ)) where the kernel multiplies
+    /// by a dense E.
+    fn cost(&self, shape: Shape, config: &Config<'_>, _pairs: u64) -> Cost {
         let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
-        let k = knobs(config).0 as u64;
-        Cost {
-            flops: 2 * k * n * (d + dv) + 2 * n * k * d + 4 * n * k + 2 * n * k * dv,
-            flops_formula: format!("2kn(d + dᵥ) + 2nkd + 4nk + 2nkdᵥ, k = {k}"),
-            bytes: 4 * (2 * k * n + 2 * n * d + n * dv + 4 * n * k + k * (d + dv) + n * dv),
-            bytes_formula: "4·(2kn + 2nd + ndᵥ + 4nk + k(d + dᵥ) + ndᵥ)".into(),
-        }
+        let knobs = knobs(config, shape.n);
+        let k = knobs.k as u64;
+        let attend = 2 * n * k * d + 4 * n * k + 2 * n * k * dv;
+        let (project, project_formula) = match knobs.projection {
+            Projection::Gaussian => (2 * k * n * (d + dv), "2kn(d + dᵥ)"),
+            Projection::MeanPool => ((n + k) * (d + dv), "(n + k)(d + dᵥ) (segment means)"),
+        };
+        let parameters = match (knobs.projection, knobs.share) {
+            (Projection::MeanPool, _) => (0, ""),
+            (Projection::Gaussian, true) => (4 * k * n, "4kn (E = F)"),
+            (Projection::Gaussian, false) => (8 * k * n, "8kn (E, F)"),
+        };
+        let mut work = Work::default();
+        work.add("EK", work::matmul(k, d, n))
+            .add("FV", work::matmul(k, dv, n))
+            .add("Q(EK)ᵀ", work::matmul(n, k, d))
+            .add("softmax", work::softmax_rows(n, k))
+            .add("P·FV", work::matmul(n, dv, k));
+        Cost::new(
+            work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE),
+            (
+                Counted::new(
+                    project + attend,
+                    format!("{project_formula} + 2nkd + 4nk + 2nkdᵥ, k = {k}"),
+                ),
+                qkvo_bytes(shape, parameters.0, parameters.1),
+            ),
+        )
+    }
+
+    fn randomized(&self, config: &Config<'_>) -> bool {
+        knobs(config, 1).projection == Projection::Gaussian
     }
 
     fn cpu_twin<'a>(
@@ -185,8 +342,7 @@ impl AttentionMethod for Linformer {
         inputs: &'a Inputs,
         config: &Config<'_>,
     ) -> Result<Box<dyn RowKernel + 'a>, MethodError> {
-        let (k, share) = knobs(config);
-        Ok(Box::new(LinformerTwin::new(inputs, k, config.seed, share)))
+        Ok(Box::new(LinformerTwin::new(inputs, config)))
     }
 
     fn run_gpu<'a>(
@@ -198,8 +354,9 @@ impl AttentionMethod for Linformer {
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
             let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
-            let (k, share) = knobs(config);
-            let (e, f) = projections(n, k, config.seed, share);
+            let knobs = knobs(config, n);
+            let (k, share) = (knobs.k, knobs.share);
+            let (e, f) = projections(n, k, config.seed, share, knobs.projection);
             let mut b = Builder::new(ctx)?;
             let q = b.upload("linformer.q", &row_major(&inputs.q), n, d)?;
             let keys = b.upload("linformer.k", &row_major(&inputs.k), n, d)?;
@@ -244,16 +401,23 @@ impl AttentionMethod for Linformer {
                 other_outputs: Vec::new(),
                 map,
                 kernel: "low-rank".into(),
-                kernel_variant: format!("projections EK, FV (k = {k}), n × k softmax, then P·FV"),
+                kernel_variant: format!(
+                    "{} projections EK, FV (k = {k}, dense products), n × k softmax, then P·FV",
+                    match knobs.projection {
+                        Projection::MeanPool => "mean-pool",
+                        Projection::Gaussian => "Gaussian",
+                    }
+                ),
                 time_ms_samples: samples,
                 timing,
                 memory_bytes: memory,
                 stages: Vec::new(),
-                notes: Vec::new(),
+                notes: knobs.note().into_iter().collect(),
                 pattern_map: None,
                 lsh: None,
                 tile_pairs: None,
                 factor_map: Some(factor_map),
+                executed: None,
             })
         })
     }
@@ -266,11 +430,19 @@ mod tests {
     use crate::attention::testing::twin_rel_err;
     use crate::inputs::InputSource;
 
-    fn mean_error(k: u64, kind: InputSource) -> f64 {
+    fn mean_error(k: u64, kind: InputSource, projection: &str) -> f64 {
         let mut total = 0.0;
-        for seed in 0..6u64 {
+        for seed in 0..4u64 {
             let x = Inputs::generate(kind, 128, 16, 20 + seed, 1.0);
-            let params: ParamValues = [("proj-dim".to_string(), k)].into_iter().collect();
+            let params: ParamValues = [
+                ("proj-dim".to_string(), k),
+                (
+                    "projection".to_string(),
+                    PROJECTION.choice_index(projection).unwrap(),
+                ),
+            ]
+            .into_iter()
+            .collect();
             let config = Config {
                 causal: false,
                 seed,
@@ -279,28 +451,80 @@ mod tests {
             let twin = Linformer.cpu_twin(&x, &config).unwrap();
             total += twin_rel_err(&*twin, &x);
         }
-        total / 6.0
+        total / 4.0
     }
 
     #[test]
-    fn linformer_error_falls_with_k() {
-        let errs: Vec<f64> = [4, 16, 64]
-            .iter()
-            .map(|&k| mean_error(k, InputSource::Gaussian))
-            .collect();
-        assert!(errs[0] > errs[1] && errs[1] > errs[2], "errors {errs:?}");
+    fn mean_pool_error_falls_with_k_on_smooth_inputs_and_is_exact_at_n() {
+        for kind in [InputSource::Local, InputSource::LowRank] {
+            let errs: Vec<f64> = [4, 16, 64]
+                .iter()
+                .map(|&k| mean_error(k, kind, "mean-pool"))
+                .collect();
+            assert!(
+                errs[0] > errs[1] && errs[1] > errs[2],
+                "{kind:?}: errors {errs:?}"
+            );
+            let exact = mean_error(128, kind, "mean-pool");
+            assert!(exact < 1e-5, "{kind:?}: k = n gives {exact}");
+        }
     }
 
     #[test]
-    fn shared_projection_uses_one_matrix() {
-        let (e, f) = projections(30, 5, 1, true);
+    fn untrained_gaussian_projection_never_beats_the_zero_output() {
+        // Its output is a mix of random combinations of all values: on every
+        // input kind and at every k it stays above rel_err 1, the error of
+        // outputting zeros, however large k grows.
+        for kind in [
+            InputSource::Gaussian,
+            InputSource::LowRank,
+            InputSource::Local,
+        ] {
+            for k in [4, 16, 64, 256] {
+                let e = mean_error(k, kind, "gaussian");
+                assert!(
+                    e > 1.0,
+                    "{kind:?} k = {k}: rel_err {e} below the zero baseline"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gaussian_projection_keeps_fv_on_the_scale_of_v() {
+        let x = Inputs::seeded(512, 8, 3);
+        for k in [4, 64] {
+            let (_, f) = projections(512, k, 1, false, Projection::Gaussian);
+            let fv = f.dot(&x.v);
+            let var = fv.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / fv.len() as f64;
+            assert!((var - 1.0).abs() < 0.35, "k = {k}: Var(FV) = {var}");
+        }
+    }
+
+    #[test]
+    fn shared_projection_uses_one_matrix_and_mean_pool_averages_segments() {
+        let (e, f) = projections(30, 5, 1, true, Projection::Gaussian);
         assert_eq!(e, f);
-        let (e, f) = projections(30, 5, 1, false);
+        let (e, f) = projections(30, 5, 1, false, Projection::Gaussian);
         assert_ne!(e, f);
         let var = e.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / 150.0;
         assert!(
-            (var - 0.2).abs() < 0.08,
-            "N(0, 1/k) entries, variance {var}"
+            (var - 1.0 / 30.0).abs() < 0.015,
+            "N(0, 1/n) entries, variance {var}"
         );
+        let (e, _) = projections(10, 3, 1, false, Projection::MeanPool);
+        // Segments 0..3, 3..6, 6..10.
+        assert_eq!(
+            e.row(0).to_vec()[..4],
+            [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 0.0]
+        );
+        assert_eq!(e.row(2).to_vec()[6..], [0.25; 4]);
+        assert!(
+            e.sum_axis(ndarray::Axis(1))
+                .iter()
+                .all(|s| (s - 1.0).abs() < 1e-6)
+        );
+        assert_eq!(effective_k(300, 100, Projection::MeanPool), 100);
+        assert_eq!(effective_k(300, 100, Projection::Gaussian), 300);
     }
 }

@@ -171,6 +171,9 @@ pub struct ParamSpec {
     pub default: u64,
     /// An on/off knob (`--shared-qk`, `?shared-qk=true`): values 0 and 1.
     pub flag: bool,
+    /// A choice among named values (`--projection mean-pool`): the value is
+    /// the index into this list. Empty for numbers and flags.
+    pub choices: &'static [&'static str],
 }
 
 impl ParamSpec {
@@ -191,6 +194,7 @@ impl ParamSpec {
             max,
             default,
             flag: false,
+            choices: &[],
         }
     }
 
@@ -204,7 +208,46 @@ impl ParamSpec {
             max: 1,
             default: 0,
             flag: true,
+            choices: &[],
         }
+    }
+
+    /// A choice among named values, the first by default.
+    pub const fn choice(
+        key: &'static str,
+        label: &'static str,
+        help: &'static str,
+        choices: &'static [&'static str],
+    ) -> ParamSpec {
+        ParamSpec {
+            key,
+            label,
+            help,
+            min: 0,
+            max: choices.len() as u64 - 1,
+            default: 0,
+            flag: false,
+            choices,
+        }
+    }
+
+    /// Whether this is a choice knob.
+    pub fn is_choice(&self) -> bool {
+        !self.choices.is_empty()
+    }
+
+    /// The name of a choice knob's value (`None` for numbers and flags, or
+    /// an index out of range).
+    pub fn choice_name(&self, value: u64) -> Option<&'static str> {
+        self.choices.get(value as usize).copied()
+    }
+
+    /// The value a choice knob's name stands for.
+    pub fn choice_index(&self, name: &str) -> Option<u64> {
+        self.choices
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| i as u64)
     }
 }
 
@@ -230,17 +273,112 @@ impl Shape {
     }
 }
 
-/// Counted cost of one forward pass, with the formulas that produced it.
+/// One counted figure and the formula that produced it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Counted {
+    /// The count.
+    pub value: u64,
+    /// How it was counted, in the page's notation.
+    pub formula: String,
+}
+
+impl Counted {
+    /// A count with its formula.
+    pub fn new(value: u64, formula: impl Into<String>) -> Counted {
+        Counted {
+            value,
+            formula: formula.into(),
+        }
+    }
+}
+
+/// Counted cost of one forward pass, in two kinds (see DESIGN.md,
+/// "Measurement conventions"):
+///
+/// * **algorithmic / compulsory** — what the method needs: FLOPs of the pairs
+///   in its pattern or of its factors' products, and the bytes of its inputs,
+///   parameters and output moved once (the lower bound);
+/// * **executed** — what the timed GPU kernels really do: every pair of the
+///   key tiles they visit (masked ones included), feature maps at their real
+///   cost, every global-memory load and store (re-reads included).
+///
+/// FLOP convention everywhere: a multiply-add counts 2, and `exp`, a
+/// division, a comparison or an addition count 1 each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cost {
-    /// Floating-point operations (a multiply-add counts 2, `exp` counts 1).
+    /// FLOPs the timed kernels execute.
     pub flops: u64,
-    /// The formula behind `flops`, in the page's notation.
+    /// The formula behind `flops`.
     pub flops_formula: String,
-    /// Bytes read from and written to GPU global memory by the kernel(s).
+    /// Bytes the timed kernels read from and write to global memory.
     pub bytes: u64,
     /// The formula behind `bytes`.
     pub bytes_formula: String,
+    /// FLOPs the method itself needs (pairs in the pattern, its factors).
+    pub flops_algorithmic: u64,
+    /// The formula behind `flops_algorithmic`.
+    pub flops_algorithmic_formula: String,
+    /// Bytes of inputs, parameters and output, each moved once.
+    pub bytes_compulsory: u64,
+    /// The formula behind `bytes_compulsory`.
+    pub bytes_compulsory_formula: String,
+}
+
+impl Cost {
+    /// A cost from its four counts.
+    pub fn new(executed: (Counted, Counted), needed: (Counted, Counted)) -> Cost {
+        let ((flops, bytes), (flops_a, bytes_c)) = (executed, needed);
+        Cost {
+            flops: flops.value,
+            flops_formula: flops.formula,
+            bytes: bytes.value,
+            bytes_formula: bytes.formula,
+            flops_algorithmic: flops_a.value,
+            flops_algorithmic_formula: flops_a.formula,
+            bytes_compulsory: bytes_c.value,
+            bytes_compulsory_formula: bytes_c.formula,
+        }
+    }
+}
+
+/// What a CPU twin executes and allocates for one whole pass (its set-up and
+/// every row), counted from its own data, by the same FLOP convention as
+/// [`Cost`]; bytes count the elements its loops read and write (re-reads
+/// included, no cache modelled).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TwinCost {
+    /// FLOPs of one pass.
+    pub flops: Counted,
+    /// Bytes its loops move in one pass.
+    pub bytes: Counted,
+    /// Bytes the twin allocates (its own arrays; the inputs are not counted).
+    pub memory: Counted,
+}
+
+/// Compulsory bytes of an attention problem: Q and K (n × d), V (n × dᵥ)
+/// read once and O (n × dᵥ) written once, in f32, plus `extra` bytes of the
+/// method's own parameters (`extra_formula` names them).
+pub fn qkvo_bytes(shape: Shape, extra: u64, extra_formula: &str) -> Counted {
+    let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
+    Counted::new(
+        4 * (2 * n * d + 2 * n * dv) + extra,
+        if extra_formula.is_empty() {
+            "4·(2nd + 2ndᵥ): Q, K, V read and O written once".to_string()
+        } else {
+            format!("4·(2nd + 2ndᵥ) + {extra_formula}: Q, K, V, parameters read and O written once")
+        },
+    )
+}
+
+/// Algorithmic FLOPs of a softmax over `pairs` query–key pairs: each pair a
+/// d-long dot product (2d), scale, max-subtraction, `exp` and sum (4) and its
+/// share of P·V (2dᵥ); each row ends with dᵥ divisions.
+pub fn softmax_pairs_flops(shape: Shape, pairs: u64, what: &str) -> Counted {
+    let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
+    Counted::new(
+        pairs * (2 * d + 2 * dv + 4) + n * dv,
+        format!("pairs·(2d + 2dᵥ + 4) + n·dᵥ, pairs = {pairs} {what}"),
+    )
 }
 
 /// The method-specific knob values of a run, in [`MethodInfo::params`] order.
@@ -324,6 +462,29 @@ pub trait RowKernel {
     fn pooled_map(&self) -> Option<crate::measure::AttentionMap> {
         None
     }
+
+    /// What one whole pass of this twin (its set-up and every row) executes
+    /// and allocates: the figures a CPU run reports. `pairs` is the number of
+    /// pairs its pattern computes, as counted from [`Self::row_pattern`].
+    fn cost(&self, pairs: u64) -> TwinCost;
+
+    /// Remarks a reader needs about this run (a knob capped, ...).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Method-specific figures of this twin (Nyström's pseudo-inverse
+    /// residual, ...).
+    fn figures(&self) -> MethodFigures {
+        MethodFigures::default()
+    }
+}
+
+/// Figures only some methods have; absent ones are left out of the JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct MethodFigures {
+    /// Nyström: ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse Z actually used.
+    pub pinv_residual: Option<f64>,
 }
 
 /// What a method needs besides the inputs: causality, the seed of its random
@@ -368,8 +529,25 @@ pub trait AttentionMethod: Sync {
         Vec::new()
     }
 
-    /// Counted FLOPs and bytes of the GPU kernel that is timed, for this shape.
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost;
+    /// Counted FLOPs and bytes for this shape: executed by the timed GPU
+    /// kernels, and needed by the method. `pairs` is the number of
+    /// query–key pairs the method's pattern computes (counted from its twin;
+    /// n² or n(n+1)/2 for dense methods).
+    fn cost(&self, shape: Shape, config: &Config<'_>, pairs: u64) -> Cost;
+
+    /// The exact model this method approximates, against which its errors are
+    /// measured (exact softmax attention, or e.g. shared-QK attention).
+    fn reference_model(&self, _config: &Config<'_>) -> full::ReferenceModel {
+        full::ReferenceModel::Standard
+    }
+
+    /// Whether the method makes random draws from the seed under this
+    /// configuration (Performer's ω, Linformer's Gaussian E and F, BigBird's
+    /// random blocks, Reformer's rotations): the error law's spread then comes
+    /// from those draws; otherwise from the inputs' seed.
+    fn randomized(&self, _config: &Config<'_>) -> bool {
+        false
+    }
 
     /// The CPU twin (f32, ndarray) over these inputs.
     fn cpu_twin<'a>(

@@ -17,11 +17,12 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::{
-    AttentionMethod, Budget, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
-    RowKernel, RowPattern, Shape, WeightSink,
+    AttentionMethod, Budget, Config, Cost, Counted, LocalFuture, MethodError, MethodFigures,
+    MethodInfo, ParamSpec, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
 };
 use crate::gpu::linalg::Builder;
 use crate::gpu::tiled_attention::{row_major, timed};
+use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
 use crate::measure::{AttentionMap, FactorMap};
@@ -116,11 +117,26 @@ pub fn pinv(a: &Array2<f32>, iterations: u32) -> Array2<f32> {
     z
 }
 
+/// ‖ÃZÃ − Ã‖_F / ‖Ã‖_F in f64: how far Z is from a pseudo-inverse of Ã
+/// (0 for Z = Ã⁺; the truncated iteration leaves a residual that
+/// regularises, and Ã's conditioning decides how fast it falls).
+pub fn pinv_residual(a: &Array2<f32>, z: &Array2<f32>) -> f64 {
+    let a64 = a.mapv(f64::from);
+    let z64 = z.mapv(f64::from);
+    let aza = a64.dot(&z64).dot(&a64);
+    let diff = (&aza - &a64).mapv(|x| x * x).sum().sqrt();
+    let norm = a64.mapv(|x| x * x).sum().sqrt();
+    if norm > 0.0 { diff / norm } else { diff }
+}
+
 /// The f32 CPU twin.
 pub struct NystromTwin {
     kernel_f: Array2<f32>,
     w: Array2<f32>,
     z_b: Array2<f32>,
+    d: usize,
+    iterations: u32,
+    residual: f64,
 }
 
 impl NystromTwin {
@@ -138,6 +154,9 @@ impl NystromTwin {
             kernel_f,
             w,
             z_b: z.dot(&kernel_b),
+            d: inputs.d(),
+            iterations,
+            residual: pinv_residual(&kernel_a, &z),
         }
     }
 }
@@ -176,6 +195,49 @@ impl RowKernel for NystromTwin {
         ))
     }
 
+    /// Landmarks 2(nd + Ld); kernels 2(2nL + L²)d and their softmaxes
+    /// 6(2nL + L²); the pseudo-inverse 3L² + iterations·(8L³ + 7L²); B̃V and W
+    /// 2Lndᵥ + 2L²dᵥ; Ã⁺B̃ for the views 2L²n; per row F̃ᵢW 2Ldᵥ.
+    fn cost(&self, _pairs: u64) -> TwinCost {
+        let (n, l) = (self.kernel_f.nrows() as u64, self.kernel_f.ncols() as u64);
+        let (d, dv, t) = (self.d as u64, self.w.ncols() as u64, self.iterations as u64);
+        TwinCost {
+            flops: Counted::new(
+                2 * (n * d + l * d)
+                    + 2 * (2 * n * l + l * l) * d
+                    + 6 * (2 * n * l + l * l)
+                    + 3 * l * l
+                    + t * (8 * l * l * l + 7 * l * l)
+                    + 2 * l * n * dv
+                    + 2 * l * l * dv
+                    + 2 * l * l * n
+                    + 2 * n * l * dv,
+                format!(
+                    "2(nd + Ld) + 2(2nL + L²)(d + 3) + 3L² + iters·(8L³ + 7L²) + 2Lndᵥ + 2L²dᵥ + 2L²n + 2nLdᵥ, L = {l}"
+                ),
+            ),
+            bytes: Counted::new(
+                4 * (2 * n * d
+                    + 2 * (2 * n * l + l * l) * (d + 5)
+                    + t * 4 * 3 * l * l * l
+                    + 2 * l * n * dv
+                    + 2 * l * l * n
+                    + n * (l + l * dv + dv)),
+                "4·(2nd + 2(2nL + L²)(d + 5) + iters·12L³ + 2Lndᵥ + 2L²n + n(L + Ldᵥ + dᵥ))",
+            ),
+            memory: Counted::new(
+                4 * (2 * l * d + 2 * n * l + 7 * l * l + l * dv + l * n),
+                "4·(2Ld + 2nL + 7L² + Ldᵥ + Ln): landmarks, F̃, B̃, Ã and the iteration's L × L terms, W, Ã⁺B̃",
+            ),
+        }
+    }
+
+    fn figures(&self) -> MethodFigures {
+        MethodFigures {
+            pinv_residual: Some(self.residual),
+        }
+    }
+
     fn factor_map(&self) -> Option<FactorMap> {
         Some(FactorMap::pool(
             &self.kernel_f,
@@ -190,35 +252,51 @@ impl AttentionMethod for Nystrom {
         &INFO
     }
 
-    /// Landmarks 2nd; kernels 2nLd + 2L²d + 2Lnd and their softmaxes
-    /// 4(2nL + L²); the pseudo-inverse iterations·(8L³ + 3L²); B̃V 2Lndᵥ;
-    /// Ã⁺(B̃V) 2L²dᵥ; F̃W 2nLdᵥ.
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+    /// Executed: the linalg programs as they run ([`work`]: padded matmuls
+    /// with their re-reads, the softmax kernels, the iteration's four
+    /// matmuls and three `identity_plus`). Algorithmic: landmarks 2nd;
+    /// kernels 2nLd + 2L²d + 2Lnd and their softmaxes 4(2nL + L²); the
+    /// pseudo-inverse iterations·(8L³ + 3L²); B̃V 2Lndᵥ; Ã⁺(B̃V) 2L²dᵥ; F̃W
+    /// 2nLdᵥ. Compulsory bytes: Q, K, V, O.
+    fn cost(&self, shape: Shape, config: &Config<'_>, _pairs: u64) -> Cost {
         let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
         let (l, iters) = knobs(config, shape.n);
         let (l, iters) = (l as u64, iters as u64);
-        Cost {
-            flops: 2 * n * d
-                + 2 * n * l * d
-                + 2 * l * l * d
-                + 2 * l * n * d
-                + 4 * (2 * n * l + l * l)
-                + iters * (8 * l * l * l + 3 * l * l)
-                + 2 * l * n * dv
-                + 2 * l * l * dv
-                + 2 * n * l * dv,
-            flops_formula: format!(
-                "2nd + 2(2nL + L²)d + 4(2nL + L²) + iters·(8L³ + 3L²) + 2(2nL + L²)dᵥ, L = {l}"
+        let flops = 2 * n * d
+            + 2 * n * l * d
+            + 2 * l * l * d
+            + 2 * l * n * d
+            + 4 * (2 * n * l + l * l)
+            + iters * (8 * l * l * l + 3 * l * l)
+            + 2 * l * n * dv
+            + 2 * l * l * dv
+            + 2 * n * l * dv;
+        let formula = format!(
+            "2nd + 2(2nL + L²)d + 4(2nL + L²) + iters·(8L³ + 3L²) + 2(2nL + L²)dᵥ, L = {l}"
+        );
+        let mut work = Work::default();
+        work.add("landmarks", work::segment_means(n, d, l))
+            .add("", work::segment_means(n, d, l))
+            .add("QK̃ᵀ", work::matmul(n, l, d))
+            .add("softmax", work::softmax_rows(n, l))
+            .add("Q̃K̃ᵀ", work::matmul(l, l, d))
+            .add("softmax", work::softmax_rows(l, l))
+            .add("Q̃Kᵀ", work::matmul(l, n, d))
+            .add("softmax", work::softmax_rows(l, n))
+            .add("pinv start", work::pinv_start(l));
+        let (f, b) = work::pinv_iteration(l);
+        work.add(format!("{iters} iterations"), (iters * f, iters * b))
+            .add("B̃V", work::matmul(l, dv, n))
+            .add("Ã⁺(B̃V)", work::matmul(l, dv, l))
+            .add("F̃W", work::matmul(n, dv, l));
+        work.parts.retain(|p| !p.is_empty());
+        Cost::new(
+            work.counted(
+                &format!("{LINALG_FLOPS_RULE}; iteration 8P(L)³ + 14L²"),
+                &format!("{LINALG_BYTES_RULE}; iteration 4L²(8⌈L/16⌉ + 10)"),
             ),
-            bytes: 4
-                * (2 * n * d
-                    + n * dv
-                    + 3 * 2 * n * l
-                    + 3 * l * l * (1 + 4 * iters)
-                    + 2 * l * dv
-                    + n * dv),
-            bytes_formula: "4·(2nd + ndᵥ + 6nL + 3L²(1 + 4·iters) + 2Ldᵥ + ndᵥ)".into(),
-        }
+            (Counted::new(flops, formula), qkvo_bytes(shape, 0, "")),
+        )
     }
 
     fn cpu_twin<'a>(
@@ -302,6 +380,7 @@ impl AttentionMethod for Nystrom {
                 lsh: None,
                 tile_pairs: None,
                 factor_map: Some(factor_map),
+                executed: None,
             })
         })
     }

@@ -23,13 +23,16 @@ use std::ops::Range;
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
+use super::full::{ReferenceModel, normalised_rows, softmax_twin_cost};
 use super::pattern::Category;
-use super::sparse::tiled_cost;
+use super::sparse::{ATTEND_BYTES_RULE, ATTEND_FLOPS_RULE, tiled_work};
 use super::{
-    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamFix, ParamSpec,
-    ParamValues, RowKernel, RowPattern, Shape, WeightSink,
+    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamFix,
+    ParamSpec, ParamValues, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
+    softmax_pairs_flops,
 };
-use crate::gpu::tiled_attention::{Layout, LshSpec};
+use crate::gpu::tiled_attention::{Layout, LshSpec, TILE, WorkPlan};
+use crate::gpu::work::Work;
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
 use crate::measure::LshView;
@@ -120,17 +123,11 @@ pub fn planes(seed: u64, rounds: u32, d: usize, buckets: u32) -> Vec<f32> {
 
 /// The keys the method uses: K, or the normalised queries when shared-QK.
 pub fn effective_keys(inputs: &Inputs, shared_qk: bool) -> Array2<f32> {
-    if !shared_qk {
-        return inputs.k.clone();
+    if shared_qk {
+        normalised_rows(inputs.q.view())
+    } else {
+        inputs.k.clone()
     }
-    let mut k = inputs.q.clone();
-    for mut row in k.rows_mut() {
-        let norm = row.dot(&row).sqrt();
-        if norm > 0.0 {
-            row /= norm;
-        }
-    }
-    k
 }
 
 /// Bucket of every row of `x` in round `round`: the first maximum of
@@ -354,6 +351,88 @@ impl RowKernel for ReformerTwin<'_> {
     fn lsh_view(&self) -> Option<LshView> {
         Some(self.layout.view())
     }
+
+    /// Hashing (queries and keys, every round: 2·d·(b/2) per vector and b
+    /// comparisons), then the softmax over each row's union of candidates.
+    fn cost(&self, pairs: u64) -> TwinCost {
+        let (n, d, dv) = (self.q.nrows(), self.q.ncols(), self.v.ncols());
+        let rounds = self.layout.qrank.len() as u64;
+        let b = self.layout.buckets as u64;
+        let (nn, dd) = (n as u64, d as u64);
+        let hashing = rounds * 2 * nn * (dd * b + b);
+        let mut cost = softmax_twin_cost(n, d, dv, pairs, " (each row's union over rounds)");
+        cost.flops.value += hashing;
+        cost.flops.formula = format!("{} + hashing 2·rounds·n·(d·b + b)", cost.flops.formula);
+        cost.bytes.value += 4 * rounds * 2 * nn * dd;
+        cost.bytes.formula = format!("{} + 4·rounds·2nd (hashing)", cost.bytes.formula);
+        let tables = 4 * (nn * dd + 5 * rounds * nn) + 4 * rounds * dd * (b / 2).max(1);
+        cost.memory.value += tables;
+        cost.memory.formula = format!(
+            "{} + 4·(nd + 5·rounds·n + rounds·d·b/2): keys, buckets, sorted orders, rotations",
+            cost.memory.formula
+        );
+        cost
+    }
+}
+
+/// Pairs one round admits before the causal mask: each sorted position's
+/// own chunk and the previous one (2nc − c² when c divides n).
+fn admitted_pairs(n: u64, chunk: u64) -> u64 {
+    (0..n)
+        .map(|s| {
+            let c = s / chunk;
+            ((c + 1) * chunk).min(n) - c.saturating_sub(1) * chunk
+        })
+        .sum()
+}
+
+/// What Reformer's timed dispatches execute (`lsh.wgsl`, the tiled kernel):
+///
+/// * `lsh_hash`: 2·rounds·n·(b(d + 1) + 2) FLOPs; every thread re-reads its
+///   row for each of the b/2 planes: 8·rounds·n·(bd + 1) bytes;
+/// * `lsh_sort`: integer compares only; 36·rounds·n bytes;
+/// * per round the tiled kernel over the sorted chunks, plus the LSH logit
+///   adjustment of each admitted pair A (4 FLOPs; positions and the ranks of
+///   all rounds: 4(2 + 2·rounds)·A bytes) and the sorted-order lookups of
+///   every item and tile;
+/// * `combine_rounds`: n·dᵥ·(12·rounds + 2) + 4n FLOPs,
+///   4(n·dᵥ·(5·rounds + 1) + 2n) bytes.
+fn executed(layout: &Layout, shape: Shape, knobs: LshKnobs) -> (Counted, Counted) {
+    let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
+    let (r, b) = (knobs.rounds.max(1) as u64, knobs.buckets as u64);
+    let mut work = Work::default();
+    work.add(
+        "lsh_hash",
+        (2 * r * n * (b * (d + 1) + 2), 8 * r * n * (b * d + 1)),
+    );
+    work.add("lsh_sort", (0, 36 * r * n));
+    work.extend(tiled_work(layout, shape));
+    let list = layout.tiles(shape.n, shape.causal);
+    let plan = WorkPlan::new(&list);
+    let admitted = admitted_pairs(n, knobs.chunk.max(1) as u64);
+    let (items, tiles) = (plan.items.len() as u64, list.visited() as u64);
+    let t = TILE as u64;
+    work.add(
+        "LSH logit adjustment",
+        (
+            r * 4 * admitted,
+            r * 4
+                * ((2 + 2 * r) * admitted
+                    + items * (t * d.div_ceil(4) + 256)
+                    + tiles * t * (d.div_ceil(4) + dv.div_ceil(4))),
+        ),
+    );
+    work.add(
+        "combine_rounds",
+        (
+            n * dv * (12 * r + 2) + 4 * n,
+            4 * (n * dv * (5 * r + 1) + 2 * n),
+        ),
+    );
+    work.counted(
+        &format!("{ATTEND_FLOPS_RULE}; adjustment 4 per admitted pair"),
+        &format!("{ATTEND_BYTES_RULE}; lookups 4(2 + 2·rounds) per admitted pair"),
+    )
 }
 
 fn spec(config: &Config<'_>, d: usize) -> LshSpec {
@@ -388,8 +467,9 @@ impl AttentionMethod for Reformer {
     }
 
     /// The tiled kernel's work over the sorted chunks, per round, plus the
-    /// hashing: `2·rounds·n·d·b` for queries and keys.
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+    /// hashing: `2·rounds·n·d·b` for queries and keys; the method itself
+    /// needs the softmax over each row's union of candidates and the hashing.
+    fn cost(&self, shape: Shape, config: &Config<'_>, pairs: u64) -> Cost {
         let knobs = LshKnobs::from(config);
         let hashing =
             2 * knobs.rounds as u64 * shape.n as u64 * shape.d as u64 * knobs.buckets as u64;
@@ -400,7 +480,31 @@ impl AttentionMethod for Reformer {
             shared_qk: knobs.shared_qk,
             planes: Vec::new(),
         });
-        tiled_cost(&layout, shape, hashing)
+        let mut flops = softmax_pairs_flops(shape, pairs, "in the union over rounds");
+        flops.value += hashing;
+        flops.formula = format!("{} + hashing 2·rounds·n·d·b", flops.formula);
+        let planes = 4 * knobs.rounds as u64 * shape.d as u64 * (knobs.buckets as u64 / 2);
+        Cost::new(
+            executed(&layout, shape, knobs),
+            (
+                flops,
+                qkvo_bytes(shape, planes, "4·rounds·d·b/2 (rotations)"),
+            ),
+        )
+    }
+
+    fn reference_model(&self, config: &Config<'_>) -> ReferenceModel {
+        if LshKnobs::from(config).shared_qk {
+            ReferenceModel::SharedQk {
+                penalty: SELF_PENALTY,
+            }
+        } else {
+            ReferenceModel::Standard
+        }
+    }
+
+    fn randomized(&self, _config: &Config<'_>) -> bool {
+        true
     }
 
     fn cpu_twin<'a>(

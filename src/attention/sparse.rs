@@ -10,12 +10,15 @@ use std::ops::Range;
 
 use ndarray::{Array1, ArrayView2, ArrayViewMut2};
 
+use super::full::softmax_twin_cost;
 use super::pattern::{Category, Pattern};
 use super::{
-    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamFix, ParamValues,
-    RowKernel, RowPattern, Shape, WeightSink,
+    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamFix,
+    ParamValues, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
+    softmax_pairs_flops,
 };
 use crate::gpu::tiled_attention::{Layout, TILE, WorkPlan};
+use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
 
@@ -44,8 +47,18 @@ impl AttentionMethod for Structured {
         (self.fix)(params)
     }
 
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
-        tiled_cost(&Layout::Structured((self.build)(config, shape.n)), shape, 0)
+    fn cost(&self, shape: Shape, config: &Config<'_>, pairs: u64) -> Cost {
+        Cost::new(
+            tiled_executed(&Layout::Structured((self.build)(config, shape.n)), shape),
+            (
+                softmax_pairs_flops(shape, pairs, "in the pattern"),
+                qkvo_bytes(shape, 0, ""),
+            ),
+        )
+    }
+
+    fn randomized(&self, config: &Config<'_>) -> bool {
+        matches!((self.build)(config, 64), Pattern::BigBird(_))
     }
 
     fn cpu_twin<'a>(
@@ -77,41 +90,51 @@ impl AttentionMethod for Structured {
     }
 }
 
-/// Counted cost of the tiled kernel over `layout`: it evaluates every pair
-/// of the key tiles it visits (masked ones included) and skips the rest.
-///
-/// * FLOPs: `tiles·32²·(2d + 2dᵥ + 4) + n·dᵥ` (+ `extra_flops`, e.g. hashing);
-/// * bytes: Q read once, a 32-key K and V tile per visited tile, O and the
-///   row statistics written once, the tile table read, and the partial
-///   results of split query tiles written and read back:
-///   `4·(nd + tiles·32·(d + dᵥ) + ndᵥ + 2n + table) + 8·slots·32·(dᵥ + 2)`.
-pub fn tiled_cost(layout: &Layout, shape: Shape, extra_flops: u64) -> Cost {
-    let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
+/// What the tiled kernel executes over `layout` ([`work::attend`] per round:
+/// every pair of the key tiles it visits, masked ones included, and the
+/// re-reads of K and V by every query tile), as a [`Work`] to which callers
+/// add their own stages.
+pub fn tiled_work(layout: &Layout, shape: Shape) -> Work {
     let list = layout.tiles(shape.n, shape.causal);
     let plan = WorkPlan::new(&list);
     let rounds = match layout {
         Layout::Lsh(spec) => spec.rounds.max(1) as u64,
         Layout::Structured(_) => 1,
     };
-    let visited = list.visited() as u64 * rounds;
-    let all = (shape.n.div_ceil(TILE) as u64).pow(2) * rounds;
-    let t = TILE as u64;
-    let table = (list.tiles.len() + 4 * plan.items.len() + 3 * plan.merges.len()) as u64;
-    let partials = 8 * plan.slots as u64 * t * (dv + 2) * rounds;
-    Cost {
-        flops: visited * t * t * (2 * d + 2 * dv + 4) + n * dv + extra_flops,
-        flops_formula: format!(
-            "tiles·32²·(2d + 2dᵥ + 4) + n·dᵥ{}, tiles = {visited} of {all}",
-            if extra_flops > 0 { " + hashing" } else { "" }
-        ),
-        bytes: 4
-            * (n * d * rounds + visited * t * (d + dv) + n * dv * rounds + 2 * n * rounds + table)
-            + partials,
-        bytes_formula: format!(
-            "4·(nd + tiles·32·(d + dᵥ) + ndᵥ + 2n + table) + 8·slots·32·(dᵥ + 2), slots = {}",
+    let (flops, bytes) = work::attend(
+        &list,
+        &plan,
+        shape.n as u64,
+        shape.d as u64,
+        shape.dv as u64,
+    );
+    let all = (shape.n.div_ceil(TILE) as u64).pow(2);
+    let mut w = Work::default();
+    w.add(
+        format!(
+            "{}attend over tiles = {} of {all} ({} work items, {} split slots)",
+            if rounds > 1 {
+                format!("{rounds} rounds × ")
+            } else {
+                String::new()
+            },
+            list.visited(),
+            plan.items.len(),
             plan.slots
         ),
-    }
+        (flops * rounds, bytes * rounds),
+    );
+    w
+}
+
+/// The rules [`work::attend`] counts by, for the formulas.
+pub const ATTEND_FLOPS_RULE: &str = "per tile 32²·(8⌈d/4⌉ + 15) + 2048⌈dᵥ/32⌉·keys, per item 4608, per merge 32dᵥ(9·slots + 2·merges)";
+/// See [`ATTEND_FLOPS_RULE`].
+pub const ATTEND_BYTES_RULE: &str = "per item 4(4 + 32d), per tile 4(1 + keys·(d + dᵥ)), outputs 4(rows + 32·slots)(dᵥ + 2), merges 4(32dᵥ(5·slots + merges) + 67·merges)";
+
+/// The executed (FLOPs, bytes) of the tiled kernel alone over `layout`.
+pub fn tiled_executed(layout: &Layout, shape: Shape) -> (Counted, Counted) {
+    tiled_work(layout, shape).counted(ATTEND_FLOPS_RULE, ATTEND_BYTES_RULE)
 }
 
 /// The f32 CPU twin of a structured sparse method: each row's softmax over
@@ -181,6 +204,16 @@ impl RowKernel for SparseTwin<'_> {
                 callback(i, &row_weights);
             }
         }
+    }
+
+    fn cost(&self, pairs: u64) -> TwinCost {
+        softmax_twin_cost(
+            self.k.nrows(),
+            self.q.ncols(),
+            self.v.ncols(),
+            pairs,
+            " (the pattern's keys, gathered per row)",
+        )
     }
 
     fn row_pattern(&self, i: usize) -> RowPattern {
@@ -308,18 +341,23 @@ mod tests {
             dv: 16,
             causal: false,
         };
-        let dense = tiled_cost(&Layout::Structured(Pattern::Dense), shape, 0);
-        let window = tiled_cost(
+        let dense = tiled_executed(&Layout::Structured(Pattern::Dense), shape);
+        let window = tiled_executed(
             &Layout::Structured(Pattern::Longformer {
                 window: 8,
                 global: 0,
             }),
             shape,
-            0,
         );
-        assert_eq!(dense.flops, 64 * 1024 * (32 + 32 + 4) + 256 * 16);
-        assert_eq!(window.flops, 22 * 1024 * (32 + 32 + 4) + 256 * 16);
-        assert!(window.flops_formula.contains("tiles = 22 of 64"));
-        assert!(window.bytes < dense.bytes);
+        // 64 tiles of 32 keys at d = dᵥ = 16: scores 1024·32, bookkeeping
+        // 1024·15, P·V 2048·32 each; 8 work items of one query tile.
+        let per_tile = 1024 * (8 * 4 + 15) + 2048 * 32;
+        assert_eq!(dense.0.value, 64 * per_tile + 8 * 4608);
+        assert_eq!(window.0.value, 22 * per_tile + 8 * 4608);
+        assert!(window.0.formula.contains("tiles = 22 of 64"));
+        // Dense: K and V re-read by all 8 query tiles, Q once, O and (m, l) once.
+        let dense_bytes = 4 * (64 * (1 + 32 * 32) + 8 * (4 + 32 * 16) + 256 * 18);
+        assert_eq!(dense.1.value, dense_bytes);
+        assert!(window.1.value < dense.1.value);
     }
 }

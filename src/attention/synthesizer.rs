@@ -18,15 +18,16 @@ use std::ops::Range;
 
 use ndarray::{Array1, Array2, ArrayViewMut2, concatenate, s};
 
-use super::full::FullTwin;
+use super::full::{FullTwin, softmax_twin_cost};
 use super::pattern::Pattern;
-use super::sparse::tiled_cost;
+use super::sparse::{ATTEND_BYTES_RULE, ATTEND_FLOPS_RULE, tiled_work};
 use super::{
-    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec, RowKernel,
-    RowPattern, Shape, WeightSink,
+    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamSpec,
+    RowKernel, RowPattern, Shape, TwinCost, WeightSink, softmax_pairs_flops,
 };
 use crate::gpu::linalg::Builder;
 use crate::gpu::tiled_attention::{Layout, Prepared, row_major, timed};
+use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions, buffers};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
 use crate::measure::{AttentionMap, FactorMap};
@@ -174,6 +175,27 @@ impl RowKernel for SynthTwin<'_> {
         }
     }
 
+    /// The synthetic queries (dense: X·W₁' and the bias + ReLU, 2nd(h+1) +
+    /// 2n(h+1)), then the softmax twin at width d'.
+    fn cost(&self, pairs: u64) -> TwinCost {
+        let (n, width) = self.q.dim();
+        let dv = self.inputs.dv();
+        let mut cost = softmax_twin_cost(n, width, dv, pairs, "");
+        let (nn, w, d) = (n as u64, width as u64, self.inputs.d() as u64);
+        if self.kind == Synth::Dense {
+            cost.flops.value += 2 * nn * d * w + 2 * nn * w;
+            cost.flops.formula = format!("{} + 2nd(h+1) + 2n(h+1)", cost.flops.formula);
+            cost.bytes.value += 4 * (nn * d + d * w + 2 * nn * w);
+            cost.bytes.formula = format!("{} + 4·(nd + d(h+1) + 2n(h+1))", cost.bytes.formula);
+        }
+        cost.memory.value += 4 * 2 * nn * w;
+        cost.memory.formula = format!(
+            "{} + 4·2nd': the synthetic queries and keys",
+            cost.memory.formula
+        );
+        cost
+    }
+
     fn factor_map(&self) -> Option<FactorMap> {
         Some(match self.kind {
             Synth::Dense => FactorMap::pool(
@@ -200,9 +222,12 @@ impl AttentionMethod for Synthesizer {
         self.info
     }
 
-    /// The fused kernel over synthetic width d' = h + 1 (dense) or k
-    /// (random), plus for the dense one the hidden layer 2ndh.
-    fn cost(&self, shape: Shape, config: &Config<'_>) -> Cost {
+    /// Executed: the fused kernel over synthetic width d' = h + 1 (dense) or
+    /// k (random), plus for the dense one the hidden layer 2ndh. Needed: the
+    /// softmax over the pairs at width d' and the hidden layer; bytes: the
+    /// inputs it reads (X = Q for dense, nothing of Q and K for random), its
+    /// weights, V and O once.
+    fn cost(&self, shape: Shape, config: &Config<'_>, pairs: u64) -> Cost {
         let knob = self.knob(config);
         let width = if self.kind == Synth::Dense {
             knob + 1
@@ -215,12 +240,47 @@ impl AttentionMethod for Synthesizer {
         } else {
             0
         };
-        let mut cost = tiled_cost(&Layout::Structured(Pattern::Dense), synthetic, hidden);
-        cost.flops_formula = format!(
-            "{} with d' = {width}",
-            cost.flops_formula.replace("hashing", "the hidden layer")
+        let mut work = Work::default();
+        if self.kind == Synth::Dense {
+            let (n, d, w) = (shape.n as u64, shape.d as u64, width as u64);
+            work.add("hidden layer X·W₁'", work::matmul(n, w, d));
+            work.add("bias + ReLU", work::bias_relu(n, w));
+        }
+        work.extend(tiled_work(&Layout::Structured(Pattern::Dense), synthetic));
+        let (mut flops, mut bytes) = work.counted(
+            &format!("{ATTEND_FLOPS_RULE}; matmul 2·P(n)P(h+1)P(d) + 2n(h+1)"),
+            ATTEND_BYTES_RULE,
         );
-        cost
+        flops.formula = format!("{}, with d' = {width}", flops.formula);
+        bytes.formula = format!("{}, with d' = {width}", bytes.formula);
+        let mut needed = softmax_pairs_flops(synthetic, pairs, "");
+        needed.value += hidden;
+        needed.formula = format!(
+            "{}{} with d' = {width}",
+            needed.formula,
+            if hidden > 0 { " + 2ndh" } else { "" }
+        );
+        let (n, d, dv, w) = (
+            shape.n as u64,
+            shape.d as u64,
+            shape.dv as u64,
+            width as u64,
+        );
+        let compulsory = match self.kind {
+            Synth::Dense => Counted::new(
+                4 * (n * d + d * w + n * w + 2 * n * dv),
+                "4·(nd + d(h+1) + n(h+1) + 2ndᵥ): X, W₁, [W₂ᵀ | b₂], V read and O written once",
+            ),
+            Synth::Random => Counted::new(
+                4 * (2 * n * w + 2 * n * dv),
+                "4·(2nk + 2ndᵥ): R₁, R₂, V read and O written once",
+            ),
+        };
+        Cost::new((flops, bytes), (needed, compulsory))
+    }
+
+    fn randomized(&self, _config: &Config<'_>) -> bool {
+        true
     }
 
     fn cpu_twin<'a>(
@@ -328,6 +388,7 @@ impl AttentionMethod for Synthesizer {
                 lsh: None,
                 tile_pairs: Some(prepared.tile_pairs),
                 factor_map: Some(factor_map),
+                executed: None,
             })
         })
     }

@@ -81,6 +81,14 @@ mod cli {
             cmd = cmd.arg(if p.flag {
                 arg.action(ArgAction::SetTrue)
                     .help(format!("{} [{}]", p.help, users.join(", ")))
+            } else if p.is_choice() {
+                arg.value_name("NAME").help(format!(
+                    "{}: {} (default {}) [{}]",
+                    p.help,
+                    p.choices.join(" | "),
+                    p.choices[p.default as usize],
+                    users.join(", ")
+                ))
             } else {
                 arg.value_name("N").help(format!(
                     "{} ({}..={}, default {}) [{}]",
@@ -268,10 +276,20 @@ mod cli {
                 info.key, info.label, info.equation, info.paper
             );
             for p in info.params {
-                println!(
-                    "    --{:<14} {} ({}..={}, default {})",
-                    p.key, p.help, p.min, p.max, p.default
-                );
+                if p.is_choice() {
+                    println!(
+                        "    --{:<14} {} ({}, default {})",
+                        p.key,
+                        p.help,
+                        p.choices.join("|"),
+                        p.choices[p.default as usize]
+                    );
+                } else {
+                    println!(
+                        "    --{:<14} {} ({}..={}, default {})",
+                        p.key, p.help, p.min, p.max, p.default
+                    );
+                }
             }
             if let Some(why) = info.causal_unsupported {
                 println!("    (no --causal: {why})");
@@ -564,6 +582,20 @@ mod cli {
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "none".into());
             println!("log-log slope {fitted} (theory: {theory}; {})", result.law);
+            if let Some(p) = result.points.first() {
+                println!(
+                    "baselines     {:.4e} (output the mean of V), {:.4e} (output zeros)",
+                    p.baseline_mean_v_rel_err, p.baseline_zero_rel_err
+                );
+            }
+            println!(
+                "spread over   {}",
+                match result.spread.as_str() {
+                    "method draws" => "the method's random draws, inputs fixed",
+                    "input seeds" => "seeds of the inputs (the method is deterministic)",
+                    _ => "nothing: a deterministic method on the user's inputs",
+                }
+            );
         }
         Ok(())
     }
@@ -605,14 +637,36 @@ mod cli {
             x.time_ms,
             x.time_ms_samples.len()
         );
-        println!("throughput    {:.2} GFLOP/s", x.gflops);
-        println!("FLOPs         {}   = {}", x.flops, x.flops_formula);
-        println!("bytes         {}   = {}", x.bytes, x.bytes_formula);
-        println!("memory        {} allocated", mib(x.memory_bytes));
         println!(
-            "rel_err       {:.3e}   vs exact f64 on {} of {} rows",
-            x.rel_err, x.checked_rows, x.n
+            "throughput    {:.2} GFLOP/s (executed FLOPs / time)",
+            x.gflops
         );
+        println!(
+            "FLOPs needed  {}   = {}",
+            x.flops_algorithmic, x.flops_algorithmic_formula
+        );
+        println!("FLOPs run     {}   = {}", x.flops, x.flops_formula);
+        println!(
+            "bytes needed  {}   = {}",
+            x.bytes_compulsory, x.bytes_compulsory_formula
+        );
+        println!("bytes moved   {}   = {}", x.bytes, x.bytes_formula);
+        println!(
+            "memory        {} allocated   = {}",
+            mib(x.memory_bytes),
+            x.memory_formula
+        );
+        println!(
+            "rel_err       {:.3e}   vs {} on {} of {} rows",
+            x.rel_err, x.reference, x.checked_rows, x.n
+        );
+        println!(
+            "baselines     {:.3e} (output the mean of V), {:.3e} (output zeros)",
+            x.baseline_mean_v_rel_err, x.baseline_zero_rel_err
+        );
+        if let Some(r) = x.pinv_residual {
+            println!("pinv resid.   {r:.3e}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used");
+        }
         println!("max_abs_err   {:.3e}", x.max_abs_err);
         println!(
             "pattern       {} pairs ({:.2}% of n²){}",

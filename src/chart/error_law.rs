@@ -1,7 +1,8 @@
 //! The error-law chart: rel_err against a method's budget on log-log axes,
 //! the mean over seeds with a bar from the smallest to the largest error,
-//! and the slope theory predicts (drawn through the first mean) — e.g.
-//! Performer's 1/√m.
+//! the slope theory predicts (drawn through the first mean) — e.g.
+//! Performer's 1/√m — and the two baselines any method must beat, drawn
+//! across: outputting the mean of V, and outputting zeros (rel_err 1).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -12,6 +13,8 @@ use crate::sweep::SweepPoint;
 const MEAN: RGBColor = RGBColor(0x00, 0x72, 0xB2);
 /// Theory line.
 const THEORY: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+/// Baselines.
+const BASELINE: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// Draws the points so far (any number, possibly none yet).
 pub fn draw_error_law<DB: DrawingBackend>(
@@ -35,7 +38,16 @@ pub fn draw_error_law<DB: DrawingBackend>(
         .map(|p| p.min)
         .filter(|&v| v > 0.0)
         .fold(f64::INFINITY, f64::min);
-    let hi = points.iter().map(|p| p.max).fold(0f64, f64::max);
+    let baselines = points
+        .first()
+        .map(|p| (p.baseline_mean_v_rel_err, p.baseline_zero_rel_err))
+        .filter(|(m, z)| *m > 0.0 && *z > 0.0);
+    let lo = baselines.map_or(lo, |(m, z)| lo.min(m).min(z));
+    let hi = points
+        .iter()
+        .map(|p| p.max)
+        .chain(baselines.map(|(m, z)| m.max(z)))
+        .fold(0f64, f64::max);
     let (y0, y1) = if points.is_empty() || !lo.is_finite() || hi <= 0.0 {
         (1e-3, 1.0)
     } else {
@@ -83,6 +95,24 @@ pub fn draw_error_law<DB: DrawingBackend>(
             .iter()
             .map(|p| Circle::new((p.budget as f64, p.mean.max(y0)), 4, MEAN.filled())),
     )?;
+    if let Some((mean_v, zero)) = baselines {
+        for (value, label, dash) in [
+            (mean_v, format!("baseline: mean of V ({mean_v:.2})"), 6),
+            (zero, format!("baseline: zeros ({zero:.2})"), 2),
+        ] {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x0, value), (x1, value)],
+                    dash,
+                    4,
+                    BASELINE.stroke_width(1),
+                ))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x - 8, y), (x + 8, y)], BASELINE.stroke_width(1))
+                });
+        }
+    }
     if let (Some(slope), Some(first)) = (theory_slope, points.first()) {
         let anchor = (first.budget as f64, first.mean);
         let line = [x0, x1].map(|x| (x, (anchor.1 * (x / anchor.0).powf(slope)).clamp(y0, y1)));
@@ -120,6 +150,8 @@ mod tests {
                     std: 0.1 * e,
                     min: e * 0.9,
                     max: e * 1.1,
+                    baseline_mean_v_rel_err: 0.8,
+                    baseline_zero_rel_err: 1.0,
                 }
             })
             .collect();
@@ -129,6 +161,9 @@ mod tests {
             draw_error_law(&root, "features", &points, Some(-0.5)).unwrap();
         }
         assert!(svg.contains("theory: slope -0.5") && svg.contains("features"));
+        assert!(
+            svg.contains("baseline: mean of V (0.80)") && svg.contains("baseline: zeros (1.00)")
+        );
         assert!(svg.matches("<circle").count() >= 3);
         let mut empty = String::new();
         {

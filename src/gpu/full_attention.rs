@@ -15,9 +15,8 @@
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
-use web_time::Instant;
 
-use super::buffers::{self, Timestamps, check_dispatch, check_storage, dispatch, scoped};
+use super::buffers::{self, check_dispatch, check_storage, dispatch, scoped};
 use super::tiled_attention::{Layout, Prepared, TILE, TiledTiles, row_major, timed};
 use super::{
     FusedChoice, GpuContext, GpuError, GpuOutput, GpuRunOptions, MATERIALIZE_CAP_BYTES, MapSource,
@@ -259,40 +258,43 @@ pub async fn run(
                 &map_buf,
             ],
         );
-        let timestamps = Timestamps::new(ctx, "attention.materialized.timestamps", 3);
+        // Timed like the fused kernel: a warm-up, then the repeats, each the
+        // three passes scores → softmax → P·V spanned by one timestamp pair.
         let tile_groups = (n as u32).div_ceil(16);
-        let started = Instant::now();
-        scoped(ctx, "materialized attention", || {
-            let mut enc = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("attention.materialized"),
-                });
-            let ts = |i| timestamps.as_ref().map(|t| t.writes(i));
+        let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
+            let span = |first, last| ts.and_then(|(t, slot)| t.span(slot, first, last));
             dispatch(
-                &mut enc,
+                enc,
                 "attention.scores",
                 &scores,
                 &group,
                 (tile_groups, tile_groups),
-                ts(0),
+                span(true, false),
             );
             dispatch(
-                &mut enc,
+                enc,
                 "attention.softmax_rows",
                 &softmax_rows,
                 &group,
                 (n as u32, 1),
-                ts(1),
+                None,
             );
             dispatch(
-                &mut enc,
+                enc,
                 "attention.pv",
                 &pv,
                 &group,
                 ((dv as u32).div_ceil(16), tile_groups),
-                ts(2),
+                span(false, true),
             );
+        })
+        .await?;
+        scoped(ctx, "pooling the attention matrix", || {
+            let mut enc = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("attention.pool_matrix"),
+                });
             let map_groups = (cells as u32).div_ceil(16);
             dispatch(
                 &mut enc,
@@ -302,23 +304,20 @@ pub async fn run(
                 (map_groups, map_groups),
                 None,
             );
-            if let Some(t) = &timestamps {
-                t.resolve(&mut enc);
-            }
             ctx.queue.submit([enc.finish()]);
             Ok(())
         })
         .await?;
         let o_mat = buffers::read_f32(ctx, &o_mat_buf, n * dv).await?;
-        let wall_ms = started.elapsed().as_secs_f64() * 1e3;
         map_values = Some(buffers::read_f32(ctx, &map_buf, cells * cells).await?);
-        let time_ms = match &timestamps {
-            Some(t) => t.read_ms(ctx).await?.iter().sum(),
-            None => wall_ms,
-        };
         stages.push(Stage {
-            name: "materialized: scores + row softmax + P·V (one run)".into(),
-            time_ms,
+            name: format!(
+                "materialized: scores + row softmax + P·V (median of {} after a warm-up)",
+                samples.len()
+            ),
+            time_ms: crate::measure::median(&samples),
+            time_ms_samples: samples,
+            timing,
             bytes: materialized_bytes(shape),
             memory_bytes: input_bytes + matrix_bytes + (n * dv * 4) as u64,
         });
@@ -408,7 +407,6 @@ pub async fn run(
                 let pool_stats = ctx
                     .pipeline(MODULE, source, &pipeline_layout, "pool_stats", &[])
                     .await?;
-                let started = Instant::now();
                 scoped(ctx, "pooling the attention map", || {
                     let mut enc =
                         ctx.device
@@ -429,12 +427,10 @@ pub async fn run(
                 })
                 .await?;
                 map_values = Some(buffers::read_f32(ctx, &map_buf, cells * cells).await?);
-                stages.push(Stage {
-                    name: "heatmap pooled from the fused kernel's row statistics".into(),
-                    time_ms: started.elapsed().as_secs_f64() * 1e3,
-                    bytes: 0,
-                    memory_bytes: ((cells * cells + 2 * n) * 4) as u64,
-                });
+                notes.push(
+                    "the heatmap is pooled from the fused kernel's row statistics (untimed work for the view)"
+                        .into(),
+                );
             }
             let output = to_array(n, dv, buffers::read_f32(ctx, &o_buf, n * dv).await?)?;
             (
@@ -474,6 +470,20 @@ pub async fn run(
         lsh: None,
         tile_pairs,
         factor_map: None,
+        executed: match kernel {
+            FusedKernel::Tiled => None,
+            FusedKernel::Simple(t) => {
+                let mut work = super::work::Work::default();
+                work.add(
+                    format!("fused_simple, {} query rows per workgroup", t.rows),
+                    super::work::fused_simple(n as u64, d as u64, dv as u64, t.rows as u64, causal),
+                );
+                Some(work.counted(
+                    "per workgroup and 64-key tile 2·rows·keys·(d + dᵥ) + rows·(389 + 64⌈dᵥ/64⌉); per row 64 + dᵥ",
+                    "4(nd + ndᵥ + 2n) + K and V re-read by every workgroup",
+                ))
+            }
+        },
     })
 }
 

@@ -317,5 +317,6 @@ pub async fn run(
             "φ(Q): query features",
             "feature",
         )),
+        executed: None,
     })
 }

@@ -15,6 +15,7 @@ pub mod full_attention;
 pub mod linalg;
 pub mod linear_attention;
 pub mod tiled_attention;
+pub mod work;
 
 use ndarray::Array2;
 
@@ -139,4 +140,8 @@ pub struct GpuOutput {
     pub tile_pairs: Option<u64>,
     /// A factor of a low-rank or kernel method, for the view.
     pub factor_map: Option<FactorMap>,
+    /// The executed FLOPs and bytes of the kernel that ran, when it is not
+    /// the one the method's cost describes (the simple fused kernel on an
+    /// adapter too small for the tiled one).
+    pub executed: Option<(crate::attention::Counted, crate::attention::Counted)>,
 }

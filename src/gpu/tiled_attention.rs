@@ -768,6 +768,7 @@ pub async fn run_scaled(
         lsh,
         tile_pairs: Some(prepared.tile_pairs),
         factor_map: None,
+        executed: None,
     })
 }
 

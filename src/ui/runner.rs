@@ -156,11 +156,12 @@ impl Runner {
                 seed: settings.seed,
                 params: &settings.params,
             };
+            let shape = settings.shape();
             let flops = settings
                 .method
                 .method()
-                .cost(settings.shape(), &config)
-                .flops;
+                .cost(shape, &config, shape.pairs())
+                .flops_algorithmic;
             options.repeats =
                 (2.0e8 / flops.max(1) as f64).clamp(1.0, options.repeats as f64) as u32;
         }

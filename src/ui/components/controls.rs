@@ -175,7 +175,31 @@ where
                     .map(|p| {
                         let set = set_param(p.key);
                         let value = s.params.get(p.key).copied().unwrap_or(p.default);
-                        if p.flag {
+                        if p.is_choice() {
+                            view! {
+                                <label class="control" title=p.help>
+                                    <span>{p.label}</span>
+                                    <select
+                                        data-testid=format!("control-{}", p.key)
+                                        on:change=move |ev| set(event_target_value(&ev))
+                                    >
+                                        {p
+                                            .choices
+                                            .iter()
+                                            .enumerate()
+                                            .map(|(i, name)| {
+                                                view! {
+                                                    <option value=*name selected=value == i as u64>
+                                                        {*name}
+                                                    </option>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </select>
+                                </label>
+                            }
+                            .into_any()
+                        } else if p.flag {
                             view! {
                                 <label class="control control-check" title=p.help>
                                     <input

@@ -143,9 +143,30 @@ pub fn ErrorLaw(settings: Memo<Settings>) -> impl IntoView {
                 .fitted_slope
                 .map(|x| format!("{x:.2}"))
                 .unwrap_or_else(|| "—".into());
+            let baselines = s
+                .points
+                .first()
+                .map(|p| {
+                    format!(
+                        " Baselines: mean of V {:.3}, zeros {:.3}.",
+                        p.baseline_mean_v_rel_err, p.baseline_zero_rel_err
+                    )
+                })
+                .unwrap_or_default();
+            let spread = match s.spread.as_str() {
+                "method draws" => " Spread: the method's random draws.",
+                "input seeds" => " Spread: seeds of the inputs (no randomness in the method).",
+                _ => " No spread: a deterministic method on fixed inputs.",
+            };
             match s.theory_slope {
-                Some(t) => format!("Fitted log–log slope {fitted}; theory {t} ({}).", s.law),
-                None => format!("Fitted log–log slope {fitted}; {}.", s.law),
+                Some(t) => format!(
+                    "Fitted log–log slope {fitted}; theory {t} ({}).{baselines}{spread}",
+                    s.law
+                ),
+                None => format!(
+                    "Fitted log–log slope {fitted}; {}.{baselines}{spread}",
+                    s.law
+                ),
             }
         }
         SweepState::Failed(e) => e,
@@ -176,9 +197,11 @@ pub fn ErrorLaw(settings: Memo<Settings>) -> impl IntoView {
                     </button>
                 </div>
                 <p class="muted">
-                    "Powers of two of the budget, five draws of the method's random choices each, on the inputs above; \
-                     computed by the CPU twin on the checked rows (the twin equals the GPU kernels). Try inputs=low-rank \
-                     for Nyström, and a small Q, K scale for Performer."
+                    "Powers of two of the budget, five draws each: of the method's random choices on the inputs above \
+                     (Performer, Gaussian Linformer), or of the inputs (same generator) for a method without randomness \
+                     (Nyström, mean-pool Linformer). Computed by the CPU twin on the checked rows (the twin equals the GPU \
+                     kernels). The dashed lines are the baselines to beat: outputting the mean of V, and outputting zeros. \
+                     Try inputs=low-rank for Nyström, inputs=local for Linformer, and a small Q, K scale for Performer."
                 </p>
                 <div class="run-status" data-testid="sweep-status" data-state=data_state data-slope=fitted>
                     <Show when=running>

@@ -1,5 +1,7 @@
-//! The figures of the last run: counted FLOPs and bytes with their formulas,
-//! memory, measured time and throughput, and the error figures.
+//! The figures of the last run: FLOPs and bytes in two kinds — what the
+//! method needs (algorithmic, compulsory) and what the timed kernel executes
+//! (GPU kernel or CPU twin) — each with its formula; memory, measured time
+//! and throughput; and the error beside its baselines and its reference.
 
 use std::sync::Arc;
 
@@ -31,9 +33,38 @@ fn figures(out: &RunOutput) -> impl IntoView + use<> {
     };
     let kernel = match m.kernel.as_str() {
         "fused" => "fused online-softmax kernel (O(n) memory)".to_string(),
-        "cpu-twin" => "CPU twin (ndarray, f32)".to_string(),
-        other => other.to_string(),
+        "cpu-twin" => "CPU twin (ndarray, f32): the twin built and every row computed".to_string(),
+        other => format!("GPU {other} kernels"),
     };
+    let executor = if m.backend == "cpu" {
+        "the CPU twin"
+    } else {
+        "the timed GPU kernels"
+    };
+    let waste = if m.flops_algorithmic > 0 {
+        format!(
+            "{:.2}× what the method needs",
+            m.flops as f64 / m.flops_algorithmic as f64
+        )
+    } else {
+        String::new()
+    };
+    let rereads = if m.bytes_compulsory > 0 {
+        format!(
+            "{:.1}× the compulsory bytes",
+            m.bytes as f64 / m.bytes_compulsory as f64
+        )
+    } else {
+        String::new()
+    };
+    let beats = if m.rel_err < m.baseline_mean_v_rel_err {
+        "below both baselines"
+    } else if m.rel_err < m.baseline_zero_rel_err {
+        "no better than outputting the mean of V"
+    } else {
+        "no better than outputting zeros"
+    };
+    let residual = m.pinv_residual;
     let cross = m
         .cross_checks
         .iter()
@@ -74,45 +105,104 @@ fn figures(out: &RunOutput) -> impl IntoView + use<> {
         <table class="figure-table">
             <tbody>
                 <tr>
-                    <th>"Counted FLOPs"</th>
+                    <th>"FLOPs the method needs"</th>
+                    <td data-testid="flops-algorithmic">
+                        <strong>{format!("{}FLOP", format::si(m.flops_algorithmic as f64))}</strong>
+                        <div class="formula">{format!("{} = {}", format::int(m.flops_algorithmic), m.flops_algorithmic_formula)}</div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"FLOPs executed"</th>
                     <td data-testid="flops">
                         <strong>{format!("{}FLOP", format::si(m.flops as f64))}</strong>
+                        {format!(" by {executor}, {waste}")}
                         <div class="formula">{format!("{} = {}", format::int(m.flops), m.flops_formula)}</div>
                     </td>
                 </tr>
                 <tr>
-                    <th>"Counted bytes"</th>
+                    <th>"Compulsory bytes"</th>
+                    <td data-testid="bytes-compulsory">
+                        <strong>{format::bytes(m.bytes_compulsory)}</strong>
+                        <div class="formula">{format!("{} = {}", format::int(m.bytes_compulsory), m.bytes_compulsory_formula)}</div>
+                    </td>
+                </tr>
+                <tr>
+                    <th>"Bytes moved"</th>
                     <td data-testid="bytes">
                         <strong>{format::bytes(m.bytes)}</strong>
+                        {format!(" by {executor}, {rereads}")}
                         <div class="formula">{format!("{} = {}", format::int(m.bytes), m.bytes_formula)}</div>
                     </td>
                 </tr>
                 <tr>
                     <th>"Memory allocated"</th>
-                    <td data-testid="memory">{format::bytes(m.memory_bytes)}</td>
+                    <td data-testid="memory">
+                        {format::bytes(m.memory_bytes)}
+                        <div class="formula">{m.memory_formula.clone()}</div>
+                    </td>
                 </tr>
                 <tr>
                     <th>"Time"</th>
                     <td data-testid="time">
                         <strong>{format::ms(m.time_ms)}</strong>
                         <div class="formula">
-                            {format!("{kernel}; {timing}, median of {}", m.time_ms_samples.len())}
+                            {format!(
+                                "{kernel}; {timing}, median of {} warm repeats{}",
+                                m.time_ms_samples.len(),
+                                if m.backend == "gpu" { " after a warm-up" } else { "" },
+                            )}
                         </div>
                     </td>
                 </tr>
                 <tr>
                     <th>"Throughput"</th>
-                    <td data-testid="gflops">{format!("{:.2} GFLOP/s", m.gflops)}</td>
+                    <td data-testid="gflops">
+                        {format!("{:.2} GFLOP/s", m.gflops)}
+                        <div class="formula">"executed FLOPs / median time"</div>
+                    </td>
                 </tr>
                 <tr>
-                    <th>"rel_err vs exact (f64)"</th>
+                    <th>"rel_err"</th>
                     <td data-testid="rel-err">
                         <strong>{format::sci(m.rel_err)}</strong>
-                        <div class="formula">
-                            {format!("‖O − O_exact‖_F / ‖O_exact‖_F over {} of {} rows", m.checked_rows, m.n)}
+                        {format!(" — {beats}")}
+                        <div class="formula" data-testid="reference">
+                            {format!(
+                                "‖O − O_ref‖_F / ‖O_ref‖_F over {} of {} rows; reference: {}",
+                                m.checked_rows,
+                                m.n,
+                                m.reference,
+                            )}
                         </div>
                     </td>
                 </tr>
+                <tr>
+                    <th>"Baselines"</th>
+                    <td data-testid="baselines">
+                        {format!(
+                            "output the mean of V: {}; output zeros: {}",
+                            format::sci(m.baseline_mean_v_rel_err),
+                            format::sci(m.baseline_zero_rel_err),
+                        )}
+                        <div class="formula">
+                            "rel_err of the trivial answers, same rows and reference: a method is only informative below them"
+                        </div>
+                    </td>
+                </tr>
+                {residual
+                    .map(|r| {
+                        view! {
+                            <tr>
+                                <th>"Pseudo-inverse residual"</th>
+                                <td data-testid="pinv-residual">
+                                    {format::sci(r)}
+                                    <div class="formula">
+                                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the CPU twin's iterations reach: 0 would be Ã⁺ itself; rel_err depends on pinv-iters and on Ã's conditioning"
+                                    </div>
+                                </td>
+                            </tr>
+                        }
+                    })}
                 <tr>
                     <th>"Pattern"</th>
                     <td data-testid="pattern-pairs">

@@ -59,15 +59,19 @@ fn explanation(key: &str) -> &'static str {
              rotation); positions are sorted by bucket and cut into chunks, and each query attends to \
              its chunk and the previous one. More rounds hash again and unite the pairs, lowering the \
              error. In shared-QK mode the keys are the normalised queries and a token avoids itself; \
-             its error then also counts that change of model. The strips below show the buckets \
-             before and after sorting."
+             its error is then measured against exact shared-QK attention, the model it approximates \
+             (the figures name the reference). The strips below show the buckets before and after \
+             sorting."
         }
         "linformer" => {
-            "Keys and values are projected along the sequence to k rows by fixed random matrices E and F, \
-             so the attention map is n × k instead of n × n: O(nk) time and memory. The premise is that the \
-             attention matrix has low rank; the factor view shows the n × k map, the weights view its \
-             back-projection (which is not a distribution). Projecting along the sequence mixes past and \
-             future, so Linformer cannot be causal."
+            "Keys and values are projected along the sequence to k rows by matrices E and F, so the \
+             attention map is n × k instead of n × n: O(nk) time and memory. The paper learns E and F; \
+             untrained, mean-pool projections (segment means of K and V) approximate attention on smooth \
+             inputs — try inputs=local or low-rank and sweep k, exact at k = n — while Gaussian \
+             projections (N(0, 1/n), so FV stays on V's scale) mix unrelated positions and never beat \
+             outputting zeros, however large k grows. The factor view shows the n × k map, the weights \
+             view its back-projection (not a distribution). Projecting along the sequence mixes past \
+             and future, so Linformer cannot be causal."
         }
         "synthesizer-dense" => {
             "The attention logits of token i come from token i alone through a two-layer network, with no \
@@ -81,9 +85,13 @@ fn explanation(key: &str) -> &'static str {
         }
         "nystrom" => {
             "L landmarks (segment means of Q and K) stand in for all keys: three small softmax kernels and \
-             the pseudo-inverse of the L × L one reconstruct the n × n matrix (the Nyström method). Its \
-             error falls with L when the inputs have low-rank structure (try inputs=low-rank); on Gaussian \
-             inputs it need not fall monotonically — the error law shows which."
+             the pseudo-inverse of the L × L one reconstruct the n × n matrix (the Nyström method). The \
+             pseudo-inverse comes from a few iterations, not exactly: the residual ‖ÃZÃ − Ã‖/‖Ã‖ in the \
+             figures says how far it is, and rel_err depends on pinv-iters and on how well conditioned Ã \
+             is — the truncated iteration regularises an ill-conditioned Ã. The error falls with L when \
+             the inputs have low-rank structure (try inputs=low-rank); on Gaussian inputs it need not — \
+             the error law shows which, its spread taken over seeds of the inputs (the method itself \
+             has no randomness)."
         }
         "linear" => {
             "The softmax kernel exp(q·k) is replaced by φ(q)·φ(k) with φ(x) = elu(x) + 1, so the product can \

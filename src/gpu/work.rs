@@ -1,0 +1,289 @@
+//! What the GPU kernels really execute: FLOPs and global-memory bytes of each
+//! dispatch, counted from the WGSL as written (padded tiles, masked pairs
+//! inside visited tiles, redundant per-thread work, re-reads of K and V tiles
+//! by every query tile, partial results of split rows, tables). These are the
+//! *executed* figures of [`crate::attention::Cost`]; the method files give
+//! the *algorithmic* ones beside them.
+//!
+//! Convention: a multiply-add counts 2; an add, subtract, multiply, divide,
+//! `exp`, `log`, `sin`, `cos`, `abs`, `max` or float compare 1. WGSL's
+//! `select` evaluates both operands, so both are counted. Integer and index
+//! arithmetic is not counted. Bytes are 4 × the scalar loads and stores of
+//! storage buffers (uniforms excluded), with no cache model.
+
+use super::tiled_attention::{TILE, WorkPlan};
+use crate::attention::Counted;
+use crate::attention::pattern::TileList;
+
+/// FLOPs and bytes of some dispatches, with the names of the parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Work {
+    /// FLOPs executed.
+    pub flops: u64,
+    /// Bytes loaded and stored.
+    pub bytes: u64,
+    /// What was added, in order, for the formulas.
+    pub parts: Vec<String>,
+}
+
+impl Work {
+    /// Adds a part.
+    pub fn add(&mut self, part: impl Into<String>, (flops, bytes): (u64, u64)) -> &mut Work {
+        self.flops += flops;
+        self.bytes += bytes;
+        self.parts.push(part.into());
+        self
+    }
+
+    /// Adds all of `other`.
+    pub fn extend(&mut self, other: Work) -> &mut Work {
+        self.flops += other.flops;
+        self.bytes += other.bytes;
+        self.parts.extend(other.parts);
+        self
+    }
+
+    /// The executed (FLOPs, bytes) as counts whose formulas list the parts.
+    pub fn counted(&self, flops_rule: &str, bytes_rule: &str) -> (Counted, Counted) {
+        let parts = self.parts.join(" + ");
+        (
+            Counted::new(self.flops, format!("{parts}; {flops_rule}")),
+            Counted::new(self.bytes, format!("{parts}; {bytes_rule}")),
+        )
+    }
+}
+
+/// The rules the linalg kernels are counted by, for the formulas.
+pub const LINALG_FLOPS_RULE: &str =
+    "matmul 2·P(M)P(N)P(K) + 2MN with P(x) = 16⌈x/16⌉; softmax R(10C + 766)";
+/// See [`LINALG_FLOPS_RULE`].
+pub const LINALG_BYTES_RULE: &str = "matmul 4(MK⌈N/16⌉ + KN⌈M/16⌉ + MN); softmax 16RC";
+
+/// 16·⌈x/16⌉: the linalg kernels' padded extent.
+fn pad16(x: u64) -> u64 {
+    x.div_ceil(16) * 16
+}
+
+/// `linalg.wgsl` `matmul` of an M × K by a K × N matrix: every thread of the
+/// padded 16 × 16 tiles runs the K-loop (2·P(M)·P(N)·P(K)) and the output
+/// store αx + prior (2MN); A is re-read ⌈N/16⌉ times, B ⌈M/16⌉ times.
+pub fn matmul(m: u64, n: u64, k: u64) -> (u64, u64) {
+    (
+        2 * pad16(m) * pad16(n) * pad16(k) + 2 * m * n,
+        4 * (m * k * n.div_ceil(16) + k * n * m.div_ceil(16) + m * n),
+    )
+}
+
+/// `linalg.wgsl` `softmax_rows` over R rows of C: per entry scale, max,
+/// subtract, `exp`, sum and divide (10 with the re-reads' arithmetic), per
+/// row two 255-step reduction trees and 256 redundant reciprocals (766);
+/// three reads and one write per entry.
+pub fn softmax_rows(rows: u64, cols: u64) -> (u64, u64) {
+    (rows * (10 * cols + 766), 16 * rows * cols)
+}
+
+/// `linalg.wgsl` `bias_relu` over R × C: add and max per entry; x and the
+/// bias read, x written.
+pub fn bias_relu(rows: u64, cols: u64) -> (u64, u64) {
+    (2 * rows * cols, 12 * rows * cols)
+}
+
+/// `linalg.wgsl` `segment_means` of an n × d matrix into L rows: a sum per
+/// input entry and a division per output entry; every entry read, every
+/// mean written.
+pub fn segment_means(n: u64, d: u64, segments: u64) -> (u64, u64) {
+    (n * d + segments * d, 4 * (n * d + segments * d))
+}
+
+/// `linalg.wgsl` `pinv_start` on an L × L matrix (one workgroup): the row and
+/// column absolute sums, their maxima by a 255-step tree each, and the scaled
+/// transpose.
+pub fn pinv_start(l: u64) -> (u64, u64) {
+    (5 * l * l + 2 * l + 1278, 16 * l * l)
+}
+
+/// One iteration Z ← ¼·Z(13I − AZ(15I − AZ(7I − AZ))): four L × L matmuls
+/// and three `identity_plus` (8·P(L)³ + 14L²); each matmul reads its two
+/// operands ⌈L/16⌉ times and writes once, each `identity_plus` reads and
+/// writes once.
+pub fn pinv_iteration(l: u64) -> (u64, u64) {
+    let p = pad16(l);
+    (
+        8 * p * p * p + 14 * l * l,
+        4 * l * l * (8 * l.div_ceil(16) + 10),
+    )
+}
+
+/// The register-tiled `attend` kernel and `merge_splits` over a tile list,
+/// at widths d and dᵥ, for n queries and keys.
+///
+/// * per visited tile: the 32 × 32 scores at width 4⌈d/4⌉ (1024·8⌈d/4⌉), the
+///   online-softmax bookkeeping of its 128 threads (1024·15) and P·V at
+///   width 32⌈dᵥ/32⌉ over the tile's keys (2048·⌈dᵥ/32⌉·keys);
+/// * per work item: the final division of 32 rows (4608);
+/// * per split slot and merge: 32·dᵥ·(9·slots + 2·merges).
+///
+/// Bytes: each item reads its header and its 32 Q rows (re-read by every
+/// piece of a split query tile), each visited tile its table entry and its
+/// keys' K and V rows, outputs and (m, l) are written once per unsplit row
+/// or per 32-row slot, and `merge_splits` re-reads each slot's statistics
+/// for every column.
+pub fn attend(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64, u64) {
+    let t = TILE as u64;
+    let (d4, u) = (d.div_ceil(4), dv.div_ceil(32));
+    let mut flops = 0u64;
+    let mut bytes = 0u64;
+    for &kt in &list.tiles {
+        let keys = (n - (kt as u64 * t).min(n)).min(t);
+        flops += t * t * (8 * d4 + 15) + 2048 * u * keys;
+        bytes += 4 * (1 + keys * (d + dv));
+    }
+    let items = plan.items.len() as u64;
+    flops += 4608 * items;
+    bytes += 4 * items * (4 + t * d);
+    let split_tiles: std::collections::BTreeSet<u32> = plan.merges.iter().map(|m| m[0]).collect();
+    let unsplit_rows: u64 = (0..n.div_ceil(t))
+        .filter(|qt| !split_tiles.contains(&(*qt as u32)))
+        .map(|qt| (n - qt * t).min(t))
+        .sum();
+    let (slots, merges) = (plan.slots as u64, plan.merges.len() as u64);
+    bytes += 4 * (unsplit_rows + t * slots) * (dv + 2);
+    flops += t * dv * (9 * slots + 2 * merges);
+    bytes += 4 * (t * dv * (5 * slots + merges) + 67 * merges);
+    (flops, bytes)
+}
+
+/// The simple fused kernel (`fused_simple`): workgroups of `rows` query rows
+/// stream every visible 64-key tile of K and V. Per workgroup and tile the
+/// dot products and P·V (2·rows·keys·(d + dᵥ)) and the per-row online
+/// softmax (rows·(389 + 64·⌈dᵥ/64⌉)); per row the final division (64 + dᵥ).
+/// K and V are re-read by every workgroup.
+pub fn fused_simple(n: u64, d: u64, dv: u64, rows: u64, causal: bool) -> (u64, u64) {
+    const KEYS: u64 = 64;
+    let per_thread = dv.div_ceil(KEYS).max(1);
+    let mut flops = n * (64 + dv);
+    let mut bytes = 4 * (n * d + n * dv + 2 * n);
+    for g in 0..n.div_ceil(rows) {
+        let first = g * rows;
+        let here = (n - first).min(rows);
+        let visible = if causal { (first + rows).min(n) } else { n };
+        for tile in 0..visible.div_ceil(KEYS) {
+            let keys = (visible - tile * KEYS).min(KEYS);
+            flops += 2 * here * keys * (d + dv) + here * (389 + 64 * per_thread);
+            bytes += 4 * keys * (d + dv);
+        }
+    }
+    (flops, bytes)
+}
+
+/// The features of the linear-attention kernels for Q and K (n rows, m
+/// features, width d): elu + 1 evaluates both branches (3 per entry);
+/// cosFormer angle, ReLU, sin and cos and two products (8); FAVOR+ recomputes
+/// the d^−¼ scaling and ‖x‖² for every feature (5d + 2 per entry), then the
+/// row maxima (nm per side), the key maximum (n + 255) and the shifted exp
+/// (3 per entry). Each thread of FAVOR+ reloads its d inputs and d values
+/// of ω.
+pub fn linear_features(kind: FeatureKind, n: u64, d: u64, m: u64) -> (u64, u64) {
+    match kind {
+        FeatureKind::Elu => (6 * n * m, 16 * n * m),
+        FeatureKind::Cos => (16 * n * m, 16 * n * m),
+        FeatureKind::Favor => (
+            2 * n * m * (5 * d + 6) + n + 255,
+            4 * (4 * n * m * d + 10 * n * m + 3 * n + 1),
+        ),
+    }
+}
+
+/// Which feature map [`linear_features`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureKind {
+    /// elu(x) + 1.
+    Elu,
+    /// cosFormer.
+    Cos,
+    /// FAVOR+.
+    Favor,
+}
+
+/// `chunk_sums`, the Hillis–Steele scan and `apply` of linear attention for
+/// n rows, m features, value width dᵥ, chunks of `chunk` keys. The scan runs
+/// causal or not (`apply` reads the last chunk's total).
+///
+/// * chunk sums: 2nm·dᵥ + nm, φ(K) re-read dᵥ times and V m times;
+/// * scan: W·(P·ch − 2^P + 1) with W = m(dᵥ + 1), P = ⌈log₂ ch⌉ passes;
+/// * apply, non-causal: n·(2m(dᵥ + 1) + dᵥ + 66), S and z re-read per row;
+///   causal: per row the previous chunks' prefix (from the second chunk) and
+///   the own-chunk keys j ≤ i explicitly.
+pub fn linear_sums(n: u64, m: u64, dv: u64, chunk: u64, causal: bool) -> Work {
+    let chunks = n.div_ceil(chunk);
+    let passes = if chunks > 1 {
+        64 - (chunks - 1).leading_zeros() as u64
+    } else {
+        0
+    };
+    let w = m * (dv + 1);
+    let mut work = Work::default();
+    work.add(
+        "chunk sums",
+        (
+            2 * n * m * dv + n * m,
+            4 * (2 * n * m * dv + n * m + chunks * w),
+        ),
+    );
+    let span = passes * chunks + 1 - (1u64 << passes);
+    let scan_bytes = if passes > 0 {
+        4 * w * (3 * passes * chunks + 1 - (1u64 << passes))
+    } else {
+        0
+    };
+    work.add("scan", (w * span, scan_bytes));
+    if !causal {
+        work.add(
+            "apply",
+            (
+                n * (2 * m * (dv + 1) + dv + 66),
+                4 * n * (m * (dv + 2) + dv + 1),
+            ),
+        );
+    } else {
+        let (mut flops, mut bytes) = (0u64, 0u64);
+        for i in 0..n {
+            let prefix = (i >= chunk) as u64;
+            let own = i % chunk + 1;
+            flops += prefix * 2 * m * (dv + 1) + own * (2 * m + 2 * dv + 1) + dv + 66;
+            bytes += 4 * (m + prefix * m * (dv + 1) + own * (m + dv) + dv + 1);
+        }
+        work.add("apply (prefix + own chunk)", (flops, bytes));
+    }
+    work
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_counts_padding_and_rereads() {
+        // 16 × 16 × 16: one tile, no padding.
+        assert_eq!(matmul(16, 16, 16), (2 * 4096 + 512, 4 * (256 + 256 + 256)));
+        // 8 × 16 × 16 pads M to 16: the same inner work as 16 rows.
+        assert_eq!(matmul(8, 16, 16).0, 2 * 4096 + 256);
+    }
+
+    #[test]
+    fn linear_sums_scan_runs_causal_or_not() {
+        let a = linear_sums(256, 8, 8, 64, false);
+        let b = linear_sums(256, 8, 8, 64, true);
+        // 4 chunks: 2 passes, 4·2 − 4 + 1 = 5 chunk-widths of work, causal
+        // or not.
+        assert_eq!(a.parts[1], "scan");
+        assert_eq!(b.parts[1], "scan");
+        let w = 8 * 9;
+        let scan_flops = w * 5;
+        let chunk_sums = 2 * 256 * 8 * 8 + 256 * 8;
+        assert_eq!(
+            a.flops,
+            chunk_sums + scan_flops + 256 * (2 * 8 * 9 + 8 + 66)
+        );
+    }
+}
