@@ -137,6 +137,83 @@ pub enum InputError {
     },
 }
 
+/// Q = A·W, K = B·W: a rank-4 subspace, latent coordinates drifting smoothly
+/// along the sequence (see [`Inputs::generate`]).
+fn low_rank(g: &mut GaussianStream, n: usize, d: usize) -> (Array2<f32>, Array2<f32>) {
+    let mut normal = |rows: usize, cols: usize, sd: f64| g.matrix(rows, cols, sd);
+    // W of variance 1/(2√d): then qᵢ·kⱼ/√d ≈ aᵢ·bⱼ·(dσ²)/√d has unit
+    // variance, like Gaussian inputs' logits, and softmax(QKᵀ/√d)
+    // is numerically low-rank (exp of a moderate rank-4 matrix).
+    let w = normal(LOW_RANK, d, (0.5 / (d as f64).sqrt()).sqrt());
+    // Latent coordinates that drift smoothly along the sequence:
+    // each a random mix of 3 low-frequency sinusoids, variance 1.
+    let mut smooth = |rows: usize| {
+        let coeff = normal(LOW_RANK, 3, (2.0f64 / 3.0).sqrt());
+        let phase = normal(LOW_RANK, 3, 1.0);
+        Array2::from_shape_fn((rows, LOW_RANK), |(i, t)| {
+            (0..3)
+                .map(|h| {
+                    let turn = 2.0 * std::f64::consts::PI;
+                    let angle = turn * (h + 1) as f64 * i as f64 / rows.max(1) as f64
+                        + turn * phase[[t, h]] as f64;
+                    coeff[[t, h]] as f64 * libm::sin(angle)
+                })
+                .sum::<f64>() as f32
+        })
+    };
+    let a = smooth(n);
+    let b = smooth(n);
+    (project(&a, &w), project(&b, &w))
+}
+
+/// Q and K near 8 seeded centres (see [`Inputs::generate`]).
+fn clustered(g: &mut GaussianStream, n: usize, d: usize) -> (Array2<f32>, Array2<f32>) {
+    let mut normal = |rows: usize, cols: usize, sd: f64| g.matrix(rows, cols, sd);
+    let centres = normal(CLUSTERS, d, 1.0);
+    let noise_q = normal(n, d, 0.3);
+    let noise_k = normal(n, d, 0.3);
+    let picks = normal(2, n, 1.0); // uniform assignments from normals' ranks
+    let assign = |z: f32| {
+        ((libm::erf(z as f64 / std::f64::consts::SQRT_2) + 1.0) / 2.0 * CLUSTERS as f64)
+            .clamp(0.0, CLUSTERS as f64 - 1.0) as usize
+    };
+    let q = Array2::from_shape_fn((n, d), |(i, e)| {
+        centres[[assign(picks[[0, i]]), e]] + noise_q[[i, e]]
+    });
+    let k = Array2::from_shape_fn((n, d), |(i, e)| {
+        centres[[assign(picks[[1, i]]), e]] + noise_k[[i, e]]
+    });
+    (q, k)
+}
+
+/// Q ≈ K = positional sin/cos features (see [`Inputs::generate`]).
+fn local(g: &mut GaussianStream, n: usize, d: usize) -> (Array2<f32>, Array2<f32>) {
+    let mut normal = |rows: usize, cols: usize, sd: f64| g.matrix(rows, cols, sd);
+    let half = d.div_ceil(2);
+    let omega: Vec<f64> = (0..half)
+        .map(|f| {
+            let t = if half > 1 {
+                f as f64 / (half - 1) as f64
+            } else {
+                0.0
+            };
+            let wavelength = 4.0 * libm::pow(n.max(1) as f64, t);
+            2.0 * std::f64::consts::PI / wavelength
+        })
+        .collect();
+    let q = Array2::from_shape_fn((n, d), |(i, e)| {
+        let angle = omega[e / 2] * i as f64;
+        let trig = if e % 2 == 0 {
+            libm::cos(angle)
+        } else {
+            libm::sin(angle)
+        };
+        (std::f64::consts::SQRT_2 * trig) as f32
+    });
+    let k = &q + &normal(n, d, 0.1);
+    (q, k)
+}
+
 /// A·W with explicit, order-fixed arithmetic: each entry summed in f64 over
 /// the inner index in increasing order, then rounded once to f32. (ndarray's
 /// f32 `dot` fuses multiply-adds natively but not on wasm32, which changed
@@ -184,81 +261,14 @@ impl Inputs {
     /// If `kind` is [`InputSource::Npy`].
     pub fn generate(kind: InputSource, n: usize, d: usize, seed: u64, qk_scale: f64) -> Inputs {
         let mut g = GaussianStream::new(seed);
-        let mut normal = |rows: usize, cols: usize, sd: f64| {
-            Array2::from_shape_simple_fn((rows, cols), || (g.sample() * sd) as f32)
-        };
         let (mut q, mut k) = match kind {
-            InputSource::Gaussian => (normal(n, d, 1.0), normal(n, d, 1.0)),
-            InputSource::LowRank => {
-                // W of variance 1/(2√d): then qᵢ·kⱼ/√d ≈ aᵢ·bⱼ·(dσ²)/√d has unit
-                // variance, like Gaussian inputs' logits, and softmax(QKᵀ/√d)
-                // is numerically low-rank (exp of a moderate rank-4 matrix).
-                let w = normal(LOW_RANK, d, (0.5 / (d as f64).sqrt()).sqrt());
-                // Latent coordinates that drift smoothly along the sequence:
-                // each a random mix of 3 low-frequency sinusoids, variance 1.
-                let mut smooth = |rows: usize| {
-                    let coeff = normal(LOW_RANK, 3, (2.0f64 / 3.0).sqrt());
-                    let phase = normal(LOW_RANK, 3, 1.0);
-                    Array2::from_shape_fn((rows, LOW_RANK), |(i, t)| {
-                        (0..3)
-                            .map(|h| {
-                                let turn = 2.0 * std::f64::consts::PI;
-                                let angle = turn * (h + 1) as f64 * i as f64 / rows.max(1) as f64
-                                    + turn * phase[[t, h]] as f64;
-                                coeff[[t, h]] as f64 * libm::sin(angle)
-                            })
-                            .sum::<f64>() as f32
-                    })
-                };
-                let a = smooth(n);
-                let b = smooth(n);
-                (project(&a, &w), project(&b, &w))
-            }
-            InputSource::Clustered => {
-                let centres = normal(CLUSTERS, d, 1.0);
-                let noise_q = normal(n, d, 0.3);
-                let noise_k = normal(n, d, 0.3);
-                let picks = normal(2, n, 1.0); // uniform assignments from normals' ranks
-                let assign = |z: f32| {
-                    ((libm::erf(z as f64 / std::f64::consts::SQRT_2) + 1.0) / 2.0 * CLUSTERS as f64)
-                        .clamp(0.0, CLUSTERS as f64 - 1.0) as usize
-                };
-                let q = Array2::from_shape_fn((n, d), |(i, e)| {
-                    centres[[assign(picks[[0, i]]), e]] + noise_q[[i, e]]
-                });
-                let k = Array2::from_shape_fn((n, d), |(i, e)| {
-                    centres[[assign(picks[[1, i]]), e]] + noise_k[[i, e]]
-                });
-                (q, k)
-            }
-            InputSource::Local => {
-                let half = d.div_ceil(2);
-                let omega: Vec<f64> = (0..half)
-                    .map(|f| {
-                        let t = if half > 1 {
-                            f as f64 / (half - 1) as f64
-                        } else {
-                            0.0
-                        };
-                        let wavelength = 4.0 * libm::pow(n.max(1) as f64, t);
-                        2.0 * std::f64::consts::PI / wavelength
-                    })
-                    .collect();
-                let q = Array2::from_shape_fn((n, d), |(i, e)| {
-                    let angle = omega[e / 2] * i as f64;
-                    let trig = if e % 2 == 0 {
-                        libm::cos(angle)
-                    } else {
-                        libm::sin(angle)
-                    };
-                    (std::f64::consts::SQRT_2 * trig) as f32
-                });
-                let k = &q + &normal(n, d, 0.1);
-                (q, k)
-            }
+            InputSource::Gaussian => (g.matrix(n, d, 1.0), g.matrix(n, d, 1.0)),
+            InputSource::LowRank => low_rank(&mut g, n, d),
+            InputSource::Clustered => clustered(&mut g, n, d),
+            InputSource::Local => local(&mut g, n, d),
             InputSource::Npy => panic!("npy inputs are loaded, not generated"),
         };
-        let v = normal(n, d, 1.0);
+        let v = g.matrix(n, d, 1.0);
         if qk_scale != 1.0 {
             q *= qk_scale as f32;
             k *= qk_scale as f32;
@@ -377,6 +387,12 @@ impl GaussianStream {
     /// Uniform in [0, 1) with 53 random bits.
     pub fn uniform(&mut self) -> f64 {
         (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A rows × cols matrix of normals with standard deviation `sd`, drawn
+    /// row-major, rounded to f32.
+    pub fn matrix(&mut self, rows: usize, cols: usize, sd: f64) -> Array2<f32> {
+        Array2::from_shape_simple_fn((rows, cols), || (self.sample() * sd) as f32)
     }
 
     /// The next standard normal (Box–Muller, both outputs used).

@@ -28,8 +28,25 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Serves `dist/` over HTTP/1.1 on an ephemeral port, falling back to
-/// `index.html` for unknown paths like a static host configured for an SPA.
+/// What a static host answers for `path` (query and fragment already cut
+/// off) in `dist`: the file and its status. Like GitHub Pages, an unknown
+/// path gets `404.html` with status 404 — no silent fallback to
+/// `index.html`; the app's copy there boots the router (deep links).
+fn resolve(dist: &std::path::Path, path: &str) -> (PathBuf, u16) {
+    let path = path.trim_start_matches('/');
+    if path.is_empty() {
+        return (dist.join("index.html"), 200);
+    }
+    let file = dist.join(path);
+    if !path.contains("..") && file.is_file() {
+        (file, 200)
+    } else {
+        (dist.join("404.html"), 404)
+    }
+}
+
+/// Serves `dist/` over HTTP/1.1 on an ephemeral port, as a static host does
+/// (see [`resolve`]).
 async fn serve(dist: PathBuf) -> String {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -48,15 +65,8 @@ async fn serve(dist: PathBuf) -> String {
                 };
                 let request = String::from_utf8_lossy(&buf[..len]);
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let path = path
-                    .split(['?', '#'])
-                    .next()
-                    .unwrap_or("/")
-                    .trim_start_matches('/');
-                let mut file = dist.join(path);
-                if path.is_empty() || path.contains("..") || !file.is_file() {
-                    file = dist.join("index.html");
-                }
+                let path = path.split(['?', '#']).next().unwrap_or("/");
+                let (file, status) = resolve(&dist, path);
                 let body = tokio::fs::read(&file).await.unwrap_or_default();
                 let mime = match file.extension().and_then(|e| e.to_str()) {
                     Some("html") => "text/html; charset=utf-8",
@@ -67,8 +77,9 @@ async fn serve(dist: PathBuf) -> String {
                     Some("json") => "application/json",
                     _ => "application/octet-stream",
                 };
+                let reason = if status == 200 { "OK" } else { "Not Found" };
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = socket.write_all(head.as_bytes()).await;
@@ -77,6 +88,29 @@ async fn serve(dist: PathBuf) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// A plain GET of `path` from the static server: the status code and the body.
+async fn http_get(base: &str, path: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the static server");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).await.expect("read");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// chromedriver's log endpoint (`POST /session/{id}/se/log`), for console errors.
@@ -176,9 +210,15 @@ impl Browser {
         }
     }
 
+    /// Opens `/` with `query` (`?method=…`): the old links.
     async fn goto(&self, query: &str) {
+        self.goto_path(&format!("/{query}")).await;
+    }
+
+    /// Opens `path` (with its query) as a typed address or a bookmark does.
+    async fn goto_path(&self, path: &str) {
         self.client
-            .goto(&format!("{}/{query}", self.base))
+            .goto(&format!("{}{path}", self.base))
             .await
             .expect("navigate");
     }
@@ -313,20 +353,17 @@ fn number(m: &Value, key: &str) -> f64 {
 
 /// The page's numbers for the same settings as a native run of the library.
 fn native_cpu(query: &str) -> Value {
-    use flt_explorer::run::{Backend, Quiet, RunRequest, run};
+    use flt_explorer::pipeline::attention::run;
+    use flt_explorer::pipeline::{Backend, Quiet};
     let (settings, issues) = flt_explorer::settings::Settings::from_query(query);
-    assert!(issues.is_empty());
-    let options = flt_explorer::gpu::GpuRunOptions {
+    assert!(issues.is_empty(), "{issues:?}");
+    let problem = settings.problem(flt_explorer::gpu::GpuRunOptions {
         repeats: 1,
         ..Default::default()
-    };
-    let out = pollster::block_on(run(
-        &RunRequest::seeded(settings, options),
-        &Backend::Cpu { reason: None },
-        &Quiet,
-    ))
-    .expect("native CPU run");
-    serde_json::to_value(out.measurement).expect("json")
+    });
+    let report = pollster::block_on(run(&problem, &Backend::Cpu { reason: None }, &Quiet))
+        .expect("native CPU run");
+    serde_json::to_value(&report).expect("json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -826,6 +863,97 @@ async fn low_rank_and_kernel_methods_and_the_error_law() {
     b.screenshot("explorer-performer.png").await;
 
     let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn deep_links_and_reloads_work_from_a_static_host() {
+    let b = Browser::open(false).await;
+    // The host answers a sub-route with 404.html, a copy of the app.
+    let (status, not_found) = http_get(&b.base, "/attention?method=longformer").await;
+    let (index_status, index) = http_get(&b.base, "/").await;
+    assert_eq!((status, index_status), (404, 200));
+    assert_eq!(not_found, index, "dist/404.html is a copy of index.html");
+
+    // A deep link opened directly runs with its settings ...
+    let query = "method=longformer&n=128&d=16";
+    let ours = |m: &Value| m["method"] == "longformer" && m["n"] == 128 && m["d"] == 16;
+    b.goto_path(&format!("/attention?{query}")).await;
+    let m = b.measurement("the deep link", ours).await;
+    let native = native_cpu(query);
+    for key in ["inputs_digest", "params", "pattern_pairs", "flops", "bytes"] {
+        assert_eq!(m[key], native[key], "{key}");
+    }
+    let link = b.testid("lab-attention").await;
+    assert_eq!(
+        link.attr("aria-current").await.ok().flatten().as_deref(),
+        Some("page"),
+        "the navigation marks the lab shown"
+    );
+    b.screenshot("deep-link-attention.png").await;
+
+    // ... and again after a reload (a fresh document from the host).
+    b.client
+        .execute("window.beforeReload = true;", vec![])
+        .await
+        .expect("mark the document");
+    b.client.refresh().await.expect("reload");
+    let fresh = b
+        .client
+        .execute("return window.beforeReload === undefined;", vec![])
+        .await
+        .expect("read the mark");
+    assert_eq!(fresh, Value::Bool(true), "the page was not reloaded");
+    let m = b.measurement("the reloaded deep link", ours).await;
+    assert_eq!(m["inputs_digest"], native["inputs_digest"]);
+
+    // The explorer owns its query: a control rewrites it on the same path.
+    b.type_number("control-n", "64").await;
+    b.measurement("n = 64 on /attention", |m| {
+        m["method"] == "longformer" && m["n"] == 64
+    })
+    .await;
+    let url = b.client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/attention", "{url}");
+    assert!(url.query().unwrap_or_default().contains("n=64"), "{url}");
+
+    // An old link (`/` with the query) still reproduces its run.
+    let old = "method=full&n=64&d=16&seed=1&causal=true";
+    b.goto(&format!("?{old}")).await;
+    let m = b
+        .measurement("the old link", |m| {
+            m["method"] == "full" && m["n"] == 64 && m["causal"] == true
+        })
+        .await;
+    let native = native_cpu(old);
+    for key in ["inputs_digest", "flops", "bytes", "checked_rows", "seed"] {
+        assert_eq!(m[key], native[key], "{key}");
+    }
+
+    // An address that is no lab says so and lists the labs.
+    b.goto_path("/no-such-lab?n=64").await;
+    let text = b.testid("not-found").await.text().await.unwrap_or_default();
+    assert!(
+        text.contains("/no-such-lab") && text.contains("Efficient attention"),
+        "{text}"
+    );
+
+    // The host's 404 status for the deep-linked documents is expected;
+    // nothing else.
+    let document_404 = |e: &String| {
+        ["/attention?", "/no-such-lab?"]
+            .iter()
+            .any(|path| e.starts_with(&format!("{}{path}", b.base)))
+            && e.ends_with("the server responded with a status of 404 (Not Found)")
+    };
+    let errors: Vec<String> = b
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !document_404(e))
+        .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;
 }

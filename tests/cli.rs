@@ -51,7 +51,7 @@ fn library_rel_err(query: &str) -> f64 {
     let rows: Vec<usize> = (0..s.n).collect();
     let exact =
         ExactReference::for_model(&x, s.causal, method.reference_model(&config)).rows(&rows);
-    flt_explorer::measure::errors(out.view(), exact.view()).rel_err
+    flt_explorer::data::stats::errors(out.view(), exact.view()).rel_err
 }
 
 /// A fresh scratch folder under target/.

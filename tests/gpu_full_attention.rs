@@ -9,15 +9,31 @@ mod common;
 
 use common::{assert_close, gpu};
 use flt_explorer::attention::full::twin_all_rows;
-use flt_explorer::gpu::full_attention::run;
+use flt_explorer::data::maps::AttentionMap;
 use flt_explorer::gpu::tiled_attention::TiledTiles;
 use flt_explorer::gpu::{FusedChoice, GpuContext, GpuError, GpuRunOptions, MapSource};
 use flt_explorer::inputs::{InputSource, Inputs};
-use flt_explorer::measure::AttentionMap;
 use ndarray::Array2;
 
 const ATOL: f32 = 2e-6;
 const RTOL: f32 = 1e-5;
+
+/// Exact attention on the GPU for these inputs.
+async fn run(
+    ctx: &GpuContext,
+    x: &Inputs,
+    causal: bool,
+    options: &GpuRunOptions,
+) -> Result<flt_explorer::gpu::GpuOutput, GpuError> {
+    flt_explorer::gpu::full_attention::run(ctx, (&x.q, &x.k, &x.v), causal, options).await
+}
+
+/// The pooled weights of a run.
+fn weights(out: &flt_explorer::gpu::GpuOutput) -> &AttentionMap {
+    out.artifacts
+        .weights()
+        .expect("exact attention pools its weights")
+}
 
 fn options() -> GpuRunOptions {
     GpuRunOptions {
@@ -66,8 +82,8 @@ fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
             ATOL,
             RTOL,
         );
-        assert_eq!(out.time_ms_samples.len(), options.repeats as usize);
-        assert!(out.time_ms_samples[0] > 0.0);
+        assert_eq!(out.timed.samples.len(), options.repeats as usize);
+        assert!(out.timed.samples[0] > 0.0);
         // The materialising path is timed like the fused kernel: the same
         // repeats after a warm-up, and their median — never one cold run.
         let stage = &out.stages[0];
@@ -75,7 +91,7 @@ fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
         assert_eq!(stage.time_ms_samples.len(), options.repeats as usize);
         assert_eq!(
             stage.time_ms,
-            flt_explorer::measure::median(&stage.time_ms_samples)
+            flt_explorer::data::timing::median(&stage.time_ms_samples)
         );
         // The simple kernel reports its own executed work.
         if options.fused == FusedChoice::Simple {
@@ -132,7 +148,7 @@ fn the_map_pooled_from_row_statistics_equals_the_pooled_matrix() {
             from_stats.other_outputs.is_empty(),
             "the materialising path must not run"
         );
-        let (a, b) = (&from_matrix.map, &from_stats.map);
+        let (a, b) = (weights(&from_matrix), weights(&from_stats));
         assert_eq!((a.factor, a.cells), AttentionMap::geometry(n));
         assert_eq!((a.factor, a.cells), (b.factor, b.cells));
         for (i, (u, v)) in a.values.iter().zip(&b.values).enumerate() {
@@ -159,7 +175,8 @@ fn the_unpooled_map_is_the_attention_matrix() {
     let Some(ctx) = gpu() else { return };
     let x = Inputs::seeded(37, 8, 4);
     let out = pollster::block_on(run(&ctx, &x, true, &options())).unwrap();
-    assert_eq!((out.map.factor, out.map.cells), (1, 37));
+    assert_eq!((weights(&out).factor, weights(&out).cells), (1, 37));
+    let map = Array2::from_shape_vec((37, 37), weights(&out).values.clone()).unwrap();
     let twin =
         flt_explorer::attention::full::FullTwin::new(x.q.view(), x.k.view(), x.v.view(), true);
     let mut weights = Array2::<f32>::zeros((37, 37));
@@ -170,7 +187,6 @@ fn the_unpooled_map_is_the_attention_matrix() {
         o.view_mut(),
         Some(&mut |i, w: &[f32]| weights.row_mut(i).assign(&ndarray::aview1(w))),
     );
-    let map = Array2::from_shape_vec((37, 37), out.map.values.clone()).unwrap();
     assert_close("map vs twin weights", &map, &weights, 1e-6, 1e-5);
 }
 
@@ -183,7 +199,7 @@ fn huge_logits_stay_finite() {
     let rows: Vec<usize> = (0..150).collect();
     for causal in [false, true] {
         let out = pollster::block_on(run(&ctx, &x, causal, &options())).unwrap();
-        assert!(out.map.values.iter().all(|v| v.is_finite()));
+        assert!(weights(&out).values.iter().all(|v| v.is_finite()));
         // Outputs are convex combinations of value rows.
         assert!(
             out.output
@@ -199,7 +215,7 @@ fn huge_logits_stay_finite() {
             causal,
             &rows,
         );
-        let e = flt_explorer::measure::errors(out.output.view(), exact.view());
+        let e = flt_explorer::data::stats::errors(out.output.view(), exact.view());
         assert!(e.rel_err < 1e-3, "causal={causal}: rel_err {}", e.rel_err);
     }
 }

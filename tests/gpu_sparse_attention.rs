@@ -1,8 +1,9 @@
-//! The sparse and hashed methods on the GPU (the block-sparse tiled kernel,
-//! LSH hashing and sorting) against their CPU twins, through wgpu on
-//! whatever adapter exists (lavapipe in CI; with `CI=true` a missing adapter
-//! fails). Also: the GPU's pooled pattern equals the CPU's exactly, and the
-//! GPU's bucket assignment and sorted order equal the twin's.
+//! Identities of the sparse and hashed methods on the GPU (every method's
+//! GPU-vs-twin agreement, pattern and buckets are in the generated
+//! `conformance.rs`): long rows split over workgroups and merged, windows
+//! and chunks covering everything equal exact attention, and the pooled
+//! weights equal the twin's at full resolution. Runs on whatever adapter
+//! exists (lavapipe in CI; with `CI=true` a missing adapter fails).
 //!
 //! Tolerance: |gpu − twin| ≤ 2e-6 + 1e-5·|twin| per element.
 
@@ -10,9 +11,9 @@ mod common;
 
 use common::{Pair, assert_close, gpu, params, run_pair};
 use flt_explorer::attention::{Config, MethodId, ParamValues, RowKernel};
+use flt_explorer::data::maps::PatternPooler;
 use flt_explorer::gpu::GpuRunOptions;
 use flt_explorer::inputs::Inputs;
-use flt_explorer::measure::PatternPooler;
 use ndarray::Array2;
 
 /// Runs `method` on the GPU and its twin on the CPU; compares outputs,
@@ -37,15 +38,18 @@ fn check(
         pooler.add_row(i, &twin.row_pattern(i));
     }
     let cpu = pooler.finish();
-    let gpu = out.pattern_map.expect("the tiled kernel pools the pattern");
+    let gpu = out
+        .artifacts
+        .pattern()
+        .expect("the tiled kernel pools the pattern");
     assert_eq!(gpu.codes, cpu.codes, "{what}: pattern categories");
     for (a, b) in gpu.fraction.iter().zip(&cpu.fraction) {
         assert!((a - b).abs() < 1e-6, "{what}: pattern fractions {a} vs {b}");
     }
-    if let Some(lsh) = out.lsh {
+    if let Some(lsh) = out.artifacts.buckets() {
         assert_eq!(
             Some(lsh),
-            twin.lsh_view(),
+            twin.views().buckets(),
             "{what}: buckets and sorted order"
         );
     }
@@ -57,77 +61,13 @@ fn cpu_pairs(twin: &dyn RowKernel, n: usize) -> u64 {
 }
 
 #[test]
-fn structured_patterns_match_their_twins() {
-    let Some(ctx) = gpu() else { return };
-    for (n, d) in [(7, 1), (203, 40), (130, 9)] {
-        let x = Inputs::seeded(n, d, 5 + n as u64);
-        for causal in [false, true] {
-            check(
-                &ctx,
-                MethodId::Longformer,
-                &x,
-                &params(&[("window", 5), ("global", 2)]),
-                causal,
-            );
-            check(
-                &ctx,
-                MethodId::SparseStrided,
-                &x,
-                &params(&[("stride", 6)]),
-                causal,
-            );
-            check(
-                &ctx,
-                MethodId::SparseFixed,
-                &x,
-                &params(&[("stride", 8), ("summary", 2)]),
-                causal,
-            );
-            let bigbird = params(&[
-                ("block", 8),
-                ("global-blocks", 1),
-                ("window-blocks", 3),
-                ("random", 2),
-            ]);
-            check(&ctx, MethodId::Bigbird, &x, &bigbird, causal);
-        }
-    }
-}
-
-#[test]
-fn reformer_matches_its_twin() {
-    let Some(ctx) = gpu() else { return };
-    for (n, d) in [(7, 4), (203, 40), (96, 16)] {
-        let x = Inputs::seeded(n, d, 9 + n as u64);
-        for causal in [false, true] {
-            for shared in [0, 1] {
-                let p = params(&[
-                    ("buckets", 8),
-                    ("rounds", 3),
-                    ("chunk", 16),
-                    ("shared-qk", shared),
-                ]);
-                check(&ctx, MethodId::Reformer, &x, &p, causal);
-            }
-            check(
-                &ctx,
-                MethodId::Reformer,
-                &x,
-                &params(&[("buckets", 2), ("rounds", 1), ("chunk", 5)]),
-                causal,
-            );
-        }
-    }
-}
-
-#[test]
 fn long_rows_split_over_workgroups_and_merge() {
     let Some(ctx) = gpu() else { return };
     // n = 600: the global rows' query tile visits 19 key tiles, more than
     // one workgroup takes (8), so it is split and merged.
     let x = Inputs::seeded(600, 16, 12);
-    let list = flt_explorer::gpu::tiled_attention::Layout::Structured(
-        flt_explorer::attention::pattern::Pattern::Longformer {
+    let list = flt_explorer::gpu::tiled_attention::Layout::Masked(
+        &flt_explorer::attention::pattern::Pattern::Longformer {
             window: 4,
             global: 3,
         },
@@ -242,7 +182,8 @@ fn pooled_weights_are_the_twins_weights() {
             };
             let out =
                 pollster::block_on(method.method().run_gpu(&ctx, &x, &config, &options)).unwrap();
-            assert_eq!(out.map.factor, 1);
+            let gpu_map = out.artifacts.weights().expect("pooled weights");
+            assert_eq!(gpu_map.factor, 1);
             let twin = method.method().cpu_twin(&x, &config).unwrap();
             let mut weights = Array2::<f32>::zeros((n, n));
             let mut o = Array2::zeros((n, 12));
@@ -251,7 +192,7 @@ fn pooled_weights_are_the_twins_weights() {
                 o.view_mut(),
                 Some(&mut |i, w: &[f32]| weights.row_mut(i).assign(&ndarray::aview1(w))),
             );
-            let map = Array2::from_shape_vec((n, n), out.map.values.clone()).unwrap();
+            let map = Array2::from_shape_vec((n, n), gpu_map.values.clone()).unwrap();
             assert_close(&format!("weights, {what}"), &map, &weights, 1e-6, 1e-5);
         }
     }

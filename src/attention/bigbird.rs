@@ -8,7 +8,7 @@
 
 use super::pattern::{BigBirdLayout, Pattern};
 use super::sparse::Structured;
-use super::{Config, MethodInfo, ParamFix, ParamSpec, ParamValues};
+use super::{Config, Conformance, MethodInfo, ParamFix, ParamSpec, ParamValues};
 
 const BLOCK: ParamSpec = ParamSpec::int("block", "Block B", "positions per block", 1, 4096, 32);
 const GLOBAL_BLOCKS: ParamSpec = ParamSpec::int(
@@ -45,6 +45,15 @@ static INFO: MethodInfo = MethodInfo {
     params: &[BLOCK, GLOBAL_BLOCKS, WINDOW_BLOCKS, RANDOM],
     causal_unsupported: None,
     budget: None,
+    explanation: "Blocks of B positions: a few global blocks, a window of neighbouring blocks, and R random \
+             blocks per query block drawn from the seed. The survey notes that the random part often \
+             matters less than the window and global parts — compare the mass readout with R = 0.",
+    conformance: Conformance::TILED.with_cases(&[&[
+        ("block", 8),
+        ("global-blocks", 1),
+        ("window-blocks", 3),
+        ("random", 2),
+    ]]),
 };
 
 fn build(config: &Config<'_>, n: usize) -> Pattern {

@@ -19,13 +19,14 @@ use std::ops::Range;
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
-use super::pattern::Pattern;
 use super::sparse::tiled_executed;
 use super::{
-    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, RowKernel,
-    RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
+    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, RowKernel,
+    TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
 };
-use crate::gpu::tiled_attention::Layout;
+use crate::data::count::Counted;
+use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::tiled_attention::{Dense, Layout};
 use crate::gpu::{self, GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
 
@@ -41,6 +42,13 @@ static INFO: MethodInfo = MethodInfo {
     params: &[],
     causal_unsupported: None,
     budget: None,
+    explanation: "Every query is scored against every key, so time grows as n²·d and a materialised \
+             attention matrix needs 4n² bytes — the bottleneck the survey sets out to remove. \
+             On the GPU it runs twice: a materialising path (scores, row softmax, P·V) whose matrix \
+             feeds the heatmap when it fits, and a fused online-softmax kernel in the style of \
+             FlashAttention that never stores the n×n matrix (O(n) memory); the fused kernel is the \
+             one timed, and its row statistics let the GPU pool the heatmap at any n.",
+    conformance: Conformance::TILED,
 };
 
 impl AttentionMethod for FullAttention {
@@ -74,7 +82,7 @@ impl AttentionMethod for FullAttention {
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(gpu::full_attention::run(
             ctx,
-            inputs,
+            (&inputs.q, &inputs.k, &inputs.v),
             config.causal,
             options,
         ))
@@ -89,7 +97,7 @@ impl AttentionMethod for FullAttention {
 /// executed figures ([`crate::gpu::full_attention`]).
 pub fn fused_cost(shape: Shape, pairs: u64) -> Cost {
     Cost::new(
-        tiled_executed(&Layout::Structured(Pattern::Dense), shape),
+        tiled_executed(Layout::Masked(&Dense), shape),
         (
             softmax_pairs_flops(
                 shape,

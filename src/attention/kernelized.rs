@@ -26,14 +26,20 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::{
-    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamSpec,
-    RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
+    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
+    RowKernel, TwinCost, WeightSink, qkvo_bytes,
 };
+
+use crate::data::count::Counted;
+
+use crate::data::artifacts::{Artifact, Artifacts};
+use crate::data::codes::FeatureKind;
+use crate::data::maps::FactorMap;
+use crate::data::shape::{RowPattern, Shape};
 use crate::gpu::linear_attention::{self, EPS, FeatureMap};
-use crate::gpu::work::{self, FeatureKind, Work};
+use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
-use crate::measure::FactorMap;
 
 const FEATURES: ParamSpec = ParamSpec::int(
     "features",
@@ -44,21 +50,10 @@ const FEATURES: ParamSpec = ParamSpec::int(
     64,
 );
 
-/// Which kernel method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kernel {
-    /// Linear Transformer.
-    Elu,
-    /// Performer FAVOR+.
-    Favor,
-    /// cosFormer.
-    Cos,
-}
-
 /// A kernel method's registry entry.
 pub struct Kernelized {
     info: &'static MethodInfo,
-    kernel: Kernel,
+    kernel: FeatureKind,
 }
 
 static LINEAR_INFO: MethodInfo = MethodInfo {
@@ -70,6 +65,10 @@ static LINEAR_INFO: MethodInfo = MethodInfo {
     params: &[],
     causal_unsupported: None,
     budget: None,
+    explanation: "The softmax kernel exp(q·k) is replaced by φ(q)·φ(k) with φ(x) = elu(x) + 1, so the product can \
+             be re-associated as φ(Q)(φ(K)ᵀV): linear in n. Causal attention becomes a running sum — an RNN — \
+             which the GPU computes with a parallel scan over chunks of keys.",
+    conformance: Conformance::FACTORED,
 };
 
 static PERFORMER_INFO: MethodInfo = MethodInfo {
@@ -85,6 +84,10 @@ static PERFORMER_INFO: MethodInfo = MethodInfo {
         slope: Some(-0.5),
         law: "rel_err ∝ 1/√m at moderate ‖q‖, ‖k‖",
     }),
+    explanation: "FAVOR+ estimates the softmax kernel without bias with positive orthogonal random features; its \
+             variance grows like exp(‖q‖² + ‖k‖²), so the error falls like 1/√m only at moderate norms — \
+             sweep the features at Q, K scale 0.25, then at 1, and compare the slopes.",
+    conformance: Conformance::FACTORED.with_cases(&[&[("features", 33)]]),
 };
 
 static COSFORMER_INFO: MethodInfo = MethodInfo {
@@ -96,22 +99,25 @@ static COSFORMER_INFO: MethodInfo = MethodInfo {
     params: &[],
     causal_unsupported: None,
     budget: None,
+    explanation: "ReLU features keep the weights non-negative, and a cos(π(i − j)/2n) re-weighting favours nearby \
+             tokens; since cos(a − b) = cos a cos b + sin a sin b it still factorises, so the cost stays linear.",
+    conformance: Conformance::FACTORED,
 };
 
 /// Registry entry (`--method linear`).
 pub static LINEAR: Kernelized = Kernelized {
     info: &LINEAR_INFO,
-    kernel: Kernel::Elu,
+    kernel: FeatureKind::Elu,
 };
 /// Registry entry (`--method performer`).
 pub static PERFORMER: Kernelized = Kernelized {
     info: &PERFORMER_INFO,
-    kernel: Kernel::Favor,
+    kernel: FeatureKind::Favor,
 };
 /// Registry entry (`--method cosformer`).
 pub static COSFORMER: Kernelized = Kernelized {
     info: &COSFORMER_INFO,
-    kernel: Kernel::Cos,
+    kernel: FeatureKind::Cos,
 };
 
 /// Performer's random features: m rows of dimension d, in blocks of d
@@ -181,7 +187,7 @@ pub struct FeatureMaps {
 /// φ(Q) and φ(K) as the GPU computes them (f32).
 pub fn feature_maps(
     inputs: &Inputs,
-    kernel: Kernel,
+    kernel: FeatureKind,
     m: usize,
     seed: u64,
 ) -> (Array2<f32>, Array2<f32>) {
@@ -190,7 +196,7 @@ pub fn feature_maps(
 }
 
 /// The feature maps and their shifts (see [`FeatureMaps`]).
-pub fn features(inputs: &Inputs, kernel: Kernel, m: usize, seed: u64) -> FeatureMaps {
+pub fn features(inputs: &Inputs, kernel: FeatureKind, m: usize, seed: u64) -> FeatureMaps {
     let (n, d) = (inputs.n(), inputs.d());
     let unshifted = |phi_q, phi_k| FeatureMaps {
         phi_q,
@@ -199,11 +205,11 @@ pub fn features(inputs: &Inputs, kernel: Kernel, m: usize, seed: u64) -> Feature
         k_shift: 0.0,
     };
     match kernel {
-        Kernel::Elu => {
+        FeatureKind::Elu => {
             let elu1 = |x: f32| if x > 0.0 { x + 1.0 } else { x.exp() };
             unshifted(inputs.q.mapv(elu1), inputs.k.mapv(elu1))
         }
-        Kernel::Cos => {
+        FeatureKind::Cos => {
             let cos = |x: ArrayView2<'_, f32>| {
                 Array2::from_shape_fn((n, 2 * d), |(i, f)| {
                     let angle = std::f32::consts::PI * i as f32 / (2.0 * n as f32);
@@ -217,7 +223,7 @@ pub fn features(inputs: &Inputs, kernel: Kernel, m: usize, seed: u64) -> Feature
             };
             unshifted(cos(inputs.q.view()), cos(inputs.k.view()))
         }
-        Kernel::Favor => {
+        FeatureKind::Favor => {
             let omega = orthogonal_features(m, d, seed).mapv(|x| x as f32);
             let scale = (d as f32).powf(-0.25);
             let tq = favor_exponents((&inputs.q * scale).view(), &omega);
@@ -248,11 +254,13 @@ pub fn features(inputs: &Inputs, kernel: Kernel, m: usize, seed: u64) -> Feature
 /// row or global max (nm) and the shifted `exp` with 1/√m (3nm), per side,
 /// plus drawing ω by Gram–Schmidt in f64 (about 4md + 2md² per side of each
 /// block: 2md² in all).
-fn feature_flops(kernel: Kernel, n: u64, d: u64, m: u64) -> Counted {
+fn feature_flops(kernel: FeatureKind, n: u64, d: u64, m: u64) -> Counted {
     match kernel {
-        Kernel::Elu => Counted::new(2 * n * d, "2nd (elu + 1)"),
-        Kernel::Cos => Counted::new(2 * n * 2 * d * 3, "2·n·2d·3 (ReLU, cos/sin re-weighting)"),
-        Kernel::Favor => Counted::new(
+        FeatureKind::Elu => Counted::new(2 * n * d, "2nd (elu + 1)"),
+        FeatureKind::Cos => {
+            Counted::new(2 * n * 2 * d * 3, "2·n·2d·3 (ReLU, cos/sin re-weighting)")
+        }
+        FeatureKind::Favor => Counted::new(
             2 * (n * d + 2 * n * m * d + 2 * n * d + 5 * n * m) + 2 * m * d * d,
             "2·(nd + 2nmd + 2nd + 5nm) + 2md² (ω)",
         ),
@@ -268,7 +276,7 @@ pub struct KernelTwin<'a> {
     phi_k: Array2<f32>,
     v: ArrayView2<'a, f32>,
     causal: bool,
-    kernel: Kernel,
+    kernel: FeatureKind,
     /// The inputs' width d.
     d: usize,
     /// Non-causal: φ(K)ᵀV and Σ φ(kⱼ).
@@ -284,7 +292,7 @@ impl<'a> KernelTwin<'a> {
     /// Features and sums for `inputs`.
     pub fn new(
         inputs: &'a Inputs,
-        kernel: Kernel,
+        kernel: FeatureKind,
         m: usize,
         seed: u64,
         causal: bool,
@@ -390,9 +398,9 @@ impl RowKernel for KernelTwin<'_> {
         let (n, m) = (self.phi_q.nrows() as u64, self.phi_q.ncols() as u64);
         let dv = self.v.ncols() as u64;
         let d = match self.kernel {
-            Kernel::Cos => m / 2,
-            Kernel::Elu => m,
-            Kernel::Favor => self.d as u64,
+            FeatureKind::Cos => m / 2,
+            FeatureKind::Elu => m,
+            FeatureKind::Favor => self.d as u64,
         };
         let features = feature_flops(self.kernel, n, d, m);
         let sums = 2 * n * m * dv + n * m;
@@ -412,7 +420,7 @@ impl RowKernel for KernelTwin<'_> {
             ),
             memory: Counted::new(
                 4 * (2 * n * m + m * dv + m)
-                    + if self.kernel == Kernel::Favor {
+                    + if self.kernel == FeatureKind::Favor {
                         4 * 2 * n * m + 12 * m * d
                     } else {
                         0
@@ -433,7 +441,7 @@ impl RowKernel for KernelTwin<'_> {
     }
 
     /// Aᵢⱼ = φ(qᵢ)·φ(kⱼ)/(denᵢ + ε), with denᵢ from running sums: O(n·m).
-    fn pooled_map(&self) -> Option<crate::measure::AttentionMap> {
+    fn pooled_map(&self) -> Option<crate::data::maps::AttentionMap> {
         let n = self.phi_q.nrows();
         let mut z = Array1::<f32>::zeros(self.phi_k.ncols());
         if !self.causal {
@@ -447,7 +455,7 @@ impl RowKernel for KernelTwin<'_> {
                 1.0 / (self.phi_q.row(i).dot(&z) + EPS)
             })
             .collect();
-        Some(crate::measure::pool_factored(
+        Some(crate::data::maps::pool_factored(
             self.phi_q.view(),
             self.phi_k.view(),
             &scales,
@@ -455,21 +463,21 @@ impl RowKernel for KernelTwin<'_> {
         ))
     }
 
-    fn factor_map(&self) -> Option<FactorMap> {
-        Some(FactorMap::pool(
+    fn views(&self) -> Artifacts {
+        Artifacts::new().with(Artifact::Factor(FactorMap::pool(
             &self.phi_q,
             "φ(Q): query features",
             "feature",
-        ))
+        )))
     }
 }
 
 impl Kernelized {
     fn features(&self, config: &Config<'_>, d: usize) -> usize {
         match self.kernel {
-            Kernel::Elu => d,
-            Kernel::Cos => 2 * d,
-            Kernel::Favor => config.param(&FEATURES) as usize,
+            FeatureKind::Elu => d,
+            FeatureKind::Cos => 2 * d,
+            FeatureKind::Favor => config.param(&FEATURES) as usize,
         }
     }
 }
@@ -490,24 +498,20 @@ impl AttentionMethod for Kernelized {
         let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
         let m = self.features(config, shape.d) as u64;
         let needed_features = match self.kernel {
-            Kernel::Elu => Counted::new(2 * n * d, "2nd (elu + 1)"),
-            Kernel::Cos => Counted::new(2 * n * 2 * d * 2, "2·n·2d·2 (ReLU, re-weighting)"),
-            Kernel::Favor => Counted::new(
+            FeatureKind::Elu => Counted::new(2 * n * d, "2nd (elu + 1)"),
+            FeatureKind::Cos => Counted::new(2 * n * 2 * d * 2, "2·n·2d·2 (ReLU, re-weighting)"),
+            FeatureKind::Favor => Counted::new(
                 2 * n * m * (2 * d + 3) + 2 * 2 * n * d,
                 "2nm(2d + 3) + 4nd (ωᵀx − ‖x‖²/2, exp, 1/√m)",
             ),
         };
         let rows = n * (2 * m * dv + 2 * m + 1 + dv);
-        let omega = if self.kernel == Kernel::Favor {
+        let omega = if self.kernel == FeatureKind::Favor {
             4 * m * d
         } else {
             0
         };
-        let kind = match self.kernel {
-            Kernel::Elu => FeatureKind::Elu,
-            Kernel::Cos => FeatureKind::Cos,
-            Kernel::Favor => FeatureKind::Favor,
-        };
+        let kind = self.kernel;
         let mut work = Work::default();
         work.add("features", work::linear_features(kind, n, d, m));
         work.extend(work::linear_sums(
@@ -538,7 +542,7 @@ impl AttentionMethod for Kernelized {
     }
 
     fn randomized(&self, _config: &Config<'_>) -> bool {
-        self.kernel == Kernel::Favor
+        self.kernel == FeatureKind::Favor
     }
 
     fn cpu_twin<'a>(
@@ -564,18 +568,22 @@ impl AttentionMethod for Kernelized {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let features = match self.kernel {
-                Kernel::Elu => FeatureMap::Elu,
-                Kernel::Cos => FeatureMap::Cos,
-                Kernel::Favor => {
+            let omega = match self.kernel {
+                FeatureKind::Favor => {
                     let m = self.features(config, inputs.d());
-                    let omega = orthogonal_features(m, inputs.d(), config.seed);
-                    FeatureMap::Favor {
-                        omega: omega.iter().map(|&x| x as f32).collect(),
-                    }
+                    orthogonal_features(m, inputs.d(), config.seed)
+                        .iter()
+                        .map(|&x| x as f32)
+                        .collect()
                 }
+                _ => Vec::new(),
             };
-            linear_attention::run(ctx, inputs, config.causal, &features, options).await
+            let features = FeatureMap {
+                kind: self.kernel,
+                omega,
+            };
+            let qkv = (&inputs.q, &inputs.k, &inputs.v);
+            linear_attention::run(ctx, qkv, config.causal, &features, options).await
         })
     }
 }
@@ -586,7 +594,7 @@ mod tests {
     use crate::attention::ParamValues;
     use crate::attention::testing::twin_rel_err;
 
-    fn run_twin(x: &Inputs, kernel: Kernel, m: usize, seed: u64, causal: bool) -> Array2<f32> {
+    fn run_twin(x: &Inputs, kernel: FeatureKind, m: usize, seed: u64, causal: bool) -> Array2<f32> {
         let twin = KernelTwin::new(x, kernel, m, seed, causal);
         let mut out = Array2::zeros((x.n(), x.dv()));
         twin.compute_rows(0..x.n(), out.view_mut(), None);
@@ -596,7 +604,7 @@ mod tests {
     #[test]
     fn linear_time_sums_equal_the_quadratic_form() {
         let x = Inputs::seeded(77, 6, 4);
-        for kernel in [Kernel::Elu, Kernel::Cos, Kernel::Favor] {
+        for kernel in [FeatureKind::Elu, FeatureKind::Cos, FeatureKind::Favor] {
             for causal in [false, true] {
                 let twin = KernelTwin::new(&x, kernel, 24, 3, causal);
                 let fast = run_twin(&x, kernel, 24, 3, causal);
@@ -619,7 +627,7 @@ mod tests {
     #[test]
     fn cosformer_weights_are_relu_products_reweighted_by_cosine() {
         let x = Inputs::seeded(40, 5, 2);
-        let (pq, pk) = feature_maps(&x, Kernel::Cos, 10, 0);
+        let (pq, pk) = feature_maps(&x, FeatureKind::Cos, 10, 0);
         for (i, j) in [(0, 0), (3, 17), (39, 1)] {
             let relu = |v: f32| v.max(0.0);
             let direct: f32 = (0..5)
@@ -740,7 +748,7 @@ mod tests {
         };
         (0..trials)
             .map(|seed| {
-                let f = features(&x, Kernel::Favor, m, seed);
+                let f = features(&x, FeatureKind::Favor, m, seed);
                 let dot: f64 = f
                     .phi_q
                     .row(0)
@@ -786,7 +794,7 @@ mod tests {
     fn causal_twin_work_is_linear_in_n_and_the_same_every_pass() {
         let flops = |n: usize| -> u64 {
             let x = Inputs::seeded(n, 8, 4);
-            let twin = KernelTwin::new(&x, Kernel::Elu, 8, 0, true);
+            let twin = KernelTwin::new(&x, FeatureKind::Elu, 8, 0, true);
             let mut out = Array2::zeros((n, 8));
             for start in (0..n).step_by(37) {
                 let end = (start + 37).min(n);
@@ -813,7 +821,7 @@ mod tests {
     #[test]
     fn sampled_rows_equal_the_in_order_pass() {
         let x = Inputs::seeded(90, 6, 8);
-        for kernel in [Kernel::Elu, Kernel::Favor, Kernel::Cos] {
+        for kernel in [FeatureKind::Elu, FeatureKind::Favor, FeatureKind::Cos] {
             let twin = KernelTwin::new(&x, kernel, 12, 2, true);
             let all = run_twin(&x, kernel, 12, 2, true);
             for &i in &[89, 3, 40, 40, 0, 77] {

@@ -28,15 +28,21 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::{
-    AttentionMethod, Budget, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo,
-    ParamSpec, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
+    AttentionMethod, Budget, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo,
+    ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
 };
-use crate::gpu::linalg::Builder;
-use crate::gpu::tiled_attention::{row_major, timed};
+
+use crate::data::count::Counted;
+
+use crate::data::artifacts::{Artifact, Artifacts};
+use crate::data::codes::KernelKind;
+use crate::data::maps::{AttentionMap, FactorMap};
+use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::buffers::{Qkv, row_major};
+use crate::gpu::linalg::{Builder, Mat, read_map};
 use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
-use crate::measure::{AttentionMap, FactorMap};
 
 const PROJ_DIM: ParamSpec = ParamSpec::int(
     "proj-dim",
@@ -74,6 +80,19 @@ static INFO: MethodInfo = MethodInfo {
         law: "mean-pool: falls with k on smooth inputs (local, low-rank), exact at k = n; \
               gaussian (untrained): does not fall below the zero-output baseline",
     }),
+    explanation: "Keys and values are projected along the sequence to k rows by matrices E and F, so the \
+             attention map is n × k instead of n × n: O(nk) time and memory. The paper learns E and F; \
+             untrained, mean-pool projections (segment means of K and V) approximate attention on smooth \
+             inputs — try inputs=local or low-rank and sweep k, exact at k = n — while Gaussian \
+             projections (N(0, 1/n), so FV stays on V's scale) mix unrelated positions and never beat \
+             outputting zeros, however large k grows. The factor view shows the n × k map, the weights \
+             view its back-projection (not a distribution). Projecting along the sequence mixes past \
+             and future, so Linformer cannot be causal.",
+    conformance: Conformance::FACTORED.with_cases(&[
+        &[("proj-dim", 13)],
+        &[("proj-dim", 8), ("share-ef", 1)],
+        &[("proj-dim", 13), ("projection", 1)],
+    ]),
 };
 
 /// Registry entry (`--method linformer`).
@@ -242,7 +261,7 @@ impl RowKernel for LinformerTwin<'_> {
         let n = self.q.nrows();
         let p = self.projected_matrix();
         let ft = self.f.t().to_owned();
-        Some(crate::measure::pool_factored(
+        Some(crate::data::maps::pool_factored(
             p.view(),
             ft.view(),
             &vec![1.0; n],
@@ -280,13 +299,13 @@ impl RowKernel for LinformerTwin<'_> {
         self.note.iter().cloned().collect()
     }
 
-    fn factor_map(&self) -> Option<FactorMap> {
+    fn views(&self) -> Artifacts {
         let p = self.projected_matrix();
-        Some(FactorMap::pool(
+        Artifacts::new().with(Artifact::Factor(FactorMap::pool(
             &p,
             "softmax(Q(EK)ᵀ/√d): n × k",
             "projected key t",
-        ))
+        )))
     }
 }
 
@@ -357,10 +376,13 @@ impl AttentionMethod for Linformer {
             let knobs = knobs(config, n);
             let (k, share) = (knobs.k, knobs.share);
             let (e, f) = projections(n, k, config.seed, share, knobs.projection);
-            let mut b = Builder::new(ctx)?;
-            let q = b.upload("linformer.q", &row_major(&inputs.q), n, d)?;
-            let keys = b.upload("linformer.k", &row_major(&inputs.k), n, d)?;
-            let v = b.upload("linformer.v", &row_major(&inputs.v), n, dv)?;
+            let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
+            let (q, keys, v) = (
+                Mat::of(&qkv.q, n, d),
+                Mat::of(&qkv.k, n, d),
+                Mat::of(&qkv.v, n, dv),
+            );
+            let mut b = Builder::new(ctx, "Linformer attention");
             let e_mat = b.upload("linformer.e", &row_major(&e), k, n)?;
             let f_mat = if share {
                 e_mat.clone()
@@ -376,49 +398,41 @@ impl AttentionMethod for Linformer {
             let scores = b
                 .matmul("linformer.scores", &q, false, &ek, true, 1.0)
                 .await?;
-            b.softmax_rows("linformer.softmax", &scores, 1.0 / (d as f32).sqrt(), false)
+            let scale = 1.0 / (d as f32).sqrt();
+            b.softmax_rows("linformer.softmax", &scores, scale, false)
                 .await?;
             let out = b
                 .matmul("linformer.out", &scores, false, &fv, false, 1.0)
                 .await?;
-            let memory = b.allocated;
-            let program = std::mem::take(&mut b.program);
-            let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
-                program.record(enc, ts, true, true)
-            })
-            .await?;
-
+            let memory = qkv.bytes() + b.allocated;
             // Views: the implied n×n matrix softmax(·)·F pooled, and the n×k map.
+            b.views();
             let ft = b.upload("linformer.ft", &row_major(&f.t().to_owned()), n, k)?;
-            let map = b.implied_map("linformer.pool", &scores, &ft).await?;
-            let factor_map = FactorMap::pool(
+            let pooled = b.implied_map("linformer.pool", &scores, &ft).await?;
+            let (_, timed) = options.run(ctx, b.program).await?;
+            let variant = format!(
+                "{} projections EK, FV (k = {k}, dense products), n × k softmax, then P·FV",
+                match knobs.projection {
+                    Projection::MeanPool => "mean-pool",
+                    Projection::Gaussian => "Gaussian",
+                }
+            );
+            let mut gpu = GpuOutput::new(
+                KernelKind::LowRank,
+                variant,
+                out.read(ctx).await?,
+                timed,
+                memory,
+            );
+            gpu.artifacts
+                .put(Artifact::Weights(read_map(ctx, &pooled, n).await?));
+            gpu.artifacts.put(Artifact::Factor(FactorMap::pool(
                 &scores.read(ctx).await?,
                 "softmax(Q(EK)ᵀ/√d): n × k",
                 "projected key t",
-            );
-            Ok(GpuOutput {
-                output: out.read(ctx).await?,
-                other_outputs: Vec::new(),
-                map,
-                kernel: "low-rank".into(),
-                kernel_variant: format!(
-                    "{} projections EK, FV (k = {k}, dense products), n × k softmax, then P·FV",
-                    match knobs.projection {
-                        Projection::MeanPool => "mean-pool",
-                        Projection::Gaussian => "Gaussian",
-                    }
-                ),
-                time_ms_samples: samples,
-                timing,
-                memory_bytes: memory,
-                stages: Vec::new(),
-                notes: knobs.note().into_iter().collect(),
-                pattern_map: None,
-                lsh: None,
-                tile_pairs: None,
-                factor_map: Some(factor_map),
-                executed: None,
-            })
+            )));
+            gpu.notes.extend(knobs.note());
+            Ok(gpu)
         })
     }
 }

@@ -7,7 +7,7 @@
 
 use super::pattern::Pattern;
 use super::sparse::{Structured, no_fix};
-use super::{Config, MethodInfo, ParamSpec};
+use super::{Config, Conformance, MethodInfo, ParamSpec};
 
 const WINDOW: ParamSpec = ParamSpec::int(
     "window",
@@ -35,6 +35,12 @@ static INFO: MethodInfo = MethodInfo {
     params: &[WINDOW, GLOBAL],
     causal_unsupported: None,
     budget: None,
+    explanation: "Each token attends to a sliding window of W neighbours on each side, and a few global \
+             tokens (like [CLS]) attend to, and are attended by, every position: O(n·W) pairs. The GPU \
+             kernel visits only the key tiles that touch the band or the global rows and columns; \
+             the pattern view colours window and global pairs, and the readout says how much of \
+             exact attention's weight falls outside them.",
+    conformance: Conformance::TILED.with_cases(&[&[("window", 5), ("global", 2)]]),
 };
 
 fn build(config: &Config<'_>, _n: usize) -> Pattern {

@@ -18,88 +18,76 @@ pub mod sparse;
 pub mod sparse_transformer;
 pub mod synthesizer;
 
-use std::future::Future;
 use std::ops::Range;
-use std::pin::Pin;
 
 use ndarray::ArrayViewMut2;
 use serde::{Deserialize, Serialize};
 
+use crate::data::count::Counted;
+use crate::data::shape::{RowPattern, Shape};
+
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::Inputs;
+use crate::inputs::{InputSource, Inputs};
 
 /// A boxed, not-necessarily-`Send` future (wgpu's web futures are `!Send`).
-pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+pub use crate::data::LocalFuture;
 
-/// Identifies a method: the value of `--method` and `?method=`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MethodId {
+/// Declares the registry: one line per method — its id and its entry
+/// (a static implementing [`AttentionMethod`]) — from which the enum, the
+/// list the page and the CLI iterate, and the lookup are generated.
+macro_rules! registry {
+    ($($(#[$doc:meta])* $id:ident => $entry:expr,)*) => {
+        /// Identifies a method: the value of `--method` and `?method=`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum MethodId {
+            $($(#[$doc])* $id,)*
+        }
+
+        impl MethodId {
+            /// Every method, in the order the page lists them.
+            pub const ALL: &'static [MethodId] = &[$(MethodId::$id,)*];
+
+            /// The implementation behind this id.
+            pub fn method(self) -> &'static dyn AttentionMethod {
+                match self {
+                    $(MethodId::$id => &$entry,)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
     /// Exact softmax attention (Vaswani et al. 2017), survey Eq. (3).
-    Full,
+    Full => full::FullAttention,
     /// Longformer (Beltagy et al. 2020): sliding window + global tokens.
-    Longformer,
+    Longformer => longformer::LONGFORMER,
     /// Sparse Transformer, strided pattern (Child et al. 2019).
-    SparseStrided,
+    SparseStrided => sparse_transformer::STRIDED,
     /// Sparse Transformer, fixed pattern (Child et al. 2019).
-    SparseFixed,
+    SparseFixed => sparse_transformer::FIXED,
     /// BigBird (Zaheer et al. 2020): global, window and random blocks.
-    Bigbird,
+    Bigbird => bigbird::BIGBIRD,
     /// Reformer (Kitaev et al. 2020): LSH buckets, sorted chunks.
-    Reformer,
+    Reformer => reformer::Reformer,
     /// Linformer (Wang et al. 2020): keys and values projected to k rows.
-    Linformer,
+    Linformer => linformer::Linformer,
     /// Dense Synthesizer (Tay et al. 2021).
-    SynthesizerDense,
+    SynthesizerDense => synthesizer::DENSE,
     /// Random Synthesizer (Tay et al. 2021).
-    SynthesizerRandom,
+    SynthesizerRandom => synthesizer::RANDOM,
     /// Nyströmformer (Xiong et al. 2021).
-    Nystrom,
+    Nystrom => nystrom::Nystrom,
     /// Linear Transformer (Katharopoulos et al. 2020).
-    Linear,
+    Linear => kernelized::LINEAR,
     /// Performer FAVOR+ (Choromanski et al. 2021).
-    Performer,
+    Performer => kernelized::PERFORMER,
     /// cosFormer (Qin et al. 2022).
-    Cosformer,
+    Cosformer => kernelized::COSFORMER,
 }
 
 impl MethodId {
-    /// Every method, in the order the page lists them.
-    pub const ALL: &'static [MethodId] = &[
-        MethodId::Full,
-        MethodId::Longformer,
-        MethodId::SparseStrided,
-        MethodId::SparseFixed,
-        MethodId::Bigbird,
-        MethodId::Reformer,
-        MethodId::Linformer,
-        MethodId::SynthesizerDense,
-        MethodId::SynthesizerRandom,
-        MethodId::Nystrom,
-        MethodId::Linear,
-        MethodId::Performer,
-        MethodId::Cosformer,
-    ];
-
-    /// The implementation behind this id: the one place a new method is wired in.
-    pub fn method(self) -> &'static dyn AttentionMethod {
-        match self {
-            MethodId::Full => &full::FullAttention,
-            MethodId::Longformer => &longformer::LONGFORMER,
-            MethodId::SparseStrided => &sparse_transformer::STRIDED,
-            MethodId::SparseFixed => &sparse_transformer::FIXED,
-            MethodId::Bigbird => &bigbird::BIGBIRD,
-            MethodId::Reformer => &reformer::Reformer,
-            MethodId::Linformer => &linformer::Linformer,
-            MethodId::SynthesizerDense => &synthesizer::DENSE,
-            MethodId::SynthesizerRandom => &synthesizer::RANDOM,
-            MethodId::Nystrom => &nystrom::Nystrom,
-            MethodId::Linear => &kernelized::LINEAR,
-            MethodId::Performer => &kernelized::PERFORMER,
-            MethodId::Cosformer => &kernelized::COSFORMER,
-        }
-    }
-
     /// Static description: name, paper, knobs.
     pub fn info(self) -> &'static MethodInfo {
         self.method().info()
@@ -140,6 +128,55 @@ pub struct MethodInfo {
     pub causal_unsupported: Option<&'static str>,
     /// The knob the error-law view sweeps, if the method has a budget.
     pub budget: Option<Budget>,
+    /// What the method does and what to try, shown on the page.
+    pub explanation: &'static str,
+    /// How the generated conformance suite tests it.
+    pub conformance: Conformance,
+}
+
+/// How the conformance suite (`tests/conformance.rs`) tests a method: the
+/// tolerance its GPU kernels are held to against the CPU twin, and knob
+/// settings to test besides the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Conformance {
+    /// Absolute tolerance per element.
+    pub atol: f32,
+    /// Relative tolerance per element.
+    pub rtol: f32,
+    /// Extra knob settings, each run on every shape (unlisted knobs at
+    /// their defaults).
+    pub cases: &'static [&'static [(&'static str, u64)]],
+    /// The seeded inputs the suite runs on (Nyström's iteration needs a
+    /// well-conditioned Ã: low-rank inputs).
+    pub inputs: InputSource,
+}
+
+impl Conformance {
+    /// Softmax methods through the tiled kernel: 2·10⁻⁶ + 10⁻⁵·|x|.
+    pub const TILED: Conformance = Conformance {
+        atol: 2e-6,
+        rtol: 1e-5,
+        cases: &[],
+        inputs: InputSource::Gaussian,
+    };
+    /// Factored methods (matrix products summed in other orders):
+    /// 2·10⁻⁵ + 10⁻⁴·|x|.
+    pub const FACTORED: Conformance = Conformance {
+        atol: 2e-5,
+        rtol: 1e-4,
+        cases: &[],
+        inputs: InputSource::Gaussian,
+    };
+
+    /// The same tolerance with these extra cases.
+    pub const fn with_cases(self, cases: &'static [&'static [(&'static str, u64)]]) -> Conformance {
+        Conformance { cases, ..self }
+    }
+
+    /// The same on these inputs.
+    pub const fn on(self, inputs: InputSource) -> Conformance {
+        Conformance { inputs, ..self }
+    }
 }
 
 /// A method's approximation budget (features m, projection k, landmarks L)
@@ -251,47 +288,6 @@ impl ParamSpec {
     }
 }
 
-/// The shape of one attention problem: `n` queries and keys of width `d`,
-/// values of width `dv`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shape {
-    /// Sequence length (number of queries = number of keys).
-    pub n: usize,
-    /// Query/key width.
-    pub d: usize,
-    /// Value width.
-    pub dv: usize,
-    /// Whether key j > i is masked for query i.
-    pub causal: bool,
-}
-
-impl Shape {
-    /// Number of (query, key) pairs that are not masked: n² or n(n+1)/2.
-    pub fn pairs(&self) -> u64 {
-        let n = self.n as u64;
-        if self.causal { n * (n + 1) / 2 } else { n * n }
-    }
-}
-
-/// One counted figure and the formula that produced it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Counted {
-    /// The count.
-    pub value: u64,
-    /// How it was counted, in the page's notation.
-    pub formula: String,
-}
-
-impl Counted {
-    /// A count with its formula.
-    pub fn new(value: u64, formula: impl Into<String>) -> Counted {
-        Counted {
-            value,
-            formula: formula.into(),
-        }
-    }
-}
-
 /// Counted cost of one forward pass, in two kinds (see DESIGN.md,
 /// "Measurement conventions"):
 ///
@@ -325,6 +321,25 @@ pub struct Cost {
 }
 
 impl Cost {
+    /// The executed (FLOPs, bytes).
+    pub fn executed(&self) -> (Counted, Counted) {
+        (
+            Counted::new(self.flops, self.flops_formula.clone()),
+            Counted::new(self.bytes, self.bytes_formula.clone()),
+        )
+    }
+
+    /// The (algorithmic FLOPs, compulsory bytes).
+    pub fn needed(&self) -> (Counted, Counted) {
+        (
+            Counted::new(
+                self.flops_algorithmic,
+                self.flops_algorithmic_formula.clone(),
+            ),
+            Counted::new(self.bytes_compulsory, self.bytes_compulsory_formula.clone()),
+        )
+    }
+
     /// A cost from its four counts.
     pub fn new(executed: (Counted, Counted), needed: (Counted, Counted)) -> Cost {
         let ((flops, bytes), (flops_a, bytes_c)) = (executed, needed);
@@ -395,42 +410,6 @@ pub enum MethodError {
 /// Receives one row's attention weights: `(row index, weights over all keys)`.
 pub type WeightSink<'a> = &'a mut dyn FnMut(usize, &[f32]);
 
-/// The keys one query row computes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RowPattern {
-    /// Keys `0..upto`, all of [`pattern::Category::Dense`].
-    Dense {
-        /// One past the last key.
-        upto: usize,
-    },
-    /// Listed keys (increasing) with their category codes
-    /// ([`pattern::Category`] as `u32`; Reformer: 8 + bucket mod 8).
-    Sparse(Vec<(usize, u32)>),
-}
-
-impl RowPattern {
-    /// Number of keys computed.
-    pub fn len(&self) -> usize {
-        match self {
-            RowPattern::Dense { upto } => *upto,
-            RowPattern::Sparse(keys) => keys.len(),
-        }
-    }
-
-    /// Whether no key is computed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Sum of `values[j]` over the computed keys.
-    pub fn sum(&self, values: &[f64]) -> f64 {
-        match self {
-            RowPattern::Dense { upto } => values[..*upto].iter().sum(),
-            RowPattern::Sparse(keys) => keys.iter().map(|&(j, _)| values[j]).sum(),
-        }
-    }
-}
-
 /// The CPU twin of a method, computed a block of query rows at a time so that
 /// a browser can yield between blocks and a comparison can pick sample rows.
 pub trait RowKernel {
@@ -447,19 +426,16 @@ pub trait RowKernel {
     /// The keys query row i computes (the method's pattern).
     fn row_pattern(&self, i: usize) -> RowPattern;
 
-    /// Reformer's bucket assignment, for the view (other methods: `None`).
-    fn lsh_view(&self) -> Option<crate::measure::LshView> {
-        None
-    }
-
-    /// A low-rank or kernel method's factor, for the view.
-    fn factor_map(&self) -> Option<crate::measure::FactorMap> {
-        None
+    /// View data the twin gives cheaply (Reformer's buckets, a low-rank or
+    /// kernel method's factor); the pipeline uses it where the GPU did not
+    /// compute its own.
+    fn views(&self) -> crate::data::artifacts::Artifacts {
+        crate::data::artifacts::Artifacts::new()
     }
 
     /// The pooled implied attention map when the twin can compute it from
     /// its factors (O(n·r)) rather than row by row (O(n²·r)).
-    fn pooled_map(&self) -> Option<crate::measure::AttentionMap> {
+    fn pooled_map(&self) -> Option<crate::data::maps::AttentionMap> {
         None
     }
 
@@ -585,7 +561,7 @@ pub(crate) mod testing {
     pub fn rel_err_vs_exact(x: &Inputs, out: ArrayView2<'_, f32>) -> f64 {
         let all: Vec<usize> = (0..x.n()).collect();
         let exact = super::full::reference_rows(x.q.view(), x.k.view(), x.v.view(), false, &all);
-        crate::measure::errors(out, exact.view()).rel_err
+        crate::data::stats::errors(out, exact.view()).rel_err
     }
 
     /// rel_err of the twin, all rows, against exact attention.

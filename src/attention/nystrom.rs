@@ -17,15 +17,21 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::{
-    AttentionMethod, Budget, Config, Cost, Counted, LocalFuture, MethodError, MethodFigures,
-    MethodInfo, ParamSpec, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
+    AttentionMethod, Budget, Config, Conformance, Cost, LocalFuture, MethodError, MethodFigures,
+    MethodInfo, ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
 };
-use crate::gpu::linalg::Builder;
-use crate::gpu::tiled_attention::{row_major, timed};
+
+use crate::data::count::Counted;
+
+use crate::data::artifacts::{Artifact, Artifacts};
+use crate::data::codes::KernelKind;
+use crate::data::maps::{AttentionMap, FactorMap};
+use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::buffers::Qkv;
+use crate::gpu::linalg::{Builder, Mat, read_map};
 use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::Inputs;
-use crate::measure::{AttentionMap, FactorMap};
+use crate::inputs::{InputSource, Inputs};
 
 const LANDMARKS: ParamSpec = ParamSpec::int(
     "landmarks",
@@ -57,6 +63,17 @@ static INFO: MethodInfo = MethodInfo {
         slope: None,
         law: "falls with L on low-rank inputs; need not on Gaussian ones",
     }),
+    explanation: "L landmarks (segment means of Q and K) stand in for all keys: three small softmax kernels and \
+             the pseudo-inverse of the L × L one reconstruct the n × n matrix (the Nyström method). The \
+             pseudo-inverse comes from a few iterations, not exactly: the residual ‖ÃZÃ − Ã‖/‖Ã‖ in the \
+             figures says how far it is, and rel_err depends on pinv-iters and on how well conditioned Ã \
+             is — the truncated iteration regularises an ill-conditioned Ã. The error falls with L when \
+             the inputs have low-rank structure (try inputs=low-rank); on Gaussian inputs it need not — \
+             the error law shows which, its spread taken over seeds of the inputs (the method itself \
+             has no randomness).",
+    conformance: Conformance::FACTORED
+        .with_cases(&[&[("landmarks", 5), ("pinv-iters", 6)]])
+        .on(InputSource::LowRank),
 };
 
 /// Registry entry (`--method nystrom`).
@@ -187,7 +204,7 @@ impl RowKernel for NystromTwin {
     fn pooled_map(&self) -> Option<AttentionMap> {
         let n = self.kernel_f.nrows();
         let zb_t = self.z_b.t().to_owned();
-        Some(crate::measure::pool_factored(
+        Some(crate::data::maps::pool_factored(
             self.kernel_f.view(),
             zb_t.view(),
             &vec![1.0; n],
@@ -238,12 +255,12 @@ impl RowKernel for NystromTwin {
         }
     }
 
-    fn factor_map(&self) -> Option<FactorMap> {
-        Some(FactorMap::pool(
+    fn views(&self) -> Artifacts {
+        Artifacts::new().with(Artifact::Factor(FactorMap::pool(
             &self.kernel_f,
             "softmax(QK̃ᵀ/√d): n × L",
             "landmark",
-        ))
+        )))
     }
 }
 
@@ -319,10 +336,13 @@ impl AttentionMethod for Nystrom {
             let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
             let (l, iters) = knobs(config, n);
             let scale = 1.0 / (d as f32).sqrt();
-            let mut b = Builder::new(ctx)?;
-            let q = b.upload("nystrom.q", &row_major(&inputs.q), n, d)?;
-            let k = b.upload("nystrom.k", &row_major(&inputs.k), n, d)?;
-            let v = b.upload("nystrom.v", &row_major(&inputs.v), n, dv)?;
+            let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
+            let (q, k, v) = (
+                Mat::of(&qkv.q, n, d),
+                Mat::of(&qkv.k, n, d),
+                Mat::of(&qkv.v, n, dv),
+            );
+            let mut b = Builder::new(ctx, "Nyström attention");
             let q_l = b.segment_means("nystrom.q_landmarks", &q, l as u32).await?;
             let k_l = b.segment_means("nystrom.k_landmarks", &k, l as u32).await?;
             let kernel_f = b.matmul("nystrom.f", &q, false, &k_l, true, 1.0).await?;
@@ -342,46 +362,36 @@ impl AttentionMethod for Nystrom {
             let out = b
                 .matmul("nystrom.out", &kernel_f, false, &w, false, 1.0)
                 .await?;
-            let memory = b.allocated;
-            let program = std::mem::take(&mut b.program);
-            let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
-                program.record(enc, ts, true, true)
-            })
-            .await?;
-
-            // The implied matrix F̃·(Ã⁺B̃), pooled: w-rows are (Ã⁺B̃)ᵀ = B̃ᵀ(Ã⁺)ᵀ.
+            let memory = qkv.bytes() + b.allocated;
+            // Views: the implied matrix F̃·(Ã⁺B̃), pooled from w-rows
+            // (Ã⁺B̃)ᵀ = B̃ᵀ(Ã⁺)ᵀ.
+            b.views();
             let zb_t = b
                 .matmul("nystrom.zb_t", &kernel_b, true, &z, true, 1.0)
                 .await?;
-            let map = b.implied_map("nystrom.pool", &kernel_f, &zb_t).await?;
-            let factor_map = FactorMap::pool(
+            let pooled = b.implied_map("nystrom.pool", &kernel_f, &zb_t).await?;
+            let (_, timed) = options.run(ctx, b.program).await?;
+            let variant = format!(
+                "segment-mean landmarks (L = {l}), three softmax kernels, {iters} pseudo-inverse iterations"
+            );
+            let mut gpu = GpuOutput::new(
+                KernelKind::LowRank,
+                variant,
+                out.read(ctx).await?,
+                timed,
+                memory,
+            );
+            gpu.artifacts
+                .put(Artifact::Weights(read_map(ctx, &pooled, n).await?));
+            gpu.artifacts.put(Artifact::Factor(FactorMap::pool(
                 &kernel_f.read(ctx).await?,
                 "softmax(QK̃ᵀ/√d): n × L",
                 "landmark",
-            );
-            let mut notes = Vec::new();
+            )));
             if (config.param(&LANDMARKS) as usize) > n {
-                notes.push(format!("landmarks capped at n = {n}"));
+                gpu.notes.push(format!("landmarks capped at n = {n}"));
             }
-            Ok(GpuOutput {
-                output: out.read(ctx).await?,
-                other_outputs: Vec::new(),
-                map,
-                kernel: "low-rank".into(),
-                kernel_variant: format!(
-                    "segment-mean landmarks (L = {l}), three softmax kernels, {iters} pseudo-inverse iterations"
-                ),
-                time_ms_samples: samples,
-                timing,
-                memory_bytes: memory,
-                stages: Vec::new(),
-                notes,
-                pattern_map: None,
-                lsh: None,
-                tile_pairs: None,
-                factor_map: Some(factor_map),
-                executed: None,
-            })
+            Ok(gpu)
         })
     }
 }

@@ -19,63 +19,12 @@
 
 use std::ops::Range;
 
+use crate::data::codes::{Category, PatternKind};
+pub use crate::data::tiles::{TileList, merge};
+use crate::gpu::tiled_attention::{MaskKnobs, TILE, TileMask};
+
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-
-/// Why a pair is computed. The numbers are shared with the WGSL mask
-/// (`tiled_attention.wgsl`) and the pattern view's palette.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u32)]
-pub enum Category {
-    /// Dense attention: every pair.
-    Dense = 1,
-    /// A sliding window / local band.
-    Window = 2,
-    /// A global token or block (row or column).
-    Global = 3,
-    /// A strided offset (i − j a multiple of L).
-    Stride = 4,
-    /// A summary column of the fixed pattern.
-    Summary = 5,
-    /// The same block of the fixed pattern.
-    Block = 6,
-    /// A random block (BigBird).
-    Random = 7,
-    /// Same or previous chunk after LSH sorting (Reformer); the view adds the
-    /// query's bucket to tell buckets apart.
-    Bucket = 8,
-}
-
-impl Category {
-    /// Name shown in the legend.
-    pub fn label(self) -> &'static str {
-        match self {
-            Category::Dense => "all pairs",
-            Category::Window => "window",
-            Category::Global => "global",
-            Category::Stride => "stride",
-            Category::Summary => "summary",
-            Category::Block => "own block",
-            Category::Random => "random",
-            Category::Bucket => "same/previous chunk",
-        }
-    }
-
-    /// The category with this code.
-    pub fn from_code(code: u32) -> Option<Category> {
-        Some(match code {
-            1 => Category::Dense,
-            2 => Category::Window,
-            3 => Category::Global,
-            4 => Category::Stride,
-            5 => Category::Summary,
-            6 => Category::Block,
-            7 => Category::Random,
-            8 => Category::Bucket,
-            _ => return None,
-        })
-    }
-}
 
 /// A structured sparse pattern (all but Reformer's, which depends on the data).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,80 +264,6 @@ impl Pattern {
     }
 }
 
-/// Sorts and merges overlapping or touching ranges, dropping empty ones.
-pub fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
-    ranges.retain(|r| r.start < r.end);
-    ranges.sort_by_key(|r| r.start);
-    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
-/// Which key tiles each query tile visits: a CSR list built from key ranges,
-/// with a flag per entry telling whether every pair of that tile is computed
-/// (then the kernel skips the element mask).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TileList {
-    /// Rows and keys per tile.
-    pub tile: usize,
-    /// `offsets[t]..offsets[t + 1]` indexes `tiles` for query tile t.
-    pub offsets: Vec<u32>,
-    /// Key-tile indices, increasing within each query tile.
-    pub tiles: Vec<u32>,
-    /// Whether each entry's tile is entirely inside the pattern.
-    pub full: Vec<bool>,
-}
-
-impl TileList {
-    /// The tile list of `ranges(query rows)` for n rows and keys; `full(rows,
-    /// keys)` says whether a whole tile is computed (it may say `false` when
-    /// unsure, never `true` wrongly).
-    pub fn build(
-        n: usize,
-        tile: usize,
-        ranges: impl Fn(Range<usize>) -> Vec<Range<usize>>,
-        full: impl Fn(Range<usize>, Range<usize>) -> bool,
-    ) -> TileList {
-        let query_tiles = n.div_ceil(tile);
-        let mut offsets = Vec::with_capacity(query_tiles + 1);
-        let mut tiles = Vec::new();
-        let mut flags = Vec::new();
-        offsets.push(0);
-        for qt in 0..query_tiles {
-            let rows = qt * tile..((qt + 1) * tile).min(n);
-            let mut last: Option<usize> = None;
-            for r in ranges(rows.clone()) {
-                for kt in r.start / tile..r.end.div_ceil(tile) {
-                    if last.is_none_or(|l| kt > l) {
-                        tiles.push(kt as u32);
-                        let keys = kt * tile..((kt + 1) * tile).min(n);
-                        let complete = rows.len() == tile && keys.len() == tile;
-                        flags.push(complete && full(rows.clone(), keys));
-                        last = Some(kt);
-                    }
-                }
-            }
-            offsets.push(tiles.len() as u32);
-        }
-        TileList {
-            tile,
-            offsets,
-            tiles,
-            full: flags,
-        }
-    }
-
-    /// Number of (query tile, key tile) pairs visited.
-    pub fn visited(&self) -> usize {
-        self.tiles.len()
-    }
-}
-
 impl Pattern {
     /// Whether every pair (i, j), i in `rows`, j in `keys`, is computed.
     /// Exact for dense, Longformer, BigBird and same-block/local tiles of the
@@ -420,6 +295,76 @@ impl Pattern {
                     || k1 < b.global_blocks
                     || (q0 == q1 && k0 == k1 && b.category(rows.start, keys.start).is_some())
             }
+        }
+    }
+}
+
+/// The pattern as the tiled GPU kernel encodes it: the key tiles each query
+/// tile visits (from [`Pattern::key_ranges`], whole-tile flags from
+/// [`Pattern::tile_full`]) and the element mask, which
+/// `tiled_attention.wgsl` evaluates exactly as [`Pattern::category`] does.
+impl TileMask for Pattern {
+    fn kind(&self) -> PatternKind {
+        match self {
+            Pattern::Dense => PatternKind::Dense,
+            Pattern::Longformer { .. } => PatternKind::Longformer,
+            Pattern::Strided { .. } => PatternKind::Strided,
+            Pattern::Fixed { .. } => PatternKind::Fixed,
+            Pattern::BigBird(_) => PatternKind::BigBird,
+        }
+    }
+
+    fn knobs(&self) -> MaskKnobs {
+        let sat = |x: usize| x.min(u32::MAX as usize) as u32;
+        match self {
+            Pattern::Dense => MaskKnobs::default(),
+            Pattern::Longformer { window, global } => MaskKnobs {
+                window: sat(*window),
+                global: sat(*global),
+                ..MaskKnobs::default()
+            },
+            Pattern::Strided { stride } => MaskKnobs {
+                stride: sat(*stride),
+                ..MaskKnobs::default()
+            },
+            Pattern::Fixed { stride, summary } => MaskKnobs {
+                stride: sat(*stride),
+                summary: sat(*summary),
+                ..MaskKnobs::default()
+            },
+            Pattern::BigBird(b) => MaskKnobs {
+                block: sat(b.block),
+                global_blocks: sat(b.global_blocks),
+                window_half: sat(b.window_blocks / 2),
+                random: sat(b.random_per_block),
+                ..MaskKnobs::default()
+            },
+        }
+    }
+
+    fn tiles(&self, n: usize, causal: bool) -> TileList {
+        TileList::build(
+            n,
+            TILE,
+            |rows| self.key_ranges(rows, n, causal),
+            |rows, keys| self.tile_full(rows, keys, causal),
+        )
+    }
+
+    /// BigBird's random key blocks, blocks × R (u32::MAX padding).
+    fn aux(&self) -> Vec<u32> {
+        match self {
+            Pattern::BigBird(b) => {
+                let r = b.random_per_block;
+                let mut table = vec![u32::MAX; (b.random.len() * r).max(1)];
+                for (qb, blocks) in b.random.iter().enumerate() {
+                    for (slot, &kb) in blocks.iter().enumerate() {
+                        table[qb * r + slot] = kb as u32;
+                    }
+                }
+                table
+            }
+            _ => vec![0],
         }
     }
 }

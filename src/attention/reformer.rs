@@ -24,18 +24,20 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::full::{ReferenceModel, normalised_rows, softmax_twin_cost};
-use super::pattern::Category;
 use super::sparse::{ATTEND_BYTES_RULE, ATTEND_FLOPS_RULE, tiled_work};
 use super::{
-    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamFix,
-    ParamSpec, ParamValues, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
-    softmax_pairs_flops,
+    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, ParamFix,
+    ParamSpec, ParamValues, RowKernel, TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
 };
-use crate::gpu::tiled_attention::{Layout, LshSpec, TILE, WorkPlan};
+use crate::data::artifacts::{Artifact, Artifacts};
+use crate::data::codes::Category;
+use crate::data::count::Counted;
+use crate::data::maps::LshView;
+use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::tiled_attention::{self, Layout, LshSpec, TILE, WorkPlan};
 use crate::gpu::work::Work;
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
-use crate::measure::LshView;
 
 const BUCKETS: ParamSpec = ParamSpec::int(
     "buckets",
@@ -76,6 +78,23 @@ static INFO: MethodInfo = MethodInfo {
     params: &[BUCKETS, ROUNDS, CHUNK, SHARED_QK],
     causal_unsupported: None,
     budget: None,
+    explanation: "Locality-sensitive hashing puts similar vectors in the same bucket (argmax of a random \
+             rotation); positions are sorted by bucket and cut into chunks, and each query attends to \
+             its chunk and the previous one. More rounds hash again and unite the pairs, lowering the \
+             error. In shared-QK mode the keys are the normalised queries and a token avoids itself; \
+             its error is then measured against exact shared-QK attention, the model it approximates \
+             (the figures name the reference). The strips below show the buckets before and after \
+             sorting.",
+    conformance: Conformance::TILED.with_cases(&[
+        &[("buckets", 8), ("rounds", 3), ("chunk", 16)],
+        &[
+            ("buckets", 8),
+            ("rounds", 3),
+            ("chunk", 16),
+            ("shared-qk", 1),
+        ],
+        &[("buckets", 2), ("rounds", 1), ("chunk", 5)],
+    ]),
 };
 
 /// Penalty on a token's logit for attending to itself (shared-QK).
@@ -348,8 +367,8 @@ impl RowKernel for ReformerTwin<'_> {
         )
     }
 
-    fn lsh_view(&self) -> Option<LshView> {
-        Some(self.layout.view())
+    fn views(&self) -> Artifacts {
+        Artifacts::new().with(Artifact::Buckets(self.layout.view()))
     }
 
     /// Hashing (queries and keys, every round: 2·d·(b/2) per vector and b
@@ -397,7 +416,7 @@ fn admitted_pairs(n: u64, chunk: u64) -> u64 {
 ///   every item and tile;
 /// * `combine_rounds`: n·dᵥ·(12·rounds + 2) + 4n FLOPs,
 ///   4(n·dᵥ·(5·rounds + 1) + 2n) bytes.
-fn executed(layout: &Layout, shape: Shape, knobs: LshKnobs) -> (Counted, Counted) {
+fn executed(layout: Layout<'_>, shape: Shape, knobs: LshKnobs) -> (Counted, Counted) {
     let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
     let (r, b) = (knobs.rounds.max(1) as u64, knobs.buckets as u64);
     let mut work = Work::default();
@@ -473,19 +492,20 @@ impl AttentionMethod for Reformer {
         let knobs = LshKnobs::from(config);
         let hashing =
             2 * knobs.rounds as u64 * shape.n as u64 * shape.d as u64 * knobs.buckets as u64;
-        let layout = Layout::Lsh(LshSpec {
+        let spec = LshSpec {
             buckets: knobs.buckets,
             rounds: knobs.rounds,
             chunk: knobs.chunk,
             shared_qk: knobs.shared_qk,
             planes: Vec::new(),
-        });
+        };
+        let layout = Layout::Lsh(&spec);
         let mut flops = softmax_pairs_flops(shape, pairs, "in the union over rounds");
         flops.value += hashing;
         flops.formula = format!("{} + hashing 2·rounds·n·d·b", flops.formula);
         let planes = 4 * knobs.rounds as u64 * shape.d as u64 * (knobs.buckets as u64 / 2);
         Cost::new(
-            executed(&layout, shape, knobs),
+            executed(layout, shape, knobs),
             (
                 flops,
                 qkvo_bytes(shape, planes, "4·rounds·d·b/2 (rotations)"),
@@ -523,13 +543,10 @@ impl AttentionMethod for Reformer {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let layout = Layout::Lsh(spec(config, inputs.d()));
-            let shared = LshKnobs::from(config).shared_qk;
-            let keyed = Inputs {
-                k: effective_keys(inputs, shared),
-                ..inputs.clone()
-            };
-            crate::gpu::tiled_attention::run(ctx, &keyed, config.causal, &layout, options).await
+            let spec = spec(config, inputs.d());
+            let keys = effective_keys(inputs, spec.shared_qk);
+            let qkv = (&inputs.q, &keys, &inputs.v);
+            tiled_attention::run(ctx, qkv, config.causal, Layout::Lsh(&spec), options).await
         })
     }
 }

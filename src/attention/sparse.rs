@@ -11,13 +11,15 @@ use std::ops::Range;
 use ndarray::{Array1, ArrayView2, ArrayViewMut2};
 
 use super::full::softmax_twin_cost;
-use super::pattern::{Category, Pattern};
+use super::pattern::Pattern;
 use super::{
-    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamFix,
-    ParamValues, RowKernel, RowPattern, Shape, TwinCost, WeightSink, qkvo_bytes,
-    softmax_pairs_flops,
+    AttentionMethod, Config, Cost, LocalFuture, MethodError, MethodInfo, ParamFix, ParamValues,
+    RowKernel, TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
 };
-use crate::gpu::tiled_attention::{Layout, TILE, WorkPlan};
+use crate::data::codes::Category;
+use crate::data::count::Counted;
+use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::tiled_attention::{self, Layout, TILE, WorkPlan};
 use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::Inputs;
@@ -49,7 +51,7 @@ impl AttentionMethod for Structured {
 
     fn cost(&self, shape: Shape, config: &Config<'_>, pairs: u64) -> Cost {
         Cost::new(
-            tiled_executed(&Layout::Structured((self.build)(config, shape.n)), shape),
+            tiled_executed(Layout::Masked(&(self.build)(config, shape.n)), shape),
             (
                 softmax_pairs_flops(shape, pairs, "in the pattern"),
                 qkvo_bytes(shape, 0, ""),
@@ -83,9 +85,10 @@ impl AttentionMethod for Structured {
         config: &'a Config<'a>,
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
-        let layout = Layout::Structured((self.build)(config, inputs.n()));
+        let pattern = (self.build)(config, inputs.n());
         Box::pin(async move {
-            crate::gpu::tiled_attention::run(ctx, inputs, config.causal, &layout, options).await
+            let qkv = (&inputs.q, &inputs.k, &inputs.v);
+            tiled_attention::run(ctx, qkv, config.causal, Layout::Masked(&pattern), options).await
         })
     }
 }
@@ -94,13 +97,10 @@ impl AttentionMethod for Structured {
 /// every pair of the key tiles it visits, masked ones included, and the
 /// re-reads of K and V by every query tile), as a [`Work`] to which callers
 /// add their own stages.
-pub fn tiled_work(layout: &Layout, shape: Shape) -> Work {
+pub fn tiled_work(layout: Layout<'_>, shape: Shape) -> Work {
     let list = layout.tiles(shape.n, shape.causal);
     let plan = WorkPlan::new(&list);
-    let rounds = match layout {
-        Layout::Lsh(spec) => spec.rounds.max(1) as u64,
-        Layout::Structured(_) => 1,
-    };
+    let rounds = layout.rounds() as u64;
     let (flops, bytes) = work::attend(
         &list,
         &plan,
@@ -133,7 +133,7 @@ pub const ATTEND_FLOPS_RULE: &str = "per tile 32²·(8⌈d/4⌉ + 15) + 2048⌈d
 pub const ATTEND_BYTES_RULE: &str = "per item 4(4 + 32d), per tile 4(1 + keys·(d + dᵥ)), outputs 4(rows + 32·slots)(dᵥ + 2), merges 4(32dᵥ(5·slots + merges) + 67·merges)";
 
 /// The executed (FLOPs, bytes) of the tiled kernel alone over `layout`.
-pub fn tiled_executed(layout: &Layout, shape: Shape) -> (Counted, Counted) {
+pub fn tiled_executed(layout: Layout<'_>, shape: Shape) -> (Counted, Counted) {
     tiled_work(layout, shape).counted(ATTEND_FLOPS_RULE, ATTEND_BYTES_RULE)
 }
 
@@ -341,9 +341,9 @@ mod tests {
             dv: 16,
             causal: false,
         };
-        let dense = tiled_executed(&Layout::Structured(Pattern::Dense), shape);
+        let dense = tiled_executed(Layout::Masked(&Pattern::Dense), shape);
         let window = tiled_executed(
-            &Layout::Structured(Pattern::Longformer {
+            Layout::Masked(&Pattern::Longformer {
                 window: 8,
                 global: 0,
             }),

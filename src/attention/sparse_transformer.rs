@@ -9,7 +9,7 @@
 
 use super::pattern::Pattern;
 use super::sparse::{Structured, no_fix};
-use super::{Config, MethodInfo, ParamFix, ParamSpec, ParamValues};
+use super::{Config, Conformance, MethodInfo, ParamFix, ParamSpec, ParamValues};
 
 const STRIDE: ParamSpec = ParamSpec::int(
     "stride",
@@ -37,6 +37,11 @@ static STRIDED_INFO: MethodInfo = MethodInfo {
     params: &[STRIDE],
     causal_unsupported: None,
     budget: None,
+    explanation: "Two factorised heads in one pattern: a local band of L keys and every L-th key before \
+             it, so any position reaches any earlier one in two steps with O(n·(L + n/L)) pairs. \
+             The strided offsets cross many key tiles with one pair each: the kernel's tile work \
+             (shown next to the pattern's pairs) is the honest price of that layout on a GPU.",
+    conformance: Conformance::TILED.with_cases(&[&[("stride", 6)]]),
 };
 
 static FIXED_INFO: MethodInfo = MethodInfo {
@@ -48,6 +53,9 @@ static FIXED_INFO: MethodInfo = MethodInfo {
     params: &[STRIDE, SUMMARY],
     causal_unsupported: None,
     budget: None,
+    explanation: "Keys of the query's own block of L, plus the last c positions of every block, which act \
+             as summaries that later queries read. With c = L it becomes full causal attention.",
+    conformance: Conformance::TILED.with_cases(&[&[("stride", 8), ("summary", 2)]]),
 };
 
 fn strided(config: &Config<'_>, _n: usize) -> Pattern {

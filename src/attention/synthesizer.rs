@@ -19,18 +19,23 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayViewMut2, concatenate, s};
 
 use super::full::{FullTwin, softmax_twin_cost};
-use super::pattern::Pattern;
 use super::sparse::{ATTEND_BYTES_RULE, ATTEND_FLOPS_RULE, tiled_work};
 use super::{
-    AttentionMethod, Config, Cost, Counted, LocalFuture, MethodError, MethodInfo, ParamSpec,
-    RowKernel, RowPattern, Shape, TwinCost, WeightSink, softmax_pairs_flops,
+    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
+    RowKernel, TwinCost, WeightSink, softmax_pairs_flops,
 };
-use crate::gpu::linalg::Builder;
-use crate::gpu::tiled_attention::{Layout, Prepared, row_major, timed};
+use crate::data::artifacts::{Artifact, Artifacts};
+use crate::data::codes::KernelKind;
+use crate::data::count::Counted;
+use crate::data::maps::FactorMap;
+use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::buffers::{Qkv, row_major};
+use crate::gpu::linalg::{Builder, Mat};
+use crate::gpu::program::Program;
+use crate::gpu::tiled_attention::{Dense, Layout, Tiled, TiledShape};
 use crate::gpu::work::{self, Work};
-use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions, buffers};
+use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{GaussianStream, Inputs, derive_seed};
-use crate::measure::{AttentionMap, FactorMap};
 
 const HIDDEN: ParamSpec = ParamSpec::int(
     "hidden",
@@ -51,6 +56,11 @@ static DENSE_INFO: MethodInfo = MethodInfo {
     params: &[HIDDEN],
     causal_unsupported: None,
     budget: None,
+    explanation: "The attention logits of token i come from token i alone through a two-layer network, with no \
+             query–key dot product. These weights are untrained: the error against exact attention shows \
+             how much a trained Synthesizer would have to recover — the survey's point is that trained ones \
+             often do nearly as well as dot-product attention.",
+    conformance: Conformance::TILED.with_cases(&[&[("hidden", 24)]]),
 };
 
 static RANDOM_INFO: MethodInfo = MethodInfo {
@@ -62,6 +72,9 @@ static RANDOM_INFO: MethodInfo = MethodInfo {
     params: &[RANK],
     causal_unsupported: None,
     budget: None,
+    explanation: "The logits are a fixed random low-rank matrix R₁R₂ᵀ, independent of the input: attention \
+             becomes a learned mixing pattern. Untrained here, so its error is what training would recover.",
+    conformance: Conformance::TILED.with_cases(&[&[("rank", 9)]]),
 };
 
 /// Which Synthesizer.
@@ -196,15 +209,15 @@ impl RowKernel for SynthTwin<'_> {
         cost
     }
 
-    fn factor_map(&self) -> Option<FactorMap> {
-        Some(match self.kind {
+    fn views(&self) -> Artifacts {
+        Artifacts::new().with(Artifact::Factor(match self.kind {
             Synth::Dense => FactorMap::pool(
                 &self.q.slice(s![.., ..self.q.ncols() - 1]).to_owned(),
                 "ReLU(XW₁ + b₁): n × h",
                 "hidden unit",
             ),
             Synth::Random => FactorMap::pool(&self.q, "R₁: n × k", "factor"),
-        })
+        }))
     }
 }
 
@@ -246,7 +259,7 @@ impl AttentionMethod for Synthesizer {
             work.add("hidden layer X·W₁'", work::matmul(n, w, d));
             work.add("bias + ReLU", work::bias_relu(n, w));
         }
-        work.extend(tiled_work(&Layout::Structured(Pattern::Dense), synthetic));
+        work.extend(tiled_work(Layout::Masked(&Dense), synthetic));
         let (mut flops, mut bytes) = work.counted(
             &format!("{ATTEND_FLOPS_RULE}; matmul 2·P(n)P(h+1)P(d) + 2n(h+1)"),
             ATTEND_BYTES_RULE,
@@ -306,90 +319,92 @@ impl AttentionMethod for Synthesizer {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
+            let (n, dv) = (inputs.n(), inputs.dv());
             let knob = self.knob(config);
-            let layout = Layout::Structured(Pattern::Dense);
-            let mut b = Builder::new(ctx)?;
-            let v = b.upload("synthesizer.v", &row_major(&inputs.v), n, dv)?;
-            let (q_syn, k_syn, width) = match self.kind {
-                Synth::Dense => {
-                    let (w1p, b1p, keys) = dense_weights(n, d, knob, config.seed);
-                    let x = b.upload("synthesizer.x", &row_major(&inputs.q), n, d)?;
-                    let w1 = b.upload("synthesizer.w1", &row_major(&w1p), d, knob + 1)?;
-                    let bias =
-                        b.upload("synthesizer.b1", b1p.as_slice().unwrap_or(&[]), 1, knob + 1)?;
-                    let hidden = b
-                        .matmul("synthesizer.hidden", &x, false, &w1, false, 1.0)
-                        .await?;
-                    b.bias_relu("synthesizer.relu", &hidden, &bias, true)
-                        .await?;
-                    let k = b.upload("synthesizer.keys", &row_major(&keys), n, knob + 1)?;
-                    (hidden, k, knob + 1)
-                }
-                Synth::Random => {
-                    let (r1, r2) = random_factors(n, knob, config.seed);
-                    let q = b.upload("synthesizer.r1", &row_major(&r1), n, knob)?;
-                    let k = b.upload("synthesizer.r2", &row_major(&r2), n, knob)?;
-                    (q, k, knob)
-                }
+            let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
+            let mut b = Builder::new(ctx, "Synthesizer attention");
+            let (q_syn, k_syn, width) = self
+                .synthetic_on_gpu(&mut b, inputs, &qkv, knob, config.seed)
+                .await?;
+            // The fused tiled kernel over the synthetic queries and keys.
+            let synthetic = Qkv {
+                q: q_syn.buf.clone(),
+                k: k_syn.buf.clone(),
+                v: qkv.v.clone(),
+                shape: (n, width, dv),
             };
-            let prepared = Prepared::new(
-                ctx,
-                &layout,
-                config.causal,
-                (n, width, dv),
-                1.0,
-                &q_syn.buf,
-                &k_syn.buf,
-                &v.buf,
-            )
-            .await?;
-            let program = std::mem::take(&mut b.program);
-            let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
-                program.record(enc, ts, true, false);
-                prepared.record_span(enc, ts, program.is_empty(), true);
-            })
-            .await?;
-            buffers::scoped(ctx, "pooling the views", || {
-                let mut enc = ctx
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("synthesizer.pools"),
-                    });
-                prepared.record_pools(&mut enc);
-                ctx.queue.submit([enc.finish()]);
-                Ok(())
-            })
-            .await?;
-            let (map, _) = prepared.maps(ctx).await?;
+            let shape = TiledShape {
+                n,
+                d: width,
+                dv,
+                causal: config.causal,
+                scale: 1.0,
+            };
+            let mut tiled = Tiled::prepare(ctx, Layout::Masked(&Dense), shape, &synthetic).await?;
+            let memory = qkv.bytes() + b.allocated + tiled.program.memory_bytes;
+            let mut program = b.program;
+            program.extend(std::mem::replace(&mut tiled.program, Program::new("")));
+            let (_, timed) = options.run(ctx, program).await?;
+            let variant = format!(
+                "synthetic queries and keys of width {width}, fused tiled softmax (unit scale)"
+            );
+            let mut gpu = GpuOutput::new(
+                KernelKind::Tiled,
+                variant,
+                tiled.output(ctx).await?,
+                timed,
+                memory,
+            );
+            gpu.artifacts
+                .put(Artifact::Weights(tiled.weights(ctx).await?));
             let synthetic_q = q_syn.read(ctx).await?;
-            let factor_map = match self.kind {
+            gpu.artifacts.put(Artifact::Factor(match self.kind {
                 Synth::Dense => FactorMap::pool(
                     &synthetic_q.slice(s![.., ..knob]).to_owned(),
                     "ReLU(XW₁ + b₁): n × h",
                     "hidden unit",
                 ),
                 Synth::Random => FactorMap::pool(&synthetic_q, "R₁: n × k", "factor"),
-            };
-            Ok(GpuOutput {
-                output: prepared.output(ctx).await?,
-                other_outputs: Vec::new(),
-                map: AttentionMap { ..map },
-                kernel: "tiled".into(),
-                kernel_variant: format!(
-                    "synthetic queries and keys of width {width}, fused tiled softmax (unit scale)"
-                ),
-                time_ms_samples: samples,
-                timing,
-                memory_bytes: b.allocated + prepared.memory_bytes,
-                stages: Vec::new(),
-                notes: Vec::new(),
-                pattern_map: None,
-                lsh: None,
-                tile_pairs: Some(prepared.tile_pairs),
-                factor_map: Some(factor_map),
-                executed: None,
-            })
+            }));
+            gpu.tile_pairs = Some(tiled.tile_pairs);
+            Ok(gpu)
         })
+    }
+}
+
+impl Synthesizer {
+    /// Records (dense) or uploads (random) the synthetic queries and keys:
+    /// Q' = ReLU(XW₁' + b₁'), K' = [W₂ᵀ | b₂], or R₁, R₂; and their width.
+    async fn synthetic_on_gpu(
+        &self,
+        b: &mut Builder<'_>,
+        inputs: &Inputs,
+        qkv: &Qkv,
+        knob: usize,
+        seed: u64,
+    ) -> Result<(Mat, Mat, usize), GpuError> {
+        let (n, d) = (inputs.n(), inputs.d());
+        match self.kind {
+            Synth::Dense => {
+                let (w1p, b1p, keys) = dense_weights(n, d, knob, seed);
+                let x = Mat::of(&qkv.q, n, d);
+                let w1 = b.upload("synthesizer.w1", &row_major(&w1p), d, knob + 1)?;
+                let bias =
+                    b.upload("synthesizer.b1", b1p.as_slice().unwrap_or(&[]), 1, knob + 1)?;
+                let hidden = b
+                    .matmul("synthesizer.hidden", &x, false, &w1, false, 1.0)
+                    .await?;
+                b.bias_relu("synthesizer.relu", &hidden, &bias, true)
+                    .await?;
+                let k = b.upload("synthesizer.keys", &row_major(&keys), n, knob + 1)?;
+                Ok((hidden, k, knob + 1))
+            }
+            Synth::Random => {
+                let (r1, r2) = random_factors(n, knob, seed);
+                let q = b.upload("synthesizer.r1", &row_major(&r1), n, knob)?;
+                let k = b.upload("synthesizer.r2", &row_major(&r2), n, knob)?;
+                Ok((q, k, knob))
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::sweep::SweepPoint;
+use crate::pipeline::sweep::SweepPoint;
 
 /// Mean line and points.
 const MEAN: RGBColor = RGBColor(0x00, 0x72, 0xB2);
@@ -15,6 +15,54 @@ const MEAN: RGBColor = RGBColor(0x00, 0x72, 0xB2);
 const THEORY: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
 /// Baselines.
 const BASELINE: RGBColor = RGBColor(0x55, 0x55, 0x55);
+
+/// A closed range of an axis, or a pair of baselines.
+type Span = (f64, f64);
+
+/// The axes' ranges: the budgets with a margin, and the errors (bars and
+/// baselines) with a margin; defaults while no point has arrived. Also the
+/// baselines (mean of V, zeros), when the points carry them.
+fn ranges(points: &[SweepPoint]) -> (Span, Span, Option<Span>) {
+    let (bx0, bx1) = points
+        .iter()
+        .map(|p| p.budget as f64)
+        .fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let x = if points.is_empty() {
+        (1.0, 1024.0)
+    } else {
+        (bx0 / 1.5, (bx1 * 1.5).max(bx0 * 3.0))
+    };
+    let baselines = points
+        .first()
+        .map(|p| (p.baseline_mean_v_rel_err, p.baseline_zero_rel_err))
+        .filter(|(m, z)| *m > 0.0 && *z > 0.0);
+    let lo = points
+        .iter()
+        .map(|p| p.min)
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let lo = baselines.map_or(lo, |(m, z)| lo.min(m).min(z));
+    let hi = points
+        .iter()
+        .map(|p| p.max)
+        .chain(baselines.map(|(m, z)| m.max(z)))
+        .fold(0f64, f64::max);
+    let y = if points.is_empty() || !lo.is_finite() || hi <= 0.0 {
+        (1e-3, 1.0)
+    } else {
+        (lo / 2.0, (hi * 2.0).max(lo * 4.0))
+    };
+    (x, y, baselines)
+}
+
+type LogLog<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<
+        plotters::coord::combinators::LogCoord<f64>,
+        plotters::coord::combinators::LogCoord<f64>,
+    >,
+>;
 
 /// Draws the points so far (any number, possibly none yet).
 pub fn draw_error_law<DB: DrawingBackend>(
@@ -24,35 +72,7 @@ pub fn draw_error_law<DB: DrawingBackend>(
     theory_slope: Option<f64>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let budgets: Vec<f64> = points.iter().map(|p| p.budget as f64).collect();
-    let (bx0, bx1) = budgets
-        .iter()
-        .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
-    let (x0, x1) = if points.is_empty() {
-        (1.0, 1024.0)
-    } else {
-        (bx0 / 1.5, (bx1 * 1.5).max(bx0 * 3.0))
-    };
-    let lo = points
-        .iter()
-        .map(|p| p.min)
-        .filter(|&v| v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    let baselines = points
-        .first()
-        .map(|p| (p.baseline_mean_v_rel_err, p.baseline_zero_rel_err))
-        .filter(|(m, z)| *m > 0.0 && *z > 0.0);
-    let lo = baselines.map_or(lo, |(m, z)| lo.min(m).min(z));
-    let hi = points
-        .iter()
-        .map(|p| p.max)
-        .chain(baselines.map(|(m, z)| m.max(z)))
-        .fold(0f64, f64::max);
-    let (y0, y1) = if points.is_empty() || !lo.is_finite() || hi <= 0.0 {
-        (1e-3, 1.0)
-    } else {
-        (lo / 2.0, (hi * 2.0).max(lo * 4.0))
-    };
+    let ((x0, x1), (y0, y1), baselines) = ranges(points);
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!("rel_err against {knob} (log–log)"),
@@ -71,6 +91,36 @@ pub fn draw_error_law<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 240))
         .label_style(("sans-serif", 11))
         .draw()?;
+    draw_points(&mut chart, points, y0)?;
+    if let Some(b) = baselines {
+        draw_baselines(&mut chart, b, (x0, x1))?;
+    }
+    if let (Some(slope), Some(first)) = (theory_slope, points.first()) {
+        let anchor = (first.budget as f64, first.mean);
+        let line = [x0, x1].map(|x| (x, (anchor.1 * (x / anchor.0).powf(slope)).clamp(y0, y1)));
+        chart
+            .draw_series(LineSeries::new(line, THEORY.stroke_width(1)))?
+            .label(format!("theory: slope {slope}"))
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x - 8, y), (x + 8, y)], THEORY.stroke_width(1))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 210))
+        .label_font(("sans-serif", 11))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    root.present()
+}
+
+/// The min–max bars, the mean line and its points.
+fn draw_points<DB: DrawingBackend>(
+    chart: &mut LogLog<'_, DB>,
+    points: &[SweepPoint],
+    y0: f64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     chart
         .draw_series(points.iter().map(|p| {
             let x = p.budget as f64;
@@ -95,42 +145,32 @@ pub fn draw_error_law<DB: DrawingBackend>(
             .iter()
             .map(|p| Circle::new((p.budget as f64, p.mean.max(y0)), 4, MEAN.filled())),
     )?;
-    if let Some((mean_v, zero)) = baselines {
-        for (value, label, dash) in [
-            (mean_v, format!("baseline: mean of V ({mean_v:.2})"), 6),
-            (zero, format!("baseline: zeros ({zero:.2})"), 2),
-        ] {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x0, value), (x1, value)],
-                    dash,
-                    4,
-                    BASELINE.stroke_width(1),
-                ))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x - 8, y), (x + 8, y)], BASELINE.stroke_width(1))
-                });
-        }
-    }
-    if let (Some(slope), Some(first)) = (theory_slope, points.first()) {
-        let anchor = (first.budget as f64, first.mean);
-        let line = [x0, x1].map(|x| (x, (anchor.1 * (x / anchor.0).powf(slope)).clamp(y0, y1)));
+    Ok(())
+}
+
+/// The two baselines across the chart: the mean of V and zeros.
+fn draw_baselines<DB: DrawingBackend>(
+    chart: &mut LogLog<'_, DB>,
+    (mean_v, zero): (f64, f64),
+    (x0, x1): (f64, f64),
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (value, label, dash) in [
+        (mean_v, format!("baseline: mean of V ({mean_v:.2})"), 6),
+        (zero, format!("baseline: zeros ({zero:.2})"), 2),
+    ] {
         chart
-            .draw_series(LineSeries::new(line, THEORY.stroke_width(1)))?
-            .label(format!("theory: slope {slope}"))
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x - 8, y), (x + 8, y)], THEORY.stroke_width(1))
+            .draw_series(DashedLineSeries::new(
+                [(x0, value), (x1, value)],
+                dash,
+                4,
+                BASELINE.stroke_width(1),
+            ))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x - 8, y), (x + 8, y)], BASELINE.stroke_width(1))
             });
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()?;
-    root.present()
+    Ok(())
 }
 
 #[cfg(test)]

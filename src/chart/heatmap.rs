@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use crate::measure::AttentionMap;
+use crate::data::maps::AttentionMap;
 
 /// How weights map to colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,7 +130,7 @@ pub fn attention_grid(map: &AttentionMap) -> Grid<'_> {
 }
 
 /// A factor view as a grid (queries down).
-pub fn factor_grid(map: &crate::measure::FactorMap) -> Grid<'_> {
+pub fn factor_grid(map: &crate::data::maps::FactorMap) -> Grid<'_> {
     Grid {
         rows: map.rows,
         cols: map.cols,
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn rectangular_grids_draw_and_sample() {
-        let m = crate::measure::FactorMap::pool(
+        let m = crate::data::maps::FactorMap::pool(
             &ndarray::Array2::from_shape_fn((40, 6), |(i, j)| (i * j) as f32),
             "factor",
             "feature",

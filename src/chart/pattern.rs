@@ -11,8 +11,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::heatmap::PlotRect;
-use crate::attention::pattern::Category;
-use crate::measure::{LshView, PatternMap};
+use crate::data::codes::Category;
+use crate::data::maps::{LshView, PatternMap};
 
 /// Okabe–Ito colours for LSH buckets (bucket mod 8).
 const BUCKET_PALETTE: [RGBColor; 8] = [
@@ -227,7 +227,7 @@ pub fn draw_buckets<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::PatternPooler;
+    use crate::data::maps::PatternPooler;
 
     #[test]
     fn svg_pattern_has_a_legend_and_coloured_cells() {
@@ -243,7 +243,7 @@ mod tests {
                 .into_iter()
                 .map(|(j, c)| (j, c as u32))
                 .collect();
-            pooler.add_row(i, &crate::attention::RowPattern::Sparse(row));
+            pooler.add_row(i, &crate::data::shape::RowPattern::Sparse(row));
         }
         let map = pooler.finish();
         let mut svg = String::new();

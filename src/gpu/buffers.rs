@@ -94,79 +94,6 @@ pub fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer
         })
 }
 
-/// A bind-group layout of one uniform (binding 0) followed by storage
-/// buffers; `writable[i]` says whether binding i + 1 is read-write.
-pub fn layout(ctx: &GpuContext, label: &str, writable: &[bool]) -> wgpu::BindGroupLayout {
-    let mut entries = vec![wgpu::BindGroupLayoutEntry {
-        binding: 0,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }];
-    for (i, &w) in writable.iter().enumerate() {
-        entries.push(wgpu::BindGroupLayoutEntry {
-            binding: i as u32 + 1,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: !w },
-                has_dynamic_offset: false,
-                min_binding_size: wgpu::BufferSize::new(4),
-            },
-            count: None,
-        });
-    }
-    ctx.device
-        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(label),
-            entries: &entries,
-        })
-}
-
-/// A bind group binding `buffers` in order (binding 0 first).
-pub fn bind_group(
-    ctx: &GpuContext,
-    label: &str,
-    layout: &wgpu::BindGroupLayout,
-    buffers: &[&wgpu::Buffer],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout,
-        entries: &entries,
-    })
-}
-
-/// Records one compute pass: `pipeline` with `group` at binding set 0 over a
-/// `groups.0 × groups.1` grid, with optional timestamp writes.
-pub fn dispatch(
-    encoder: &mut wgpu::CommandEncoder,
-    label: &str,
-    pipeline: &wgpu::ComputePipeline,
-    group: &wgpu::BindGroup,
-    groups: (u32, u32),
-    timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
-) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some(label),
-        timestamp_writes: timestamps,
-    });
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, group, &[]);
-    pass.dispatch_workgroups(groups.0, groups.1, 1);
-}
-
 /// Copies `bytes` of `src` into a mappable buffer, waits for the copy and
 /// returns the bytes.
 async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
@@ -263,15 +190,6 @@ impl Timestamps {
         })
     }
 
-    /// The pass descriptor's timestamp writes for pair `i`.
-    pub fn writes(&self, i: u32) -> wgpu::ComputePassTimestampWrites<'_> {
-        wgpu::ComputePassTimestampWrites {
-            query_set: &self.set,
-            beginning_of_pass_write_index: Some(2 * i),
-            end_of_pass_write_index: Some(2 * i + 1),
-        }
-    }
-
     /// Timestamp writes for a sequence of passes timed as one: the first pass
     /// writes pair `i`'s beginning, the last its end (a single pass both).
     pub fn span(
@@ -320,8 +238,65 @@ pub async fn scoped<T>(
     if let Some(e) = validation.or(oom) {
         return Err(GpuError::Device {
             stage: stage.into(),
-            message: e.to_string(),
+            message: describe(&e),
         });
     }
     result
+}
+
+/// The elements of `a` in row-major order, borrowed when already contiguous.
+pub fn row_major(a: &ndarray::Array2<f32>) -> std::borrow::Cow<'_, [f32]> {
+    match a.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+    }
+}
+
+/// Q, K and V on the GPU: the one upload every attention kernel family uses.
+pub struct Qkv {
+    /// Queries, n × d.
+    pub q: wgpu::Buffer,
+    /// Keys, n × d.
+    pub k: wgpu::Buffer,
+    /// Values, n × dᵥ.
+    pub v: wgpu::Buffer,
+    /// n, d, dᵥ.
+    pub shape: (usize, usize, usize),
+}
+
+impl Qkv {
+    /// Uploads Q, K, V (checked against the limits, inside an error scope).
+    pub async fn upload(
+        ctx: &GpuContext,
+        q: &ndarray::Array2<f32>,
+        k: &ndarray::Array2<f32>,
+        v: &ndarray::Array2<f32>,
+    ) -> Result<Qkv, GpuError> {
+        let (n, d, dv) = (q.nrows(), q.ncols(), v.ncols());
+        scoped(ctx, "uploading Q, K, V", || {
+            Ok(Qkv {
+                q: upload(ctx, "inputs.q", &row_major(q))?,
+                k: upload(ctx, "inputs.k", &row_major(k))?,
+                v: upload(ctx, "inputs.v", &row_major(v))?,
+                shape: (n, d, dv),
+            })
+        })
+        .await
+    }
+
+    /// Bytes the three occupy.
+    pub fn bytes(&self) -> u64 {
+        let (n, d, dv) = self.shape;
+        ((2 * n * d + n * dv) * 4) as u64
+    }
+}
+
+/// wgpu's error with its description (its `Display` alone says only
+/// "Validation Error").
+pub fn describe(e: &wgpu::Error) -> String {
+    match e {
+        wgpu::Error::Validation { description, .. } => description.trim().to_string(),
+        wgpu::Error::OutOfMemory { .. } => "out of memory".into(),
+        other => other.to_string(),
+    }
 }

@@ -26,7 +26,7 @@ pub struct GpuContext {
     pub timestamps: bool,
     uncaptured: Arc<Mutex<Vec<String>>>,
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
-    layouts: RefCell<HashMap<&'static str, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: RefCell<HashMap<String, wgpu::ComputePipeline>>,
 }
 
@@ -90,7 +90,7 @@ impl GpuContext {
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             if let Ok(mut list) = sink.lock() {
-                list.push(e.to_string());
+                list.push(super::buffers::describe(&e));
             }
         }));
         let api = match info.backend {
@@ -116,23 +116,27 @@ impl GpuContext {
         })
     }
 
-    /// The bind-group layout `name` (a uniform at binding 0, then storage
-    /// buffers, read-write where `writable` says so) and a pipeline layout
+    /// The bind-group layout of `kernel`'s bindings and a pipeline layout
     /// holding it, created on first use.
     pub fn layout(
         &self,
-        name: &'static str,
-        writable: &[bool],
+        kernel: &super::bindings::Kernel,
     ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         self.layouts
             .borrow_mut()
-            .entry(name)
+            .entry(kernel.id())
             .or_insert_with(|| {
-                let group = super::buffers::layout(self, name, writable);
+                let label = kernel.id();
+                let group =
+                    self.device
+                        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                            label: Some(&label),
+                            entries: &kernel.layout_entries(),
+                        });
                 let pipeline =
                     self.device
                         .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                            label: Some(name),
+                            label: Some(&label),
                             bind_group_layouts: &[Some(&group)],
                             immediate_size: 0,
                         });

@@ -5,32 +5,90 @@
 //! * **materialising** — `scores` → `softmax_rows` → `pv`, which stores the
 //!   n×n matrix (4n² bytes) and pools it for the heatmap. It runs only when
 //!   that matrix fits the adapter's `max_storage_buffer_binding_size` and
-//!   [`super::MATERIALIZE_CAP_BYTES`];
+//!   [`super::MATERIALIZE_CAP_BYTES`], as a stage timed like the main kernel;
 //! * **fused** — FlashAttention-style online softmax (Dao et al. 2022): for
 //!   each key tile, m' = max(m, maxⱼ sᵢⱼ), l' = e^{m−m'}·l + Σⱼ e^{sᵢⱼ−m'},
 //!   acc' = e^{m−m'}·acc + Σⱼ e^{sᵢⱼ−m'}·vⱼ, and O = acc / l at the end. Its
-//!   memory is O(n); it is the kernel that is timed, and at any n whose n×n
-//!   matrix does not fit, its row statistics (m, l) feed `pool_stats`, which
-//!   recomputes the pooled map tile by tile without storing n² values.
+//!   memory is O(n); it is the kernel that is timed: the register-tiled kernel
+//!   of `tiled_attention.rs` over the [`Dense`] mask, or `fused_simple` where
+//!   its tiles do not fit, whose row statistics (m, l) feed `pool_stats`.
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
 
-use super::buffers::{self, check_dispatch, check_storage, dispatch, scoped};
-use super::tiled_attention::{Layout, Prepared, TILE, TiledTiles, row_major, timed};
+use super::bindings::{Binding, Kernel, Module};
+use super::buffers::{self, Qkv, check_dispatch, check_storage, scoped};
+use super::program::{Pass, Program, Timed};
+use super::tiled_attention::{Dense, Layout, TILE, Tiled, TiledShape, TiledTiles};
+use super::work::{self, Work};
 use super::{
     FusedChoice, GpuContext, GpuError, GpuOutput, GpuRunOptions, MATERIALIZE_CAP_BYTES, MapSource,
 };
-use crate::attention::Shape;
-use crate::attention::full::materialized_bytes;
-use crate::attention::pattern::Pattern;
-use crate::measure::{AttentionMap, Stage};
+use crate::data::artifacts::Artifact;
+use crate::data::codes::KernelKind;
+use crate::data::maps::AttentionMap;
+use crate::data::timing::{Stage, median};
 
-const MODULE: &str = "full_attention";
-/// Threads per fused workgroup = keys per tile (`BC` in the shader).
-const KEYS_PER_TILE: u32 = 64;
-/// Register slots per thread in the fused kernel (`MAX_ACC`).
-const MAX_ACC: u32 = 64;
+const MODULE: Module = Module {
+    name: "full_attention",
+    source: || wgpu::include_wgsl!("full_attention.wgsl"),
+    text: include_str!("full_attention.wgsl"),
+};
+const PARAMS: Binding = Binding::uniform("params", 0);
+const Q: Binding = Binding::read("q", 1);
+const K: Binding = Binding::read("k", 2);
+const V: Binding = Binding::read("v", 3);
+const S: Binding = Binding::write("s", 4);
+const O: Binding = Binding::write("o", 5);
+const STATS: Binding = Binding::write("stats", 6);
+const MAP: Binding = Binding::write("map", 7);
+
+/// S = scale·QKᵀ (materialising path).
+pub const SCORES: Kernel = Kernel {
+    module: MODULE,
+    entry: "scores",
+    bindings: &[PARAMS, Q, K, S],
+};
+/// Row softmax of S in place.
+pub const SOFTMAX_ROWS: Kernel = Kernel {
+    module: MODULE,
+    entry: "softmax_rows",
+    bindings: &[PARAMS, S],
+};
+/// O = P·V.
+pub const PV: Kernel = Kernel {
+    module: MODULE,
+    entry: "pv",
+    bindings: &[PARAMS, V, S, O],
+};
+/// Pools the stored matrix for the heatmap.
+pub const POOL_MATRIX: Kernel = Kernel {
+    module: MODULE,
+    entry: "pool_matrix",
+    bindings: &[PARAMS, S, MAP],
+};
+/// The simple fused kernel (one key per thread).
+pub const FUSED_SIMPLE: Kernel = Kernel {
+    module: MODULE,
+    entry: "fused_simple",
+    bindings: &[PARAMS, Q, K, V, O, STATS],
+};
+/// Pools the matrix from the simple kernel's row statistics.
+pub const POOL_STATS: Kernel = Kernel {
+    module: MODULE,
+    entry: "pool_stats",
+    bindings: &[PARAMS, Q, K, STATS, MAP],
+};
+
+/// Every kernel of this family.
+pub const KERNELS: &[Kernel] = &[
+    SCORES,
+    SOFTMAX_ROWS,
+    PV,
+    POOL_MATRIX,
+    FUSED_SIMPLE,
+    POOL_STATS,
+];
 
 /// The uniform block every entry point reads (`Params` in the shader).
 #[repr(C)]
@@ -45,6 +103,11 @@ struct Params {
     factor: u32,
     cells: u32,
 }
+
+/// Threads per fused workgroup = keys per tile (`BC` in the shader).
+const KEYS_PER_TILE: u32 = 64;
+/// Register slots per thread in the fused kernel (`MAX_ACC`).
+const MAX_ACC: u32 = 64;
 
 /// Tile sizes of the simple fused kernel (`fused_simple`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,30 +201,53 @@ fn to_array(rows: usize, cols: usize, data: Vec<f32>) -> Result<Array2<f32>, Gpu
     Array2::from_shape_vec((rows, cols), data).map_err(|e| GpuError::Readback(e.to_string()))
 }
 
-/// Runs exact attention on the GPU: the materialising path (when the n×n
-/// matrix fits) for the heatmap and a cross-check, and the fused kernel,
-/// timed over `options.repeats` runs after a warm-up.
+/// Global-memory traffic of the materialising path (scores, row softmax, P·V):
+/// Q and K read and S written by the scores kernel, S read and P written by
+/// the softmax, P and V read and O written by P·V: `4·(2nd + 4n² + 2ndᵥ)`.
+pub fn materialized_bytes(n: usize, d: usize, dv: usize) -> u64 {
+    let (n, d, dv) = (n as u64, d as u64, dv as u64);
+    4 * (2 * n * d + 4 * n * n + 2 * n * dv)
+}
+
+/// Whether the n×n matrix is materialised (and, if not, why not).
+fn materialize(ctx: &GpuContext, n: usize, options: &GpuRunOptions) -> (bool, Option<String>) {
+    let matrix_bytes = (n * n * 4) as u64;
+    match options.map_source {
+        MapSource::FusedStats => (false, None),
+        MapSource::Auto => {
+            let fits = check_storage(ctx, "the n×n attention matrix", matrix_bytes)
+                .and_then(|_| check_dispatch(ctx, "row softmax", n as u32));
+            match fits {
+                Ok(()) if matrix_bytes <= MATERIALIZE_CAP_BYTES => (true, None),
+                Ok(()) => (
+                    false,
+                    Some(format!(
+                        "the n×n matrix would take {} MiB (over the {} MiB this tool materialises): \
+                         the heatmap is pooled from the fused kernel's row statistics instead",
+                        matrix_bytes >> 20,
+                        MATERIALIZE_CAP_BYTES >> 20
+                    )),
+                ),
+                Err(e) => (
+                    false,
+                    Some(format!(
+                        "{e}: only the fused O(n)-memory kernel runs; the heatmap is pooled from its row statistics"
+                    )),
+                ),
+            }
+        }
+    }
+}
+
+/// Runs exact attention: every limit checked first, Q/K/V uploaded once,
+/// the materialising stage when the matrix fits, then the timed fused kernel.
 pub async fn run(
     ctx: &GpuContext,
-    inputs: &crate::inputs::Inputs,
+    (q, k, v): (&Array2<f32>, &Array2<f32>, &Array2<f32>),
     causal: bool,
     options: &GpuRunOptions,
 ) -> Result<GpuOutput, GpuError> {
-    let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
-    let shape = Shape { n, d, dv, causal };
-    let (factor, cells) = AttentionMap::geometry(n);
-    let params = Params {
-        n: n as u32,
-        n_keys: n as u32,
-        d: d as u32,
-        dv: dv as u32,
-        scale: 1.0 / (d as f32).sqrt(),
-        causal: causal as u32,
-        factor: factor as u32,
-        cells: cells as u32,
-    };
-
-    // Every limit is checked before anything is allocated.
+    let (n, d, dv) = (q.nrows(), q.ncols(), v.ncols());
     let kernel = FusedKernel::choose(
         ctx.limits.max_compute_workgroup_storage_size,
         d as u32,
@@ -174,317 +260,235 @@ pub async fn run(
     for (what, len) in [("Q", n * d), ("K", n * d), ("V", n * dv), ("O", n * dv)] {
         check_storage(ctx, what, (len * 4) as u64)?;
     }
-    let matrix_bytes = (n * n * 4) as u64;
-    let mut notes = Vec::new();
-    let materialize = match options.map_source {
-        MapSource::FusedStats => false,
-        MapSource::Auto => {
-            let fits = check_storage(ctx, "the n×n attention matrix", matrix_bytes)
-                .and_then(|_| check_dispatch(ctx, "row softmax", n as u32));
-            match fits {
-                Ok(()) if matrix_bytes <= MATERIALIZE_CAP_BYTES => true,
-                Ok(()) => {
-                    notes.push(format!(
-                        "the n×n matrix would take {} MiB (over the {} MiB this tool materialises): \
-                         the heatmap is pooled from the fused kernel's row statistics instead",
-                        matrix_bytes >> 20,
-                        MATERIALIZE_CAP_BYTES >> 20
-                    ));
-                    false
-                }
-                Err(e) => {
-                    notes.push(format!(
-                        "{e}: only the fused O(n)-memory kernel runs; the heatmap is pooled from its row statistics"
-                    ));
-                    false
-                }
-            }
-        }
+    let (materialise, note) = materialize(ctx, n, options);
+    let qkv = Qkv::upload(ctx, q, k, v).await?;
+    let common = Common::new(ctx, &qkv, causal).await?;
+    let materialised = if materialise {
+        Some(materialized(ctx, &qkv, &common, options).await?)
+    } else {
+        None
     };
-
-    let (group_layout, pipeline_layout) = ctx.layout(
-        "full_attention.bindings",
-        &[false, false, false, true, true, true, true],
-    );
-    let source = || wgpu::include_wgsl!("full_attention.wgsl");
-    let (q_buf, k_buf, v_buf, params_buf, o_buf, stats_buf, map_buf, unused_buf) =
-        scoped(ctx, "uploading attention inputs", || {
-            Ok((
-                buffers::upload(ctx, "attention.q", &row_major(&inputs.q))?,
-                buffers::upload(ctx, "attention.k", &row_major(&inputs.k))?,
-                buffers::upload(ctx, "attention.v", &row_major(&inputs.v))?,
-                buffers::uniform(ctx, "attention.params", &params),
-                buffers::storage(ctx, "attention.o", n * dv)?,
-                buffers::storage(ctx, "attention.row_stats", 2 * n)?,
-                buffers::storage(ctx, "attention.map", cells * cells)?,
-                buffers::storage(ctx, "attention.unused", 1)?,
-            ))
-        })
-        .await?;
-    let input_bytes = ((2 * n * d + n * dv) * 4) as u64;
-
-    let mut stages = Vec::new();
-    let mut other_outputs = Vec::new();
-    let mut map_values = None;
-
-    if materialize {
-        let plain =
-            |entry: &'static str| ctx.pipeline(MODULE, source, &pipeline_layout, entry, &[]);
-        let (scores, softmax_rows, pv, pool_matrix) = (
-            plain("scores").await?,
-            plain("softmax_rows").await?,
-            plain("pv").await?,
-            plain("pool_matrix").await?,
-        );
-        let (s_buf, o_mat_buf) = scoped(ctx, "allocating the n×n matrix", || {
-            Ok((
-                buffers::storage(ctx, "attention.scores", n * n)?,
-                buffers::storage(ctx, "attention.o_materialized", n * dv)?,
-            ))
-        })
-        .await?;
-        let group = buffers::bind_group(
-            ctx,
-            "attention.materialized",
-            &group_layout,
-            &[
-                &params_buf,
-                &q_buf,
-                &k_buf,
-                &v_buf,
-                &s_buf,
-                &o_mat_buf,
-                &stats_buf,
-                &map_buf,
-            ],
-        );
-        // Timed like the fused kernel: a warm-up, then the repeats, each the
-        // three passes scores → softmax → P·V spanned by one timestamp pair.
-        let tile_groups = (n as u32).div_ceil(16);
-        let (samples, timing) = timed(ctx, options.repeats.max(1), |enc, ts| {
-            let span = |first, last| ts.and_then(|(t, slot)| t.span(slot, first, last));
-            dispatch(
-                enc,
-                "attention.scores",
-                &scores,
-                &group,
-                (tile_groups, tile_groups),
-                span(true, false),
-            );
-            dispatch(
-                enc,
-                "attention.softmax_rows",
-                &softmax_rows,
-                &group,
-                (n as u32, 1),
-                None,
-            );
-            dispatch(
-                enc,
-                "attention.pv",
-                &pv,
-                &group,
-                ((dv as u32).div_ceil(16), tile_groups),
-                span(false, true),
-            );
-        })
-        .await?;
-        scoped(ctx, "pooling the attention matrix", || {
-            let mut enc = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("attention.pool_matrix"),
-                });
-            let map_groups = (cells as u32).div_ceil(16);
-            dispatch(
-                &mut enc,
-                "attention.pool_matrix",
-                &pool_matrix,
-                &group,
-                (map_groups, map_groups),
-                None,
-            );
-            ctx.queue.submit([enc.finish()]);
-            Ok(())
-        })
-        .await?;
-        let o_mat = buffers::read_f32(ctx, &o_mat_buf, n * dv).await?;
-        map_values = Some(buffers::read_f32(ctx, &map_buf, cells * cells).await?);
-        stages.push(Stage {
-            name: format!(
-                "materialized: scores + row softmax + P·V (median of {} after a warm-up)",
-                samples.len()
-            ),
-            time_ms: crate::measure::median(&samples),
-            time_ms_samples: samples,
-            timing,
-            bytes: materialized_bytes(shape),
-            memory_bytes: input_bytes + matrix_bytes + (n * dv * 4) as u64,
-        });
-        other_outputs.push(("materialized".to_string(), to_array(n, dv, o_mat)?));
-    }
-
-    // The fused kernel: one warm-up, then the timed repeats.
-    let repeats = options.repeats.max(1);
-    let (output, samples, timing, memory_bytes, pattern_map, tile_pairs) = match kernel {
-        FusedKernel::Tiled => {
-            let layout = Layout::Structured(Pattern::Dense);
-            let prepared = Prepared::new(
-                ctx,
-                &layout,
-                causal,
-                (n, d, dv),
-                params.scale,
-                &q_buf,
-                &k_buf,
-                &v_buf,
-            )
-            .await?;
-            let (samples, timing) = timed(ctx, repeats, |enc, ts| prepared.record(enc, ts)).await?;
-            scoped(ctx, "pooling the views", || {
-                let mut enc = ctx
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("attention.pools"),
-                    });
-                prepared.record_pools(&mut enc);
-                ctx.queue.submit([enc.finish()]);
-                Ok(())
-            })
-            .await?;
-            let (weights, pattern) = prepared.maps(ctx).await?;
-            if map_values.is_none() {
-                map_values = Some(weights.values);
-            }
-            let output = prepared.output(ctx).await?;
-            (
-                output,
-                samples,
-                timing,
-                input_bytes + prepared.memory_bytes,
-                Some(pattern),
-                Some(prepared.tile_pairs),
-            )
-        }
+    let mut out = match kernel {
+        FusedKernel::Tiled => tiled(ctx, &qkv, causal, options).await?,
         FusedKernel::Simple(tiles) => {
-            let constants = [
-                ("BR", tiles.rows as f64),
-                ("D", d as f64),
-                ("DV_PER_THREAD", tiles.dv_per_thread as f64),
-            ];
-            let fused = ctx
-                .pipeline(MODULE, source, &pipeline_layout, "fused_simple", &constants)
-                .await?;
-            let group = buffers::bind_group(
-                ctx,
-                "attention.fused",
-                &group_layout,
-                &[
-                    &params_buf,
-                    &q_buf,
-                    &k_buf,
-                    &v_buf,
-                    &unused_buf,
-                    &o_buf,
-                    &stats_buf,
-                    &map_buf,
-                ],
-            );
-            let groups = ((n as u32).div_ceil(tiles.rows), 1);
-            let (samples, timing) = timed(ctx, repeats, |enc, ts| {
-                let writes = ts.and_then(|(t, slot)| t.span(slot, true, true));
-                dispatch(
-                    enc,
-                    "attention.fused_simple",
-                    &fused,
-                    &group,
-                    groups,
-                    writes,
-                );
-            })
-            .await?;
-            if map_values.is_none() {
-                let pool_stats = ctx
-                    .pipeline(MODULE, source, &pipeline_layout, "pool_stats", &[])
-                    .await?;
-                scoped(ctx, "pooling the attention map", || {
-                    let mut enc =
-                        ctx.device
-                            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                                label: Some("attention.pool_stats"),
-                            });
-                    let map_groups = (cells as u32).div_ceil(16);
-                    dispatch(
-                        &mut enc,
-                        "attention.pool_stats",
-                        &pool_stats,
-                        &group,
-                        (map_groups, map_groups),
-                        None,
-                    );
-                    ctx.queue.submit([enc.finish()]);
-                    Ok(())
-                })
-                .await?;
-                map_values = Some(buffers::read_f32(ctx, &map_buf, cells * cells).await?);
-                notes.push(
-                    "the heatmap is pooled from the fused kernel's row statistics (untimed work for the view)"
-                        .into(),
-                );
-            }
-            let output = to_array(n, dv, buffers::read_f32(ctx, &o_buf, n * dv).await?)?;
-            (
-                output,
-                samples,
-                timing,
-                input_bytes + ((n * dv + 2 * n) * 4) as u64,
-                None,
-                None,
-            )
+            simple(ctx, &qkv, &common, tiles, materialise, options).await?
         }
     };
-    let uncaptured = ctx.take_uncaptured_errors();
-    if !uncaptured.is_empty() {
-        return Err(GpuError::Device {
-            stage: "attention".into(),
-            message: uncaptured.join("; "),
-        });
+    out.kernel_variant = kernel.name();
+    out.notes.extend(note);
+    if let Some((stage, o_mat, map)) = materialised {
+        out.stages.push(stage);
+        out.other_outputs.push(("materialized".to_string(), o_mat));
+        out.artifacts.put(Artifact::Weights(map));
     }
-    Ok(GpuOutput {
-        output,
-        other_outputs,
-        map: AttentionMap {
+    Ok(out)
+}
+
+/// The buffers both untiled paths bind: the parameters, the output, the row
+/// statistics and the pooled map.
+struct Common {
+    params: wgpu::Buffer,
+    o: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    map: wgpu::Buffer,
+    cells: usize,
+    factor: usize,
+    causal: bool,
+}
+
+impl Common {
+    async fn new(ctx: &GpuContext, qkv: &Qkv, causal: bool) -> Result<Common, GpuError> {
+        let (n, d, dv) = qkv.shape;
+        let (factor, cells) = AttentionMap::geometry(n);
+        let params = Params {
+            n: n as u32,
+            n_keys: n as u32,
+            d: d as u32,
+            dv: dv as u32,
+            scale: 1.0 / (d as f32).sqrt(),
+            causal: causal as u32,
+            factor: factor as u32,
+            cells: cells as u32,
+        };
+        scoped(ctx, "allocating exact attention", || {
+            Ok(Common {
+                params: buffers::uniform(ctx, "attention.params", &params),
+                o: buffers::storage(ctx, "attention.o", n * dv)?,
+                stats: buffers::storage(ctx, "attention.row_stats", 2 * n)?,
+                map: buffers::storage(ctx, "attention.map", cells * cells)?,
+                cells,
+                factor,
+                causal,
+            })
+        })
+        .await
+    }
+
+    fn named<'a>(
+        &'a self,
+        qkv: &'a Qkv,
+        s: &'a wgpu::Buffer,
+        o: &'a wgpu::Buffer,
+    ) -> [(&'static str, &'a wgpu::Buffer); 8] {
+        [
+            ("params", &self.params),
+            ("q", &qkv.q),
+            ("k", &qkv.k),
+            ("v", &qkv.v),
+            ("s", s),
+            ("o", o),
+            ("stats", &self.stats),
+            ("map", &self.map),
+        ]
+    }
+
+    fn map(&self, n: usize, values: Vec<f32>) -> AttentionMap {
+        AttentionMap {
             n,
-            factor,
-            cells,
-            values: map_values.unwrap_or_default(),
-        },
-        kernel: "fused".into(),
-        kernel_variant: kernel.name(),
-        time_ms_samples: samples,
-        timing,
-        memory_bytes,
-        stages,
-        notes,
-        pattern_map,
-        lsh: None,
-        tile_pairs,
-        factor_map: None,
-        executed: match kernel {
-            FusedKernel::Tiled => None,
-            FusedKernel::Simple(t) => {
-                let mut work = super::work::Work::default();
-                work.add(
-                    format!("fused_simple, {} query rows per workgroup", t.rows),
-                    super::work::fused_simple(n as u64, d as u64, dv as u64, t.rows as u64, causal),
-                );
-                Some(work.counted(
-                    "per workgroup and 64-key tile 2·rows·keys·(d + dᵥ) + rows·(389 + 64⌈dᵥ/64⌉); per row 64 + dᵥ",
-                    "4(nd + ndᵥ + 2n) + K and V re-read by every workgroup",
-                ))
-            }
-        },
+            factor: self.factor,
+            cells: self.cells,
+            values,
+        }
+    }
+}
+
+/// The materialising path as its own program, timed like the fused kernel
+/// (warm-up, repeats, median): its stage, its output and its pooled matrix.
+async fn materialized(
+    ctx: &GpuContext,
+    qkv: &Qkv,
+    common: &Common,
+    options: &GpuRunOptions,
+) -> Result<(Stage, Array2<f32>, AttentionMap), GpuError> {
+    let (n, _, dv) = qkv.shape;
+    let (s, o_mat) = scoped(ctx, "allocating the n×n matrix", || {
+        Ok((
+            buffers::storage(ctx, "attention.scores", n * n)?,
+            buffers::storage(ctx, "attention.o_materialized", n * dv)?,
+        ))
     })
+    .await?;
+    let named = common.named(qkv, &s, &o_mat);
+    let tiles = (n as u32).div_ceil(16);
+    let mut program = Program::new("materialized attention");
+    program.time(Pass::build(ctx, &SCORES, &[], &named, (tiles, tiles)).await?);
+    program.time(Pass::build(ctx, &SOFTMAX_ROWS, &[], &named, (n as u32, 1)).await?);
+    program.time(Pass::build(ctx, &PV, &[], &named, ((dv as u32).div_ceil(16), tiles)).await?);
+    let cells = (common.cells as u32).div_ceil(16);
+    program.view(Pass::build(ctx, &POOL_MATRIX, &[], &named, (cells, cells)).await?);
+    let timed = program.run(ctx, options.repeats).await?;
+    let o = to_array(n, dv, buffers::read_f32(ctx, &o_mat, n * dv).await?)?;
+    let map = common.map(
+        n,
+        buffers::read_f32(ctx, &common.map, common.cells * common.cells).await?,
+    );
+    let stage = Stage {
+        name: format!(
+            "materialized: scores + row softmax + P·V (median of {} after a warm-up)",
+            timed.samples.len()
+        ),
+        time_ms: median(&timed.samples),
+        time_ms_samples: timed.samples,
+        timing: timed.timing,
+        bytes: materialized_bytes(n, qkv.shape.1, dv),
+        memory_bytes: qkv.bytes() + ((n * n + n * dv) * 4) as u64,
+    };
+    Ok((stage, o, map))
+}
+
+/// The register-tiled fused kernel over the dense mask (its pooled weights
+/// and pattern come with it).
+async fn tiled(
+    ctx: &GpuContext,
+    qkv: &Qkv,
+    causal: bool,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let (n, d, dv) = qkv.shape;
+    let shape = TiledShape {
+        n,
+        d,
+        dv,
+        causal,
+        scale: 1.0 / (d as f32).sqrt(),
+    };
+    let mut prepared = Tiled::prepare(ctx, Layout::Masked(&Dense), shape, qkv).await?;
+    let memory = qkv.bytes() + prepared.program.memory_bytes;
+    let tile_pairs = prepared.tile_pairs;
+    let program = std::mem::replace(&mut prepared.program, Program::new(""));
+    let (_, timed) = options.run(ctx, program).await?;
+    let mut out = GpuOutput::new(
+        KernelKind::Fused,
+        String::new(),
+        prepared.output(ctx).await?,
+        timed,
+        memory,
+    );
+    out.artifacts = prepared.artifacts(ctx).await?;
+    out.tile_pairs = Some(tile_pairs);
+    Ok(out)
+}
+
+/// The simple fused kernel; when the matrix was not materialised, its row
+/// statistics pool the heatmap (a view pass). It reports its own executed
+/// work, which the method's cost (the tiled kernel's) does not describe.
+async fn simple(
+    ctx: &GpuContext,
+    qkv: &Qkv,
+    common: &Common,
+    tiles: FusedTiles,
+    materialised: bool,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let (n, d, dv) = qkv.shape;
+    let constants = [
+        ("BR", tiles.rows as f64),
+        ("D", d as f64),
+        ("DV_PER_THREAD", tiles.dv_per_thread as f64),
+    ];
+    let named = common.named(qkv, &common.o, &common.o);
+    let mut program = Program::new("fused attention");
+    program.time(
+        Pass::build(
+            ctx,
+            &FUSED_SIMPLE,
+            &constants,
+            &named,
+            ((n as u32).div_ceil(tiles.rows), 1),
+        )
+        .await?,
+    );
+    let mut notes = Vec::new();
+    if !materialised {
+        let cells = (common.cells as u32).div_ceil(16);
+        program.view(Pass::build(ctx, &POOL_STATS, &[], &named, (cells, cells)).await?);
+        notes.push("the heatmap is pooled from the fused kernel's row statistics (untimed work for the view)".to_string());
+    }
+    let (_, timed): (Program, Timed) = options.run(ctx, program).await?;
+    let output = to_array(n, dv, buffers::read_f32(ctx, &common.o, n * dv).await?)?;
+    let memory = qkv.bytes() + ((n * dv + 2 * n) * 4) as u64;
+    let mut out = GpuOutput::new(KernelKind::Fused, String::new(), output, timed, memory);
+    out.notes = notes;
+    if !materialised {
+        let values = buffers::read_f32(ctx, &common.map, common.cells * common.cells).await?;
+        out.artifacts.put(Artifact::Weights(common.map(n, values)));
+    }
+    let mut work = Work::default();
+    work.add(
+        format!("fused_simple, {} query rows per workgroup", tiles.rows),
+        work::fused_simple(
+            n as u64,
+            d as u64,
+            dv as u64,
+            tiles.rows as u64,
+            common.causal,
+        ),
+    );
+    out.executed = Some(work.counted(
+        "per workgroup and 64-key tile 2·rows·keys·(d + dᵥ) + rows·(389 + 64⌈dᵥ/64⌉); per row 64 + dᵥ",
+        "4(nd + ndᵥ + 2n) + K and V re-read by every workgroup",
+    ));
+    Ok(out)
 }
 
 #[cfg(test)]

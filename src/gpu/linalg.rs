@@ -1,16 +1,66 @@
 //! Host side of `linalg.wgsl`: dense matrices on the GPU and a [`Builder`]
 //! that records operations (matmul with transposes, row softmax, the
-//! Moore–Penrose iteration's steps, segment means, bias + ReLU) into a
-//! [`Program`] — buffers, parameters and bind groups made once, so that a
-//! timed run replays only the dispatches.
+//! Moore–Penrose iteration's steps, segment means, bias + ReLU, the pooled
+//! implied matrix of a factored method) into a [`Program`] — buffers,
+//! parameters and bind groups made once, so that a timed run replays only
+//! the dispatches. Steps recorded after [`Builder::views`] pool views: they
+//! run once, after the timed repeats.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::buffers::{self, Timestamps, check_dispatch, check_storage, scoped};
+use super::bindings::{Binding, Kernel, Module};
+use super::buffers;
+use super::program::{Pass, Program};
 use super::{GpuContext, GpuError};
-use crate::measure::AttentionMap;
+use crate::data::maps::AttentionMap;
 
-const MODULE: &str = "linalg";
+const MODULE: Module = Module {
+    name: "linalg",
+    source: || wgpu::include_wgsl!("linalg.wgsl"),
+    text: include_str!("linalg.wgsl"),
+};
+const P: Binding = Binding::uniform("p", 0);
+const A: Binding = Binding::read("a", 1);
+const B: Binding = Binding::read("b", 2);
+const C: Binding = Binding::write("c", 3);
+const E: Binding = Binding::read("e", 4);
+
+const fn op(entry: &'static str, bindings: &'static [Binding]) -> Kernel {
+    Kernel {
+        module: MODULE,
+        entry,
+        bindings,
+    }
+}
+
+/// c = α·op(a)·op(b).
+pub const MATMUL: Kernel = op("matmul", &[P, A, B, C]);
+/// Row softmax of c in place.
+pub const SOFTMAX_ROWS: Kernel = op("softmax_rows", &[P, C]);
+/// c = α·I + β·a.
+pub const IDENTITY_PLUS: Kernel = op("identity_plus", &[P, A, C]);
+/// c = aᵀ/(‖a‖₁‖a‖∞).
+pub const PINV_START: Kernel = op("pinv_start", &[P, A, C]);
+/// c = segment means of a's rows.
+pub const SEGMENT_MEANS: Kernel = op("segment_means", &[P, A, C]);
+/// c ← c + a (a row vector), then ReLU.
+pub const BIAS_RELU: Kernel = op("bias_relu", &[P, A, C]);
+/// Block sums of the factors of an implied matrix.
+pub const BLOCK_SUMS: Kernel = op("block_sums", &[P, A, B, C, E]);
+/// The pooled implied matrix from its block sums.
+pub const POOL_FACTORED: Kernel = op("pool_factored", &[P, A, B, C, E]);
+
+/// Every kernel of this family.
+pub const KERNELS: &[Kernel] = &[
+    MATMUL,
+    SOFTMAX_ROWS,
+    IDENTITY_PLUS,
+    PINV_START,
+    SEGMENT_MEANS,
+    BIAS_RELU,
+    BLOCK_SUMS,
+    POOL_FACTORED,
+];
 
 /// A row-major f32 matrix on the GPU.
 #[derive(Debug, Clone)]
@@ -24,6 +74,15 @@ pub struct Mat {
 }
 
 impl Mat {
+    /// A view of an existing buffer as a rows × cols matrix.
+    pub fn of(buf: &wgpu::Buffer, rows: usize, cols: usize) -> Mat {
+        Mat {
+            buf: buf.clone(),
+            rows: rows as u32,
+            cols: cols as u32,
+        }
+    }
+
     /// Entries.
     pub fn len(&self) -> usize {
         (self.rows * self.cols) as usize
@@ -59,82 +118,30 @@ struct OpParams {
     cells: u32,
 }
 
-/// One recorded dispatch.
-pub struct Step {
-    label: &'static str,
-    pipeline: wgpu::ComputePipeline,
-    group: wgpu::BindGroup,
-    groups: (u32, u32),
-}
-
-/// A replayable sequence of dispatches.
-#[derive(Default)]
-pub struct Program {
-    steps: Vec<Step>,
-}
-
-impl Program {
-    /// Records every step; with `timestamps`, pair `slot` gets its beginning
-    /// from the first pass when `first` and its end from the last when `last`
-    /// (so that programs can be chained under one timing).
-    pub fn record(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        timestamps: Option<(&Timestamps, u32)>,
-        first: bool,
-        last: bool,
-    ) {
-        let count = self.steps.len();
-        for (idx, step) in self.steps.iter().enumerate() {
-            let writes = timestamps
-                .and_then(|(t, slot)| t.span(slot, first && idx == 0, last && idx + 1 == count));
-            buffers::dispatch(
-                encoder,
-                step.label,
-                &step.pipeline,
-                &step.group,
-                step.groups,
-                writes,
-            );
-        }
-    }
-
-    /// Whether it records nothing.
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
-    }
-
-    /// Appends another program's steps.
-    pub fn extend(&mut self, other: Program) {
-        self.steps.extend(other.steps);
-    }
-}
-
 /// Records operations into a [`Program`], allocating their outputs.
 pub struct Builder<'a> {
     ctx: &'a GpuContext,
-    layout: wgpu::BindGroupLayout,
-    pipeline_layout: wgpu::PipelineLayout,
-    dummy: wgpu::Buffer,
     /// The recorded program.
     pub program: Program,
     /// Bytes allocated for outputs so far.
     pub allocated: u64,
+    views: bool,
 }
 
 impl<'a> Builder<'a> {
-    /// A builder on this device.
-    pub fn new(ctx: &'a GpuContext) -> Result<Builder<'a>, GpuError> {
-        let (layout, pipeline_layout) = ctx.layout("linalg.bindings", &[false, false, true, false]);
-        let dummy = buffers::storage(ctx, "linalg.dummy", 1)?;
-        Ok(Builder {
+    /// A builder on this device; `label` names its program in errors.
+    pub fn new(ctx: &'a GpuContext, label: &str) -> Builder<'a> {
+        Builder {
             ctx,
-            layout,
-            pipeline_layout,
-            dummy,
-            program: Program::default(),
+            program: Program::new(label),
             allocated: 0,
-        })
+            views: false,
+        }
+    }
+
+    /// From now on, steps pool views: run once after the timed repeats.
+    pub fn views(&mut self) {
+        self.views = true;
     }
 
     /// A zeroed rows × cols matrix (checked against the limits).
@@ -166,42 +173,28 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// Records `kernel` with its parameters, the named inputs and the output
+    /// `c`, timed or as a view.
     async fn step(
         &mut self,
-        label: &'static str,
-        entry: &'static str,
+        label: &str,
+        kernel: &Kernel,
         params: OpParams,
-        inputs: [Option<&wgpu::Buffer>; 3],
+        inputs: &[(&str, &wgpu::Buffer)],
         output: &wgpu::Buffer,
         groups: (u32, u32),
     ) -> Result<(), GpuError> {
-        check_dispatch(self.ctx, label, groups.0)?;
-        check_dispatch(self.ctx, label, groups.1)?;
-        let source = || wgpu::include_wgsl!("linalg.wgsl");
-        let pipeline = self
-            .ctx
-            .pipeline(MODULE, source, &self.pipeline_layout, entry, &[])
-            .await?;
-        let uniform = buffers::uniform(self.ctx, label, &params);
-        let [a, b, e] = inputs;
-        let group = buffers::bind_group(
-            self.ctx,
-            label,
-            &self.layout,
-            &[
-                &uniform,
-                a.unwrap_or(&self.dummy),
-                b.unwrap_or(&self.dummy),
-                output,
-                e.unwrap_or(&self.dummy),
-            ],
-        );
-        self.program.steps.push(Step {
-            label,
-            pipeline,
-            group,
-            groups,
-        });
+        let uniform = buffers::uniform(self.ctx, kernel.entry, &params);
+        let mut named = vec![("p", &uniform), ("c", output)];
+        named.extend_from_slice(inputs);
+        let pass = Pass::build(self.ctx, kernel, &[], &named, groups)
+            .await?
+            .named(label);
+        if self.views {
+            self.program.view(pass);
+        } else {
+            self.program.time(pass);
+        }
         Ok(())
     }
 
@@ -266,9 +259,9 @@ impl<'a> Builder<'a> {
         };
         self.step(
             label,
-            "matmul",
+            &MATMUL,
             params,
-            [Some(&a.buf), Some(&b.buf), None],
+            &[("a", &a.buf), ("b", &b.buf)],
             &out.buf,
             (n.div_ceil(16), m.div_ceil(16)),
         )
@@ -291,15 +284,8 @@ impl<'a> Builder<'a> {
             ..Default::default()
         };
         let groups = (x.rows.min(65535), x.rows.div_ceil(65535));
-        self.step(
-            label,
-            "softmax_rows",
-            params,
-            [None, None, None],
-            &x.buf,
-            groups,
-        )
-        .await
+        self.step(label, &SOFTMAX_ROWS, params, &[], &x.buf, groups)
+            .await
     }
 
     /// `alpha·I + beta·x` for a square x, into `out` (not x).
@@ -319,9 +305,9 @@ impl<'a> Builder<'a> {
         };
         self.step(
             label,
-            "identity_plus",
+            &IDENTITY_PLUS,
             params,
-            [Some(&x.buf), None, None],
+            &[("a", &x.buf)],
             &out.buf,
             ((x.rows * x.rows).div_ceil(64), 1),
         )
@@ -337,9 +323,9 @@ impl<'a> Builder<'a> {
         };
         self.step(
             label,
-            "pinv_start",
+            &PINV_START,
             params,
-            [Some(&x.buf), None, None],
+            &[("a", &x.buf)],
             &out.buf,
             (1, 1),
         )
@@ -398,9 +384,9 @@ impl<'a> Builder<'a> {
         };
         self.step(
             label,
-            "segment_means",
+            &SEGMENT_MEANS,
             params,
-            [Some(&x.buf), None, None],
+            &[("a", &x.buf)],
             &out.buf,
             ((segments * x.cols).div_ceil(64), 1),
         )
@@ -424,9 +410,9 @@ impl<'a> Builder<'a> {
         };
         self.step(
             label,
-            "bias_relu",
+            &BIAS_RELU,
             params,
-            [Some(&bias.buf), None, None],
+            &[("a", &bias.buf)],
             &x.buf,
             ((x.rows * x.cols).div_ceil(64), 1),
         )
@@ -458,16 +444,16 @@ impl<'a> Builder<'a> {
             cells,
             ..Default::default()
         };
-        let inputs = [Some(&u.buf), Some(&w.buf), Some(&scales.buf)];
+        let inputs = [("a", &u.buf), ("b", &w.buf), ("e", &scales.buf)];
         let sums = (2 * cells * u.cols).div_ceil(64);
-        self.step(label, "block_sums", params, inputs, &out.buf, (sums, 1))
+        self.step(label, &BLOCK_SUMS, params, &inputs, &out.buf, (sums, 1))
             .await?;
         let groups = cells.div_ceil(16);
         self.step(
             label,
-            "pool_factored",
+            &POOL_FACTORED,
             params,
-            inputs,
+            &inputs,
             &out.buf,
             (groups, groups),
         )
@@ -481,48 +467,31 @@ impl<'a> Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// The implied n×n matrix u·wᵀ (no row scales, no mask) pooled for the
-    /// heatmap: records the pooling after the steps the builder holds, runs
-    /// them all once and reads the map back.
+    /// Records, as views, the implied n×n matrix u·wᵀ (no row scales, no
+    /// mask) pooled for the heatmap; read it with [`read_map`] after the
+    /// program ran.
     pub async fn implied_map(
         &mut self,
         label: &'static str,
         u: &Mat,
         w: &Mat,
-    ) -> Result<AttentionMap, GpuError> {
+    ) -> Result<Mat, GpuError> {
+        self.views();
         let n = u.rows as usize;
         let (factor, cells) = AttentionMap::geometry(n);
         let ones = self.upload(label, &vec![1.0; n], n, 1)?;
-        let pooled = self
-            .pool_factored(label, u, w, &ones, false, factor as u32, cells as u32)
-            .await?;
-        run_once(self.ctx, "pooling the implied matrix", &self.program).await?;
-        Ok(AttentionMap {
-            n,
-            factor,
-            cells,
-            values: pooled.read(self.ctx).await?.iter().copied().collect(),
-        })
+        self.pool_factored(label, u, w, &ones, false, factor as u32, cells as u32)
+            .await
     }
 }
 
-/// Runs `program` once, inside error scopes, and waits for nothing (the
-/// caller reads what it needs).
-pub async fn run_once(ctx: &GpuContext, stage: &str, program: &Program) -> Result<(), GpuError> {
-    scoped(ctx, stage, || {
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("linalg.once"),
-            });
-        program.record(&mut enc, None, true, true);
-        ctx.queue.submit([enc.finish()]);
-        Ok(())
+/// The pooled map of n positions held in `pooled` (after its program ran).
+pub async fn read_map(ctx: &GpuContext, pooled: &Mat, n: usize) -> Result<AttentionMap, GpuError> {
+    let (factor, cells) = AttentionMap::geometry(n);
+    Ok(AttentionMap {
+        n,
+        factor,
+        cells,
+        values: buffers::read_f32(ctx, &pooled.buf, cells * cells).await?,
     })
-    .await
-}
-
-/// Checks that a matrix of rows × cols fits a storage binding.
-pub fn check(ctx: &GpuContext, what: &str, rows: usize, cols: usize) -> Result<(), GpuError> {
-    check_storage(ctx, what, (rows * cols * 4) as u64)
 }

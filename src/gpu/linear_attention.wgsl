@@ -36,7 +36,7 @@ struct LinearParams {
     chunk: u32,
     chunks: u32,
     causal: u32,
-    kind: u32,
+    kind: u32,        // a FEATURE_* code
     scan_offset: u32,
     scan_src: u32,
     final_half: u32,
@@ -58,6 +58,11 @@ struct LinearParams {
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
 const PI: f32 = 3.14159265358979;
+
+// Feature maps: FeatureKind in src/data/codes.rs (a test checks the values).
+const FEATURE_ELU: u32 = 0u;
+const FEATURE_FAVOR: u32 = 1u;
+const FEATURE_COS: u32 = 2u;
 
 fn width() -> u32 {
     return params.m * params.dv + params.m;
@@ -113,11 +118,11 @@ fn features(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) group
     let f = idx % params.m;
     var value = 0.0;
     switch params.kind {
-        case 0u: {
+        case FEATURE_ELU: {
             let x = input(which, row, f);
             value = select(exp(x), x + 1.0, x > 0.0);
         }
-        case 1u: {
+        case FEATURE_FAVOR: {
             var proj = 0.0;
             var norm = 0.0;
             for (var e = 0u; e < params.d; e++) {
@@ -127,7 +132,7 @@ fn features(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) group
             }
             value = proj - 0.5 * norm;
         }
-        default: {
+        case FEATURE_COS, default: {
             let angle = PI * f32(row) / (2.0 * f32(params.n));
             let x = max(input(which, row, f % params.d), 0.0);
             value = select(x * sin(angle), x * cos(angle), f < params.d);

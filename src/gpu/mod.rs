@@ -9,19 +9,25 @@
 //!
 //! GPU code takes a [`GpuContext`] so that tests can inject their own device.
 
+pub mod bindings;
 pub mod buffers;
 pub mod context;
 pub mod full_attention;
 pub mod linalg;
 pub mod linear_attention;
+pub mod program;
 pub mod tiled_attention;
 pub mod work;
 
 use ndarray::Array2;
 
 pub use context::GpuContext;
+pub use program::{Pass, Program, Timed};
 
-use crate::measure::{AttentionMap, FactorMap, LshView, PatternMap, Stage, Timing};
+use crate::data::artifacts::Artifacts;
+use crate::data::codes::KernelKind;
+use crate::data::count::Counted;
+use crate::data::timing::Stage;
 
 /// Everything that can go wrong on the GPU, worded for the user.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +101,9 @@ pub struct GpuRunOptions {
     pub fused: FusedChoice,
     /// Tuning: most query rows per fused workgroup (`None`: the tuned default).
     pub max_rows_per_workgroup: Option<u32>,
+    /// Fault injection for the tests of the execution layer: the timed
+    /// program gets one dispatch over the adapter's workgroup limit.
+    pub inject_fault: bool,
 }
 
 impl Default for GpuRunOptions {
@@ -104,7 +113,23 @@ impl Default for GpuRunOptions {
             map_source: MapSource::Auto,
             fused: FusedChoice::Auto,
             max_rows_per_workgroup: None,
+            inject_fault: false,
         }
+    }
+}
+
+impl GpuRunOptions {
+    /// Runs `program` as these options say (fault injected if asked).
+    pub async fn run(
+        &self,
+        ctx: &GpuContext,
+        mut program: Program,
+    ) -> Result<(Program, Timed), GpuError> {
+        if self.inject_fault {
+            program.inject_oversized_dispatch();
+        }
+        let timed = program.run(ctx, self.repeats).await?;
+        Ok((program, timed))
     }
 }
 
@@ -116,32 +141,49 @@ pub struct GpuOutput {
     /// Outputs of other kernels that computed the same thing (for
     /// cross-checks), e.g. `("materialized", O)`.
     pub other_outputs: Vec<(String, Array2<f32>)>,
-    /// Pooled attention map.
-    pub map: AttentionMap,
-    /// Name of the timed kernel (`"fused"`).
-    pub kernel: String,
+    /// View data pooled on the GPU (weights, pattern, buckets, factor).
+    pub artifacts: Artifacts,
+    /// The kernel family timed.
+    pub kernel: KernelKind,
     /// Its variant and tile sizes.
     pub kernel_variant: String,
-    /// Per-repeat times of the timed kernel, ms.
-    pub time_ms_samples: Vec<f64>,
-    /// How they were measured.
-    pub timing: Timing,
+    /// The timed runs.
+    pub timed: Timed,
     /// Bytes of device memory the timed kernel's buffers occupy.
     pub memory_bytes: u64,
     /// Other stages.
     pub stages: Vec<Stage>,
     /// Remarks (fallbacks, limits).
     pub notes: Vec<String>,
-    /// The pattern pooled on the GPU (tiled kernels).
-    pub pattern_map: Option<PatternMap>,
-    /// Reformer's bucket assignment as the GPU computed it.
-    pub lsh: Option<LshView>,
     /// Pairs evaluated by the tiled kernel (visited tiles × 32 × 32).
     pub tile_pairs: Option<u64>,
-    /// A factor of a low-rank or kernel method, for the view.
-    pub factor_map: Option<FactorMap>,
     /// The executed FLOPs and bytes of the kernel that ran, when it is not
     /// the one the method's cost describes (the simple fused kernel on an
     /// adapter too small for the tiled one).
-    pub executed: Option<(crate::attention::Counted, crate::attention::Counted)>,
+    pub executed: Option<(Counted, Counted)>,
+}
+
+impl GpuOutput {
+    /// An output with no extra views, stages, notes or counts.
+    pub fn new(
+        kernel: KernelKind,
+        kernel_variant: String,
+        output: Array2<f32>,
+        timed: Timed,
+        memory_bytes: u64,
+    ) -> GpuOutput {
+        GpuOutput {
+            output,
+            other_outputs: Vec::new(),
+            artifacts: Artifacts::new(),
+            kernel,
+            kernel_variant,
+            timed,
+            memory_bytes,
+            stages: Vec::new(),
+            notes: Vec::new(),
+            tile_pairs: None,
+            executed: None,
+        }
+    }
 }

@@ -1,28 +1,119 @@
 //! Host side of `tiled_attention.wgsl` (and `lsh.wgsl`): the register-tiled,
 //! block-sparse fused attention kernel that every softmax method shares.
 //!
-//! A method describes what it computes as a [`Layout`]: a structured
-//! [`Pattern`] (exact attention is [`Pattern::Dense`]) or Reformer's LSH
-//! buckets. From it the host builds the list of key tiles each query tile
-//! visits ([`TileList`]: skipped tiles cost nothing) and the auxiliary tables
-//! of the element mask (BigBird's random blocks; Reformer's sorted orders,
-//! which the GPU computes itself with `lsh_hash` and `lsh_sort`). The kernel
-//! then runs the online softmax over the visited tiles only; `pool_weights`
-//! and `pool_pattern` pool the attention weights and the pattern for the
-//! views without storing n² values.
+//! A method describes what it computes as a [`Layout`]: a [`TileMask`] — any
+//! pattern that can list the key tiles each query tile visits and encode its
+//! element mask for the kernel (exact attention is [`Dense`]) — or
+//! Reformer's LSH buckets ([`LshSpec`]), whose sorted orders the GPU computes
+//! itself with `lsh_hash` and `lsh_sort`. From it the host builds the tile
+//! list ([`TileList`]: skipped tiles cost nothing) and the auxiliary tables;
+//! the kernel runs the online softmax over the visited tiles only;
+//! `pool_weights` and `pool_pattern` pool the attention weights and the
+//! pattern for the views without storing n² values.
+//!
+//! Shape: [`Tiled::prepare`] (tables, buffers, pipelines, bind groups) →
+//! its [`Program`] (timed: hash, sort, attend and merge per round, combine;
+//! views: the two pools) → [`Tiled::output`], [`Tiled::maps`],
+//! [`Tiled::lsh_view`].
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
-use web_time::Instant;
 
-use super::buffers::{self, Timestamps, check_dispatch, check_storage, dispatch, scoped};
+use super::bindings::{Binding, Kernel, Module};
+use super::buffers::{self, Qkv, check_storage, scoped};
+use super::program::{Pass, Program};
 use super::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::attention::pattern::{Pattern, TileList};
-use crate::inputs::Inputs;
-use crate::measure::{AttentionMap, LshView, PatternMap, Timing};
+use crate::data::artifacts::{Artifact, Artifacts};
+use crate::data::codes::{KernelKind, PatternKind};
+use crate::data::maps::{AttentionMap, LshView, PatternMap};
+use crate::data::tiles::TileList;
 
-const MODULE: &str = "tiled_attention";
-const LSH_MODULE: &str = "lsh";
+const MODULE: Module = Module {
+    name: "tiled_attention",
+    source: || wgpu::include_wgsl!("tiled_attention.wgsl"),
+    text: include_str!("tiled_attention.wgsl"),
+};
+const LSH_MODULE: Module = Module {
+    name: "lsh",
+    source: || wgpu::include_wgsl!("lsh.wgsl"),
+    text: include_str!("lsh.wgsl"),
+};
+
+const PARAMS: Binding = Binding::uniform("params", 0);
+const Q: Binding = Binding::read("q", 1);
+const K: Binding = Binding::read("k", 2);
+const V: Binding = Binding::read("v", 3);
+const O: Binding = Binding::write("o", 4);
+const STATS: Binding = Binding::write("stats", 5);
+const TILES: Binding = Binding::read("tiles", 6);
+const AUX: Binding = Binding::read("aux", 7);
+const MAP: Binding = Binding::write("map", 8);
+
+/// The online softmax over one round's visited tiles.
+pub const ATTEND: Kernel = Kernel {
+    module: MODULE,
+    entry: "attend",
+    bindings: &[PARAMS, Q, K, V, O, STATS, TILES, AUX],
+};
+/// Combines the partial results of split query tiles.
+pub const MERGE: Kernel = Kernel {
+    module: MODULE,
+    entry: "merge_splits",
+    bindings: &[PARAMS, O, STATS, TILES, AUX],
+};
+/// Reformer: the union of rounds by their normalisers.
+pub const COMBINE: Kernel = Kernel {
+    module: MODULE,
+    entry: "combine_rounds",
+    bindings: &[PARAMS, O, STATS],
+};
+/// Pools the attention weights from the row statistics.
+pub const POOL_WEIGHTS: Kernel = Kernel {
+    module: MODULE,
+    entry: "pool_weights",
+    bindings: &[PARAMS, Q, K, STATS, AUX, MAP],
+};
+/// Pools the pattern's categories.
+pub const POOL_PATTERN: Kernel = Kernel {
+    module: MODULE,
+    entry: "pool_pattern",
+    bindings: &[PARAMS, AUX, MAP],
+};
+/// Reformer: the bucket of every query and key, every round.
+pub const LSH_HASH: Kernel = Kernel {
+    module: LSH_MODULE,
+    entry: "lsh_hash",
+    bindings: &[
+        Binding::uniform("params", 0),
+        Binding::read("q", 1),
+        Binding::read("k", 2),
+        Binding::read("planes", 3),
+        Binding::write("buckets", 4),
+    ],
+};
+/// Reformer: the stable sort by bucket.
+pub const LSH_SORT: Kernel = Kernel {
+    module: LSH_MODULE,
+    entry: "lsh_sort",
+    bindings: &[
+        Binding::uniform("params", 0),
+        Binding::write("buckets", 4),
+        Binding::write("aux", 5),
+    ],
+};
+
+/// Every kernel of this family (for the tests that check them against the
+/// shaders).
+pub const KERNELS: &[Kernel] = &[
+    ATTEND,
+    MERGE,
+    COMBINE,
+    POOL_WEIGHTS,
+    POOL_PATTERN,
+    LSH_HASH,
+    LSH_SORT,
+];
+
 /// Query rows per workgroup and keys per tile (`TQ`, `TK` in the shader).
 pub const TILE: usize = 32;
 
@@ -73,6 +164,71 @@ impl TiledTiles {
     }
 }
 
+/// The knobs of a mask, named as the kernel's uniform names them (0 where a
+/// pattern has no such knob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MaskKnobs {
+    /// Longformer: half-width W.
+    pub window: u32,
+    /// Longformer: global tokens G.
+    pub global: u32,
+    /// Sparse Transformer: L.
+    pub stride: u32,
+    /// Sparse Transformer, fixed: c.
+    pub summary: u32,
+    /// BigBird: block size B.
+    pub block: u32,
+    /// BigBird: global blocks g.
+    pub global_blocks: u32,
+    /// BigBird: half the window in blocks.
+    pub window_half: u32,
+    /// BigBird: random blocks per query block R.
+    pub random: u32,
+}
+
+/// What the tiled kernel needs of a sparse pattern: the key tiles each query
+/// tile visits, and the encoding of its element mask (the kind, its knobs,
+/// and an auxiliary table such as BigBird's random blocks).
+pub trait TileMask {
+    /// Which mask the kernel applies.
+    fn kind(&self) -> PatternKind;
+    /// Its knobs.
+    fn knobs(&self) -> MaskKnobs;
+    /// The key tiles each 32-row query tile visits, with whole-tile flags.
+    fn tiles(&self, n: usize, causal: bool) -> TileList;
+    /// The auxiliary table the mask reads (at least one entry).
+    fn aux(&self) -> Vec<u32> {
+        vec![0]
+    }
+}
+
+/// Exact attention: every key tile, up to the diagonal when causal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dense;
+
+impl TileMask for Dense {
+    fn kind(&self) -> PatternKind {
+        PatternKind::Dense
+    }
+
+    fn knobs(&self) -> MaskKnobs {
+        MaskKnobs::default()
+    }
+
+    fn tiles(&self, n: usize, causal: bool) -> TileList {
+        TileList::build(
+            n,
+            TILE,
+            |rows| {
+                #[allow(clippy::single_range_in_vec_init)]
+                let keys = vec![0..if causal { rows.end } else { n }];
+                keys
+            },
+            |rows, keys| !causal || keys.end - 1 <= rows.start,
+        )
+    }
+}
+
 /// Reformer's hashing set-up (see `attention/reformer.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LshSpec {
@@ -89,25 +245,20 @@ pub struct LshSpec {
 }
 
 /// What the kernel computes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Layout {
-    /// A structured pattern (exact attention: `Pattern::Dense`).
-    Structured(Pattern),
+#[derive(Clone, Copy)]
+pub enum Layout<'a> {
+    /// A structured mask (exact attention: [`Dense`]).
+    Masked(&'a dyn TileMask),
     /// Reformer: chunks of LSH-sorted positions.
-    Lsh(LshSpec),
+    Lsh(&'a LshSpec),
 }
 
-impl Layout {
+impl Layout<'_> {
     /// The key tiles each query tile visits (for Reformer in sorted order:
     /// its chunks and the previous one).
     pub fn tiles(&self, n: usize, causal: bool) -> TileList {
         match self {
-            Layout::Structured(p) => TileList::build(
-                n,
-                TILE,
-                |rows| p.key_ranges(rows, n, causal),
-                |rows, keys| p.tile_full(rows, keys, causal),
-            ),
+            Layout::Masked(mask) => mask.tiles(n, causal),
             Layout::Lsh(spec) => {
                 let c = spec.chunk.max(1) as usize;
                 TileList::build(
@@ -126,66 +277,22 @@ impl Layout {
         }
     }
 
-    fn code(&self) -> u32 {
-        match self {
-            Layout::Structured(Pattern::Dense) => 0,
-            Layout::Structured(Pattern::Longformer { .. }) => 1,
-            Layout::Structured(Pattern::Strided { .. }) => 2,
-            Layout::Structured(Pattern::Fixed { .. }) => 3,
-            Layout::Structured(Pattern::BigBird(_)) => 4,
-            Layout::Lsh(_) => 5,
-        }
-    }
-
-    fn knobs(&self) -> [u32; 4] {
-        match self {
-            Layout::Structured(Pattern::Dense) => [0; 4],
-            Layout::Structured(Pattern::Longformer { window, global }) => {
-                [sat(*window), sat(*global), 0, 0]
-            }
-            Layout::Structured(Pattern::Strided { stride }) => [sat(*stride), 0, 0, 0],
-            Layout::Structured(Pattern::Fixed { stride, summary }) => {
-                [sat(*stride), sat(*summary), 0, 0]
-            }
-            Layout::Structured(Pattern::BigBird(b)) => [
-                sat(b.block),
-                sat(b.global_blocks),
-                sat(b.window_blocks / 2),
-                sat(b.random_per_block),
-            ],
-            Layout::Lsh(spec) => [spec.chunk.max(1), spec.shared_qk as u32, 0, 0],
-        }
-    }
-
-    fn rounds(&self) -> u32 {
+    /// Hash rounds (1 for a structured mask).
+    pub fn rounds(&self) -> u32 {
         match self {
             Layout::Lsh(spec) => spec.rounds.max(1),
-            Layout::Structured(_) => 1,
+            Layout::Masked(_) => 1,
         }
     }
 
-    /// Auxiliary table: BigBird's random blocks (blocks × R, u32::MAX
-    /// padding); Reformer's five rounds × n tables (filled on the GPU).
+    /// Auxiliary table: the mask's own, or Reformer's five rounds × n
+    /// tables (filled on the GPU).
     fn aux(&self, n: usize) -> Vec<u32> {
         match self {
-            Layout::Structured(Pattern::BigBird(b)) => {
-                let r = b.random_per_block;
-                let mut table = vec![u32::MAX; (b.random.len() * r).max(1)];
-                for (qb, blocks) in b.random.iter().enumerate() {
-                    for (slot, &kb) in blocks.iter().enumerate() {
-                        table[qb * r + slot] = kb as u32;
-                    }
-                }
-                table
-            }
+            Layout::Masked(mask) => mask.aux(),
             Layout::Lsh(spec) => vec![0; 5 * spec.rounds.max(1) as usize * n],
-            Layout::Structured(_) => vec![0],
         }
     }
-}
-
-fn sat(x: usize) -> u32 {
-    x.min(u32::MAX as usize) as u32
 }
 
 /// How the visited tiles are shared among workgroups. A query tile whose
@@ -251,17 +358,21 @@ struct Params {
     factor: u32,
     cells: u32,
     pattern: u32,
-    knob_a: u32,
-    knob_b: u32,
-    knob_c: u32,
-    knob_e: u32,
+    window: u32,
+    global: u32,
+    stride: u32,
+    summary: u32,
+    block: u32,
+    global_blocks: u32,
+    window_half: u32,
+    random: u32,
+    chunk: u32,
+    shared_qk: u32,
     rounds: u32,
     round: u32,
     items_base: u32,
     merges_base: u32,
     slabs: u32,
-    _pad0: u32,
-    _pad1: u32,
 }
 
 /// The uniform block of `lsh.wgsl`.
@@ -274,87 +385,22 @@ struct LshParams {
     rounds: u32,
 }
 
-struct LshStage {
-    hash: wgpu::ComputePipeline,
-    sort: wgpu::ComputePipeline,
-    group: wgpu::BindGroup,
-    hash_groups: u32,
-    sorts: u32,
-    buckets: u32,
+/// The host-side tables of one problem: the tile list and work plan as one
+/// u32 table (key-tile entries with bit 31 set for whole tiles, then the
+/// work items, then the merges), and the mask's auxiliary table.
+struct Tables {
+    tiles: TileList,
+    plan: WorkPlan,
+    table: Vec<u32>,
+    aux: Vec<u32>,
+    items_base: u32,
+    merges_base: u32,
 }
 
-/// A tiled attention problem with its buffers, bind groups and pipelines
-/// ready; recording it again re-runs it.
-pub struct Prepared {
-    n: usize,
-    dv: usize,
-    rounds: u32,
-    lsh: Option<LshStage>,
-    attend: wgpu::ComputePipeline,
-    merge: wgpu::ComputePipeline,
-    combine: wgpu::ComputePipeline,
-    pool_weights: wgpu::ComputePipeline,
-    pool_pattern: wgpu::ComputePipeline,
-    /// One bind group per round (Reformer), then the final one (pools, combine).
-    round_groups: Vec<wgpu::BindGroup>,
-    final_group: wgpu::BindGroup,
-    pattern_group: wgpu::BindGroup,
-    work_items: u32,
-    merges: u32,
-    cells: usize,
-    factor: usize,
-    o: wgpu::Buffer,
-    aux: wgpu::Buffer,
-    weights_map: wgpu::Buffer,
-    pattern_map: wgpu::Buffer,
-    /// Pairs the kernel evaluates per run: visited tiles × 32 × 32 × rounds.
-    pub tile_pairs: u64,
-    /// Device memory of the kernel's own buffers (outputs, statistics,
-    /// tile list, tables), excluding the inputs.
-    pub memory_bytes: u64,
-}
-
-impl Prepared {
-    /// Builds everything for `layout` over inputs already on the GPU; the
-    /// logits are `scale·qᵢ·kⱼ` (1/√d for attention).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn new(
-        ctx: &GpuContext,
-        layout: &Layout,
-        causal: bool,
-        (n, d, dv): (usize, usize, usize),
-        scale: f32,
-        q: &wgpu::Buffer,
-        k: &wgpu::Buffer,
-        v: &wgpu::Buffer,
-    ) -> Result<Prepared, GpuError> {
-        if !TiledTiles::fits(
-            d as u32,
-            dv as u32,
-            ctx.limits.max_compute_workgroup_storage_size,
-        ) {
-            return Err(TiledTiles::unfit(ctx, d as u32, dv as u32));
-        }
-        if ctx.limits.max_storage_buffers_per_shader_stage < 8 {
-            return Err(GpuError::TooLarge {
-                what: "the tiled attention kernel".into(),
-                needs: 8,
-                unit: "storage buffers",
-                limit_name: "max_storage_buffers_per_shader_stage",
-                limit: ctx.limits.max_storage_buffers_per_shader_stage as u64,
-            });
-        }
-        let rounds = layout.rounds();
-        let slabs = if matches!(layout, Layout::Lsh(_)) {
-            rounds as usize + 1
-        } else {
-            1
-        };
-        let (factor, cells) = AttentionMap::geometry(n);
+impl Tables {
+    fn new(layout: &Layout<'_>, n: usize, causal: bool) -> Tables {
         let tiles = layout.tiles(n, causal);
         let plan = WorkPlan::new(&tiles);
-        // The table: key-tile entries (bit 31: whole tile computed), then the
-        // work items, then the merges.
         let mut table: Vec<u32> = tiles
             .tiles
             .iter()
@@ -365,263 +411,123 @@ impl Prepared {
         table.extend(plan.items.iter().flatten());
         let merges_base = table.len() as u32;
         table.extend(plan.merges.iter().flatten());
-        let aux_table = layout.aux(n);
-        let work_items = plan.items.len() as u32;
-        check_dispatch(ctx, "tiled attention", work_items)?;
-        let combine_groups = (n * dv).div_ceil(256) as u32;
-        check_dispatch(ctx, "combining hash rounds", combine_groups)?;
-        let partial_rows = plan.slots as usize * TILE;
+        Tables {
+            aux: layout.aux(n),
+            tiles,
+            plan,
+            table,
+            items_base,
+            merges_base,
+        }
+    }
+}
+
+/// Buffers the kernel writes and reads back.
+struct Outputs {
+    o: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    table: wgpu::Buffer,
+    aux: wgpu::Buffer,
+    weights_map: wgpu::Buffer,
+    pattern_map: wgpu::Buffer,
+}
+
+/// A tiled attention problem prepared on the GPU: its program and the
+/// buffers to read back.
+pub struct Tiled {
+    /// The passes: timed (hash, sort, attend, merge, combine) and views.
+    pub program: Program,
+    outputs: Outputs,
+    n: usize,
+    dv: usize,
+    rounds: u32,
+    lsh: Option<(u32, u32)>,
+    cells: usize,
+    factor: usize,
+    /// Pairs the kernel evaluates per run: visited tiles × 32 × 32 × rounds.
+    pub tile_pairs: u64,
+}
+
+/// The shape of a tiled problem: n, d, dᵥ, causal, and the logit scale
+/// (1/√d for attention).
+#[derive(Debug, Clone, Copy)]
+pub struct TiledShape {
+    /// Queries and keys.
+    pub n: usize,
+    /// Query/key width.
+    pub d: usize,
+    /// Value width.
+    pub dv: usize,
+    /// Mask keys j > i.
+    pub causal: bool,
+    /// Logits are `scale·qᵢ·kⱼ`.
+    pub scale: f32,
+}
+
+impl Tiled {
+    /// Checks every limit, builds the tables, allocates, and records the
+    /// program for `layout` over inputs already on the GPU.
+    pub async fn prepare(
+        ctx: &GpuContext,
+        layout: Layout<'_>,
+        shape: TiledShape,
+        qkv: &Qkv,
+    ) -> Result<Tiled, GpuError> {
+        let TiledShape { n, d, dv, .. } = shape;
+        if !TiledTiles::fits(
+            d as u32,
+            dv as u32,
+            ctx.limits.max_compute_workgroup_storage_size,
+        ) {
+            return Err(TiledTiles::unfit(ctx, d as u32, dv as u32));
+        }
+        let tables = Tables::new(&layout, n, shape.causal);
+        let slabs = match layout {
+            Layout::Lsh(_) => layout.rounds() as usize + 1,
+            Layout::Masked(_) => 1,
+        };
+        let rows = slabs * n + tables.plan.slots as usize * TILE;
         for (what, bytes) in [
-            ("the output slabs", (slabs * n + partial_rows) * dv * 4),
-            ("the tile list", table.len() * 4),
-            ("the mask tables", aux_table.len() * 4),
+            ("the output slabs", rows * dv * 4),
+            ("the tile list", tables.table.len() * 4),
+            ("the mask tables", tables.aux.len() * 4),
         ] {
             check_storage(ctx, what, bytes as u64)?;
         }
-
-        let (group_layout, pipeline_layout) = ctx.layout(
-            "tiled_attention.bindings",
-            &[false, false, false, true, true, false, false, true],
-        );
-        let source = || wgpu::include_wgsl!("tiled_attention.wgsl");
-        let constants = [("D4", d.div_ceil(4) as f64), ("DV4", dv.div_ceil(4) as f64)];
-        let attend = ctx
-            .pipeline(MODULE, source, &pipeline_layout, "attend", &constants)
-            .await?;
-        let merge = ctx
-            .pipeline(MODULE, source, &pipeline_layout, "merge_splits", &constants)
-            .await?;
-        let combine = ctx
-            .pipeline(
-                MODULE,
-                source,
-                &pipeline_layout,
-                "combine_rounds",
-                &constants,
-            )
-            .await?;
-        let pool_weights = ctx
-            .pipeline(MODULE, source, &pipeline_layout, "pool_weights", &constants)
-            .await?;
-        let pool_pattern = ctx
-            .pipeline(MODULE, source, &pipeline_layout, "pool_pattern", &constants)
-            .await?;
-
-        let [knob_a, knob_b, knob_c, knob_e] = layout.knobs();
-        let params = |round: u32| Params {
-            n: n as u32,
-            n_keys: n as u32,
-            d: d as u32,
-            dv: dv as u32,
-            scale,
-            causal: causal as u32,
-            factor: factor as u32,
-            cells: cells as u32,
-            pattern: layout.code(),
-            knob_a,
-            knob_b,
-            knob_c,
-            knob_e,
-            rounds,
-            round,
-            items_base,
-            merges_base,
-            slabs: slabs as u32,
-            _pad0: 0,
-            _pad1: 0,
-        };
-
-        let (o, stats, tile_buf, aux, weights_map, pattern_map, uniforms) =
-            scoped(ctx, "allocating tiled attention", || {
-                let uniforms: Vec<wgpu::Buffer> = (0..=rounds)
-                    .map(|r| {
-                        buffers::uniform(
-                            ctx,
-                            "tiled.params",
-                            &params(if slabs == 1 { 0 } else { r }),
-                        )
-                    })
-                    .collect();
-                Ok((
-                    buffers::storage(ctx, "tiled.o", (slabs * n + partial_rows) * dv)?,
-                    buffers::storage(ctx, "tiled.stats", (slabs * n + partial_rows) * 2)?,
-                    buffers::upload_u32(ctx, "tiled.tiles", &table)?,
-                    buffers::upload_u32(ctx, "tiled.aux", &aux_table)?,
-                    buffers::storage(ctx, "tiled.weights_map", cells * cells)?,
-                    buffers::storage(ctx, "tiled.pattern_map", cells * cells * 2)?,
-                    uniforms,
-                ))
+        let (factor, cells) = AttentionMap::geometry(n);
+        let outputs = scoped(ctx, "allocating tiled attention", || {
+            Ok(Outputs {
+                o: buffers::storage(ctx, "tiled.o", rows * dv)?,
+                stats: buffers::storage(ctx, "tiled.stats", rows * 2)?,
+                table: buffers::upload_u32(ctx, "tiled.tiles", &tables.table)?,
+                aux: buffers::upload_u32(ctx, "tiled.aux", &tables.aux)?,
+                weights_map: buffers::storage(ctx, "tiled.weights_map", cells * cells)?,
+                pattern_map: buffers::storage(ctx, "tiled.pattern_map", cells * cells * 2)?,
             })
-            .await?;
-        let group = |label: &str, uniform: &wgpu::Buffer, map: &wgpu::Buffer| {
-            buffers::bind_group(
-                ctx,
-                label,
-                &group_layout,
-                &[uniform, q, k, v, &o, &stats, &tile_buf, &aux, map],
-            )
-        };
-        let round_groups: Vec<wgpu::BindGroup> = uniforms[..rounds as usize]
-            .iter()
-            .map(|u| group("tiled.round", u, &weights_map))
-            .collect();
-        let final_group = group("tiled.final", &uniforms[rounds as usize], &weights_map);
-        let pattern_group = group("tiled.pattern", &uniforms[rounds as usize], &pattern_map);
-
-        let lsh = match layout {
-            Layout::Lsh(spec) => {
-                let (lsh_layout, lsh_pipeline_layout) =
-                    ctx.layout("lsh.bindings", &[false, false, false, true, true]);
-                let lsh_source = || wgpu::include_wgsl!("lsh.wgsl");
-                let hash = ctx
-                    .pipeline(
-                        LSH_MODULE,
-                        lsh_source,
-                        &lsh_pipeline_layout,
-                        "lsh_hash",
-                        &[],
-                    )
-                    .await?;
-                let sort = ctx
-                    .pipeline(
-                        LSH_MODULE,
-                        lsh_source,
-                        &lsh_pipeline_layout,
-                        "lsh_sort",
-                        &[],
-                    )
-                    .await?;
-                let lsh_params = LshParams {
-                    n: n as u32,
-                    d: d as u32,
-                    buckets: spec.buckets,
-                    rounds,
-                };
-                let hash_groups = (2 * rounds as usize * n).div_ceil(64) as u32;
-                check_dispatch(ctx, "LSH hashing", hash_groups)?;
-                let (uniform, planes, bucket_buf) = scoped(ctx, "allocating LSH tables", || {
-                    Ok((
-                        buffers::uniform(ctx, "lsh.params", &lsh_params),
-                        buffers::upload(ctx, "lsh.planes", &spec.planes)?,
-                        buffers::storage(ctx, "lsh.buckets", 2 * rounds as usize * n)?,
-                    ))
-                })
-                .await?;
-                let group = buffers::bind_group(
-                    ctx,
-                    "lsh",
-                    &lsh_layout,
-                    &[&uniform, q, k, &planes, &bucket_buf, &aux],
-                );
-                Some(LshStage {
-                    hash,
-                    sort,
-                    group,
-                    hash_groups,
-                    sorts: 2 * rounds,
-                    buckets: spec.buckets,
-                })
-            }
-            Layout::Structured(_) => None,
-        };
-
-        let memory_bytes =
-            (((slabs * n + partial_rows) * (dv + 2) + table.len() + aux_table.len()) * 4) as u64;
-        Ok(Prepared {
+        })
+        .await?;
+        let mut program = Program::new("tiled attention");
+        program.memory_bytes =
+            ((rows * (dv + 2) + tables.table.len() + tables.aux.len()) * 4) as u64;
+        if let Layout::Lsh(spec) = layout {
+            record_lsh(ctx, &mut program, spec, n, d, qkv, &outputs.aux).await?;
+        }
+        let params = |round: u32| uniform_params(&layout, &tables, shape, round, slabs as u32);
+        record_attention(ctx, &mut program, &layout, &tables, params, qkv, &outputs).await?;
+        Ok(Tiled {
+            program,
             n,
             dv,
-            rounds,
-            lsh,
-            attend,
-            merge,
-            combine,
-            pool_weights,
-            pool_pattern,
-            round_groups,
-            final_group,
-            pattern_group,
-            work_items,
-            merges: plan.merges.len() as u32,
+            rounds: layout.rounds(),
+            lsh: match layout {
+                Layout::Lsh(spec) => Some((spec.buckets, spec.chunk)),
+                Layout::Masked(_) => None,
+            },
             cells,
             factor,
-            o,
-            aux,
-            weights_map,
-            pattern_map,
-            tile_pairs: (tiles.visited() * TILE * TILE) as u64 * rounds as u64,
-            memory_bytes,
+            tile_pairs: (tables.tiles.visited() * TILE * TILE) as u64 * layout.rounds() as u64,
+            outputs,
         })
-    }
-
-    /// Records one run (hashing and sorting for Reformer, the attention per
-    /// round, the union of rounds); with `timestamps`, pair `slot` brackets
-    /// the whole of it.
-    pub fn record(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        timestamps: Option<(&Timestamps, u32)>,
-    ) {
-        self.record_span(encoder, timestamps, true, true);
-    }
-
-    /// [`Self::record`] as part of a longer timed sequence: the first pass
-    /// writes the beginning timestamp only if `first`, the last the end only
-    /// if `last`.
-    pub fn record_span(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        timestamps: Option<(&Timestamps, u32)>,
-        first: bool,
-        last: bool,
-    ) {
-        let mut passes: Vec<(&str, &wgpu::ComputePipeline, &wgpu::BindGroup, (u32, u32))> =
-            Vec::new();
-        if let Some(lsh) = &self.lsh {
-            passes.push(("lsh.hash", &lsh.hash, &lsh.group, (lsh.hash_groups, 1)));
-            passes.push(("lsh.sort", &lsh.sort, &lsh.group, (lsh.sorts, 1)));
-        }
-        for group in &self.round_groups {
-            passes.push(("tiled.attend", &self.attend, group, (self.work_items, 1)));
-            if self.merges > 0 {
-                passes.push(("tiled.merge_splits", &self.merge, group, (self.merges, 1)));
-            }
-        }
-        if self.lsh.is_some() {
-            let groups = ((self.n * self.dv).div_ceil(256) as u32, 1);
-            passes.push((
-                "tiled.combine_rounds",
-                &self.combine,
-                &self.final_group,
-                groups,
-            ));
-        }
-        let end = passes.len() - 1;
-        for (idx, (label, pipeline, group, groups)) in passes.into_iter().enumerate() {
-            let writes = timestamps
-                .and_then(|(t, slot)| t.span(slot, first && idx == 0, last && idx == end));
-            dispatch(encoder, label, pipeline, group, groups, writes);
-        }
-    }
-
-    /// Records the pooled views: attention weights and pattern.
-    pub fn record_pools(&self, encoder: &mut wgpu::CommandEncoder) {
-        let groups = (self.cells as u32).div_ceil(16);
-        dispatch(
-            encoder,
-            "tiled.pool_weights",
-            &self.pool_weights,
-            &self.final_group,
-            (groups, groups),
-            None,
-        );
-        dispatch(
-            encoder,
-            "tiled.pool_pattern",
-            &self.pool_pattern,
-            &self.pattern_group,
-            (groups, groups),
-            None,
-        );
     }
 
     /// The output (the union of rounds for Reformer), n × dᵥ.
@@ -631,206 +537,234 @@ impl Prepared {
         } else {
             0
         };
-        let all = buffers::read_f32(ctx, &self.o, (slab + 1) * self.n * self.dv).await?;
+        let all = buffers::read_f32(ctx, &self.outputs.o, (slab + 1) * self.n * self.dv).await?;
         Array2::from_shape_vec((self.n, self.dv), all[slab * self.n * self.dv..].to_vec())
             .map_err(|e| GpuError::Readback(e.to_string()))
     }
 
-    /// The pooled weights and pattern (after [`Self::record_pools`] ran).
-    pub async fn maps(&self, ctx: &GpuContext) -> Result<(AttentionMap, PatternMap), GpuError> {
-        let values = buffers::read_f32(ctx, &self.weights_map, self.cells * self.cells).await?;
-        let pattern =
-            buffers::read_f32(ctx, &self.pattern_map, self.cells * self.cells * 2).await?;
-        let weights = AttentionMap {
+    /// The pooled weights and pattern, and Reformer's round-0 buckets, as
+    /// the GPU computed them (after the program ran).
+    pub async fn artifacts(&self, ctx: &GpuContext) -> Result<Artifacts, GpuError> {
+        let (n, cells, factor) = (self.n, self.cells, self.factor);
+        let values = buffers::read_f32(ctx, &self.outputs.weights_map, cells * cells).await?;
+        let pattern = buffers::read_f32(ctx, &self.outputs.pattern_map, cells * cells * 2).await?;
+        let mut out = Artifacts::new()
+            .with(Artifact::Weights(AttentionMap {
+                n,
+                factor,
+                cells,
+                values,
+            }))
+            .with(Artifact::Pattern(PatternMap {
+                n,
+                factor,
+                cells,
+                codes: pattern.chunks(2).map(|c| c[0] as u32).collect(),
+                fraction: pattern.chunks(2).map(|c| c[1]).collect(),
+            }));
+        if let Some((buckets, chunk)) = self.lsh {
+            let per = self.rounds as usize * n;
+            let aux = buffers::read_u32(ctx, &self.outputs.aux, 5 * per).await?;
+            out.put(Artifact::Buckets(LshView {
+                buckets,
+                bucket: aux[4 * per..4 * per + n].to_vec(),
+                sorted: aux[..n].to_vec(),
+                chunk,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The weights map alone (for callers that pool their own pattern).
+    pub async fn weights(&self, ctx: &GpuContext) -> Result<AttentionMap, GpuError> {
+        let (cells, factor) = (self.cells, self.factor);
+        let values = buffers::read_f32(ctx, &self.outputs.weights_map, cells * cells).await?;
+        Ok(AttentionMap {
             n: self.n,
-            factor: self.factor,
-            cells: self.cells,
+            factor,
+            cells,
             values,
-        };
-        let pattern = PatternMap {
-            n: self.n,
-            factor: self.factor,
-            cells: self.cells,
-            codes: pattern.chunks(2).map(|c| c[0] as u32).collect(),
-            fraction: pattern.chunks(2).map(|c| c[1]).collect(),
-        };
-        Ok((weights, pattern))
-    }
-
-    /// Reformer: round 0's buckets and sorted order as the GPU computed them.
-    pub async fn lsh_view(
-        &self,
-        ctx: &GpuContext,
-        chunk: u32,
-    ) -> Result<Option<LshView>, GpuError> {
-        let Some(lsh) = &self.lsh else {
-            return Ok(None);
-        };
-        let per = self.rounds as usize * self.n;
-        let aux = buffers::read_u32(ctx, &self.aux, 5 * per).await?;
-        Ok(Some(LshView {
-            buckets: lsh.buckets,
-            bucket: aux[4 * per..4 * per + self.n].to_vec(),
-            sorted: aux[..self.n].to_vec(),
-            chunk,
-        }))
+        })
     }
 }
 
-/// Runs a tiled attention method end to end on the GPU: upload, one warm-up,
-/// `options.repeats` timed runs, pooled views, readback.
-pub async fn run(
-    ctx: &GpuContext,
-    inputs: &Inputs,
-    causal: bool,
-    layout: &Layout,
-    options: &GpuRunOptions,
-) -> Result<GpuOutput, GpuError> {
-    run_scaled(
-        ctx,
-        inputs,
-        causal,
-        layout,
-        1.0 / (inputs.d() as f32).sqrt(),
-        options,
-    )
-    .await
+fn uniform_params(
+    layout: &Layout<'_>,
+    tables: &Tables,
+    shape: TiledShape,
+    round: u32,
+    slabs: u32,
+) -> Params {
+    let (factor, cells) = AttentionMap::geometry(shape.n);
+    let (kind, knobs, chunk, shared_qk) = match layout {
+        Layout::Masked(mask) => (mask.kind(), mask.knobs(), 0, 0),
+        Layout::Lsh(spec) => (
+            PatternKind::Lsh,
+            MaskKnobs::default(),
+            spec.chunk.max(1),
+            spec.shared_qk as u32,
+        ),
+    };
+    Params {
+        n: shape.n as u32,
+        n_keys: shape.n as u32,
+        d: shape.d as u32,
+        dv: shape.dv as u32,
+        scale: shape.scale,
+        causal: shape.causal as u32,
+        factor: factor as u32,
+        cells: cells as u32,
+        pattern: kind as u32,
+        window: knobs.window,
+        global: knobs.global,
+        stride: knobs.stride,
+        summary: knobs.summary,
+        block: knobs.block,
+        global_blocks: knobs.global_blocks,
+        window_half: knobs.window_half,
+        random: knobs.random,
+        chunk,
+        shared_qk,
+        rounds: layout.rounds(),
+        round,
+        items_base: tables.items_base,
+        merges_base: tables.merges_base,
+        slabs,
+    }
 }
 
-/// [`run`] with logits `scale·qᵢ·kⱼ` (the Synthesizers' synthetic queries
-/// and keys use 1).
-pub async fn run_scaled(
+/// Records the attention passes: per round `attend` (and `merge_splits`
+/// when query tiles are split), Reformer's `combine_rounds`, and the two
+/// pooling views.
+async fn record_attention(
     ctx: &GpuContext,
-    inputs: &Inputs,
-    causal: bool,
-    layout: &Layout,
-    scale: f32,
-    options: &GpuRunOptions,
-) -> Result<GpuOutput, GpuError> {
-    let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
-    if !TiledTiles::fits(
-        d as u32,
-        dv as u32,
-        ctx.limits.max_compute_workgroup_storage_size,
-    ) {
-        return Err(TiledTiles::unfit(ctx, d as u32, dv as u32));
+    program: &mut Program,
+    layout: &Layout<'_>,
+    tables: &Tables,
+    params: impl Fn(u32) -> Params,
+    qkv: &Qkv,
+    out: &Outputs,
+) -> Result<(), GpuError> {
+    let constants = [
+        ("D4", qkv.shape.1.div_ceil(4) as f64),
+        ("DV4", qkv.shape.2.div_ceil(4) as f64),
+    ];
+    let rounds = layout.rounds();
+    let lsh = matches!(layout, Layout::Lsh(_));
+    let uniforms: Vec<wgpu::Buffer> = (0..=rounds)
+        .map(|r| buffers::uniform(ctx, "tiled.params", &params(if lsh { r } else { 0 })))
+        .collect();
+    let named = |u: usize| {
+        [
+            ("params", &uniforms[u]),
+            ("q", &qkv.q),
+            ("k", &qkv.k),
+            ("v", &qkv.v),
+            ("o", &out.o),
+            ("stats", &out.stats),
+            ("tiles", &out.table),
+            ("aux", &out.aux),
+            ("map", &out.weights_map),
+        ]
+    };
+    let (items, merges) = (
+        tables.plan.items.len() as u32,
+        tables.plan.merges.len() as u32,
+    );
+    for r in 0..rounds as usize {
+        let bufs = named(r);
+        program.time(Pass::build(ctx, &ATTEND, &constants, &bufs, (items, 1)).await?);
+        if merges > 0 {
+            program.time(Pass::build(ctx, &MERGE, &constants, &bufs, (merges, 1)).await?);
+        }
     }
-    let (q, k, v) = scoped(ctx, "uploading attention inputs", || {
+    let last = named(rounds as usize);
+    if lsh {
+        let groups = ((qkv.shape.0 * qkv.shape.2).div_ceil(256) as u32, 1);
+        program.time(Pass::build(ctx, &COMBINE, &constants, &last, groups).await?);
+    }
+    let cells = (AttentionMap::geometry(qkv.shape.0).1 as u32).div_ceil(16);
+    program.view(Pass::build(ctx, &POOL_WEIGHTS, &constants, &last, (cells, cells)).await?);
+    let mut pattern = last;
+    pattern[8] = ("map", &out.pattern_map);
+    program.view(Pass::build(ctx, &POOL_PATTERN, &constants, &pattern, (cells, cells)).await?);
+    Ok(())
+}
+
+/// Records Reformer's hashing and sorting, which fill the `aux` tables.
+async fn record_lsh(
+    ctx: &GpuContext,
+    program: &mut Program,
+    spec: &LshSpec,
+    n: usize,
+    d: usize,
+    qkv: &Qkv,
+    aux: &wgpu::Buffer,
+) -> Result<(), GpuError> {
+    let rounds = spec.rounds.max(1);
+    let params = LshParams {
+        n: n as u32,
+        d: d as u32,
+        buckets: spec.buckets,
+        rounds,
+    };
+    let (uniform, planes, buckets) = scoped(ctx, "allocating LSH tables", || {
         Ok((
-            buffers::upload(ctx, "attention.q", &row_major(&inputs.q))?,
-            buffers::upload(ctx, "attention.k", &row_major(&inputs.k))?,
-            buffers::upload(ctx, "attention.v", &row_major(&inputs.v))?,
+            buffers::uniform(ctx, "lsh.params", &params),
+            buffers::upload(ctx, "lsh.planes", &spec.planes)?,
+            buffers::storage(ctx, "lsh.buckets", 2 * rounds as usize * n)?,
         ))
     })
     .await?;
-    let prepared = Prepared::new(ctx, layout, causal, (n, d, dv), scale, &q, &k, &v).await?;
-    let repeats = options.repeats.max(1);
-    let (samples, timing) = timed(ctx, repeats, |enc, ts| prepared.record(enc, ts)).await?;
-
-    scoped(ctx, "pooling the views", || {
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tiled.pools"),
-            });
-        prepared.record_pools(&mut enc);
-        ctx.queue.submit([enc.finish()]);
-        Ok(())
-    })
-    .await?;
-    let output = prepared.output(ctx).await?;
-    let (map, pattern_map) = prepared.maps(ctx).await?;
-    let lsh = match layout {
-        Layout::Lsh(spec) => prepared.lsh_view(ctx, spec.chunk).await?,
-        Layout::Structured(_) => None,
-    };
-    let uncaptured = ctx.take_uncaptured_errors();
-    if !uncaptured.is_empty() {
-        return Err(GpuError::Device {
-            stage: "tiled attention".into(),
-            message: uncaptured.join("; "),
-        });
-    }
-    Ok(GpuOutput {
-        output,
-        other_outputs: Vec::new(),
-        map,
-        kernel: "tiled".into(),
-        kernel_variant: format!(
-            "block-sparse register-tiled, {TILE} query rows × {TILE} keys per tile"
-        ),
-        time_ms_samples: samples,
-        timing,
-        memory_bytes: ((2 * n * d + n * dv) * 4) as u64 + prepared.memory_bytes,
-        stages: Vec::new(),
-        notes: Vec::new(),
-        pattern_map: Some(pattern_map),
-        lsh,
-        tile_pairs: Some(prepared.tile_pairs),
-        factor_map: None,
-        executed: None,
-    })
+    program.memory_bytes += ((spec.planes.len() + 2 * rounds as usize * n) * 4) as u64;
+    let named = [
+        ("params", &uniform),
+        ("q", &qkv.q),
+        ("k", &qkv.k),
+        ("planes", &planes),
+        ("buckets", &buckets),
+        ("aux", aux),
+    ];
+    let hash_groups = (2 * rounds as usize * n).div_ceil(64) as u32;
+    program.time(Pass::build(ctx, &LSH_HASH, &[], &named, (hash_groups, 1)).await?);
+    program.time(Pass::build(ctx, &LSH_SORT, &[], &named, (2 * rounds, 1)).await?);
+    Ok(())
 }
 
-/// Times `record` over `repeats` runs after one warm-up: GPU timestamps
-/// around each run when available, otherwise the wall clock per submission.
-pub async fn timed(
+/// Runs a tiled attention method end to end on the GPU: Q, K, V uploaded,
+/// the program prepared and run (warm-up, `options.repeats` timed runs,
+/// the pooled views), then read back.
+pub async fn run(
     ctx: &GpuContext,
-    repeats: u32,
-    record: impl Fn(&mut wgpu::CommandEncoder, Option<(&Timestamps, u32)>),
-) -> Result<(Vec<f64>, Timing), GpuError> {
-    let timestamps = Timestamps::new(ctx, "attention.timestamps", repeats);
-    let encoder = |slot: Option<u32>| {
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("attention.run"),
-            });
-        record(
-            &mut enc,
-            slot.and_then(|s| timestamps.as_ref().map(|t| (t, s))),
-        );
-        enc
+    (q, k, v): (&Array2<f32>, &Array2<f32>, &Array2<f32>),
+    causal: bool,
+    layout: Layout<'_>,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let qkv = Qkv::upload(ctx, q, k, v).await?;
+    let (n, d, dv) = qkv.shape;
+    let shape = TiledShape {
+        n,
+        d,
+        dv,
+        causal,
+        scale: 1.0 / (d as f32).sqrt(),
     };
-    match &timestamps {
-        Some(t) => {
-            scoped(ctx, "running attention", || {
-                let mut encoders = vec![encoder(None).finish()];
-                encoders.extend((0..repeats).map(|i| encoder(Some(i)).finish()));
-                let mut resolve = ctx.device.create_command_encoder(&Default::default());
-                t.resolve(&mut resolve);
-                encoders.push(resolve.finish());
-                ctx.queue.submit(encoders);
-                Ok(())
-            })
-            .await?;
-            Ok((t.read_ms(ctx).await?, Timing::GpuTimestamp))
-        }
-        None => {
-            scoped(ctx, "running attention (warm-up)", || {
-                ctx.queue.submit([encoder(None).finish()]);
-                Ok(())
-            })
-            .await?;
-            buffers::wait_idle(ctx).await?;
-            let mut samples = Vec::new();
-            for _ in 0..repeats {
-                let started = Instant::now();
-                ctx.queue.submit([encoder(None).finish()]);
-                buffers::wait_idle(ctx).await?;
-                samples.push(started.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok((samples, Timing::WallClock))
-        }
-    }
-}
-
-/// The elements of `a` in row-major order, borrowed when already contiguous.
-pub fn row_major(a: &Array2<f32>) -> std::borrow::Cow<'_, [f32]> {
-    match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
-    }
+    let mut tiled = Tiled::prepare(ctx, layout, shape, &qkv).await?;
+    let memory = qkv.bytes() + tiled.program.memory_bytes;
+    let tile_pairs = tiled.tile_pairs;
+    let program = std::mem::replace(&mut tiled.program, Program::new(""));
+    let (_, timed) = options.run(ctx, program).await?;
+    let mut out = GpuOutput::new(
+        KernelKind::Tiled,
+        format!("block-sparse register-tiled, {TILE} query rows × {TILE} keys per tile"),
+        tiled.output(ctx).await?,
+        timed,
+        memory,
+    );
+    out.artifacts = tiled.artifacts(ctx).await?;
+    out.tile_pairs = Some(tile_pairs);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -861,7 +795,7 @@ mod tests {
             shared_qk: false,
             planes: vec![],
         };
-        let t = Layout::Lsh(spec).tiles(100, false);
+        let t = Layout::Lsh(&spec).tiles(100, false);
         // Query tile 1 (rows 32..64) sees sorted keys 24..64: tiles 0 and 1.
         assert_eq!(
             &t.tiles[t.offsets[1] as usize..t.offsets[2] as usize],
@@ -874,7 +808,7 @@ mod tests {
             shared_qk: false,
             planes: vec![],
         };
-        let t = Layout::Lsh(wide).tiles(100, false);
+        let t = Layout::Lsh(&wide).tiles(100, false);
         assert_eq!(t.visited(), 4 * 4, "one chunk: every tile");
     }
 }

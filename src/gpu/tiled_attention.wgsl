@@ -39,18 +39,22 @@ struct Params {
     causal: u32,
     factor: u32,
     cells: u32,
-    pattern: u32,   // 0 dense, 1 Longformer, 2 strided, 3 fixed, 4 BigBird, 5 Reformer
-    knob_a: u32,    // window W | stride L | block B | chunk
-    knob_b: u32,    // global G | summary c | global blocks g | shared-QK (0/1)
-    knob_c: u32,    // BigBird: half window in blocks
-    knob_e: u32,    // BigBird: random blocks per query block R
-    rounds: u32,    // Reformer: hash rounds
-    round: u32,     // Reformer: the round this dispatch computes
-    items_base: u32,  // index of the first work item in `tiles`
-    merges_base: u32, // index of the first merge in `tiles`
-    slabs: u32,       // output slabs before the split slots
-    pad0: u32,
-    pad1: u32,
+    pattern: u32,       // a PATTERN_* code
+    window: u32,        // Longformer: half-width W
+    global: u32,        // Longformer: global tokens G
+    stride: u32,        // Sparse Transformer: L
+    summary: u32,       // Sparse Transformer, fixed: c
+    block: u32,         // BigBird: block size B
+    global_blocks: u32, // BigBird: g
+    window_half: u32,   // BigBird: half window in blocks
+    random: u32,        // BigBird: random blocks per query block R
+    chunk: u32,         // Reformer: chunk size in the sorted order
+    shared_qk: u32,     // Reformer: 1 when keys are the normalised queries
+    rounds: u32,        // Reformer: hash rounds
+    round: u32,         // Reformer: the round this dispatch computes
+    items_base: u32,    // index of the first work item in `tiles`
+    merges_base: u32,   // index of the first merge in `tiles`
+    slabs: u32,         // output slabs before the split slots
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -65,7 +69,24 @@ struct Params {
 
 // Stands for a masked score: exp(MASKED - m) is 0 for any finite m.
 const MASKED: f32 = -3.0e38;
-const REFORMER: u32 = 5u;
+
+// Mask kinds: PatternKind in src/data/codes.rs (a test checks the values).
+const PATTERN_DENSE: u32 = 0u;
+const PATTERN_LONGFORMER: u32 = 1u;
+const PATTERN_STRIDED: u32 = 2u;
+const PATTERN_FIXED: u32 = 3u;
+const PATTERN_BIGBIRD: u32 = 4u;
+const PATTERN_LSH: u32 = 5u;
+
+// Why a pair is computed: Category in src/data/codes.rs (0: it is not).
+const CATEGORY_DENSE: u32 = 1u;
+const CATEGORY_WINDOW: u32 = 2u;
+const CATEGORY_GLOBAL: u32 = 3u;
+const CATEGORY_STRIDE: u32 = 4u;
+const CATEGORY_SUMMARY: u32 = 5u;
+const CATEGORY_BLOCK: u32 = 6u;
+const CATEGORY_RANDOM: u32 = 7u;
+const CATEGORY_BUCKET: u32 = 8u;
 // Reformer's shared-QK rule against attending to oneself (Kitaev et al. 2020,
 // §3): the self logit is lowered by this much, so a token attends to itself
 // only when it has no other target.
@@ -77,54 +98,53 @@ fn dist(i: u32, j: u32) -> u32 {
     return select(j - i, i - j, i >= j);
 }
 
-// Category code of pair (i, j) in the structured patterns, 0 when skipped.
-// Codes: 1 dense, 2 window, 3 global, 4 stride, 5 summary, 6 own block, 7 random.
+// Category of pair (i, j) in the structured patterns, 0 when skipped.
 fn structured_category(i: u32, j: u32) -> u32 {
     if params.causal != 0u && j > i {
         return 0u;
     }
     switch params.pattern {
-        case 1u: {
-            if i < params.knob_b || j < params.knob_b {
-                return 3u;
+        case PATTERN_LONGFORMER: {
+            if i < params.global || j < params.global {
+                return CATEGORY_GLOBAL;
             }
-            return select(0u, 2u, dist(i, j) <= params.knob_a);
+            return select(0u, CATEGORY_WINDOW, dist(i, j) <= params.window);
         }
-        case 2u: {
-            let l = max(params.knob_a, 1u);
+        case PATTERN_STRIDED: {
+            let l = max(params.stride, 1u);
             let g = dist(i, j);
             if g < l {
-                return 2u;
+                return CATEGORY_WINDOW;
             }
-            return select(0u, 4u, g % l == 0u);
+            return select(0u, CATEGORY_STRIDE, g % l == 0u);
         }
-        case 3u: {
-            let l = max(params.knob_a, 1u);
+        case PATTERN_FIXED: {
+            let l = max(params.stride, 1u);
             if i / l == j / l {
-                return 6u;
+                return CATEGORY_BLOCK;
             }
-            let c = min(params.knob_b, l);
-            return select(0u, 5u, j % l >= l - c);
+            let c = min(params.summary, l);
+            return select(0u, CATEGORY_SUMMARY, j % l >= l - c);
         }
-        case 4u: {
-            let b = max(params.knob_a, 1u);
+        case PATTERN_BIGBIRD: {
+            let b = max(params.block, 1u);
             let qb = i / b;
             let kb = j / b;
-            if qb < params.knob_b || kb < params.knob_b {
-                return 3u;
+            if qb < params.global_blocks || kb < params.global_blocks {
+                return CATEGORY_GLOBAL;
             }
-            if dist(qb, kb) <= params.knob_c {
-                return 2u;
+            if dist(qb, kb) <= params.window_half {
+                return CATEGORY_WINDOW;
             }
-            for (var r = 0u; r < params.knob_e; r++) {
-                if aux[qb * params.knob_e + r] == kb {
-                    return 7u;
+            for (var r = 0u; r < params.random; r++) {
+                if aux[qb * params.random + r] == kb {
+                    return CATEGORY_RANDOM;
                 }
             }
             return 0u;
         }
         default: {
-            return 1u;
+            return CATEGORY_DENSE;
         }
     }
 }
@@ -147,8 +167,8 @@ fn position(which: u32, s: u32) -> u32 {
 // Whether key position pj is a candidate of query position pi in round r:
 // same chunk or the previous one after sorting (no wrap-around).
 fn lsh_candidate(r: u32, pi: u32, pj: u32) -> bool {
-    let cq = rank(0u, r, pi) / params.knob_a;
-    let ck = rank(1u, r, pj) / params.knob_a;
+    let cq = rank(0u, r, pi) / params.chunk;
+    let ck = rank(1u, r, pj) / params.chunk;
     return ck == cq || ck + 1u == cq;
 }
 
@@ -170,7 +190,7 @@ fn lsh_adjustment(pi: u32, pj: u32, upto: u32) -> f32 {
         return MASKED;
     }
     var adjust = -log(f32(rounds_together));
-    if params.knob_b != 0u && pi == pj {
+    if params.shared_qk != 0u && pi == pj {
         adjust -= SELF_PENALTY;
     }
     return adjust;
@@ -182,8 +202,8 @@ fn logit(i: u32, j: u32, raw: f32) -> f32 {
     if j >= params.n_keys || i >= params.n {
         return MASKED;
     }
-    if params.pattern == REFORMER {
-        let chunk = params.knob_a;
+    if params.pattern == PATTERN_LSH {
+        let chunk = params.chunk;
         let ci = i / chunk;
         let cj = j / chunk;
         if cj != ci && cj + 1u != ci {
@@ -197,11 +217,11 @@ fn logit(i: u32, j: u32, raw: f32) -> f32 {
 
 // Query/key/value rows the kernel reads for index i (sorted order for Reformer).
 fn q_row(i: u32) -> u32 {
-    return select(i, position(0u, i), params.pattern == REFORMER);
+    return select(i, position(0u, i), params.pattern == PATTERN_LSH);
 }
 
 fn kv_row(j: u32) -> u32 {
-    return select(j, position(1u, j), params.pattern == REFORMER);
+    return select(j, position(1u, j), params.pattern == PATTERN_LSH);
 }
 
 // ---- the register-tiled kernel ------------------------------------------
@@ -603,13 +623,13 @@ fn combine_rounds(@builtin(global_invocation_id) gid: vec3<u32>) {
 // statistics of the row (m, l): exp(logit − m) / l, 0 when skipped.
 fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
     var adjust = 0.0;
-    if params.pattern == REFORMER {
+    if params.pattern == PATTERN_LSH {
         adjust = lsh_adjustment(i, j, params.rounds);
         if adjust <= MASKED {
             return 0.0;
         }
         // The union's weights: the −log N correction only serves the sums.
-        adjust = select(0.0, -SELF_PENALTY, params.knob_b != 0u && i == j);
+        adjust = select(0.0, -SELF_PENALTY, params.shared_qk != 0u && i == j);
     } else if structured_category(i, j) == 0u {
         return 0.0;
     }
@@ -666,9 +686,9 @@ fn pool_pattern(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = a * f; i < i_end; i++) {
         for (var j = b * f; j < j_end; j++) {
             var code = 0u;
-            if params.pattern == REFORMER {
+            if params.pattern == PATTERN_LSH {
                 if lsh_adjustment(i, j, params.rounds) > MASKED {
-                    code = 8u + query_bucket(i) % 8u;
+                    code = CATEGORY_BUCKET + query_bucket(i) % 8u;
                 }
             } else {
                 code = structured_category(i, j);

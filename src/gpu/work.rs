@@ -12,8 +12,9 @@
 //! storage buffers (uniforms excluded), with no cache model.
 
 use super::tiled_attention::{TILE, WorkPlan};
-use crate::attention::Counted;
-use crate::attention::pattern::TileList;
+use crate::data::codes::FeatureKind;
+use crate::data::count::Counted;
+use crate::data::tiles::TileList;
 
 /// FLOPs and bytes of some dispatches, with the names of the parts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,17 +193,6 @@ pub fn linear_features(kind: FeatureKind, n: u64, d: u64, m: u64) -> (u64, u64) 
             4 * (4 * n * m * d + 10 * n * m + 3 * n + 1),
         ),
     }
-}
-
-/// Which feature map [`linear_features`] counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeatureKind {
-    /// elu(x) + 1.
-    Elu,
-    /// cosFormer.
-    Cos,
-    /// FAVOR+.
-    Favor,
 }
 
 /// `chunk_sums`, the Hillis–Steele scan and `apply` of linear attention for

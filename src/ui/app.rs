@@ -1,15 +1,58 @@
-//! The application shell: router (for the URL query), header and footer.
+//! The application shell: the router, with one route per lab of
+//! [`LABS`] (`/attention`, …) and `/` for the first lab (old links such as
+//! `/?method=full&n=1024` keep working); header with the labs' navigation,
+//! and footer. An unknown address shows [`NotFound`].
+//!
+//! A static host serves `404.html` (a copy of `index.html`, see
+//! `Trunk.toml`) for a deep link such as `/attention?n=128`; the router then
+//! reads the address and shows the lab.
 
 use leptos::prelude::*;
-use leptos_router::components::Router;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::hooks::use_params_map;
+use leptos_router::path;
 
+use super::browser;
+use super::components::{LabNav, SiteBase};
+use super::pages::NotFound;
 use super::pages::explorer::ExplorerPage;
+use crate::pipeline::labs::LABS;
+
+/// The page of the lab of `family`: one line per lab.
+fn lab_page(family: Option<&str>) -> AnyView {
+    match family {
+        Some("attention") => view! { <ExplorerPage/> }.into_any(),
+        _ => view! { <NotFound/> }.into_any(),
+    }
+}
+
+/// `/`: the first lab.
+#[component]
+fn Home() -> impl IntoView {
+    lab_page(LABS.first().map(|lab| lab.family))
+}
+
+/// `/<lab>`: the lab whose route it is in [`LABS`], or [`NotFound`].
+#[component]
+fn LabRoute() -> impl IntoView {
+    let params = use_params_map();
+    // A memo: a change of the query (a control) must not rebuild the page.
+    let family = Memo::new(move |_| {
+        let route = format!("/{}", params.with(|p| p.get("lab")).unwrap_or_default());
+        LABS.iter()
+            .find(|lab| lab.route == route)
+            .map(|lab| lab.family)
+    });
+    move || lab_page(family.get())
+}
 
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
+    let base = browser::site_base();
+    provide_context(SiteBase(base.clone()));
     view! {
-        <Router>
+        <Router base=base>
             <header class="site-header">
                 <h1>"flt-explorer"</h1>
                 <p class="subtitle">
@@ -17,8 +60,12 @@ pub fn App() -> impl IntoView {
                     <cite>"A Practical Survey on Faster and Lighter Transformers"</cite>
                     " (Fournier, Caron & Aloise, ACM Computing Surveys 2023)."
                 </p>
+                <LabNav/>
             </header>
-            <ExplorerPage/>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=Home/>
+                <Route path=path!("/:lab") view=LabRoute/>
+            </Routes>
             <footer class="site-footer">
                 "Every figure on this page is computed in your browser: WGSL compute shaders through WebGPU, "
                 "checked against an f32 CPU twin and an exact f64 reference. "

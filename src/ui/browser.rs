@@ -1,10 +1,11 @@
-//! Small browser services: yielding to the event loop, downloads, and
-//! finding WebGPU.
+//! Small browser services: yielding to the event loop, downloads, the
+//! site's base path, and finding WebGPU.
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::gpu::GpuContext;
+use crate::data::LocalFuture;
+use crate::gpu::{GpuContext, GpuError};
 
 /// Gives the browser a turn (rendering, input) and resumes as soon as
 /// possible: a `MessageChannel` message is a task without `setTimeout`'s
@@ -25,6 +26,11 @@ pub async fn yield_to_browser() {
         },
     );
     let _ = JsFuture::from(promise).await;
+}
+
+/// [`yield_to_browser`] as the job runner's host takes it.
+pub fn yield_now() -> LocalFuture<'static, ()> {
+    Box::pin(yield_to_browser())
 }
 
 /// Offers `text` as a file download named `filename`.
@@ -49,24 +55,35 @@ pub fn download(filename: &str, mime: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates the WebGPU context, or says why there is none.
-pub async fn init_gpu() -> Result<GpuContext, String> {
-    let window = web_sys::window().ok_or("no window")?;
+/// The path the site is served under, without its trailing slash: `""` at
+/// a domain's root, `"/flt-explorer"` for `trunk build --public-url
+/// /flt-explorer/` (trunk writes it into `<base href>`, see `index.html`).
+pub fn site_base() -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("base[href]").ok().flatten())
+        .and_then(|base| base.get_attribute("href"))
+        .filter(|href| href.starts_with('/'))
+        .map(|href| href.trim_end_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+/// Creates the WebGPU context, or says why there is none
+/// ([`GpuError::Unavailable`]).
+pub async fn init_gpu() -> Result<GpuContext, GpuError> {
+    let unavailable = |why: &str| GpuError::Unavailable(why.to_string());
+    let window = web_sys::window().ok_or_else(|| unavailable("no window"))?;
     let gpu = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu"))
         .unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() || gpu.is_null() {
-        return Err("this browser does not expose navigator.gpu".into());
+        return Err(unavailable("this browser does not expose navigator.gpu"));
     }
     let adapter = GpuContext::adapter().await.map_err(|_| {
-        "navigator.gpu offers no adapter (WebGPU is disabled or this GPU is not supported)"
-            .to_string()
+        unavailable(
+            "navigator.gpu offers no adapter (WebGPU is disabled or this GPU is not supported)",
+        )
     })?;
-    let mut ctx = GpuContext::from_adapter(&adapter)
-        .await
-        .map_err(|e| match e {
-            crate::gpu::GpuError::Unavailable(why) => why,
-            other => other.to_string(),
-        })?;
+    let mut ctx = GpuContext::from_adapter(&adapter).await?;
     if let Some(name) = adapter_name(&gpu).await {
         ctx.adapter_name = name;
     }

@@ -1,14 +1,24 @@
 //! The leptos web app (compiled for wasm32 only).
 //!
-//! The URL query is the single source of truth: controls rewrite it, a memo
-//! parses it into [`crate::settings::Settings`], and a [`runner::Runner`]
-//! runs the newest settings on WebGPU (or the CPU twin), superseding older
-//! requests. Views only read the resulting measurement.
+//! * [`app`] — the shell: a router with one route per lab of
+//!   [`crate::pipeline::labs::LABS`] (`/attention`, and `/` for the first),
+//!   the navigation between them, header and footer;
+//! * [`pages`] — one page per lab; a page owns its URL query parameters,
+//!   parses them into [`crate::settings::Settings`] and runs the newest
+//!   settings through the one job runner, [`crate::pipeline::jobs::Jobs`]
+//!   ([`jobs`] ties it to signals and the browser's event loop);
+//! * [`components`] — views fed plain data (a map, a pattern, a JSON value),
+//!   so every lab reuses the heatmap, the canvas chart and the raw-data panel;
+//! * [`backend`] — the page's backend: WebGPU, found once and shared by every
+//!   run, or the CPU twin with the reason.
+//!
+//! Views only read reports; none of them computes a kernel.
 
 mod app;
+mod backend;
 mod browser;
 pub mod components;
+mod jobs;
 pub mod pages;
-mod runner;
 
 pub use app::App;

@@ -2,20 +2,32 @@
 
 use leptos::prelude::*;
 
-use crate::ui::runner::BackendInfo;
+/// What the badge shows: plain data, whatever the lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// `"gpu"` or `"cpu"`.
+    pub kind: &'static str,
+    /// E.g. "WebGPU — SwiftShader Device" or "CPU — WebGPU unavailable: ...".
+    pub label: String,
+}
 
 /// The backend badge.
 #[component]
-pub fn BackendBadge(backend: ReadSignal<Option<BackendInfo>>) -> impl IntoView {
+pub fn BackendBadge(#[prop(into)] backend: Signal<Option<BackendInfo>>) -> impl IntoView {
+    let kind = move || backend.with(|b| b.as_ref().map(|b| b.kind).unwrap_or(""));
     view! {
         <span
             class="badge"
-            class:badge-gpu=move || backend.get().is_some_and(|b| b.kind == "gpu")
-            class:badge-cpu=move || backend.get().is_some_and(|b| b.kind == "cpu")
+            class:badge-gpu=move || kind() == "gpu"
+            class:badge-cpu=move || kind() == "cpu"
             data-testid="backend-badge"
-            data-backend=move || backend.get().map(|b| b.kind).unwrap_or("")
+            data-backend=kind
         >
-            {move || backend.get().map(|b| b.label).unwrap_or_else(|| "Looking for WebGPU…".into())}
+            {move || {
+                backend
+                    .with(|b| b.as_ref().map(|b| b.label.clone()))
+                    .unwrap_or_else(|| "Looking for WebGPU…".into())
+            }}
         </span>
     }
 }

@@ -1,236 +1,301 @@
-//! The controls: method, n (slider over powers of two and a number field),
-//! d, seed, causal, backend, and the selected method's own knobs. Each writes
-//! its raw value into the URL through `update`.
+//! The controls, generated from the settings tables: the common knobs from
+//! [`crate::settings::COMMON`] (label, help, range, choices) and the selected
+//! method's own knobs from its [`ParamSpec`]s (a number, a flag, or a choice
+//! as a `<select>`); n also gets a slider over powers of two. Each control
+//! writes its raw text into the URL through `update`, so a bad entry gets
+//! the same message as a bad URL.
 
 use leptos::prelude::*;
 
-use crate::attention::MethodId;
-use crate::inputs::{InputSource, MAX_D, MAX_N};
-use crate::settings::Settings;
+use crate::attention::{MethodId, ParamSpec};
+use crate::settings::{BackendChoice, COMMON, Kind, Settings, Spec};
+
+/// What a control calls with its key and raw text. The page's navigation
+/// closure is not `Send`; reactive views need `Send` captures, so it lives in
+/// a local arena slot and controls capture the handle.
+pub type Update = StoredValue<Box<dyn Fn(&'static str, String)>, LocalStorage>;
+
+/// A control's setter of `key`: an emptied field is an edit in progress,
+/// not a value, and changes nothing.
+fn setter(update: Update, key: &'static str) -> impl Fn(String) + Copy + Send + Sync + 'static {
+    move |value: String| {
+        if !value.trim().is_empty() {
+            update.with_value(|f| f(key, value))
+        }
+    }
+}
+
+/// The text a common knob's control shows for `settings`.
+fn current(settings: &Settings, spec: &Spec) -> String {
+    settings
+        .to_pairs()
+        .into_iter()
+        .find(|(k, _)| k == spec.key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| match spec.kind {
+            Kind::Int { default, .. } => default.to_string(),
+            Kind::Real { default, .. } => default.to_string(),
+            Kind::Flag => "false".into(),
+            Kind::Choice { default, .. } => default.into(),
+        })
+}
+
+/// How a choice's option reads.
+fn choice_label(key: &str, name: &'static str) -> String {
+    match key {
+        "method" => MethodId::from_key(name)
+            .map(|m| format!("{} — {}", m.info().label, m.info().family))
+            .unwrap_or_else(|| name.into()),
+        "backend" => BackendChoice::ALL
+            .iter()
+            .find(|(b, _)| b.key() == name)
+            .map(|(_, label)| label.to_string())
+            .unwrap_or_else(|| name.into()),
+        _ => name.into(),
+    }
+}
+
+/// A common knob's tooltip: its help, and for inputs what the current
+/// generator draws.
+fn tooltip(settings: &Settings, spec: &Spec) -> String {
+    match spec.key {
+        "inputs" => format!("{}: {}", spec.help, settings.inputs.describe()),
+        _ => spec.help.to_string(),
+    }
+}
+
+/// Why a common flag cannot be set now (causal for a method that cannot
+/// be causal).
+fn flag_blocked(settings: &Settings, key: &str) -> Option<&'static str> {
+    match key {
+        "causal" => settings.method.info().causal_unsupported,
+        _ => None,
+    }
+}
 
 /// Position of n on the power-of-two slider.
-fn slider_position(n: usize) -> u32 {
+fn slider_position(n: u64) -> u32 {
     (n.max(1) as f64).log2().round() as u32
 }
 
 /// The control strip.
 #[component]
-pub fn Controls<F>(settings: Memo<Settings>, update: F) -> impl IntoView
-where
-    F: Fn(&'static str, String) + 'static,
-{
-    let max_exponent = slider_position(MAX_N);
-    // The navigation closure is not `Send`; reactive views need `Send`
-    // captures, so keep it in a local arena slot and capture the handle.
-    let update = StoredValue::new_local(update);
-    // An emptied field is an edit in progress, not a value: it changes nothing.
-    let set = move |key: &'static str| {
-        move |value: String| {
-            if !value.trim().is_empty() {
-                update.with_value(|f| f(key, value))
-            }
-        }
-    };
-    let set_method = set("method");
-    let set_n_slider = set("n");
-    let set_n = set("n");
-    let set_d = set("d");
-    let set_seed = set("seed");
-    let set_causal = set("causal");
-    let set_backend = set("backend");
-    let set_inputs = set("inputs");
-    let set_qk_scale = set("qk-scale");
-    let set_param = set;
-    let causal_unsupported = move || settings.get().method.info().causal_unsupported;
-
+pub fn Controls(settings: Memo<Settings>, update: Update) -> impl IntoView {
     view! {
         <div class="controls">
-            <label class="control">
-                <span>"Method"</span>
-                <select
-                    data-testid="control-method"
-                    on:change=move |ev| set_method(event_target_value(&ev))
-                >
-                    {MethodId::ALL
-                        .iter()
-                        .map(|&m| {
-                            let info = m.info();
+            {COMMON
+                .iter()
+                .map(|spec| view! { <CommonControl spec=spec settings=settings update=update/> })
+                .collect_view()}
+            <MethodKnobs settings=settings update=update/>
+        </div>
+    }
+}
+
+/// One common knob, by its kind.
+#[component]
+fn CommonControl(spec: &'static Spec, settings: Memo<Settings>, update: Update) -> impl IntoView {
+    let value = move || current(&settings.get(), spec);
+    let title = move || tooltip(&settings.get(), spec);
+    let set = setter(update, spec.key);
+    let testid = format!("control-{}", spec.key);
+    match spec.kind {
+        Kind::Choice { names, .. } => view! {
+            <label class="control" title=title>
+                <span>{spec.label}</span>
+                <select data-testid=testid on:change=move |ev| set(event_target_value(&ev))>
+                    {names()
+                        .into_iter()
+                        .map(|name| {
                             view! {
-                                <option value=info.key selected=move || settings.get().method == m>
-                                    {format!("{} — {}", info.label, info.family)}
+                                <option value=name selected=move || value() == name>
+                                    {choice_label(spec.key, name)}
                                 </option>
                             }
                         })
                         .collect_view()}
                 </select>
             </label>
-            <label class="control control-n">
-                <span>"Sequence length n"</span>
-                <input
-                    type="range"
-                    data-testid="control-n-slider"
-                    min="0"
-                    max=max_exponent.to_string()
-                    step="1"
-                    prop:value=move || slider_position(settings.get().n).to_string()
-                    on:input=move |ev| {
-                        let exponent: u32 = event_target_value(&ev).parse().unwrap_or(8);
-                        set_n_slider((1usize << exponent.min(max_exponent)).to_string())
-                    }
-                />
-                <input
-                    type="number"
-                    data-testid="control-n"
-                    min="1"
-                    max=MAX_N.to_string()
-                    prop:value=move || settings.get().n.to_string()
-                    on:change=move |ev| set_n(event_target_value(&ev))
-                />
-            </label>
-            <label class="control">
-                <span>"Head dimension d"</span>
-                <input
-                    type="number"
-                    data-testid="control-d"
-                    min="1"
-                    max=MAX_D.to_string()
-                    prop:value=move || settings.get().d.to_string()
-                    on:change=move |ev| set_d(event_target_value(&ev))
-                />
-            </label>
-            <label class="control">
-                <span>"Seed"</span>
-                <input
-                    type="number"
-                    data-testid="control-seed"
-                    min="0"
-                    prop:value=move || settings.get().seed.to_string()
-                    on:change=move |ev| set_seed(event_target_value(&ev))
+        }
+        .into_any(),
+        Kind::Flag => view! { <FlagControl spec=spec settings=settings update=update/> }.into_any(),
+        Kind::Int { min, max, .. } => {
+            let slider = (spec.key == "n")
+                .then(|| view! { <NSlider max=max settings=settings update=update/> });
+            let class = if slider.is_some() {
+                "control control-n"
+            } else {
+                "control"
+            };
+            view! {
+                <label class=class title=title>
+                    <span>{spec.label}</span>
+                    {slider}
+                    <NumberField
+                        testid=testid
+                        min=min.to_string()
+                        max=max.to_string()
+                        step="1"
+                        value=value
+                        set=set
+                    />
+                </label>
+            }
+            .into_any()
+        }
+        Kind::Real { min, max, .. } => view! {
+            <label class="control" title=title>
+                <span>{spec.label}</span>
+                <NumberField
+                    testid=testid
+                    min=min.to_string()
+                    max=max.to_string()
+                    step="any"
+                    value=value
+                    set=set
                 />
             </label>
-            <label
-                class="control control-check"
-                title=move || causal_unsupported().map(str::to_string).unwrap_or_default()
-            >
+        }
+        .into_any(),
+    }
+}
+
+/// A number field that commits on `change`.
+#[component]
+fn NumberField<V, S>(
+    testid: String,
+    min: String,
+    max: String,
+    step: &'static str,
+    value: V,
+    set: S,
+) -> impl IntoView
+where
+    V: Fn() -> String + Send + Sync + 'static,
+    S: Fn(String) + Send + Sync + 'static,
+{
+    view! {
+        <input
+            type="number"
+            data-testid=testid
+            min=min
+            max=max
+            step=step
+            prop:value=value
+            on:change=move |ev| set(event_target_value(&ev))
+        />
+    }
+}
+
+/// n's slider over powers of two, 2⁰ … `max`.
+#[component]
+fn NSlider(max: u64, settings: Memo<Settings>, update: Update) -> impl IntoView {
+    let max_exponent = slider_position(max);
+    let set = setter(update, "n");
+    view! {
+        <input
+            type="range"
+            data-testid="control-n-slider"
+            min="0"
+            max=max_exponent.to_string()
+            step="1"
+            prop:value=move || slider_position(settings.get().n as u64).to_string()
+            on:input=move |ev| {
+                let exponent: u32 = event_target_value(&ev).parse().unwrap_or(8);
+                set((1u64 << exponent.min(max_exponent)).to_string())
+            }
+        />
+    }
+}
+
+/// A common on/off knob.
+#[component]
+fn FlagControl(spec: &'static Spec, settings: Memo<Settings>, update: Update) -> impl IntoView {
+    let set = setter(update, spec.key);
+    let blocked = move || flag_blocked(&settings.get(), spec.key);
+    view! {
+        <label
+            class="control control-check"
+            title=move || blocked().map(str::to_string).unwrap_or_else(|| spec.help.to_string())
+        >
+            <input
+                type="checkbox"
+                data-testid=format!("control-{}", spec.key)
+                prop:checked=move || current(&settings.get(), spec) == "true"
+                prop:disabled=move || blocked().is_some()
+                on:change=move |ev| set(event_target_checked(&ev).to_string())
+            />
+            <span>{spec.label}</span>
+        </label>
+    }
+}
+
+/// The selected method's own knobs (rebuilt when the method changes).
+#[component]
+fn MethodKnobs(settings: Memo<Settings>, update: Update) -> impl IntoView {
+    let method = Memo::new(move |_| settings.get().method);
+    move || {
+        method
+            .get()
+            .info()
+            .params
+            .iter()
+            .map(|p| view! { <MethodKnob spec=*p settings=settings update=update/> })
+            .collect_view()
+    }
+}
+
+/// One knob of the method: a number, a flag, or a choice.
+#[component]
+fn MethodKnob(spec: ParamSpec, settings: Memo<Settings>, update: Update) -> impl IntoView {
+    let set = setter(update, spec.key);
+    let testid = format!("control-{}", spec.key);
+    let value = move || settings.with(|s| s.params.get(spec.key).copied().unwrap_or(spec.default));
+    if spec.is_choice() {
+        let options = spec
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                view! { <option value=*name selected=move || value() == i as u64>{*name}</option> }
+            })
+            .collect_view();
+        view! {
+            <label class="control" title=spec.help>
+                <span>{spec.label}</span>
+                <select data-testid=testid on:change=move |ev| set(event_target_value(&ev))>
+                    {options}
+                </select>
+            </label>
+        }
+        .into_any()
+    } else if spec.flag {
+        view! {
+            <label class="control control-check" title=spec.help>
                 <input
                     type="checkbox"
-                    data-testid="control-causal"
-                    prop:checked=move || settings.get().causal
-                    prop:disabled=move || causal_unsupported().is_some()
-                    on:change=move |ev| set_causal(event_target_checked(&ev).to_string())
+                    data-testid=testid
+                    prop:checked=move || value() != 0
+                    on:change=move |ev| set(event_target_checked(&ev).to_string())
                 />
-                <span>"Causal (query i sees keys j ≤ i)"</span>
+                <span>{spec.label}</span>
             </label>
-            <label class="control" title=move || settings.get().inputs.describe()>
-                <span>"Inputs"</span>
-                <select data-testid="control-inputs" on:change=move |ev| set_inputs(event_target_value(&ev))>
-                    {InputSource::GENERATORS
-                        .into_iter()
-                        .map(|g| {
-                            view! {
-                                <option value=g.key() selected=move || settings.get().inputs == g>
-                                    {g.key()}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
-            </label>
-            <label class="control" title="Q and K are multiplied by this; the logits scale by its square">
-                <span>"Q, K scale"</span>
-                <input
-                    type="number"
-                    data-testid="control-qk-scale"
-                    min="0.001"
-                    max="100"
-                    step="0.05"
-                    prop:value=move || settings.get().qk_scale.to_string()
-                    on:change=move |ev| set_qk_scale(event_target_value(&ev))
+        }
+        .into_any()
+    } else {
+        view! {
+            <label class="control" title=spec.help>
+                <span>{spec.label}</span>
+                <NumberField
+                    testid=testid
+                    min=spec.min.to_string()
+                    max=spec.max.to_string()
+                    step="1"
+                    value=move || value().to_string()
+                    set=set
                 />
             </label>
-            <label class="control">
-                <span>"Backend"</span>
-                <select
-                    data-testid="control-backend"
-                    on:change=move |ev| set_backend(event_target_value(&ev))
-                >
-                    {[("auto", "GPU if available"), ("gpu", "GPU (WebGPU)"), ("cpu", "CPU twin")]
-                        .into_iter()
-                        .map(|(key, label)| {
-                            view! {
-                                <option value=key selected=move || settings.get().backend.key() == key>
-                                    {label}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
-            </label>
-            {move || {
-                let s = settings.get();
-                s.method
-                    .info()
-                    .params
-                    .iter()
-                    .map(|p| {
-                        let set = set_param(p.key);
-                        let value = s.params.get(p.key).copied().unwrap_or(p.default);
-                        if p.is_choice() {
-                            view! {
-                                <label class="control" title=p.help>
-                                    <span>{p.label}</span>
-                                    <select
-                                        data-testid=format!("control-{}", p.key)
-                                        on:change=move |ev| set(event_target_value(&ev))
-                                    >
-                                        {p
-                                            .choices
-                                            .iter()
-                                            .enumerate()
-                                            .map(|(i, name)| {
-                                                view! {
-                                                    <option value=*name selected=value == i as u64>
-                                                        {*name}
-                                                    </option>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </select>
-                                </label>
-                            }
-                            .into_any()
-                        } else if p.flag {
-                            view! {
-                                <label class="control control-check" title=p.help>
-                                    <input
-                                        type="checkbox"
-                                        data-testid=format!("control-{}", p.key)
-                                        prop:checked=value != 0
-                                        on:change=move |ev| set(event_target_checked(&ev).to_string())
-                                    />
-                                    <span>{p.label}</span>
-                                </label>
-                            }
-                            .into_any()
-                        } else {
-                            view! {
-                                <label class="control" title=p.help>
-                                    <span>{p.label}</span>
-                                    <input
-                                        type="number"
-                                        data-testid=format!("control-{}", p.key)
-                                        min=p.min.to_string()
-                                        max=p.max.to_string()
-                                        prop:value=value.to_string()
-                                        on:change=move |ev| set(event_target_value(&ev))
-                                    />
-                                </label>
-                            }
-                            .into_any()
-                        }
-                    })
-                    .collect_view()
-            }}
-        </div>
+        }
+        .into_any()
     }
 }

@@ -1,144 +1,80 @@
-//! The error-law view: sweeps the method's budget (Performer's m, Linformer's
+//! The error-law card: sweeps the method's budget (Performer's m, Linformer's
 //! k, Nyström's L) over powers of two, five seeds each, drawing rel_err
 //! against it on log-log axes as the points arrive, with the slope theory
-//! predicts. A change of settings stops a sweep in progress.
+//! predicts. The sweep runs through the page's job runner: a change of
+//! settings stops a sweep in progress.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
-use leptos::html::Canvas;
 use leptos::prelude::*;
-use plotters::prelude::IntoDrawingArea;
-use plotters_canvas::CanvasBackend;
+use web_sys::HtmlCanvasElement;
 
-use crate::attention::LocalFuture;
+use super::canvas_chart::{CanvasChart, plot_area};
+use super::run_status::state_name;
 use crate::chart::error_law::draw_error_law;
-use crate::inputs::Inputs;
-use crate::run::{Host, RunError};
+use crate::data::LocalFuture;
+use crate::gpu::GpuRunOptions;
+use crate::pipeline::jobs::{JobOutcome, JobStatus, Jobs};
+use crate::pipeline::sweep::{Sweep, SweepPoint, budgets, sweep};
+use crate::pipeline::{Host, RunError};
 use crate::settings::Settings;
-use crate::sweep::{Sweep, SweepPoint, budgets, sweep};
-use crate::ui::browser::yield_to_browser;
+use crate::ui::browser::{yield_now, yield_to_browser};
+use crate::ui::jobs::PageJobs;
 
 /// Seeds per budget.
 const SEEDS: u32 = 5;
 
-#[derive(Debug, Clone, PartialEq)]
-enum SweepState {
-    Idle,
-    Running(String, f64),
-    Done(Sweep),
-    Failed(String),
+/// Where a sweep delivers its points and its summary.
+#[derive(Clone, Copy)]
+struct SweepOut {
+    points: WriteSignal<Vec<SweepPoint>>,
+    done: WriteSignal<Option<Sweep>>,
 }
 
-struct SweepHost {
-    generation: Rc<Cell<u64>>,
-    mine: u64,
-    state: WriteSignal<SweepState>,
-}
-
-impl Host for SweepHost {
-    fn progress(&self, stage: &str, fraction: f64) {
-        if !self.cancelled() {
-            self.state.set(SweepState::Running(stage.into(), fraction));
-        }
-    }
-
-    fn yield_now(&self) -> LocalFuture<'_, ()> {
-        Box::pin(yield_to_browser())
-    }
-
-    fn cancelled(&self) -> bool {
-        self.generation.get() != self.mine
-    }
-}
-
-/// The error-law card (only for methods with a budget).
-#[component]
-pub fn ErrorLaw(settings: Memo<Settings>) -> impl IntoView {
-    let canvas = NodeRef::<Canvas>::new();
-    let (state, set_state) = signal(SweepState::Idle);
-    let (points, set_points) = signal(Vec::<SweepPoint>::new());
-    let generation = Rc::new(Cell::new(0u64));
-
-    // New settings: stop any sweep and start afresh.
-    let reset = generation.clone();
-    Effect::new(move |_| {
-        settings.track();
-        reset.set(reset.get() + 1);
-        set_points.set(Vec::new());
-        set_state.set(SweepState::Idle);
-    });
-
-    Effect::new(move |_| {
-        let pts = points.get();
-        let s = settings.get();
-        let Some(element) = canvas.get() else { return };
-        let Some(budget) = s.method.info().budget else {
-            return;
+/// One sweep, as a job of the runner.
+fn run_sweep(
+    jobs: Rc<Jobs<Settings>>,
+    generation: u64,
+    settings: Settings,
+    out: SweepOut,
+) -> LocalFuture<'static, JobOutcome> {
+    Box::pin(async move {
+        let list = match budgets(settings.method, settings.n) {
+            Ok(list) => list,
+            Err(e) => return JobOutcome::Failed(e.to_string()),
         };
-        if let Some(backend) = CanvasBackend::with_canvas_object(element.clone()) {
-            let drawn =
-                draw_error_law(&backend.into_drawing_area(), budget.key, &pts, budget.slope);
-            let _ = element.set_attribute("data-points", &pts.len().to_string());
-            if let Err(e) = drawn {
-                set_state.set(SweepState::Failed(format!(
-                    "cannot draw the error law: {e}"
-                )));
+        let host = jobs.host(generation, yield_now);
+        host.progress("generating inputs", 0.0);
+        yield_to_browser().await;
+        let problem = settings.problem(GpuRunOptions::default());
+        let outcome = sweep(&problem, &list, SEEDS, &host, |p| {
+            if jobs.is_current(generation) {
+                out.points.update(|v| v.push(p.clone()));
             }
+        })
+        .await;
+        if !jobs.is_current(generation) {
+            return JobOutcome::Cancelled;
         }
-    });
-
-    // The closure holds an `Rc`, which views may not capture: keep it in a
-    // local arena slot and capture the handle.
-    let start = StoredValue::new_local({
-        let generation = generation.clone();
-        move || {
-            let s = settings.get_untracked();
-            let mine = generation.get() + 1;
-            generation.set(mine);
-            set_points.set(Vec::new());
-            let host = SweepHost {
-                generation: generation.clone(),
-                mine,
-                state: set_state,
-            };
-            leptos::task::spawn_local(async move {
-                let list = match budgets(s.method, s.n) {
-                    Ok(list) => list,
-                    Err(e) => {
-                        set_state.set(SweepState::Failed(e.to_string()));
-                        return;
-                    }
-                };
-                set_state.set(SweepState::Running("generating inputs".into(), 0.0));
-                yield_to_browser().await;
-                let inputs = Inputs::generate(s.inputs, s.n, s.d, s.seed, s.qk_scale);
-                let outcome = sweep(&s, &inputs, &list, SEEDS, &host, |p| {
-                    set_points.update(|v| v.push(p.clone()));
-                })
-                .await;
-                if host.cancelled() {
-                    return;
-                }
-                match outcome {
-                    Ok(done) => set_state.set(SweepState::Done(done)),
-                    Err(RunError::Cancelled) => {}
-                    Err(e) => set_state.set(SweepState::Failed(e.to_string())),
-                }
-            });
+        match outcome {
+            Ok(done) => {
+                out.done.set(Some(done));
+                JobOutcome::Done
+            }
+            Err(RunError::Cancelled) => JobOutcome::Cancelled,
+            Err(e) => JobOutcome::Failed(e.to_string()),
         }
-    });
+    })
+}
 
-    let data_state = move || match state.get() {
-        SweepState::Idle => "idle",
-        SweepState::Running(..) => "running",
-        SweepState::Done(_) => "done",
-        SweepState::Failed(_) => "error",
-    };
-    let summary = move || match state.get() {
-        SweepState::Idle => String::new(),
-        SweepState::Running(stage, f) => format!("{stage}… {:.0}%", f * 100.0),
-        SweepState::Done(s) => {
+/// The status line's text.
+fn summary(status: &JobStatus, done: Option<&Sweep>) -> String {
+    match (status, done) {
+        (JobStatus::Running { stage, fraction }, _) => {
+            format!("{stage}… {:.0}%", fraction * 100.0)
+        }
+        (JobStatus::Failed(e), _) => e.clone(),
+        (JobStatus::Done, Some(s)) => {
             let fitted = s
                 .fitted_slope
                 .map(|x| format!("{x:.2}"))
@@ -158,59 +94,135 @@ pub fn ErrorLaw(settings: Memo<Settings>) -> impl IntoView {
                 "input seeds" => " Spread: seeds of the inputs (no randomness in the method).",
                 _ => " No spread: a deterministic method on fixed inputs.",
             };
-            match s.theory_slope {
-                Some(t) => format!(
-                    "Fitted log–log slope {fitted}; theory {t} ({}).{baselines}{spread}",
-                    s.law
-                ),
-                None => format!(
-                    "Fitted log–log slope {fitted}; {}.{baselines}{spread}",
-                    s.law
-                ),
-            }
+            let law = match s.theory_slope {
+                Some(t) => format!("theory {t} ({})", s.law),
+                None => s.law.clone(),
+            };
+            format!("Fitted log–log slope {fitted}; {law}.{baselines}{spread}")
         }
-        SweepState::Failed(e) => e,
-    };
-    let fitted = move || match state.get() {
-        SweepState::Done(s) => s
-            .fitted_slope
-            .map(|x| format!("{x:.4}"))
-            .unwrap_or_default(),
         _ => String::new(),
-    };
-    let running = move || matches!(state.get(), SweepState::Running(..));
-    let progress = move || match state.get() {
-        SweepState::Running(_, f) => f,
-        _ => 0.0,
-    };
+    }
+}
 
+/// The error-law card (only for methods with a budget).
+#[component]
+pub fn ErrorLaw(settings: Memo<Settings>) -> impl IntoView {
+    let (points, set_points) = signal(Vec::<SweepPoint>::new());
+    let (done, set_done) = signal(None::<Sweep>);
+    let out = SweepOut {
+        points: set_points,
+        done: set_done,
+    };
+    let page_jobs =
+        PageJobs::new(move |jobs, generation, settings| run_sweep(jobs, generation, settings, out));
+    let status = page_jobs.status;
+    // The runner holds `Rc`s, which views may not capture: keep it in a
+    // local arena slot and capture the handle.
+    let jobs = StoredValue::new_local(page_jobs);
+    // New settings: stop any sweep and start afresh.
+    Effect::new(move |_| {
+        settings.track();
+        jobs.with_value(|j| j.reset());
+        set_points.set(Vec::new());
+        set_done.set(None);
+    });
+    on_cleanup(move || {
+        jobs.try_with_value(|j| j.cancel());
+    });
+    let start = move |_| {
+        set_points.set(Vec::new());
+        set_done.set(None);
+        jobs.with_value(|j| j.request(settings.get_untracked()));
+    };
+    let budget = move || settings.with(|s| s.method.info().budget);
+    let knob = move || budget().map(|b| b.key).unwrap_or_default();
+    let running = move || status.with(|s| matches!(s, JobStatus::Running { .. }));
     view! {
-        <Show when=move || settings.get().method.info().budget.is_some()>
+        <Show when=move || budget().is_some()>
             <section class="card error-law">
                 <div class="card-head">
-                    <h2>{move || {
-                        let s = settings.get();
-                        format!("Error law: rel_err against {}", s.method.info().budget.map(|b| b.key).unwrap_or(""))
-                    }}</h2>
-                    <button data-testid="sweep-start" prop:disabled=running on:click=move |_| start.with_value(|f| f())>
+                    <h2>{move || format!("Error law: rel_err against {}", knob())}</h2>
+                    <button
+                        data-testid="sweep-start"
+                        prop:disabled=running
+                        on:click=start
+                    >
                         "Sweep the budget"
                     </button>
                 </div>
-                <p class="muted">
-                    "Powers of two of the budget, five draws each: of the method's random choices on the inputs above \
-                     (Performer, Gaussian Linformer), or of the inputs (same generator) for a method without randomness \
-                     (Nyström, mean-pool Linformer). Computed by the CPU twin on the checked rows (the twin equals the GPU \
-                     kernels). The dashed lines are the baselines to beat: outputting the mean of V, and outputting zeros. \
-                     Try inputs=low-rank for Nyström, inputs=local for Linformer, and a small Q, K scale for Performer."
-                </p>
-                <div class="run-status" data-testid="sweep-status" data-state=data_state data-slope=fitted>
-                    <Show when=running>
-                        <progress max="1" value=move || progress().to_string()></progress>
-                    </Show>
-                    <span>{summary}</span>
-                </div>
-                <canvas node_ref=canvas width="640" height="360" data-testid="error-law"></canvas>
+                <SweepExplanation/>
+                <SweepStatus status=status done=done/>
+                <CanvasChart
+                    testid="error-law"
+                    width=640
+                    height=360
+                    aria_label="rel_err against the budget, log-log"
+                    what="Cannot draw the error law"
+                    draw=move |canvas: &HtmlCanvasElement| draw(canvas, settings, points)
+                />
             </section>
         </Show>
+    }
+}
+
+/// Draws the points so far and records how many (`data-points`).
+fn draw(
+    canvas: &HtmlCanvasElement,
+    settings: Memo<Settings>,
+    points: ReadSignal<Vec<SweepPoint>>,
+) -> Result<bool, String> {
+    let Some(budget) = settings.with(|s| s.method.info().budget) else {
+        return Ok(false);
+    };
+    points.with(|pts| {
+        let _ = canvas.set_attribute("data-points", &pts.len().to_string());
+        draw_error_law(&plot_area(canvas)?, budget.key, pts, budget.slope)
+            .map_err(|e| e.to_string())?;
+        Ok(true)
+    })
+}
+
+/// What a sweep does and what to try.
+#[component]
+fn SweepExplanation() -> impl IntoView {
+    view! {
+        <p class="muted">
+            "Powers of two of the budget, five draws each: of the method's random choices on the inputs above \
+             (Performer, Gaussian Linformer), or of the inputs (same generator) for a method without randomness \
+             (Nyström, mean-pool Linformer). Computed by the CPU twin on the checked rows (the twin equals the GPU \
+             kernels). The dashed lines are the baselines to beat: outputting the mean of V, and outputting zeros. \
+             Try inputs=low-rank for Nyström, inputs=local for Linformer, and a small Q, K scale for Performer."
+        </p>
+    }
+}
+
+/// The sweep's status line: state, fitted slope, progress or summary.
+#[component]
+fn SweepStatus(status: ReadSignal<JobStatus>, done: ReadSignal<Option<Sweep>>) -> impl IntoView {
+    let fraction = move || match status.get() {
+        JobStatus::Running { fraction, .. } => Some(fraction),
+        _ => None,
+    };
+    let slope = move || match status.get() {
+        JobStatus::Done => done.with(|d| {
+            d.as_ref()
+                .and_then(|s| s.fitted_slope)
+                .map(|x| format!("{x:.4}"))
+                .unwrap_or_default()
+        }),
+        _ => String::new(),
+    };
+    view! {
+        <div
+            class="run-status"
+            data-testid="sweep-status"
+            data-state=move || status.with(state_name)
+            data-slope=slope
+        >
+            {move || {
+                fraction().map(|f| view! { <progress max="1" value=f.to_string()></progress> })
+            }}
+            <span>{move || status.with(|s| done.with(|d| summary(s, d.as_ref())))}</span>
+        </div>
     }
 }

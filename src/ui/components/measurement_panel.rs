@@ -1,4 +1,4 @@
-//! The figures of the last run: FLOPs and bytes in two kinds — what the
+//! The figures of an attention run: FLOPs and bytes in two kinds — what the
 //! method needs (algorithmic, compulsory) and what the timed kernel executes
 //! (GPU kernel or CPU twin) — each with its formula; memory, measured time
 //! and throughput; and the error beside its baselines and its reference.
@@ -7,243 +7,282 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::data::timing::Timing;
 use crate::format;
-use crate::measure::Timing;
-use crate::run::RunOutput;
+use crate::pipeline::attention::{AttentionFigures, Measurement};
+use crate::pipeline::report::Envelope;
 
 /// The measurement card.
 #[component]
-pub fn MeasurementPanel(result: ReadSignal<Option<Arc<RunOutput>>>) -> impl IntoView {
+pub fn MeasurementPanel(#[prop(into)] report: Signal<Option<Arc<Measurement>>>) -> impl IntoView {
     view! {
         <div class="figures">
             <h2>"Cost and accuracy"</h2>
-            {move || match result.get() {
+            {move || match report.get() {
                 None => view! { <p class="muted">"Waiting for the first run…"</p> }.into_any(),
-                Some(out) => figures(&out).into_any(),
+                Some(m) => {
+                    view! {
+                        <table class="figure-table">
+                            <tbody>
+                                {cost_rows(&m.envelope)}
+                                {time_rows(&m.envelope)}
+                                {error_rows(&m.figures)}
+                                {pattern_rows(&m.figures)}
+                                {cross_check_row(&m.envelope)}
+                            </tbody>
+                        </table>
+                        {stages_and_notes(&m.envelope)}
+                    }
+                        .into_any()
+                }
             }}
         </div>
     }
 }
 
-fn figures(out: &RunOutput) -> impl IntoView + use<> {
-    let m = out.measurement.clone();
-    let timing = match m.timing {
-        Timing::GpuTimestamp => "GPU timestamp queries",
-        Timing::WallClock => "wall clock",
-    };
-    let kernel = match m.kernel.as_str() {
-        "fused" => "fused online-softmax kernel (O(n) memory)".to_string(),
-        "cpu-twin" => "CPU twin (ndarray, f32): the twin built and every row computed".to_string(),
-        other => format!("GPU {other} kernels"),
-    };
-    let executor = if m.backend == "cpu" {
+/// One row: a figure in bold, a remark after it, a formula under it.
+fn row(
+    label: &'static str,
+    testid: &'static str,
+    figure: String,
+    remark: String,
+    formula: String,
+) -> impl IntoView + use<> {
+    view! {
+        <tr>
+            <th>{label}</th>
+            <td data-testid=testid>
+                <strong>{figure}</strong>
+                {remark}
+                <div class="formula">{formula}</div>
+            </td>
+        </tr>
+    }
+}
+
+/// "a × what the method needs": executed over needed.
+fn ratio(executed: u64, needed: u64, what: &str, digits: usize) -> String {
+    if needed > 0 {
+        format!(", {:.digits$}× {what}", executed as f64 / needed as f64)
+    } else {
+        String::new()
+    }
+}
+
+fn cost_rows(e: &Envelope) -> impl IntoView + use<> {
+    let executor = if e.backend == "cpu" {
         "the CPU twin"
     } else {
         "the timed GPU kernels"
     };
-    let waste = if m.flops_algorithmic > 0 {
-        format!(
-            "{:.2}× what the method needs",
-            m.flops as f64 / m.flops_algorithmic as f64
-        )
-    } else {
-        String::new()
+    let counted = |value: u64, formula: &str| format!("{} = {formula}", format::int(value));
+    (
+        row(
+            "FLOPs the method needs",
+            "flops-algorithmic",
+            format!("{}FLOP", format::si(e.flops_algorithmic as f64)),
+            String::new(),
+            counted(e.flops_algorithmic, &e.flops_algorithmic_formula),
+        ),
+        row(
+            "FLOPs executed",
+            "flops",
+            format!("{}FLOP", format::si(e.flops as f64)),
+            format!(
+                " by {executor}{}",
+                ratio(e.flops, e.flops_algorithmic, "what the method needs", 2)
+            ),
+            counted(e.flops, &e.flops_formula),
+        ),
+        row(
+            "Compulsory bytes",
+            "bytes-compulsory",
+            format::bytes(e.bytes_compulsory),
+            String::new(),
+            counted(e.bytes_compulsory, &e.bytes_compulsory_formula),
+        ),
+        row(
+            "Bytes moved",
+            "bytes",
+            format::bytes(e.bytes),
+            format!(
+                " by {executor}{}",
+                ratio(e.bytes, e.bytes_compulsory, "the compulsory bytes", 1)
+            ),
+            counted(e.bytes, &e.bytes_formula),
+        ),
+    )
+}
+
+fn time_rows(e: &Envelope) -> impl IntoView + use<> {
+    let timing = match e.timing {
+        Timing::GpuTimestamp => "GPU timestamp queries",
+        Timing::WallClock => "wall clock",
     };
-    let rereads = if m.bytes_compulsory > 0 {
-        format!(
-            "{:.1}× the compulsory bytes",
-            m.bytes as f64 / m.bytes_compulsory as f64
-        )
+    let warm_up = if e.backend == "gpu" {
+        " after a warm-up"
     } else {
-        String::new()
+        ""
     };
-    let beats = if m.rel_err < m.baseline_mean_v_rel_err {
+    let how = format!(
+        "{}; {timing}, median of {} warm repeats{warm_up}",
+        e.kernel.describe(),
+        e.time_ms_samples.len(),
+    );
+    (
+        view! {
+            <tr>
+                <th>"Memory allocated"</th>
+                <td data-testid="memory">
+                    {format::bytes(e.memory_bytes)}
+                    <div class="formula">{e.memory_formula.clone()}</div>
+                </td>
+            </tr>
+        },
+        row("Time", "time", format::ms(e.time_ms), String::new(), how),
+        view! {
+            <tr>
+                <th>"Throughput"</th>
+                <td data-testid="gflops">
+                    {format!("{:.2} GFLOP/s", e.gflops)}
+                    <div class="formula">"executed FLOPs / median time"</div>
+                </td>
+            </tr>
+        },
+    )
+}
+
+fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
+    let beats = if f.rel_err < f.baseline_mean_v_rel_err {
         "below both baselines"
-    } else if m.rel_err < m.baseline_zero_rel_err {
+    } else if f.rel_err < f.baseline_zero_rel_err {
         "no better than outputting the mean of V"
     } else {
         "no better than outputting zeros"
     };
-    let residual = m.pinv_residual;
-    let cross = m
-        .cross_checks
-        .iter()
-        .map(|(name, e)| view! { <li>{format!("{name}: {}", format::sci(*e))}</li> })
-        .collect_view();
-    let stages = m
+    let reference = format!(
+        "‖O − O_ref‖_F / ‖O_ref‖_F over {} of {} rows; reference: {}",
+        f.checked_rows, f.n, f.reference,
+    );
+    let baselines = format!(
+        "output the mean of V: {}; output zeros: {}",
+        format::sci(f.baseline_mean_v_rel_err),
+        format::sci(f.baseline_zero_rel_err),
+    );
+    view! {
+        <tr>
+            <th>"rel_err"</th>
+            <td data-testid="rel-err">
+                <strong>{format::sci(f.rel_err)}</strong>
+                {format!(" — {beats}")}
+                <div class="formula" data-testid="reference">{reference}</div>
+            </td>
+        </tr>
+        <tr>
+            <th>"Baselines"</th>
+            <td data-testid="baselines">
+                {baselines}
+                <div class="formula">
+                    "rel_err of the trivial answers, same rows and reference: a method is only informative below them"
+                </div>
+            </td>
+        </tr>
+        {f.pinv_residual.map(|r| view! {
+            <tr>
+                <th>"Pseudo-inverse residual"</th>
+                <td data-testid="pinv-residual">
+                    {format::sci(r)}
+                    <div class="formula">
+                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the CPU twin's iterations reach: 0 would be Ã⁺ itself; rel_err depends on pinv-iters and on Ã's conditioning"
+                    </div>
+                </td>
+            </tr>
+        })}
+    }
+}
+
+fn pattern_rows(f: &AttentionFigures) -> impl IntoView + use<> {
+    let work = match f.tile_pairs {
+        Some(t) if t > 0 => format!(
+            "the GPU kernel evaluates {} pairs in the key tiles it visits ({:.0}% of them in the pattern); it skips the rest",
+            format::int(t),
+            100.0 * f.pattern_pairs as f64 / t as f64
+        ),
+        _ => String::new(),
+    };
+    let pairs = format!(
+        "{} pairs, {:.2}% of n²",
+        format::int(f.pattern_pairs),
+        f.density * 100.0
+    );
+    let kept = format!("{:.1}%", f.mass_in_pattern * 100.0);
+    let mass = format!(
+        "share of exact attention's weight on the computed pairs (misses {:.1}%), mean over {} rows",
+        (1.0 - f.mass_in_pattern) * 100.0,
+        f.checked_rows,
+    );
+    view! {
+        <tr>
+            <th>"Pattern"</th>
+            <td data-testid="pattern-pairs">
+                {pairs}
+                <div class="formula">{work}</div>
+            </td>
+        </tr>
+        {row("Exact mass kept", "mass-in-pattern", kept, String::new(), mass)}
+        <tr>
+            <th>"Inputs"</th>
+            <td data-testid="inputs">
+                {format!("{}, Q and K scaled by {}, seed {}", f.inputs.key(), f.qk_scale, f.seed)}
+                <div class="formula">{format!("fingerprint {}", f.inputs_digest)}</div>
+            </td>
+        </tr>
+        <tr>
+            <th>"max abs err vs exact"</th>
+            <td data-testid="max-abs-err">{format::sci(f.max_abs_err)}</td>
+        </tr>
+    }
+}
+
+fn cross_check_row(e: &Envelope) -> impl IntoView + use<> {
+    (!e.cross_checks.is_empty()).then(|| {
+        let checks = e
+            .cross_checks
+            .iter()
+            .map(|(name, err)| view! { <li>{format!("{name}: {}", format::sci(*err))}</li> })
+            .collect_view();
+        view! {
+            <tr>
+                <th>"GPU vs CPU twin (max abs)"</th>
+                <td data-testid="gpu-cpu-err">
+                    <ul class="plain">{checks}</ul>
+                </td>
+            </tr>
+        }
+    })
+}
+
+fn stages_and_notes(e: &Envelope) -> impl IntoView + use<> {
+    let stages = e
         .stages
         .iter()
         .map(|s| {
-            view! {
-                <li>
-                    {format!(
-                        "{}: {}, {} moved, {} allocated",
-                        s.name,
-                        format::ms(s.time_ms),
-                        format::bytes(s.bytes),
-                        format::bytes(s.memory_bytes),
-                    )}
-                </li>
-            }
+            let line = format!(
+                "{}: {}, {} moved, {} allocated",
+                s.name,
+                format::ms(s.time_ms),
+                format::bytes(s.bytes),
+                format::bytes(s.memory_bytes),
+            );
+            view! { <li>{line}</li> }
         })
         .collect_view();
-    let notes = m
+    let notes = e
         .notes
         .iter()
         .map(|n| view! { <li>{n.clone()}</li> })
         .collect_view();
-    let has_cross = !m.cross_checks.is_empty();
-    let work = match m.tile_pairs {
-        Some(t) if t > 0 => format!(
-            "the GPU kernel evaluates {} pairs in the key tiles it visits ({:.0}% of them in the pattern); it skips the rest",
-            format::int(t),
-            100.0 * m.pattern_pairs as f64 / t as f64
-        ),
-        _ => String::new(),
-    };
     view! {
-        <table class="figure-table">
-            <tbody>
-                <tr>
-                    <th>"FLOPs the method needs"</th>
-                    <td data-testid="flops-algorithmic">
-                        <strong>{format!("{}FLOP", format::si(m.flops_algorithmic as f64))}</strong>
-                        <div class="formula">{format!("{} = {}", format::int(m.flops_algorithmic), m.flops_algorithmic_formula)}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"FLOPs executed"</th>
-                    <td data-testid="flops">
-                        <strong>{format!("{}FLOP", format::si(m.flops as f64))}</strong>
-                        {format!(" by {executor}, {waste}")}
-                        <div class="formula">{format!("{} = {}", format::int(m.flops), m.flops_formula)}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Compulsory bytes"</th>
-                    <td data-testid="bytes-compulsory">
-                        <strong>{format::bytes(m.bytes_compulsory)}</strong>
-                        <div class="formula">{format!("{} = {}", format::int(m.bytes_compulsory), m.bytes_compulsory_formula)}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Bytes moved"</th>
-                    <td data-testid="bytes">
-                        <strong>{format::bytes(m.bytes)}</strong>
-                        {format!(" by {executor}, {rereads}")}
-                        <div class="formula">{format!("{} = {}", format::int(m.bytes), m.bytes_formula)}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Memory allocated"</th>
-                    <td data-testid="memory">
-                        {format::bytes(m.memory_bytes)}
-                        <div class="formula">{m.memory_formula.clone()}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Time"</th>
-                    <td data-testid="time">
-                        <strong>{format::ms(m.time_ms)}</strong>
-                        <div class="formula">
-                            {format!(
-                                "{kernel}; {timing}, median of {} warm repeats{}",
-                                m.time_ms_samples.len(),
-                                if m.backend == "gpu" { " after a warm-up" } else { "" },
-                            )}
-                        </div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Throughput"</th>
-                    <td data-testid="gflops">
-                        {format!("{:.2} GFLOP/s", m.gflops)}
-                        <div class="formula">"executed FLOPs / median time"</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"rel_err"</th>
-                    <td data-testid="rel-err">
-                        <strong>{format::sci(m.rel_err)}</strong>
-                        {format!(" — {beats}")}
-                        <div class="formula" data-testid="reference">
-                            {format!(
-                                "‖O − O_ref‖_F / ‖O_ref‖_F over {} of {} rows; reference: {}",
-                                m.checked_rows,
-                                m.n,
-                                m.reference,
-                            )}
-                        </div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Baselines"</th>
-                    <td data-testid="baselines">
-                        {format!(
-                            "output the mean of V: {}; output zeros: {}",
-                            format::sci(m.baseline_mean_v_rel_err),
-                            format::sci(m.baseline_zero_rel_err),
-                        )}
-                        <div class="formula">
-                            "rel_err of the trivial answers, same rows and reference: a method is only informative below them"
-                        </div>
-                    </td>
-                </tr>
-                {residual
-                    .map(|r| {
-                        view! {
-                            <tr>
-                                <th>"Pseudo-inverse residual"</th>
-                                <td data-testid="pinv-residual">
-                                    {format::sci(r)}
-                                    <div class="formula">
-                                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the CPU twin's iterations reach: 0 would be Ã⁺ itself; rel_err depends on pinv-iters and on Ã's conditioning"
-                                    </div>
-                                </td>
-                            </tr>
-                        }
-                    })}
-                <tr>
-                    <th>"Pattern"</th>
-                    <td data-testid="pattern-pairs">
-                        {format!("{} pairs, {:.2}% of n²", format::int(m.pattern_pairs), m.density * 100.0)}
-                        <div class="formula">{work}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Exact mass kept"</th>
-                    <td data-testid="mass-in-pattern">
-                        <strong>{format!("{:.1}%", m.mass_in_pattern * 100.0)}</strong>
-                        <div class="formula">
-                            {format!(
-                                "share of exact attention's weight on the computed pairs (misses {:.1}%), mean over {} rows",
-                                (1.0 - m.mass_in_pattern) * 100.0,
-                                m.checked_rows,
-                            )}
-                        </div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"Inputs"</th>
-                    <td data-testid="inputs">
-                        {format!("{}, Q and K scaled by {}, seed {}", m.inputs.key(), m.qk_scale, m.seed)}
-                        <div class="formula">{format!("fingerprint {}", m.inputs_digest)}</div>
-                    </td>
-                </tr>
-                <tr>
-                    <th>"max abs err vs exact"</th>
-                    <td data-testid="max-abs-err">{format::sci(m.max_abs_err)}</td>
-                </tr>
-                <Show when=move || has_cross>
-                    <tr>
-                        <th>"GPU vs CPU twin (max abs)"</th>
-                        <td data-testid="gpu-cpu-err">
-                            <ul class="plain">{cross.clone()}</ul>
-                        </td>
-                    </tr>
-                </Show>
-            </tbody>
-        </table>
         <ul class="stages">{stages}</ul>
         <ul class="notes">{notes}</ul>
     }

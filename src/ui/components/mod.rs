@@ -1,10 +1,16 @@
-//! The page's components, one per file. They read settings and
-//! measurements; none of them computes a kernel.
+//! The page's components, one per file. The generic ones take plain data —
+//! a map, a pattern, a JSON value, a job's status — so every lab reuses
+//! them: [`CanvasChart`], [`Heatmap`], [`PatternView`], [`RawData`],
+//! [`RunStatusLine`], [`BackendBadge`], [`SettingsIssues`], [`LabNav`]. The
+//! attention lab's own: [`Controls`], [`MeasurementPanel`], [`ErrorLaw`],
+//! [`MethodCard`]. None of them computes a kernel.
 
 mod backend_badge;
+mod canvas_chart;
 mod controls;
 mod error_law;
 mod heatmap;
+mod lab_nav;
 mod measurement_panel;
 mod method_card;
 mod pattern_view;
@@ -12,13 +18,15 @@ mod raw_data;
 mod run_status;
 mod settings_issues;
 
-pub use backend_badge::BackendBadge;
-pub use controls::Controls;
+pub use backend_badge::{BackendBadge, BackendInfo};
+pub use canvas_chart::{CanvasArea, CanvasChart, blit, plot_area};
+pub use controls::{Controls, Update};
 pub use error_law::ErrorLaw;
 pub use heatmap::Heatmap;
+pub use lab_nav::{LabLinks, LabNav, SiteBase};
 pub use measurement_panel::MeasurementPanel;
 pub use method_card::MethodCard;
 pub use pattern_view::PatternView;
 pub use raw_data::RawData;
-pub use run_status::RunStatusLine;
+pub use run_status::{RunStatusLine, state_name};
 pub use settings_issues::SettingsIssues;

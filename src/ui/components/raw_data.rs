@@ -1,47 +1,53 @@
-//! The last run's Measurement as JSON (the schema of `flt --json`), with a
-//! download button.
-
-use std::sync::Arc;
+//! A report as JSON (for the attention lab, the schema of `flt run --json`),
+//! with a download button. Any lab's report fits: it takes the JSON value.
 
 use leptos::prelude::*;
 
-use crate::run::RunOutput;
 use crate::ui::browser::download;
 
-/// The raw-data card.
+/// The raw-data card: `json` pretty-printed, downloadable as `filename`.
 #[component]
-pub fn RawData(result: ReadSignal<Option<Arc<RunOutput>>>) -> impl IntoView {
-    let json = Memo::new(move |_| {
-        result
-            .get()
-            .and_then(|o| serde_json::to_string_pretty(&o.measurement).ok())
-            .unwrap_or_default()
+pub fn RawData(
+    #[prop(into)] json: Signal<Option<serde_json::Value>>,
+    #[prop(into)] filename: Signal<String>,
+    /// What produces the same schema natively (`flt run --json`).
+    #[prop(optional)]
+    native: &'static str,
+) -> impl IntoView {
+    let text = Memo::new(move |_| {
+        json.with(|j| {
+            j.as_ref()
+                .and_then(|j| serde_json::to_string_pretty(j).ok())
+        })
+        .unwrap_or_default()
     });
     let (error, set_error) = signal(None::<String>);
     let save = move |_| {
-        let Some(out) = result.get_untracked() else {
-            return;
-        };
-        let m = &out.measurement;
-        let name = format!(
-            "measurement-{}-n{}-d{}{}.json",
-            m.method,
-            m.n,
-            m.d,
-            if m.causal { "-causal" } else { "" }
-        );
-        set_error.set(download(&name, "application/json", &json.get_untracked()).err());
+        let body = text.get_untracked();
+        if !body.is_empty() {
+            let name = filename.get_untracked();
+            set_error.set(download(&name, "application/json", &body).err());
+        }
     };
     view! {
         <section class="card raw-data">
             <div class="card-head">
                 <h2>"Raw data"</h2>
-                <button data-testid="download-json" prop:disabled=move || json.get().is_empty() on:click=save>
+                <button
+                    data-testid="download-json"
+                    prop:disabled=move || text.with(String::is_empty)
+                    on:click=save
+                >
                     "Download JSON"
                 </button>
             </div>
-            <p class="muted">"The same schema as " <code>"flt run --json"</code> "."</p>
-            <pre data-testid="measurement">{move || json.get()}</pre>
+            {(!native.is_empty())
+                .then(|| {
+                    view! {
+                        <p class="muted">"The same schema as " <code>{native}</code> "."</p>
+                    }
+                })}
+            <pre data-testid="measurement">{move || text.get()}</pre>
             {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         </section>
     }

@@ -1,38 +1,52 @@
-//! The run's progress: stage, progress bar, or the error.
+//! A job's progress: stage, progress bar, or the error.
 
 use leptos::prelude::*;
 
-use crate::ui::runner::RunStatus;
+use crate::pipeline::jobs::JobStatus;
 
-/// Status line with a progress bar while running.
+/// `data-state` of a status: idle, running, done or error.
+pub fn state_name(status: &JobStatus) -> &'static str {
+    match status {
+        JobStatus::Idle => "idle",
+        JobStatus::Running { .. } => "running",
+        JobStatus::Done => "done",
+        JobStatus::Failed(_) => "error",
+    }
+}
+
+/// Status line with a progress bar while running; `superseded` counts the
+/// jobs that stopped early because newer settings arrived.
 #[component]
-pub fn RunStatusLine(status: ReadSignal<RunStatus>, superseded: ReadSignal<u32>) -> impl IntoView {
-    let state = move || match status.get() {
-        RunStatus::Idle => "idle",
-        RunStatus::Running { .. } => "running",
-        RunStatus::Done => "done",
-        RunStatus::Failed(_) => "error",
-    };
+pub fn RunStatusLine(
+    #[prop(into)] status: Signal<JobStatus>,
+    #[prop(into)] superseded: Signal<u32>,
+) -> impl IntoView {
     view! {
         <div
             class="run-status"
             data-testid="run-status"
-            data-state=state
+            data-state=move || status.with(state_name)
             data-superseded=move || superseded.get().to_string()
             aria-live="polite"
         >
             {move || match status.get() {
-                RunStatus::Idle => view! { <span>"Waiting…"</span> }.into_any(),
-                RunStatus::Running { stage, fraction } => view! {
-                    <progress max="1" value=fraction.to_string()></progress>
-                    <span>{format!("{stage}… {:.0}%", fraction * 100.0)}</span>
+                JobStatus::Idle => view! { <span>"Waiting…"</span> }.into_any(),
+                JobStatus::Running { stage, fraction } => {
+                    view! {
+                        <progress max="1" value=fraction.to_string()></progress>
+                        <span>{format!("{stage}… {:.0}%", fraction * 100.0)}</span>
+                    }
+                        .into_any()
                 }
-                .into_any(),
-                RunStatus::Done => view! { <span>"Done."</span> }.into_any(),
-                RunStatus::Failed(message) => view! {
-                    <span class="error" data-testid="run-error" role="alert">{message}</span>
+                JobStatus::Done => view! { <span>"Done."</span> }.into_any(),
+                JobStatus::Failed(message) => {
+                    view! {
+                        <span class="error" data-testid="run-error" role="alert">
+                            {message}
+                        </span>
+                    }
+                        .into_any()
                 }
-                .into_any(),
             }}
         </div>
     }

@@ -6,12 +6,16 @@ use crate::settings::SettingsIssue;
 
 /// The list of settings issues (empty when all is well).
 #[component]
-pub fn SettingsIssues(issues: Memo<Vec<SettingsIssue>>) -> impl IntoView {
+pub fn SettingsIssues(#[prop(into)] issues: Signal<Vec<SettingsIssue>>) -> impl IntoView {
     view! {
-        <Show when=move || !issues.get().is_empty()>
+        <Show when=move || issues.with(|i| !i.is_empty())>
             <ul class="issues" data-testid="settings-issues" role="alert">
                 {move || {
-                    issues.get().into_iter().map(|i| view! { <li>{i.to_string()}</li> }).collect_view()
+                    issues
+                        .get()
+                        .into_iter()
+                        .map(|i| view! { <li>{i.to_string()}</li> })
+                        .collect_view()
                 }}
             </ul>
         </Show>

@@ -1,3 +1,7 @@
-//! One page per survey section; for now the attention explorer.
+//! One page per lab of [`crate::pipeline::labs::LABS`]; for now the
+//! attention explorer. Plus the page for an unknown address.
 
 pub mod explorer;
+mod not_found;
+
+pub use not_found::NotFound;

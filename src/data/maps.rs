@@ -1,186 +1,11 @@
-//! What a run measured, in one serde schema shared by `flt --json`, the page's
-//! raw-data panel and its JSON download; plus the error metrics and the pooled
-//! attention map that the heatmap draws.
-//!
-//! Error metrics (all against exact attention computed in f64, see
-//! [`crate::attention::full::reference_rows`]):
-//! * `rel_err = ‖O − O_exact‖_F / ‖O_exact‖_F`
-//! * `max_abs_err = max_ij |O_ij − O_exact,ij|`
-//! * `gpu_cpu_max_abs_err = max_ij |O_gpu,ij − O_twin,ij|`, the GPU kernel
-//!   against its f32 CPU twin.
-//!
-//! Rows are independent in exact attention, so for large n the errors are
-//! computed exactly on an evenly spaced sample of rows ([`sample_rows`]);
-//! `checked_rows` records how many.
+//! What the views draw, pooled to at most [`MAP_MAX`] × [`MAP_MAX`] cells:
+//! attention weights ([`AttentionMap`]), which pairs a method computes and
+//! why ([`PatternMap`]), a low-rank or kernel method's factor
+//! ([`FactorMap`]) and Reformer's buckets ([`LshView`]); with the CPU poolers
+//! the twins use (the GPU pools the same way in its kernels).
 
-use ndarray::{ArrayView2, Axis};
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
-
-/// Version of the JSON schema below; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// Rows compared when n is larger than this (all rows otherwise).
-pub const MAX_CHECKED_ROWS: usize = 256;
-
-/// How `time_ms` was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Timing {
-    /// GPU timestamp queries around the kernel's compute pass.
-    GpuTimestamp,
-    /// Wall clock from submission to completion (no `timestamp-query`), or
-    /// the CPU's wall clock.
-    WallClock,
-}
-
-/// Time of one stage of a run (e.g. the materialising path), timed like the
-/// main kernel: a warm-up, then repeats, and their median.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stage {
-    /// What ran, e.g. `"materialized: scores + softmax + P·V"`.
-    pub name: String,
-    /// Median time in milliseconds.
-    pub time_ms: f64,
-    /// Every repeat's time, in milliseconds.
-    #[serde(default)]
-    pub time_ms_samples: Vec<f64>,
-    /// How they were measured.
-    #[serde(default = "wall_clock")]
-    pub timing: Timing,
-    /// Bytes the stage moves through global memory (counted).
-    pub bytes: u64,
-    /// Device memory its buffers occupy (allocated).
-    pub memory_bytes: u64,
-}
-
-fn wall_clock() -> Timing {
-    Timing::WallClock
-}
-
-/// One run's figures. Field names are a contract (`flt --json`, the page's
-/// `data-testid="measurement"` panel, downloads): add fields, never rename.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Measurement {
-    /// [`SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// Method key, e.g. `"full"`.
-    pub method: String,
-    /// Method name, e.g. `"Full softmax"`.
-    pub method_label: String,
-    /// Sequence length.
-    pub n: usize,
-    /// Query/key width.
-    pub d: usize,
-    /// Value width.
-    pub dv: usize,
-    /// Seed of the inputs (and of any random choice a method makes).
-    pub seed: u64,
-    /// Whether keys j > i were masked.
-    pub causal: bool,
-    /// Method-specific knobs (a choice knob by its index; its name is in
-    /// `param_choices`).
-    pub params: std::collections::BTreeMap<String, u64>,
-    /// The names of the choice knobs' values (`{"projection": "mean-pool"}`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub param_choices: std::collections::BTreeMap<String, String>,
-    /// `"gaussian"` (seeded) or `"npy"`.
-    pub inputs: crate::inputs::InputSource,
-    /// The factor Q and K were multiplied by (generated inputs).
-    pub qk_scale: f64,
-    /// Fingerprint of the exact bits of Q, K and V ([`crate::inputs::Inputs::digest`]):
-    /// equal on the page and in the CLI for the same seed and shape.
-    pub inputs_digest: String,
-    /// `"gpu"` or `"cpu"`.
-    pub backend: String,
-    /// The adapter's name (`"NVIDIA H100 80GB HBM3"`) or the CPU twin's.
-    pub adapter: String,
-    /// Graphics API under wgpu (`"Vulkan"`, `"WebGPU"`, ...) or `"ndarray"`.
-    pub api: String,
-    /// Which kernel was timed: `"fused"` on the GPU, `"cpu-twin"` on the CPU.
-    pub kernel: String,
-    /// The kernel's variant and tile sizes (e.g. "register-tiled, 32 query
-    /// rows × 32 keys per tile").
-    pub kernel_variant: String,
-    /// Floating-point operations the timed kernel executes (GPU runs: the
-    /// kernels, visited tiles and feature maps at their real cost; CPU runs:
-    /// the twin's whole pass), counted.
-    pub flops: u64,
-    /// The formula behind `flops`.
-    pub flops_formula: String,
-    /// Bytes the timed kernel moves (GPU: global-memory loads and stores,
-    /// re-reads included; CPU: what the twin's loops read and write).
-    pub bytes: u64,
-    /// The formula behind `bytes`.
-    pub bytes_formula: String,
-    /// Floating-point operations the method itself needs: the pairs in its
-    /// pattern, its factors' products (the same on every backend).
-    #[serde(default)]
-    pub flops_algorithmic: u64,
-    /// The formula behind `flops_algorithmic`.
-    #[serde(default)]
-    pub flops_algorithmic_formula: String,
-    /// Compulsory bytes: inputs, parameters and output moved once (the lower
-    /// bound of any implementation).
-    #[serde(default)]
-    pub bytes_compulsory: u64,
-    /// The formula behind `bytes_compulsory`.
-    #[serde(default)]
-    pub bytes_compulsory_formula: String,
-    /// Memory allocated for the timed kernel's buffers (GPU: the buffers
-    /// created; CPU: the twin's own arrays and the output).
-    pub memory_bytes: u64,
-    /// What `memory_bytes` counts.
-    #[serde(default)]
-    pub memory_formula: String,
-    /// Median time of the timed kernel, in milliseconds.
-    pub time_ms: f64,
-    /// How `time_ms` was measured.
-    pub timing: Timing,
-    /// Every repeat's time, in milliseconds.
-    pub time_ms_samples: Vec<f64>,
-    /// `flops / time`, in GFLOP/s.
-    pub gflops: f64,
-    /// ‖O − O_exact‖_F / ‖O_exact‖_F over the checked rows.
-    pub rel_err: f64,
-    /// max |O − O_exact| over the checked rows.
-    pub max_abs_err: f64,
-    /// The exact model `rel_err` is measured against.
-    #[serde(default)]
-    pub reference: String,
-    /// rel_err of outputting the mean of V (uniform attention over the keys
-    /// each query sees): what a method must beat to say anything.
-    #[serde(default)]
-    pub baseline_mean_v_rel_err: f64,
-    /// rel_err of outputting zeros (1 unless the exact output is zero).
-    #[serde(default)]
-    pub baseline_zero_rel_err: f64,
-    /// Nyström: ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse Z used (CPU twin).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pinv_residual: Option<f64>,
-    /// max |O_gpu − O_cpu twin| over the checked rows (GPU runs only).
-    pub gpu_cpu_max_abs_err: Option<f64>,
-    /// max |O_kernel − O_cpu twin| for every GPU kernel that computed O
-    /// (e.g. `"fused"` and `"materialized"`), over the checked rows.
-    pub cross_checks: std::collections::BTreeMap<String, f64>,
-    /// Query–key pairs the method's pattern computes (n² for exact attention).
-    pub pattern_pairs: u64,
-    /// `pattern_pairs / n²`.
-    pub density: f64,
-    /// Pairs the GPU kernel evaluated, counting the masked pairs inside the
-    /// key tiles it visits (tile-granular work; GPU runs of tiled kernels).
-    pub tile_pairs: Option<u64>,
-    /// Mean over the checked rows of the exact attention mass that falls on
-    /// the pairs the pattern computes (1 for exact attention): what the
-    /// pattern keeps, and 1 − it what it misses.
-    pub mass_in_pattern: f64,
-    /// How many rows the error figures compare (all rows up to
-    /// [`MAX_CHECKED_ROWS`], an even sample beyond).
-    pub checked_rows: usize,
-    /// Other stages that ran (e.g. the materialising path feeding the heatmap).
-    pub stages: Vec<Stage>,
-    /// Remarks a reader needs (fallbacks taken, limits hit).
-    pub notes: Vec<String>,
-}
 
 /// The attention matrix pooled to at most `MAP_MAX × MAP_MAX` cells: cell
 /// (a, b) is the mean of the weights P_ij with i in row block a and j in key
@@ -198,7 +23,7 @@ pub struct AttentionMap {
 }
 
 /// The pattern pooled like [`AttentionMap`]: per cell, the code of the most
-/// frequent [`crate::attention::pattern::Category`] among the pairs the
+/// frequent [`crate::data::codes::Category`] among the pairs the
 /// method computes (Reformer: 8 + the query's bucket mod 8; 0 when none) and
 /// the fraction of the cell's pairs that are computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,8 +65,8 @@ impl PatternPooler {
     }
 
     /// Adds row i's keys.
-    pub fn add_row(&mut self, i: usize, row: &crate::attention::RowPattern) {
-        use crate::attention::RowPattern;
+    pub fn add_row(&mut self, i: usize, row: &crate::data::shape::RowPattern) {
+        use crate::data::shape::RowPattern;
         let a = i / self.factor;
         self.pairs += row.len() as u64;
         match row {
@@ -488,114 +313,9 @@ impl MapPooler {
     }
 }
 
-/// The rows the error figures compare: all of them up to
-/// [`MAX_CHECKED_ROWS`], otherwise that many evenly spaced rows including the
-/// first and the last.
-pub fn sample_rows(n: usize) -> Vec<usize> {
-    if n <= MAX_CHECKED_ROWS {
-        return (0..n).collect();
-    }
-    let m = MAX_CHECKED_ROWS;
-    (0..m).map(|t| t * (n - 1) / (m - 1)).collect()
-}
-
-/// Error figures of `out` (f32) against `exact` (f64), same shape.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Errors {
-    /// ‖out − exact‖_F / ‖exact‖_F (the absolute norm if ‖exact‖ = 0).
-    pub rel_err: f64,
-    /// max |out − exact|.
-    pub max_abs_err: f64,
-}
-
-/// Compares an f32 output with the f64 reference.
-///
-/// # Panics
-/// If the shapes differ.
-pub fn errors(out: ArrayView2<'_, f32>, exact: ArrayView2<'_, f64>) -> Errors {
-    assert_eq!(out.dim(), exact.dim(), "shapes differ");
-    let mut diff2 = 0.0f64;
-    let mut ref2 = 0.0f64;
-    let mut max_abs = 0.0f64;
-    for (&o, &e) in out.iter().zip(exact.iter()) {
-        let d = o as f64 - e;
-        diff2 += d * d;
-        ref2 += e * e;
-        max_abs = max_abs.max(d.abs());
-    }
-    // NaN must not vanish into max(): propagate it so callers can refuse it.
-    if diff2.is_nan() {
-        max_abs = f64::NAN;
-    }
-    let rel_err = if ref2 > 0.0 {
-        (diff2 / ref2).sqrt()
-    } else {
-        diff2.sqrt()
-    };
-    Errors {
-        rel_err,
-        max_abs_err: max_abs,
-    }
-}
-
-/// max |a − b| between two f32 arrays of one shape (NaN if either has NaN).
-pub fn max_abs_diff(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> f64 {
-    assert_eq!(a.dim(), b.dim(), "shapes differ");
-    let mut m = 0.0f64;
-    for (&x, &y) in a.iter().zip(b.iter()) {
-        let d = (x as f64 - y as f64).abs();
-        if d.is_nan() {
-            return f64::NAN;
-        }
-        m = m.max(d);
-    }
-    m
-}
-
-/// Selects rows of a matrix (a copy), in the order given.
-pub fn select_rows(a: ArrayView2<'_, f32>, rows: &[usize]) -> ndarray::Array2<f32> {
-    a.select(Axis(0), rows)
-}
-
-/// The median of a non-empty list (mean of the middle two for even lengths).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.is_empty() {
-        f64::NAN
-    } else if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
-
-    #[test]
-    fn sample_rows_cover_the_ends_evenly() {
-        assert_eq!(sample_rows(3), vec![0, 1, 2]);
-        let s = sample_rows(16384);
-        assert_eq!(s.len(), MAX_CHECKED_ROWS);
-        assert_eq!((s[0], *s.last().unwrap()), (0, 16383));
-        assert!(s.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn errors_are_relative_frobenius_and_max_abs() {
-        let out = array![[1.0f32, 2.0], [3.0, 4.0]];
-        let exact = array![[1.0f64, 2.0], [3.0, 5.0]];
-        let e = errors(out.view(), exact.view());
-        assert!((e.rel_err - 1.0 / (1.0f64 + 4.0 + 9.0 + 25.0).sqrt()).abs() < 1e-12);
-        assert_eq!(e.max_abs_err, 1.0);
-        let nan = array![[f32::NAN, 2.0], [3.0, 4.0]];
-        assert!(errors(nan.view(), exact.view()).max_abs_err.is_nan());
-        assert!(max_abs_diff(nan.view(), out.view()).is_nan());
-    }
 
     #[test]
     fn pooling_takes_block_means_with_a_short_last_block() {
@@ -646,11 +366,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn median_of_even_and_odd_lists() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

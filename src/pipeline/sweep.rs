@@ -19,12 +19,12 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use super::attention::AttentionProblem;
+use super::{Host, RunError, checkpoint};
 use crate::attention::full::ExactReference;
-use crate::attention::{Config, MethodError, MethodId};
-use crate::inputs::{Inputs, derive_seed};
-use crate::measure::{errors, sample_rows};
-use crate::run::{Host, RunError};
-use crate::settings::Settings;
+use crate::attention::{Config, MethodError, MethodId, ParamValues};
+use crate::data::stats::{errors, sample_rows};
+use crate::inputs::{InputSource, Inputs, derive_seed};
 
 /// One budget's errors over the seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,14 +69,30 @@ impl SweepPoint {
     }
 }
 
+fn gaussian() -> InputSource {
+    InputSource::Gaussian
+}
+
 /// A finished sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sweep {
     /// Method key.
     pub method: String,
-    /// The settings swept, as a URL query (the budget knob at its setting).
+    /// Sequence length.
     #[serde(default)]
-    pub settings: String,
+    pub n: usize,
+    /// Query/key width.
+    #[serde(default)]
+    pub d: usize,
+    /// The inputs' generator (or `npy`).
+    #[serde(default = "gaussian")]
+    pub inputs: InputSource,
+    /// The factor on Q and K.
+    #[serde(default)]
+    pub qk_scale: f64,
+    /// The other knobs (the budget's at its setting).
+    #[serde(default)]
+    pub params: ParamValues,
     /// The knob swept.
     pub knob: String,
     /// Seeds per budget.
@@ -152,16 +168,11 @@ struct Draw {
 impl Draw {
     fn new(
         inputs: std::rc::Rc<Inputs>,
-        settings: &Settings,
+        problem: &AttentionProblem,
         rows: &[usize],
     ) -> Result<Draw, RunError> {
-        let config = Config {
-            causal: settings.causal,
-            seed: settings.seed,
-            params: &settings.params,
-        };
-        let model = settings.method.method().reference_model(&config);
-        let reference = ExactReference::for_model(&inputs, settings.causal, model);
+        let model = problem.method.method().reference_model(&problem.config());
+        let reference = ExactReference::for_model(&inputs, problem.causal, model);
         let exact = reference.rows(rows);
         let uniform = reference.uniform_rows(rows).mapv(|x| x as f32);
         let zeros = Array2::<f32>::zeros(exact.dim());
@@ -178,86 +189,42 @@ impl Draw {
     }
 }
 
-/// Sweeps `settings.method`'s budget over `budgets`, `seeds` draws each,
-/// on `inputs` (and, for a deterministic method on generated inputs, on
-/// `seeds − 1` more draws of the same generator); `on_point` sees each
-/// point as it completes (the page draws progressively). Yields to the
-/// host between runs.
+/// Sweeps `problem.method`'s budget over `budgets`, `seeds` draws each, on
+/// its inputs (and, for a deterministic method on generated inputs, on
+/// `seeds − 1` more draws of the same generator); `on_point` sees each point
+/// as it completes (the page draws progressively). Yields to the host
+/// between runs.
 pub async fn sweep(
-    settings: &Settings,
-    inputs: &Inputs,
+    problem: &AttentionProblem,
     budgets: &[u64],
     seeds: u32,
     host: &dyn Host,
     mut on_point: impl FnMut(&SweepPoint),
 ) -> Result<Sweep, RunError> {
-    let method = settings.method;
-    let info = method.info();
+    let info = problem.method.info();
     let budget = info.budget.ok_or_else(|| {
         MethodError::Unsupported(format!("{} has no budget to sweep", info.label))
     })?;
-    let randomized = method.method().randomized(&Config {
-        causal: settings.causal,
-        seed: settings.seed,
-        params: &settings.params,
-    });
-    let rows = sample_rows(inputs.n());
-    let given = std::rc::Rc::new(inputs.clone());
-    let generated = inputs.source != crate::inputs::InputSource::Npy;
-    let (spread, draws) = if randomized {
-        ("method draws", vec![Draw::new(given, settings, &rows)?])
-    } else if generated {
-        let mut draws = vec![Draw::new(given, settings, &rows)?];
-        for s in 1..seeds.max(1) {
-            let x = Inputs::generate(
-                inputs.source,
-                inputs.n(),
-                inputs.d(),
-                derive_seed(settings.seed, "sweep-inputs", s as u64),
-                settings.qk_scale,
-            );
-            draws.push(Draw::new(std::rc::Rc::new(x), settings, &rows)?);
-            host.yield_now().await;
-        }
-        ("input seeds", draws)
-    } else {
-        ("none", vec![Draw::new(given, settings, &rows)?])
-    };
+    let rows = sample_rows(problem.inputs.n());
+    let (spread, draws) = draws(problem, seeds, &rows, host).await?;
     let runs = if spread == "none" { 1 } else { seeds.max(1) };
-    let total = budgets.len() * runs as usize;
-    let mean_baselines = {
-        let k = draws.len() as f64;
-        (
-            draws.iter().map(|d| d.baselines.0).sum::<f64>() / k,
-            draws.iter().map(|d| d.baselines.1).sum::<f64>() / k,
-        )
-    };
+    let k = draws.len() as f64;
+    let baselines = (
+        draws.iter().map(|d| d.baselines.0).sum::<f64>() / k,
+        draws.iter().map(|d| d.baselines.1).sum::<f64>() / k,
+    );
     let mut points = Vec::with_capacity(budgets.len());
     for (b_idx, &b) in budgets.iter().enumerate() {
-        let mut params = settings.params.clone();
+        let mut params = problem.params.clone();
         params.insert(budget.key.to_string(), b);
         let mut rel_errs = Vec::with_capacity(runs as usize);
         for s in 0..runs {
-            let (draw, seed) = if randomized {
-                (&draws[0], derive_seed(settings.seed, "sweep", s as u64))
+            let (draw, seed) = if spread == "method draws" {
+                (&draws[0], derive_seed(problem.seed, "sweep", s as u64))
             } else {
-                (&draws[s as usize % draws.len()], settings.seed)
+                (&draws[s as usize % draws.len()], problem.seed)
             };
-            let config = Config {
-                causal: settings.causal,
-                seed,
-                params: &params,
-            };
-            let twin = method.method().cpu_twin(&draw.inputs, &config)?;
-            let mut out = Array2::zeros((rows.len(), draw.inputs.dv()));
-            for (slot, &i) in rows.iter().enumerate() {
-                twin.compute_rows(
-                    i..i + 1,
-                    out.slice_mut(ndarray::s![slot..slot + 1, ..]),
-                    None,
-                );
-            }
-            let e = errors(out.view(), draw.exact.view()).rel_err;
+            let e = rel_err(problem, &params, seed, draw, &rows)?;
             if !e.is_finite() {
                 return Err(RunError::NotFinite(format!(
                     "rel_err at {}={b}",
@@ -265,16 +232,14 @@ pub async fn sweep(
                 )));
             }
             rel_errs.push(e);
+            let done = (b_idx * runs as usize + s as usize + 1) as f64;
             host.progress(
                 &format!("{} = {b}, seed {}", budget.key, s + 1),
-                (b_idx * runs as usize + s as usize + 1) as f64 / total as f64,
+                done / (budgets.len() * runs as usize) as f64,
             );
-            host.yield_now().await;
-            if host.cancelled() {
-                return Err(RunError::Cancelled);
-            }
+            checkpoint(host).await?;
         }
-        let point = SweepPoint::from(b, rel_errs, mean_baselines);
+        let point = SweepPoint::from(b, rel_errs, baselines);
         on_point(&point);
         points.push(point);
     }
@@ -284,9 +249,14 @@ pub async fn sweep(
             .map(|p| (p.budget as f64, p.mean))
             .collect::<Vec<_>>(),
     );
+    let inputs = &*problem.inputs;
     Ok(Sweep {
         method: info.key.into(),
-        settings: settings.to_query(),
+        n: inputs.n(),
+        d: inputs.d(),
+        inputs: inputs.source,
+        qk_scale: problem.qk_scale,
+        params: problem.params.clone(),
         knob: budget.key.into(),
         seeds: runs,
         points,
@@ -297,10 +267,62 @@ pub async fn sweep(
     })
 }
 
+/// The input draws and what their spread is over: the method's random
+/// draws on the given inputs; or, for a deterministic method on generated
+/// inputs, `seeds` draws of the same generator; or nothing to vary.
+async fn draws(
+    problem: &AttentionProblem,
+    seeds: u32,
+    rows: &[usize],
+    host: &dyn Host,
+) -> Result<(&'static str, Vec<Draw>), RunError> {
+    let given = problem.inputs.clone();
+    if problem.method.method().randomized(&problem.config()) {
+        return Ok(("method draws", vec![Draw::new(given, problem, rows)?]));
+    }
+    if given.source == InputSource::Npy {
+        return Ok(("none", vec![Draw::new(given, problem, rows)?]));
+    }
+    let (source, n, d) = (given.source, given.n(), given.d());
+    let mut draws = vec![Draw::new(given, problem, rows)?];
+    for s in 1..seeds.max(1) {
+        let seed = derive_seed(problem.seed, "sweep-inputs", s as u64);
+        let x = Inputs::generate(source, n, d, seed, problem.qk_scale);
+        draws.push(Draw::new(std::rc::Rc::new(x), problem, rows)?);
+        checkpoint(host).await?;
+    }
+    Ok(("input seeds", draws))
+}
+
+/// The twin's rel_err on one draw with these knobs and seed.
+fn rel_err(
+    problem: &AttentionProblem,
+    params: &ParamValues,
+    seed: u64,
+    draw: &Draw,
+    rows: &[usize],
+) -> Result<f64, RunError> {
+    let config = Config {
+        causal: problem.causal,
+        seed,
+        params,
+    };
+    let twin = problem.method.method().cpu_twin(&draw.inputs, &config)?;
+    let mut out = Array2::zeros((rows.len(), draw.inputs.dv()));
+    for (slot, &i) in rows.iter().enumerate() {
+        twin.compute_rows(
+            i..i + 1,
+            out.slice_mut(ndarray::s![slot..slot + 1, ..]),
+            None,
+        );
+    }
+    Ok(errors(out.view(), draw.exact.view()).rel_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::Quiet;
+    use crate::pipeline::Quiet;
 
     #[test]
     fn budgets_are_powers_of_two_within_the_knob() {
@@ -327,13 +349,16 @@ mod tests {
 
     #[test]
     fn performer_sweep_follows_its_law_at_small_scale() {
-        let (settings, _) = Settings::from_query("method=performer&n=64&d=16&qk-scale=0.25&seed=3");
-        let inputs = Inputs::generate(settings.inputs, 64, 16, 3, 0.25);
+        let problem = AttentionProblem::seeded(
+            MethodId::Performer,
+            InputSource::Gaussian,
+            (64, 16),
+            3,
+            0.25,
+        );
         let mut seen = 0;
-        let s = pollster::block_on(sweep(&settings, &inputs, &[8, 32, 128], 4, &Quiet, |_| {
-            seen += 1
-        }))
-        .unwrap();
+        let s =
+            pollster::block_on(sweep(&problem, &[8, 32, 128], 4, &Quiet, |_| seen += 1)).unwrap();
         assert_eq!((seen, s.points.len()), (3, 3));
         assert!(
             s.points
@@ -351,9 +376,9 @@ mod tests {
 
     #[test]
     fn deterministic_methods_spread_over_input_seeds() {
-        let (settings, _) = Settings::from_query("method=nystrom&n=48&d=8&inputs=low-rank&seed=2");
-        let inputs = Inputs::generate(settings.inputs, 48, 8, 2, 1.0);
-        let s = pollster::block_on(sweep(&settings, &inputs, &[4, 16], 3, &Quiet, |_| {})).unwrap();
+        let problem =
+            AttentionProblem::seeded(MethodId::Nystrom, InputSource::LowRank, (48, 8), 2, 1.0);
+        let s = pollster::block_on(sweep(&problem, &[4, 16], 3, &Quiet, |_| {})).unwrap();
         assert_eq!(s.spread, "input seeds");
         for p in &s.points {
             // Three different inputs give three different errors, not one
@@ -361,11 +386,14 @@ mod tests {
             assert!(p.max > p.min, "{p:?}");
         }
         // With the user's own inputs there is nothing to vary.
-        let own = Inputs {
-            source: crate::inputs::InputSource::Npy,
-            ..inputs
+        let own = AttentionProblem {
+            inputs: std::rc::Rc::new(Inputs {
+                source: InputSource::Npy,
+                ..(*problem.inputs).clone()
+            }),
+            ..problem
         };
-        let s = pollster::block_on(sweep(&settings, &own, &[4, 16], 3, &Quiet, |_| {})).unwrap();
+        let s = pollster::block_on(sweep(&own, &[4, 16], 3, &Quiet, |_| {})).unwrap();
         assert_eq!((s.spread.as_str(), s.points[0].rel_errs.len()), ("none", 1));
     }
 }

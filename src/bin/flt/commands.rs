@@ -1,0 +1,192 @@
+//! The subcommands: settings parsed from the flags, the backend resolved by
+//! the pipeline (the GPU asked for by name fails loudly when absent), the
+//! attention lab run, the report printed.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use clap::ArgMatches;
+use flt_explorer::attention::MethodId;
+use flt_explorer::gpu::{GpuContext, GpuRunOptions};
+use flt_explorer::inputs::{self, InputSource, Inputs};
+use flt_explorer::pipeline::attention::{AttentionProblem, Measurement, run as run_attention};
+use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, resolve_backend};
+use flt_explorer::settings::Settings;
+
+use super::args::{knobs_apply, list, pairs, settings};
+use super::{Failure, print};
+
+fn options(m: &ArgMatches) -> GpuRunOptions {
+    let mut o = GpuRunOptions::default();
+    if let Some(&r) = m.get_one::<u32>("repeats") {
+        o.repeats = r;
+    }
+    if let Some(&r) = m.get_one::<u32>("fused-rows") {
+        o.max_rows_per_workgroup = Some(r);
+    }
+    o
+}
+
+/// The backend for `choice`, resolved by the pipeline: `--backend gpu`
+/// without an adapter fails; `auto` falls back to the CPU twin.
+fn backend(choice: BackendChoice) -> Result<Backend, Failure> {
+    let connect = || -> flt_explorer::data::LocalFuture<'static, _> {
+        Box::pin(async { GpuContext::new().await.map(Rc::new) })
+    };
+    pollster::block_on(resolve_backend(choice, GpuPolicy::Fail, connect))
+        .map_err(|e| Failure::runtime(format!("--backend {}: {e}", choice.key())))
+}
+
+fn run_one(problem: &AttentionProblem, backend: &Backend) -> Result<Measurement, Failure> {
+    pollster::block_on(run_attention(problem, backend, &Quiet))
+        .map_err(|e| Failure::runtime(e.to_string()))
+}
+
+/// The user's `.npy` inputs, checked against the flags, if given.
+fn load_inputs(
+    m: &ArgMatches,
+    s: &Settings,
+    given: &[(String, String)],
+) -> Result<Option<Inputs>, Failure> {
+    let paths: Vec<Option<&PathBuf>> = ["q", "k", "v"]
+        .iter()
+        .map(|k| m.get_one::<PathBuf>(k))
+        .collect();
+    if paths.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some((key, _)) = given.iter().find(|(k, _)| k == "inputs" || k == "qk-scale") {
+        return Err(Failure::usage(format!(
+            "--{key} describes generated inputs; it cannot be used with --q, --k, --v"
+        )));
+    }
+    let [Some(q), Some(k), Some(v)] = paths[..] else {
+        return Err(Failure::usage("--q, --k and --v must be given together"));
+    };
+    let load = |p: &PathBuf| inputs::load_npy(p).map_err(|e| Failure::usage(e.to_string()));
+    let x = Inputs::from_arrays(load(q)?, load(k)?, load(v)?, InputSource::Npy)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    for (key, file_value) in [("n", x.n()), ("d", x.d())] {
+        if let Some((_, flag)) = given.iter().find(|(k, _)| k == key) {
+            let flag_value = if key == "n" { s.n } else { s.d };
+            if flag_value != file_value {
+                return Err(Failure::usage(format!(
+                    "--{key} {flag} disagrees with the input files ({key} = {file_value})"
+                )));
+            }
+        }
+    }
+    Ok(Some(x))
+}
+
+/// `flt run`.
+pub fn run(m: &ArgMatches) -> Result<(), Failure> {
+    let given = pairs(
+        m,
+        &["method", "n", "d", "seed", "backend", "inputs", "qk-scale"],
+    );
+    let s = settings(given.clone())?;
+    knobs_apply(&given, &[s.method])?;
+    let mut problem = s.problem(options(m));
+    if let Some(x) = load_inputs(m, &s, &given)? {
+        problem.inputs = Rc::new(x);
+    }
+    let backend = backend(s.backend)?;
+    let out = run_one(&problem, &backend)?;
+    if let Some(path) = m.get_one::<PathBuf>("out")
+        && let Some(o) = out.artifacts.output()
+    {
+        inputs::write_npy(path, o).map_err(|e| Failure::runtime(e.to_string()))?;
+    }
+    if let Some(path) = m.get_one::<PathBuf>("svg") {
+        print::svg(path, &out)?;
+    }
+    print::measurement(&out, m.get_flag("json"));
+    Ok(())
+}
+
+/// `flt bench`: every combination validated before any runs.
+pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
+    let methods = list(m, "methods", "full");
+    let ns = list(m, "n", "256,512,1024");
+    let ds = list(m, "d", "64");
+    let base = pairs(m, &["seed", "backend", "inputs", "qk-scale"]);
+    let mut runs = Vec::new();
+    for method in &methods {
+        for d in &ds {
+            for n in &ns {
+                let mut p = base.clone();
+                p.extend([
+                    ("method".into(), method.clone()),
+                    ("n".into(), n.clone()),
+                    ("d".into(), d.clone()),
+                ]);
+                runs.push(settings(p)?);
+            }
+        }
+    }
+    let chosen: Vec<MethodId> = runs.iter().map(|s| s.method).collect();
+    knobs_apply(&base, &chosen)?;
+    let backend = backend(runs.first().map(|s| s.backend).unwrap_or_default())?;
+    for s in runs {
+        let out = run_one(&s.problem(options(m)), &backend)?;
+        print::bench_line(&out, m.get_flag("json"));
+    }
+    Ok(())
+}
+
+/// The budgets a sweep visits: `--budgets`, or powers of two.
+fn budgets(m: &ArgMatches, s: &Settings) -> Result<Vec<u64>, Failure> {
+    let info = s.method.info();
+    let Some(budget) = info.budget else {
+        return Err(Failure::usage(format!(
+            "{} has no budget to sweep (try performer, linformer or nystrom)",
+            info.label
+        )));
+    };
+    let list = match m.get_one::<String>("budgets") {
+        None => flt_explorer::pipeline::sweep::budgets(s.method, s.n)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        Some(list) => list
+            .split(',')
+            .map(|b| {
+                b.trim()
+                    .parse::<u64>()
+                    .map_err(|_| Failure::usage(format!("--budgets: {b} is not a whole number")))
+            })
+            .collect::<Result<Vec<u64>, Failure>>()?,
+    };
+    if let Some(spec) = info.params.iter().find(|p| p.key == budget.key)
+        && let Some(b) = list.iter().find(|&&b| b < spec.min || b > spec.max)
+    {
+        return Err(Failure::usage(format!(
+            "--budgets: {} = {b} is outside {}..={}",
+            budget.key, spec.min, spec.max
+        )));
+    }
+    Ok(list)
+}
+
+/// `flt sweep`: the error law.
+pub fn sweep(m: &ArgMatches) -> Result<(), Failure> {
+    let given = pairs(m, &["method", "n", "d", "seed", "inputs", "qk-scale"]);
+    let s = settings(given.clone())?;
+    knobs_apply(&given, &[s.method])?;
+    let budgets = budgets(m, &s)?;
+    let seeds = m.get_one::<u32>("seeds").copied().unwrap_or(5);
+    let json = m.get_flag("json");
+    let problem = s.problem(GpuRunOptions::default());
+    let result = pollster::block_on(flt_explorer::pipeline::sweep::sweep(
+        &problem,
+        &budgets,
+        seeds,
+        &Quiet,
+        |p| {
+            if !json {
+                print::sweep_point(s.method, p);
+            }
+        },
+    ))
+    .map_err(|e| Failure::runtime(e.to_string()))?;
+    print::sweep(&result, json)
+}

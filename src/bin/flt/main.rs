@@ -1,0 +1,73 @@
+//! `flt`: the native CLI. It runs the same kernels as the page, headless, on
+//! any wgpu backend (Vulkan, Metal, DX12) or the CPU twin.
+//!
+//! ```text
+//! flt run --method full --n 1024 --d 64 --seed 1 [--causal] [--backend gpu|cpu] [--json]
+//! flt run --q q.npy --k k.npy --v v.npy --out o.npy [--causal] [--json]
+//! flt bench --methods full --n 256,512,1024 --d 64 --backend gpu --repeats 5 --json
+//! flt sweep --method performer --n 256 --d 32 --qk-scale 0.25 --seeds 5
+//! flt methods
+//! ```
+//!
+//! Flags carry the same names as the page's URL parameters, are generated
+//! from the same table ([`flt_explorer::settings::COMMON`] and the method
+//! registry) and go through the same parser. Bad flags or input files exit
+//! with status 2 and a message; a GPU failure exits with 1.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod args;
+#[cfg(not(target_arch = "wasm32"))]
+mod commands;
+#[cfg(not(target_arch = "wasm32"))]
+mod print;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    let matches = args::command().get_matches();
+    let result = match matches.subcommand() {
+        Some(("run", m)) => commands::run(m),
+        Some(("bench", m)) => commands::bench(m),
+        Some(("sweep", m)) => commands::sweep(m),
+        Some(("methods", _)) => {
+            print::methods();
+            Ok(())
+        }
+        _ => Err(Failure::usage("unknown command; see flt --help")),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("flt: {}", f.message);
+            std::process::ExitCode::from(f.status)
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+/// A failure and the exit status it maps to.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Failure {
+    status: u8,
+    message: String,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Failure {
+    /// A bad flag or input file: exit status 2.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 2,
+            message: message.into(),
+        }
+    }
+
+    /// A failure while running (GPU, writing a file): exit status 1.
+    pub fn runtime(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 1,
+            message: message.into(),
+        }
+    }
+}

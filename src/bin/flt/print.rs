@@ -1,0 +1,227 @@
+//! What the CLI prints: a report as a readable table or one JSON object, a
+//! bench line, the error law, the method list, the heatmap as SVG.
+
+use std::path::PathBuf;
+
+use flt_explorer::attention::MethodId;
+use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, draw_heatmap};
+use flt_explorer::data::timing::Timing;
+use flt_explorer::pipeline::attention::Measurement;
+use flt_explorer::pipeline::sweep::{Sweep, SweepPoint};
+use plotters::prelude::{IntoDrawingArea, SVGBackend};
+
+use super::Failure;
+
+fn mib(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
+/// One report: JSON, or a readable table.
+pub fn measurement(x: &Measurement, json: bool) {
+    if json {
+        match serde_json::to_string(x) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("flt: cannot serialise the report: {e}"),
+        }
+        return;
+    }
+    let (e, f) = (&x.envelope, &x.figures);
+    let timing = match e.timing {
+        Timing::GpuTimestamp => "GPU timestamps",
+        Timing::WallClock => "wall clock",
+    };
+    println!("method        {} ({})", e.method_label, e.method);
+    println!(
+        "shape         n = {}, d = {}, dv = {}, causal = {}",
+        f.n, f.d, f.dv, f.causal
+    );
+    println!(
+        "inputs        {}, qk-scale {}, seed {}, fingerprint {}",
+        f.inputs.key(),
+        f.qk_scale,
+        f.seed,
+        f.inputs_digest
+    );
+    println!(
+        "backend       {} — {} ({}), kernel {} ({})",
+        e.backend,
+        e.adapter,
+        e.api,
+        e.kernel.key(),
+        e.kernel_variant
+    );
+    println!(
+        "time          {:.4} ms ({timing}, median of {} after a warm-up)",
+        e.time_ms,
+        e.time_ms_samples.len()
+    );
+    println!(
+        "throughput    {:.2} GFLOP/s (executed FLOPs / time)",
+        e.gflops
+    );
+    println!(
+        "FLOPs needed  {}   = {}",
+        e.flops_algorithmic, e.flops_algorithmic_formula
+    );
+    println!("FLOPs run     {}   = {}", e.flops, e.flops_formula);
+    println!(
+        "bytes needed  {}   = {}",
+        e.bytes_compulsory, e.bytes_compulsory_formula
+    );
+    println!("bytes moved   {}   = {}", e.bytes, e.bytes_formula);
+    println!(
+        "memory        {} allocated   = {}",
+        mib(e.memory_bytes),
+        e.memory_formula
+    );
+    errors(x);
+    for (kernel, err) in &e.cross_checks {
+        println!("GPU vs CPU    {err:.3e}   ({kernel} kernel vs the CPU twin)");
+    }
+    for st in &e.stages {
+        println!(
+            "stage         {}: {:.4} ms, {} moved, {} allocated",
+            st.name,
+            st.time_ms,
+            mib(st.bytes),
+            mib(st.memory_bytes)
+        );
+    }
+    for note in &e.notes {
+        println!("note          {note}");
+    }
+}
+
+/// The error lines of a report.
+fn errors(x: &Measurement) {
+    let f = &x.figures;
+    println!(
+        "rel_err       {:.3e}   vs {} on {} of {} rows",
+        f.rel_err, f.reference, f.checked_rows, f.n
+    );
+    println!(
+        "baselines     {:.3e} (output the mean of V), {:.3e} (output zeros)",
+        f.baseline_mean_v_rel_err, f.baseline_zero_rel_err
+    );
+    if let Some(r) = f.pinv_residual {
+        println!("pinv resid.   {r:.3e}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used");
+    }
+    println!("max_abs_err   {:.3e}", f.max_abs_err);
+    println!(
+        "pattern       {} pairs ({:.2}% of n²){}",
+        f.pattern_pairs,
+        100.0 * f.density,
+        f.tile_pairs
+            .map(|t| format!(", {t} evaluated by the tiled kernel"))
+            .unwrap_or_default()
+    );
+    println!(
+        "mass kept     {:.2}% of exact attention's weight",
+        100.0 * f.mass_in_pattern
+    );
+}
+
+/// One bench line: JSON or a summary.
+pub fn bench_line(x: &Measurement, json: bool) {
+    if json {
+        measurement(x, true);
+        return;
+    }
+    let (e, f) = (&x.envelope, &x.figures);
+    println!(
+        "{:<12} n={:<6} d={:<4} {:>10.4} ms {:>9.1} GFLOP/s  rel_err {:.2e}  [{} {}]",
+        e.method, f.n, f.d, e.time_ms, e.gflops, f.rel_err, e.backend, e.adapter
+    );
+}
+
+/// One point of the error law, as it completes.
+pub fn sweep_point(method: MethodId, p: &SweepPoint) {
+    let knob = method.info().budget.map(|b| b.key).unwrap_or("budget");
+    println!(
+        "{:<10} {:>6}   mean {:.4e}   ± {:.2e}   [{:.3e}, {:.3e}]",
+        knob, p.budget, p.mean, p.std, p.min, p.max
+    );
+}
+
+/// The finished error law.
+pub fn sweep(result: &Sweep, json: bool) -> Result<(), Failure> {
+    if json {
+        let text = serde_json::to_string(result).map_err(|e| Failure::runtime(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let fitted = result
+        .fitted_slope
+        .map(|x| format!("{x:.3}"))
+        .unwrap_or_else(|| "—".into());
+    let theory = result
+        .theory_slope
+        .map(|x| format!("{x:.1}"))
+        .unwrap_or_else(|| "none".into());
+    println!("log-log slope {fitted} (theory: {theory}; {})", result.law);
+    if let Some(p) = result.points.first() {
+        println!(
+            "baselines     {:.4e} (output the mean of V), {:.4e} (output zeros)",
+            p.baseline_mean_v_rel_err, p.baseline_zero_rel_err
+        );
+    }
+    println!(
+        "spread over   {}",
+        match result.spread.as_str() {
+            "method draws" => "the method's random draws, inputs fixed",
+            "input seeds" => "seeds of the inputs (the method is deterministic)",
+            _ => "nothing: a deterministic method on the user's inputs",
+        }
+    );
+    Ok(())
+}
+
+/// `flt methods`.
+pub fn methods() {
+    for m in MethodId::ALL {
+        let info = m.info();
+        println!(
+            "{:<20} {} — {} ({})",
+            info.key, info.label, info.equation, info.paper
+        );
+        for p in info.params {
+            if p.is_choice() {
+                println!(
+                    "    --{:<14} {} ({}, default {})",
+                    p.key,
+                    p.help,
+                    p.choices.join("|"),
+                    p.choices[p.default as usize]
+                );
+            } else {
+                println!(
+                    "    --{:<14} {} ({}..={}, default {})",
+                    p.key, p.help, p.min, p.max, p.default
+                );
+            }
+        }
+        if let Some(why) = info.causal_unsupported {
+            println!("    (no --causal: {why})");
+        }
+    }
+}
+
+/// The pooled heatmap as SVG.
+pub fn svg(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
+    let Some(map) = out.artifacts.weights() else {
+        return Err(Failure::runtime("this run pooled no attention map"));
+    };
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, (640, 540)).into_drawing_area();
+        let options = HeatmapOptions {
+            title: format!("{} — n = {}", out.envelope.method_label, out.figures.n),
+            scale: ColourScale::Linear,
+            paint_cells: true,
+        };
+        draw_heatmap(&root, map, &options)
+            .map_err(|e| Failure::runtime(format!("drawing the heatmap: {e}")))?;
+    }
+    std::fs::write(path, text)
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+}

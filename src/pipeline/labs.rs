@@ -1,0 +1,24 @@
+//! The registry of labs: each family of the survey the app runs, with its
+//! route on the page. Adding a lab is its files plus one line here and one
+//! route in `ui/app.rs`.
+
+/// A lab as the navigation lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabInfo {
+    /// The family key of its reports (`"attention"`).
+    pub family: &'static str,
+    /// Its route on the page (`"/attention"`).
+    pub route: &'static str,
+    /// Its title.
+    pub title: &'static str,
+    /// The survey section it brings to life.
+    pub section: &'static str,
+}
+
+/// Every lab, in navigation order.
+pub const LABS: &[LabInfo] = &[LabInfo {
+    family: "attention",
+    route: "/attention",
+    title: "Efficient attention",
+    section: "§3 Efficient attention mechanisms: sparse, low-rank, kernel",
+}];

@@ -1,0 +1,122 @@
+//! The attention explorer (`/attention`, and `/`): pick a method, n, d,
+//! seed and causality; see the attention pattern, the counted and measured
+//! cost, and the error against exact attention (survey §"Efficient
+//! Attention Mechanisms").
+//!
+//! The page owns its URL query: controls rewrite it, a memo parses it into
+//! [`Settings`], and the page's job runner runs the newest settings,
+//! superseding older requests. Old links (`/?method=full&n=1024&...`) keep
+//! working: `/` is this page too.
+
+mod run;
+mod views;
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_location, use_navigate};
+
+use self::run::{RunOut, run_settings};
+use self::views::ViewData;
+use crate::pipeline::attention::Measurement;
+use crate::settings::{Settings, SettingsIssue};
+use crate::ui::components::{
+    BackendBadge, BackendInfo, Controls, ErrorLaw, Heatmap, MeasurementPanel, MethodCard,
+    PatternView, RawData, RunStatusLine, SettingsIssues, Update,
+};
+use crate::ui::jobs::PageJobs;
+
+/// The settings in the URL query, and the control's way to change one:
+/// `update(key, raw text)` rewrites the query (replacing the history entry),
+/// which the memo re-parses.
+fn query_settings() -> (Memo<Settings>, Memo<Vec<SettingsIssue>>, Update) {
+    let location = use_location();
+    let parsed = Memo::new(move |_| Settings::from_query(&location.search.get()));
+    let settings = Memo::new(move |_| parsed.get().0);
+    let issues = Memo::new(move |_| parsed.get().1);
+    let navigate = use_navigate();
+    let pathname = location.pathname;
+    let update: Box<dyn Fn(&'static str, String)> = Box::new(move |key, value| {
+        let query = settings.get_untracked().query_with(key, &value);
+        let url = format!("{}?{query}", pathname.get_untracked());
+        navigate(
+            &url,
+            NavigateOptions {
+                resolve: false,
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    });
+    (settings, issues, StoredValue::new_local(update))
+}
+
+/// The explorer page.
+#[component]
+pub fn ExplorerPage() -> impl IntoView {
+    let (settings, issues, update) = query_settings();
+    let (report, set_report) = signal(None::<Arc<Measurement>>);
+    let (backend, set_backend) = signal(None::<BackendInfo>);
+    let out = RunOut {
+        report: set_report,
+        backend: set_backend,
+    };
+    let jobs = PageJobs::new(move |jobs, generation, settings| {
+        run_settings(jobs, generation, settings, out)
+    });
+    let (status, superseded) = (jobs.status, jobs.superseded);
+    // The runner holds `Rc`s: a local arena slot, captured by handle.
+    let jobs = StoredValue::new_local(jobs);
+    Effect::new(move |_| {
+        let settings = settings.get();
+        jobs.with_value(|j| j.request(settings));
+    });
+    on_cleanup(move || {
+        jobs.try_with_value(|j| j.cancel());
+    });
+    let data = ViewData::new(report);
+    let method = Signal::derive(move || settings.with(|s| s.method));
+
+    view! {
+        <main class="explorer">
+            <section class="card controls-card">
+                <Controls settings=settings update=update/>
+                <SettingsIssues issues=issues/>
+            </section>
+            <section class="status-row">
+                <BackendBadge backend=backend/>
+                <RunStatusLine status=status superseded=superseded/>
+            </section>
+            <Views data=data/>
+            <section class="card">
+                <MeasurementPanel report=report/>
+            </section>
+            <ErrorLaw settings=settings/>
+            <MethodCard method=method/>
+            <RawData json=data.json filename=data.filename native="flt run --json"/>
+        </main>
+    }
+}
+
+/// The weights and the pattern, side by side.
+#[component]
+fn Views(data: ViewData) -> impl IntoView {
+    view! {
+        <div class="grid">
+            <section class="card">
+                <Heatmap map=data.weights title=data.heatmap_title caption=data.heatmap_caption/>
+            </section>
+            <section class="card">
+                <PatternView
+                    pattern=data.pattern
+                    factor=data.factor
+                    buckets=data.buckets
+                    title=data.pattern_title
+                    caption=data.pattern_caption
+                />
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,75 @@
+//! One explorer run, as a job of the page's runner: resolve the backend
+//! (WebGPU found once, or the CPU twin with the reason), build the problem
+//! from the settings with the CPU repeat budget, run the attention lab, and
+//! deliver the report while the job is still the newest.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::data::LocalFuture;
+use crate::gpu::GpuRunOptions;
+use crate::pipeline::attention::{Measurement, run};
+use crate::pipeline::jobs::{JobOutcome, Jobs};
+use crate::pipeline::{RunError, repeats};
+use crate::settings::Settings;
+use crate::ui::backend;
+use crate::ui::browser::{yield_now, yield_to_browser};
+use crate::ui::components::BackendInfo;
+
+/// Where a run delivers what it found.
+#[derive(Clone, Copy)]
+pub struct RunOut {
+    /// The last report (`None` after a failure).
+    pub report: WriteSignal<Option<Arc<Measurement>>>,
+    /// The backend the last run used.
+    pub backend: WriteSignal<Option<BackendInfo>>,
+}
+
+/// Runs `settings`: the explorer's job.
+pub fn run_settings(
+    jobs: Rc<Jobs<Settings>>,
+    generation: u64,
+    settings: Settings,
+    out: RunOut,
+) -> LocalFuture<'static, JobOutcome> {
+    Box::pin(async move {
+        // Let the page show "starting" before the inputs are generated.
+        yield_to_browser().await;
+        let backend = match backend::resolve(settings.backend).await {
+            Ok(backend) => backend,
+            Err(e) => return JobOutcome::Failed(e.to_string()),
+        };
+        if !jobs.is_current(generation) {
+            return JobOutcome::Cancelled;
+        }
+        out.backend.set(Some(BackendInfo::from(&backend)));
+        let mut problem = settings.problem(GpuRunOptions::default());
+        let shape = problem.shape();
+        let pass_flops = problem
+            .method
+            .method()
+            .cost(shape, &problem.config(), shape.pairs())
+            .flops_algorithmic;
+        problem.options.repeats = repeats(&backend, problem.options.repeats, pass_flops, true);
+        let host = jobs.host(generation, yield_now);
+        let outcome = run(&problem, &backend, &host).await;
+        if !jobs.is_current(generation) {
+            // Superseded: a newer run reports. CPU runs stop at their next
+            // chunk; GPU dispatches in flight finish and are dropped.
+            return JobOutcome::Cancelled;
+        }
+        match outcome {
+            Ok(report) => {
+                out.report.set(Some(Arc::new(report)));
+                JobOutcome::Done
+            }
+            Err(RunError::Cancelled) => JobOutcome::Cancelled,
+            Err(e) => {
+                out.report.set(None);
+                JobOutcome::Failed(e.to_string())
+            }
+        }
+    })
+}
