@@ -210,3 +210,41 @@ fn every_registered_method_conforms() {
         }
     }
 }
+
+/// Every method, default knobs, at the widest d the settings allow (256),
+/// where the register-tiled kernel cannot hold its tiles on any adapter.
+#[test]
+fn every_method_runs_at_the_widest_d() {
+    let Some(ctx) = gpu() else { return };
+    for &method in MethodId::ALL {
+        let conf = method.info().conformance;
+        for (p, causal) in cases(method).into_iter().take(2) {
+            for n in [7, 130] {
+                let x = Inputs::generate(conf.inputs, n, 256, 5 + n as u64, 0.5);
+                check(&ctx, method, &x, &p, causal);
+            }
+        }
+    }
+}
+
+/// Every method on an adapter with the WebGPU default of 16 KiB of
+/// workgroup memory, where d = 64 already needs the wide fallback.
+#[test]
+fn every_method_runs_on_an_adapter_with_the_default_limits() {
+    if gpu().is_none() {
+        return;
+    }
+    let adapter = pollster::block_on(GpuContext::adapter()).unwrap();
+    let limits = wgpu::Limits {
+        max_compute_workgroup_storage_size: 16384,
+        ..adapter.limits()
+    };
+    let small = pollster::block_on(GpuContext::with_limits(&adapter, limits)).unwrap();
+    for &method in MethodId::ALL {
+        let conf = method.info().conformance;
+        for (p, causal) in cases(method).into_iter().take(2) {
+            let x = Inputs::generate(conf.inputs, 130, 64, 9, 0.5);
+            check(&small, method, &x, &p, causal);
+        }
+    }
+}

@@ -461,6 +461,8 @@ pub trait RowKernel {
 pub struct MethodFigures {
     /// Nyström: ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse Z actually used.
     pub pinv_residual: Option<f64>,
+    /// Nyström: the iterations that Z took (the stop rule may end early).
+    pub pinv_iterations: Option<u32>,
 }
 
 /// What a method needs besides the inputs: causality, the seed of its random

@@ -113,8 +113,19 @@ fn softmax_rows(mut x: Array2<f32>, scale: f32) -> Array2<f32> {
     x
 }
 
-/// The iterative Moore–Penrose pseudo-inverse (f32, as on the GPU).
-pub fn pinv(a: &Array2<f32>, iterations: u32) -> Array2<f32> {
+/// The pseudo-inverse the method uses, and how the iteration got there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pinv {
+    /// Z ≈ Ã⁺.
+    pub z: Array2<f32>,
+    /// Iterations run (at most those asked for).
+    pub iterations: u32,
+    /// ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of this Z.
+    pub residual: f64,
+}
+
+/// Z₀ = Ãᵀ/(‖Ã‖₁‖Ã‖∞), the iteration's start.
+fn pinv_start(a: &Array2<f32>) -> Array2<f32> {
     let m = a.nrows();
     let col_max = (0..m)
         .map(|j| a.column(j).iter().map(|x| x.abs()).sum::<f32>())
@@ -122,16 +133,66 @@ pub fn pinv(a: &Array2<f32>, iterations: u32) -> Array2<f32> {
     let row_max = (0..m)
         .map(|i| a.row(i).iter().map(|x| x.abs()).sum::<f32>())
         .fold(0f32, f32::max);
-    let mut z = a.t().to_owned() / (col_max * row_max).max(1e-30);
-    let eye = Array2::<f32>::eye(m);
-    for _ in 0..iterations {
-        let az = a.dot(&z);
-        let t1 = &eye * 7.0 - &az;
-        let t3 = &eye * 15.0 - az.dot(&t1);
-        let t5 = &eye * 13.0 - az.dot(&t3);
-        z = z.dot(&t5) * 0.25;
+    a.t().to_owned() / (col_max * row_max).max(1e-30)
+}
+
+/// One step Z ← ¼·Z(13I − ÃZ(15I − ÃZ(7I − ÃZ))) in f32, as on the GPU.
+fn pinv_step(a: &Array2<f32>, z: &Array2<f32>) -> Array2<f32> {
+    let eye = Array2::<f32>::eye(a.nrows());
+    let az = a.dot(z);
+    let t1 = &eye * 7.0 - &az;
+    let t3 = &eye * 15.0 - az.dot(&t1);
+    let t5 = &eye * 13.0 - az.dot(&t3);
+    z.dot(&t5) * 0.25
+}
+
+/// The iterative Moore–Penrose pseudo-inverse (f32, as on the GPU): at most
+/// `iterations` steps, stopping as soon as the residual ‖ÃZÃ − Ã‖/‖Ã‖ stops
+/// falling. On a rank-deficient Ã the iteration converges until f32 rounding
+/// in Ã's near-null space dominates, and then amplifies that rounding until
+/// it overflows; the best Z — the last one whose residual still fell — is
+/// what the method uses, on the twin and on the GPU alike.
+pub fn pinv(a: &Array2<f32>, iterations: u32) -> Pinv {
+    let mut best = Pinv {
+        z: pinv_start(a),
+        iterations: 0,
+        residual: f64::INFINITY,
+    };
+    best.residual = pinv_residual(a, &best.z);
+    for k in 1..=iterations {
+        let z = pinv_step(a, &best.z);
+        let residual = pinv_residual(a, &z);
+        // NaN compares as not falling too.
+        let falling = residual.partial_cmp(&best.residual) == Some(std::cmp::Ordering::Less);
+        if !falling || !z.iter().all(|x| x.is_finite()) {
+            break;
+        }
+        best = Pinv {
+            z,
+            iterations: k,
+            residual,
+        };
     }
-    z
+    best
+}
+
+/// The note when the iteration stopped before the iterations asked for.
+fn stopped_early(used: u32, asked: u32) -> Option<String> {
+    (used < asked).then(|| {
+        format!(
+            "the pseudo-inverse iteration stopped after {used} of {asked} iterations: its residual \
+             ‖ÃZÃ − Ã‖/‖Ã‖ stopped falling (f32 rounding in Ã's near-null space would grow from there)"
+        )
+    })
+}
+
+/// Ã = softmax(Q̃K̃ᵀ/√d) of `landmarks` segment means: the matrix whose
+/// pseudo-inverse the method needs.
+pub fn landmark_kernel(inputs: &Inputs, landmarks: usize) -> Array2<f32> {
+    let scale = 1.0 / (inputs.d() as f32).sqrt();
+    let q_l = segment_means(inputs.q.view(), landmarks);
+    let k_l = segment_means(inputs.k.view(), landmarks);
+    softmax_rows(q_l.dot(&k_l.t()), scale)
 }
 
 /// ‖ÃZÃ − Ã‖_F / ‖Ã‖_F in f64: how far Z is from a pseudo-inverse of Ã
@@ -152,8 +213,8 @@ pub struct NystromTwin {
     w: Array2<f32>,
     z_b: Array2<f32>,
     d: usize,
-    iterations: u32,
-    residual: f64,
+    asked: u32,
+    pinv: Pinv,
 }
 
 impl NystromTwin {
@@ -165,15 +226,15 @@ impl NystromTwin {
         let kernel_f = softmax_rows(inputs.q.dot(&k_l.t()), scale);
         let kernel_a = softmax_rows(q_l.dot(&k_l.t()), scale);
         let kernel_b = softmax_rows(q_l.dot(&inputs.k.t()), scale);
-        let z = pinv(&kernel_a, iterations);
-        let w = z.dot(&kernel_b.dot(&inputs.v));
+        let pinv = pinv(&kernel_a, iterations);
+        let w = pinv.z.dot(&kernel_b.dot(&inputs.v));
         NystromTwin {
             kernel_f,
             w,
-            z_b: z.dot(&kernel_b),
+            z_b: pinv.z.dot(&kernel_b),
             d: inputs.d(),
-            iterations,
-            residual: pinv_residual(&kernel_a, &z),
+            asked: iterations,
+            pinv,
         }
     }
 }
@@ -217,7 +278,11 @@ impl RowKernel for NystromTwin {
     /// 2Lndᵥ + 2L²dᵥ; Ã⁺B̃ for the views 2L²n; per row F̃ᵢW 2Ldᵥ.
     fn cost(&self, _pairs: u64) -> TwinCost {
         let (n, l) = (self.kernel_f.nrows() as u64, self.kernel_f.ncols() as u64);
-        let (d, dv, t) = (self.d as u64, self.w.ncols() as u64, self.iterations as u64);
+        let (d, dv, t) = (
+            self.d as u64,
+            self.w.ncols() as u64,
+            self.pinv.iterations as u64,
+        );
         TwinCost {
             flops: Counted::new(
                 2 * (n * d + l * d)
@@ -251,8 +316,15 @@ impl RowKernel for NystromTwin {
 
     fn figures(&self) -> MethodFigures {
         MethodFigures {
-            pinv_residual: Some(self.residual),
+            pinv_residual: Some(self.pinv.residual),
+            pinv_iterations: Some(self.pinv.iterations),
         }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        stopped_early(self.pinv.iterations, self.asked)
+            .into_iter()
+            .collect()
     }
 
     fn views(&self) -> Artifacts {
@@ -334,7 +406,10 @@ impl AttentionMethod for Nystrom {
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
             let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
-            let (l, iters) = knobs(config, n);
+            let (l, asked) = knobs(config, n);
+            // The stop rule decides on the CPU (Ã is L × L): the GPU runs
+            // the same number of iterations as the twin.
+            let iters = pinv(&landmark_kernel(inputs, l), asked).iterations;
             let scale = 1.0 / (d as f32).sqrt();
             let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
             let (q, k, v) = (
@@ -372,7 +447,7 @@ impl AttentionMethod for Nystrom {
             let pooled = b.implied_map("nystrom.pool", &kernel_f, &zb_t).await?;
             let (_, timed) = options.run(ctx, b.program).await?;
             let variant = format!(
-                "segment-mean landmarks (L = {l}), three softmax kernels, {iters} pseudo-inverse iterations"
+                "segment-mean landmarks (L = {l}), three softmax kernels, {iters} of {asked} pseudo-inverse iterations"
             );
             let mut gpu = GpuOutput::new(
                 KernelKind::LowRank,
@@ -391,6 +466,7 @@ impl AttentionMethod for Nystrom {
             if (config.param(&LANDMARKS) as usize) > n {
                 gpu.notes.push(format!("landmarks capped at n = {n}"));
             }
+            gpu.notes.extend(stopped_early(iters, asked));
             Ok(gpu)
         })
     }
@@ -416,7 +492,7 @@ mod tests {
     #[test]
     fn pinv_inverts_a_well_conditioned_matrix() {
         let a = ndarray::array![[0.6f32, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]];
-        let z = pinv(&a, 12);
+        let z = pinv(&a, 12).z;
         let eye = a.dot(&z);
         for ((i, j), &v) in eye.indexed_iter() {
             assert!(
@@ -456,6 +532,44 @@ mod tests {
             "expected a rise: L = 4 gives {few}, L = 32 gives {more}"
         );
         assert!(all < few / 5.0, "L = n gives {all}");
+    }
+
+    #[test]
+    fn the_iteration_stops_before_it_diverges_on_a_rank_deficient_kernel() {
+        // The issue's case: Ã is rank-deficient (99 landmarks of rank-4
+        // inputs at a tiny scale), and 40 plain iterations overflow.
+        let x = Inputs::generate(InputSource::LowRank, 100, 16, 1, 0.05);
+        let a = landmark_kernel(&x, 99);
+        let mut z = pinv_start(&a);
+        let mut plain = Vec::new();
+        for _ in 0..40 {
+            z = pinv_step(&a, &z);
+            plain.push(pinv_residual(&a, &z));
+        }
+        let worst = plain.iter().copied().fold(0.0f64, |m, r| {
+            if r.is_finite() {
+                m.max(r)
+            } else {
+                f64::INFINITY
+            }
+        });
+        assert!(
+            worst > 1.0 || !z.iter().all(|v| v.is_finite()),
+            "40 plain iterations stayed sane: {plain:?}"
+        );
+        let p = pinv(&a, 40);
+        assert!(
+            p.iterations < 40 && p.z.iter().all(|v| v.is_finite()),
+            "{} iterations",
+            p.iterations
+        );
+        assert!(p.residual < 1e-2, "residual {}", p.residual);
+        let twin = NystromTwin::new(&x, 99, 40);
+        assert!(error(&x, 99, 40).is_finite());
+        assert!(twin.notes()[0].contains(&format!("stopped after {} of 40", p.iterations)));
+        // A well-conditioned Ã uses every iteration asked for.
+        let x = Inputs::generate(InputSource::Gaussian, 64, 8, 2, 0.5);
+        assert_eq!(pinv(&landmark_kernel(&x, 8), 6).iterations, 6);
     }
 
     #[test]

@@ -346,7 +346,8 @@ impl AttentionMethod for Synthesizer {
             program.extend(std::mem::replace(&mut tiled.program, Program::new("")));
             let (_, timed) = options.run(ctx, program).await?;
             let variant = format!(
-                "synthetic queries and keys of width {width}, fused tiled softmax (unit scale)"
+                "synthetic queries and keys of width {width}, fused softmax at unit scale: {}",
+                tiled.variant.name()
             );
             let mut gpu = GpuOutput::new(
                 KernelKind::Tiled,
@@ -367,6 +368,20 @@ impl AttentionMethod for Synthesizer {
                 Synth::Random => FactorMap::pool(&synthetic_q, "R₁: n × k", "factor"),
             }));
             gpu.tile_pairs = Some(tiled.tile_pairs);
+            if let Some((flops, bytes)) = tiled.executed.clone() {
+                // The wide fallback ran: its own count, plus the hidden layer.
+                let (n, d, w) = (n as u64, inputs.d() as u64, width as u64);
+                let (mut f, mut b) = (flops, bytes);
+                if self.kind == Synth::Dense {
+                    for (mf, mb) in [work::matmul(n, w, d), work::bias_relu(n, w)] {
+                        f.value += mf;
+                        b.value += mb;
+                    }
+                    f.formula = format!("hidden layer X·W₁' + bias + ReLU + {}", f.formula);
+                    b.formula = format!("hidden layer X·W₁' + bias + ReLU + {}", b.formula);
+                }
+                gpu.executed = Some((f, b));
+            }
             Ok(gpu)
         })
     }

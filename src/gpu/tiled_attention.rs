@@ -55,6 +55,13 @@ pub const ATTEND: Kernel = Kernel {
     entry: "attend",
     bindings: &[PARAMS, Q, K, V, O, STATS, TILES, AUX],
 };
+/// The wide fallback: one workgroup per (work item, query row), for widths
+/// the register-tiled kernel cannot hold (up to 256) on any adapter.
+pub const ATTEND_WIDE: Kernel = Kernel {
+    module: MODULE,
+    entry: "attend_wide",
+    bindings: &[PARAMS, Q, K, V, O, STATS, TILES, AUX],
+};
 /// Combines the partial results of split query tiles.
 pub const MERGE: Kernel = Kernel {
     module: MODULE,
@@ -106,6 +113,7 @@ pub const LSH_SORT: Kernel = Kernel {
 /// shaders).
 pub const KERNELS: &[Kernel] = &[
     ATTEND,
+    ATTEND_WIDE,
     MERGE,
     COMBINE,
     POOL_WEIGHTS,
@@ -142,15 +150,31 @@ impl TiledTiles {
             && Self::workgroup_bytes(d, dv) <= max_workgroup_bytes
     }
 
+    /// Widest d or dᵥ of the wide fallback (one output row in workgroup
+    /// memory).
+    pub const WIDE_MAX_WIDTH: u32 = 256;
+
+    /// The kernel for these widths on this adapter: the register-tiled one
+    /// where its tiles fit, else the wide fallback (any adapter, up to 256).
+    pub fn choose(ctx: &GpuContext, d: u32, dv: u32) -> Result<TiledVariant, GpuError> {
+        if Self::fits(d, dv, ctx.limits.max_compute_workgroup_storage_size) {
+            Ok(TiledVariant::Register)
+        } else if d <= Self::WIDE_MAX_WIDTH && dv <= Self::WIDE_MAX_WIDTH {
+            Ok(TiledVariant::Wide)
+        } else {
+            Err(Self::unfit(ctx, d, dv))
+        }
+    }
+
     /// The error when it cannot run here.
     pub fn unfit(ctx: &GpuContext, d: u32, dv: u32) -> GpuError {
-        if d > Self::MAX_WIDTH || dv > Self::MAX_WIDTH {
+        if d > Self::WIDE_MAX_WIDTH || dv > Self::WIDE_MAX_WIDTH {
             GpuError::TooLarge {
                 what: format!("the tiled attention kernel at d = {d}, dv = {dv}"),
                 needs: d.max(dv) as u64,
                 unit: "columns",
                 limit_name: "the kernel's widest d, dv",
-                limit: Self::MAX_WIDTH as u64,
+                limit: Self::WIDE_MAX_WIDTH as u64,
             }
         } else {
             GpuError::TooLarge {
@@ -160,6 +184,30 @@ impl TiledTiles {
                 limit_name: "max_compute_workgroup_storage_size",
                 limit: ctx.limits.max_compute_workgroup_storage_size as u64,
             }
+        }
+    }
+}
+
+/// Which attention kernel a tiled problem runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TiledVariant {
+    /// `attend`: 32 × 32 register tiles staged in workgroup memory.
+    Register,
+    /// `attend_wide`: one workgroup per query row, little workgroup memory.
+    Wide,
+}
+
+impl TiledVariant {
+    /// How the report names it.
+    pub fn name(self) -> String {
+        match self {
+            TiledVariant::Register => {
+                format!("block-sparse register-tiled, {TILE} query rows × {TILE} keys per tile")
+            }
+            TiledVariant::Wide => format!(
+                "block-sparse wide fallback (one workgroup per query row, {TILE}-key tiles): \
+                 the register-tiled kernel's tiles do not fit this adapter at this width"
+            ),
         }
     }
 }
@@ -437,6 +485,11 @@ struct Outputs {
 pub struct Tiled {
     /// The passes: timed (hash, sort, attend, merge, combine) and views.
     pub program: Program,
+    /// Which attention kernel it records.
+    pub variant: TiledVariant,
+    /// Its own executed count when it is the wide fallback (the methods'
+    /// costs describe the register-tiled kernel).
+    pub executed: Option<(crate::data::count::Counted, crate::data::count::Counted)>,
     outputs: Outputs,
     n: usize,
     dv: usize,
@@ -474,13 +527,7 @@ impl Tiled {
         qkv: &Qkv,
     ) -> Result<Tiled, GpuError> {
         let TiledShape { n, d, dv, .. } = shape;
-        if !TiledTiles::fits(
-            d as u32,
-            dv as u32,
-            ctx.limits.max_compute_workgroup_storage_size,
-        ) {
-            return Err(TiledTiles::unfit(ctx, d as u32, dv as u32));
-        }
+        let variant = TiledTiles::choose(ctx, d as u32, dv as u32)?;
         let tables = Tables::new(&layout, n, shape.causal);
         let slabs = match layout {
             Layout::Lsh(_) => layout.rounds() as usize + 1,
@@ -513,8 +560,24 @@ impl Tiled {
             record_lsh(ctx, &mut program, spec, n, d, qkv, &outputs.aux).await?;
         }
         let params = |round: u32| uniform_params(&layout, &tables, shape, round, slabs as u32);
-        record_attention(ctx, &mut program, &layout, &tables, params, qkv, &outputs).await?;
+        let attend = Attend {
+            variant,
+            params: &params,
+        };
+        record_attention(ctx, &mut program, &layout, &tables, attend, qkv, &outputs).await?;
         Ok(Tiled {
+            variant,
+            executed: (variant == TiledVariant::Wide).then(|| {
+                let (n, d, dv) = (n as u64, d as u64, dv as u64);
+                let mut work = super::work::Work::default();
+                let rounds = layout.rounds() as u64;
+                let (f, b) = super::work::attend_wide(&tables.tiles, &tables.plan, n, d, dv);
+                work.add("attend_wide", (f * rounds, b * rounds));
+                work.counted(
+                    super::work::ATTEND_WIDE_FLOPS_RULE,
+                    super::work::ATTEND_WIDE_BYTES_RULE,
+                )
+            }),
             program,
             n,
             dv,
@@ -636,15 +699,22 @@ fn uniform_params(
 /// Records the attention passes: per round `attend` (and `merge_splits`
 /// when query tiles are split), Reformer's `combine_rounds`, and the two
 /// pooling views.
+/// Which attention kernel to record, and each round's uniform block.
+struct Attend<'a> {
+    variant: TiledVariant,
+    params: &'a dyn Fn(u32) -> Params,
+}
+
 async fn record_attention(
     ctx: &GpuContext,
     program: &mut Program,
     layout: &Layout<'_>,
     tables: &Tables,
-    params: impl Fn(u32) -> Params,
+    attend: Attend<'_>,
     qkv: &Qkv,
     out: &Outputs,
 ) -> Result<(), GpuError> {
+    let params = attend.params;
     let constants = [
         ("D4", qkv.shape.1.div_ceil(4) as f64),
         ("DV4", qkv.shape.2.div_ceil(4) as f64),
@@ -673,7 +743,15 @@ async fn record_attention(
     );
     for r in 0..rounds as usize {
         let bufs = named(r);
-        program.time(Pass::build(ctx, &ATTEND, &constants, &bufs, (items, 1)).await?);
+        let pass = match attend.variant {
+            TiledVariant::Register => {
+                Pass::build(ctx, &ATTEND, &constants, &bufs, (items, 1)).await?
+            }
+            TiledVariant::Wide => {
+                Pass::build(ctx, &ATTEND_WIDE, &[], &bufs, (items, TILE as u32)).await?
+            }
+        };
+        program.time(pass);
         if merges > 0 {
             program.time(Pass::build(ctx, &MERGE, &constants, &bufs, (merges, 1)).await?);
         }
@@ -757,13 +835,14 @@ pub async fn run(
     let (_, timed) = options.run(ctx, program).await?;
     let mut out = GpuOutput::new(
         KernelKind::Tiled,
-        format!("block-sparse register-tiled, {TILE} query rows × {TILE} keys per tile"),
+        tiled.variant.name(),
         tiled.output(ctx).await?,
         timed,
         memory,
     );
     out.artifacts = tiled.artifacts(ctx).await?;
     out.tile_pairs = Some(tile_pairs);
+    out.executed = tiled.executed.clone();
     Ok(out)
 }
 

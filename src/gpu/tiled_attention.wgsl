@@ -531,6 +531,107 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     }
 }
 
+// ---- the wide kernel ---------------------------------------------------------
+//
+// For widths the register-tiled kernel cannot hold (d or dv > 128, or its
+// tiles over the adapter's workgroup memory): one workgroup of 64 threads per
+// (work item, query row r = wg.y). Per key tile, threads score one key each
+// (a dot product read from global memory, masked by `logit`), turn the
+// scores into probabilities against the updated running max, and the output
+// row accumulates in workgroup memory, threads striding over its columns.
+// It stages 32 probabilities and one row of at most 256 outputs (about
+// 1.2 KiB): every adapter holds it. Splits and rounds as in `attend`.
+
+const WIDE: u32 = 64u;
+var<workgroup> wide_p: array<f32, 32>;    // TK scores, then probabilities
+var<workgroup> wide_acc: array<f32, 256>; // the row's output, dv ≤ 256
+
+@compute @workgroup_size(64)
+fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let item = params.items_base + 4u * wg.x;
+    let r = wg.y;
+    let i = tiles[item] * TQ + r;
+    let first = tiles[item + 1u];
+    let last = tiles[item + 2u];
+    let slot = tiles[item + 3u];
+    let live = i < params.n;
+    var qi = 0u;
+    if live {
+        qi = q_row(i) * params.d;
+    }
+    for (var c = t; c < params.dv; c += WIDE) {
+        wide_acc[c] = 0.0;
+    }
+    var m = MASKED;
+    var l = 0.0;
+    for (var entry = first; entry < last; entry++) {
+        let j0 = (tiles[entry] & 0x7fffffffu) * TK;
+        if t < TK {
+            var s = MASKED;
+            let j = j0 + t;
+            if live && j < params.n_keys {
+                let kj = kv_row(j) * params.d;
+                var dot_qk = 0.0;
+                for (var e = 0u; e < params.d; e++) {
+                    dot_qk += q[qi + e] * k[kj + e];
+                }
+                s = logit(i, j, dot_qk);
+            }
+            wide_p[t] = s;
+        }
+        workgroupBarrier();
+        var tile_max = MASKED;
+        for (var c = 0u; c < TK; c++) {
+            tile_max = max(tile_max, wide_p[c]);
+        }
+        let new_m = max(m, tile_max);
+        let alpha = select(1.0, exp(m - new_m), m > MASKED);
+        workgroupBarrier();
+        if t < TK {
+            let s = wide_p[t];
+            wide_p[t] = select(0.0, exp(s - new_m), s > MASKED);
+        }
+        workgroupBarrier();
+        var total = 0.0;
+        for (var c = 0u; c < TK; c++) {
+            total += wide_p[c];
+        }
+        l = l * alpha + total;
+        m = new_m;
+        let keys = min(TK, params.n_keys - min(j0, params.n_keys));
+        for (var col = t; col < params.dv; col += WIDE) {
+            var a = wide_acc[col] * alpha;
+            for (var c = 0u; c < keys; c++) {
+                a += wide_p[c] * v[kv_row(j0 + c) * params.dv + col];
+            }
+            wide_acc[col] = a;
+        }
+        workgroupBarrier();
+    }
+    if !live {
+        return;
+    }
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    var base = 0u;
+    if slot == NO_SLOT {
+        base = (params.round * params.n + q_row(i)) * params.dv;
+    } else {
+        base = partial_row(slot, r) * params.dv;
+    }
+    for (var col = t; col < params.dv; col += WIDE) {
+        o[base + col] = wide_acc[col] * inv;
+    }
+    if t == 0u {
+        if slot == NO_SLOT {
+            store_stats(q_row(i), m, l);
+        } else {
+            let prow = partial_row(slot, r);
+            stats[prow * 2u] = m;
+            stats[prow * 2u + 1u] = l;
+        }
+    }
+}
+
 // ---- split query tiles -----------------------------------------------------
 //
 // A query tile whose key list was split over `count` workgroups left, per

@@ -154,6 +154,42 @@ pub fn attend(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64
     (flops, bytes)
 }
 
+/// The rules [`attend_wide`] counts by.
+pub const ATTEND_WIDE_FLOPS_RULE: &str = "per query row and visited tile: keys·(2d + 4) scores of live rows, 64 threads × 64 for the tile's max and sum, keys·2dᵥ + dᵥ for P·V; per merge 32dᵥ(9·slots + 2·merges)";
+/// See [`ATTEND_WIDE_FLOPS_RULE`].
+pub const ATTEND_WIDE_BYTES_RULE: &str = "per live row and visited tile 4(1 + keys·2d) (its q and the K rows re-read), per row and tile 4·keys·dᵥ (V), outputs 4(rows + 32·slots)(dᵥ + 2), merges as attend";
+
+/// The wide fallback `attend_wide`: one 64-thread workgroup per (work
+/// item, query row); each visited tile scores its keys for the live rows
+/// (q and K read from global memory), every thread re-reduces the tile's
+/// 32 scores (max and sum), and the output row accumulates P·V with threads
+/// striding over its columns. Merges as [`attend`].
+pub fn attend_wide(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64, u64) {
+    let t = TILE as u64;
+    let mut flops = 0u64;
+    let mut bytes = 0u64;
+    for item in &plan.items {
+        let [qt, first, end, _] = *item;
+        let live = (n - (qt as u64 * t).min(n)).min(t);
+        for &kt in &list.tiles[first as usize..end as usize] {
+            let keys = (n - (kt as u64 * t).min(n)).min(t);
+            flops += live * keys * (2 * d + 4) + t * (64 * 64 + 3 * 32 + keys * 2 * dv + dv);
+            bytes += 4 * (live * (1 + keys * 2 * d) + t * keys * dv);
+        }
+        flops += live * dv;
+    }
+    let split_tiles: std::collections::BTreeSet<u32> = plan.merges.iter().map(|m| m[0]).collect();
+    let unsplit_rows: u64 = (0..n.div_ceil(t))
+        .filter(|qt| !split_tiles.contains(&(*qt as u32)))
+        .map(|qt| (n - qt * t).min(t))
+        .sum();
+    let (slots, merges) = (plan.slots as u64, plan.merges.len() as u64);
+    bytes += 4 * (unsplit_rows + t * slots) * (dv + 2);
+    flops += t * dv * (9 * slots + 2 * merges);
+    bytes += 4 * (t * dv * (5 * slots + merges) + 67 * merges);
+    (flops, bytes)
+}
+
 /// The simple fused kernel (`fused_simple`): workgroups of `rows` query rows
 /// stream every visible 64-key tile of K and V. Per workgroup and tile the
 /// dot products and P·V (2·rows·keys·(d + dᵥ)) and the per-row online

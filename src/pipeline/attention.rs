@@ -156,6 +156,10 @@ pub struct AttentionFigures {
     /// Nyström: ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse Z used (CPU twin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinv_residual: Option<f64>,
+    /// Nyström: the iterations Z took (the stop rule may end before
+    /// `pinv-iters`), on the twin and the GPU alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinv_iterations: Option<u32>,
     /// Query–key pairs the method's pattern computes (n² for exact attention).
     pub pattern_pairs: u64,
     /// `pattern_pairs / n²`.
@@ -408,6 +412,7 @@ fn figures(info: &MethodInfo, problem: &AttentionProblem, p: &Prepared<'_>) -> A
         baseline_mean_v_rel_err: 0.0,
         baseline_zero_rel_err: 0.0,
         pinv_residual: p.twin.figures().pinv_residual,
+        pinv_iterations: p.twin.figures().pinv_iterations,
         pattern_pairs: p.pairs,
         density: p.pairs as f64 / (n as f64 * n as f64),
         tile_pairs: None,

@@ -10,7 +10,7 @@ use flt_explorer::attention::MethodId;
 use flt_explorer::gpu::{GpuContext, GpuRunOptions};
 use flt_explorer::inputs::{self, InputSource, Inputs};
 use flt_explorer::pipeline::attention::{AttentionProblem, Measurement, run as run_attention};
-use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, resolve_backend};
+use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, RunError, resolve_backend};
 use flt_explorer::settings::Settings;
 
 use super::args::{knobs_apply, list, pairs, settings};
@@ -37,9 +37,13 @@ fn backend(choice: BackendChoice) -> Result<Backend, Failure> {
         .map_err(|e| Failure::runtime(format!("--backend {}: {e}", choice.key())))
 }
 
+/// Runs one problem; a method that refuses its configuration (before any
+/// work) is a usage error, exit status 2, like a bad flag.
 fn run_one(problem: &AttentionProblem, backend: &Backend) -> Result<Measurement, Failure> {
-    pollster::block_on(run_attention(problem, backend, &Quiet))
-        .map_err(|e| Failure::runtime(e.to_string()))
+    pollster::block_on(run_attention(problem, backend, &Quiet)).map_err(|e| match e {
+        RunError::Method(_) => Failure::usage(e.to_string()),
+        _ => Failure::runtime(e.to_string()),
+    })
 }
 
 /// The user's `.npy` inputs, checked against the flags, if given.

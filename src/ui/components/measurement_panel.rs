@@ -169,6 +169,7 @@ fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
         format::sci(f.baseline_mean_v_rel_err),
         format::sci(f.baseline_zero_rel_err),
     );
+    let iterations = f.pinv_iterations;
     view! {
         <tr>
             <th>"rel_err"</th>
@@ -192,8 +193,9 @@ fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
                 <th>"Pseudo-inverse residual"</th>
                 <td data-testid="pinv-residual">
                     {format::sci(r)}
+                    {iterations.map(|t| format!(" after {t} iterations"))}
                     <div class="formula">
-                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the CPU twin's iterations reach: 0 would be Ã⁺ itself; rel_err depends on pinv-iters and on Ã's conditioning"
+                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the iterations reach (the twin's; the GPU runs as many): 0 would be Ã⁺ itself; the iteration stops early if the residual stops falling; rel_err depends on pinv-iters and on Ã's conditioning"
                     </div>
                 </td>
             </tr>
