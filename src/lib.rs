@@ -10,7 +10,8 @@
 //! * L1 kernels — [`gpu`]: context, typed bindings, one program layer, one
 //!   host file and `.wgsl` per kernel family;
 //! * L2 methods — [`attention`]: every method declared once (twin, cost,
-//!   knobs, explanation, conformance);
+//!   knobs, explanation, conformance); [`compress`]: quantization formats
+//!   and schemes, the int8 product, QAT, model sizes;
 //! * L3 pipeline — [`pipeline`]: the lab seam, backend resolution, the
 //!   attention lab, the error law, the job runner;
 //! * L4 front-ends — [`settings`], [`chart`], [`format`], the `flt` CLI and
@@ -18,6 +19,7 @@
 
 pub mod attention;
 pub mod chart;
+pub mod compress;
 pub mod data;
 pub mod format;
 pub mod gpu;

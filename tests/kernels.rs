@@ -11,7 +11,9 @@ use flt_explorer::data::codes::{Category, FeatureKind, PatternKind};
 use flt_explorer::gpu::bindings::{
     Access, Kernel, declared_bindings, declared_constants, declares_entry, used_bindings,
 };
-use flt_explorer::gpu::{full_attention, linalg, linear_attention, tiled_attention};
+use flt_explorer::gpu::{
+    full_attention, int8_matmul, linalg, linear_attention, mlp, quantize, tiled_attention,
+};
 
 fn all_kernels() -> Vec<Kernel> {
     [
@@ -19,6 +21,9 @@ fn all_kernels() -> Vec<Kernel> {
         tiled_attention::KERNELS,
         linalg::KERNELS,
         linear_attention::KERNELS,
+        quantize::KERNELS,
+        int8_matmul::KERNELS,
+        mlp::KERNELS,
     ]
     .concat()
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! L4 front-ends   settings, chart, format, ui, the flt binary
 //! L3 pipeline     pipeline (lab seam, backend, jobs, labs: attention, sweep)
-//! L2 methods      attention
+//! L2 methods      attention, compress
 //! L1 kernels      gpu
 //! L0 data         data, inputs
 //! ```
@@ -19,7 +19,7 @@ fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "data" | "inputs" => 0,
         "gpu" => 1,
-        "attention" => 2,
+        "attention" | "compress" => 2,
         "pipeline" => 3,
         "settings" | "chart" | "format" | "ui" => 4,
         _ => return None,

@@ -4,4 +4,7 @@
 
 pub mod error_law;
 pub mod heatmap;
+pub mod model_size;
 pub mod pattern;
+pub mod qat;
+pub mod quantization;

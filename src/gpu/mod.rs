@@ -13,9 +13,12 @@ pub mod bindings;
 pub mod buffers;
 pub mod context;
 pub mod full_attention;
+pub mod int8_matmul;
 pub mod linalg;
 pub mod linear_attention;
+pub mod mlp;
 pub mod program;
+pub mod quantize;
 pub mod tiled_attention;
 pub mod work;
 

@@ -16,9 +16,23 @@ pub struct LabInfo {
 }
 
 /// Every lab, in navigation order.
-pub const LABS: &[LabInfo] = &[LabInfo {
-    family: "attention",
-    route: "/attention",
-    title: "Efficient attention",
-    section: "§3 Efficient attention mechanisms: sparse, low-rank, kernel",
-}];
+pub const LABS: &[LabInfo] = &[
+    LabInfo {
+        family: "attention",
+        route: "/attention",
+        title: "Efficient attention",
+        section: "Efficient attention mechanisms: sparse, low-rank, kernel",
+    },
+    LabInfo {
+        family: "quantization",
+        route: "/compression/quantization",
+        title: "Quantization",
+        section: "Quantization: PTQ at every bit width and granularity, QAT, int8 products",
+    },
+    LabInfo {
+        family: "model-size",
+        route: "/compression/model-size",
+        title: "Model size",
+        section: "Weight sharing, model sizes and combining techniques",
+    },
+];

@@ -18,6 +18,9 @@
 pub mod attention;
 pub mod jobs;
 pub mod labs;
+pub mod model_size;
+pub mod qat;
+pub mod quantization;
 pub mod report;
 pub mod sweep;
 

@@ -16,12 +16,16 @@ use super::browser;
 use super::components::{LabNav, SiteBase};
 use super::pages::NotFound;
 use super::pages::explorer::ExplorerPage;
+use super::pages::model_size::ModelSizePage;
+use super::pages::quantization::QuantizationPage;
 use crate::pipeline::labs::LABS;
 
 /// The page of the lab of `family`: one line per lab.
 fn lab_page(family: Option<&str>) -> AnyView {
     match family {
         Some("attention") => view! { <ExplorerPage/> }.into_any(),
+        Some("quantization") => view! { <QuantizationPage/> }.into_any(),
+        Some("model-size") => view! { <ModelSizePage/> }.into_any(),
         _ => view! { <NotFound/> }.into_any(),
     }
 }
@@ -32,13 +36,18 @@ fn Home() -> impl IntoView {
     lab_page(LABS.first().map(|lab| lab.family))
 }
 
-/// `/<lab>`: the lab whose route it is in [`LABS`], or [`NotFound`].
+/// `/<lab>` or `/<section>/<lab>`: the lab whose route it is in [`LABS`],
+/// or [`NotFound`].
 #[component]
 fn LabRoute() -> impl IntoView {
     let params = use_params_map();
     // A memo: a change of the query (a control) must not rebuild the page.
     let family = Memo::new(move |_| {
-        let route = format!("/{}", params.with(|p| p.get("lab")).unwrap_or_default());
+        let (section, lab) = params.with(|p| (p.get("section"), p.get("lab").unwrap_or_default()));
+        let route = match section {
+            Some(section) => format!("/{section}/{lab}"),
+            None => format!("/{lab}"),
+        };
         LABS.iter()
             .find(|lab| lab.route == route)
             .map(|lab| lab.family)
@@ -65,6 +74,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=Home/>
                 <Route path=path!("/:lab") view=LabRoute/>
+                <Route path=path!("/:section/:lab") view=LabRoute/>
             </Routes>
             <footer class="site-footer">
                 "Every figure on this page is computed in your browser: WGSL compute shaders through WebGPU, "

@@ -171,6 +171,9 @@ pub fn command() -> Command {
         .subcommand(method_params(bench))
         .subcommand(method_params(sweep))
         .subcommand(Command::new("methods").about("List the methods and their knobs"))
+        .subcommand(super::quantize::command())
+        .subcommand(super::size::command())
+        .subcommand(super::qat::command())
 }
 
 /// The `key=value` pairs given on the command line, for the settings parser.

@@ -20,6 +20,12 @@ mod args;
 mod commands;
 #[cfg(not(target_arch = "wasm32"))]
 mod print;
+#[cfg(not(target_arch = "wasm32"))]
+mod qat;
+#[cfg(not(target_arch = "wasm32"))]
+mod quantize;
+#[cfg(not(target_arch = "wasm32"))]
+mod size;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -28,6 +34,9 @@ fn main() -> std::process::ExitCode {
         Some(("run", m)) => commands::run(m),
         Some(("bench", m)) => commands::bench(m),
         Some(("sweep", m)) => commands::sweep(m),
+        Some(("quantize", m)) => quantize::run(m),
+        Some(("size", m)) => size::run(m),
+        Some(("qat", m)) => qat::run(m),
         Some(("methods", _)) => {
             print::methods();
             Ok(())

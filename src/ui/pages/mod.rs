@@ -1,7 +1,9 @@
-//! One page per lab of [`crate::pipeline::labs::LABS`]; for now the
-//! attention explorer. Plus the page for an unknown address.
+//! One page per lab of [`crate::pipeline::labs::LABS`]: the attention
+//! explorer, quantization, model size. Plus the page for an unknown address.
 
 pub mod explorer;
+pub mod model_size;
 mod not_found;
+pub mod quantization;
 
 pub use not_found::NotFound;

@@ -1,0 +1,9 @@
+//! (being written)
+
+use leptos::prelude::*;
+
+/// The section.
+#[component]
+pub fn PtqSection() -> impl IntoView {
+    view! { <section class="lab-section"></section> }
+}
