@@ -15,4 +15,5 @@ mod harness;
 
 mod attention;
 mod model_size;
+mod qat;
 mod quantization;
