@@ -14,6 +14,7 @@
 mod harness;
 
 mod attention;
+mod int8;
 mod model_size;
 mod qat;
 mod quantization;

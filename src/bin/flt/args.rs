@@ -174,6 +174,7 @@ pub fn command() -> Command {
         .subcommand(super::quantize::command())
         .subcommand(super::size::command())
         .subcommand(super::qat::command())
+        .subcommand(super::matmul::command())
 }
 
 /// The `key=value` pairs given on the command line, for the settings parser.

@@ -19,6 +19,8 @@ mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod commands;
 #[cfg(not(target_arch = "wasm32"))]
+mod matmul;
+#[cfg(not(target_arch = "wasm32"))]
 mod print;
 #[cfg(not(target_arch = "wasm32"))]
 mod qat;
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Some(("quantize", m)) => quantize::run(m),
         Some(("size", m)) => size::run(m),
         Some(("qat", m)) => qat::run(m),
+        Some(("matmul", m)) => matmul::run(m),
         Some(("methods", _)) => {
             print::methods();
             Ok(())
