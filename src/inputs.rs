@@ -321,21 +321,7 @@ impl Inputs {
     /// and V (row-major), as 16 hex digits: two runs had identical inputs
     /// iff (barring collisions) their digests match.
     pub fn digest(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |word: u32| {
-            for byte in word.to_le_bytes() {
-                hash ^= byte as u64;
-                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
-        for a in [&self.q, &self.k, &self.v] {
-            eat(a.nrows() as u32);
-            eat(a.ncols() as u32);
-            for x in a.iter() {
-                eat(x.to_bits());
-            }
-        }
-        format!("{hash:016x}")
+        digest(&[&self.q, &self.k, &self.v])
     }
 
     /// Sequence length.
@@ -352,6 +338,26 @@ impl Inputs {
     pub fn dv(&self) -> usize {
         self.v.ncols()
     }
+}
+
+/// Fingerprint of the exact bits of some matrices (FNV-1a over each one's
+/// shape and f32 bits): equal on the page and natively for equal data.
+pub fn digest(arrays: &[&Array2<f32>]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |word: u32| {
+        for byte in word.to_le_bytes() {
+            hash ^= byte as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for a in arrays {
+        eat(a.nrows() as u32);
+        eat(a.ncols() as u32);
+        for x in a.iter() {
+            eat(x.to_bits());
+        }
+    }
+    format!("{hash:016x}")
 }
 
 /// A seed for the random choices a method makes (projections, random blocks,
@@ -489,18 +495,31 @@ fn npy_message(e: ViewNpyError) -> String {
 /// Reads and parses a `.npy` file (native only: the browser has no paths).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_npy(path: &std::path::Path) -> Result<Array2<f32>, InputError> {
+    load_npy_within(
+        path,
+        MAX_NPY_BYTES,
+        &format!("any array within n ≤ {MAX_N}, d ≤ {MAX_D} needs"),
+    )
+}
+
+/// Reads and parses a `.npy` file of at most `max_bytes` (`limit` says
+/// what the bound is, for the message) (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_npy_within(
+    path: &std::path::Path,
+    max_bytes: u64,
+    limit: &str,
+) -> Result<Array2<f32>, InputError> {
     let name = path.display().to_string();
     let io = |source| InputError::Io {
         name: name.clone(),
         source,
     };
     let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > MAX_NPY_BYTES {
+    if len > max_bytes {
         return Err(InputError::Format {
             name,
-            message: format!(
-                "the file is {len} bytes, more than any array within n ≤ {MAX_N}, d ≤ {MAX_D} needs"
-            ),
+            message: format!("the file is {len} bytes, more than {limit}"),
         });
     }
     let bytes = std::fs::read(path).map_err(io)?;

@@ -5,9 +5,9 @@
 //!   bindings (index, name, access) are exactly the `@binding`s that entry
 //!   point uses, directly or through the functions it calls;
 //! * every `#[repr(u32)]` code enum (`PatternKind`, `Category`,
-//!   `FeatureKind`) has a WGSL constant of the same value, by name.
+//!   `FeatureKind`, `QuantKind`) has a WGSL constant of the same value, by name.
 
-use flt_explorer::data::codes::{Category, FeatureKind, PatternKind};
+use flt_explorer::data::codes::{Category, FeatureKind, PatternKind, QuantKind};
 use flt_explorer::gpu::bindings::{
     Access, Kernel, declared_bindings, declared_constants, declares_entry, used_bindings,
 };
@@ -121,6 +121,8 @@ fn codes_shared_with_wgsl_agree() {
     let mut problems = code_problems(PatternKind::WGSL, |k| k as u32, tiled);
     problems.extend(code_problems(Category::WGSL, |c| c as u32, tiled));
     problems.extend(code_problems(FeatureKind::WGSL, |f| f as u32, linear));
+    let quantize = include_str!("../src/gpu/quantize.wgsl");
+    problems.extend(code_problems(QuantKind::WGSL, |q| q as u32, quantize));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // Power: a renumbered constant is caught.
     let changed = tiled.replace(

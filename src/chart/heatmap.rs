@@ -140,7 +140,7 @@ pub fn factor_grid(map: &crate::data::maps::FactorMap) -> Grid<'_> {
         col_cells: map.col_cells,
         values: &map.values,
         x_label: &map.x_label,
-        y_label: "query position i",
+        y_label: &map.y_label,
     }
 }
 

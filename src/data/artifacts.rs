@@ -7,7 +7,7 @@
 
 use ndarray::Array2;
 
-use super::maps::{AttentionMap, FactorMap, LshView, PatternMap};
+use super::maps::{AttentionMap, FactorMap, Histogram, LshView, PatternMap};
 
 /// One piece of view data.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,10 @@ pub enum Artifact {
     Factor(FactorMap),
     /// The output O of the timed kernel, n × dᵥ.
     Output(Array2<f32>),
+    /// The values' histogram with a quantization grid.
+    Histogram(Histogram),
+    /// |x − x̂| of a quantized matrix, pooled.
+    ErrorMap(FactorMap),
 }
 
 impl Artifact {
@@ -33,6 +37,8 @@ impl Artifact {
             Artifact::Buckets(_) => 2,
             Artifact::Factor(_) => 3,
             Artifact::Output(_) => 4,
+            Artifact::Histogram(_) => 5,
+            Artifact::ErrorMap(_) => 6,
         }
     }
 }
@@ -105,6 +111,22 @@ impl Artifacts {
     pub fn output(&self) -> Option<&Array2<f32>> {
         self.0.iter().find_map(|a| match a {
             Artifact::Output(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The histogram.
+    pub fn histogram(&self) -> Option<&Histogram> {
+        self.0.iter().find_map(|a| match a {
+            Artifact::Histogram(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// The error map.
+    pub fn error_map(&self) -> Option<&FactorMap> {
+        self.0.iter().find_map(|a| match a {
+            Artifact::ErrorMap(m) => Some(m),
             _ => None,
         })
     }

@@ -133,6 +133,31 @@ impl FeatureKind {
     }
 }
 
+/// What a quantization kernel does to an element (`QUANT_*` in
+/// `quantize.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum QuantKind {
+    /// A b-bit integer grid (b ≥ 2).
+    Int = 0,
+    /// sign(x) · mean|x|.
+    Binary = 1,
+    /// A scaled floating-point format (fp8): s · fp8(x / s).
+    ScaledFloat = 2,
+    /// A plain cast (fp16, bf16).
+    Cast = 3,
+}
+
+impl QuantKind {
+    /// Every kind with the name of its WGSL constant.
+    pub const WGSL: &'static [(QuantKind, &'static str)] = &[
+        (QuantKind::Int, "QUANT_INT"),
+        (QuantKind::Binary, "QUANT_BINARY"),
+        (QuantKind::ScaledFloat, "QUANT_SCALED_FLOAT"),
+        (QuantKind::Cast, "QUANT_CAST"),
+    ];
+}
+
 /// Which kernel family a run timed (the `kernel` key of the JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -145,6 +170,9 @@ pub enum KernelKind {
     LowRank,
     /// Linear attention's features, sums and scan.
     Linear,
+    /// Quantization: group statistics, the clipping search, quantize and
+    /// dequantize.
+    Quantize,
     /// The ndarray CPU twin.
     CpuTwin,
 }
@@ -157,6 +185,7 @@ impl KernelKind {
             KernelKind::Tiled => "tiled",
             KernelKind::LowRank => "low-rank",
             KernelKind::Linear => "linear",
+            KernelKind::Quantize => "quantize",
             KernelKind::CpuTwin => "cpu-twin",
         }
     }
@@ -168,6 +197,9 @@ impl KernelKind {
             KernelKind::Tiled => "register-tiled block-sparse kernel",
             KernelKind::LowRank => "GPU linear-algebra programs",
             KernelKind::Linear => "linear-attention kernels (features, sums, scan)",
+            KernelKind::Quantize => {
+                "quantization kernels (group statistics, clipping search, quantize-dequantize)"
+            }
             KernelKind::CpuTwin => "CPU twin (ndarray, f32): the twin built and every row computed",
         }
     }

@@ -122,6 +122,9 @@ pub struct FactorMap {
     pub title: String,
     /// What the columns index.
     pub x_label: String,
+    /// What the rows index.
+    #[serde(default = "query_label")]
+    pub y_label: String,
     /// Rows of the full matrix.
     pub rows: usize,
     /// Columns of the full matrix.
@@ -161,6 +164,7 @@ impl FactorMap {
         FactorMap {
             title: title.into(),
             x_label: x_label.into(),
+            y_label: query_label(),
             rows,
             cols,
             row_factor,
@@ -168,6 +172,74 @@ impl FactorMap {
             row_cells,
             col_cells,
             values,
+        }
+    }
+}
+
+fn query_label() -> String {
+    "query position i".into()
+}
+
+impl FactorMap {
+    /// The same map with its rows labelled `label`.
+    pub fn with_y_label(mut self, label: &str) -> FactorMap {
+        self.y_label = label.into();
+        self
+    }
+}
+
+/// A histogram of values with the quantization grid drawn over it: the
+/// levels x̂ can take and the clipping range of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// What it shows.
+    pub title: String,
+    /// Left edge of the first bin.
+    pub lo: f32,
+    /// Right edge of the last bin.
+    pub hi: f32,
+    /// Values per bin, equal widths.
+    pub counts: Vec<u64>,
+    /// The levels of the grid shown (empty when too dense to draw).
+    pub levels: Vec<f32>,
+    /// How many levels the grid has in all (fp16: 63 488 finite).
+    pub level_count: u64,
+    /// The clipping range [lo, hi] of the group whose grid is shown.
+    pub clip: Option<(f32, f32)>,
+    /// Which group's grid is shown, in words.
+    pub grid_of: String,
+}
+
+impl Histogram {
+    /// `bins` equal bins over [min, max] of `values` (a degenerate range is
+    /// widened by 1 on each side).
+    pub fn of(title: &str, values: &[f32], bins: usize) -> Histogram {
+        let (mut lo, mut hi) = values
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if !(lo.is_finite() && hi.is_finite()) {
+            (lo, hi) = (-1.0, 1.0);
+        } else if lo == hi {
+            (lo, hi) = (lo - 1.0, hi + 1.0);
+        }
+        let bins = bins.max(1);
+        let mut counts = vec![0u64; bins];
+        let width = (hi as f64 - lo as f64) / bins as f64;
+        for &v in values {
+            let b = (((v as f64 - lo as f64) / width) as usize).min(bins - 1);
+            counts[b] += 1;
+        }
+        Histogram {
+            title: title.into(),
+            lo,
+            hi,
+            counts,
+            levels: Vec::new(),
+            level_count: 0,
+            clip: None,
+            grid_of: String::new(),
         }
     }
 }

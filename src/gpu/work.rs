@@ -284,6 +284,59 @@ pub fn linear_sums(n: u64, m: u64, dv: u64, chunk: u64, causal: bool) -> Work {
     work
 }
 
+/// `quantize.wgsl` on `numel` elements in `groups` groups of `cpg` chunk
+/// slots each; `mse`: the clipping search ran, in one pass per group
+/// (`Some(true)`, `mse_local`) or per chunk (`Some(false)`). Reductions
+/// count 1 per combine (3 per thread in `stats`, 1 in the error sums);
+/// `apply` loads its group's 8 parameters for every element.
+pub fn quantize(numel: u64, groups: u64, cpg: u64, mse: Option<bool>) -> Work {
+    const WG: u64 = 256;
+    const K: u64 = 100;
+    let slots = groups * cpg;
+    let mut w = Work::default();
+    // stats: min, max, |x|, + per element; the tree: 3 per thread.
+    w.add(
+        "stats",
+        (4 * numel + 3 * WG * slots, 4 * numel + 12 * slots),
+    );
+    // finish: merge cpg partials (3 each), the parameters (≈ 8).
+    w.add(
+        "finish",
+        (groups * (3 * cpg + 8), groups * (12 * cpg + 16 + 16 + 32)),
+    );
+    // One candidate on one element: x / s, round, + z, clamp (2), − z, × s,
+    // the difference, its square and the sum: 10.
+    let candidate = |elements: u64, blocks: u64| (10 * elements + (WG + 8) * blocks) * K;
+    match mse {
+        Some(true) => {
+            w.add(
+                "mse_local",
+                (
+                    candidate(numel, groups),
+                    K * (4 * numel + 16 * groups) + 32 * groups,
+                ),
+            );
+        }
+        Some(false) => {
+            w.add(
+                "mse_partial",
+                (candidate(numel, slots), K * (4 * numel + 20 * slots)),
+            );
+            w.add(
+                "mse_choose",
+                (
+                    groups * (K * (cpg + 1) + 8),
+                    groups * (4 * K * cpg + 16 + 32),
+                ),
+            );
+        }
+        None => {}
+    }
+    // apply: x / s, round, + z, clamp (2), − z, × s.
+    w.add("apply", (7 * numel, (4 + 32 + 4) * numel));
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use ndarray::{Array2, s};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
+use super::qkv::{QkvQuant, quantize_inputs};
 use super::report::{Envelope, Report};
 use super::{Backend, Host, Lab, RunError, checkpoint};
 use crate::attention::full::{ExactReference, ReferenceModel};
@@ -50,6 +51,8 @@ pub struct AttentionProblem {
     /// The GPU was asked for by name: a kernel that does not fit the adapter
     /// fails the run instead of falling back to the CPU twin.
     pub gpu_required: bool,
+    /// Quantize Q, K and V before the method runs (`None`: f32).
+    pub qkv: Option<QkvQuant>,
 }
 
 impl AttentionProblem {
@@ -76,6 +79,7 @@ impl AttentionProblem {
             inputs: Rc::new(Inputs::generate(source, n, d, seed, qk_scale)),
             options: GpuRunOptions::default(),
             gpu_required: false,
+            qkv: None,
         }
     }
 
@@ -172,6 +176,20 @@ pub struct AttentionFigures {
     pub mass_in_pattern: f64,
     /// How many rows the error figures compare.
     pub checked_rows: usize,
+    /// Quantized attention: bits of Q, K and V (absent: f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qkv_bits: Option<u32>,
+    /// Quantized attention: `per-token` or `per-channel` scales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qkv_scales: Option<String>,
+    /// Quantized attention: SQNR of Q, K and V in dB (`null`: lossless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qkv_sqnr_db: Option<[Option<f64>; 3]>,
+    /// Quantized attention: rel_err against the same method on the f32
+    /// inputs, over the checked rows — what quantization alone costs it
+    /// (`rel_err` stays against exact attention on the f32 inputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_err_vs_f32: Option<f64>,
 }
 
 /// An attention run's report: `flt run --json`, the page's raw data.
@@ -348,6 +366,7 @@ struct Prepared<'a> {
 async fn prepare<'a>(
     method: &dyn AttentionMethod,
     problem: &'a AttentionProblem,
+    reference_inputs: &'a Inputs,
     host: &dyn Host,
 ) -> Result<Prepared<'a>, RunError> {
     let info = method.info();
@@ -369,7 +388,7 @@ async fn prepare<'a>(
     let (pairs, pattern) = count_pattern(&*twin, n, per_chunk, host).await?;
     Ok(Prepared {
         cost: method.cost(problem.shape(), &config, pairs),
-        reference: ExactReference::for_model(inputs, problem.causal, model),
+        reference: ExactReference::for_model(reference_inputs, problem.causal, model),
         twin,
         rows: sample_rows(n),
         per_chunk,
@@ -418,6 +437,10 @@ fn figures(info: &MethodInfo, problem: &AttentionProblem, p: &Prepared<'_>) -> A
         tile_pairs: None,
         mass_in_pattern: 1.0,
         checked_rows: p.rows.len(),
+        qkv_bits: None,
+        qkv_scales: None,
+        qkv_sqnr_db: None,
+        rel_err_vs_f32: None,
     }
 }
 
@@ -431,15 +454,70 @@ pub async fn run(
 }
 
 /// Runs `problem` with `method` standing for its registered method (the
-/// pipeline's tests use fake methods to exercise its policies).
+/// pipeline's tests use fake methods to exercise its policies). With
+/// `problem.qkv`, Q, K and V are quantized first ([`super::qkv`]) and the
+/// method runs on them, measured against exact attention on the f32 inputs
+/// and against itself on the f32 inputs.
 pub async fn run_method(
     method: &dyn AttentionMethod,
     problem: &AttentionProblem,
     backend: &Backend,
     host: &dyn Host,
 ) -> Result<Measurement, RunError> {
+    let Some(q) = problem.qkv else {
+        return run_on(method, problem, &problem.inputs, backend, host).await;
+    };
+    let quantized = quantize_inputs(&problem.inputs, &q, backend, host).await?;
+    let on_quantized = AttentionProblem {
+        inputs: Rc::new(quantized.inputs),
+        qkv: None,
+        ..problem.clone()
+    };
+    let mut report = run_on(method, &on_quantized, &problem.inputs, backend, host).await?;
+    let f = &mut report.figures;
+    f.inputs_digest = problem.inputs.digest();
+    f.qkv_bits = Some(q.bits);
+    f.qkv_scales = Some(q.scales_key().into());
+    f.qkv_sqnr_db = Some(quantized.sqnr_db);
+    host.progress("the same method on the f32 inputs", 0.95);
+    let config = problem.config();
+    let twin = method.cpu_twin(&problem.inputs, &config)?;
+    let rows = sample_rows(problem.inputs.n());
+    let dv = problem.inputs.dv();
+    let per_chunk = rows_per_chunk(problem.inputs.n(), problem.inputs.d(), dv);
+    let f32_rows = twin_rows(&*twin, &rows, dv, per_chunk, host).await?;
+    let output = report
+        .artifacts
+        .output()
+        .ok_or_else(|| RunError::NotFinite("output".into()))?;
+    let e = errors(
+        select_rows(output.view(), &rows).view(),
+        f32_rows.mapv(f64::from).view(),
+    );
+    if !e.rel_err.is_finite() {
+        return Err(RunError::NotFinite("rel_err against the f32 run".into()));
+    }
+    report.figures.rel_err_vs_f32 = Some(e.rel_err);
+    report.envelope.notes.push(format!(
+        "Q, K and V quantized to {} bits with {} scales ({} backend) before the method ran; the time is the method's alone",
+        q.bits,
+        q.scales_key(),
+        quantized.by
+    ));
+    Ok(report)
+}
+
+/// Runs the method on `problem`'s inputs, measured against the exact model
+/// on `reference_inputs` (the same inputs, or their f32 originals).
+async fn run_on(
+    method: &dyn AttentionMethod,
+    problem: &AttentionProblem,
+    reference_inputs: &Inputs,
+    backend: &Backend,
+    host: &dyn Host,
+) -> Result<Measurement, RunError> {
     let info = method.info();
-    let p = prepare(method, problem, host).await?;
+    let p = prepare(method, problem, reference_inputs, host).await?;
     let mut env = Envelope::new(AttentionLab::FAMILY, info.key, info.label, backend.key());
     let (flops, bytes) = p.cost.executed();
     env.executed(flops, bytes);

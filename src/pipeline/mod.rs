@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod labs;
 pub mod model_size;
 pub mod qat;
+pub mod qkv;
 pub mod quantization;
 pub mod report;
 pub mod sweep;
@@ -154,6 +155,9 @@ pub enum RunError {
     /// From the inputs.
     #[error(transparent)]
     Input(#[from] InputError),
+    /// From a quantization scheme or its data.
+    #[error(transparent)]
+    Scheme(#[from] crate::compress::quantize::SchemeError),
     /// The result is not a finite number (never shown as a figure).
     #[error("the {0} contains NaN or infinite values")]
     NotFinite(String),

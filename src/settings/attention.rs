@@ -16,6 +16,7 @@ use crate::gpu::GpuRunOptions;
 use crate::inputs::{InputSource, Inputs, MAX_D, MAX_N};
 pub use crate::pipeline::BackendChoice;
 use crate::pipeline::attention::AttentionProblem;
+use crate::pipeline::qkv::QkvQuant;
 
 fn method_keys() -> Vec<&'static str> {
     MethodId::keys()
@@ -23,6 +24,10 @@ fn method_keys() -> Vec<&'static str> {
 
 fn input_keys() -> Vec<&'static str> {
     InputSource::GENERATORS.iter().map(|g| g.key()).collect()
+}
+
+fn qkv_scale_keys() -> Vec<&'static str> {
+    vec!["per-token", "per-channel"]
 }
 
 fn backend_keys() -> Vec<&'static str> {
@@ -116,6 +121,26 @@ pub const COMMON: &[Spec] = &[
             default: 1.0,
         },
     },
+    Spec {
+        key: "qkv-bits",
+        label: "Q, K, V bits",
+        help: "quantize Q, K and V to b-bit integers (symmetric, min-max; 1 = binary) before the method runs; 0 keeps f32",
+        kind: Kind::Int {
+            min: 0,
+            max: 8,
+            default: 0,
+        },
+    },
+    Spec {
+        key: "qkv-scales",
+        label: "Q, K, V scales",
+        help: "one scale per token (row) or per channel (column) of Q, K and V",
+        kind: Kind::Choice {
+            names: qkv_scale_keys,
+            default: "per-token",
+            listed: Listing::Or,
+        },
+    },
 ];
 
 /// The spec of a common knob.
@@ -145,6 +170,10 @@ pub struct Settings {
     pub inputs: InputSource,
     /// Factor on Q and K (the logits scale by its square).
     pub qk_scale: f64,
+    /// Bits of Q, K and V (0: f32, not quantized).
+    pub qkv_bits: u32,
+    /// One scale per channel (column) of Q, K, V instead of per token.
+    pub qkv_per_channel: bool,
     /// The method's own knobs (every key of its [`ParamSpec`]s is present).
     pub params: ParamValues,
 }
@@ -167,6 +196,8 @@ impl Settings {
             backend: BackendChoice::Auto,
             inputs: InputSource::Gaussian,
             qk_scale: 1.0,
+            qkv_bits: 0,
+            qkv_per_channel: false,
             params: method
                 .info()
                 .params
@@ -204,6 +235,8 @@ impl Settings {
             .unwrap_or_default();
         s.inputs = InputSource::generator(value("inputs").name()).unwrap_or(InputSource::Gaussian);
         s.qk_scale = value("qk-scale").real();
+        s.qkv_bits = value("qkv-bits").int() as u32;
+        s.qkv_per_channel = value("qkv-scales").name() == "per-channel";
         for spec in method.info().params {
             let v = parse_param(spec, raw.get(spec.key), &mut issues);
             s.params.insert(spec.key.to_string(), v);
@@ -251,8 +284,9 @@ impl Settings {
     }
 
     /// The settings as `key=value` pairs, in a stable order: the common keys
-    /// of [`COMMON`], then the method's knobs. `backend`, `inputs` and
-    /// `qk-scale` are omitted at their defaults.
+    /// of [`COMMON`], then the method's knobs. `backend`, `inputs`,
+    /// `qk-scale`, `qkv-bits` and `qkv-scales` are omitted at their
+    /// defaults.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for spec in COMMON {
@@ -268,6 +302,8 @@ impl Settings {
                     "inputs" => (self.inputs != InputSource::Gaussian)
                         .then(|| self.inputs.key().to_string()),
                     "qk-scale" => (self.qk_scale != 1.0).then(|| self.qk_scale.to_string()),
+                    "qkv-bits" => (self.qkv_bits != 0).then(|| self.qkv_bits.to_string()),
+                    "qkv-scales" => self.qkv_per_channel.then(|| "per-channel".to_string()),
                     _ => None,
                 };
             if let Some(v) = value {
@@ -306,6 +342,10 @@ impl Settings {
             )),
             options,
             gpu_required: self.backend == BackendChoice::Gpu,
+            qkv: (self.qkv_bits > 0).then_some(QkvQuant {
+                bits: self.qkv_bits,
+                per_channel: self.qkv_per_channel,
+            }),
         }
     }
 

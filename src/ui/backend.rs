@@ -1,12 +1,14 @@
 //! The page's backend: [`crate::pipeline::resolve_backend`] with
 //! [`GpuPolicy::FallBack`] — the CPU twin, with the reason, when WebGPU is
 //! absent — over a WebGPU context found once per page load and shared by
-//! every run (each gets a clone of the `Rc`).
+//! every run (each gets a clone of the `Rc`); and the page's GPU turn
+//! ([`gpu_turn`]): one section's GPU work at a time, so that two runs never
+//! interleave their error scopes, their buffers' readback or their timings.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::browser::init_gpu;
+use super::browser::{init_gpu, sleep_ms};
 use super::components::BackendInfo;
 use crate::gpu::{GpuContext, GpuError};
 use crate::pipeline::{Backend, BackendChoice, GpuPolicy, RunError, resolve_backend};
@@ -14,6 +16,37 @@ use crate::pipeline::{Backend, BackendChoice, GpuPolicy, RunError, resolve_backe
 thread_local! {
     /// The WebGPU context, or why there is none, once looked for.
     static GPU: RefCell<Option<Result<Rc<GpuContext>, String>>> = const { RefCell::new(None) };
+    /// Whether a section holds the GPU.
+    static GPU_BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The GPU held by one section; released when dropped.
+pub struct GpuTurn(());
+
+impl Drop for GpuTurn {
+    fn drop(&mut self) {
+        GPU_BUSY.set(false);
+    }
+}
+
+/// Waits until no other section runs on the GPU and takes it (`Ok(None)`
+/// for the CPU twin, which needs no turn), or gives up (`Err`) when
+/// `still_wanted` turns false: the job was superseded while waiting.
+pub async fn gpu_turn(
+    backend: &Backend,
+    still_wanted: impl Fn() -> bool,
+) -> Result<Option<GpuTurn>, ()> {
+    if !matches!(backend, Backend::Gpu(_)) {
+        return Ok(None);
+    }
+    while GPU_BUSY.get() {
+        if !still_wanted() {
+            return Err(());
+        }
+        sleep_ms(8).await;
+    }
+    GPU_BUSY.set(true);
+    Ok(Some(GpuTurn(())))
 }
 
 /// The WebGPU context: created on first use, then the same one.

@@ -28,9 +28,42 @@ pub async fn yield_to_browser() {
     let _ = JsFuture::from(promise).await;
 }
 
+/// Resumes after about `ms` milliseconds (a `setTimeout`), leaving the
+/// event loop free meanwhile.
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
 /// [`yield_to_browser`] as the job runner's host takes it.
 pub fn yield_now() -> LocalFuture<'static, ()> {
     Box::pin(yield_to_browser())
+}
+
+/// The first file chosen in a file input: its name and bytes (refused
+/// beyond `max_bytes`, before reading).
+pub async fn read_chosen_file(
+    input: &web_sys::HtmlInputElement,
+    max_bytes: f64,
+) -> Result<Option<(String, Vec<u8>)>, String> {
+    let Some(file) = input.files().and_then(|files| files.get(0)) else {
+        return Ok(None);
+    };
+    let name = file.name();
+    if file.size() > max_bytes {
+        return Err(format!(
+            "{name}: the file is {} bytes, more than the {max_bytes} this page reads",
+            file.size()
+        ));
+    }
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| format!("{name}: cannot read the file: {e:?}"))?;
+    Ok(Some((name, js_sys::Uint8Array::new(&buffer).to_vec())))
 }
 
 /// Offers `text` as a file download named `filename`.

@@ -313,6 +313,26 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Console errors since the last call, except the static host's 404
+    /// status for a deep-linked document (a route such as
+    /// `/compression/quantization?…`, answered with `404.html` as GitHub
+    /// Pages does): that one is expected. A missing asset (a path with a
+    /// file extension) still counts.
+    pub async fn console_errors_beyond_deep_links(&self) -> Vec<String> {
+        let base = self.base.clone();
+        self.console_errors()
+            .await
+            .into_iter()
+            .filter(|e| {
+                let document = e.strip_prefix(&base).is_some_and(|rest| {
+                    let path = rest.split(['?', ' ']).next().unwrap_or_default();
+                    !path.rsplit('/').next().unwrap_or_default().contains('.')
+                });
+                !(document && e.ends_with("the server responded with a status of 404 (Not Found)"))
+            })
+            .collect()
+    }
+
     /// Whether the heatmap canvas is painted: drawn, and with many distinct
     /// colours in the middle of its cell area.
     pub async fn heatmap_painted(&self) -> bool {

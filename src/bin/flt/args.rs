@@ -131,14 +131,18 @@ pub fn command() -> Command {
                 "svg",
                 "map.svg",
                 "Write the pooled attention heatmap as SVG",
-            )),
+            ))
+            .arg(common_flag("qkv-bits"))
+            .arg(common_flag("qkv-scales")),
     );
     let bench = common(
         Command::new("bench")
             .about("Run methods over sequence lengths; one report per line with --json")
             .arg(list_flag("method", "methods"))
             .arg(list_flag("n", "n"))
-            .arg(list_flag("d", "d")),
+            .arg(list_flag("d", "d"))
+            .arg(common_flag("qkv-bits"))
+            .arg(common_flag("qkv-scales")),
     );
     let sweep = common(
         Command::new("sweep")

@@ -29,7 +29,7 @@ fn options(m: &ArgMatches) -> GpuRunOptions {
 
 /// The backend for `choice`, resolved by the pipeline: `--backend gpu`
 /// without an adapter fails; `auto` falls back to the CPU twin.
-fn backend(choice: BackendChoice) -> Result<Backend, Failure> {
+pub fn backend(choice: BackendChoice) -> Result<Backend, Failure> {
     let connect = || -> flt_explorer::data::LocalFuture<'static, _> {
         Box::pin(async { GpuContext::new().await.map(Rc::new) })
     };
@@ -87,7 +87,17 @@ fn load_inputs(
 pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     let given = pairs(
         m,
-        &["method", "n", "d", "seed", "backend", "inputs", "qk-scale"],
+        &[
+            "method",
+            "n",
+            "d",
+            "seed",
+            "backend",
+            "inputs",
+            "qk-scale",
+            "qkv-bits",
+            "qkv-scales",
+        ],
     );
     let s = settings(given.clone())?;
     knobs_apply(&given, &[s.method])?;
@@ -114,7 +124,17 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     let methods = list(m, "methods", "full");
     let ns = list(m, "n", "256,512,1024");
     let ds = list(m, "d", "64");
-    let base = pairs(m, &["seed", "backend", "inputs", "qk-scale"]);
+    let base = pairs(
+        m,
+        &[
+            "seed",
+            "backend",
+            "inputs",
+            "qk-scale",
+            "qkv-bits",
+            "qkv-scales",
+        ],
+    );
     let mut runs = Vec::new();
     for method in &methods {
         for d in &ds {

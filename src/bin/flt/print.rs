@@ -103,6 +103,18 @@ fn errors(x: &Measurement) {
         "baselines     {:.3e} (output the mean of V), {:.3e} (output zeros)",
         f.baseline_mean_v_rel_err, f.baseline_zero_rel_err
     );
+    if let (Some(b), Some(r)) = (f.qkv_bits, f.rel_err_vs_f32) {
+        let db = |x: Option<f64>| x.map_or("∞".to_string(), |d| format!("{d:.1}"));
+        let [q, k, v] = f.qkv_sqnr_db.unwrap_or_default();
+        println!(
+            "quantized     Q, K, V at {b} bits, {} scales: SQNR {} / {} / {} dB",
+            f.qkv_scales.as_deref().unwrap_or(""),
+            db(q),
+            db(k),
+            db(v)
+        );
+        println!("vs f32 run    {r:.3e}   rel_err against the same method on the f32 inputs");
+    }
     if let Some(r) = f.pinv_residual {
         println!("pinv resid.   {r:.3e}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used");
     }

@@ -13,14 +13,19 @@ pub struct BackendInfo {
 
 /// The backend badge.
 #[component]
-pub fn BackendBadge(#[prop(into)] backend: Signal<Option<BackendInfo>>) -> impl IntoView {
+pub fn BackendBadge(
+    #[prop(into)] backend: Signal<Option<BackendInfo>>,
+    /// The badge's test id.
+    #[prop(default = "backend-badge")]
+    testid: &'static str,
+) -> impl IntoView {
     let kind = move || backend.with(|b| b.as_ref().map(|b| b.kind).unwrap_or(""));
     view! {
         <span
             class="badge"
             class:badge-gpu=move || kind() == "gpu"
             class:badge-cpu=move || kind() == "cpu"
-            data-testid="backend-badge"
+            data-testid=testid
             data-backend=kind
         >
             {move || {

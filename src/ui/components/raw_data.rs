@@ -13,7 +13,19 @@ pub fn RawData(
     /// What produces the same schema natively (`flt run --json`).
     #[prop(optional)]
     native: &'static str,
+    /// The JSON's test id (the download button's is `<testid>-download`, or
+    /// `download-json`).
+    #[prop(default = "measurement")]
+    testid: &'static str,
+    /// The card's heading.
+    #[prop(default = "Raw data")]
+    heading: &'static str,
 ) -> impl IntoView {
+    let download_id = if testid == "measurement" {
+        "download-json".to_string()
+    } else {
+        format!("{testid}-download")
+    };
     let text = Memo::new(move |_| {
         json.with(|j| {
             j.as_ref()
@@ -32,9 +44,9 @@ pub fn RawData(
     view! {
         <section class="card raw-data">
             <div class="card-head">
-                <h2>"Raw data"</h2>
+                <h2>{heading}</h2>
                 <button
-                    data-testid="download-json"
+                    data-testid=download_id
                     prop:disabled=move || text.with(String::is_empty)
                     on:click=save
                 >
@@ -47,7 +59,7 @@ pub fn RawData(
                         <p class="muted">"The same schema as " <code>{native}</code> "."</p>
                     }
                 })}
-            <pre data-testid="measurement">{move || text.get()}</pre>
+            <pre data-testid=testid>{move || text.get()}</pre>
             {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         </section>
     }

@@ -20,11 +20,19 @@ pub fn state_name(status: &JobStatus) -> &'static str {
 pub fn RunStatusLine(
     #[prop(into)] status: Signal<JobStatus>,
     #[prop(into)] superseded: Signal<u32>,
+    /// The line's test id (its error's is `<testid>-error`, or `run-error`).
+    #[prop(default = "run-status")]
+    testid: &'static str,
 ) -> impl IntoView {
+    let error_id = if testid == "run-status" {
+        "run-error".to_string()
+    } else {
+        format!("{testid}-error")
+    };
     view! {
         <div
             class="run-status"
-            data-testid="run-status"
+            data-testid=testid
             data-state=move || status.with(state_name)
             data-superseded=move || superseded.get().to_string()
             aria-live="polite"
@@ -41,7 +49,7 @@ pub fn RunStatusLine(
                 JobStatus::Done => view! { <span>"Done."</span> }.into_any(),
                 JobStatus::Failed(message) => {
                     view! {
-                        <span class="error" data-testid="run-error" role="alert">
+                        <span class="error" data-testid=error_id.clone() role="alert">
                             {message}
                         </span>
                     }

@@ -6,10 +6,15 @@ use crate::settings::SettingsIssue;
 
 /// The list of settings issues (empty when all is well).
 #[component]
-pub fn SettingsIssues(#[prop(into)] issues: Signal<Vec<SettingsIssue>>) -> impl IntoView {
+pub fn SettingsIssues(
+    #[prop(into)] issues: Signal<Vec<SettingsIssue>>,
+    /// The list's test id.
+    #[prop(default = "settings-issues")]
+    testid: &'static str,
+) -> impl IntoView {
     view! {
         <Show when=move || issues.with(|i| !i.is_empty())>
-            <ul class="issues" data-testid="settings-issues" role="alert">
+            <ul class="issues" data-testid=testid role="alert">
                 {move || {
                     issues
                         .get()

@@ -23,7 +23,7 @@ use crate::pipeline::attention::Measurement;
 use crate::settings::{Settings, SettingsIssue};
 use crate::ui::components::{
     BackendBadge, BackendInfo, Controls, ErrorLaw, Heatmap, MeasurementPanel, MethodCard,
-    PatternView, RawData, RunStatusLine, SettingsIssues, Update,
+    PatternView, Pooled, RawData, RunStatusLine, SettingsIssues, Update,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -106,7 +106,11 @@ fn Views(data: ViewData) -> impl IntoView {
     view! {
         <div class="grid">
             <section class="card">
-                <Heatmap map=data.weights title=data.heatmap_title caption=data.heatmap_caption/>
+                <Heatmap
+                    map=Signal::derive(move || data.weights.get().map(Pooled::from))
+                    title=data.heatmap_title
+                    caption=data.heatmap_caption
+                />
             </section>
             <section class="card">
                 <PatternView

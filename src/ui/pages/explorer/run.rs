@@ -45,6 +45,9 @@ pub fn run_settings(
             return JobOutcome::Cancelled;
         }
         out.backend.set(Some(BackendInfo::from(&backend)));
+        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
+            return JobOutcome::Cancelled;
+        };
         let mut problem = settings.problem(GpuRunOptions::default());
         let shape = problem.shape();
         let pass_flops = problem

@@ -1,12 +1,16 @@
 //! The quantization lab (`/compression/quantization`): post-training
 //! quantization of a weight matrix ([`ptq`]), quantized attention
 //! ([`qattention`]), the int8 matrix product ([`int8`]) and QAT against PTQ
-//! ([`qat`]) — being written.
+//! ([`qat`]). The URL query holds every section's settings, each section
+//! its own keys ([`url`]).
 
 mod int8;
 mod ptq;
 mod qat;
 mod qattention;
+mod sweep;
+mod url;
+mod views;
 
 use leptos::prelude::*;
 
