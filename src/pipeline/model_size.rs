@@ -115,6 +115,9 @@ pub struct ComparisonRow {
     pub bytes: Vec<u64>,
     /// Shared layers (ALBERT).
     pub shared_layers: bool,
+    /// Hugging Face's count of the base model, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation_params: Option<u64>,
 }
 
 /// The lab's own figures, beside the envelope. The first keys are those of
@@ -315,7 +318,7 @@ fn published(p: &crate::compress::size::Preset, computed: u64) -> Vec<PublishedF
                 relative_difference: difference as f64 / x.params as f64,
                 implied_vocab: match x.check {
                     Check::WithVocabulary { vocab, .. } => Some(vocab),
-                    Check::Within(_) => None,
+                    Check::Within(_) | Check::Truncated { .. } => None,
                 },
                 note: x.note.into(),
             }
@@ -340,6 +343,7 @@ pub fn comparison() -> Vec<ComparisonRow> {
                     / primary.params as f64,
                 bytes: count.sizes().iter().map(|s| s.bytes).collect(),
                 shared_layers: p.arch.shared_layers,
+                implementation_params: p.implementation,
             }
         })
         .collect()

@@ -110,12 +110,6 @@ pub const CONFIG: &[Spec] = &[
         0,
         65_536,
     ),
-    Spec {
-        key: "shared-layers",
-        label: "Share one layer's parameters across layers (ALBERT)",
-        help: "cross-layer parameter sharing: one layer stored for all",
-        kind: Kind::Flag,
-    },
     int(
         "positions",
         "Positions P",
@@ -130,22 +124,6 @@ pub const CONFIG: &[Spec] = &[
         0,
         1024,
     ),
-    Spec {
-        key: "pooler",
-        label: "Pooler (BERT)",
-        help: "BERT's pooler, H·H + H",
-        kind: Kind::Flag,
-    },
-    Spec {
-        key: "lm-head",
-        label: "Output layer",
-        help: "output layer over the vocabulary",
-        kind: Kind::Choice {
-            names: lm_head_keys,
-            default: "none",
-            listed: Listing::Or,
-        },
-    },
     int(
         "bottleneck",
         "Bottleneck b (MobileBERT)",
@@ -160,6 +138,28 @@ pub const CONFIG: &[Spec] = &[
         1,
         16,
     ),
+    Spec {
+        key: "lm-head",
+        label: "Output layer",
+        help: "output layer over the vocabulary",
+        kind: Kind::Choice {
+            names: lm_head_keys,
+            default: "none",
+            listed: Listing::Or,
+        },
+    },
+    Spec {
+        key: "shared-layers",
+        label: "Share one layer's parameters across layers (ALBERT)",
+        help: "cross-layer parameter sharing: one layer stored for all",
+        kind: Kind::Flag,
+    },
+    Spec {
+        key: "pooler",
+        label: "Pooler (BERT)",
+        help: "BERT's pooler, H·H + H",
+        kind: Kind::Flag,
+    },
 ];
 
 /// The headline precision.

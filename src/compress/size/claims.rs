@@ -115,8 +115,8 @@ fn weight_sharing() -> Vec<Claim> {
             "Cross-layer sharing: 12–18× parameter reduction",
             (12.0, 18.0),
             (base, large),
-            "the whole model with every layer stored over one layer stored: albert-base … albert-large \
-             (the layer stack alone shrinks L×: 12× and 24×)"
+            "whole model, every layer stored ÷ one layer stored: albert-base … albert-large (the layer \
+             stack alone: 12× and 24×)"
                 .into(),
         ),
     ]
@@ -142,10 +142,9 @@ fn quantization() -> Vec<Claim> {
             (nominal, nominal),
             (s.compression, s.compression),
             format!(
-                "bert-base {:.1} MB at fp32 / {:.1} MB at {} (scales and fp16 vectors counted)",
+                "bert-base: {:.1} MB at FP32 → {:.1} MB (scales, fp16 biases and norms counted)",
                 bert.size_at(Precision::Fp32).bytes as f64 / 1e6,
                 s.bytes as f64 / 1e6,
-                p.key()
             ),
         )
     })

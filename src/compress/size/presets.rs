@@ -32,6 +32,12 @@ use super::{Architecture, EmbeddingStyle, LmHead};
 pub enum Check {
     /// |computed − published| ≤ this many parameters.
     Within(u64),
+    /// The source truncates to whole `unit`s: published ≤ computed <
+    /// published + unit.
+    Truncated {
+        /// The unit the source counts in (1 000 000 for "11M").
+        unit: u64,
+    },
     /// The source counted with another vocabulary: the formula with
     /// `vocab` gives the published count within `within`.
     WithVocabulary {
@@ -267,7 +273,7 @@ pub static PRESETS: &[Preset] = &[
             Published {
                 params: 11 * M,
                 source: "albert/albert-base-v2 model card: 11M parameters",
-                check: Check::Within(M),
+                check: Check::Truncated { unit: M },
                 note: "the card truncates 11.68M to 11M",
             },
         ],
@@ -290,7 +296,7 @@ pub static PRESETS: &[Preset] = &[
             Published {
                 params: 17 * M,
                 source: "albert/albert-large-v2 model card: 17M parameters",
-                check: Check::Within(M),
+                check: Check::Truncated { unit: M },
                 note: "the card truncates 17.68M to 17M",
             },
         ],
