@@ -243,6 +243,8 @@ fn envelope(problem: &ModelSizeProblem, backend: &Backend) -> Envelope {
     e.bytes_compulsory_formula = none.into();
     e.memory_formula = none.into();
     e.notes.push(format!("Backend: CPU — {CPU_ONLY}."));
+    e.notes
+        .push("Nothing is timed: time_ms is 0 and there are no samples.".into());
     if let Backend::Gpu(ctx) = backend {
         e.notes.push(format!(
             "A GPU was offered ({}) and not used: nothing here is a kernel.",

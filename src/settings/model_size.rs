@@ -391,16 +391,15 @@ impl ModelSizeSettings {
                     format!("{key}={v} is not true or false; using {model}'s {current}"),
                 ),
             },
-            Kind::Choice { .. } | Kind::Real { .. } => {
-                match LmHead::from_key(&v.to_ascii_lowercase()) {
-                    Some(head) => self.arch.lm_head = head,
-                    None => push_issue(
-                        issues,
-                        key,
-                        format!("{key}={v} is not none, tied or untied; using {model}'s {current}"),
-                    ),
-                }
-            }
+            Kind::Choice { .. } => match LmHead::from_key(&v.to_ascii_lowercase()) {
+                Some(head) => self.arch.lm_head = head,
+                None => push_issue(
+                    issues,
+                    key,
+                    format!("{key}={v} is not none, tied or untied; using {model}'s {current}"),
+                ),
+            },
+            Kind::Real { .. } => {} // no real-valued configuration field
         }
     }
 

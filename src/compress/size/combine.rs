@@ -20,7 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Architecture, Precision, Pruning, SizeAt};
+use super::{Architecture, ParamCount, Precision, Pruning, SizeAt};
 
 /// The survey's pipeline: each stage's round count and step factor.
 pub const SURVEY_STEPS: [(&str, f64, f64); 4] = [
@@ -103,36 +103,33 @@ pub struct Combined {
     pub survey_range: (f64, f64),
 }
 
-/// Runs `c` through the pipeline.
-pub fn combine(c: &Combination) -> Combined {
+/// One stage before its factors: what happened, parameters stored, bytes.
+type Stage = (String, u64, u64);
+
+/// The four stages: teacher, student, pruned student, quantized.
+fn stages(c: &Combination, pruned: &ParamCount, (heads, ffn): (u64, u64)) -> [Stage; 4] {
     let (teacher, teacher_name) = (&c.teacher.0, c.teacher.1.as_str());
-    let (student, student_name) = c
-        .student
-        .as_ref()
-        .map(|(a, n)| (a, n.as_str()))
-        .unwrap_or((teacher, teacher_name));
-    let pruning = Pruning::fractions(student, c.prune_heads, c.prune_ffn);
-    let pruned = student.count_pruned(pruning);
-    let base = teacher.count().params as f64;
-    let heads_kept = student.heads - pruning.heads_removed;
-    let ffn_kept = student.ffn - pruning.ffn_removed;
+    let student = c.student.as_ref().map_or(teacher, |(a, _)| a);
     let distilled = match &c.student {
-        Some(_) => format!("distilled: {teacher_name} → {student_name}"),
+        Some((_, name)) => format!("distilled: {teacher_name} → {name}"),
         None => "no distillation (the teacher itself)".into(),
     };
-    let pruned_label = format!(
-        "pruned: {heads_kept} of {} heads, {ffn_kept} of {} feed-forward units per layer",
-        student.heads, student.ffn
-    );
-    let quantized = pruned.size_at(c.precision);
-    let stages = [
+    let [teacher_params, student_params] = [teacher, student].map(|a| a.count().params);
+    [
         (
             format!("teacher: {teacher_name}"),
-            teacher.count().params,
-            None,
+            teacher_params,
+            4 * teacher_params,
         ),
-        (distilled, student.count().params, None),
-        (pruned_label, pruned.params, None),
+        (distilled, student_params, 4 * student_params),
+        (
+            format!(
+                "pruned: {heads} of {} heads, {ffn} of {} feed-forward units per layer",
+                student.heads, student.ffn
+            ),
+            pruned.params,
+            4 * pruned.params,
+        ),
         (
             format!(
                 "stored as {} ({} bits per weight)",
@@ -140,14 +137,25 @@ pub fn combine(c: &Combination) -> Combined {
                 c.precision.bits()
             ),
             pruned.params,
-            Some(quantized.bytes),
+            pruned.size_at(c.precision).bytes,
         ),
-    ];
+    ]
+}
+
+/// Runs `c` through the pipeline.
+pub fn combine(c: &Combination) -> Combined {
+    let student = c.student.as_ref().map_or(&c.teacher.0, |(a, _)| a);
+    let pruning = Pruning::fractions(student, c.prune_heads, c.prune_ffn);
+    let pruned = student.count_pruned(pruning);
+    let kept = (
+        student.heads - pruning.heads_removed,
+        student.ffn - pruning.ffn_removed,
+    );
+    let base = c.teacher.0.count().params as f64;
     let mut steps: Vec<Step> = Vec::with_capacity(4);
     for ((label, params, bytes), (key, survey_params, survey_factor)) in
-        stages.into_iter().zip(SURVEY_STEPS)
+        stages(c, &pruned, kept).into_iter().zip(SURVEY_STEPS)
     {
-        let bytes = bytes.unwrap_or(4 * params);
         let effective = bytes as f64 / 4.0;
         let previous = steps.last().map_or(effective, |s| s.effective_params);
         steps.push(Step {
@@ -177,8 +185,8 @@ pub fn combine(c: &Combination) -> Combined {
         total_factor: steps.last().map_or(1.0, |s| s.total_factor),
         steps,
         totals,
-        heads_kept,
-        ffn_kept,
+        heads_kept: kept.0,
+        ffn_kept: kept.1,
         survey_range: SURVEY_RANGE,
     }
 }
