@@ -241,3 +241,118 @@ fn ties_round_to_even_on_the_gpu() {
         );
     }
 }
+
+/// `flt` with `args`.
+fn flt(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flt"))
+        .args(args)
+        .output()
+        .expect("run flt")
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("quant-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+#[test]
+fn flt_quantize_writes_the_dequantized_matrix_and_the_issue_s_json_keys() {
+    use flt_explorer::inputs::{load_npy, write_npy};
+    let dir = scratch("cli");
+    let w = Generator::HeavyTailed.generate(9, 70, 4);
+    let (input, output) = (dir.join("w.npy"), dir.join("wq.npy"));
+    write_npy(&input, &w).unwrap();
+    let o = flt(&[
+        "quantize",
+        "--in",
+        input.to_str().unwrap(),
+        "--out",
+        output.to_str().unwrap(),
+        "--bits",
+        "3",
+        "--mode",
+        "asymmetric",
+        "--granularity",
+        "group",
+        "--group-size",
+        "16",
+        "--clip",
+        "mse",
+        "--backend",
+        "cpu",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    for key in [
+        "bits",
+        "format",
+        "mode",
+        "granularity",
+        "group_size",
+        "mse",
+        "sqnr_db",
+        "max_abs_err",
+        "bytes_before",
+        "bytes_after",
+        "bits_per_weight",
+    ] {
+        assert!(!m[key].is_null(), "{key} missing in {m}");
+    }
+    assert_eq!(m["family"], "quantization");
+    assert_eq!((m["bits"].as_u64(), m["group_size"].as_u64()), (Some(3), Some(16)));
+    assert_eq!(m["inputs"], "w.npy");
+    // The file holds exactly the library's x̂, and the figures are its.
+    let scheme = Scheme {
+        format: Format::Int,
+        bits: 3,
+        mode: Mode::Asymmetric,
+        granularity: Granularity::Group,
+        group_size: 16,
+        clip: Clip::Mse,
+    };
+    let want = quantize(w.view(), &scheme, None).unwrap().xhat;
+    assert_eq!(load_npy(&output).unwrap(), want);
+    let e = flt_explorer::compress::quantize::error_stats(w.view(), want.view());
+    assert_eq!(m["mse"].as_f64(), Some(e.mse));
+    // 9 rows × ⌈70/16⌉ = 5 groups of 4 B scale + 1 B zero; 630 · 3 bits.
+    assert_eq!(m["bytes_after"].as_u64(), Some(630 * 3 / 8 + 1 + 45 * 5));
+}
+
+#[test]
+fn flt_quantize_refuses_bad_flags_and_files_with_status_2() {
+    let dir = scratch("bad");
+    let text = dir.join("text.npy");
+    std::fs::write(&text, b"not an array").unwrap();
+    let cube = dir.join("cube.npy");
+    {
+        use ndarray_npy::WriteNpyExt;
+        let a = ndarray::Array3::<f32>::zeros((2, 2, 2));
+        a.write_npy(std::fs::File::create(&cube).unwrap()).unwrap();
+    }
+    let big = dir.join("big.npy");
+    flt_explorer::inputs::write_npy(&big, &Array2::from_elem((2, 3), 1.0e5)).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--bits", "9"], "bits=9 is above the maximum 8"),
+        (vec!["--format", "int5"], "format=int5 is not int, fp16"),
+        (vec!["--granularity", "rows"], "granularity=rows is not"),
+        (vec!["--clip", "best"], "clip=best is not minmax or mse"),
+        (vec!["--in", "/no/such/file.npy"], "cannot read /no/such/file.npy"),
+        (vec!["--in", text.to_str().unwrap()], "text.npy"),
+        (vec!["--in", cube.to_str().unwrap()], "expected a 2-D array"),
+        (vec!["--in", big.to_str().unwrap(), "--format", "fp16"], "overflows fp16"),
+        (vec!["--in", big.to_str().unwrap(), "--rows", "4"], "--rows describes a seeded matrix"),
+        (vec!["--rows", "0"], "rows=0 is below the minimum 1"),
+        (vec!["--frobnicate"], "unexpected argument"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["quantize", "--backend", "cpu"];
+        all.extend(&args);
+        let o = flt(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: «{expected}» not in {err}");
+    }
+}
