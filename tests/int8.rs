@@ -616,6 +616,7 @@ fn without_the_extension_the_fallback_runs_and_says_why() {
         &ctx,
         &problem(9, 19, 5, KernelChoice::Auto),
         missing.clone(),
+        &|_, _| {},
     ))
     .unwrap();
     let keys: Vec<&str> = report.kernels.iter().map(|k| k.kernel.as_str()).collect();
@@ -632,6 +633,7 @@ fn without_the_extension_the_fallback_runs_and_says_why() {
         &ctx,
         &problem(9, 19, 5, KernelChoice::Packed),
         missing,
+        &|_, _| {},
     ))
     .unwrap_err();
     assert!(matches!(e, Int8Error::PackedUnavailable(_)), "{e}");

@@ -866,6 +866,14 @@ fn scope(rows: &[usize], m: usize) -> String {
     }
 }
 
+/// "1 run", "5 runs".
+fn runs(repeats: u32) -> String {
+    match repeats.max(1) {
+        1 => "1 run".into(),
+        r => format!("{r} runs"),
+    }
+}
+
 fn survey_claim() -> String {
     "survey, Compression by Bit Width: INT8 is 4× smaller and 2–4× faster than FP32".into()
 }
@@ -876,15 +884,17 @@ fn survey_claim() -> String {
 /// where the adapter has them); the int8 results checked exactly against
 /// the twin and every product against the f64 reference on the checked rows.
 pub async fn run_gpu(ctx: &GpuContext, problem: &Int8Problem) -> Result<Int8Report, Int8Error> {
-    run_gpu_with(ctx, problem, int8_matmul::packed_dot(ctx)).await
+    run_gpu_with(ctx, problem, int8_matmul::packed_dot(ctx), &|_, _| {}).await
 }
 
 /// [`run_gpu`] with the packed dot product's availability given (tests
-/// pretend an adapter lacks it).
+/// pretend an adapter lacks it) and `progress(stage, fraction done)` called
+/// before each step (the page shows it).
 pub async fn run_gpu_with(
     ctx: &GpuContext,
     problem: &Int8Problem,
     packed: PackedDot,
+    progress: &dyn Fn(&str, f64),
 ) -> Result<Int8Report, Int8Error> {
     let shape = check_shape(problem.shape.m, problem.shape.k, problem.shape.n)?;
     let kernels = problem.kernels.kernels(&packed)?;
@@ -892,23 +902,30 @@ pub async fn run_gpu_with(
     for &k in kernels.iter().chain([&ProductKernel::F32]) {
         int8_matmul::check(ctx, k, shape)?;
     }
+    progress("making and quantizing the inputs", 0.05);
     let x = Int8Inputs::generate(shape, problem.seed);
     let rows = checked_rows(shape, problem.check_macs);
+    progress("the CPU twin's checked rows", 0.15);
     let twin = matmul_i32_rows(x.qa.values.view(), x.qw.values.view(), &rows)?;
     let reference = reference_rows(x.a.view(), x.w.view(), &rows);
     let (a_words, w_words) = (pack_rows(x.qa.values.view()), pack_rows(x.qw.values.view()));
     let timing_detail = |t: Timing| match t {
         Timing::GpuTimestamp => format!(
-            "median of {} runs after a warm-up, GPU timestamps around the kernel's compute pass",
-            problem.repeats.max(1)
+            "median of {} after a warm-up, GPU timestamps around the kernel's compute pass",
+            runs(problem.repeats)
         ),
         Timing::WallClock => format!(
-            "median of {} runs after a warm-up, wall clock from submission to completion (no timestamp queries)",
-            problem.repeats.max(1)
+            "median of {} after a warm-up, wall clock from submission to completion (no timestamp queries)",
+            runs(problem.repeats)
         ),
     };
     let mut runs = Vec::new();
-    for &kernel in &kernels {
+    let steps = kernels.len() as f64 + 1.0;
+    for (done, &kernel) in kernels.iter().enumerate() {
+        progress(
+            &format!("timing {} on the GPU", kernel.key()),
+            0.3 + 0.7 * done as f64 / steps,
+        );
         let run =
             int8_matmul::matmul_i8(ctx, kernel, shape, &a_words, &w_words, problem.repeats).await?;
         let c_rows = rows_of(&run.c, shape.n, &rows);
@@ -930,6 +947,10 @@ pub async fn run_gpu_with(
             check_int8(c_rows.view(), twin.view(), &x, &rows, reference.view()),
         ));
     }
+    progress(
+        "timing f32 on the GPU",
+        0.3 + 0.7 * kernels.len() as f64 / steps,
+    );
     let run = int8_matmul::matmul_f32(
         ctx,
         shape,
@@ -1022,9 +1043,9 @@ pub fn run_cpu(problem: &Int8Problem, reason: Option<String>) -> Result<Int8Repo
     let reference = reference_rows(x.a.view(), x.w.view(), &rows);
     let detail = |what: &str| {
         format!(
-            "median of {} runs after a warm-up, wall clock of the CPU twin ({what}, one thread): \
+            "median of {} after a warm-up, wall clock of the CPU twin ({what}, one thread): \
              a timing of this CPU, not of a GPU",
-            problem.repeats.max(1)
+            runs(problem.repeats)
         )
     };
     let (c, timed) = time_cpu(problem.repeats, || {

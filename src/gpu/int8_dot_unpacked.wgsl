@@ -18,7 +18,9 @@ fn dot_rows(a: vec4<i32>, c0: vec4<i32>, c1: vec4<i32>, c2: vec4<i32>, c3: vec4<
 }
 
 // One word of K (4 values) for a thread's 8 × 8 outputs: 16 words unpacked,
-// 256 multiply-adds.
+// 256 multiply-adds. The 8 column words are unpacked first (32 registers);
+// each row word is unpacked right before its 8 outputs use it, so only one
+// is live at a time.
 fn mac_i8(a0: vec4<u32>, a1: vec4<u32>, w0: vec4<u32>, w1: vec4<u32>) {
     let c0 = unpack_i8(w0.x);
     let c1 = unpack_i8(w0.y);
@@ -28,28 +30,28 @@ fn mac_i8(a0: vec4<u32>, a1: vec4<u32>, w0: vec4<u32>, w1: vec4<u32>) {
     let c5 = unpack_i8(w1.y);
     let c6 = unpack_i8(w1.z);
     let c7 = unpack_i8(w1.w);
-    let r0 = unpack_i8(a0.x);
-    let r1 = unpack_i8(a0.y);
-    let r2 = unpack_i8(a0.z);
-    let r3 = unpack_i8(a0.w);
-    let r4 = unpack_i8(a1.x);
-    let r5 = unpack_i8(a1.y);
-    let r6 = unpack_i8(a1.z);
-    let r7 = unpack_i8(a1.w);
-    acc_i32[0] += dot_rows(r0, c0, c1, c2, c3);
-    acc_i32[1] += dot_rows(r0, c4, c5, c6, c7);
-    acc_i32[2] += dot_rows(r1, c0, c1, c2, c3);
-    acc_i32[3] += dot_rows(r1, c4, c5, c6, c7);
-    acc_i32[4] += dot_rows(r2, c0, c1, c2, c3);
-    acc_i32[5] += dot_rows(r2, c4, c5, c6, c7);
-    acc_i32[6] += dot_rows(r3, c0, c1, c2, c3);
-    acc_i32[7] += dot_rows(r3, c4, c5, c6, c7);
-    acc_i32[8] += dot_rows(r4, c0, c1, c2, c3);
-    acc_i32[9] += dot_rows(r4, c4, c5, c6, c7);
-    acc_i32[10] += dot_rows(r5, c0, c1, c2, c3);
-    acc_i32[11] += dot_rows(r5, c4, c5, c6, c7);
-    acc_i32[12] += dot_rows(r6, c0, c1, c2, c3);
-    acc_i32[13] += dot_rows(r6, c4, c5, c6, c7);
-    acc_i32[14] += dot_rows(r7, c0, c1, c2, c3);
-    acc_i32[15] += dot_rows(r7, c4, c5, c6, c7);
+    var r = unpack_i8(a0.x);
+    acc_i32[0] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[1] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a0.y);
+    acc_i32[2] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[3] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a0.z);
+    acc_i32[4] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[5] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a0.w);
+    acc_i32[6] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[7] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a1.x);
+    acc_i32[8] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[9] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a1.y);
+    acc_i32[10] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[11] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a1.z);
+    acc_i32[12] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[13] += dot_rows(r, c4, c5, c6, c7);
+    r = unpack_i8(a1.w);
+    acc_i32[14] += dot_rows(r, c0, c1, c2, c3);
+    acc_i32[15] += dot_rows(r, c4, c5, c6, c7);
 }
