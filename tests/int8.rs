@@ -475,6 +475,72 @@ fn the_exactness_check_catches_a_broken_kernel() {
     }
 }
 
+// ---- what naga emits ----------------------------------------------------------------
+
+/// The SPIR-V words naga 30 writes for a module, with or without the
+/// integer dot product capabilities wgpu-hal offers a device that has
+/// shaderIntegerDotProduct (`vulkan/adapter.rs`).
+fn spirv(text: &str, integer_dot: bool) -> Vec<u32> {
+    use wgpu::naga::back::spv::{self, Capability};
+    use wgpu::naga::valid::{Capabilities, ValidationFlags, Validator};
+    let module = wgpu::naga::front::wgsl::parse_str(text).expect("parses");
+    let info = Validator::new(ValidationFlags::all(), Capabilities::all())
+        .validate(&module)
+        .expect("validates");
+    let mut capabilities = vec![
+        Capability::Shader,
+        Capability::Matrix,
+        Capability::Int8,
+        Capability::Int16,
+        Capability::Int64,
+        Capability::Float16,
+        Capability::Float64,
+        Capability::StorageBuffer16BitAccess,
+    ];
+    if integer_dot {
+        capabilities.extend([
+            Capability::DotProductInputAll,
+            Capability::DotProductInput4x8Bit,
+            Capability::DotProductInput4x8BitPacked,
+            Capability::DotProduct,
+        ]);
+    }
+    let options = spv::Options {
+        lang_version: (1, 6),
+        capabilities: Some(capabilities.into_iter().collect()),
+        ..Default::default()
+    };
+    spv::write_vec(&module, &info, &options, None).expect("writes SPIR-V")
+}
+
+/// Whether the SPIR-V has an instruction of `opcode`.
+fn has_op(words: &[u32], opcode: u32) -> bool {
+    let mut at = 5; // after the header
+    while at < words.len() {
+        let (count, op) = (words[at] >> 16, words[at] & 0xffff);
+        if op == opcode {
+            return true;
+        }
+        at += count.max(1) as usize;
+    }
+    false
+}
+
+#[test]
+fn naga_emits_op_s_dot_only_where_the_device_has_integer_dot_product() {
+    // OpSDot = 4450 (SPV_KHR_integer_dot_product), OpBitFieldSExtract = 202.
+    const OP_SDOT: u32 = 4450;
+    const OP_BIT_FIELD_S_EXTRACT: u32 = 202;
+    let with = spirv(int8_matmul::SHADER_PACKED, true);
+    assert!(has_op(&with, OP_SDOT));
+    let without = spirv(int8_matmul::SHADER_PACKED, false);
+    assert!(!has_op(&without, OP_SDOT));
+    assert!(has_op(&without, OP_BIT_FIELD_S_EXTRACT), "naga's polyfill");
+    // The portable module never needs the capability.
+    let portable = spirv(int8_matmul::SHADER_PORTABLE, true);
+    assert!(!has_op(&portable, OP_SDOT));
+}
+
 // ---- the f32 kernel -------------------------------------------------------------
 
 #[test]
@@ -664,6 +730,20 @@ fn a_cpu_measurement_checks_the_packing_and_says_it_is_the_twin() {
     assert!(report.notes.iter().any(|n| n.contains("no adapter")));
     assert!(report.kernels[1].rel_err < 1e-6);
     assert!(report.kernels[0].rel_err > 1e-3 && report.kernels[0].rel_err < 0.05);
+}
+
+#[test]
+fn exactness_counts_every_differing_entry() {
+    let twin = Array2::from_shape_fn((3, 5), |(i, j)| (i * 5 + j) as i32 - 7);
+    assert_eq!(int8::mismatches(twin.view(), twin.view()), 0);
+    let mut off = twin.clone();
+    off[(2, 4)] += 1;
+    off[(0, 0)] = i32::MIN;
+    assert_eq!(int8::mismatches(off.view(), twin.view()), 2);
+    assert_eq!(
+        int8::mismatches(twin.slice(ndarray::s![..2, ..]), twin.view()),
+        15
+    );
 }
 
 #[test]

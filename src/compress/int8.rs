@@ -212,14 +212,20 @@ pub fn pad_rows_f32(x: ArrayView2<'_, f32>) -> Vec<f32> {
 // ---- the twins ---------------------------------------------------------------
 
 /// Σ aₖ·wₖ of two int8 rows in i32, in 16 independent lanes (the compiler
-/// vectorises it; integer sums are exact in any order).
+/// vectorises it; integer sums are exact in any order). Each product is
+/// formed in i16, where it fits (−128·−128 = 16384 ≤ 32767), so that x86's
+/// multiply-add of i16 pairs into i32 applies.
 fn dot_i8(a: &[i8], w: &[i8]) -> i32 {
     let mut lanes = [0i32; 16];
     let mut xs = a.chunks_exact(16);
     let mut ys = w.chunks_exact(16);
     for (x, y) in (&mut xs).zip(&mut ys) {
+        let (x, y): (&[i8; 16], &[i8; 16]) = (
+            x.try_into().unwrap_or(&[0; 16]),
+            y.try_into().unwrap_or(&[0; 16]),
+        );
         for l in 0..16 {
-            lanes[l] += x[l] as i32 * y[l] as i32;
+            lanes[l] += (x[l] as i16 * y[l] as i16) as i32;
         }
     }
     let tail: i32 = xs
@@ -237,6 +243,10 @@ fn dot_f32(a: &[f32], w: &[f32]) -> f32 {
     let mut xs = a.chunks_exact(16);
     let mut ys = w.chunks_exact(16);
     for (x, y) in (&mut xs).zip(&mut ys) {
+        let (x, y): (&[f32; 16], &[f32; 16]) = (
+            x.try_into().unwrap_or(&[0.0; 16]),
+            y.try_into().unwrap_or(&[0.0; 16]),
+        );
         for l in 0..16 {
             lanes[l] += x[l] * y[l];
         }
@@ -829,6 +839,15 @@ fn speedups(report: &mut Int8Report, f32_key: &str) {
     report.int8_fastest = best.map(|b| b.1);
 }
 
+/// Entries where two integer results differ (a shape mismatch counts every
+/// entry of the larger): what a report's `exact` and `mismatches` say.
+pub fn mismatches(c: ArrayView2<'_, i32>, twin: ArrayView2<'_, i32>) -> u64 {
+    if c.dim() != twin.dim() {
+        return c.len().max(twin.len()) as u64;
+    }
+    c.iter().zip(twin.iter()).filter(|(a, b)| a != b).count() as u64
+}
+
 /// Compares an int8 result's checked rows with the twin's and its
 /// dequantized product with the reference.
 fn check_int8(
@@ -838,11 +857,7 @@ fn check_int8(
     rows: &[usize],
     reference: ArrayView2<'_, f64>,
 ) -> Checked {
-    let mismatches = c_rows
-        .iter()
-        .zip(twin.iter())
-        .filter(|(a, b)| a != b)
-        .count() as u64;
+    let mismatches = mismatches(c_rows, twin);
     let dequantized = dequantize_product(c_rows, &x.qa.scales, &x.qw.scales, rows);
     Checked {
         exact: Some(mismatches == 0),

@@ -226,20 +226,46 @@ pub struct PackedDot {
 }
 
 /// Whether this build's WGSL implementation has the language extension
-/// `packed_4x8_integer_dot_product`: in the browser,
-/// `navigator.gpu.wgslLanguageFeatures`; natively, naga's list (it has it).
+/// `packed_4x8_integer_dot_product`: natively naga's list (wgpu's
+/// `Instance::wgsl_language_features`; naga 30 has it); in the browser
+/// `navigator.gpu.wgslLanguageFeatures`, read directly so that a browser
+/// without that attribute (older ones) means "no" rather than an exception.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn wgsl_has_packed_dot() -> bool {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    // Only the language features are read: natively they are naga's and no
-    // backend is needed; on the web, navigator.gpu's.
-    desc.backends = if cfg!(target_arch = "wasm32") {
-        wgpu::Backends::BROWSER_WEBGPU
-    } else {
-        wgpu::Backends::empty()
-    };
+    // Only the language features are read: no backend is needed.
+    desc.backends = wgpu::Backends::empty();
     wgpu::Instance::new(desc)
         .wgsl_language_features()
         .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct)
+}
+
+/// See the native version.
+#[cfg(target_arch = "wasm32")]
+pub fn wgsl_has_packed_dot() -> bool {
+    use wasm_bindgen::{JsCast, JsValue};
+    let get = |object: &JsValue, key: &str| {
+        js_sys::Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let features = get(&get(&window.navigator(), "gpu"), "wgslLanguageFeatures");
+    if features.is_undefined() || features.is_null() {
+        return false;
+    }
+    get(&features, "has")
+        .dyn_into::<js_sys::Function>()
+        .ok()
+        .and_then(|has| {
+            has.call1(
+                &features,
+                &JsValue::from_str("packed_4x8_integer_dot_product"),
+            )
+            .ok()
+        })
+        .and_then(|answer| answer.as_bool())
+        .unwrap_or(false)
 }
 
 /// What `dot4I8Packed` becomes on `ctx`'s device.

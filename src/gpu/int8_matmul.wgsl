@@ -104,9 +104,25 @@ fn store_i8(base: u32, row: u32, word: u32, a: vec4<u32>, w: vec4<u32>) {
     let first = base + word * 4u;
     let slot = row / 4u;
     let lane = row % 4u;
-    for (var c = 0u; c < 4u; c++) {
-        tile_a_i8[first + c][slot][lane] = a[c];
-        tile_w_i8[first + c][slot][lane] = w[c];
+    tile_a_i8[first][slot][lane] = a.x;
+    tile_a_i8[first + 1u][slot][lane] = a.y;
+    tile_a_i8[first + 2u][slot][lane] = a.z;
+    tile_a_i8[first + 3u][slot][lane] = a.w;
+    tile_w_i8[first][slot][lane] = w.x;
+    tile_w_i8[first + 1u][slot][lane] = w.y;
+    tile_w_i8[first + 2u][slot][lane] = w.z;
+    tile_w_i8[first + 3u][slot][lane] = w.w;
+}
+
+// Writes 4 consecutive entries of row r of C from column col, those inside C.
+fn write_c_i32(r: u32, col: u32, v: vec4<i32>) {
+    if r >= p.m {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if col + j < p.n {
+            c_i32[r * p.n + col + j] = v[j];
+        }
     }
 }
 
@@ -121,9 +137,7 @@ fn matmul_i8(
     let col0 = wg.x * TILE;
     let row = loader_row(t);
     let word = loader_word(t);
-    for (var i = 0u; i < 16u; i++) {
-        acc_i32[i] = vec4<i32>(0);
-    }
+    acc_i32 = array<vec4<i32>, 16>();
     var next_a = load_a_i8(row0 + row, word);
     var next_w = load_w_i8(col0 + row, word);
     store_i8(0u, row, word, next_a, next_w);
@@ -149,23 +163,26 @@ fn matmul_i8(
         }
         workgroupBarrier();
     }
-    for (var h = 0u; h < 2u; h++) {
-        for (var i = 0u; i < 4u; i++) {
-            let r = row0 + h * HALF + lid.y * 4u + i;
-            if r >= p.m {
-                continue;
-            }
-            for (var g = 0u; g < 2u; g++) {
-                let v = acc_i32[(h * 4u + i) * 2u + g];
-                let col = col0 + g * HALF + lid.x * 4u;
-                for (var j = 0u; j < 4u; j++) {
-                    if col + j < p.n {
-                        c_i32[r * p.n + col + j] = v[j];
-                    }
-                }
-            }
-        }
-    }
+    // Constant accumulator indices only, so that no compiler needs to unroll
+    // a loop to keep the accumulators in registers.
+    let r = row0 + lid.y * 4u;
+    let c = col0 + lid.x * 4u;
+    write_c_i32(r, c, acc_i32[0]);
+    write_c_i32(r, c + HALF, acc_i32[1]);
+    write_c_i32(r + 1u, c, acc_i32[2]);
+    write_c_i32(r + 1u, c + HALF, acc_i32[3]);
+    write_c_i32(r + 2u, c, acc_i32[4]);
+    write_c_i32(r + 2u, c + HALF, acc_i32[5]);
+    write_c_i32(r + 3u, c, acc_i32[6]);
+    write_c_i32(r + 3u, c + HALF, acc_i32[7]);
+    write_c_i32(r + HALF, c, acc_i32[8]);
+    write_c_i32(r + HALF, c + HALF, acc_i32[9]);
+    write_c_i32(r + HALF + 1u, c, acc_i32[10]);
+    write_c_i32(r + HALF + 1u, c + HALF, acc_i32[11]);
+    write_c_i32(r + HALF + 2u, c, acc_i32[12]);
+    write_c_i32(r + HALF + 2u, c + HALF, acc_i32[13]);
+    write_c_i32(r + HALF + 3u, c, acc_i32[14]);
+    write_c_i32(r + HALF + 3u, c + HALF, acc_i32[15]);
 }
 
 fn load_a_f32(row: u32, word: u32) -> vec4<f32> {
@@ -186,10 +203,14 @@ fn store_f32(base: u32, row: u32, word: u32, a: vec4<f32>, w: vec4<f32>) {
     let first = base + word * 4u;
     let slot = row / 4u;
     let lane = row % 4u;
-    for (var c = 0u; c < 4u; c++) {
-        tile_a_f32[first + c][slot][lane] = a[c];
-        tile_w_f32[first + c][slot][lane] = w[c];
-    }
+    tile_a_f32[first][slot][lane] = a.x;
+    tile_a_f32[first + 1u][slot][lane] = a.y;
+    tile_a_f32[first + 2u][slot][lane] = a.z;
+    tile_a_f32[first + 3u][slot][lane] = a.w;
+    tile_w_f32[first][slot][lane] = w.x;
+    tile_w_f32[first + 1u][slot][lane] = w.y;
+    tile_w_f32[first + 2u][slot][lane] = w.z;
+    tile_w_f32[first + 3u][slot][lane] = w.w;
 }
 
 // One word of K for a thread's 8 × 8 outputs: a0, a1 hold its rows' values
@@ -213,6 +234,17 @@ fn mac_f32(a0: vec4<f32>, a1: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>) {
     acc_f32[15] += a1.w * w1;
 }
 
+fn write_c_f32(r: u32, col: u32, v: vec4<f32>) {
+    if r >= p.m {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if col + j < p.n {
+            c_f32[r * p.n + col + j] = v[j];
+        }
+    }
+}
+
 // C = A·Wᵀ in f32, with the tiling of `matmul_i8`.
 @compute @workgroup_size(16, 16)
 fn matmul_f32(
@@ -224,9 +256,7 @@ fn matmul_f32(
     let col0 = wg.x * TILE;
     let row = loader_row(t);
     let word = loader_word(t);
-    for (var i = 0u; i < 16u; i++) {
-        acc_f32[i] = vec4<f32>(0.0);
-    }
+    acc_f32 = array<vec4<f32>, 16>();
     var next_a = load_a_f32(row0 + row, word);
     var next_w = load_w_f32(col0 + row, word);
     store_f32(0u, row, word, next_a, next_w);
@@ -252,21 +282,24 @@ fn matmul_f32(
         }
         workgroupBarrier();
     }
-    for (var h = 0u; h < 2u; h++) {
-        for (var i = 0u; i < 4u; i++) {
-            let r = row0 + h * HALF + lid.y * 4u + i;
-            if r >= p.m {
-                continue;
-            }
-            for (var g = 0u; g < 2u; g++) {
-                let v = acc_f32[(h * 4u + i) * 2u + g];
-                let col = col0 + g * HALF + lid.x * 4u;
-                for (var j = 0u; j < 4u; j++) {
-                    if col + j < p.n {
-                        c_f32[r * p.n + col + j] = v[j];
-                    }
-                }
-            }
-        }
-    }
+    // Constant accumulator indices only, so that no compiler needs to unroll
+    // a loop to keep the accumulators in registers.
+    let r = row0 + lid.y * 4u;
+    let c = col0 + lid.x * 4u;
+    write_c_f32(r, c, acc_f32[0]);
+    write_c_f32(r, c + HALF, acc_f32[1]);
+    write_c_f32(r + 1u, c, acc_f32[2]);
+    write_c_f32(r + 1u, c + HALF, acc_f32[3]);
+    write_c_f32(r + 2u, c, acc_f32[4]);
+    write_c_f32(r + 2u, c + HALF, acc_f32[5]);
+    write_c_f32(r + 3u, c, acc_f32[6]);
+    write_c_f32(r + 3u, c + HALF, acc_f32[7]);
+    write_c_f32(r + HALF, c, acc_f32[8]);
+    write_c_f32(r + HALF, c + HALF, acc_f32[9]);
+    write_c_f32(r + HALF + 1u, c, acc_f32[10]);
+    write_c_f32(r + HALF + 1u, c + HALF, acc_f32[11]);
+    write_c_f32(r + HALF + 2u, c, acc_f32[12]);
+    write_c_f32(r + HALF + 2u, c + HALF, acc_f32[13]);
+    write_c_f32(r + HALF + 3u, c, acc_f32[14]);
+    write_c_f32(r + HALF + 3u, c + HALF, acc_f32[15]);
 }
