@@ -1,6 +1,7 @@
-// The int8 matrix product C = A·Wᵀ (int8 × int8 → i32) and the f32 product of
-// the same shape, with one tiling for both so that their times compare the
-// arithmetic and the bytes, not two different kernels.
+// The int8 matrix product C = A·Wᵀ (int8 × int8 → i32) of integer-only
+// inference (Jacob et al. 2018, §2.3–2.4; survey §"Quantization") and the f32
+// product of the same shape, with one tiling for both so that their times
+// compare the arithmetic and the bytes, not two different kernels.
 // Host code: src/gpu/int8_matmul.rs. CPU twin: src/compress/int8.rs.
 //
 // A is M × K (activations, one row per token), W is N × K (weights, one row

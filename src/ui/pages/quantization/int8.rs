@@ -625,7 +625,7 @@ fn ratio_text(r: &Int8Report) -> String {
     let shape = format!("{}×{}×{}", r.m, r.k, r.n);
     match (&r.int8_fastest, r.int8_speedup_vs_f32) {
         (Some(k), Some(s)) => {
-            let why = if s < 1.0 {
+            let why = if s < 0.95 {
                 " Below 1×: at small shapes fixed costs dominate, and an adapter without a fast \
                  packed dot product (a software one, or the unpacking fallback) does 4 integer \
                  multiply-adds where f32 does one — try a larger shape."
