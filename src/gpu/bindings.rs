@@ -26,6 +26,9 @@ pub struct Binding {
     pub index: u32,
     /// Its access mode.
     pub access: Access,
+    /// The smallest buffer it accepts, in bytes (storage: one element; 4
+    /// unless the shader's elements are larger, e.g. 16 for `vec4`s).
+    pub min_size: u64,
 }
 
 impl Binding {
@@ -35,6 +38,7 @@ impl Binding {
             name,
             index,
             access: Access::Uniform,
+            min_size: 4,
         }
     }
 
@@ -44,6 +48,15 @@ impl Binding {
             name,
             index,
             access: Access::Read,
+            min_size: 4,
+        }
+    }
+
+    /// The same binding with elements of `bytes` (e.g. 16 for `vec4<u32>`).
+    pub const fn elements_of(self, bytes: u64) -> Binding {
+        Binding {
+            min_size: bytes,
+            ..self
         }
     }
 
@@ -53,6 +66,7 @@ impl Binding {
             name,
             index,
             access: Access::ReadWrite,
+            min_size: 4,
         }
     }
 }
@@ -154,7 +168,7 @@ impl Kernel {
                     has_dynamic_offset: false,
                     min_binding_size: match b.access {
                         Access::Uniform => None,
-                        _ => wgpu::BufferSize::new(4),
+                        _ => wgpu::BufferSize::new(b.min_size),
                     },
                 },
                 count: None,
