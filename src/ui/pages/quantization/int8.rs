@@ -183,6 +183,9 @@ fn run(
             return JobOutcome::Cancelled;
         }
         out.backend.set(Some(BackendInfo::from(&backend)));
+        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
+            return JobOutcome::Cancelled;
+        };
         let shape = match check_shape(s.m as usize, s.k as usize, s.n as usize) {
             Ok(shape) => shape,
             Err(e) => return JobOutcome::Failed(e.to_string()),
