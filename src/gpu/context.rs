@@ -2,7 +2,7 @@
 //! and shared by every run; plus caches of shader modules and pipelines so a
 //! run never recompiles a kernel it has already built.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +24,11 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// Whether timestamp queries are enabled.
     pub timestamps: bool,
+    /// Every program's warm-up keeps the GPU busy (untimed) for at least
+    /// this long before its timed repeats, so that a benchmark sees the
+    /// clocks a sustained load gets (0: one untimed run; the CLI's
+    /// `--warmup-ms`).
+    pub warmup_ms: Cell<u32>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
@@ -109,6 +114,7 @@ impl GpuContext {
             device_type: format!("{:?}", info.device_type),
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            warmup_ms: Cell::new(0),
             uncaptured,
             modules: RefCell::new(HashMap::new()),
             layouts: RefCell::new(HashMap::new()),

@@ -203,6 +203,7 @@ impl Program {
         // came from outside a program (a readback after the device was lost):
         // it was reported there, not by this run.
         ctx.take_uncaptured_errors();
+        self.sustain(ctx).await?;
         let timed = if self.timed.is_empty() {
             Timed {
                 samples: vec![0.0; repeats as usize],
@@ -235,6 +236,28 @@ impl Program {
         }
         self.check(ctx).await?;
         Ok(timed)
+    }
+
+    /// Replays the timed passes untimed until the context's `warmup_ms`
+    /// have passed (nothing when it is 0): GPU clocks ramp up under a
+    /// sustained load, and a short benchmark would otherwise time a GPU
+    /// still at idle clocks (measured on an H200: the first 150 ms of an
+    /// 8192³ product ran 5× slower than the rest).
+    async fn sustain(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+        let budget = ctx.warmup_ms.get() as f64;
+        if budget <= 0.0 || self.timed.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        while started.elapsed().as_secs_f64() * 1e3 < budget {
+            scoped(ctx, &format!("{} (sustained warm-up)", self.label), || {
+                ctx.queue.submit([self.encoder(ctx, None).finish()]);
+                Ok(())
+            })
+            .await?;
+            buffers::wait_idle(ctx).await?;
+        }
+        Ok(())
     }
 
     async fn run_with_timestamps(

@@ -98,6 +98,7 @@ fn common(cmd: Command) -> Command {
                 .action(ArgAction::SetTrue)
                 .help("Print the report as JSON"),
         )
+        .arg(super::commands::warmup_flag())
         .arg(
             Arg::new("fused-rows")
                 .long("fused-rows")

@@ -37,6 +37,23 @@ pub fn backend(choice: BackendChoice) -> Result<Backend, Failure> {
         .map_err(|e| Failure::runtime(format!("--backend {}: {e}", choice.key())))
 }
 
+/// The `--warmup-ms` flag: how long every timed program first keeps the GPU
+/// busy, untimed, so that a benchmark sees sustained clocks.
+pub fn warmup_flag() -> clap::Arg {
+    clap::Arg::new("warmup-ms")
+        .long("warmup-ms")
+        .value_name("MS")
+        .value_parser(clap::value_parser!(u32).range(0..=60_000))
+        .help("Keep the GPU busy (untimed) this long before the timed runs, so that clocks ramp up as under a sustained load [default: 0, one untimed run]")
+}
+
+/// Applies `--warmup-ms` to the GPU backend.
+pub fn apply_warmup(m: &ArgMatches, backend: &Backend) {
+    if let (Backend::Gpu(ctx), Ok(Some(&ms))) = (backend, m.try_get_one::<u32>("warmup-ms")) {
+        ctx.warmup_ms.set(ms);
+    }
+}
+
 /// Runs one problem; a method that refuses its configuration (before any
 /// work) is a usage error, exit status 2, like a bad flag.
 fn run_one(problem: &AttentionProblem, backend: &Backend) -> Result<Measurement, Failure> {
@@ -106,6 +123,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
         problem.inputs = Rc::new(x);
     }
     let backend = backend(s.backend)?;
+    apply_warmup(m, &backend);
     let out = run_one(&problem, &backend)?;
     if let Some(path) = m.get_one::<PathBuf>("out")
         && let Some(o) = out.artifacts.output()
@@ -152,6 +170,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     let chosen: Vec<MethodId> = runs.iter().map(|s| s.method).collect();
     knobs_apply(&base, &chosen)?;
     let backend = backend(runs.first().map(|s| s.backend).unwrap_or_default())?;
+    apply_warmup(m, &backend);
     for s in runs {
         let out = run_one(&s.problem(options(m)), &backend)?;
         print::bench_line(&out, m.get_flag("json"));

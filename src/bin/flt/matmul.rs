@@ -74,6 +74,7 @@ pub fn command() -> Command {
                 .default_value("10")
                 .help("Timed runs of each kernel after one warm-up (the median is reported)"),
         )
+        .arg(super::commands::warmup_flag())
         .arg(
             Arg::new("seed")
                 .long("seed")
@@ -140,6 +141,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     };
     let backend = pollster::block_on(resolve_backend(choice, GpuPolicy::Fail, connect))
         .map_err(|e| Failure::runtime(format!("--backend {}: {e}", choice.key())))?;
+    super::commands::apply_warmup(m, &backend);
     let report = match &backend {
         Backend::Gpu(ctx) => pollster::block_on(int8::run_gpu(ctx, &problem)),
         Backend::Cpu { reason } => int8::run_cpu(&problem, reason.clone()),

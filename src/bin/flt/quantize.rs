@@ -59,6 +59,7 @@ pub fn command() -> Command {
             .value_parser(clap::value_parser!(u32).range(1..=1000))
             .help("Timed repetitions after a warm-up; the median is reported"),
     )
+    .arg(super::commands::warmup_flag())
     .arg(
         Arg::new("json")
             .long("json")
@@ -129,6 +130,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     let (s, given) = settings(m)?;
     let problem = problem(m, &s, &given)?;
     let backend = backend(s.backend)?;
+    super::commands::apply_warmup(m, &backend);
     let report = pollster::block_on(quantize(&problem, &backend, &Quiet)).map_err(|e| match e {
         RunError::Scheme(_) | RunError::Input(_) => Failure::usage(e.to_string()),
         _ => Failure::runtime(e.to_string()),

@@ -1,18 +1,17 @@
 """Side-by-side reference for the quantization lab's GPU figures: the same
 operations in PyTorch on the same GPU, timed with CUDA events (median of
 repeats after a warm-up). Prints one JSON object per line with
-`"impl": "torch"`, like `flt quantize --json` / `flt matmul --json`.
+`"impl": "torch"`, like `flt quantize --json`. (The int8 product's
+reference is bench/torch_matmul_reference.py.)
 
-    python3 bench/torch_compression.py --rows 4096 --cols 4096 --shapes 4096x4096x4096 [--repeats 10]
+    python3 bench/torch_quantization.py --rows 4096 --cols 4096 [--repeats 10]
 
 Timed:
   * `fake-quantize int8 per-channel`: the scales (amax over each row / 127)
     and torch.fake_quantize_per_channel_affine (quantize and dequantize in
     one kernel), the same work as flt's int8 symmetric per-channel min-max;
   * `copy`: y.copy_(x) of the same matrix, the card's copy bandwidth as
-    PyTorch sees it;
-  * `_int_mm`: torch._int_mm, int8 × int8 → int32 (cuBLASLt), against
-    `mm`: torch.mm in fp32 with TF32 off, at the same M × K × N.
+    PyTorch sees it.
 GB/s counts reading x and writing x̂ (8 bytes per element), as flt's
 `throughput_gbps` does.
 """
@@ -68,38 +67,10 @@ def quantize_rows(rows, cols, repeats, dev):
         }
 
 
-def matmul(m, k, n, repeats, dev):
-    g = torch.Generator(device=dev).manual_seed(1)
-    a8 = torch.randint(-127, 128, (m, k), device=dev, dtype=torch.int8, generator=g)
-    b8 = torch.randint(-127, 128, (k, n), device=dev, dtype=torch.int8, generator=g)
-    a32 = torch.randn(m, k, device=dev, generator=g)
-    b32 = torch.randn(k, n, device=dev, generator=g)
-    ops = 2 * m * k * n
-    for name, fn in [
-        ("_int_mm int8", lambda: torch._int_mm(a8, b8)),
-        ("mm fp32", lambda: torch.mm(a32, b32)),
-    ]:
-        ms, samples = timed(fn, repeats)
-        yield {
-            "impl": "torch",
-            "family": "int8-matmul",
-            "op": name,
-            "m": m,
-            "k": k,
-            "n": n,
-            "time_ms": ms,
-            "time_ms_samples": samples,
-            "tops": ops / (ms * 1e9),
-            "device": torch.cuda.get_device_name(dev),
-            "torch": torch.__version__,
-        }
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--rows", default="4096")
     p.add_argument("--cols", default="4096")
-    p.add_argument("--shapes", default="4096x4096x4096")
     p.add_argument("--repeats", type=int, default=10)
     a = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -109,10 +80,6 @@ def main():
         for cols in [int(x) for x in a.cols.split(",")]:
             for row in quantize_rows(rows, cols, a.repeats, dev):
                 print(json.dumps(row), flush=True)
-    for shape in a.shapes.split(","):
-        m, k, n = (int(x) for x in shape.split("x"))
-        for row in matmul(m, k, n, a.repeats, dev):
-            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
