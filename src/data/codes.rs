@@ -145,6 +145,9 @@ pub enum KernelKind {
     LowRank,
     /// Linear attention's features, sums and scan.
     Linear,
+    /// A small MLP's training kernels (forward, backward, SGD, fake
+    /// quantization).
+    Mlp,
     /// The ndarray CPU twin.
     CpuTwin,
 }
@@ -157,6 +160,7 @@ impl KernelKind {
             KernelKind::Tiled => "tiled",
             KernelKind::LowRank => "low-rank",
             KernelKind::Linear => "linear",
+            KernelKind::Mlp => "mlp",
             KernelKind::CpuTwin => "cpu-twin",
         }
     }
@@ -168,6 +172,7 @@ impl KernelKind {
             KernelKind::Tiled => "register-tiled block-sparse kernel",
             KernelKind::LowRank => "GPU linear-algebra programs",
             KernelKind::Linear => "linear-attention kernels (features, sums, scan)",
+            KernelKind::Mlp => "MLP training kernels (forward, backward, SGD, fake quantization)",
             KernelKind::CpuTwin => "CPU twin (ndarray, f32): the twin built and every row computed",
         }
     }
