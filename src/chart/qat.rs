@@ -158,7 +158,8 @@ pub fn draw_accuracy<DB: DrawingBackend>(
 }
 
 /// The loss axes: epochs of f32 training then of QAT, and the losses
-/// (positive; log scale) with a margin.
+/// (positive; log scale) with a margin, spanning at least 10⁻³ to 1 so the
+/// axes hold still while the curves come in.
 fn loss_ranges(s: &QatSnapshot) -> ((f64, f64), (f64, f64)) {
     let epochs = (s.epochs + s.qat_epochs).max(2) as f64;
     let all = s
@@ -169,9 +170,9 @@ fn loss_ranges(s: &QatSnapshot) -> ((f64, f64), (f64, f64)) {
         .filter(|l| *l > 0.0 && l.is_finite());
     let (lo, hi) = all.fold((f64::INFINITY, 0f64), |(a, b), l| (a.min(l), b.max(l)));
     let y = if lo.is_finite() && hi > 0.0 {
-        (lo / 1.5, (hi * 1.5).max(lo * 3.0))
+        ((lo / 1.5).min(1e-3), (hi * 1.5).max(1.0))
     } else {
-        (1e-2, 2.0)
+        (1e-3, 1.0)
     };
     ((0.5, epochs + 0.5), y)
 }

@@ -385,7 +385,8 @@ pub fn output_grad(
     }
 }
 
-/// ∂L/∂W₂ = δzᵀ·h and ∂L/∂b₂ = Σ δz into `grads` (kernel `grad_output_layer`).
+/// ∂L/∂W₂ = δzᵀ·h and ∂L/∂b₂ = Σ δz into `grads` (kernel `output_backward`,
+/// its first threads).
 pub fn grad_output_layer(shape: MlpShape, h: &[f32], dz: &[f32], n: usize, grads: &mut [f32]) {
     let (hid, c) = (shape.hidden, shape.classes);
     let (w2, b2) = (shape.w2().start, shape.b2().start);
@@ -405,7 +406,7 @@ pub fn grad_output_layer(shape: MlpShape, h: &[f32], dz: &[f32], n: usize, grads
     }
 }
 
-/// δh = (δz·Ŵ₂) ⊙ 1[h > 0] (kernel `hidden_backward`).
+/// δh = (δz·Ŵ₂) ⊙ 1[h > 0] (kernel `output_backward`, its other threads).
 pub fn hidden_backward(
     shape: MlpShape,
     w: &[f32],
@@ -540,9 +541,9 @@ pub struct Hyper {
 impl Default for Hyper {
     fn default() -> Hyper {
         Hyper {
-            batch: 64,
-            lr: 0.05,
-            qat_lr: 0.02,
+            batch: 128,
+            lr: 0.1,
+            qat_lr: 0.04,
             momentum: 0.9,
             straight_through: true,
         }

@@ -8,8 +8,9 @@
 //! prepare → record → read: [`MlpTrainer::new`] checks the limits and
 //! uploads the data and buffers once; [`MlpTrainer::epoch`] records one
 //! epoch — per mini-batch `fake_quantize` (QAT), `hidden_forward`,
-//! `output_grad`, `grad_output_layer`, `hidden_backward`,
-//! `grad_hidden_layer`, `sgd_update`, then `epoch_end` — as the timed passes
+//! `output_grad`, `output_backward` (∂L/∂W₂ and δh, independent, in one
+//! dispatch), `grad_hidden_layer`, `sgd_update`, then `epoch_end` — as the
+//! timed passes
 //! of a [`Program`]. A program replays its passes, so
 //! `program.run(ctx, k − 1)` trains k epochs: the first untimed (the
 //! warm-up), each of the others timed (GPU timestamps spanning the epoch's
@@ -20,7 +21,10 @@
 //! The fake quantizer is bit-identical to the twin's: max, round half to
 //! even (WGSL's `round`) and multiplication are exact in IEEE f32, and the
 //! two divisions s = max/L and w/s use an integer long division of the
-//! significands, correctly rounded, because WGSL's `/` may be 2.5 ulp off.
+//! significands (base 2⁸, three u32 divisions), correctly rounded, because
+//! WGSL's `/` may be 2.5 ulp off. One thread quantizes one row: rows are
+//! short (d or H ≤ 128) and a per-row reduction with barriers cost four
+//! times a forward pass on SwiftShader.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -63,10 +67,9 @@ const fn op(entry: &'static str, bindings: &'static [Binding]) -> Kernel {
 pub const HIDDEN_FORWARD: Kernel = op("hidden_forward", &[P, FEATURES, W, HID]);
 /// Per-example loss and δz = (softmax(z) − onehot(y))/B.
 pub const OUTPUT_GRAD: Kernel = op("output_grad", &[P, LABELS, W, HID, DZ, LOSSES]);
-/// ∂L/∂W₂ = δzᵀ·h, ∂L/∂b₂ = Σ δz.
-pub const GRAD_OUTPUT_LAYER: Kernel = op("grad_output_layer", &[P, HID, DZ, GRADS]);
-/// δh = (δz·Ŵ₂) ⊙ 1[h > 0].
-pub const HIDDEN_BACKWARD: Kernel = op("hidden_backward", &[P, W, HID, DZ, DH]);
+/// ∂L/∂W₂ = δzᵀ·h, ∂L/∂b₂ = Σ δz and δh = (δz·Ŵ₂) ⊙ 1[h > 0], in one
+/// dispatch (both need only δz).
+pub const OUTPUT_BACKWARD: Kernel = op("output_backward", &[P, W, HID, DZ, DH, GRADS]);
 /// ∂L/∂W₁ = δhᵀ·x, ∂L/∂b₁ = Σ δh.
 pub const GRAD_HIDDEN_LAYER: Kernel = op("grad_hidden_layer", &[P, FEATURES, DH, GRADS]);
 /// v ← μv + g, θ ← θ − ηv.
@@ -82,8 +85,7 @@ pub const PREDICT: Kernel = op("predict", &[P, LABELS, W, HID, OUTCOME]);
 pub const KERNELS: &[Kernel] = &[
     HIDDEN_FORWARD,
     OUTPUT_GRAD,
-    GRAD_OUTPUT_LAYER,
-    HIDDEN_BACKWARD,
+    OUTPUT_BACKWARD,
     GRAD_HIDDEN_LAYER,
     SGD_UPDATE,
     FAKE_QUANTIZE,
@@ -357,7 +359,7 @@ impl MlpTrainer {
                         ("latent", &self.params),
                         ("quantized", &self.quantized),
                     ],
-                    ((d.hidden + d.classes + 1) as u32, 1),
+                    groups_for(d.hidden + d.classes + 1),
                 )
                 .await?;
                 program.time(pass.named(&label));
@@ -376,11 +378,13 @@ impl MlpTrainer {
             ("grads", &self.grads),
             ("losses", &self.losses),
         ];
-        let steps: [(&Kernel, usize); 5] = [
+        let steps: [(&Kernel, usize); 4] = [
             (&HIDDEN_FORWARD, count * d.hidden),
             (&OUTPUT_GRAD, count),
-            (&GRAD_OUTPUT_LAYER, d.classes * (d.hidden + 1)),
-            (&HIDDEN_BACKWARD, count * d.hidden),
+            (
+                &OUTPUT_BACKWARD,
+                d.classes * (d.hidden + 1) + count * d.hidden,
+            ),
             (&GRAD_HIDDEN_LAYER, d.hidden * (d.inputs + 1)),
         ];
         for (kernel, threads) in steps {
@@ -492,7 +496,7 @@ impl MlpTrainer {
                 ("latent", &self.params),
                 ("quantized", &self.quantized),
             ],
-            ((d.hidden + d.classes + 1) as u32, 1),
+            groups_for(d.hidden + d.classes + 1),
         )
         .await?;
         program.time(pass);

@@ -133,16 +133,24 @@ fn output_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-// ∂L/∂W2 = δzᵀ·h and ∂L/∂b2 = Σ δz: one thread per (class, unit or bias).
+// The two products that need δz, independent of each other, in one
+// dispatch: threads 0 ..< C(H + 1) compute ∂L/∂W2 = δzᵀ·h and ∂L/∂b2 = Σ δz
+// (one per class and unit or bias), the next B·H threads
+// δh = (δz·W2) ⊙ 1[h > 0] (one per example and unit).
 @compute @workgroup_size(64)
-fn grad_output_layer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn output_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let idx = flat(gid, groups);
     let width = p.hidden + 1u;
-    if idx >= p.classes * width {
-        return;
+    let grad_threads = p.classes * width;
+    if idx < grad_threads {
+        grad_output_layer(idx / width, idx % width);
+    } else if idx < grad_threads + p.count * p.hidden {
+        hidden_backward(idx - grad_threads);
     }
-    let k = idx / width;
-    let j = idx % width;
+}
+
+// ∂L/∂W2[k, j] (j < H) or ∂L/∂b2[k] (j = H), summed over the batch in order.
+fn grad_output_layer(k: u32, j: u32) {
     var acc = 0.0;
     for (var s = 0u; s < p.count; s++) {
         var a = 1.0;
@@ -158,13 +166,8 @@ fn grad_output_layer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     }
 }
 
-// δh = (δz·W2) ⊙ 1[h > 0]: one thread per (example, unit).
-@compute @workgroup_size(64)
-fn hidden_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let idx = flat(gid, groups);
-    if idx >= p.count * p.hidden {
-        return;
-    }
+// δh of batch element idx = s·H + j.
+fn hidden_backward(idx: u32) {
     let s = idx / p.hidden;
     let j = idx % p.hidden;
     var acc = 0.0;
@@ -222,9 +225,10 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 // a / b correctly rounded to nearest even, for finite a and normal b > 0
 // (WGSL's `/` may be off by 2.5 ulp): the 24-bit significands are divided
-// exactly by integer long division. Subnormal a counts as zero (WGSL may
-// flush it); a quotient below the normal range gives a signed zero — the
-// callers only round it to an integer, where both are 0.
+// exactly by integer long division in base 2^8 (three u32 divisions).
+// Subnormal a counts as zero (WGSL may flush it); a quotient below the
+// normal range gives a signed zero — the callers only round it to an
+// integer, where both are 0.
 fn div_rn(a: f32, b: f32) -> f32 {
     let ab = bitcast<u32>(a);
     let bb = bitcast<u32>(b);
@@ -241,19 +245,19 @@ fn div_rn(a: f32, b: f32) -> f32 {
         ma = ma << 1u;
         e = e - 1;
     }
-    // ma / mb in [1, 2): 24 quotient bits, then the remainder decides.
-    var r = ma;
-    var q = 0u;
-    for (var i = 0u; i < 24u; i++) {
-        q = q << 1u;
-        if r >= mb {
-            r = r - mb;
-            q = q | 1u;
-        }
-        r = r << 1u;
-    }
-    // r = 2·remainder: above mb rounds up, equal to mb is a tie.
-    if r > mb || (r == mb && (q & 1u) == 1u) {
+    // q = floor(ma·2^23 / mb) in [2^23, 2^24): digits of 7, 8 and 8 bits,
+    // each numerator below 2^32.
+    let n1 = ma << 7u;
+    let d1 = n1 / mb;
+    let n2 = (n1 - d1 * mb) << 8u;
+    let d2 = n2 / mb;
+    let n3 = (n2 - d2 * mb) << 8u;
+    let d3 = n3 / mb;
+    let rem = n3 - d3 * mb;
+    var q = (d1 << 16u) | (d2 << 8u) | d3;
+    // Twice the remainder above mb rounds up; equal to mb is a tie.
+    let twice = rem << 1u;
+    if twice > mb || (twice == mb && (q & 1u) == 1u) {
         q = q + 1u;
         if q == 0x1000000u {
             q = 0x800000u;
@@ -270,24 +274,22 @@ fn div_rn(a: f32, b: f32) -> f32 {
     return bitcast<f32>(sign | (u32(biased) << 23u) | (q & 0x7fffffu));
 }
 
-var<workgroup> row_max: array<f32, 64>;
-
-// Fake quantization, one workgroup per weight row (the rows of W1, then of
-// W2), one more workgroup copying the biases:
+// Fake quantization, one thread per weight row (the rows of W1, then of
+// W2; one more thread copies the biases):
 // s = max|w|/L, ŵ = s·clamp(round_half_even(w/s), −L, L), a row with max|w|
 // below the normal range is zero. Bit-identical to the twin.
 @compute @workgroup_size(64)
-fn fake_quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let row = wg.x;
+fn fake_quantize(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
     let rows = p.hidden + p.classes;
     if row > rows {
         return;
     }
     if row == rows {
-        for (var j = t; j < p.hidden; j += 64u) {
+        for (var j = 0u; j < p.hidden; j++) {
             quantized[b1_at() + j] = latent[b1_at() + j];
         }
-        for (var k = t; k < p.classes; k += 64u) {
+        for (var k = 0u; k < p.classes; k++) {
             quantized[b2_at() + k] = latent[b2_at() + k];
         }
         return;
@@ -298,23 +300,14 @@ fn fake_quantize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         start = w2_at() + (row - p.hidden) * p.hidden;
         cols = p.hidden;
     }
-    var m = 0.0;
-    for (var j = t; j < cols; j += 64u) {
-        m = max(m, abs(latent[start + j]));
+    var top = 0.0;
+    for (var j = 0u; j < cols; j++) {
+        top = max(top, abs(latent[start + j]));
     }
-    row_max[t] = m;
-    workgroupBarrier();
-    for (var half = 32u; half > 0u; half = half / 2u) {
-        if t < half {
-            row_max[t] = max(row_max[t], row_max[t + half]);
-        }
-        workgroupBarrier();
-    }
-    let top = row_max[0];
     let l = f32(p.levels);
     let s = div_rn(top, l);
     let zero = top < 1.17549435e-38;
-    for (var j = t; j < cols; j += 64u) {
+    for (var j = 0u; j < cols; j++) {
         var v = 0.0;
         if !zero {
             v = s * clamp(round(div_rn(latent[start + j], s)), -l, l);

@@ -539,7 +539,7 @@ async fn engine<'a>(
             env.adapter = ctx.adapter_name.clone();
             env.api = ctx.api.clone();
             env.kernel = KernelKind::Mlp;
-            env.kernel_variant = "mlp.wgsl: per mini-batch hidden_forward, output_grad, grad_output_layer, hidden_backward, grad_hidden_layer, sgd_update (+ fake_quantize under QAT), then epoch_end; one thread per output element, sums in the twin's order".into();
+            env.kernel_variant = "mlp.wgsl: per mini-batch hidden_forward, output_grad, output_backward, grad_hidden_layer, sgd_update (fake_quantize first under QAT), then epoch_end; one thread per output element, sums in the twin's order".into();
             env.memory_bytes = trainer.memory_bytes;
             env.memory_formula = "device buffers: data, parameters, momentum, quantized copy, gradients, batch activations, losses, evaluation".into();
             Ok(Engine::Gpu {
