@@ -46,7 +46,8 @@
 //! setting of weight-only PTQ that the rest of the lab measures.
 //!
 //! The optimiser is mini-batch SGD with momentum (v ← μv + g, W ← W − ηv, as
-//! PyTorch's `SGD`), over fixed batches of the shuffled training set.
+//! PyTorch's `SGD`), over fixed consecutive batches of the training set
+//! (its examples are drawn i.i.d., so there is no order to shuffle away).
 //!
 //! Every loop sums in a fixed order in f32 and transcendental functions come
 //! from `libm`, so the native CLI and the WebAssembly page produce the same

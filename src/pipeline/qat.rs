@@ -758,7 +758,7 @@ async fn cross_check_f32(
     let Engine::Gpu { ctx, trainer } = engine else {
         return Ok(());
     };
-    let (_, gpu_losses) = trainer.read_outcomes(ctx).await?;
+    let (gpu_correct, gpu_losses) = trainer.read_outcomes(ctx).await?;
     let (twin_correct, twin_losses) = qat::evaluate_examples(shape, trained, &task.test);
     let diff = gpu_losses
         .iter()
@@ -769,7 +769,6 @@ async fn cross_check_f32(
     env.cross_checks
         .insert("f32 test loss per example (GPU vs twin)".into(), diff);
     let twin = Evaluation::from_examples(&twin_correct, &twin_losses);
-    let (gpu_correct, _) = trainer.read_outcomes(ctx).await?;
     let gpu = Evaluation::from_examples(&gpu_correct, &gpu_losses);
     env.cross_checks.insert(
         "f32 test accuracy (GPU vs twin)".into(),

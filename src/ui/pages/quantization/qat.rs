@@ -202,7 +202,9 @@ pub fn QatSection() -> impl IntoView {
                     />
                     <figcaption class="caption">
                         "Mean cross-entropy of each epoch's mini-batches (before each update). "
-                        "A QAT curve starts where the quantized f32 model stands."
+                        "A QAT curve starts where the quantized f32 model stands. At 2 bits it is jagged: "
+                        "latent weights sitting at a rounding threshold flip between levels from step to step "
+                        "(the oscillations studied by Nagel et al., ICML 2022)."
                     </figcaption>
                 </figure>
             </div>
