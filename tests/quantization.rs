@@ -302,7 +302,10 @@ fn flt_quantize_writes_the_dequantized_matrix_and_the_issue_s_json_keys() {
         assert!(!m[key].is_null(), "{key} missing in {m}");
     }
     assert_eq!(m["family"], "quantization");
-    assert_eq!((m["bits"].as_u64(), m["group_size"].as_u64()), (Some(3), Some(16)));
+    assert_eq!(
+        (m["bits"].as_u64(), m["group_size"].as_u64()),
+        (Some(3), Some(16))
+    );
     assert_eq!(m["inputs"], "w.npy");
     // The file holds exactly the library's x̂, and the figures are its.
     let scheme = Scheme {
@@ -339,11 +342,20 @@ fn flt_quantize_refuses_bad_flags_and_files_with_status_2() {
         (vec!["--format", "int5"], "format=int5 is not int, fp16"),
         (vec!["--granularity", "rows"], "granularity=rows is not"),
         (vec!["--clip", "best"], "clip=best is not minmax or mse"),
-        (vec!["--in", "/no/such/file.npy"], "cannot read /no/such/file.npy"),
+        (
+            vec!["--in", "/no/such/file.npy"],
+            "cannot read /no/such/file.npy",
+        ),
         (vec!["--in", text.to_str().unwrap()], "text.npy"),
         (vec!["--in", cube.to_str().unwrap()], "expected a 2-D array"),
-        (vec!["--in", big.to_str().unwrap(), "--format", "fp16"], "overflows fp16"),
-        (vec!["--in", big.to_str().unwrap(), "--rows", "4"], "--rows describes a seeded matrix"),
+        (
+            vec!["--in", big.to_str().unwrap(), "--format", "fp16"],
+            "overflows fp16",
+        ),
+        (
+            vec!["--in", big.to_str().unwrap(), "--rows", "4"],
+            "--rows describes a seeded matrix",
+        ),
         (vec!["--rows", "0"], "rows=0 is below the minimum 1"),
         (vec!["--frobnicate"], "unexpected argument"),
     ];
@@ -353,6 +365,9 @@ fn flt_quantize_refuses_bad_flags_and_files_with_status_2() {
         let o = flt(&all);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(expected), "{args:?}: «{expected}» not in {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: «{expected}» not in {err}"
+        );
     }
 }

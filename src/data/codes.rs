@@ -173,6 +173,9 @@ pub enum KernelKind {
     /// Quantization: group statistics, the clipping search, quantize and
     /// dequantize.
     Quantize,
+    /// A small MLP's training kernels (forward, backward, SGD, fake
+    /// quantization).
+    Mlp,
     /// The ndarray CPU twin.
     CpuTwin,
 }
@@ -186,6 +189,7 @@ impl KernelKind {
             KernelKind::LowRank => "low-rank",
             KernelKind::Linear => "linear",
             KernelKind::Quantize => "quantize",
+            KernelKind::Mlp => "mlp",
             KernelKind::CpuTwin => "cpu-twin",
         }
     }
@@ -200,6 +204,7 @@ impl KernelKind {
             KernelKind::Quantize => {
                 "quantization kernels (group statistics, clipping search, quantize-dequantize)"
             }
+            KernelKind::Mlp => "MLP training kernels (forward, backward, SGD, fake quantization)",
             KernelKind::CpuTwin => "CPU twin (ndarray, f32): the twin built and every row computed",
         }
     }

@@ -9,10 +9,12 @@
 //! numbers out of range, the default otherwise). The page shows the issues and
 //! runs the corrected settings; the CLI refuses to run and prints them.
 //!
-//! * [`attention`] — the attention explorer's settings ([`Settings`]).
+//! * [`attention`] — the attention explorer's settings ([`Settings`]);
+//! * [`qat`] — the QAT section's (`qat-`-prefixed on the page).
 
 pub mod attention;
 pub mod model_size;
+pub mod qat;
 pub mod quantization;
 
 use std::collections::BTreeMap;
