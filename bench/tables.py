@@ -51,9 +51,14 @@ def knobs(m):
     return f"{label} ({', '.join(parts)})" if parts else label
 
 
+def attention(m):
+    """Whether a row is an attention measurement (`flt bench --json`)."""
+    return m.get("family", "attention") == "attention" and "impl" not in m and "schema" not in m
+
+
 def flt(rows, method, n, causal=False, **choices):
     for m in rows:
-        if "impl" in m or "points" in m or m["method"] != method or m["n"] != n or m["causal"] != causal:
+        if not attention(m) or "points" in m or m["method"] != method or m["n"] != n or m["causal"] != causal:
             continue
         if all(m.get("param_choices", {}).get(k) == v for k, v in choices.items()):
             return m
@@ -198,11 +203,102 @@ def laws_table(rows):
     return out
 
 
+def gbps(x):
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+
+
+def quantization_table(rows):
+    out = [
+        "| matrix | scheme | flt time (ms) | flt GB/s | flt copy GB/s | ÷ flt copy | torch copy GB/s "
+        "| torch fake-quant GB/s | SQNR (dB) | bits / weight |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in rows:
+        if m.get("family") != "quantization" or m.get("method") != "ptq" or "impl" in m:
+            continue
+        torch = {r["op"]: r for r in rows if r.get("impl") == "torch" and r.get("family") == "quantization"
+                 and r["rows"] == m["rows"] and r["cols"] == m["cols"]}
+        copy = torch.get("copy")
+        fake = torch.get("fake-quantize int8 per-channel")
+        same_work = m["format"] == "int" and m["bits"] == 8 and m["granularity"] == "per-channel" \
+            and m["clip"] == "minmax"
+        cells = [
+            f"{m['rows']} × {m['cols']}",
+            m["method_label"],
+            ms(m["time_ms"]),
+            gbps(m["throughput_gbps"]),
+            gbps(m["copy_gbps"]),
+            f"{m['throughput_gbps'] / m['copy_gbps']:.2f}",
+            gbps(copy["gbps"]) if copy else "—",
+            gbps(fake["gbps"]) if fake and same_work else "—",
+            f"{m['sqnr_db']:.2f}" if m["sqnr_db"] is not None else "∞",
+            f"{m['bits_per_weight']:.3g}",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def int8_table(rows):
+    out = [
+        "| M × K × N | int8 path | int8 packed (ms) | unpacked (ms) | f32 (ms) | packed ÷ f32 speed "
+        "| int8 TOPS | torch _int_mm (ms) | torch fp32 mm (ms) | torch int8 ÷ fp32 speed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    shapes = []
+    for m in rows:
+        if m.get("schema") == "flt.int8-matmul.v1" and (m["m"], m["k"], m["n"]) not in shapes:
+            shapes.append((m["m"], m["k"], m["n"]))
+    for shape in shapes:
+        by = {m["kernel"]: m for m in rows if m.get("schema") == "flt.int8-matmul.v1"
+              and (m["m"], m["k"], m["n"]) == shape}
+        torch = {m["impl"]: m for m in rows if str(m.get("impl", "")).startswith("torch-")
+                 and (m.get("m"), m.get("k"), m.get("n")) == shape}
+        packed, unpacked, f32 = by.get("int8-packed"), by.get("int8-unpacked"), by.get("f32")
+        if not (packed and f32):
+            continue
+        ti, tf = torch.get("torch-int8"), torch.get("torch-f32")
+        cells = [
+            " × ".join(str(x) for x in shape),
+            packed["path"],
+            ms(packed["time_ms"]),
+            ms(unpacked["time_ms"]) if unpacked else "—",
+            ms(f32["time_ms"]),
+            ratio(f32["time_ms"] / packed["time_ms"]),
+            f"{packed['gops'] / 1e3:.1f}",
+            ms(ti["time_ms"]) if ti else "—",
+            ms(tf["time_ms"]) if tf else "—",
+            ratio(tf["time_ms"] / ti["time_ms"]) if ti and tf else "—",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def qat_table(rows):
+    out = [
+        "| bits | PTQ test accuracy | QAT test accuracy | QAT ms / epoch (H200) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for m in rows:
+        if m.get("family") != "quantization" or m.get("method") != "qat" or "impl" in m:
+            continue
+        out.append(f"| f32 | {100 * m['f32_test_accuracy']:.1f} % | — | {ms(m['f32_epoch_ms'])} |")
+        for b in m["per_bits"]:
+            stage = next((s for s in m["stages"] if s["name"].startswith(f"QAT epoch at {b['bits']} bits")), None)
+            out.append(
+                f"| {b['bits']} | {100 * b['ptq_test_accuracy']:.1f} % | {100 * b['qat_test_accuracy']:.1f} % "
+                f"| {ms(stage['time_ms']) if stage else '—'} |"
+            )
+    return out
+
+
 TABLES = {
     "exact": exact_table,
     "sparse": sparse_table,
     "low-rank": low_rank_table,
     "laws": laws_table,
+    "quantization": quantization_table,
+    "int8": int8_table,
+    "qat": qat_table,
 }
 
 

@@ -259,7 +259,11 @@ pub fn levels(bits: u32) -> u32 {
 
 /// Fake-quantizes one row (symmetric, min-max, round half to even) into
 /// `out`; returns its scale s (0 for a row that is zero or whose max |w| is
-/// subnormal: then `out` is all +0).
+/// subnormal: then `out` is all +0). This is the lab's post-training
+/// quantizer ([`super::quantize`]: int b-bit, symmetric, per channel,
+/// min-max) on one row — a test holds them equal — except at two corners
+/// training never meets: a constant row, which the general quantizer
+/// stores exactly, and a row whose max |w| is subnormal, zeroed here.
 ///
 /// # Panics
 /// If `out` and `row` differ in length.
@@ -821,6 +825,28 @@ pub const BITS: [u32; 3] = [4, 3, 2];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fake_quantization_is_the_labs_per_channel_quantizer() {
+        use crate::compress::quantize::{Clip, Format, Granularity, Mode, Scheme, quantize};
+        let w = crate::compress::weights::Generator::HeavyTailed.generate(16, 37, 3);
+        for bits in 2..=8 {
+            let scheme = Scheme {
+                format: Format::Int,
+                bits,
+                mode: Mode::Symmetric,
+                granularity: Granularity::PerChannel,
+                group_size: 1,
+                clip: Clip::MinMax,
+            };
+            let general = quantize(w.view(), &scheme, None).unwrap().xhat;
+            for (r, row) in w.rows().into_iter().enumerate() {
+                let mut out = vec![0f32; row.len()];
+                fake_quantize_row(row.as_slice().unwrap(), bits, &mut out);
+                assert_eq!(out, general.row(r).to_vec(), "{bits} bits, row {r}");
+            }
+        }
+    }
 
     #[test]
     fn fake_quantization_follows_the_definition() {

@@ -65,7 +65,7 @@ pub fn App() -> impl IntoView {
             <header class="site-header">
                 <h1>"flt-explorer"</h1>
                 <p class="subtitle">
-                    "Efficient attention, run for real on your GPU — a companion to "
+                    "Efficient attention and model compression, run for real on your GPU — a companion to "
                     <cite>"A Practical Survey on Faster and Lighter Transformers"</cite>
                     " (Fournier, Caron & Aloise, ACM Computing Surveys 2023)."
                 </p>
@@ -77,8 +77,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/:section/:lab") view=LabRoute/>
             </Routes>
             <footer class="site-footer">
-                "Every figure on this page is computed in your browser: WGSL compute shaders through WebGPU, "
-                "checked against an f32 CPU twin and an exact f64 reference. "
+                "Every figure on these pages is computed in your browser: WGSL compute shaders through WebGPU, "
+                "checked against an f32 CPU twin and an exact f64 reference (model sizes are arithmetic on the architecture). "
                 "The same kernels run natively with the "<code>"flt"</code>" command-line tool."
             </footer>
         </Router>

@@ -121,7 +121,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
         })?;
     }
     if m.get_flag("json") {
-        let json = serde_json::to_string_pretty(&report)
+        let json = serde_json::to_string(&report)
             .map_err(|e| Failure::runtime(format!("cannot write the report: {e}")))?;
         println!("{json}");
     } else {

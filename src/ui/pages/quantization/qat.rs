@@ -61,6 +61,9 @@ fn run_job(
             return JobOutcome::Cancelled;
         }
         out.backend.set(Some(BackendInfo::from(&backend)));
+        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
+            return JobOutcome::Cancelled;
+        };
         out.report.set(None);
         out.snapshot.set(QatSnapshot::default());
         let host = jobs.host(generation, yield_now);
