@@ -8,9 +8,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::browser::{init_gpu, sleep_ms};
+use leptos::prelude::{Set, WriteSignal};
+
+use super::browser::{init_gpu, sleep_ms, yield_to_browser};
 use super::components::BackendInfo;
 use crate::gpu::{GpuContext, GpuError};
+use crate::pipeline::jobs::{JobOutcome, Jobs};
 use crate::pipeline::{Backend, BackendChoice, GpuPolicy, RunError, resolve_backend};
 
 thread_local! {
@@ -78,4 +81,30 @@ impl From<&Backend> for BackendInfo {
             label: backend.label(),
         }
     }
+}
+
+/// The start of every page job: let the page show the new state, resolve
+/// the backend for `choice`, show it on the badge (`shown`, if any), and take the
+/// page's GPU turn — or the outcome to return instead (the backend failed,
+/// or a newer job superseded this one meanwhile).
+pub async fn start_job<T: 'static>(
+    jobs: &Jobs<T>,
+    generation: u64,
+    choice: BackendChoice,
+    shown: Option<WriteSignal<Option<BackendInfo>>>,
+) -> Result<(Backend, Option<GpuTurn>), JobOutcome> {
+    yield_to_browser().await;
+    let backend = resolve(choice)
+        .await
+        .map_err(|e| JobOutcome::Failed(e.to_string()))?;
+    if !jobs.is_current(generation) {
+        return Err(JobOutcome::Cancelled);
+    }
+    if let Some(shown) = shown {
+        shown.set(Some(BackendInfo::from(&backend)));
+    }
+    let turn = gpu_turn(&backend, || jobs.is_current(generation))
+        .await
+        .map_err(|()| JobOutcome::Cancelled)?;
+    Ok((backend, turn))
 }

@@ -27,6 +27,17 @@ fn native_quantization(query: &str) -> Value {
     serde_json::from_str(&serde_json::to_string(&r).expect("json")).expect("parse")
 }
 
+/// Scrolls the element `id` to the top of the window.
+async fn scroll_to(b: &Browser, id: &str) {
+    b.client
+        .execute(
+            "document.querySelector(`[data-testid='${arguments[0]}']`).scrollIntoView()",
+            vec![json!(id)],
+        )
+        .await
+        .expect("scroll");
+}
+
 async fn select(b: &Browser, id: &str, value: &str) {
     b.testid(id)
         .await
@@ -67,6 +78,8 @@ async fn webgpu_quantizes_weights_sweeps_schemes_and_quantizes_attention() {
     }
     assert!(b.canvas_painted("histogram").await, "histogram");
     assert!(b.canvas_painted("error-map").await, "error map");
+    scroll_to(&b, "quant-figures").await;
+    b.screenshot("quantization-webgpu.png").await;
 
     // The controls: fp8 E4M3 through the format selector, then group-wise.
     select(&b, "control-format", "fp8-e4m3").await;
@@ -124,7 +137,8 @@ async fn webgpu_quantizes_weights_sweeps_schemes_and_quantizes_attention() {
         assert!(table.contains(row), "missing {row} in {table}");
     }
     assert!(b.canvas_painted("sqnr-chart").await, "SQNR chart");
-    b.screenshot("quantization-webgpu.png").await;
+    scroll_to(&b, "quant-sweep-start").await;
+    b.screenshot("quantization-sweep.png").await;
 
     // Quantized attention: 4-bit Q, K, V by default; 8 bits cost less.
     let qa = b
@@ -152,13 +166,7 @@ async fn webgpu_quantizes_weights_sweeps_schemes_and_quantizes_attention() {
         url.as_str().contains("qa-qkv-bits=8") && url.as_str().contains("group-size=32"),
         "each section keeps the other's settings: {url}"
     );
-    b.client
-        .execute(
-            "document.querySelector(\"[data-testid='qattention-section']\").scrollIntoView()",
-            vec![],
-        )
-        .await
-        .expect("scroll");
+    scroll_to(&b, "qattention-section").await;
     b.screenshot("quantized-attention.png").await;
 
     let errors = b.console_errors_beyond_deep_links().await;

@@ -18,6 +18,9 @@ pub fn BackendBadge(
     /// The badge's test id.
     #[prop(default = "backend-badge")]
     testid: &'static str,
+    /// What it says before a job has chosen the backend.
+    #[prop(optional, into)]
+    waiting: Option<Signal<String>>,
 ) -> impl IntoView {
     let kind = move || backend.with(|b| b.as_ref().map(|b| b.kind).unwrap_or(""));
     view! {
@@ -31,6 +34,7 @@ pub fn BackendBadge(
             {move || {
                 backend
                     .with(|b| b.as_ref().map(|b| b.label.clone()))
+                    .or_else(|| waiting.map(|w| w.get()))
                     .unwrap_or_else(|| "Looking for WebGPU…".into())
             }}
         </span>

@@ -13,18 +13,19 @@ pub fn RawData(
     /// What produces the same schema natively (`flt run --json`).
     #[prop(optional)]
     native: &'static str,
-    /// The JSON's test id (the download button's is `<testid>-download`, or
-    /// `download-json`).
+    /// The JSON's test id; the download button's replaces a final
+    /// `measurement` with `download` (`qa-measurement` → `qa-download`),
+    /// and is `download-json` for the page's main `measurement`.
     #[prop(default = "measurement")]
     testid: &'static str,
     /// The card's heading.
     #[prop(default = "Raw data")]
     heading: &'static str,
 ) -> impl IntoView {
-    let download_id = if testid == "measurement" {
-        "download-json".to_string()
-    } else {
-        format!("{testid}-download")
+    let download_id = match testid.strip_suffix("measurement") {
+        Some("") => "download-json".to_string(),
+        Some(prefix) => format!("{prefix}download"),
+        None => format!("{testid}-download"),
     };
     let text = Memo::new(move |_| {
         json.with(|j| {

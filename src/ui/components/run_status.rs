@@ -20,14 +20,17 @@ pub fn state_name(status: &JobStatus) -> &'static str {
 pub fn RunStatusLine(
     #[prop(into)] status: Signal<JobStatus>,
     #[prop(into)] superseded: Signal<u32>,
-    /// The line's test id (its error's is `<testid>-error`, or `run-error`).
+    /// The line's test id; its error's replaces a final `-status` with
+    /// `-error` (`run-status` → `run-error`, `int8-status` → `int8-error`).
     #[prop(default = "run-status")]
     testid: &'static str,
+    /// What it says before the first job.
+    #[prop(default = "Waiting…")]
+    idle: &'static str,
 ) -> impl IntoView {
-    let error_id = if testid == "run-status" {
-        "run-error".to_string()
-    } else {
-        format!("{testid}-error")
+    let error_id = match testid.strip_suffix("-status") {
+        Some(prefix) => format!("{prefix}-error"),
+        None => format!("{testid}-error"),
     };
     view! {
         <div
@@ -38,7 +41,7 @@ pub fn RunStatusLine(
             aria-live="polite"
         >
             {move || match status.get() {
-                JobStatus::Idle => view! { <span>"Waiting…"</span> }.into_any(),
+                JobStatus::Idle => view! { <span>{idle}</span> }.into_any(),
                 JobStatus::Running { stage, fraction } => {
                     view! {
                         <progress max="1" value=fraction.to_string()></progress>

@@ -15,7 +15,7 @@ use crate::pipeline::jobs::{JobOutcome, Jobs};
 use crate::pipeline::{RunError, repeats};
 use crate::settings::Settings;
 use crate::ui::backend;
-use crate::ui::browser::{yield_now, yield_to_browser};
+use crate::ui::browser::yield_now;
 use crate::ui::components::BackendInfo;
 
 /// Where a run delivers what it found.
@@ -36,17 +36,16 @@ pub fn run_settings(
 ) -> LocalFuture<'static, JobOutcome> {
     Box::pin(async move {
         // Let the page show "starting" before the inputs are generated.
-        yield_to_browser().await;
-        let backend = match backend::resolve(settings.backend).await {
-            Ok(backend) => backend,
-            Err(e) => return JobOutcome::Failed(e.to_string()),
-        };
-        if !jobs.is_current(generation) {
-            return JobOutcome::Cancelled;
-        }
-        out.backend.set(Some(BackendInfo::from(&backend)));
-        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
-            return JobOutcome::Cancelled;
+        let (backend, _turn) = match backend::start_job(
+            &jobs,
+            generation,
+            settings.backend,
+            Some(out.backend),
+        )
+        .await
+        {
+            Ok(started) => started,
+            Err(outcome) => return outcome,
         };
         let mut problem = settings.problem(GpuRunOptions::default());
         let shape = problem.shape();

@@ -22,14 +22,16 @@ use crate::compress::int8::{
     self, Int8Error, Int8Problem, Int8Report, KernelChoice, KernelRun, check_shape,
 };
 use crate::data::LocalFuture;
-use crate::pipeline::jobs::{JobOutcome, JobStatus, Jobs};
+use crate::pipeline::jobs::{JobOutcome, Jobs};
 use crate::pipeline::{Backend, BackendChoice, Host, repeats};
 use crate::settings::{
     Kind, Listing, SettingsIssue, Spec, common, parse_query, parse_spec, query_from_pairs,
 };
 use crate::ui::backend;
-use crate::ui::browser::{download, yield_now, yield_to_browser};
-use crate::ui::components::{BackendInfo, CanvasChart, plot_area, state_name};
+use crate::ui::browser::{download, yield_now};
+use crate::ui::components::{
+    BackendBadge, BackendInfo, CanvasChart, RunStatusLine, SettingsIssues, plot_area,
+};
 use crate::ui::jobs::PageJobs;
 
 /// The largest side on the page (the CLI takes up to 2²⁰).
@@ -174,18 +176,11 @@ fn run(
     out: Out,
 ) -> LocalFuture<'static, JobOutcome> {
     Box::pin(async move {
-        yield_to_browser().await;
-        let backend = match backend::resolve(s.backend).await {
-            Ok(backend) => backend,
-            Err(e) => return JobOutcome::Failed(e.to_string()),
-        };
-        if !jobs.is_current(generation) {
-            return JobOutcome::Cancelled;
-        }
-        out.backend.set(Some(BackendInfo::from(&backend)));
-        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
-            return JobOutcome::Cancelled;
-        };
+        let (backend, _turn) =
+            match backend::start_job(&jobs, generation, s.backend, Some(out.backend)).await {
+                Ok(started) => started,
+                Err(outcome) => return outcome,
+            };
         let shape = match check_shape(s.m as usize, s.k as usize, s.n as usize) {
             Ok(shape) => shape,
             Err(e) => return JobOutcome::Failed(e.to_string()),
@@ -279,7 +274,7 @@ pub fn Int8Section() -> impl IntoView {
         backend: set_backend,
     };
     let jobs = PageJobs::new(move |jobs, generation, s| run(jobs, generation, s, out));
-    let status = jobs.status;
+    let (status, superseded) = (jobs.status, jobs.superseded);
     let jobs = StoredValue::new_local(jobs);
     let start = move || {
         let s = settings.get_untracked();
@@ -377,31 +372,19 @@ pub fn Int8Section() -> impl IntoView {
                     "Run"
                 </button>
             </div>
-            <Show when=move || issues.with(|i| !i.is_empty())>
-                <ul class="issues" data-testid="int8-issues" role="alert">
-                    {move || {
-                        issues
-                            .get()
-                            .into_iter()
-                            .map(|i| view! { <li>{i.to_string()}</li> })
-                            .collect_view()
-                    }}
-                </ul>
-            </Show>
+            <SettingsIssues issues=issues testid="int8-issues"/>
             <div class="status-row">
-                <span
-                    class="badge"
-                    class:badge-gpu=move || backend_info.with(|b| b.as_ref().is_some_and(|b| b.kind == "gpu"))
-                    class:badge-cpu=move || backend_info.with(|b| b.as_ref().is_some_and(|b| b.kind == "cpu"))
-                    data-testid="int8-backend"
-                >
-                    {move || {
-                        backend_info
-                            .with(|b| b.as_ref().map(|b| b.label.clone()))
-                            .unwrap_or_else(|| "Backend: chosen when you press Run".into())
-                    }}
-                </span>
-                <StatusLine status=status/>
+                <BackendBadge
+                    backend=backend_info
+                    testid="int8-backend"
+                    waiting=Signal::derive(|| "Backend: chosen when you press Run".to_string())
+                />
+                <RunStatusLine
+                    status=status
+                    superseded=superseded
+                    testid="int8-status"
+                    idle="Press Run to measure."
+                />
             </div>
             <Results report=report/>
             <div class="raw-data">
@@ -471,39 +454,6 @@ fn Explanation() -> impl IntoView {
             "of the f32 inputs. Tensor cores (torch._int_mm, cuBLASLt) go further than any of these: WGSL "
             "cannot reach them."
         </p>
-    }
-}
-
-/// The run's status line (`data-state` as the page's other runs).
-#[component]
-fn StatusLine(status: ReadSignal<JobStatus>) -> impl IntoView {
-    view! {
-        <div
-            class="run-status"
-            data-testid="int8-status"
-            data-state=move || status.with(state_name)
-            aria-live="polite"
-        >
-            {move || match status.get() {
-                JobStatus::Idle => view! { <span>"Press Run to measure."</span> }.into_any(),
-                JobStatus::Running { stage, fraction } => {
-                    view! {
-                        <progress max="1" value=fraction.to_string()></progress>
-                        <span>{format!("{stage}… {:.0}%", fraction * 100.0)}</span>
-                    }
-                        .into_any()
-                }
-                JobStatus::Done => view! { <span>"Done."</span> }.into_any(),
-                JobStatus::Failed(message) => {
-                    view! {
-                        <span class="error" data-testid="int8-error" role="alert">
-                            {message}
-                        </span>
-                    }
-                        .into_any()
-                }
-            }}
-        </div>
     }
 }
 

@@ -22,7 +22,7 @@ use crate::pipeline::jobs::{JobOutcome, Jobs};
 use crate::pipeline::quantization::{MAX_ELEMENTS, QuantizationProblem, QuantizationReport, run};
 use crate::settings::quantization::{QUANT, QuantSettings, Section};
 use crate::ui::backend;
-use crate::ui::browser::{read_chosen_file, yield_now, yield_to_browser};
+use crate::ui::browser::{read_chosen_file, yield_now};
 use crate::ui::components::{
     BackendBadge, BackendInfo, RawData, RunStatusLine, SettingsIssues, SpecControls,
 };
@@ -78,18 +78,13 @@ fn run_job(
     out: RunOut,
 ) -> LocalFuture<'static, JobOutcome> {
     Box::pin(async move {
-        yield_to_browser().await;
-        let backend = match backend::resolve(job.settings.backend).await {
-            Ok(b) => b,
-            Err(e) => return JobOutcome::Failed(e.to_string()),
-        };
-        if !jobs.is_current(generation) {
-            return JobOutcome::Cancelled;
-        }
-        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
-            return JobOutcome::Cancelled;
-        };
-        out.backend.set(Some(BackendInfo::from(&backend)));
+        let (backend, _turn) =
+            match backend::start_job(&jobs, generation, job.settings.backend, Some(out.backend))
+                .await
+            {
+                Ok(started) => started,
+                Err(outcome) => return outcome,
+            };
         let problem = match job.problem() {
             Ok(p) => p,
             Err(e) => return JobOutcome::Failed(e.to_string()),

@@ -28,8 +28,10 @@ use crate::pipeline::qat::{QatReport, QatSnapshot, run_observed};
 use crate::settings::qat::{QatSettings, SPECS};
 use crate::settings::{Kind, SettingsIssue, Spec};
 use crate::ui::backend;
-use crate::ui::browser::{download, yield_now, yield_to_browser};
-use crate::ui::components::{BackendInfo, CanvasChart, plot_area, state_name};
+use crate::ui::browser::{download, yield_now};
+use crate::ui::components::{
+    BackendBadge, BackendInfo, CanvasChart, SettingsIssues, plot_area, state_name,
+};
 use crate::ui::jobs::PageJobs;
 
 /// Snapshots reach the charts at most this often while training (ms): a
@@ -52,17 +54,16 @@ fn run_job(
     out: RunOut,
 ) -> LocalFuture<'static, JobOutcome> {
     Box::pin(async move {
-        yield_to_browser().await;
-        let backend = match backend::resolve(settings.backend).await {
-            Ok(b) => b,
-            Err(e) => return JobOutcome::Failed(e.to_string()),
-        };
-        if !jobs.is_current(generation) {
-            return JobOutcome::Cancelled;
-        }
-        out.backend.set(Some(BackendInfo::from(&backend)));
-        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
-            return JobOutcome::Cancelled;
+        let (backend, _turn) = match backend::start_job(
+            &jobs,
+            generation,
+            settings.backend,
+            Some(out.backend),
+        )
+        .await
+        {
+            Ok(started) => started,
+            Err(outcome) => return outcome,
         };
         out.report.set(None);
         out.snapshot.set(QatSnapshot::default());
@@ -155,7 +156,13 @@ pub fn QatSection() -> impl IntoView {
         <section class="card lab-section qat" data-testid="qat-section" id="qat">
             <div class="card-head">
                 <h2>"QAT against PTQ: quantize a model you just trained, then train it quantized"</h2>
-                <QatBadge backend=backend choice=Signal::derive(move || settings.get().backend.key())/>
+                <BackendBadge
+                    backend=backend
+                    testid="qat-backend"
+                    waiting=Signal::derive(move || {
+                        format!("backend={} — chosen when you train", settings.get().backend.key())
+                    })
+                />
             </div>
             <Explanation/>
             <div class="controls qat-controls">
@@ -167,7 +174,7 @@ pub fn QatSection() -> impl IntoView {
                     {move || if running() { "Restart" } else { "Train" }}
                 </button>
             </div>
-            <Issues issues=issues/>
+            <SettingsIssues issues=issues testid="qat-issues"/>
             <Status status=status superseded=superseded report=report/>
             <div class="grid qat-charts">
                 <figure class="qat-figure">
@@ -295,49 +302,6 @@ fn Knob(spec: &'static Spec, settings: Memo<QatSettings>, set_knob: SetKnob) -> 
                 on:change=move |ev| set(event_target_value(&ev))
             />
         </label>
-    }
-}
-
-/// Invalid `qat-` parameters and what is used instead.
-#[component]
-fn Issues(issues: Memo<Vec<SettingsIssue>>) -> impl IntoView {
-    view! {
-        <Show when=move || issues.with(|i| !i.is_empty())>
-            <ul class="issues" data-testid="qat-issues" role="alert">
-                {move || {
-                    issues
-                        .get()
-                        .into_iter()
-                        .map(|i| view! { <li>{i.to_string()}</li> })
-                        .collect_view()
-                }}
-            </ul>
-        </Show>
-    }
-}
-
-/// The backend this section runs on (its own test id: other sections of
-/// the page have theirs).
-#[component]
-fn QatBadge(
-    backend: ReadSignal<Option<BackendInfo>>,
-    choice: Signal<&'static str>,
-) -> impl IntoView {
-    let kind = move || backend.with(|b| b.as_ref().map(|b| b.kind).unwrap_or(""));
-    view! {
-        <span
-            class="badge"
-            class:badge-gpu=move || kind() == "gpu"
-            class:badge-cpu=move || kind() == "cpu"
-            data-testid="qat-backend"
-            data-backend=kind
-        >
-            {move || {
-                backend
-                    .with(|b| b.as_ref().map(|b| b.label.clone()))
-                    .unwrap_or_else(|| format!("backend={} — chosen when you train", choice.get()))
-            }}
-        </span>
     }
 }
 

@@ -22,7 +22,7 @@ use crate::pipeline::{RunError, repeats};
 use crate::settings::quantization::Section;
 use crate::settings::{COMMON, Settings};
 use crate::ui::backend;
-use crate::ui::browser::{yield_now, yield_to_browser};
+use crate::ui::browser::yield_now;
 use crate::ui::components::{
     BackendBadge, BackendInfo, Heatmap, Pooled, RawData, RunStatusLine, SettingsIssues,
     SpecControls,
@@ -73,18 +73,11 @@ fn run_job(
     out: (WriteSignal<Option<Pair>>, WriteSignal<Option<BackendInfo>>),
 ) -> LocalFuture<'static, JobOutcome> {
     Box::pin(async move {
-        yield_to_browser().await;
-        let backend = match backend::resolve(settings.backend).await {
-            Ok(b) => b,
-            Err(e) => return JobOutcome::Failed(e.to_string()),
-        };
-        if !jobs.is_current(generation) {
-            return JobOutcome::Cancelled;
-        }
-        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
-            return JobOutcome::Cancelled;
-        };
-        out.1.set(Some(BackendInfo::from(&backend)));
+        let (backend, _turn) =
+            match backend::start_job(&jobs, generation, settings.backend, Some(out.1)).await {
+                Ok(started) => started,
+                Err(outcome) => return outcome,
+            };
         let mut quantized = settings.problem(GpuRunOptions::default());
         let shape = quantized.shape();
         let flops = quantized

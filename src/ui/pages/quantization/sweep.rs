@@ -17,7 +17,7 @@ use crate::pipeline::jobs::{JobOutcome, JobStatus, Jobs};
 use crate::pipeline::quantization::{SchemePoint, sweep};
 use crate::pipeline::{Host, RunError};
 use crate::ui::backend;
-use crate::ui::browser::{yield_now, yield_to_browser};
+use crate::ui::browser::yield_now;
 use crate::ui::components::{CanvasChart, RunStatusLine, plot_area};
 use crate::ui::jobs::PageJobs;
 
@@ -31,14 +31,11 @@ fn run_sweep(
     Box::pin(async move {
         let host = jobs.host(generation, yield_now);
         host.progress("starting", 0.0);
-        yield_to_browser().await;
-        let backend = match backend::resolve(job.settings.backend).await {
-            Ok(b) => b,
-            Err(e) => return JobOutcome::Failed(e.to_string()),
-        };
-        let Ok(_turn) = backend::gpu_turn(&backend, || jobs.is_current(generation)).await else {
-            return JobOutcome::Cancelled;
-        };
+        let (backend, _turn) =
+            match backend::start_job(&jobs, generation, job.settings.backend, None).await {
+                Ok(started) => started,
+                Err(outcome) => return outcome,
+            };
         let problem = match job.problem() {
             Ok(p) => p,
             Err(e) => return JobOutcome::Failed(e.to_string()),
