@@ -16,8 +16,8 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use flt_explorer::attention::{
-    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodId, MethodInfo,
-    RowKernel, TwinCost, WeightSink,
+    AttentionMethod, Complexity, Config, Conformance, Cost, LocalFuture, MethodError, MethodId,
+    MethodInfo, RowKernel, TwinCost, WeightSink,
 };
 use flt_explorer::data::count::Counted;
 use flt_explorer::data::shape::{RowPattern, Shape};
@@ -40,6 +40,13 @@ static INFO: MethodInfo = MethodInfo {
     budget: None,
     explanation: "a method that outputs a constant",
     conformance: Conformance::TILED,
+    complexity: Complexity {
+        time: "O(n)",
+        space: "O(n)",
+        source: "none",
+    },
+    best_for: "—",
+    mathml: "",
 };
 
 /// Outputs `value` everywhere; its GPU run fails with `gpu_error`.

@@ -8,7 +8,7 @@
 
 use super::pattern::{BigBirdLayout, Pattern};
 use super::sparse::Structured;
-use super::{Config, Conformance, MethodInfo, ParamFix, ParamSpec, ParamValues};
+use super::{Complexity, Config, Conformance, MethodInfo, ParamFix, ParamSpec, ParamValues};
 
 const BLOCK: ParamSpec = ParamSpec::int("block", "Block B", "positions per block", 1, 4096, 32);
 const GLOBAL_BLOCKS: ParamSpec = ParamSpec::int(
@@ -41,6 +41,13 @@ static INFO: MethodInfo = MethodInfo {
     label: "BigBird",
     family: "Sparse",
     paper: "Zaheer et al. 2020, Big Bird: Transformers for Longer Sequences",
+    complexity: Complexity {
+        time: "O(n)",
+        space: "O(n)",
+        source: "survey, Summary Table",
+    },
+    best_for: "Long sequences + theory",
+    mathml: "",
     equation: "S(i) = global blocks ∪ window of w blocks ∪ R random blocks (blocks of B)",
     params: &[BLOCK, GLOBAL_BLOCKS, WINDOW_BLOCKS, RANDOM],
     causal_unsupported: None,

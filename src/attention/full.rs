@@ -21,8 +21,8 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::sparse::tiled_executed;
 use super::{
-    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, RowKernel,
-    TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
+    AttentionMethod, Complexity, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo,
+    RowKernel, TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
 };
 use crate::data::count::Counted;
 use crate::data::shape::{RowPattern, Shape};
@@ -38,6 +38,13 @@ static INFO: MethodInfo = MethodInfo {
     label: "Full softmax",
     family: "Exact",
     paper: "Vaswani et al. 2017, Attention Is All You Need",
+    complexity: Complexity {
+        time: "O(n²d)",
+        space: "O(n²)",
+        source: "survey, Summary Table",
+    },
+    best_for: "Baseline",
+    mathml: "",
     equation: "O = softmax(QKᵀ/√d)·V",
     params: &[],
     causal_unsupported: None,

@@ -26,8 +26,8 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::{
-    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
-    RowKernel, TwinCost, WeightSink, qkvo_bytes,
+    AttentionMethod, Complexity, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo,
+    ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
 };
 
 use crate::data::count::Counted;
@@ -61,6 +61,13 @@ static LINEAR_INFO: MethodInfo = MethodInfo {
     label: "Linear Transformer",
     family: "Kernel",
     paper: "Katharopoulos, Vyas, Pappas & Fleuret 2020, Transformers are RNNs",
+    complexity: Complexity {
+        time: "O(n)",
+        space: "O(n)",
+        source: "survey, kernel methods table",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "Oᵢ = φ(qᵢ)ᵀ Σⱼ φ(kⱼ)vⱼᵀ / φ(qᵢ)ᵀ Σⱼ φ(kⱼ),  φ(x) = elu(x) + 1",
     params: &[],
     causal_unsupported: None,
@@ -76,6 +83,13 @@ static PERFORMER_INFO: MethodInfo = MethodInfo {
     label: "Performer (FAVOR+)",
     family: "Kernel",
     paper: "Choromanski et al. 2021, Rethinking Attention with Performers",
+    complexity: Complexity {
+        time: "O(npd)",
+        space: "O(npd)",
+        source: "survey, Summary Table",
+    },
+    best_for: "General linear attention",
+    mathml: "",
     equation: "φ(x) = exp(ωᵀx − ‖x‖²/2)/√m on x = q/d^¼, orthogonal ω",
     params: &[FEATURES],
     causal_unsupported: None,
@@ -95,6 +109,13 @@ static COSFORMER_INFO: MethodInfo = MethodInfo {
     label: "cosFormer",
     family: "Kernel",
     paper: "Qin et al. 2022, cosFormer: Rethinking Softmax in Attention",
+    complexity: Complexity {
+        time: "O(n)",
+        space: "O(n)",
+        source: "survey, kernel methods table",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "φ(qᵢ)·φ(kⱼ) = relu(qᵢ)·relu(kⱼ)·cos(π(i − j)/2n)",
     params: &[],
     causal_unsupported: None,

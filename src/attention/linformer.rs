@@ -28,8 +28,8 @@ use std::ops::Range;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::{
-    AttentionMethod, Budget, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo,
-    ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
+    AttentionMethod, Budget, Complexity, Config, Conformance, Cost, LocalFuture, MethodError,
+    MethodInfo, ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
 };
 
 use crate::data::count::Counted;
@@ -69,6 +69,13 @@ static INFO: MethodInfo = MethodInfo {
     label: "Linformer",
     family: "Low-rank",
     paper: "Wang, Li, Khabsa, Fang & Ma 2020, Linformer: Self-Attention with Linear Complexity",
+    complexity: Complexity {
+        time: "O(nk)",
+        space: "O(nk)",
+        source: "survey, Summary Table",
+    },
+    best_for: "Fixed-length tasks",
+    mathml: "",
     equation: "O = softmax(Q(EK)ᵀ/√d)·(FV),  E, F ∈ ℝ^{k×n}",
     params: &[PROJ_DIM, SHARE_EF, PROJECTION],
     causal_unsupported: Some(

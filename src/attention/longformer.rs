@@ -7,7 +7,7 @@
 
 use super::pattern::Pattern;
 use super::sparse::{Structured, no_fix};
-use super::{Config, Conformance, MethodInfo, ParamSpec};
+use super::{Complexity, Config, Conformance, MethodInfo, ParamSpec};
 
 const WINDOW: ParamSpec = ParamSpec::int(
     "window",
@@ -31,6 +31,13 @@ static INFO: MethodInfo = MethodInfo {
     label: "Longformer",
     family: "Sparse",
     paper: "Beltagy, Peters & Cohan 2020, Longformer: The Long-Document Transformer",
+    complexity: Complexity {
+        time: "O(n)",
+        space: "O(n)",
+        source: "survey, Summary Table",
+    },
+    best_for: "Long documents",
+    mathml: "",
     equation: "S(i) = {j : |i − j| ≤ W} ∪ {j < G} ∪ (i < G ? all : ∅)",
     params: &[WINDOW, GLOBAL],
     causal_unsupported: None,

@@ -132,6 +132,25 @@ pub struct MethodInfo {
     pub explanation: &'static str,
     /// How the generated conformance suite tests it.
     pub conformance: Conformance,
+    /// Time and space complexity, as the survey's Summary Table gives them
+    /// (or, for a method it leaves out, its other tables or the paper).
+    pub complexity: Complexity,
+    /// What the survey's Summary Table says it is best for ("—": nothing).
+    pub best_for: &'static str,
+    /// The defining equations as MathML (`<math>` markup, rendered natively
+    /// by the browser), as the survey writes them.
+    pub mathml: &'static str,
+}
+
+/// A method's time and space complexity and where they are stated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Complexity {
+    /// Time, e.g. `"O(n log n)"`.
+    pub time: &'static str,
+    /// Space.
+    pub space: &'static str,
+    /// Where it is stated (`"survey, Summary Table"`, a paper).
+    pub source: &'static str,
 }
 
 /// How the conformance suite (`tests/conformance.rs`) tests a method: the

@@ -17,8 +17,8 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::{
-    AttentionMethod, Budget, Config, Conformance, Cost, LocalFuture, MethodError, MethodFigures,
-    MethodInfo, ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
+    AttentionMethod, Budget, Complexity, Config, Conformance, Cost, LocalFuture, MethodError,
+    MethodFigures, MethodInfo, ParamSpec, RowKernel, TwinCost, WeightSink, qkvo_bytes,
 };
 
 use crate::data::count::Counted;
@@ -55,6 +55,13 @@ static INFO: MethodInfo = MethodInfo {
     label: "Nyströmformer",
     family: "Low-rank",
     paper: "Xiong et al. 2021, Nyströmformer: A Nyström-Based Algorithm for Approximating Self-Attention",
+    complexity: Complexity {
+        time: "O(nL)",
+        space: "O(nL)",
+        source: "Xiong et al. 2021",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "O = softmax(QK̃ᵀ/√d)·Ã⁺·softmax(Q̃Kᵀ/√d)·V",
     params: &[LANDMARKS, PINV_ITERS],
     causal_unsupported: Some("its landmarks average segments that include future positions"),

@@ -26,8 +26,9 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use super::full::{ReferenceModel, normalised_rows, softmax_twin_cost};
 use super::sparse::{ATTEND_BYTES_RULE, ATTEND_FLOPS_RULE, tiled_work};
 use super::{
-    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, ParamFix,
-    ParamSpec, ParamValues, RowKernel, TwinCost, WeightSink, qkvo_bytes, softmax_pairs_flops,
+    AttentionMethod, Complexity, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo,
+    ParamFix, ParamSpec, ParamValues, RowKernel, TwinCost, WeightSink, qkvo_bytes,
+    softmax_pairs_flops,
 };
 use crate::data::artifacts::{Artifact, Artifacts};
 use crate::data::codes::Category;
@@ -74,6 +75,13 @@ static INFO: MethodInfo = MethodInfo {
     label: "Reformer (LSH)",
     family: "Sparse",
     paper: "Kitaev, Kaiser & Levskaya 2020, Reformer: The Efficient Transformer",
+    complexity: Complexity {
+        time: "O(n log n)",
+        space: "O(n log n)",
+        source: "survey, Summary Table",
+    },
+    best_for: "Very long sequences",
+    mathml: "",
     equation: "h(x) = argmax([xR; −xR]); attend within sorted chunk and the previous one",
     params: &[BUCKETS, ROUNDS, CHUNK, SHARED_QK],
     causal_unsupported: None,

@@ -9,7 +9,7 @@
 
 use super::pattern::Pattern;
 use super::sparse::{Structured, no_fix};
-use super::{Config, Conformance, MethodInfo, ParamFix, ParamSpec, ParamValues};
+use super::{Complexity, Config, Conformance, MethodInfo, ParamFix, ParamSpec, ParamValues};
 
 const STRIDE: ParamSpec = ParamSpec::int(
     "stride",
@@ -33,6 +33,13 @@ static STRIDED_INFO: MethodInfo = MethodInfo {
     label: "Sparse Transformer (strided)",
     family: "Sparse",
     paper: "Child, Gray, Radford & Sutskever 2019, Generating Long Sequences with Sparse Transformers",
+    complexity: Complexity {
+        time: "O(n√n)",
+        space: "O(n√n)",
+        source: "Child et al. 2019 (stride √n)",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "S(i) = {j ≤ i : i − j < L or (i − j) mod L = 0}",
     params: &[STRIDE],
     causal_unsupported: None,
@@ -49,6 +56,13 @@ static FIXED_INFO: MethodInfo = MethodInfo {
     label: "Sparse Transformer (fixed)",
     family: "Sparse",
     paper: "Child, Gray, Radford & Sutskever 2019, Generating Long Sequences with Sparse Transformers",
+    complexity: Complexity {
+        time: "O(n√n)",
+        space: "O(n√n)",
+        source: "Child et al. 2019 (stride √n)",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "S(i) = {j ≤ i : ⌊j/L⌋ = ⌊i/L⌋ or j mod L ≥ L − c}",
     params: &[STRIDE, SUMMARY],
     causal_unsupported: None,

@@ -21,8 +21,8 @@ use ndarray::{Array1, Array2, ArrayViewMut2, concatenate, s};
 use super::full::{FullTwin, softmax_twin_cost};
 use super::sparse::{ATTEND_BYTES_RULE, ATTEND_FLOPS_RULE, tiled_work};
 use super::{
-    AttentionMethod, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo, ParamSpec,
-    RowKernel, TwinCost, WeightSink, softmax_pairs_flops,
+    AttentionMethod, Complexity, Config, Conformance, Cost, LocalFuture, MethodError, MethodInfo,
+    ParamSpec, RowKernel, TwinCost, WeightSink, softmax_pairs_flops,
 };
 use crate::data::artifacts::{Artifact, Artifacts};
 use crate::data::codes::KernelKind;
@@ -52,6 +52,13 @@ static DENSE_INFO: MethodInfo = MethodInfo {
     label: "Synthesizer (dense)",
     family: "Low-rank",
     paper: "Tay et al. 2021, Synthesizer: Rethinking Self-Attention for Transformer Models",
+    complexity: Complexity {
+        time: "O(n²)",
+        space: "O(n²)",
+        source: "Tay et al. 2021",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "O = softmax(ReLU(XW₁ + b₁)W₂ + b₂)·V",
     params: &[HIDDEN],
     causal_unsupported: None,
@@ -68,6 +75,13 @@ static RANDOM_INFO: MethodInfo = MethodInfo {
     label: "Synthesizer (random)",
     family: "Low-rank",
     paper: "Tay et al. 2021, Synthesizer: Rethinking Self-Attention for Transformer Models",
+    complexity: Complexity {
+        time: "O(n²)",
+        space: "O(n²)",
+        source: "Tay et al. 2021",
+    },
+    best_for: "—",
+    mathml: "",
     equation: "O = softmax(R₁R₂ᵀ)·V",
     params: &[RANK],
     causal_unsupported: None,

@@ -2,9 +2,11 @@
 //! the page, SVG natively (tests, exports). Each chart is a function that
 //! returns a `Result` and uses `?`.
 
+pub mod context;
 pub mod error_law;
 pub mod heatmap;
 pub mod model_size;
 pub mod pattern;
 pub mod qat;
 pub mod quantization;
+pub mod scaling;

@@ -24,6 +24,18 @@ pub const LABS: &[LabInfo] = &[
         section: "Efficient attention mechanisms: sparse, low-rank, kernel",
     },
     LabInfo {
+        family: "compare",
+        route: "/compare",
+        title: "Compare",
+        section: "Comprehensive Comparison: every method measured on this GPU, beside the survey's table",
+    },
+    LabInfo {
+        family: "scaling",
+        route: "/scaling",
+        title: "Scaling",
+        section: "Is it actually faster? Time and memory against n, fitted exponents and crossovers",
+    },
+    LabInfo {
         family: "quantization",
         route: "/compression/quantization",
         title: "Quantization",

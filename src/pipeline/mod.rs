@@ -16,6 +16,7 @@
 //! * [`labs`] — the registry of labs: one line and one route each.
 
 pub mod attention;
+pub mod compare;
 pub mod jobs;
 pub mod labs;
 pub mod model_size;
@@ -23,6 +24,7 @@ pub mod qat;
 pub mod qkv;
 pub mod quantization;
 pub mod report;
+pub mod scaling;
 pub mod sweep;
 
 use std::rc::Rc;

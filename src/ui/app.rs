@@ -15,15 +15,19 @@ use leptos_router::path;
 use super::browser;
 use super::components::{LabNav, SiteBase};
 use super::pages::NotFound;
+use super::pages::compare::ComparePage;
 use super::pages::explorer::ExplorerPage;
 use super::pages::model_size::ModelSizePage;
 use super::pages::quantization::QuantizationPage;
+use super::pages::scaling::ScalingPage;
 use crate::pipeline::labs::LABS;
 
 /// The page of the lab of `family`: one line per lab.
 fn lab_page(family: Option<&str>) -> AnyView {
     match family {
         Some("attention") => view! { <ExplorerPage/> }.into_any(),
+        Some("compare") => view! { <ComparePage/> }.into_any(),
+        Some("scaling") => view! { <ScalingPage/> }.into_any(),
         Some("quantization") => view! { <QuantizationPage/> }.into_any(),
         Some("model-size") => view! { <ModelSizePage/> }.into_any(),
         _ => view! { <NotFound/> }.into_any(),

@@ -14,7 +14,10 @@
 mod harness;
 
 mod attention;
+mod compare;
 mod int8;
+mod map;
 mod model_size;
 mod qat;
 mod quantization;
+mod scaling;

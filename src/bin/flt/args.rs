@@ -180,6 +180,7 @@ pub fn command() -> Command {
         .subcommand(super::size::command())
         .subcommand(super::qat::command())
         .subcommand(super::matmul::command())
+        .subcommand(super::compare::command())
 }
 
 /// The `key=value` pairs given on the command line, for the settings parser.

@@ -19,6 +19,8 @@ mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod commands;
 #[cfg(not(target_arch = "wasm32"))]
+mod compare;
+#[cfg(not(target_arch = "wasm32"))]
 mod matmul;
 #[cfg(not(target_arch = "wasm32"))]
 mod print;
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Some(("size", m)) => size::run(m),
         Some(("qat", m)) => qat::run(m),
         Some(("matmul", m)) => matmul::run(m),
+        Some(("compare", m)) => compare::run(m),
         Some(("methods", _)) => {
             print::methods();
             Ok(())

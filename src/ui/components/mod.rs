@@ -8,6 +8,7 @@
 mod backend_badge;
 mod canvas_chart;
 mod controls;
+mod effective_context;
 mod error_law;
 mod heatmap;
 mod lab_nav;
@@ -22,6 +23,7 @@ mod spec_controls;
 pub use backend_badge::{BackendBadge, BackendInfo};
 pub use canvas_chart::{CanvasArea, CanvasChart, blit, plot_area};
 pub use controls::{Controls, Update};
+pub use effective_context::EffectiveContext;
 pub use error_law::ErrorLaw;
 pub use heatmap::{Heatmap, Pooled};
 pub use lab_nav::{LabLinks, LabNav, SiteBase};

@@ -22,8 +22,8 @@ use self::views::ViewData;
 use crate::pipeline::attention::Measurement;
 use crate::settings::{Settings, SettingsIssue};
 use crate::ui::components::{
-    BackendBadge, BackendInfo, Controls, ErrorLaw, Heatmap, MeasurementPanel, MethodCard,
-    PatternView, Pooled, RawData, RunStatusLine, SettingsIssues, Update,
+    BackendBadge, BackendInfo, Controls, EffectiveContext, ErrorLaw, Heatmap, MeasurementPanel,
+    MethodCard, PatternView, Pooled, RawData, RunStatusLine, SettingsIssues, Update,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -94,6 +94,7 @@ pub fn ExplorerPage() -> impl IntoView {
                 <MeasurementPanel report=report/>
             </section>
             <ErrorLaw settings=settings/>
+            <EffectiveContext settings=settings/>
             <MethodCard method=method/>
             <RawData json=data.json filename=data.filename native="flt run --json"/>
         </main>
