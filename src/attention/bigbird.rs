@@ -47,7 +47,7 @@ static INFO: MethodInfo = MethodInfo {
         source: "survey, Summary Table",
     },
     best_for: "Long sequences + theory",
-    mathml: "",
+    mathml: r#"<math display="block"><msub><mi>o</mi><mi>i</mi></msub><mo>=</mo><munder><mo>∑</mo><mrow><mi>j</mi><mo>∈</mo><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow></mrow></munder><mfrac><mrow><mi>exp</mi><mrow><mo>(</mo><mfrac><mrow><msub><mi>q</mi><mi>i</mi></msub><mo>·</mo><msub><mi>k</mi><mi>j</mi></msub></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow></mrow><mrow><munder><mo>∑</mo><mrow><mi>l</mi><mo>∈</mo><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow></mrow></munder><mi>exp</mi><mrow><mo>(</mo><mfrac><mrow><msub><mi>q</mi><mi>i</mi></msub><mo>·</mo><msub><mi>k</mi><mi>l</mi></msub></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow></mrow></mfrac><msub><mi>v</mi><mi>j</mi></msub></math><math display="block"><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow><mo>=</mo><mtext>global blocks</mtext><mo>∪</mo><mtext>window of </mtext><mi>w</mi><mtext> blocks</mtext><mo>∪</mo><mi>r</mi><mtext> random blocks</mtext></math>"#,
     equation: "S(i) = global blocks ∪ window of w blocks ∪ R random blocks (blocks of B)",
     params: &[BLOCK, GLOBAL_BLOCKS, WINDOW_BLOCKS, RANDOM],
     causal_unsupported: None,

@@ -44,7 +44,7 @@ static INFO: MethodInfo = MethodInfo {
         source: "survey, Summary Table",
     },
     best_for: "Baseline",
-    mathml: "",
+    mathml: r#"<math display="block"><mi>O</mi><mo>=</mo><mi>softmax</mi><mrow><mo>(</mo><mfrac><mrow><mi>Q</mi><msup><mi>K</mi><mi>⊤</mi></msup></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow><mi>V</mi></math>"#,
     equation: "O = softmax(QKᵀ/√d)·V",
     params: &[],
     causal_unsupported: None,

@@ -75,7 +75,7 @@ static INFO: MethodInfo = MethodInfo {
         source: "survey, Summary Table",
     },
     best_for: "Fixed-length tasks",
-    mathml: "",
+    mathml: r#"<math display="block"><mi>O</mi><mo>=</mo><mi>softmax</mi><mrow><mo>(</mo><mfrac><mrow><mi>Q</mi><msup><mrow><mo>(</mo><mi>E</mi><mi>K</mi><mo>)</mo></mrow><mi>⊤</mi></msup></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow><mrow><mo>(</mo><mi>F</mi><mi>V</mi><mo>)</mo></mrow><mo>,</mo><mrow><mi>E</mi><mo>,</mo><mi>F</mi></mrow><mo>∈</mo><msup><mi>ℝ</mi><mrow><mi>k</mi><mo>×</mo><mi>n</mi></mrow></msup></math>"#,
     equation: "O = softmax(Q(EK)ᵀ/√d)·(FV),  E, F ∈ ℝ^{k×n}",
     params: &[PROJ_DIM, SHARE_EF, PROJECTION],
     causal_unsupported: Some(

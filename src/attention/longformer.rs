@@ -37,7 +37,7 @@ static INFO: MethodInfo = MethodInfo {
         source: "survey, Summary Table",
     },
     best_for: "Long documents",
-    mathml: "",
+    mathml: r#"<math display="block"><msub><mi>o</mi><mi>i</mi></msub><mo>=</mo><munder><mo>∑</mo><mrow><mi>j</mi><mo>∈</mo><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow></mrow></munder><mfrac><mrow><mi>exp</mi><mrow><mo>(</mo><mfrac><mrow><msub><mi>q</mi><mi>i</mi></msub><mo>·</mo><msub><mi>k</mi><mi>j</mi></msub></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow></mrow><mrow><munder><mo>∑</mo><mrow><mi>l</mi><mo>∈</mo><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow></mrow></munder><mi>exp</mi><mrow><mo>(</mo><mfrac><mrow><msub><mi>q</mi><mi>i</mi></msub><mo>·</mo><msub><mi>k</mi><mi>l</mi></msub></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow></mrow></mfrac><msub><mi>v</mi><mi>j</mi></msub></math><math display="block"><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow><mo>=</mo><mrow><mo>{</mo><mi>j</mi><mo>:</mo><mo>|</mo><mi>i</mi><mo>−</mo><mi>j</mi><mo>|</mo><mo>≤</mo><mi>W</mi><mo>}</mo></mrow><mo>∪</mo><mrow><mo>{</mo><mi>j</mi><mo>&lt;</mo><mi>G</mi><mo>}</mo></mrow><mo>∪</mo><mrow><mo>{</mo><mi>j</mi><mo>:</mo><mi>i</mi><mo>&lt;</mo><mi>G</mi><mo>}</mo></mrow></math>"#,
     equation: "S(i) = {j : |i − j| ≤ W} ∪ {j < G} ∪ (i < G ? all : ∅)",
     params: &[WINDOW, GLOBAL],
     causal_unsupported: None,

@@ -595,6 +595,87 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
 
+    /// The tag names of `markup` in order, each with whether it opens; or
+    /// why it is not well-formed XML-like markup (no attributes but
+    /// `display`, no entities but `&lt;` `&gt;` `&amp;`).
+    fn tags(markup: &str) -> Result<Vec<(String, bool)>, String> {
+        let mut out = Vec::new();
+        let mut rest = markup;
+        while let Some(start) = rest.find(['<', '&']) {
+            let tail = &rest[start..];
+            if let Some(after) = tail.strip_prefix('&') {
+                let ok = ["lt;", "gt;", "amp;"].iter().any(|e| after.starts_with(e));
+                if !ok {
+                    return Err(format!("a bare & at «{}»", &tail[..tail.len().min(12)]));
+                }
+                rest = after;
+                continue;
+            }
+            let end = tail.find('>').ok_or("an unclosed <")?;
+            let inner = &tail[1..end];
+            let (open, name) = match inner.strip_prefix('/') {
+                Some(name) => (false, name),
+                None => (true, inner.split(' ').next().unwrap_or_default()),
+            };
+            if inner.contains(' ') && inner != r#"math display="block""# {
+                return Err(format!("unexpected attributes in <{inner}>"));
+            }
+            out.push((name.to_string(), open));
+            rest = &tail[end + 1..];
+        }
+        Ok(out)
+    }
+
+    /// Whether the tags nest, each closed by its own name.
+    fn balanced(markup: &str) -> Result<(), String> {
+        let mut stack = Vec::new();
+        for (name, open) in tags(markup)? {
+            if open {
+                stack.push(name);
+            } else if stack.pop().as_deref() != Some(name.as_str()) {
+                return Err(format!("</{name}> closes nothing open"));
+            }
+        }
+        match stack.is_empty() {
+            true => Ok(()),
+            false => Err(format!("unclosed: {stack:?}")),
+        }
+    }
+
+    #[test]
+    fn every_method_documents_its_equations_complexity_and_use() {
+        const MATHML: &[&str] = &[
+            "math", "mi", "mo", "mn", "mrow", "msub", "msup", "msubsup", "mfrac", "msqrt",
+            "munder", "mover", "mtext",
+        ];
+        for m in MethodId::ALL {
+            let info = m.info();
+            let k = info.key;
+            assert!(
+                info.mathml.starts_with(r#"<math display="block">"#),
+                "{k}: {}",
+                info.mathml
+            );
+            balanced(info.mathml).unwrap_or_else(|e| panic!("{k}: {e}"));
+            for (name, _) in tags(info.mathml).unwrap() {
+                assert!(
+                    MATHML.contains(&name.as_str()),
+                    "{k}: <{name}> is not MathML Core here"
+                );
+            }
+            let c = info.complexity;
+            assert!(
+                c.time.starts_with("O(") && c.space.starts_with("O("),
+                "{k}: {c:?}"
+            );
+            assert!(!c.source.is_empty() && !info.best_for.is_empty(), "{k}");
+        }
+        // Power: broken markup is caught.
+        assert!(balanced("<math><mi>x</mo></math>").is_err());
+        assert!(balanced("<math><mi>x</mi>").is_err());
+        assert!(tags("<mi>a & b</mi>").is_err());
+    }
+
     #[test]
     fn keys_round_trip_and_are_unique() {
         let keys = MethodId::keys();

@@ -61,7 +61,7 @@ static INFO: MethodInfo = MethodInfo {
         source: "Xiong et al. 2021",
     },
     best_for: "—",
-    mathml: "",
+    mathml: r#"<math display="block"><mi>O</mi><mo>=</mo><mi>softmax</mi><mrow><mo>(</mo><mfrac><mrow><mi>Q</mi><msup><mrow><mover><mi>K</mi><mo>~</mo></mover></mrow><mi>⊤</mi></msup></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow><msup><mover><mi>A</mi><mo>~</mo></mover><mo>+</mo></msup><mi>softmax</mi><mrow><mo>(</mo><mfrac><mrow><mover><mi>Q</mi><mo>~</mo></mover><msup><mi>K</mi><mi>⊤</mi></msup></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow><mi>V</mi></math><math display="block"><mover><mi>A</mi><mo>~</mo></mover><mo>=</mo><mi>softmax</mi><mrow><mo>(</mo><mfrac><mrow><mover><mi>Q</mi><mo>~</mo></mover><msup><mrow><mover><mi>K</mi><mo>~</mo></mover></mrow><mi>⊤</mi></msup></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow><mo>,</mo><mtext>  </mtext><mover><mi>Q</mi><mo>~</mo></mover><mo>,</mo><mrow><mover><mi>K</mi><mo>~</mo></mover></mrow><mtext>: means of segments of </mtext><mi>Q</mi><mo>,</mo><mi>K</mi></math>"#,
     equation: "O = softmax(QK̃ᵀ/√d)·Ã⁺·softmax(Q̃Kᵀ/√d)·V",
     params: &[LANDMARKS, PINV_ITERS],
     causal_unsupported: Some("its landmarks average segments that include future positions"),

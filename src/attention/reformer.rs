@@ -81,7 +81,7 @@ static INFO: MethodInfo = MethodInfo {
         source: "survey, Summary Table",
     },
     best_for: "Very long sequences",
-    mathml: "",
+    mathml: r#"<math display="block"><mi>h</mi><mrow><mo>(</mo><mi>x</mi><mo>)</mo></mrow><mo>=</mo><mi>arg max</mi><mrow><mo>(</mo><mrow><mo>[</mo><mi>x</mi><mi>R</mi><mo>;</mo><mo>−</mo><mi>x</mi><mi>R</mi><mo>]</mo></mrow><mo>)</mo></mrow></math><math display="block"><msub><mi>o</mi><mi>i</mi></msub><mo>=</mo><munder><mo>∑</mo><mrow><mi>j</mi><mo>∈</mo><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow></mrow></munder><mfrac><mrow><mi>exp</mi><mrow><mo>(</mo><mfrac><mrow><msub><mi>q</mi><mi>i</mi></msub><mo>·</mo><msub><mi>k</mi><mi>j</mi></msub></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow></mrow><mrow><munder><mo>∑</mo><mrow><mi>l</mi><mo>∈</mo><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow></mrow></munder><mi>exp</mi><mrow><mo>(</mo><mfrac><mrow><msub><mi>q</mi><mi>i</mi></msub><mo>·</mo><msub><mi>k</mi><mi>l</mi></msub></mrow><msqrt><mi>d</mi></msqrt></mfrac><mo>)</mo></mrow></mrow></mfrac><msub><mi>v</mi><mi>j</mi></msub></math><math display="block"><mrow><mi>S</mi><mo>(</mo><mi>i</mi><mo>)</mo></mrow><mo>=</mo><mrow><mo>{</mo><mi>j</mi><mo>:</mo><mi>h</mi><mrow><mo>(</mo><msub><mi>k</mi><mi>j</mi></msub><mo>)</mo></mrow><mo>=</mo><mi>h</mi><mrow><mo>(</mo><msub><mi>q</mi><mi>i</mi></msub><mo>)</mo></mrow><mo>}</mo></mrow><mtext> (sorted chunk and the one before)</mtext></math>"#,
     equation: "h(x) = argmax([xR; −xR]); attend within sorted chunk and the previous one",
     params: &[BUCKETS, ROUNDS, CHUNK, SHARED_QK],
     causal_unsupported: None,

@@ -26,6 +26,7 @@ pub mod quantization;
 pub mod report;
 pub mod scaling;
 pub mod sweep;
+pub mod taxonomy;
 
 use std::rc::Rc;
 

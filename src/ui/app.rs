@@ -1,7 +1,8 @@
 //! The application shell: the router, with one route per lab of
-//! [`LABS`] (`/attention`, …) and `/` for the first lab (old links such as
-//! `/?method=full&n=1024` keep working); header with the labs' navigation,
-//! and footer. An unknown address shows [`NotFound`].
+//! [`LABS`] (`/attention`, …) and `/` for the survey's map (with a query,
+//! the attention explorer, so that old links such as
+//! `/?method=full&n=1024` keep working); header with the navigation, and
+//! footer. An unknown address shows [`NotFound`].
 //!
 //! A static host serves `404.html` (a copy of `index.html`, see
 //! `Trunk.toml`) for a deep link such as `/attention?n=128`; the router then
@@ -9,7 +10,7 @@
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_location, use_params_map};
 use leptos_router::path;
 
 use super::browser;
@@ -17,6 +18,7 @@ use super::components::{LabNav, SiteBase};
 use super::pages::NotFound;
 use super::pages::compare::ComparePage;
 use super::pages::explorer::ExplorerPage;
+use super::pages::map::MapPage;
 use super::pages::model_size::ModelSizePage;
 use super::pages::quantization::QuantizationPage;
 use super::pages::scaling::ScalingPage;
@@ -34,10 +36,20 @@ fn lab_page(family: Option<&str>) -> AnyView {
     }
 }
 
-/// `/`: the first lab.
+/// `/`: the survey's map; with a query, the attention explorer (old links
+/// such as `/?method=full&n=1024` keep reproducing their runs).
 #[component]
 fn Home() -> impl IntoView {
-    lab_page(LABS.first().map(|lab| lab.family))
+    let location = use_location();
+    // A memo: a control's change of the query must not rebuild the page.
+    let explorer = Memo::new(move |_| !location.search.get().trim_start_matches('?').is_empty());
+    move || {
+        if explorer.get() {
+            lab_page(LABS.first().map(|lab| lab.family))
+        } else {
+            view! { <MapPage/> }.into_any()
+        }
+    }
 }
 
 /// `/<lab>` or `/<section>/<lab>`: the lab whose route it is in [`LABS`],

@@ -368,6 +368,19 @@ impl Browser {
         std::fs::write(dir.join(name), png).expect("write screenshot");
     }
 
+    /// A screenshot of the element `id` alone.
+    pub async fn element_screenshot(&self, id: &str, name: &str) {
+        let png = self
+            .testid(id)
+            .await
+            .screenshot()
+            .await
+            .expect("element screenshot");
+        let dir = root().join("target").join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        std::fs::write(dir.join(name), png).expect("write screenshot");
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;

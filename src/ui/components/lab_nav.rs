@@ -1,5 +1,6 @@
-//! Navigation between the labs of [`LABS`]: one link each, the current one
-//! marked (`aria-current="page"`; `/` is the first lab).
+//! Navigation: the survey's map (`/`, the overview) and the labs of
+//! [`LABS`], one link each, the current one marked (`aria-current="page"`;
+//! `/` with a query is the attention explorer, as old links are).
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
@@ -16,11 +17,18 @@ pub fn site_base() -> String {
     use_context::<SiteBase>().unwrap_or_default().0
 }
 
-/// Whether `pathname` shows `lab`.
-fn shows(lab: &LabInfo, pathname: &str, base: &str) -> bool {
+/// Whether the address shows `lab` (`None`: the map).
+fn shows(lab: Option<&LabInfo>, pathname: &str, search: &str, base: &str) -> bool {
     let path = pathname.strip_prefix(base).unwrap_or(pathname);
-    path.trim_end_matches('/') == lab.route
-        || (path.trim_end_matches('/').is_empty() && LABS.first() == Some(lab))
+    let at_root = path.trim_end_matches('/').is_empty();
+    let query = !search.trim_start_matches('?').is_empty();
+    match lab {
+        None => at_root && !query,
+        Some(lab) => {
+            path.trim_end_matches('/') == lab.route
+                || (at_root && query && LABS.first() == Some(lab))
+        }
+    }
 }
 
 /// The header's navigation.
@@ -28,29 +36,45 @@ fn shows(lab: &LabInfo, pathname: &str, base: &str) -> bool {
 pub fn LabNav() -> impl IntoView {
     let location = use_location();
     let base = site_base();
+    let link = move |lab: Option<&'static LabInfo>| {
+        let base = base.clone();
+        let here = {
+            let base = base.clone();
+            move || {
+                let search = location.search.get();
+                location.pathname.with(|p| shows(lab, p, &search, &base))
+            }
+        };
+        let (route, title, section, testid) = match lab {
+            Some(lab) => (
+                lab.route,
+                lab.title,
+                lab.section,
+                format!("lab-{}", lab.family),
+            ),
+            None => (
+                "/",
+                "Overview",
+                "The survey's map: every approach and where it runs",
+                "lab-map".to_string(),
+            ),
+        };
+        view! {
+            <a
+                href=format!("{base}{route}")
+                title=section
+                class:active=here.clone()
+                aria-current=move || here().then_some("page")
+                data-testid=testid
+            >
+                {title}
+            </a>
+        }
+    };
     view! {
         <nav class="labs" aria-label="Labs" data-testid="lab-nav">
-            {LABS
-                .iter()
-                .map(|lab| {
-                    let base = base.clone();
-                    let here = {
-                        let base = base.clone();
-                        move || location.pathname.with(|p| shows(lab, p, &base))
-                    };
-                    view! {
-                        <a
-                            href=format!("{base}{}", lab.route)
-                            title=lab.section
-                            class:active=here.clone()
-                            aria-current=move || here().then_some("page")
-                            data-testid=format!("lab-{}", lab.family)
-                        >
-                            {lab.title}
-                        </a>
-                    }
-                })
-                .collect_view()}
+            {link(None)}
+            {LABS.iter().map(|lab| link(Some(lab))).collect_view()}
         </nav>
     }
 }

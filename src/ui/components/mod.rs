@@ -26,7 +26,7 @@ pub use controls::{Controls, Update};
 pub use effective_context::EffectiveContext;
 pub use error_law::ErrorLaw;
 pub use heatmap::{Heatmap, Pooled};
-pub use lab_nav::{LabLinks, LabNav, SiteBase};
+pub use lab_nav::{LabLinks, LabNav, SiteBase, site_base};
 pub use measurement_panel::MeasurementPanel;
 pub use method_card::MethodCard;
 pub use pattern_view::PatternView;

@@ -80,7 +80,7 @@ pub fn ExplorerPage() -> impl IntoView {
     let method = Signal::derive(move || settings.with(|s| s.method));
 
     view! {
-        <main class="explorer">
+        <main class="explorer" data-testid="explorer-page">
             <section class="card controls-card">
                 <Controls settings=settings update=update/>
                 <SettingsIssues issues=issues/>
