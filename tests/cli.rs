@@ -688,3 +688,36 @@ fn sweep_prints_the_error_law() {
         "landmarks = 999 is outside 1..=256",
     );
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_closed_pipe_or_a_full_disk_ends_with_a_message_not_a_panic() {
+    // A pipe whose reading end is closed before flt writes: EPIPE.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_flt"))
+        .arg("methods")
+        .stdout(writer)
+        .output()
+        .expect("run flt");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.starts_with("flt: standard output was closed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // /dev/full: ENOSPC on every write.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let o = Command::new(env!("CARGO_BIN_EXE_flt"))
+        .args(["run", "--n", "8", "--d", "4", "--backend", "cpu", "--json"])
+        .stdout(full)
+        .output()
+        .expect("run flt");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("No space left on device") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -93,7 +93,8 @@ async fn the_map_links_every_approach_to_a_page_that_runs_it() {
         !math.is_empty(),
         "the method card shows its equations as MathML"
     );
-    b.element_screenshot("method-card", "method-card-mathml.png").await;
+    b.element_screenshot("method-card", "method-card-mathml.png")
+        .await;
     visit_every_link(&b).await;
     // Old links at / keep reproducing their runs.
     b.goto("?method=full&n=64&d=16&seed=2").await;

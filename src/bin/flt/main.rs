@@ -12,7 +12,18 @@
 //! Flags carry the same names as the page's URL parameters, are generated
 //! from the same table ([`flt_explorer::settings::COMMON`] and the method
 //! registry) and go through the same parser. Bad flags or input files exit
-//! with status 2 and a message; a GPU failure exits with 1.
+//! with status 2 and a message; a GPU failure exits with 1. Output that
+//! cannot be written — a closed pipe (`flt methods | head -1`), a full
+//! disk — ends the program with a one-line message (status 141 for the
+//! pipe, as SIGPIPE would, 1 otherwise), never a panic.
+//!
+//! ```text
+//! flt quantize --in w.npy --out wq.npy --bits 4 --granularity group --group-size 128 --json
+//! flt size --model albert-base --json
+//! flt matmul --m 4096 --k 4096 --n 4096 --backend gpu --json
+//! flt qat --seed 1 --backend gpu
+//! flt compare --n 4096 --d 64 --json
+//! ```
 
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
@@ -33,6 +44,7 @@ mod size;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
+    exit_cleanly_when_output_fails();
     let matches = args::command().get_matches();
     let result = match matches.subcommand() {
         Some(("run", m)) => commands::run(m),
@@ -60,6 +72,33 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
+
+/// `println!` panics when standard output cannot be written (Rust ignores
+/// SIGPIPE, so a closed pipe is an error like a full disk): turn that one
+/// panic into a message and an exit status; any other panic is reported as
+/// usual.
+#[cfg(not(target_arch = "wasm32"))]
+fn exit_cleanly_when_output_fails() {
+    let usual = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let Some(why) = message.strip_prefix("failed printing to stdout: ") else {
+            usual(info);
+            return;
+        };
+        if why.contains("Broken pipe") {
+            eprintln!("flt: standard output was closed before everything was written");
+            std::process::exit(141);
+        }
+        eprintln!("flt: cannot write to standard output: {why}");
+        std::process::exit(1);
+    }));
+}
 
 /// A failure and the exit status it maps to.
 #[cfg(not(target_arch = "wasm32"))]
