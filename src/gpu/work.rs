@@ -11,8 +11,9 @@
 //! arithmetic is not counted. Bytes are 4 × the scalar loads and stores of
 //! storage buffers (uniforms excluded), with no cache model.
 
+use super::memory_attention::MemoryGeometry;
 use super::tiled_attention::{TILE, WorkPlan};
-use crate::data::codes::FeatureKind;
+use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
 use crate::data::tiles::TileList;
 
@@ -130,12 +131,26 @@ pub fn pinv_iteration(l: u64) -> (u64, u64) {
 /// or per 32-row slot, and `merge_splits` re-reads each slot's statistics
 /// for every column.
 pub fn attend(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64, u64) {
+    attend_keys(list, plan, n, n, d, dv)
+}
+
+/// [`attend`] over n queries and `keys` key rows (more than n when a
+/// method appends rows after the positions: compressed memory).
+pub fn attend_keys(
+    list: &TileList,
+    plan: &WorkPlan,
+    n: u64,
+    keys: u64,
+    d: u64,
+    dv: u64,
+) -> (u64, u64) {
     let t = TILE as u64;
+    let n_keys = keys;
     let (d4, u) = (d.div_ceil(4), dv.div_ceil(32));
     let mut flops = 0u64;
     let mut bytes = 0u64;
     for &kt in &list.tiles {
-        let keys = (n - (kt as u64 * t).min(n)).min(t);
+        let keys = (n_keys - (kt as u64 * t).min(n_keys)).min(t);
         flops += t * t * (8 * d4 + 15) + 2048 * u * keys;
         bytes += 4 * (1 + keys * (d + dv));
     }
@@ -165,14 +180,27 @@ pub const ATTEND_WIDE_BYTES_RULE: &str = "per live row and visited tile 4(1 + ke
 /// 32 scores (max and sum), and the output row accumulates P·V with threads
 /// striding over its columns. Merges as [`attend`].
 pub fn attend_wide(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64, u64) {
+    attend_wide_keys(list, plan, n, n, d, dv)
+}
+
+/// [`attend_wide`] over n queries and `keys` key rows.
+pub fn attend_wide_keys(
+    list: &TileList,
+    plan: &WorkPlan,
+    n: u64,
+    keys: u64,
+    d: u64,
+    dv: u64,
+) -> (u64, u64) {
     let t = TILE as u64;
+    let n_keys = keys;
     let mut flops = 0u64;
     let mut bytes = 0u64;
     for item in &plan.items {
         let [qt, first, end, _] = *item;
         let live = (n - (qt as u64 * t).min(n)).min(t);
         for &kt in &list.tiles[first as usize..end as usize] {
-            let keys = (n - (kt as u64 * t).min(n)).min(t);
+            let keys = (n_keys - (kt as u64 * t).min(n_keys)).min(t);
             flops += live * keys * (2 * d + 4) + t * (64 * 64 + 3 * 32 + keys * 2 * dv + dv);
             bytes += 4 * (live * (1 + keys * 2 * d) + t * keys * dv);
         }
@@ -282,6 +310,51 @@ pub fn linear_sums(n: u64, m: u64, dv: u64, chunk: u64, causal: bool) -> Work {
         work.add("apply (prefix + own chunk)", (flops, bytes));
     }
     work
+}
+
+/// `memory_attention.wgsl`'s f_c over one buffer of `width` columns into
+/// `slots` slot rows, per output element: mean c adds and a division, max c
+/// maxima, the convolution c·width multiply-adds (2c·width); bytes: the c
+/// rows (and the convolution's c·width weights) read, the slot written; the
+/// gather reads its source index and row and writes.
+pub fn memory_compress(kind: CompressKind, slots: u64, c: u64, width: u64) -> (u64, u64) {
+    let outputs = slots * width;
+    match kind {
+        CompressKind::Mean => (outputs * (c + 1), 4 * outputs * (c + 1)),
+        CompressKind::Max => (outputs * c, 4 * outputs * (c + 1)),
+        CompressKind::Conv => (outputs * 2 * c * width, 4 * outputs * (2 * c * width + 1)),
+        CompressKind::MostAttended => (0, 12 * outputs),
+    }
+}
+
+/// Most-attended's selection passes in `memory_attention.wgsl`, per evicted
+/// position j with W_j watchers and an eviction batch of L_j positions
+/// starting at lo_j:
+///
+/// * `usage`: per watcher the dot product, scale, shift, `exp`, division and
+///   sum (2d + 5), then one division; q_i, k_j and (m, l) read per watcher
+///   (4(2d + 2)), the usage written;
+/// * `select_keep`: two comparisons per batch member, L_j + 1 reads and a
+///   write;
+/// * `select_slots`: the keep flags before j in its batch read, slot_of
+///   written for every position and slot_src for each slot.
+pub fn memory_selection(g: &MemoryGeometry, d: u64) -> Work {
+    let (mut usage, mut keep, mut slots) = ((0u64, 0u64), (0u64, 0u64), 0u64);
+    for j in 0..g.evicted as u64 {
+        let watchers = g.watchers(j);
+        let (lo, len) = g.batch(j);
+        usage.0 += watchers * (2 * d + 5) + 1;
+        usage.1 += 4 * (watchers * (2 * d + 2) + 1);
+        keep.0 += 2 * len;
+        keep.1 += 4 * (len + 2);
+        slots += 4 * (j - lo + 2);
+    }
+    slots += 4 * (g.n as u64 - g.evicted as u64) + 4 * g.slots as u64;
+    let mut w = Work::default();
+    w.add(format!("usage of {} evicted positions", g.evicted), usage);
+    w.add("select_keep", keep);
+    w.add("select_slots", (0, slots));
+    w
 }
 
 /// `quantize.wgsl` on `numel` elements in `groups` groups of `cpg` chunk
