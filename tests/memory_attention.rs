@@ -390,8 +390,7 @@ fn the_settings_keep_memory_methods_causal() {
         .problem(GpuRunOptions::default());
     problem.causal = false;
     let err = pollster::block_on(run(&problem, &Backend::Cpu { reason: None }, &Quiet))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("always causal"), "{err}");
 }
 

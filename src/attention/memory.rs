@@ -440,8 +440,8 @@ impl RowKernel for MemoryTwin<'_> {
             .layout
             .boundary(self.layout.segments().saturating_sub(1));
         if self.layout.rate > 1
-            && (self.layout.segment % self.layout.rate != 0
-                || self.layout.memory % self.layout.rate != 0)
+            && (!self.layout.segment.is_multiple_of(self.layout.rate)
+                || !self.layout.memory.is_multiple_of(self.layout.rate))
             && extra > 0
         {
             notes.push(format!(
@@ -1146,7 +1146,9 @@ impl MemoryLayout {
         } else {
             keys.slots.start * self.rate
         };
-        vec![from..i + 1]
+        #[allow(clippy::single_range_in_vec_init)]
+        let ranges = vec![from..i + 1];
+        ranges
     }
 
     /// The effective context of the last position through `layers` layers.
@@ -1154,6 +1156,78 @@ impl MemoryLayout {
         let n = self.n.max(1);
         compose_reach(n, n - 1, layers, |i| self.sees(i))
     }
+}
+
+/// The effective context of the last token against depth, for the chart:
+/// the composed reach of the method's layout, the rule of thumb beside it,
+/// and (Compressive) Transformer-XL's with the same S and M.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextCurve {
+    /// Positions.
+    pub n: usize,
+    /// Depths 1 … L.
+    pub layers: Vec<usize>,
+    /// How far back the last token reaches after each depth (positions,
+    /// itself included), composed layer by layer.
+    pub reach: Vec<usize>,
+    /// The rule of thumb at each depth: L·M (Transformer-XL) or
+    /// L·(M + c·M_c), plus the token's offset in its segment and itself.
+    pub rule: Vec<usize>,
+    /// The rule's name.
+    pub rule_label: String,
+    /// Transformer-XL with the same S and M, composed (Compressive only).
+    pub without_compression: Option<Vec<usize>>,
+}
+
+/// [`ContextCurve`] of `layout` over 1 … `layers` layers.
+pub fn effective_context(layout: &MemoryLayout, layers: usize) -> ContextCurve {
+    let n = layout.n.max(1);
+    let spans = |l: &MemoryLayout| {
+        let r = l.reach(layers);
+        (1..=layers).map(|k| r.span(k)).collect::<Vec<_>>()
+    };
+    let per_layer = layout.memory + layout.rate * layout.compressed;
+    let offset = (n - 1) % layout.segment + 1;
+    let compresses = layout.compresses();
+    ContextCurve {
+        n,
+        layers: (1..=layers).collect(),
+        reach: spans(layout),
+        rule: (1..=layers)
+            .map(|k| (k * per_layer + offset).min(n))
+            .collect(),
+        rule_label: if compresses {
+            "L·(M + c·M_c) + offset".into()
+        } else {
+            "L·M + offset".into()
+        },
+        without_compression: compresses.then(|| {
+            spans(&MemoryLayout {
+                rate: 1,
+                compressed: 0,
+                ..*layout
+            })
+        }),
+    }
+}
+
+/// The layout of a memory method's settings over n positions (`None` for
+/// a method without a memory): what the effective-context card draws.
+pub fn layout_of(method: super::MethodId, params: &ParamValues, n: usize) -> Option<MemoryLayout> {
+    let entry = match method {
+        super::MethodId::TransformerXl => &super::transformer_xl::TRANSFORMER_XL,
+        super::MethodId::Compressive => &super::compressive::COMPRESSIVE,
+        _ => return None,
+    };
+    let config = Config {
+        causal: true,
+        seed: 0,
+        params,
+    };
+    Some(MemoryLayout {
+        n,
+        ..(entry.spec)(&config, n).layout
+    })
 }
 
 #[cfg(test)]
@@ -1340,7 +1414,7 @@ mod tests {
         // whose queries see back to its own memory: one segment per layer.
         let l = MemoryLayout::transformer_xl(1000, 16, 4);
         let r = l.reach(5);
-        assert_eq!(r.span(1), 4 + 7 + 1 + 0 * 16);
+        assert_eq!(r.span(1), 4 + 7 + 1);
         assert_eq!(r.span(3), 4 + 7 + 1 + 2 * 16);
     }
 
@@ -1354,6 +1428,31 @@ mod tests {
                 (xl.reach(layers).span(layers) + layers * 4 * 8).min(4000)
             );
         }
+    }
+
+    #[test]
+    fn the_context_curve_follows_the_rule_where_it_holds() {
+        // M a multiple of S: the composed reach is the rule exactly, until n.
+        let l = MemoryLayout::transformer_xl(512, 32, 64);
+        let c = effective_context(&l, 12);
+        assert_eq!(c.reach, c.rule);
+        assert_eq!(*c.reach.last().unwrap(), 512, "12·64 + 32 > n");
+        let l = MemoryLayout::transformer_xl(2048, 32, 64);
+        assert!(c.without_compression.is_none());
+        let cm = layout(2048, 32, 64, 4, 16);
+        let c = effective_context(&cm, 4);
+        assert_eq!(c.reach, c.rule);
+        assert_eq!(
+            c.without_compression.unwrap(),
+            effective_context(&l, 4).reach
+        );
+        let mut p = ParamValues::new();
+        p.insert("memory".into(), 7);
+        assert_eq!(
+            layout_of(super::super::MethodId::TransformerXl, &p, 100),
+            Some(MemoryLayout::transformer_xl(100, 64, 7))
+        );
+        assert_eq!(layout_of(super::super::MethodId::Full, &p, 100), None);
     }
 
     #[test]
