@@ -108,7 +108,7 @@ static INFO: MethodInfo = MethodInfo {
     ]),
     complexity: Complexity {
         time: "O(n·(S + M + M_c))",
-        space: "O(n + S·(S + M + M_c))",
+        space: "O(S·(S + M + M_c))",
         source: "Rae et al. 2020, §3.1: attention over segment, memory and compressed memory",
     },
     best_for: "Autoregressive generation",

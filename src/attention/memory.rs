@@ -427,31 +427,34 @@ impl RowKernel for MemoryTwin<'_> {
     }
 
     fn notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        if self.layout.compresses() && self.slot_map.share > 1 {
-            notes.push(format!(
-                "pattern_pairs counts each compressed slot as the {} positions it summarises; \
-                 the kernel computes {} query–key pairs (a slot is one key): see flops_algorithmic",
-                self.slot_map.share,
-                self.layout.pairs()
-            ));
-        }
-        let extra = self
-            .layout
-            .boundary(self.layout.segments().saturating_sub(1));
-        if self.layout.rate > 1
-            && (!self.layout.segment.is_multiple_of(self.layout.rate)
-                || !self.layout.memory.is_multiple_of(self.layout.rate))
-            && extra > 0
-        {
-            notes.push(format!(
-                "c = {} does not divide both S = {} and M = {}: whole groups of c leave the memory \
-                 together, so it holds between M and M + c − 1 positions",
-                self.layout.rate, self.layout.segment, self.layout.memory
-            ));
-        }
-        notes
+        layout_notes(&self.layout, self.slot_map.share)
     }
+}
+
+/// Remarks a reader needs about a layout (on CPU and GPU runs alike): how
+/// the pattern's pairs count compressed slots, and a memory boundary that
+/// whole groups of c move.
+pub fn layout_notes(layout: &MemoryLayout, share: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    if layout.slots() > 0 && share > 1 {
+        notes.push(format!(
+            "pattern_pairs counts each compressed slot as the {share} positions it summarises; \
+             the kernel computes {} query–key pairs (a slot is one key): see flops_algorithmic",
+            layout.pairs()
+        ));
+    }
+    if layout.rate > 1
+        && layout.evicted() > 0
+        && (!layout.segment.is_multiple_of(layout.rate)
+            || !layout.memory.is_multiple_of(layout.rate))
+    {
+        notes.push(format!(
+            "c = {} does not divide both S = {} and M = {}: whole groups of c leave the memory \
+             together, so it holds between M and M + c − 1 positions",
+            layout.rate, layout.segment, layout.memory
+        ));
+    }
+    notes
 }
 
 /// The pattern as the tiled kernel encodes it ([`PatternKind::Memory`]):
@@ -1002,11 +1005,15 @@ impl super::AttentionMethod for Recurrent {
             let spec = (self.spec)(config, n);
             let mask = self.mask(config, n);
             let layout = mask.layout;
+            let notes = layout_notes(&layout, mask.share);
             let qkv = (&inputs.q, &inputs.k, &inputs.v);
             let Some(kind) = spec.function() else {
                 // Transformer-XL (or nothing compressed yet): the tiled
                 // kernel over the positions alone.
-                return tiled_attention::run(ctx, qkv, false, Layout::Masked(&mask), options).await;
+                let mut out =
+                    tiled_attention::run(ctx, qkv, false, Layout::Masked(&mask), options).await?;
+                out.notes.extend(notes);
+                return Ok(out);
             };
             let local = MemoryMask {
                 layout: MemoryLayout {
@@ -1031,7 +1038,9 @@ impl super::AttentionMethod for Recurrent {
                 local: &local,
                 conv: (&wk, &wv),
             };
-            memory_attention::run(ctx, qkv, &plan, options).await
+            let mut out = memory_attention::run(ctx, qkv, &plan, options).await?;
+            out.notes.extend(notes);
+            Ok(out)
         })
     }
 
@@ -1063,8 +1072,8 @@ pub const MEMORY: ParamSpec = ParamSpec::int(
 /// The complexity both methods have, from the survey's reading of the papers.
 pub const COMPLEXITY: Complexity = Complexity {
     time: "O(n·(S + M))",
-    space: "O(n + S·(S + M))",
-    source: "Dai et al. 2019, §3.2: each segment attends to itself and M cached states",
+    space: "O(S·(S + M))",
+    source: "Dai et al. 2019, §3.2: each segment of S attends to itself and M cached states",
 };
 
 // ---- the effective context ----------------------------------------------
@@ -1095,36 +1104,53 @@ impl Reach {
 
 /// Composes `sees` (the positions one layer lets position i read, as
 /// ranges) over `layers` layers from `query`, by breadth-first search over
-/// positions: frontier → every position its members read.
+/// positions: frontier → every position its members read. Each position is
+/// visited once: a union–find "next unreached position" array skips the
+/// reached runs of a range, so wide ranges cost their new positions only.
 pub fn compose_reach(
     n: usize,
     query: usize,
     layers: usize,
     sees: impl Fn(usize) -> Vec<Range<usize>>,
 ) -> Reach {
-    let mut reached = vec![false; n];
-    reached[query] = true;
+    // next[j]: the least unreached position ≥ j (n: none), path-compressed.
+    let mut next: Vec<usize> = (0..=n).collect();
+    fn find(next: &mut [usize], j: usize) -> usize {
+        let mut root = j;
+        while next[root] != root {
+            root = next[root];
+        }
+        let mut k = j;
+        while next[k] != root {
+            let up = next[k];
+            next[k] = root;
+            k = up;
+        }
+        root
+    }
+    next[query] = query + 1;
     let mut frontier = vec![query];
     let (mut reach, mut earliest) = (Vec::with_capacity(layers), Vec::with_capacity(layers));
     let mut count = 1;
     let mut first = query;
     for _ in 0..layers {
-        let mut next = Vec::new();
+        let mut fresh = Vec::new();
         for &p in &frontier {
             for r in sees(p) {
-                for j in r {
-                    if !reached[j] {
-                        reached[j] = true;
-                        next.push(j);
-                        count += 1;
-                        first = first.min(j);
-                    }
+                let mut j = find(&mut next, r.start);
+                while j < r.end.min(n) {
+                    next[j] = j + 1;
+                    fresh.push(j);
+                    count += 1;
+                    first = first.min(j);
+                    j = find(&mut next, j + 1);
                 }
             }
         }
+        let next_frontier = fresh;
         reach.push(count);
         earliest.push(first);
-        frontier = next;
+        frontier = next_frontier;
     }
     Reach {
         query,
@@ -1163,8 +1189,13 @@ impl MemoryLayout {
 /// and (Compressive) Transformer-XL's with the same S and M.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextCurve {
-    /// Positions.
+    /// Positions of the sequence the reach is composed on: the settings' n,
+    /// extended by whole segments (the last token keeps its offset in its
+    /// segment) until the deepest layer's rule of thumb fits, so the growth
+    /// shows rather than the ceiling (at most [`CONTEXT_HORIZON`]).
     pub n: usize,
+    /// The settings' n.
+    pub settings_n: usize,
     /// Depths 1 … L.
     pub layers: Vec<usize>,
     /// How far back the last token reaches after each depth (positions,
@@ -1179,18 +1210,26 @@ pub struct ContextCurve {
     pub without_compression: Option<Vec<usize>>,
 }
 
+/// The longest sequence [`effective_context`] composes on.
+pub const CONTEXT_HORIZON: usize = 1 << 18;
+
 /// [`ContextCurve`] of `layout` over 1 … `layers` layers.
 pub fn effective_context(layout: &MemoryLayout, layers: usize) -> ContextCurve {
-    let n = layout.n.max(1);
+    let settings_n = layout.n.max(1);
+    let per_layer = layout.memory + layout.rate * layout.compressed;
+    let needed = (layers * per_layer + layout.segment).min(CONTEXT_HORIZON);
+    let n =
+        settings_n + layout.segment * needed.saturating_sub(settings_n).div_ceil(layout.segment);
+    let layout = &MemoryLayout { n, ..*layout };
     let spans = |l: &MemoryLayout| {
         let r = l.reach(layers);
         (1..=layers).map(|k| r.span(k)).collect::<Vec<_>>()
     };
-    let per_layer = layout.memory + layout.rate * layout.compressed;
     let offset = (n - 1) % layout.segment + 1;
     let compresses = layout.compresses();
     ContextCurve {
         n,
+        settings_n,
         layers: (1..=layers).collect(),
         reach: spans(layout),
         rule: (1..=layers)
@@ -1436,7 +1475,17 @@ mod tests {
         let l = MemoryLayout::transformer_xl(512, 32, 64);
         let c = effective_context(&l, 12);
         assert_eq!(c.reach, c.rule);
-        assert_eq!(*c.reach.last().unwrap(), 512, "12·64 + 32 > n");
+        // Extended by whole segments until 12·64 + 32 fits.
+        assert_eq!((c.settings_n, c.n), (512, 800));
+        assert_eq!(*c.reach.last().unwrap(), 800);
+        // A memory longer than the horizon needs: one layer sees everything.
+        let c = effective_context(&MemoryLayout::transformer_xl(100, 10, 1 << 20), 4);
+        assert!(
+            (CONTEXT_HORIZON..CONTEXT_HORIZON + 10).contains(&c.n),
+            "{}",
+            c.n
+        );
+        assert!(c.reach.iter().all(|&r| r == c.n));
         let l = MemoryLayout::transformer_xl(2048, 32, 64);
         assert!(c.without_compression.is_none());
         let cm = layout(2048, 32, 64, 4, 16);

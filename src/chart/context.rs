@@ -5,7 +5,8 @@
 //! per-layer pattern ([`crate::attention::memory::effective_context`]),
 //! beside the rule of thumb L·M (or L·(M + c·M_c) with a compressed memory),
 //! Transformer-XL with the same S and M for the Compressive Transformer, and
-//! the sequence length that bounds it all.
+//! the settings' sequence length (the curve is composed on a sequence
+//! extended by whole segments, so that the growth shows).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -35,7 +36,7 @@ pub fn draw_context<DB: DrawingBackend>(
         .copied()
         .max()
         .unwrap_or(1)
-        .max(curve.n) as f64
+        .max(curve.settings_n) as f64
         * 1.08;
     let mut chart = ChartBuilder::on(root)
         .caption(
@@ -64,7 +65,7 @@ pub fn draw_context<DB: DrawingBackend>(
             .map(|(&l, &y)| (l as f64, y as f64))
             .collect()
     };
-    let n = curve.n as f64;
+    let n = curve.settings_n as f64;
     chart
         .draw_series(DashedLineSeries::new(
             [(0.5, n), (depth as f64 + 0.5, n)],
@@ -72,17 +73,8 @@ pub fn draw_context<DB: DrawingBackend>(
             4,
             CEILING.stroke_width(1),
         ))?
-        .label(format!("sequence length n = {}", curve.n))
+        .label(format!("n = {} (these settings)", curve.settings_n))
         .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], CEILING.stroke_width(1)));
-    chart
-        .draw_series(DashedLineSeries::new(
-            points(&curve.rule),
-            4,
-            3,
-            RULE.stroke_width(2),
-        ))?
-        .label(format!("rule of thumb: {}", curve.rule_label))
-        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], RULE.stroke_width(2)));
     if let Some(xl) = &curve.without_compression {
         chart
             .draw_series(LineSeries::new(points(xl), WITHOUT.stroke_width(2)))?
@@ -93,19 +85,32 @@ pub fn draw_context<DB: DrawingBackend>(
     }
     chart
         .draw_series(LineSeries::new(points(&curve.reach), REACH.stroke_width(2)))?
-        .label("composed reach (BFS over the per-layer pattern)")
+        .label(format!(
+            "composed reach (BFS over the per-layer pattern, {} positions)",
+            curve.n
+        ))
         .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], REACH.stroke_width(2)));
     chart.draw_series(
         points(&curve.reach)
             .into_iter()
             .map(|p| Circle::new(p, 3, REACH.filled())),
     )?;
+    // The rule on top, dashed: where it holds it lies on the reach.
+    chart
+        .draw_series(DashedLineSeries::new(
+            points(&curve.rule),
+            5,
+            5,
+            RULE.stroke_width(2),
+        ))?
+        .label(format!("rule of thumb: {}", curve.rule_label))
+        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], RULE.stroke_width(2)));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(200, 200, 210))
         .label_font(("sans-serif", 11))
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     root.present()
 }
@@ -129,7 +134,7 @@ mod tests {
         let xl = effective_context(&MemoryLayout::transformer_xl(1024, 32, 64), 12);
         let out = svg(&xl);
         assert!(out.contains("composed reach") && out.contains("L·M + offset"));
-        assert!(out.contains("sequence length n = 1024"));
+        assert!(out.contains("n = 1024 (these settings)"));
         assert!(out.matches("<circle").count() >= 12);
         assert!(!out.contains("Transformer-XL, same S and M"));
         let compressive = MemoryLayout {

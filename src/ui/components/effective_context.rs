@@ -20,11 +20,17 @@ const LAYERS: usize = 16;
 /// stops growing.
 fn readout(curve: &ContextCurve) -> String {
     let (first, last) = (curve.reach[0], *curve.reach.last().unwrap_or(&0));
-    let saturated = curve
+    let covered = curve
         .reach
         .iter()
-        .position(|&r| r >= curve.n)
-        .map(|l| format!(" It covers the whole sequence from L = {} on.", l + 1))
+        .position(|&r| r >= curve.settings_n)
+        .map(|l| {
+            format!(
+                " A sequence of n = {} is covered from L = {} on.",
+                curve.settings_n,
+                l + 1
+            )
+        })
         .unwrap_or_default();
     let compressed = curve
         .without_compression
@@ -32,10 +38,17 @@ fn readout(curve: &ContextCurve) -> String {
         .and_then(|xl| xl.last())
         .map(|xl| format!(" Transformer-XL with the same S and M: {xl}."))
         .unwrap_or_default();
+    let horizon = if curve.n > curve.settings_n {
+        format!(
+            " (composed on {} positions: n extended by whole segments so that the growth shows)",
+            curve.n
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "One layer: the last token sees {first} positions back. {} layers: {last} of n = {}.{compressed}{saturated}",
+        "One layer: the last token sees {first} positions back. {} layers: {last}{horizon}.{compressed}{covered}",
         curve.layers.len(),
-        curve.n
     )
 }
 
