@@ -24,6 +24,7 @@ mod common;
 use common::{assert_close, gpu, params};
 use flt_explorer::attention::memory::conv_weights;
 use flt_explorer::attention::{Config, MethodId, ParamValues};
+use flt_explorer::data::maps::{MapPooler, PatternPooler};
 use flt_explorer::gpu::{GpuContext, GpuRunOptions};
 use flt_explorer::inputs::Inputs;
 use flt_explorer::pipeline::attention::run;
@@ -276,6 +277,53 @@ fn gpu_kernels_match_the_streamed_reference() {
                 &expect,
             );
         }
+    }
+}
+
+#[test]
+fn gpu_views_match_the_twin_pair_by_pair() {
+    // n ≤ 512: one cell per pair, so the pooled pattern is the pattern and
+    // the pooled weights are the weights; a compressed slot's weight is
+    // shared by the positions it stands for.
+    let Some(ctx) = gpu() else { return };
+    let x = Inputs::seeded(203, 16, 9);
+    for k in cases() {
+        let p = k.params();
+        let method = k.method();
+        let options = GpuRunOptions {
+            repeats: 1,
+            ..Default::default()
+        };
+        let out =
+            pollster::block_on(method.method().run_gpu(&ctx, &x, &config(&p), &options)).unwrap();
+        let twin = method.method().cpu_twin(&x, &config(&p)).unwrap();
+        let mut weights = MapPooler::new(x.n());
+        let mut pattern = PatternPooler::new(x.n());
+        let mut o = Array2::zeros((x.n(), x.dv()));
+        twin.compute_rows(
+            0..x.n(),
+            o.view_mut(),
+            Some(&mut |i, w: &[f32]| weights.add_row(i, w)),
+        );
+        for i in 0..x.n() {
+            pattern.add_row(i, &twin.row_pattern(i));
+        }
+        let (weights, pattern) = (weights.finish(), pattern.finish());
+        assert_eq!(weights.factor, 1);
+        let gpu_weights = out.artifacts.weights().expect("weights");
+        for (a, b) in gpu_weights.values.iter().zip(&weights.values) {
+            assert!(
+                (a - b).abs() <= 2e-6 + 1e-5 * b.abs(),
+                "{k:?}: weight {a} vs {b}"
+            );
+        }
+        let gpu_pattern = out.artifacts.pattern().expect("pattern");
+        assert_eq!(gpu_pattern.codes, pattern.codes, "{k:?}: pattern");
+        let rows: f32 = weights.values.iter().sum();
+        assert!(
+            (rows - x.n() as f32).abs() < 1e-2,
+            "{k:?}: every row sums to 1"
+        );
     }
 }
 
