@@ -92,8 +92,11 @@ pub const KERNELS: &[Kernel] = &[
     SELECT_SLOTS,
 ];
 
-/// Threads per workgroup of every entry point.
+/// Threads per workgroup of the one-thread-per-element entry points.
 const WG: u32 = 64;
+
+/// Keys per workgroup of `usage` (and query rows per chunk).
+pub const USAGE_KEYS: usize = 32;
 
 /// The layout of segments, memory and slots as the kernels read it
 /// (`attention::memory::MemoryLayout` gives it; the formulas are the same).
@@ -316,6 +319,8 @@ pub async fn run(
     if let Some(local) = &local_tiled {
         let (p, groups) = with_grid(uniform(d), g.evicted as usize);
         let params = buffers::uniform(ctx, "memory.params", &p);
+        let tiles = (g.evicted as usize).div_ceil(USAGE_KEYS);
+        let usage_groups = (tiles.min(32768) as u32, tiles.div_ceil(32768) as u32);
         let named = [
             ("params", &params),
             ("q", &qkv.q),
@@ -326,7 +331,7 @@ pub async fn run(
             ("slot_of", tiled.aux()),
             ("slot_src", &slot_src),
         ];
-        program.time(Pass::build(ctx, &USAGE, &[], &named, groups).await?);
+        program.time(Pass::build(ctx, &USAGE, &[], &named, usage_groups).await?);
         program.time(Pass::build(ctx, &SELECT_KEEP, &[], &named, groups).await?);
         let (p, groups) = with_grid(uniform(d), n);
         let params = buffers::uniform(ctx, "memory.params", &p);

@@ -18,7 +18,8 @@
 // row's statistics (m, l):
 //
 //   usage         u_j = mean over the queries i that see j uncompressed of
-//                 exp(q_i·k_j·scale − m_i) / l_i;
+//                 exp(q_i·k_j·scale − m_i) / l_i, scored 32 keys × 32 rows at
+//                 a time through workgroup memory;
 //   select_keep   per eviction batch of L positions, keep the L/c with the
 //                 highest usage (ties to the earlier position);
 //   select_slots  slot of each kept position = b_{t−1}/c + kept before it in
@@ -154,24 +155,86 @@ fn compress_gather(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- most-attended --------------------------------------------------------
 
-// One thread per evicted position j: its mean weight over its watchers
-// i ∈ [j, min(n, S·evicted_at(j))) under the local softmax (stats slab 0).
-@compute @workgroup_size(64)
-fn usage(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = thread_index(gid);
-    if j >= params.evicted {
+// Usage, tiled like attention: a workgroup of 128 threads owns 32
+// consecutive evicted keys j0 … j0 + 31 and walks the union of their
+// watchers, [j0, min(n, S·evicted_at(j0 + 31))), in chunks of 32 query rows.
+// Per chunk the 32 × 32 scores are a small matrix product through
+// workgroup memory, 32 columns of d at a time (Q chunk and K tile staged
+// once per slice, read by every thread from there): thread (kx = t % 32,
+// ry = t / 32) scores key j0 + kx against rows ry·8 … ry·8 + 7 of the
+// chunk, then adds exp(s·scale − m_i)/l_i for the rows that watch its key.
+// The four row groups' sums meet in workgroup memory at the end;
+// u_j = their total / W_j. One workgroup per 32 keys.
+const UT: u32 = 32u;
+const US: u32 = 33u; // padded row stride of the staged slices
+var<workgroup> q_slice: array<f32, 1056>; // 32 rows × 33
+var<workgroup> k_slice: array<f32, 1056>; // 32 keys × 33
+var<workgroup> row_sums: array<f32, 128>;
+
+@compute @workgroup_size(128)
+fn usage(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let j0 = (wg.y * groups.x + wg.x) * UT;
+    if j0 >= params.evicted {
         return;
     }
-    let end = min(params.n, evicted_at(j) * params.segment);
-    var total = 0.0;
-    for (var i = j; i < end; i++) {
-        var dot_qk = 0.0;
-        for (var e = 0u; e < params.d; e++) {
-            dot_qk += q[i * params.d + e] * k[j * params.d + e];
-        }
-        total += exp(dot_qk * params.scale - stats[2u * i]) / stats[2u * i + 1u];
+    let n = params.n;
+    let d = params.d;
+    let kx = t % UT;
+    let ry = t / UT;
+    let j = j0 + kx;
+    let live = j < params.evicted;
+    let last = min(j0 + UT, params.evicted) - 1u;
+    let tile_end = min(n, evicted_at(last) * params.segment);
+    var my_end = j;
+    if live {
+        my_end = min(n, evicted_at(j) * params.segment);
     }
-    usage_of[j] = total / f32(max(end - j, 1u));
+    var total = 0.0;
+    for (var i0 = j0; i0 < tile_end; i0 += UT) {
+        var acc = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (var e0 = 0u; e0 < d; e0 += UT) {
+            for (var idx = t; idx < UT * UT; idx += 128u) {
+                let r = idx / UT;
+                let c = idx % UT;
+                var qv = 0.0;
+                var kv = 0.0;
+                if e0 + c < d {
+                    if i0 + r < n {
+                        qv = q[(i0 + r) * d + e0 + c];
+                    }
+                    if j0 + r < n {
+                        kv = k[(j0 + r) * d + e0 + c];
+                    }
+                }
+                q_slice[r * US + c] = qv;
+                k_slice[r * US + c] = kv;
+            }
+            workgroupBarrier();
+            for (var c = 0u; c < UT; c++) {
+                let kv = k_slice[kx * US + c];
+                for (var r = 0u; r < 8u; r++) {
+                    acc[r] += q_slice[(ry * 8u + r) * US + c] * kv;
+                }
+            }
+            workgroupBarrier();
+        }
+        for (var r = 0u; r < 8u; r++) {
+            let i = i0 + ry * 8u + r;
+            if live && i >= j && i < my_end {
+                total += exp(acc[r] * params.scale - stats[2u * i]) / stats[2u * i + 1u];
+            }
+        }
+    }
+    row_sums[t] = total;
+    workgroupBarrier();
+    if ry == 0u && live {
+        let sum = row_sums[kx] + row_sums[UT + kx] + row_sums[2u * UT + kx] + row_sums[3u * UT + kx];
+        usage_of[j] = sum / f32(max(my_end - j, 1u));
+    }
 }
 
 // One thread per evicted position: kept when fewer than L/c positions of its

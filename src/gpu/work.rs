@@ -327,31 +327,51 @@ pub fn memory_compress(kind: CompressKind, slots: u64, c: u64, width: u64) -> (u
     }
 }
 
-/// Most-attended's selection passes in `memory_attention.wgsl`, per evicted
-/// position j with W_j watchers and an eviction batch of L_j positions
-/// starting at lo_j:
+/// Most-attended's selection passes in `memory_attention.wgsl`, with W_j
+/// the watchers of evicted position j and L_j its eviction batch (from
+/// lo_j):
 ///
-/// * `usage`: per watcher the dot product, scale, shift, `exp`, division and
-///   sum (2d + 5), then one division; q_i, k_j and (m, l) read per watcher
-///   (4(2d + 2)), the usage written;
+/// * `usage`: per 32-key tile and 32-row chunk of its watchers' union, the
+///   32 × 32 scores at width 32⌈d/32⌉ (65536⌈d/32⌉); per watched pair the
+///   scale, shift, `exp`, division and sum (5); per key the three-way
+///   merge of the row groups and the division (4). Bytes: per chunk the Q
+///   rows and K tile inside n staged (4d each), per watched pair (m, l), per
+///   key the usage written;
 /// * `select_keep`: two comparisons per batch member, L_j + 1 reads and a
 ///   write;
 /// * `select_slots`: the keep flags before j in its batch read, slot_of
 ///   written for every position and slot_src for each slot.
 pub fn memory_selection(g: &MemoryGeometry, d: u64) -> Work {
-    let (mut usage, mut keep, mut slots) = ((0u64, 0u64), (0u64, 0u64), 0u64);
-    for j in 0..g.evicted as u64 {
-        let watchers = g.watchers(j);
+    let (n, evicted, t) = (g.n as u64, g.evicted as u64, 32u64);
+    let mut usage = (0u64, 0u64);
+    let mut j0 = 0;
+    while j0 < evicted {
+        let last = (j0 + t).min(evicted) - 1;
+        let end = (g.evicted_at(last) * g.segment as u64).min(n);
+        let mut i0 = j0;
+        while i0 < end {
+            usage.0 += 65536 * d.div_ceil(t);
+            usage.1 += 4 * ((n - i0).min(t) + (n - j0).min(t)) * d;
+            i0 += t;
+        }
+        j0 += t;
+    }
+    let (mut keep, mut slots, mut watched) = ((0u64, 0u64), 0u64, 0u64);
+    for j in 0..evicted {
         let (lo, len) = g.batch(j);
-        usage.0 += watchers * (2 * d + 5) + 1;
-        usage.1 += 4 * (watchers * (2 * d + 2) + 1);
+        watched += g.watchers(j);
         keep.0 += 2 * len;
         keep.1 += 4 * (len + 2);
         slots += 4 * (j - lo + 2);
     }
-    slots += 4 * (g.n as u64 - g.evicted as u64) + 4 * g.slots as u64;
+    usage.0 += 5 * watched + 4 * evicted;
+    usage.1 += 8 * watched + 4 * evicted;
+    slots += 4 * (n - evicted) + 4 * g.slots as u64;
     let mut w = Work::default();
-    w.add(format!("usage of {} evicted positions", g.evicted), usage);
+    w.add(
+        format!("usage of {evicted} evicted positions ({watched} watched pairs)"),
+        usage,
+    );
     w.add("select_keep", keep);
     w.add("select_slots", (0, slots));
     w
