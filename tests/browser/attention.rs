@@ -739,4 +739,31 @@ async fn memory_methods_through_the_method_selector() {
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;
+
+    // Without WebGPU: the CPU twin in the page gives the native numbers.
+    let query = "method=compressive&n=300&d=16&seed=7&inputs=local&segment=20&memory=30\
+                 &compressed-memory=12&compress-rate=3&compress=most-attended";
+    let b = Browser::open(false).await;
+    b.goto(&format!("?{query}")).await;
+    let m = b
+        .measurement("the CPU run", |m| m["method"] == "compressive")
+        .await;
+    assert_eq!(m["backend"], "cpu", "{m}");
+    assert_eq!(m["causal"], true, "{m}");
+    let native = native_cpu(query);
+    for key in [
+        "pattern_pairs",
+        "flops",
+        "flops_algorithmic",
+        "bytes_compulsory",
+    ] {
+        assert_eq!(m[key], native[key], "{key}");
+    }
+    let (page, here) = (number(&m, "rel_err"), number(&native, "rel_err"));
+    assert!(
+        (page - here).abs() <= 1e-5 * here.max(1e-3),
+        "{page} vs {here}"
+    );
+    assert!(b.canvas_painted("effective-context").await);
+    b.close().await;
 }
