@@ -8,6 +8,7 @@
 
 pub mod bigbird;
 pub mod compressive;
+pub mod effective_context;
 pub mod full;
 pub mod kernelized;
 pub mod linformer;

@@ -2,7 +2,7 @@
 //! Transformer-XL's "longer effective context"; Dai et al. 2019, §3.2: the
 //! largest dependency grows as O(N·L)): how far back the last token reaches
 //! against the number of layers, composed layer by layer from the method's
-//! per-layer pattern ([`crate::attention::memory::effective_context`]),
+//! per-layer pattern ([`crate::attention::effective_context::effective_context`]),
 //! beside the rule of thumb L·M (or L·(M + c·M_c) with a compressed memory),
 //! Transformer-XL with the same S and M for the Compressive Transformer, and
 //! the settings' sequence length (the curve is composed on a sequence
@@ -11,7 +11,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::attention::memory::ContextCurve;
+use crate::attention::effective_context::ContextCurve;
 
 /// The composed reach.
 const REACH: RGBColor = RGBColor(0x00, 0x72, 0xB2);
@@ -118,7 +118,8 @@ pub fn draw_context<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attention::memory::{MemoryLayout, effective_context};
+    use crate::attention::effective_context::effective_context;
+    use crate::attention::memory::MemoryLayout;
 
     fn svg(curve: &ContextCurve) -> String {
         let mut svg = String::new();

@@ -2,14 +2,14 @@
 //! memory gives Transformer-XL a longer effective context): for a memory
 //! method, how far back the last token can reach through 1 … 16 stacked
 //! layers of the chosen pattern — composed layer by layer
-//! ([`crate::attention::memory::effective_context`]), not drawn by hand —
+//! ([`crate::attention::effective_context::effective_context`]), not drawn by hand —
 //! beside the rule of thumb L·M. Nothing for methods without a memory.
 
 use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use super::canvas_chart::{CanvasChart, plot_area};
-use crate::attention::memory::{ContextCurve, effective_context, layout_of};
+use crate::attention::effective_context::{ContextCurve, effective_context, layout_of};
 use crate::chart::context::draw_context;
 use crate::settings::Settings;
 
