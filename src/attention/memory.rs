@@ -595,7 +595,7 @@ pub struct Recurrent {
 }
 
 /// The seeded convolution weights W_t (t < c) for keys (c × d × d) and
-/// values (c × dᵥ × dᵥ), row-major [t][out][in]: W_t = (I + ε·G_t)/c with
+/// values (c × dᵥ × dᵥ), row-major `[t][out][in]`: W_t = (I + ε·G_t)/c with
 /// G_t of N(0, 1/width) entries and ε = [`CONV_PERTURBATION`] — mean pooling
 /// perturbed, standing in for trained weights.
 pub fn conv_weights(seed: u64, rate: usize, width: usize, which: u64) -> Vec<f32> {
