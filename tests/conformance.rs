@@ -36,6 +36,8 @@ fn cases(method: MethodId) -> Vec<(ParamValues, bool)> {
     knob_sets.extend(info.conformance.cases.iter().map(|c| params(c)));
     let causal: &[bool] = if info.causal_unsupported.is_some() {
         &[false]
+    } else if method.method().always_causal().is_some() {
+        &[true]
     } else {
         &[false, true]
     };

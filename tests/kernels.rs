@@ -5,14 +5,18 @@
 //!   bindings (index, name, access) are exactly the `@binding`s that entry
 //!   point uses, directly or through the functions it calls;
 //! * every `#[repr(u32)]` code enum (`PatternKind`, `Category`,
-//!   `FeatureKind`, `QuantKind`) has a WGSL constant of the same value, by name.
+//!   `FeatureKind`, `QuantKind`, `CompressKind`) has a WGSL constant of the
+//!   same value, by name.
 
-use flt_explorer::data::codes::{Category, FeatureKind, PatternKind, QuantKind};
+use flt_explorer::data::codes::{
+    CODE_SLOTS, Category, CompressKind, FeatureKind, PatternKind, QuantKind,
+};
 use flt_explorer::gpu::bindings::{
     Access, Kernel, declared_bindings, declared_constants, declares_entry, used_bindings,
 };
 use flt_explorer::gpu::{
-    full_attention, int8_matmul, linalg, linear_attention, mlp, quantize, tiled_attention,
+    full_attention, int8_matmul, linalg, linear_attention, memory_attention, mlp, quantize,
+    tiled_attention,
 };
 
 fn all_kernels() -> Vec<Kernel> {
@@ -24,6 +28,7 @@ fn all_kernels() -> Vec<Kernel> {
         quantize::KERNELS,
         int8_matmul::KERNELS,
         mlp::KERNELS,
+        memory_attention::KERNELS,
     ]
     .concat()
 }
@@ -123,7 +128,17 @@ fn codes_shared_with_wgsl_agree() {
     problems.extend(code_problems(FeatureKind::WGSL, |f| f as u32, linear));
     let quantize = include_str!("../src/gpu/quantize.wgsl");
     problems.extend(code_problems(QuantKind::WGSL, |q| q as u32, quantize));
+    let memory = include_str!("../src/gpu/memory_attention.wgsl");
+    problems.extend(code_problems(CompressKind::WGSL, |c| c as u32, memory));
+    let slots = [((), "CODE_SLOTS")];
+    problems.extend(code_problems(&slots, |_| CODE_SLOTS as u32, tiled));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        Category::WGSL
+            .iter()
+            .all(|&(c, _)| (c as usize) < CODE_SLOTS),
+        "every category fits the poolers' counts"
+    );
     // Power: a renumbered constant is caught.
     let changed = tiled.replace(
         "const PATTERN_LSH: u32 = 5u;",

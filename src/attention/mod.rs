@@ -7,16 +7,20 @@
 //! controls and the measurement schema all read the registry.
 
 pub mod bigbird;
+pub mod compressive;
+pub mod effective_context;
 pub mod full;
 pub mod kernelized;
 pub mod linformer;
 pub mod longformer;
+pub mod memory;
 pub mod nystrom;
 pub mod pattern;
 pub mod reformer;
 pub mod sparse;
 pub mod sparse_transformer;
 pub mod synthesizer;
+pub mod transformer_xl;
 
 use std::ops::Range;
 
@@ -85,6 +89,10 @@ registry! {
     Performer => kernelized::PERFORMER,
     /// cosFormer (Qin et al. 2022).
     Cosformer => kernelized::COSFORMER,
+    /// Transformer-XL (Dai et al. 2019): segments with a FIFO memory.
+    TransformerXl => transformer_xl::TRANSFORMER_XL,
+    /// Compressive Transformer (Rae et al. 2020): memory plus compressed memory.
+    Compressive => compressive::COMPRESSIVE,
 }
 
 impl MethodId {
@@ -524,6 +532,14 @@ pub trait AttentionMethod: Sync {
     /// together (each fix is applied to `params` and reported).
     fn fix_params(&self, _params: &mut ParamValues) -> Vec<ParamFix> {
         Vec::new()
+    }
+
+    /// `Some(why)` when the method is causal by construction (segment-level
+    /// recurrence): the settings turn `causal` on with a message if it was
+    /// asked off, the page locks the checkbox, and a non-causal problem is
+    /// refused before any work.
+    fn always_causal(&self) -> Option<&'static str> {
+        None
     }
 
     /// Counted FLOPs and bytes for this shape: executed by the timed GPU

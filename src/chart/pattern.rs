@@ -1,6 +1,7 @@
 //! The pattern view (survey Fig. 5/15/17): which pairs a method computes,
-//! coloured by why — window, global, stride, summary, own block, random, or
-//! (Reformer) the query's LSH bucket — in the Okabe–Ito palette, which stays
+//! coloured by why — window, global, stride, summary, own block, random,
+//! own segment, memory, compressed memory, or (Reformer) the query's LSH
+//! bucket — in the Okabe–Ito palette, which stays
 //! distinguishable with colour-blindness. A cell's colour fades towards white
 //! with the share of its pairs that are computed.
 //!
@@ -30,13 +31,16 @@ const BUCKET_PALETTE: [RGBColor; 8] = [
 pub fn code_colour(code: u32) -> RGBColor {
     match code {
         0 => WHITE,
-        1 => RGBColor(0x00, 0x72, 0xB2), // all pairs: blue
-        2 => RGBColor(0x00, 0x9E, 0x73), // window: bluish green
-        3 => RGBColor(0xD5, 0x5E, 0x00), // global: vermillion
-        4 => RGBColor(0xCC, 0x79, 0xA7), // stride: reddish purple
-        5 => RGBColor(0xE6, 0x9F, 0x00), // summary: orange
-        6 => RGBColor(0x56, 0xB4, 0xE9), // own block: sky blue
-        7 => RGBColor(0x33, 0x33, 0x33), // random: near black
+        1 => RGBColor(0x00, 0x72, 0xB2),  // all pairs: blue
+        2 => RGBColor(0x00, 0x9E, 0x73),  // window: bluish green
+        3 => RGBColor(0xD5, 0x5E, 0x00),  // global: vermillion
+        4 => RGBColor(0xCC, 0x79, 0xA7),  // stride: reddish purple
+        5 => RGBColor(0xE6, 0x9F, 0x00),  // summary: orange
+        6 => RGBColor(0x56, 0xB4, 0xE9),  // own block: sky blue
+        7 => RGBColor(0x33, 0x33, 0x33),  // random: near black
+        16 => RGBColor(0x00, 0x9E, 0x73), // own segment: bluish green
+        17 => RGBColor(0x56, 0xB4, 0xE9), // memory: sky blue
+        18 => RGBColor(0xE6, 0x9F, 0x00), // compressed memory: orange
         c => BUCKET_PALETTE[((c - 8) % 8) as usize],
     }
 }

@@ -24,7 +24,21 @@ pub enum Category {
     /// Same or previous chunk after LSH sorting (Reformer); the view adds the
     /// query's bucket to tell buckets apart.
     Bucket = 8,
+    /// The query's own segment, causally (Transformer-XL, Compressive
+    /// Transformer). Codes 9–15 are Reformer's buckets (8 + bucket mod 8).
+    Segment = 16,
+    /// The FIFO memory of positions before the segment (Transformer-XL,
+    /// Compressive Transformer).
+    Memory = 17,
+    /// A position summarised by (or, most-attended, kept in) a compressed
+    /// memory slot the query sees (Compressive Transformer).
+    Compressed = 18,
 }
+
+/// How many category codes the pattern poolers count (0 … 23): the codes
+/// above, Reformer's 8 + bucket mod 8, and room to spare
+/// (`CODE_SLOTS` in `tiled_attention.wgsl`).
+pub const CODE_SLOTS: usize = 24;
 
 impl Category {
     /// Name shown in the legend.
@@ -38,6 +52,9 @@ impl Category {
             Category::Block => "own block",
             Category::Random => "random",
             Category::Bucket => "same/previous chunk",
+            Category::Segment => "own segment",
+            Category::Memory => "memory",
+            Category::Compressed => "compressed memory",
         }
     }
 
@@ -52,6 +69,9 @@ impl Category {
             6 => Category::Block,
             7 => Category::Random,
             8 => Category::Bucket,
+            16 => Category::Segment,
+            17 => Category::Memory,
+            18 => Category::Compressed,
             _ => return None,
         })
     }
@@ -74,6 +94,10 @@ pub enum PatternKind {
     BigBird = 4,
     /// Reformer's same or previous chunk after LSH sorting.
     Lsh = 5,
+    /// Segment-level recurrence: own segment (causal), FIFO memory, and
+    /// compressed-memory slots stored after the positions (Transformer-XL,
+    /// Compressive Transformer).
+    Memory = 6,
 }
 
 impl PatternKind {
@@ -85,6 +109,7 @@ impl PatternKind {
         (PatternKind::Fixed, "PATTERN_FIXED"),
         (PatternKind::BigBird, "PATTERN_BIGBIRD"),
         (PatternKind::Lsh, "PATTERN_LSH"),
+        (PatternKind::Memory, "PATTERN_MEMORY"),
     ];
 }
 
@@ -99,7 +124,62 @@ impl Category {
         (Category::Block, "CATEGORY_BLOCK"),
         (Category::Random, "CATEGORY_RANDOM"),
         (Category::Bucket, "CATEGORY_BUCKET"),
+        (Category::Segment, "CATEGORY_SEGMENT"),
+        (Category::Memory, "CATEGORY_MEMORY"),
+        (Category::Compressed, "CATEGORY_COMPRESSED"),
     ];
+}
+
+/// The Compressive Transformer's compression function f_c (Rae et al. 2020,
+/// §3.1; `COMPRESS_*` in `memory_attention.wgsl`), and the order of the
+/// `compress` knob's choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CompressKind {
+    /// Mean pooling, kernel and stride c.
+    Mean = 0,
+    /// Max pooling (per channel), kernel and stride c.
+    Max = 1,
+    /// A 1-D convolution, kernel and stride c (seeded weights).
+    Conv = 2,
+    /// Most-attended: the evicted positions with the highest usage are kept.
+    MostAttended = 3,
+}
+
+impl CompressKind {
+    /// Every kind, in the order of the knob's choices.
+    pub const ALL: [CompressKind; 4] = [
+        CompressKind::Mean,
+        CompressKind::Max,
+        CompressKind::Conv,
+        CompressKind::MostAttended,
+    ];
+
+    /// Every kind with the name of its WGSL constant.
+    pub const WGSL: &'static [(CompressKind, &'static str)] = &[
+        (CompressKind::Mean, "COMPRESS_MEAN"),
+        (CompressKind::Max, "COMPRESS_MAX"),
+        (CompressKind::Conv, "COMPRESS_CONV"),
+        (CompressKind::MostAttended, "COMPRESS_MOST_ATTENDED"),
+    ];
+
+    /// The knob's value (`--compress mean`).
+    pub fn key(self) -> &'static str {
+        match self {
+            CompressKind::Mean => "mean",
+            CompressKind::Max => "max",
+            CompressKind::Conv => "conv",
+            CompressKind::MostAttended => "most-attended",
+        }
+    }
+
+    /// The kind at a choice index (the first for an index out of range).
+    pub fn from_index(index: u64) -> CompressKind {
+        Self::ALL
+            .get(index as usize)
+            .copied()
+            .unwrap_or(CompressKind::Mean)
+    }
 }
 
 /// The feature map of a kernel method (`FEATURE_*` in

@@ -7,6 +7,8 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+use crate::data::codes::CODE_SLOTS;
+
 /// The attention matrix pooled to at most `MAP_MAX × MAP_MAX` cells: cell
 /// (a, b) is the mean of the weights P_ij with i in row block a and j in key
 /// block b (blocks of `factor` positions; the last block may be shorter).
@@ -46,7 +48,7 @@ pub struct PatternPooler {
     n: usize,
     factor: usize,
     cells: usize,
-    counts: Vec<[u32; 16]>,
+    counts: Vec<[u32; CODE_SLOTS]>,
     /// Pairs computed so far.
     pub pairs: u64,
 }
@@ -59,7 +61,7 @@ impl PatternPooler {
             n,
             factor,
             cells,
-            counts: vec![[0; 16]; cells * cells],
+            counts: vec![[0; CODE_SLOTS]; cells * cells],
             pairs: 0,
         }
     }
@@ -80,7 +82,8 @@ impl PatternPooler {
             }
             RowPattern::Sparse(keys) => {
                 for &(j, code) in keys {
-                    self.counts[a * self.cells + j / self.factor][(code as usize).min(15)] += 1;
+                    self.counts[a * self.cells + j / self.factor]
+                        [(code as usize).min(CODE_SLOTS - 1)] += 1;
                 }
             }
         }
@@ -95,7 +98,7 @@ impl PatternPooler {
         for (idx, c) in self.counts.iter().enumerate() {
             let computed: u32 = c.iter().sum();
             let mut best = 0;
-            for code in 1..16 {
+            for code in 1..CODE_SLOTS {
                 if c[code] > c[best] {
                     best = code;
                 }

@@ -16,6 +16,7 @@ pub mod full_attention;
 pub mod int8_matmul;
 pub mod linalg;
 pub mod linear_attention;
+pub mod memory_attention;
 pub mod mlp;
 pub mod program;
 pub mod quantize;

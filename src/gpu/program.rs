@@ -157,6 +157,13 @@ impl Program {
         self.memory_bytes += other.memory_bytes;
     }
 
+    /// The same program without its view steps (a pass whose views nobody
+    /// reads: the Compressive Transformer's local attention).
+    pub fn without_views(mut self) -> Program {
+        self.views.clear();
+        self
+    }
+
     /// Whether it has no timed pass.
     pub fn is_empty(&self) -> bool {
         self.timed.is_empty()

@@ -232,6 +232,20 @@ pub struct MaskKnobs {
     pub window_half: u32,
     /// BigBird: random blocks per query block R.
     pub random: u32,
+    /// Transformer-XL / Compressive: segment length S.
+    pub segment: u32,
+    /// Transformer-XL / Compressive: memory M (positions).
+    pub memory: u32,
+    /// Compressive: compression rate c (1 for Transformer-XL).
+    pub rate: u32,
+    /// Compressive: compressed-memory slots M_c (0 for Transformer-XL).
+    pub compressed: u32,
+    /// Compressive: key row of compressed slot 0 (slots follow the
+    /// positions, from a 32-aligned row).
+    pub slot_base: u32,
+    /// Compressive: how many positions share a slot's weight in the views
+    /// (c for pooling and convolution, 1 for most-attended).
+    pub share: u32,
 }
 
 /// What the tiled kernel needs of a sparse pattern: the key tiles each query
@@ -247,6 +261,11 @@ pub trait TileMask {
     /// The auxiliary table the mask reads (at least one entry).
     fn aux(&self) -> Vec<u32> {
         vec![0]
+    }
+    /// Key rows the mask indexes for n queries: n, or more when the method
+    /// appends rows of its own after the positions (compressed memory).
+    fn keys(&self, n: usize) -> usize {
+        n
     }
 }
 
@@ -322,6 +341,14 @@ impl Layout<'_> {
                     |_, _| false,
                 )
             }
+        }
+    }
+
+    /// Key rows the kernel reads for n queries (see [`TileMask::keys`]).
+    pub fn keys(&self, n: usize) -> usize {
+        match self {
+            Layout::Masked(mask) => mask.keys(n),
+            Layout::Lsh(_) => n,
         }
     }
 
@@ -421,6 +448,14 @@ struct Params {
     items_base: u32,
     merges_base: u32,
     slabs: u32,
+    segment: u32,
+    memory: u32,
+    rate: u32,
+    compressed: u32,
+    slot_base: u32,
+    share: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 /// The uniform block of `lsh.wgsl`.
@@ -571,7 +606,9 @@ impl Tiled {
                 let (n, d, dv) = (n as u64, d as u64, dv as u64);
                 let mut work = super::work::Work::default();
                 let rounds = layout.rounds() as u64;
-                let (f, b) = super::work::attend_wide(&tables.tiles, &tables.plan, n, d, dv);
+                let keys = layout.keys(n as usize) as u64;
+                let (f, b) =
+                    super::work::attend_wide_keys(&tables.tiles, &tables.plan, n, keys, d, dv);
                 work.add("attend_wide", (f * rounds, b * rounds));
                 work.counted(
                     super::work::ATTEND_WIDE_FLOPS_RULE,
@@ -638,6 +675,20 @@ impl Tiled {
         Ok(out)
     }
 
+    /// The row statistics (m, l) per query row, as `attend` (and
+    /// `merge_splits`) leave them: a later pass may read them (the
+    /// Compressive Transformer's usage).
+    pub fn stats(&self) -> &wgpu::Buffer {
+        &self.outputs.stats
+    }
+
+    /// The mask's auxiliary table on the GPU: a pass recorded before this
+    /// program's may fill it (the Compressive Transformer's most-attended
+    /// slots).
+    pub fn aux(&self) -> &wgpu::Buffer {
+        &self.outputs.aux
+    }
+
     /// The weights map alone (for callers that pool their own pattern).
     pub async fn weights(&self, ctx: &GpuContext) -> Result<AttentionMap, GpuError> {
         let (cells, factor) = (self.cells, self.factor);
@@ -670,7 +721,7 @@ fn uniform_params(
     };
     Params {
         n: shape.n as u32,
-        n_keys: shape.n as u32,
+        n_keys: layout.keys(shape.n) as u32,
         d: shape.d as u32,
         dv: shape.dv as u32,
         scale: shape.scale,
@@ -693,6 +744,14 @@ fn uniform_params(
         items_base: tables.items_base,
         merges_base: tables.merges_base,
         slabs,
+        segment: knobs.segment,
+        memory: knobs.memory,
+        rate: knobs.rate,
+        compressed: knobs.compressed,
+        slot_base: knobs.slot_base,
+        share: knobs.share,
+        pad0: 0,
+        pad1: 0,
     }
 }
 

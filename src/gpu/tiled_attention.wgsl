@@ -1,6 +1,8 @@
 // Register-tiled, block-sparse fused attention shared by every softmax
 // method: exact attention (a dense tile list), Longformer, Sparse Transformer,
-// BigBird and Reformer. Host code: src/gpu/tiled_attention.rs; the patterns
+// BigBird, Reformer, Transformer-XL and the Compressive Transformer (whose
+// compressed-memory slots are key/value rows after the positions, computed
+// by memory_attention.wgsl). Host code: src/gpu/tiled_attention.rs; the patterns
 // it mirrors: src/attention/pattern.rs (`Pattern::category`) and
 // src/attention/reformer.rs.
 //
@@ -15,7 +17,8 @@
 // Bindings (group 0):
 //   0 params  uniform             Params
 //   1 q       storage, read       n × d
-//   2 k       storage, read       n_keys × d
+//   2 k       storage, read       n_keys × d   (memory: positions, padding to
+//                                              slot_base, compressed slots)
 //   3 v       storage, read       n_keys × dv
 //   4 o       storage, read_write slabs × n × dv    output (Reformer: one slab per
 //                                                  round, then the union's), then
@@ -27,7 +30,9 @@
 //                                 slot, count) at merges_base
 //   7 aux     storage, read       BigBird: random key blocks [blocks × R];
 //                                 Reformer: qpos, kpos, qrank, krank, qbucket
-//                                 [5 × rounds × n] (see lsh.wgsl)
+//                                 [5 × rounds × n] (see lsh.wgsl);
+//                                 Compressive: the slot of each position [n]
+//                                 (NO_SLOT: never compressed, or dropped)
 //   8 map     storage, read_write pooled map: cells² weights, or cells² × 2 (code, fraction)
 
 struct Params {
@@ -55,6 +60,14 @@ struct Params {
     items_base: u32,    // index of the first work item in `tiles`
     merges_base: u32,   // index of the first merge in `tiles`
     slabs: u32,         // output slabs before the split slots
+    segment: u32,       // Transformer-XL / Compressive: segment S
+    memory: u32,        // Transformer-XL / Compressive: memory M
+    rate: u32,          // Compressive: compression rate c (1: none)
+    compressed: u32,    // Compressive: compressed-memory slots M_c
+    slot_base: u32,     // Compressive: key row of compressed slot 0
+    share: u32,         // Compressive: positions sharing a slot's weight in the views
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -77,6 +90,7 @@ const PATTERN_STRIDED: u32 = 2u;
 const PATTERN_FIXED: u32 = 3u;
 const PATTERN_BIGBIRD: u32 = 4u;
 const PATTERN_LSH: u32 = 5u;
+const PATTERN_MEMORY: u32 = 6u;
 
 // Why a pair is computed: Category in src/data/codes.rs (0: it is not).
 const CATEGORY_DENSE: u32 = 1u;
@@ -87,6 +101,11 @@ const CATEGORY_SUMMARY: u32 = 5u;
 const CATEGORY_BLOCK: u32 = 6u;
 const CATEGORY_RANDOM: u32 = 7u;
 const CATEGORY_BUCKET: u32 = 8u;
+const CATEGORY_SEGMENT: u32 = 16u;
+const CATEGORY_MEMORY: u32 = 17u;
+const CATEGORY_COMPRESSED: u32 = 18u;
+// Category codes the pattern pooler counts: CODE_SLOTS in src/data/codes.rs.
+const CODE_SLOTS: u32 = 24u;
 // Reformer's shared-QK rule against attending to oneself (Kitaev et al. 2020,
 // §3): the self logit is lowered by this much, so a token attends to itself
 // only when it has no other target.
@@ -98,8 +117,63 @@ fn dist(i: u32, j: u32) -> u32 {
     return select(j - i, i - j, i >= j);
 }
 
+// ---- segment-level recurrence (mirror of src/attention/memory.rs) ----
+//
+// Segment s = ⌊i/S⌋ starts at sS; its memory holds positions [b_s, sS) with
+// b_s = c·⌊max(0, sS − M)/c⌋ (whole groups of c leave the memory together);
+// compressed slots g ∈ [max(0, b_s/c − M_c), b_s/c) are key rows slot_base + g.
+
+fn memory_boundary(s: u32) -> u32 {
+    let start = s * params.segment;
+    let evicted = select(0u, start - params.memory, start > params.memory);
+    return evicted / params.rate * params.rate;
+}
+
+// Category of key row j for query i in the kernel's index space: positions
+// of the own segment (j ≤ i) and of the memory, then compressed slots.
+fn memory_key_category(i: u32, j: u32) -> u32 {
+    let s = i / params.segment;
+    let start = s * params.segment;
+    let boundary = memory_boundary(s);
+    if j < params.n {
+        if j > i {
+            return 0u;
+        }
+        if j >= start {
+            return CATEGORY_SEGMENT;
+        }
+        return select(0u, CATEGORY_MEMORY, j >= boundary);
+    }
+    if j < params.slot_base {
+        return 0u;
+    }
+    let g = j - params.slot_base;
+    let hi = boundary / params.rate;
+    let lo = hi - min(hi, params.compressed);
+    return select(0u, CATEGORY_COMPRESSED, g >= lo && g < hi);
+}
+
+// Category of position j for query i in the views: a position compressed
+// into a slot the query sees counts as compressed memory.
+fn memory_position_category(i: u32, j: u32) -> u32 {
+    let key = memory_key_category(i, j);
+    if key != 0u || j > i || params.compressed == 0u {
+        return key;
+    }
+    let slot = aux[j];
+    if slot == NO_SLOT {
+        return 0u;
+    }
+    return memory_key_category(i, params.slot_base + slot);
+}
+
 // Category of pair (i, j) in the structured patterns, 0 when skipped.
 fn structured_category(i: u32, j: u32) -> u32 {
+    // Segment-level recurrence is causal by construction; its slots lie
+    // beyond n, so the generic causal test must not see them.
+    if params.pattern == PATTERN_MEMORY {
+        return memory_key_category(i, j);
+    }
     if params.causal != 0u && j > i {
         return 0u;
     }
@@ -721,10 +795,22 @@ fn combine_rounds(@builtin(global_invocation_id) gid: vec3<u32>) {
 // ---- pooled views ---------------------------------------------------------
 
 // The weight the method gives pair (i, j) in original positions, from the
-// statistics of the row (m, l): exp(logit − m) / l, 0 when skipped.
+// statistics of the row (m, l): exp(logit − m) / l, 0 when skipped. A
+// compressed slot's weight is shared by the positions it stands for.
 fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
     var adjust = 0.0;
-    if params.pattern == PATTERN_LSH {
+    var key = j;
+    var share = 1.0;
+    if params.pattern == PATTERN_MEMORY {
+        let category = memory_position_category(i, j);
+        if category == 0u {
+            return 0.0;
+        }
+        if category == CATEGORY_COMPRESSED {
+            key = params.slot_base + aux[j];
+            share = 1.0 / f32(max(params.share, 1u));
+        }
+    } else if params.pattern == PATTERN_LSH {
         adjust = lsh_adjustment(i, j, params.rounds);
         if adjust <= MASKED {
             return 0.0;
@@ -736,12 +822,12 @@ fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
     }
     var dot = 0.0;
     for (var c = 0u; c < params.d; c++) {
-        dot += q[i * params.d + c] * k[j * params.d + c];
+        dot += q[i * params.d + c] * k[key * params.d + c];
     }
     if l <= 0.0 {
         return 0.0;
     }
-    return exp(dot * params.scale + adjust - m) / l;
+    return share * exp(dot * params.scale + adjust - m) / l;
 }
 
 // Attention map pooled to cells × cells: cell (a, b) is the mean weight over
@@ -756,7 +842,7 @@ fn pool_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let f = params.factor;
     let i_end = min((a + 1u) * f, params.n);
-    let j_end = min((b + 1u) * f, params.n_keys);
+    let j_end = min((b + 1u) * f, params.n);
     var total = 0.0;
     for (var i = a * f; i < i_end; i++) {
         let base = (params.round * params.n + i) * 2u;
@@ -781,8 +867,8 @@ fn pool_pattern(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let f = params.factor;
     let i_end = min((a + 1u) * f, params.n);
-    let j_end = min((b + 1u) * f, params.n_keys);
-    var counts: array<u32, 16>;
+    let j_end = min((b + 1u) * f, params.n);
+    var counts: array<u32, CODE_SLOTS>;
     var computed = 0u;
     for (var i = a * f; i < i_end; i++) {
         for (var j = b * f; j < j_end; j++) {
@@ -791,6 +877,8 @@ fn pool_pattern(@builtin(global_invocation_id) gid: vec3<u32>) {
                 if lsh_adjustment(i, j, params.rounds) > MASKED {
                     code = CATEGORY_BUCKET + query_bucket(i) % 8u;
                 }
+            } else if params.pattern == PATTERN_MEMORY {
+                code = memory_position_category(i, j);
             } else {
                 code = structured_category(i, j);
             }
@@ -801,7 +889,7 @@ fn pool_pattern(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     var best = 0u;
-    for (var c = 1u; c < 16u; c++) {
+    for (var c = 1u; c < CODE_SLOTS; c++) {
         if counts[c] > counts[best] {
             best = c;
         }

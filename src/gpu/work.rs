@@ -11,8 +11,9 @@
 //! arithmetic is not counted. Bytes are 4 × the scalar loads and stores of
 //! storage buffers (uniforms excluded), with no cache model.
 
+use super::memory_attention::MemoryGeometry;
 use super::tiled_attention::{TILE, WorkPlan};
-use crate::data::codes::FeatureKind;
+use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
 use crate::data::tiles::TileList;
 
@@ -130,12 +131,26 @@ pub fn pinv_iteration(l: u64) -> (u64, u64) {
 /// or per 32-row slot, and `merge_splits` re-reads each slot's statistics
 /// for every column.
 pub fn attend(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64, u64) {
+    attend_keys(list, plan, n, n, d, dv)
+}
+
+/// [`attend`] over n queries and `keys` key rows (more than n when a
+/// method appends rows after the positions: compressed memory).
+pub fn attend_keys(
+    list: &TileList,
+    plan: &WorkPlan,
+    n: u64,
+    keys: u64,
+    d: u64,
+    dv: u64,
+) -> (u64, u64) {
     let t = TILE as u64;
+    let n_keys = keys;
     let (d4, u) = (d.div_ceil(4), dv.div_ceil(32));
     let mut flops = 0u64;
     let mut bytes = 0u64;
     for &kt in &list.tiles {
-        let keys = (n - (kt as u64 * t).min(n)).min(t);
+        let keys = (n_keys - (kt as u64 * t).min(n_keys)).min(t);
         flops += t * t * (8 * d4 + 15) + 2048 * u * keys;
         bytes += 4 * (1 + keys * (d + dv));
     }
@@ -165,14 +180,27 @@ pub const ATTEND_WIDE_BYTES_RULE: &str = "per live row and visited tile 4(1 + ke
 /// 32 scores (max and sum), and the output row accumulates P·V with threads
 /// striding over its columns. Merges as [`attend`].
 pub fn attend_wide(list: &TileList, plan: &WorkPlan, n: u64, d: u64, dv: u64) -> (u64, u64) {
+    attend_wide_keys(list, plan, n, n, d, dv)
+}
+
+/// [`attend_wide`] over n queries and `keys` key rows.
+pub fn attend_wide_keys(
+    list: &TileList,
+    plan: &WorkPlan,
+    n: u64,
+    keys: u64,
+    d: u64,
+    dv: u64,
+) -> (u64, u64) {
     let t = TILE as u64;
+    let n_keys = keys;
     let mut flops = 0u64;
     let mut bytes = 0u64;
     for item in &plan.items {
         let [qt, first, end, _] = *item;
         let live = (n - (qt as u64 * t).min(n)).min(t);
         for &kt in &list.tiles[first as usize..end as usize] {
-            let keys = (n - (kt as u64 * t).min(n)).min(t);
+            let keys = (n_keys - (kt as u64 * t).min(n_keys)).min(t);
             flops += live * keys * (2 * d + 4) + t * (64 * 64 + 3 * 32 + keys * 2 * dv + dv);
             bytes += 4 * (live * (1 + keys * 2 * d) + t * keys * dv);
         }
@@ -282,6 +310,71 @@ pub fn linear_sums(n: u64, m: u64, dv: u64, chunk: u64, causal: bool) -> Work {
         work.add("apply (prefix + own chunk)", (flops, bytes));
     }
     work
+}
+
+/// `memory_attention.wgsl`'s f_c over one buffer of `width` columns into
+/// `slots` slot rows, per output element: mean c adds and a division, max c
+/// maxima, the convolution c·width multiply-adds (2c·width); bytes: the c
+/// rows (and the convolution's c·width weights) read, the slot written; the
+/// gather reads its source index and row and writes.
+pub fn memory_compress(kind: CompressKind, slots: u64, c: u64, width: u64) -> (u64, u64) {
+    let outputs = slots * width;
+    match kind {
+        CompressKind::Mean => (outputs * (c + 1), 4 * outputs * (c + 1)),
+        CompressKind::Max => (outputs * c, 4 * outputs * (c + 1)),
+        CompressKind::Conv => (outputs * 2 * c * width, 4 * outputs * (2 * c * width + 1)),
+        CompressKind::MostAttended => (0, 12 * outputs),
+    }
+}
+
+/// Most-attended's selection passes in `memory_attention.wgsl`, with W_j
+/// the watchers of evicted position j and L_j its eviction batch (from
+/// lo_j):
+///
+/// * `usage`: per 32-key tile and 32-row chunk of its watchers' union, the
+///   32 × 32 scores at width 32⌈d/32⌉ (65536⌈d/32⌉); per watched pair the
+///   scale, shift, `exp`, division and sum (5); per key the three-way
+///   merge of the row groups and the division (4). Bytes: per chunk the Q
+///   rows and K tile inside n staged (4d each), per watched pair (m, l), per
+///   key the usage written;
+/// * `select_keep`: two comparisons per batch member, L_j + 1 reads and a
+///   write;
+/// * `select_slots`: the keep flags before j in its batch read, slot_of
+///   written for every position and slot_src for each slot.
+pub fn memory_selection(g: &MemoryGeometry, d: u64) -> Work {
+    let (n, evicted, t) = (g.n as u64, g.evicted as u64, 32u64);
+    let mut usage = (0u64, 0u64);
+    let mut j0 = 0;
+    while j0 < evicted {
+        let last = (j0 + t).min(evicted) - 1;
+        let end = (g.evicted_at(last) * g.segment as u64).min(n);
+        let mut i0 = j0;
+        while i0 < end {
+            usage.0 += 65536 * d.div_ceil(t);
+            usage.1 += 4 * ((n - i0).min(t) + (n - j0).min(t)) * d;
+            i0 += t;
+        }
+        j0 += t;
+    }
+    let (mut keep, mut slots, mut watched) = ((0u64, 0u64), 0u64, 0u64);
+    for j in 0..evicted {
+        let (lo, len) = g.batch(j);
+        watched += g.watchers(j);
+        keep.0 += 2 * len;
+        keep.1 += 4 * (len + 2);
+        slots += 4 * (j - lo + 2);
+    }
+    usage.0 += 5 * watched + 4 * evicted;
+    usage.1 += 8 * watched + 4 * evicted;
+    slots += 4 * (n - evicted) + 4 * g.slots as u64;
+    let mut w = Work::default();
+    w.add(
+        format!("usage of {evicted} evicted positions ({watched} watched pairs)"),
+        usage,
+    );
+    w.add("select_keep", keep);
+    w.add("select_slots", (0, slots));
+    w
 }
 
 /// `quantize.wgsl` on `numel` elements in `groups` groups of `cpg` chunk

@@ -377,6 +377,15 @@ async fn prepare<'a>(
             MethodError::Unsupported(format!("{} cannot be causal: {why}", info.label)).into(),
         );
     }
+    if !problem.causal
+        && let Some(why) = method.always_causal()
+    {
+        return Err(MethodError::Unsupported(format!(
+            "{} is always causal ({why}): run it with causal on",
+            info.label
+        ))
+        .into());
+    }
     let inputs = &*problem.inputs;
     let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
     let config = problem.config();

@@ -259,6 +259,17 @@ impl Settings {
             );
             s.causal = false;
         }
+        if let Some(why) = method.method().always_causal() {
+            if !s.causal && raw.contains_key("causal") {
+                let label = method.info().label;
+                push_issue(
+                    &mut issues,
+                    "causal",
+                    format!("{label} is always causal: {why}; using causal=true"),
+                );
+            }
+            s.causal = true;
+        }
         let known_elsewhere = |k: &str| {
             MethodId::ALL
                 .iter()
@@ -330,7 +341,7 @@ impl Settings {
         AttentionProblem {
             method: self.method,
             params: self.params.clone(),
-            causal: self.causal,
+            causal: self.causal || self.method.method().always_causal().is_some(),
             seed: self.seed,
             qk_scale: self.qk_scale,
             inputs: Rc::new(Inputs::generate(
@@ -370,6 +381,9 @@ impl Settings {
             };
             if m.info().causal_unsupported.is_some() {
                 base.causal = false;
+            }
+            if m.method().always_causal().is_some() {
+                base.causal = true;
             }
         }
         let mut pairs = base.to_pairs();
@@ -693,7 +707,8 @@ mod tests {
             let mut s = Settings::for_method(method);
             s.n = n;
             s.d = d;
-            s.causal = causal && method.info().causal_unsupported.is_none();
+            s.causal = (causal && method.info().causal_unsupported.is_none())
+                || method.method().always_causal().is_some();
             s.inputs = InputSource::GENERATORS[input];
             for (p, f) in method.info().params.iter().zip(fractions) {
                 s.params.insert(p.key.to_string(), p.min + (f * (p.max - p.min) as f64).round() as u64);

@@ -593,3 +593,177 @@ async fn deep_links_and_reloads_work_from_a_static_host() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn memory_methods_through_the_method_selector() {
+    let b = Browser::open(true).await;
+    b.goto("?method=full&n=512&d=32&seed=2&inputs=local").await;
+    b.measurement("exact attention", |m| m["n"] == 512).await;
+    assert!(
+        b.client
+            .find(Locator::Css("[data-testid='effective-context']"))
+            .await
+            .is_err(),
+        "no effective-context chart without a memory"
+    );
+
+    // Transformer-XL through the selector: causal turns on and stays on.
+    b.testid("control-method")
+        .await
+        .select_by_value("transformer-xl")
+        .await
+        .expect("select transformer-xl");
+    let m = b
+        .measurement("Transformer-XL", |m| m["method"] == "transformer-xl")
+        .await;
+    assert_eq!(m["backend"], "gpu", "{m}");
+    assert_eq!(m["kernel"], "tiled", "{m}");
+    assert_eq!(m["causal"], true, "always causal: {m}");
+    assert_eq!(m["params"]["segment"], 64, "{m}");
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{m}");
+    let xl64 = number(&m, "rel_err");
+    assert!(xl64 < number(&m, "baseline_mean_v_rel_err"), "{m}");
+    let causal = b.testid("control-causal").await;
+    assert_eq!(
+        causal.prop("checked").await.ok().flatten().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        causal.prop("disabled").await.ok().flatten().as_deref(),
+        Some("true"),
+        "the causal checkbox is locked on"
+    );
+    let url = b.client.current_url().await.expect("url");
+    assert!(url.as_str().contains("causal=true"), "{url}");
+    assert!(
+        b.heatmap_painted().await,
+        "Transformer-XL weights not painted"
+    );
+    let pattern = b.testid("pattern").await;
+    assert_eq!(
+        pattern.attr("data-painted").await.ok().flatten().as_deref(),
+        Some("true")
+    );
+    assert!(b.canvas_painted("effective-context").await);
+    let reach = b
+        .testid("effective-context-readout")
+        .await
+        .attr("data-reach")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let reach: Vec<u64> = serde_json::from_str(&reach).expect("reach as JSON");
+    // S = M = 64, n = 512, last token at offset 63: 64 more per layer, on
+    // a sequence extended to 16·64 + 64 positions.
+    assert_eq!(&reach[..3], &[128, 192, 256], "{reach:?}");
+    assert_eq!(reach[15], 1088);
+
+    // A longer memory through its field: the error falls.
+    b.type_number("control-memory", "192").await;
+    let m = b
+        .measurement("M = 192", |m| m["params"]["memory"] == 192)
+        .await;
+    assert!(number(&m, "rel_err") < xl64, "{m}");
+    assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{m}");
+
+    // The Compressive Transformer, each compression function through its select.
+    b.testid("control-method")
+        .await
+        .select_by_value("compressive")
+        .await
+        .expect("select compressive");
+    b.measurement("Compressive", |m| m["method"] == "compressive")
+        .await;
+    for (index, f) in ["mean", "max", "conv", "most-attended"]
+        .into_iter()
+        .enumerate()
+    {
+        b.testid("control-compress")
+            .await
+            .select_by_value(f)
+            .await
+            .expect("select a compression function");
+        let m = b
+            .measurement(f, |m| {
+                m["method"] == "compressive" && m["params"]["compress"] == index
+            })
+            .await;
+        eprintln!(
+            "compressive {f}: {} rel_err {} (mean of V {}) mass {} time {} ms",
+            m["kernel_variant"],
+            m["rel_err"],
+            m["baseline_mean_v_rel_err"],
+            m["mass_in_pattern"],
+            m["time_ms"]
+        );
+        assert_eq!(m["backend"], "gpu", "{f}: {m}");
+        assert_eq!(m["causal"], true, "{f}");
+        assert_eq!(m["param_choices"]["compress"], f, "{m}");
+        assert!(number(&m, "gpu_cpu_max_abs_err") < 1e-5, "{f}: {m}");
+        assert!(
+            m["kernel_variant"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("compressed memory"),
+            "{m}"
+        );
+        assert!(b.heatmap_painted().await, "{f}: weights not painted");
+    }
+    assert!(b.canvas_painted("effective-context").await);
+    let readout = b
+        .testid("effective-context-readout")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        readout.contains("Transformer-XL with the same S and M"),
+        "{readout}"
+    );
+    b.testid("scale-log")
+        .await
+        .click()
+        .await
+        .expect("log scale");
+    b.screenshot("explorer-compressive.png").await;
+    b.client
+        .execute(
+            "document.querySelector('.effective-context').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.screenshot("explorer-effective-context.png").await;
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.close().await;
+
+    // Without WebGPU: the CPU twin in the page gives the native numbers.
+    let query = "method=compressive&n=300&d=16&seed=7&inputs=local&segment=20&memory=30\
+                 &compressed-memory=12&compress-rate=3&compress=most-attended";
+    let b = Browser::open(false).await;
+    b.goto(&format!("?{query}")).await;
+    let m = b
+        .measurement("the CPU run", |m| m["method"] == "compressive")
+        .await;
+    assert_eq!(m["backend"], "cpu", "{m}");
+    assert_eq!(m["causal"], true, "{m}");
+    let native = native_cpu(query);
+    for key in [
+        "pattern_pairs",
+        "flops",
+        "flops_algorithmic",
+        "bytes_compulsory",
+    ] {
+        assert_eq!(m[key], native[key], "{key}");
+    }
+    let (page, here) = (number(&m, "rel_err"), number(&native, "rel_err"));
+    assert!(
+        (page - here).abs() <= 1e-5 * here.max(1e-3),
+        "{page} vs {here}"
+    );
+    assert!(b.canvas_painted("effective-context").await);
+    b.close().await;
+}

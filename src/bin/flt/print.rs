@@ -215,6 +215,9 @@ pub fn methods() {
         if let Some(why) = info.causal_unsupported {
             println!("    (no --causal: {why})");
         }
+        if let Some(why) = m.method().always_causal() {
+            println!("    (always causal: {why})");
+        }
     }
 }
 

@@ -64,11 +64,15 @@ fn tooltip(settings: &Settings, spec: &Spec) -> String {
     }
 }
 
-/// Why a common flag cannot be set now (causal for a method that cannot
-/// be causal).
+/// Why a common flag cannot be changed now (causal for a method that
+/// cannot be causal, or that is always causal).
 fn flag_blocked(settings: &Settings, key: &str) -> Option<&'static str> {
     match key {
-        "causal" => settings.method.info().causal_unsupported,
+        "causal" => settings
+            .method
+            .info()
+            .causal_unsupported
+            .or_else(|| settings.method.method().always_causal()),
         _ => None,
     }
 }
