@@ -17,7 +17,7 @@ use flt_explorer::attention::MethodId;
 use flt_explorer::gpu::{GpuContext, GpuRunOptions};
 use flt_explorer::pipeline::attention::run as run_attention;
 use flt_explorer::pipeline::compare::recommendations::{
-    Evidence, RECOMMENDATIONS, Verdict, judge, lab_route,
+    BEYOND_ATTENTION, Evidence, RECOMMENDATIONS, Verdict, judge, lab_route,
 };
 use flt_explorer::pipeline::compare::{
     CompareProblem, CompareRow, RowStatus, SortKey, compare, sort_rows,
@@ -516,6 +516,22 @@ fn every_recommendation_links_to_a_lab_or_method_that_exists_or_says_it_cannot()
     use flt_explorer::settings::model_size::ModelSizeSettings;
     use flt_explorer::settings::quantization::{QuantSettings, Section};
     assert_eq!(RECOMMENDATIONS.len(), 6, "the survey's table has six rows");
+    // The rest of the Summary Table, beyond attention: each row's lab link
+    // arrives without an issue.
+    for row in BEYOND_ATTENTION {
+        assert!(
+            lab_route(row.family).is_some(),
+            "{}: no lab {}",
+            row.method,
+            row.family
+        );
+        let issues = match row.family {
+            "quantization" => QuantSettings::from_pairs(Section::Weights.pairs(row.query)).1,
+            "model-size" => ModelSizeSettings::from_query(row.query).1,
+            other => panic!("a lab without a check here: {other}"),
+        };
+        assert!(issues.is_empty(), "{}: {issues:?}", row.method);
+    }
     for r in RECOMMENDATIONS {
         for e in r.evidence {
             match e {

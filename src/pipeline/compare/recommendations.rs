@@ -153,6 +153,58 @@ pub const RECOMMENDATIONS: &[Recommendation] = &[
     },
 ];
 
+/// A row of the survey's Summary Table that is not an attention method, as
+/// the survey gives it, and the lab that runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryRow {
+    /// The technique, as the survey names it.
+    pub method: &'static str,
+    /// Its time, as the survey gives it.
+    pub time: &'static str,
+    /// Its space.
+    pub space: &'static str,
+    /// What it is best for.
+    pub best_for: &'static str,
+    /// The lab that runs it (a family of [`LABS`]).
+    pub family: &'static str,
+    /// The query the link opens the lab with.
+    pub query: &'static str,
+    /// What the lab shows of it.
+    pub shows: &'static str,
+}
+
+/// The rest of the survey's Summary Table (§"Comprehensive Comparison"):
+/// the compression techniques beside the attention methods.
+pub const BEYOND_ATTENTION: &[SummaryRow] = &[
+    SummaryRow {
+        method: "DistilBERT",
+        time: "Same",
+        space: "Same",
+        best_for: "Deployment",
+        family: "model-size",
+        query: "model=distilbert",
+        shows: "its parameters counted part by part, beside BERT-base's",
+    },
+    SummaryRow {
+        method: "INT8 Quant",
+        time: "~3× faster",
+        space: "4× smaller",
+        best_for: "Inference",
+        family: "quantization",
+        query: "bits=8",
+        shows: "8-bit weights' error and size, and the int8 matrix product timed against f32",
+    },
+    SummaryRow {
+        method: "ALBERT",
+        time: "Same",
+        space: "18× smaller",
+        best_for: "Memory-constrained",
+        family: "model-size",
+        query: "model=albert-base",
+        shows: "its shared layers and factorised embeddings counted, and the 18× recomputed",
+    },
+];
+
 /// The route of a lab by family (`None`: no such lab).
 pub fn lab_route(family: &str) -> Option<&'static str> {
     LABS.iter().find(|l| l.family == family).map(|l| l.route)

@@ -8,9 +8,11 @@
 use leptos::prelude::*;
 
 use crate::attention::MethodId;
+use crate::data::timing::Timing;
 use crate::format;
-use crate::pipeline::compare::recommendations::lab_route;
+use crate::pipeline::compare::recommendations::{BEYOND_ATTENTION, lab_route};
 use crate::pipeline::compare::{CompareRow, RowStatus, SortKey, sort_rows};
+use crate::pipeline::labs::LABS;
 use crate::settings::compare::CompareSettings;
 
 /// The explorer's address for `method` with `settings`.
@@ -86,6 +88,7 @@ pub fn CompareTable(
         rows
     });
     let head = |key, label, title, class| sortable(key, label, title, class, sort, set_sort);
+    let base_beyond = base.clone();
     let order = move || {
         sort.get()
             .map(|(k, d)| format!("{} {}", k.key(), if d { "descending" } else { "ascending" }))
@@ -182,7 +185,55 @@ pub fn CompareTable(
                     </tbody>
                 </table>
             </div>
+            <BeyondAttention base=base_beyond/>
         </section>
+    }
+}
+
+/// The survey's Summary Table rows that are not attention methods, with
+/// the labs that run them.
+#[component]
+fn BeyondAttention(base: String) -> impl IntoView {
+    let rows = BEYOND_ATTENTION
+        .iter()
+        .map(|r| {
+            let link = lab_route(r.family).map(|route| {
+                let title = LABS
+                    .iter()
+                    .find(|l| l.family == r.family)
+                    .map_or(r.family, |l| l.title);
+                view! {
+                    <a href=format!("{base}{route}?{}", r.query)>{title}</a>
+                    {format!(" — {}", r.shows)}
+                }
+            });
+            view! {
+                <tr data-technique=r.method>
+                    <th scope="row">{r.method}</th>
+                    <td>{r.time}</td>
+                    <td>{r.space}</td>
+                    <td>{r.best_for}</td>
+                    <td>{link}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="beyond">
+            <h3>"The rest of the survey's Summary Table: beyond attention"</h3>
+            <table class="figure-table beyond-table" data-testid="summary-beyond">
+                <thead>
+                    <tr>
+                        <th scope="col">"Technique"</th>
+                        <th scope="col">"Time"</th>
+                        <th scope="col">"Space"</th>
+                        <th scope="col">"Best for"</th>
+                        <th scope="col">"Runs here in"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
 }
 
@@ -285,7 +336,11 @@ fn measured(row: &CompareRow) -> impl IntoView + use<> {
             format!(" · {r:.2}× full")
         }
     });
-    let time = row.time_ms.map_or("—".into(), format::ms);
+    // The browser's wall clock ticks in 0.1 ms: no more digits than that.
+    let time = row.time_ms.map_or("—".into(), |t| match row.timing {
+        Some(Timing::WallClock) if t < 10.0 => format!("{t:.1} ms"),
+        _ => format::ms(t),
+    });
     let err = row.rel_err.map_or("—".into(), format::err);
     let (verdict, verdict_class) = match row.beats_mean_v {
         Some(true) => ("beats the mean of V", "verdict good"),
