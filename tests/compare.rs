@@ -220,10 +220,15 @@ struct Cancelling {
     after: usize,
     asked: Cell<usize>,
     fractions: std::cell::RefCell<Vec<(String, f64)>>,
+    /// Progress reported after the cancel: work that should not have run.
+    after_cancel: Cell<usize>,
 }
 
 impl Host for Cancelling {
     fn progress(&self, stage: &str, fraction: f64) {
+        if self.asked.get() > self.after {
+            self.after_cancel.set(self.after_cancel.get() + 1);
+        }
         self.fractions
             .borrow_mut()
             .push((stage.to_string(), fraction));
@@ -243,6 +248,7 @@ fn progress_is_per_method_and_a_cancel_stops_the_table() {
         after: usize::MAX,
         asked: Cell::new(0),
         fractions: Default::default(),
+        after_cancel: Cell::new(0),
     };
     let rows = pollster::block_on(compare(&problem, &cpu(), &host, |_, _| {})).unwrap();
     assert_eq!(rows.len(), MethodId::ALL.len());
@@ -272,6 +278,7 @@ fn progress_is_per_method_and_a_cancel_stops_the_table() {
         after: checkpoints / 2,
         asked: Cell::new(0),
         fractions: Default::default(),
+        after_cancel: Cell::new(0),
     };
     let mut delivered = 0;
     let out = pollster::block_on(compare(&problem, &cpu(), &host, |_, _| delivered += 1));
@@ -280,6 +287,10 @@ fn progress_is_per_method_and_a_cancel_stops_the_table() {
         delivered > 0 && delivered < MethodId::ALL.len(),
         "{delivered}"
     );
+    // It stops at the first checkpoint after the cancel, inside the
+    // method running then (a CPU chunk), not at the next method.
+    assert_eq!(host.asked.get(), checkpoints / 2 + 1);
+    assert_eq!(host.after_cancel.get(), 0, "work went on after the cancel");
 }
 
 /// An adapter whose storage bindings hold at most `bytes`.

@@ -734,6 +734,34 @@ mod tests {
     }
 
     #[test]
+    fn a_time_stands_against_exact_attentions_only_on_the_same_backend_and_clock() {
+        let p = problem(16);
+        let timed = |method, backend: &str, timing, t| CompareRow {
+            status: RowStatus::Measured,
+            backend: Some(backend.into()),
+            timing: Some(timing),
+            time_ms: Some(t),
+            ..CompareRow::describe(method, &p)
+        };
+        let full = timed(MethodId::ALL[0], "gpu", Timing::GpuTimestamp, 4.0);
+        let mut row = timed(MethodId::ALL[1], "gpu", Timing::GpuTimestamp, 1.0);
+        row.ratio_to(Some(&full));
+        assert_eq!(row.time_vs_full, Some(0.25));
+        for (backend, timing) in [
+            ("cpu", Timing::GpuTimestamp),
+            ("gpu", Timing::WallClock),
+            ("cpu", Timing::WallClock),
+        ] {
+            let mut other = timed(MethodId::ALL[1], backend, timing, 1.0);
+            other.ratio_to(Some(&full));
+            assert_eq!(other.time_vs_full, None, "{backend} {timing:?}");
+        }
+        let mut pending = CompareRow::describe(MethodId::ALL[1], &p);
+        pending.ratio_to(Some(&full));
+        assert_eq!(pending.time_vs_full, None);
+    }
+
+    #[test]
     fn sorting_puts_unmeasured_rows_last_both_ways() {
         let p = problem(16);
         let mut rows: Vec<CompareRow> = [MethodId::ALL[0], MethodId::ALL[1], MethodId::ALL[2]]
