@@ -273,6 +273,14 @@ fn progress_is_per_method_and_a_cancel_stops_the_table() {
         );
     }
     let checkpoints = host.asked.get();
+    // The table's host sees every method's own checkpoints (CPU chunks),
+    // not only the boundaries between methods: a cancel reaches a method
+    // while it runs.
+    assert!(
+        checkpoints > 2 * MethodId::ALL.len(),
+        "{checkpoints} checkpoints for {} methods",
+        MethodId::ALL.len()
+    );
     // Cancelled midway: an error, not a partial table, and no more rows.
     let host = Cancelling {
         after: checkpoints / 2,
