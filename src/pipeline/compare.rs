@@ -10,13 +10,14 @@
 //!
 //! The table is a function over the registry: each method is one run of
 //! the attention lab ([`super::attention::run`]), which is also the unit of
-//! progress and of cancellation. A method's failure (a kernel over the
-//! adapter's limits with the GPU asked for by name, a configuration it
-//! refuses, a non-finite result) becomes that row's error text; only a
-//! cancellation stops the table. Causal tables skip the methods that cannot
-//! be causal, with the reason, rather than run them non-causally: a
-//! non-causal time or error beside causal ones would compare different
-//! problems.
+//! progress and of cancellation. A method that refuses the table's
+//! configuration before any work (it cannot be causal, or is causal by
+//! construction in a non-causal table) is *skipped*, with its reason,
+//! rather than run under another configuration: a non-causal time or error
+//! beside causal ones would compare different problems. A method whose run
+//! fails (a kernel over the adapter's limits with the GPU asked for by
+//! name, a non-finite result) *fails* its row, with the error as its text.
+//! Only a cancellation stops the table.
 //!
 //! [`recommendations`] holds the survey's Practical Recommendations table
 //! and judges each against the rows measured here.
@@ -134,8 +135,9 @@ pub enum RowStatus {
     Pending,
     /// It ran: every figure is present and finite.
     Measured,
-    /// It was not run (a causal table and a method that cannot be causal);
-    /// `error` says why.
+    /// It was not run: it refuses the table's configuration (a causal
+    /// table and a method that cannot be causal, or the reverse); `error`
+    /// says why.
     Skipped,
     /// It ran and failed; `error` says how.
     Failed,
@@ -507,7 +509,8 @@ pub fn reference_row(rows: &[CompareRow]) -> Option<&CompareRow> {
         .find(|r| r.method == REFERENCE_METHOD && r.status == RowStatus::Measured)
 }
 
-/// One method's row: skipped if it cannot be causal in a causal table;
+/// One method's row: skipped if the lab refuses its configuration before
+/// any work (it cannot be causal in a causal table, …: the lab's message);
 /// otherwise its run, a failure becoming the row's error (a cancellation
 /// stops the table).
 async fn run_row(
@@ -517,12 +520,6 @@ async fn run_row(
     host: &dyn Host,
 ) -> Result<CompareRow, RunError> {
     let row = CompareRow::describe(method, problem);
-    let info = method.info();
-    if problem.causal
-        && let Some(why) = info.causal_unsupported
-    {
-        return Ok(row.skipped(format!("not run: it cannot be causal ({why})")));
-    }
     let attention = problem.attention_problem(method, backend);
     let (_, fixes) = default_params(method);
     match run_attention(&attention, backend, host).await {
@@ -532,6 +529,7 @@ async fn run_row(
             Ok(row)
         }
         Err(RunError::Cancelled) => Err(RunError::Cancelled),
+        Err(RunError::Method(e)) => Ok(row.skipped(format!("not run: {e}"))),
         Err(e) => Ok(row.failed(e.to_string())),
     }
 }

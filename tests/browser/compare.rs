@@ -106,11 +106,34 @@ async fn column(b: &Browser, attribute: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Every row of the JSON has the contract's keys, finite where measured.
+/// Whether the attention lab refuses `method` in a table that is causal or
+/// not (before any work): such a row is skipped, with the lab's reason.
+fn refuses(method: MethodId, causal: bool) -> bool {
+    use flt_explorer::pipeline::{Backend, Quiet, RunError};
+    let (s, _) = flt_explorer::settings::compare::CompareSettings::from_query("n=8&d=4");
+    let mut problem = s.problem(flt_explorer::gpu::GpuRunOptions::default(), false);
+    problem.causal = causal;
+    let cpu = Backend::Cpu { reason: None };
+    let attention = problem.attention_problem(method, &cpu);
+    matches!(
+        pollster::block_on(flt_explorer::pipeline::attention::run(
+            &attention, &cpu, &Quiet
+        )),
+        Err(RunError::Method(_))
+    )
+}
+
+/// Every row of the JSON has the contract's keys, finite where measured;
+/// a row is skipped exactly when its method refuses the table's causality.
 fn check_rows(rows: &[Value], backend: &str) {
     assert_eq!(rows.len(), MethodId::ALL.len(), "one row per method");
     for (row, m) in rows.iter().zip(MethodId::ALL) {
         assert_eq!(row["method"], m.key());
+        if refuses(*m, row["causal"] == true) {
+            assert_eq!(row["status"], "skipped", "{}: {row}", m.key());
+            assert!(row["error"].is_string() && row["time_ms"].is_null());
+            continue;
+        }
         for key in [
             "method",
             "complexity_time",
@@ -195,12 +218,15 @@ async fn webgpu_compare_fills_sorts_and_links_to_the_explorer() {
     assert!(badge.starts_with("WebGPU — "), "badge: {badge}");
     let shown = table_rows(&b, "data-time-ms").await;
     assert_eq!(shown.len(), MethodId::ALL.len());
-    assert!(
-        shown
+    for (method, state, time) in &shown {
+        let row = rows
             .iter()
-            .all(|(_, state, t)| state == "measured" && t.is_some())
-    );
-    for row in &rows {
+            .find(|r| &r["method"] == method)
+            .expect("its row");
+        assert_eq!(&row["status"], state, "{method}");
+        assert_eq!(time.is_some(), state == "measured", "{method}");
+    }
+    for row in rows.iter().filter(|r| r["status"] == "measured") {
         assert_eq!((row["n"].as_u64(), row["d"].as_u64()), (Some(n), Some(d)));
         assert!(
             row["time_source"]
@@ -218,7 +244,8 @@ async fn webgpu_compare_fills_sorts_and_links_to_the_explorer() {
     // rel_err ascending; the name.
     assert_eq!(sort_by(&b, "time").await, "ascending");
     let times = column(&b, "data-time-ms").await;
-    assert_eq!(times.len(), MethodId::ALL.len());
+    let measured = rows.iter().filter(|r| r["status"] == "measured").count();
+    assert_eq!(times.len(), measured);
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     assert_eq!(sort_by(&b, "time").await, "descending");
     let times = column(&b, "data-time-ms").await;
@@ -439,6 +466,27 @@ async fn webgpu_compare_fills_sorts_and_links_to_the_explorer() {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn without_webgpu_the_comparison_runs_on_the_cpu_twin_and_cancels() {
     let b = Browser::open(false).await;
+    // The bare route at the page's defaults: the CPU twin finishes every
+    // method in a few seconds.
+    b.goto_path("/compare").await;
+    b.testid("compare-run").await.click().await.expect("Run");
+    let started = Instant::now();
+    let rows = comparison_done(&b, "the comparison at the defaults").await;
+    let took = started.elapsed();
+    check_rows(&rows, "cpu");
+    let summary = b
+        .testid("compare-status")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    eprintln!("defaults on the CPU twin: {summary} ({took:?} to the last row)");
+    assert_eq!(
+        (rows[0]["n"].as_u64(), rows[0]["d"].as_u64()),
+        (Some(256), Some(64))
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}: {summary}");
+
     let query = "n=128&d=32&seed=5";
     b.goto_path(&format!("/compare?{query}")).await;
     b.testid("compare-run").await.click().await.expect("Run");
@@ -480,6 +528,10 @@ async fn without_webgpu_the_comparison_runs_on_the_cpu_twin_and_cancels() {
             "status",
         ] {
             assert_eq!(page[key], native[key], "{}: {key}", native["method"]);
+        }
+        if native["status"] != "measured" {
+            assert_eq!(page["error"], native["error"]);
+            continue;
         }
         let (p, c) = (number(page, "rel_err"), number(&native, "rel_err"));
         assert!(
@@ -564,14 +616,14 @@ async fn without_webgpu_the_comparison_runs_on_the_cpu_twin_and_cancels() {
         .expect("Run causal");
     let causal = comparison_done(&b, "the causal comparison").await;
     assert_eq!(causal.len(), MethodId::ALL.len());
-    for (row, m) in causal.iter().zip(MethodId::ALL) {
-        let expect = if m.info().causal_unsupported.is_some() {
-            "skipped"
-        } else {
-            "measured"
-        };
-        assert_eq!(row["status"], expect, "{row}");
-    }
+    check_rows(&causal, "cpu");
+    assert!(
+        MethodId::ALL
+            .iter()
+            .filter(|m| m.info().causal_unsupported.is_some())
+            .all(|m| refuses(*m, true)),
+        "a method that cannot be causal is skipped in a causal table"
+    );
     let skipped = b
         .client
         .find_all(Locator::Css(
@@ -581,10 +633,7 @@ async fn without_webgpu_the_comparison_runs_on_the_cpu_twin_and_cancels() {
         .expect("skipped rows");
     assert_eq!(
         skipped.len(),
-        MethodId::ALL
-            .iter()
-            .filter(|m| m.info().causal_unsupported.is_some())
-            .count()
+        MethodId::ALL.iter().filter(|m| refuses(**m, true)).count()
     );
     links_resolve(&b).await;
 
