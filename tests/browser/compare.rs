@@ -123,6 +123,33 @@ fn refuses(method: MethodId, causal: bool) -> bool {
     )
 }
 
+/// Prints the rows as a small table (the test's log keeps what this
+/// adapter measured).
+fn log_rows(what: &str, rows: &[Value]) {
+    eprintln!("{what}:");
+    for r in rows {
+        eprintln!(
+            "  {:<20} {:>10} {:>10} {:>9} {:>9} {:>10} {:>7}  {}",
+            r["method"].as_str().unwrap_or_default(),
+            r["flops_algorithmic"],
+            r["flops"],
+            r["time_ms"]
+                .as_f64()
+                .map_or("—".into(), |t| format!("{t:.3}")),
+            r["time_vs_full"]
+                .as_f64()
+                .map_or("—".into(), |t| format!("{t:.2}")),
+            r["rel_err"]
+                .as_f64()
+                .map_or("—".into(), |e| format!("{e:.3e}")),
+            r["baseline_mean_v_rel_err"]
+                .as_f64()
+                .map_or("—".into(), |e| format!("{e:.3}")),
+            r["status"].as_str().unwrap_or_default(),
+        );
+    }
+}
+
 /// Every row of the JSON has the contract's keys, finite where measured;
 /// a row is skipped exactly when its method refuses the table's causality.
 fn check_rows(rows: &[Value], backend: &str) {
@@ -208,6 +235,7 @@ async fn webgpu_compare_fills_sorts_and_links_to_the_explorer() {
 
     b.testid("compare-run").await.click().await.expect("Run");
     let rows = comparison_done(&b, "the WebGPU comparison").await;
+    log_rows("WebGPU at the defaults", &rows);
     check_rows(&rows, "gpu");
     let badge = b
         .testid("backend-badge")
@@ -473,6 +501,7 @@ async fn without_webgpu_the_comparison_runs_on_the_cpu_twin_and_cancels() {
     let started = Instant::now();
     let rows = comparison_done(&b, "the comparison at the defaults").await;
     let took = started.elapsed();
+    log_rows("the CPU twin at the defaults", &rows);
     check_rows(&rows, "cpu");
     let summary = b
         .testid("compare-status")

@@ -343,8 +343,8 @@ fn measured(row: &CompareRow) -> impl IntoView + use<> {
     });
     let err = row.rel_err.map_or("—".into(), format::err);
     let (verdict, verdict_class) = match row.beats_mean_v {
-        Some(true) => ("beats the mean of V", "verdict good"),
-        _ => ("no better than the mean of V", "verdict poor"),
+        Some(true) => ("✓ beats mean of V", "verdict good"),
+        _ => ("✗ no better than mean of V", "verdict poor"),
     };
     let baselines = format!(
         "mean of V {}",
