@@ -65,6 +65,48 @@ pub fn ms(x: f64) -> String {
     }
 }
 
+/// A count to three significant digits, for tables: `628 k`, `1.04 M`.
+pub fn sig3(x: f64) -> String {
+    let (value, unit) = [(1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")]
+        .into_iter()
+        .find(|(scale, _)| x >= *scale)
+        .map_or((x, ""), |(scale, unit)| (x / scale, unit));
+    format!("{}{unit}", three_digits(value))
+}
+
+/// Bytes to three significant digits in binary units, for tables:
+/// `24.0 KiB`, `592 KiB`.
+pub fn bytes3(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = b as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b} B")
+    } else {
+        format!("{} {}", three_digits(value), UNITS[unit])
+    }
+}
+
+fn three_digits(v: f64) -> String {
+    if v >= 99.95 {
+        format!("{v:.0}")
+    } else if v >= 9.995 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// An error figure: three decimals, or scientific below 10⁻³ (`0.738`,
+/// `3.44e-7`).
+pub fn err(x: f64) -> String {
+    if x >= 1e-3 { format!("{x:.3}") } else { sci(x) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +123,20 @@ mod tests {
         assert_eq!(sci(0.0), "0");
         assert_eq!(ms(0.04213), "0.0421 ms");
         assert_eq!(ms(1234.4), "1\u{2009}234 ms");
+    }
+
+    #[test]
+    fn table_figures_keep_three_digits() {
+        assert_eq!(sig3(628_224.0), "628 k");
+        assert_eq!(sig3(1_037_000.0), "1.04 M");
+        assert_eq!(sig3(17_056_000.0), "17.1 M");
+        assert_eq!(sig3(999_960.0), "1000 k");
+        assert_eq!(sig3(12.0), "12.0");
+        assert_eq!(bytes3(24 * 1024), "24.0 KiB");
+        assert_eq!(bytes3(605_830), "592 KiB");
+        assert_eq!(bytes3(100), "100 B");
+        assert_eq!(err(0.73812), "0.738");
+        assert_eq!(err(3.44e-7), "3.44e-7");
+        assert_eq!(err(0.0), "0");
     }
 }

@@ -10,9 +10,11 @@
 //! runs the corrected settings; the CLI refuses to run and prints them.
 //!
 //! * [`attention`] — the attention explorer's settings ([`Settings`]);
+//! * [`compare`] — the comparison's (`/compare`, `flt compare`);
 //! * [`qat`] — the QAT section's (`qat-`-prefixed on the page).
 
 pub mod attention;
+pub mod compare;
 pub mod model_size;
 pub mod qat;
 pub mod quantization;
