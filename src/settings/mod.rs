@@ -10,12 +10,14 @@
 //! runs the corrected settings; the CLI refuses to run and prints them.
 //!
 //! * [`attention`] — the attention explorer's settings ([`Settings`]);
-//! * [`qat`] — the QAT section's (`qat-`-prefixed on the page).
+//! * [`qat`] — the QAT section's (`qat-`-prefixed on the page);
+//! * [`scaling`] — the scaling page's (methods, n-min, n-max, …).
 
 pub mod attention;
 pub mod model_size;
 pub mod qat;
 pub mod quantization;
+pub mod scaling;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,7 +2,7 @@
 //! the pipeline (the GPU asked for by name fails loudly when absent), the
 //! attention lab run, the report printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use clap::ArgMatches;
@@ -10,6 +10,7 @@ use flt_explorer::attention::MethodId;
 use flt_explorer::gpu::{GpuContext, GpuRunOptions};
 use flt_explorer::inputs::{self, InputSource, Inputs};
 use flt_explorer::pipeline::attention::{AttentionProblem, Measurement, run as run_attention};
+use flt_explorer::pipeline::scaling::ScalingReport;
 use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, RunError, resolve_backend};
 use flt_explorer::settings::Settings;
 
@@ -169,11 +170,59 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     }
     let chosen: Vec<MethodId> = runs.iter().map(|s| s.method).collect();
     knobs_apply(&base, &chosen)?;
+    let mut widths: Vec<usize> = runs.iter().map(|s| s.d).collect();
+    widths.dedup();
+    let svg = m.get_one::<PathBuf>("svg");
+    if let Some(path) = svg {
+        if widths.len() > 1 {
+            return Err(Failure::usage(format!(
+                "--svg draws one scaling chart: give one --d (got {})",
+                ds.join(",")
+            )));
+        }
+        writable("--svg", path)?;
+    }
     let backend = backend(runs.first().map(|s| s.backend).unwrap_or_default())?;
     apply_warmup(m, &backend);
+    let json = m.get_flag("json");
+    let mut outs = Vec::with_capacity(runs.len());
     for s in runs {
         let out = run_one(&s.problem(options(m)), &backend)?;
-        print::bench_line(&out, m.get_flag("json"));
+        print::bench_line(&out, json);
+        outs.push(out);
+    }
+    for d in widths {
+        let at_d: Vec<&Measurement> = outs.iter().filter(|o| o.figures.d == d).collect();
+        let report = ScalingReport::from_measurements(&at_d, backend.key());
+        if !json {
+            print::scaling_summary(&report);
+        }
+        if let Some(path) = svg {
+            print::scaling_svg(path, &report)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output path that cannot be a new or existing file: a folder,
+/// or a file in a folder that does not exist (before any work is done).
+fn writable(flag: &str, path: &Path) -> Result<(), Failure> {
+    if path.is_dir() {
+        return Err(Failure::usage(format!(
+            "{flag} {}: is a folder, not a file",
+            path.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Failure::usage(format!(
+            "{flag} {}: there is no folder {}",
+            path.display(),
+            parent.display()
+        )));
     }
     Ok(())
 }
