@@ -191,13 +191,13 @@ type LogLog<'a, DB> = ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, LogCoord<f
 /// The caption: what is plotted, on what.
 fn caption(report: &ScalingReport, quantity: Quantity) -> String {
     let on = if report.backend == "gpu" {
-        format!("GPU kernels on {}", report.adapter)
+        format!("GPU: {}", report.adapter)
     } else {
         "CPU twins".to_string()
     };
     let what = match quantity {
-        Quantity::Time => "Time against n (warm median)",
-        Quantity::Memory => "Memory against n (allocated)",
+        Quantity::Time => "Time (warm median) vs n",
+        Quantity::Memory => "Memory (allocated) vs n",
     };
     format!("{what} — {on}, d = {}", report.d)
 }
@@ -248,7 +248,7 @@ fn draw_chart<DB: DrawingBackend>(
         Quantity::Memory => 4.0,
     };
     let mut chart = ChartBuilder::on(root)
-        .caption(caption(report, quantity), ("sans-serif", 15))
+        .caption(caption(report, quantity), ("sans-serif", 14))
         .margin(12)
         .x_label_area_size(38)
         .y_label_area_size(70)
@@ -285,7 +285,7 @@ fn draw_chart<DB: DrawingBackend>(
         .y_label_formatter(&y_label)
         .light_line_style(RGBColor(238, 238, 243))
         .bold_line_style(RGBColor(220, 220, 228))
-        .label_style(("sans-serif", 11))
+        .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 12))
         .draw()?;
     // The reference first in the legend, and its points again on top.
@@ -300,16 +300,95 @@ fn draw_chart<DB: DrawingBackend>(
         )?;
     }
     if report.series.iter().any(|s| !s.points.is_empty()) {
+        let corner = legend_corner(&chart, report, quantity);
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.92))
             .border_style(RGBColor(205, 205, 215))
-            .label_font(("sans-serif", 11))
-            .legend_area_size(26)
-            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", LEGEND_FONT))
+            .legend_area_size(24)
+            .position(corner)
             .draw()?;
     }
     Ok(())
+}
+
+/// The legend's font size, in pixels.
+const LEGEND_FONT: u32 = 12;
+
+/// The corner of the plot whose legend box would cover the fewest of the
+/// lines (sampled along each segment): upper left, lower right, upper
+/// right, lower left, in that order of preference.
+fn legend_corner<DB: DrawingBackend>(
+    chart: &LogLog<'_, DB>,
+    report: &ScalingReport,
+    quantity: Quantity,
+) -> SeriesLabelPosition {
+    let drawn: Vec<&Series> = report
+        .series
+        .iter()
+        .filter(|s| !plotted(quantity, s).is_empty())
+        .collect();
+    let chars = drawn
+        .iter()
+        .map(|s| legend(s, quantity).chars().count())
+        .max()
+        .unwrap_or(0) as i32;
+    // Glyphs of a 12 px sans-serif font are about 0.55 em wide on average.
+    let (w, h) = (
+        34 + chars * LEGEND_FONT as i32 * 55 / 100,
+        8 + drawn.len() as i32 * (LEGEND_FONT as i32 + 5),
+    );
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let margin = 10;
+    let boxes = [
+        (
+            SeriesLabelPosition::UpperLeft,
+            xr.start + margin,
+            yr.start + margin,
+        ),
+        (
+            SeriesLabelPosition::LowerRight,
+            xr.end - margin - w,
+            yr.end - margin - h,
+        ),
+        (
+            SeriesLabelPosition::UpperRight,
+            xr.end - margin - w,
+            yr.start + margin,
+        ),
+        (
+            SeriesLabelPosition::LowerLeft,
+            xr.start + margin,
+            yr.end - margin - h,
+        ),
+    ];
+    let mut samples = Vec::new();
+    for s in &drawn {
+        let pts = plotted(quantity, s);
+        for pair in pts.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+            for k in 0..8 {
+                let t = k as f64 / 8.0;
+                let x = (x0.ln() + t * (x1.ln() - x0.ln())).exp();
+                let y = (y0.ln() + t * (y1.ln() - y0.ln())).exp();
+                samples.push(chart.backend_coord(&(x, y)));
+            }
+        }
+        if let Some(&last) = pts.last() {
+            samples.push(chart.backend_coord(&last));
+        }
+    }
+    let covered = |&(_, bx, by): &(SeriesLabelPosition, i32, i32)| {
+        samples
+            .iter()
+            .filter(|(x, y)| *x >= bx && *x <= bx + w && *y >= by && *y <= by + h)
+            .count()
+    };
+    boxes
+        .iter()
+        .min_by_key(|b| covered(b))
+        .map_or(SeriesLabelPosition::UpperLeft, |b| b.0.clone())
 }
 
 /// The figure the exports and `flt bench --svg` write: the time chart above

@@ -488,7 +488,7 @@ pub fn fit_exponent(points: &[(usize, f64)]) -> Fit {
     };
     if pts.len() < MIN_FIT_POINTS {
         return none(format!(
-            "{} point{} measured; an exponent needs {MIN_FIT_POINTS}",
+            "{} point{} measured; {MIN_FIT_POINTS} needed",
             pts.len(),
             if pts.len() == 1 { "" } else { "s" }
         ));
@@ -503,8 +503,7 @@ pub fn fit_exponent(points: &[(usize, f64)]) -> Fit {
     let tail = &pts[start..];
     if tail.len() < MIN_FIT_POINTS {
         return none(format!(
-            "only {} point{} above the floor ({FLOOR_FACTOR}× the smallest value); \
-             an exponent needs {MIN_FIT_POINTS} — sweep to larger n",
+            "{} point{} above the floor ({FLOOR_FACTOR}× the smallest value); {MIN_FIT_POINTS} needed: raise n-max",
             tail.len(),
             if tail.len() == 1 { "" } else { "s" }
         ));
