@@ -559,6 +559,26 @@ fn bench_writes_the_scaling_chart_and_prints_exponents_and_crossovers() {
     );
     assert!(svg.contains("linear: fitted") && svg.contains("full: fitted"));
 
+    // Several widths: one summary each (runs go method by method, so the
+    // widths interleave).
+    let o = flt(&[
+        "bench",
+        "--methods",
+        "full,linear",
+        "--n",
+        "32,64,128",
+        "--d",
+        "8,16",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("scaling at d = 8 on cpu").count(), 1, "{out}");
+    assert_eq!(out.matches("scaling at d = 16 on cpu").count(), 1, "{out}");
+
     // With --json: one Measurement per line, nothing else, keys as before.
     let mut args = BENCH.to_vec();
     args.extend(["--json", "--svg", &p]);
