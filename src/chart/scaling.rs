@@ -137,10 +137,12 @@ fn ranges(report: &ScalingReport, quantity: Quantity) -> ((f64, f64), (f64, f64)
     let y = if v0.is_finite() && v1 > 0.0 {
         let lo = base.powf((v0.ln() / base.ln()).floor());
         let mut hi = base.powf((v1.ln() / base.ln()).ceil());
-        if hi <= lo {
+        if hi <= lo * 1.000001 {
             hi = lo * base;
         }
-        (lo, hi)
+        // A hair outside the powers, so that rounding in the axis's own
+        // logarithms keeps them as labelled ticks.
+        (lo * 0.999, hi * 1.001)
     } else {
         match quantity {
             Quantity::Time => (0.01, 100.0),

@@ -941,7 +941,7 @@ pub fn next_point_plan(
 /// Milliseconds as a reason states them (`"1.2 s"`, `"35 ms"`).
 fn ms_text(x: f64) -> String {
     if x >= 1000.0 {
-        format!("{:.1} s", x / 1000.0)
+        format!("{:.2} s", x / 1000.0)
     } else if x >= 10.0 {
         format!("{x:.0} ms")
     } else {

@@ -194,6 +194,40 @@ async fn drive(webgpu: bool, backend: &str, screenshot: &str) {
             && issues.contains("n-max=1000 is not a power of two; using 512"),
         "{issues}"
     );
+
+    // A long sweep stops on Cancel, keeping what it measured.
+    b.goto_path("/scaling?methods=full,linear&d=64&n-min=1024&n-max=16384")
+        .await;
+    click(&b, "scaling-run").await;
+    let state = |b: &Browser| {
+        let b = b.client.clone();
+        async move {
+            b.find(Locator::Css("[data-testid='scaling-status']"))
+                .await
+                .expect("status")
+                .attr("data-state")
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        }
+    };
+    let started = Instant::now();
+    while state(&b).await != "running" {
+        assert!(started.elapsed() < WAIT, "the sweep did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    click(&b, "scaling-cancel").await;
+    b.testid("scaling-cancelled").await;
+    let stopped = Instant::now();
+    loop {
+        let now = state(&b).await;
+        if now == "idle" || now == "done" {
+            break;
+        }
+        assert!(stopped.elapsed() < WAIT, "still {now} after Cancel");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let errors = b.console_errors_beyond_deep_links().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     b.close().await;

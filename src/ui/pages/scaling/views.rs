@@ -114,6 +114,11 @@ pub fn ScalingChart(
     let caption = move || {
         report.with(|r| {
             r.as_ref().map(|r| match quantity {
+                Quantity::Time if r.backend == "cpu" => format!(
+                    "Time: {}. Browsers coarsen this clock (Chromium: 0.1 ms steps unless the page is \
+                     cross-origin isolated), so points below a millisecond are coarse.",
+                    r.time_counts
+                ),
                 Quantity::Time => format!("Time: {}.", r.time_counts),
                 Quantity::Memory => format!("Memory: {}.", r.memory_counts),
             })
