@@ -478,5 +478,10 @@ mod tests {
         assert!(is_power(1024.0, 2.0) && !is_power(96.0, 2.0));
         assert_eq!(series_css("full"), "#22222a");
         assert_ne!(series_colour("linear"), series_colour("longformer"));
+        let t = |s: &str| crate::pipeline::scaling::theory_exponent(s);
+        assert_eq!(theory_text(t("O(n log n)").as_ref()), "1 × log");
+        assert_eq!(theory_text(t("O(n√n)").as_ref()), "1.5*");
+        assert_eq!(theory_text(t("O(n²d)").as_ref()), "2");
+        assert_eq!(theory_text(None), "—");
     }
 }

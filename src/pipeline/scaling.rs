@@ -234,28 +234,6 @@ pub struct Theory {
     pub sqrt_knob: bool,
 }
 
-impl Theory {
-    /// `"2"`, `"1 (× log n)"`, `"1.5 (knob ∝ √n)"`.
-    pub fn describe(&self) -> String {
-        let mut out = format_exponent(self.exponent);
-        if self.log_factor {
-            out.push_str(" (× log n)");
-        }
-        if self.sqrt_knob {
-            out.push_str(" (knob ∝ √n)");
-        }
-        out
-    }
-}
-
-fn format_exponent(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
-        format!("{}", x.round() as i64)
-    } else {
-        format!("{x}")
-    }
-}
-
 /// The power of n in a big-O expression (`"O(n log n)"`, `"O(n²d)"`,
 /// `"O(n(S + M))"`), every other letter a knob held fixed; `None` for a
 /// form it cannot read.
@@ -1209,14 +1187,6 @@ mod tests {
                 c.space
             );
         }
-        assert_eq!(
-            theory_exponent("O(n log n)").unwrap().describe(),
-            "1 (× log n)"
-        );
-        assert_eq!(
-            theory_exponent("O(n√n)").unwrap().describe(),
-            "1.5 (knob ∝ √n)"
-        );
     }
 
     #[test]

@@ -513,7 +513,39 @@ pub fn Crossovers(report: ReportSignal, settings: Memo<ScalingSettings>) -> impl
                 {json}
             </pre>
             <p class="muted small">
-                {move || format!("Methods chosen: {}", methods_text(&settings.get().methods))}
+                {move || {
+                    report
+                        .with(|r| {
+                            r.as_ref()
+                                .map(|r| {
+                                    let chosen: Vec<&str> = r
+                                        .series
+                                        .iter()
+                                        .filter(|s| s.chosen)
+                                        .map(|s| s.method.as_str())
+                                        .collect();
+                                    let (lo, hi) = (
+                                        r.ns.first().copied().unwrap_or_default(),
+                                        r.ns.last().copied().unwrap_or_default(),
+                                    );
+                                    let changed = settings
+                                        .with(|s| methods_text(&s.methods) != chosen.join(","));
+                                    format!(
+                                        "This run: {}; d = {}, n = {lo} … {hi}{}, seed {}.{}",
+                                        chosen.join(", "),
+                                        r.d,
+                                        if r.causal { ", causal" } else { "" },
+                                        r.seed,
+                                        if changed {
+                                            " The methods chosen above have changed since: run again to measure them."
+                                        } else {
+                                            ""
+                                        }
+                                    )
+                                })
+                        })
+                        .unwrap_or_default()
+                }}
             </p>
         </section>
     }
