@@ -464,6 +464,9 @@ pub fn Crossovers(report: ReportSignal, settings: Memo<ScalingSettings>) -> impl
                         "the reference: every crossover is against it".to_string()
                     } else {
                         match (s.crossover.n, s.crossover.compared_up_to) {
+                            (Some(n), Some(up)) if n == up => format!(
+                                "faster than full at n = {n}, the largest n measured beside it"
+                            ),
                             (Some(n), Some(up)) => format!(
                                 "faster than full from n = {n} on (every n measured up to {up})"
                             ),
