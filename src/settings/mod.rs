@@ -11,13 +11,15 @@
 //!
 //! * [`attention`] — the attention explorer's settings ([`Settings`]);
 //! * [`compare`] — the comparison's (`/compare`, `flt compare`);
-//! * [`qat`] — the QAT section's (`qat-`-prefixed on the page).
+//! * [`qat`] — the QAT section's (`qat-`-prefixed on the page);
+//! * [`scaling`] — the scaling page's (methods, n-min, n-max, …).
 
 pub mod attention;
 pub mod compare;
 pub mod model_size;
 pub mod qat;
 pub mod quantization;
+pub mod scaling;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -138,12 +138,17 @@ pub fn command() -> Command {
     );
     let bench = common(
         Command::new("bench")
-            .about("Run methods over sequence lengths; one report per line with --json")
+            .about("Run methods over sequence lengths; one report per line with --json; fitted exponents and crossovers against full; the scaling chart with --svg")
             .arg(list_flag("method", "methods"))
             .arg(list_flag("n", "n"))
             .arg(list_flag("d", "d"))
             .arg(common_flag("qkv-bits"))
-            .arg(common_flag("qkv-scales")),
+            .arg(common_flag("qkv-scales"))
+            .arg(file(
+                "svg",
+                "scaling.svg",
+                "Write the scaling chart (time and memory against n, log-log, fitted exponents, crossovers against full) as SVG; one --d",
+            )),
     );
     let sweep = common(
         Command::new("sweep")

@@ -2,14 +2,15 @@
 //! the pipeline (the GPU asked for by name fails loudly when absent), the
 //! attention lab run, the report printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use clap::ArgMatches;
 use flt_explorer::attention::MethodId;
-use flt_explorer::gpu::{GpuContext, GpuRunOptions};
+use flt_explorer::gpu::{GpuContext, GpuError, GpuRunOptions};
 use flt_explorer::inputs::{self, InputSource, Inputs};
 use flt_explorer::pipeline::attention::{AttentionProblem, Measurement, run as run_attention};
+use flt_explorer::pipeline::scaling::{ScalingReport, Stop, StopKind};
 use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, RunError, resolve_backend};
 use flt_explorer::settings::Settings;
 
@@ -169,11 +170,100 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     }
     let chosen: Vec<MethodId> = runs.iter().map(|s| s.method).collect();
     knobs_apply(&base, &chosen)?;
+    let mut widths: Vec<usize> = Vec::new();
+    for s in &runs {
+        if !widths.contains(&s.d) {
+            widths.push(s.d);
+        }
+    }
+    let svg = m.get_one::<PathBuf>("svg");
+    if let Some(path) = svg {
+        if widths.len() > 1 {
+            return Err(Failure::usage(format!(
+                "--svg draws one scaling chart: give one --d (got {})",
+                ds.join(",")
+            )));
+        }
+        writable("--svg", path)?;
+    }
     let backend = backend(runs.first().map(|s| s.backend).unwrap_or_default())?;
     apply_warmup(m, &backend);
+    let json = m.get_flag("json");
+    let mut outs = Vec::with_capacity(runs.len());
+    // A kernel too large for the adapter ends that method's series at that
+    // n (larger n are skipped), as on the scaling page; the rest runs.
+    let mut stops: Vec<(usize, MethodId, Stop)> = Vec::new();
     for s in runs {
-        let out = run_one(&s.problem(options(m)), &backend)?;
-        print::bench_line(&out, m.get_flag("json"));
+        if stops
+            .iter()
+            .any(|(d, method, stop)| *d == s.d && *method == s.method && s.n >= stop.n)
+        {
+            continue;
+        }
+        match pollster::block_on(run_attention(&s.problem(options(m)), &backend, &Quiet)) {
+            Ok(out) => {
+                print::bench_line(&out, json);
+                outs.push(out);
+            }
+            Err(e @ RunError::Gpu(GpuError::TooLarge { .. })) => {
+                let reason = format!("n = {} does not fit this adapter: {e}", s.n);
+                eprintln!("flt: {}: {reason}; larger n skipped", s.method.key());
+                stops.push((
+                    s.d,
+                    s.method,
+                    Stop {
+                        n: s.n,
+                        kind: StopKind::TooLarge,
+                        reason,
+                    },
+                ));
+            }
+            Err(e @ RunError::Method(_)) => return Err(Failure::usage(e.to_string())),
+            Err(e) => return Err(Failure::runtime(e.to_string())),
+        }
+    }
+    for d in widths {
+        let at_d: Vec<&Measurement> = outs.iter().filter(|o| o.figures.d == d).collect();
+        let mut report = ScalingReport::from_measurements(&at_d, backend.key());
+        for (_, method, stop) in stops.iter().filter(|(at, _, _)| *at == d) {
+            if let Some(series) = report.series.iter_mut().find(|x| x.method == method.key()) {
+                series.stop = Some(stop.clone());
+            }
+            report.notes.push(format!(
+                "{}: {}; larger n skipped",
+                method.key(),
+                stop.reason
+            ));
+        }
+        if !json {
+            print::scaling_summary(&report);
+        }
+        if let Some(path) = svg {
+            print::scaling_svg(path, &report)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output path that cannot be a new or existing file: a folder,
+/// or a file in a folder that does not exist (before any work is done).
+fn writable(flag: &str, path: &Path) -> Result<(), Failure> {
+    if path.is_dir() {
+        return Err(Failure::usage(format!(
+            "{flag} {}: is a folder, not a file",
+            path.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Failure::usage(format!(
+            "{flag} {}: there is no folder {}",
+            path.display(),
+            parent.display()
+        )));
     }
     Ok(())
 }

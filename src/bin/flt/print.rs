@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use flt_explorer::attention::MethodId;
 use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, draw_heatmap};
+use flt_explorer::chart::scaling::{exponent_text, figure_svg, theory_text};
 use flt_explorer::data::timing::Timing;
 use flt_explorer::pipeline::attention::Measurement;
+use flt_explorer::pipeline::scaling::{FLOOR_FACTOR, ScalingReport};
 use flt_explorer::pipeline::sweep::{Sweep, SweepPoint};
 use plotters::prelude::{IntoDrawingArea, SVGBackend};
 
@@ -144,6 +146,84 @@ pub fn bench_line(x: &Measurement, json: bool) {
         "{:<12} n={:<6} d={:<4} {:>10.4} ms {:>9.1} GFLOP/s  rel_err {:.2e}  [{} {}]",
         e.method, f.n, f.d, e.time_ms, e.gflops, f.rel_err, e.backend, e.adapter
     );
+}
+
+/// A bench's scaling summary: per method the exponent of n fitted to time
+/// and to memory beside the survey's, and where it becomes faster than
+/// exact attention.
+pub fn scaling_summary(report: &ScalingReport) {
+    println!();
+    println!(
+        "scaling at d = {}{} on {} ({}): exponents of n, least squares on log-log over the points above {FLOOR_FACTOR}× each series' smallest",
+        report.d,
+        if report.causal { ", causal" } else { "" },
+        report.backend,
+        report.adapter
+    );
+    println!(
+        "{:<18} {:>6}  {:<12} {:<22} {:>6}  {:<22} faster than full (same backend)",
+        "method", "time", "fitted over", "theory (survey)", "memory", "theory (survey)"
+    );
+    let has_reference = report.series.iter().any(|s| s.reference);
+    for s in &report.series {
+        let range = match (s.time_fit.from_n, s.time_fit.to_n) {
+            (Some(a), Some(b)) => format!("n {a}–{b}"),
+            _ => String::new(),
+        };
+        let crossover = if s.reference {
+            "the reference".to_string()
+        } else if !has_reference {
+            "— (add full to --methods)".to_string()
+        } else {
+            match (s.crossover.n, s.crossover.compared_up_to) {
+                (Some(n), _) => format!("from n = {n}"),
+                (None, Some(up)) => format!("not up to n = {up}"),
+                (None, None) => "— (no n in common with full)".to_string(),
+            }
+        };
+        println!(
+            "{:<18} {:>6}  {:<12} {:<22} {:>6}  {:<22} {crossover}",
+            s.method,
+            exponent_text(&s.time_fit),
+            range,
+            format!(
+                "{}  {}",
+                theory_text(s.theory_time.as_ref()),
+                s.complexity_time
+            ),
+            exponent_text(&s.memory_fit),
+            format!(
+                "{}  {}",
+                theory_text(s.theory_space.as_ref()),
+                s.complexity_space
+            ),
+        );
+        if s.time_fit.exponent.is_none() && !s.time_fit.note.is_empty() {
+            println!("{:<18} time: {}", "", s.time_fit.note);
+        }
+    }
+    if report
+        .series
+        .iter()
+        .any(|s| s.theory_time.is_some_and(|t| t.sqrt_knob))
+    {
+        println!(
+            "* the survey's √n assumes a knob that grows as √n (e.g. stride); bench holds the knobs fixed"
+        );
+    }
+    println!("time: {}", report.time_counts);
+    println!("memory: {}", report.memory_counts);
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+}
+
+/// The scaling figure (time and memory against n) as SVG.
+pub fn scaling_svg(path: &PathBuf, report: &ScalingReport) -> Result<(), Failure> {
+    let text = figure_svg(report)
+        .map_err(|e| Failure::runtime(format!("drawing the scaling chart: {e}")))?;
+    std::fs::write(path, text)
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
 }
 
 /// One point of the error law, as it completes.
