@@ -661,8 +661,20 @@ mod tests {
     #[test]
     fn every_method_documents_its_equations_complexity_and_use() {
         const MATHML: &[&str] = &[
-            "math", "mi", "mo", "mn", "mrow", "msub", "msup", "msubsup", "mfrac", "msqrt",
-            "munder", "mover", "mtext",
+            "math",
+            "mi",
+            "mo",
+            "mn",
+            "mrow",
+            "msub",
+            "msup",
+            "msubsup",
+            "mfrac",
+            "msqrt",
+            "munder",
+            "mover",
+            "munderover",
+            "mtext",
         ];
         for m in MethodId::ALL {
             let info = m.info();

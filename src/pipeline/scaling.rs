@@ -280,6 +280,17 @@ fn tokenize(s: &str) -> Option<Vec<Token>> {
                 i += 2;
                 Some(Token::Log)
             }
+            // A subscripted name (M_c, n_s) is one knob, whatever its letter.
+            c if c.is_ascii_alphabetic()
+                && chars.get(i + 1) == Some(&'_')
+                && chars.get(i + 2).is_some_and(|c| c.is_ascii_alphanumeric()) =>
+            {
+                i += 1;
+                while i + 1 < chars.len() && chars[i + 1].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                Some(Token::Knob)
+            }
             'n' => Some(Token::N),
             c if c.is_ascii_alphabetic() => Some(Token::Knob),
             c if c.is_ascii_digit() => {
@@ -1169,6 +1180,9 @@ mod tests {
         assert_eq!(e("O(n√n)"), Some((1.5, false, true)));
         assert_eq!(e("O(n(S + M))"), Some((1.0, false, false)));
         assert_eq!(e("O(n·(S+M+Mc))"), Some((1.0, false, false)));
+        assert_eq!(e("O(n·(S + M + M_c))"), Some((1.0, false, false)));
+        assert_eq!(e("O(n_s²)"), Some((0.0, false, false)));
+        assert_eq!(e("O(n_)"), None);
         assert_eq!(e("O(n² + nd)"), Some((2.0, false, false)));
         assert_eq!(e("O(n²/k)"), Some((2.0, false, false)));
         assert_eq!(e("O(1)"), Some((0.0, false, false)));
