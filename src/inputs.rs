@@ -18,8 +18,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-/// Largest sequence length any run accepts (the page's and the CLI's limit).
-pub const MAX_N: usize = 16384;
+/// Largest sequence length any run accepts (`flt`'s limit; a run must also
+/// keep n·d within [`MAX_STACKED_ELEMENTS`] and fit the adapter, checked
+/// before allocating).
+pub const MAX_N: usize = 1 << 20;
+/// Largest sequence length the page runs: a browser tab's memory and a
+/// teaching demo's patience (the CLI runs up to [`MAX_N`]).
+pub const PAGE_MAX_N: usize = 16384;
 /// Largest head dimension any run accepts.
 pub const MAX_D: usize = 256;
 
@@ -308,9 +313,13 @@ impl Inputs {
                 v.ncols()
             )));
         }
-        if n > MAX_N || d > MAX_D || v.ncols() > MAX_D {
+        if n > MAX_N
+            || d > MAX_D
+            || v.ncols() > MAX_D
+            || n * d.max(v.ncols()) > MAX_STACKED_ELEMENTS
+        {
             return Err(InputError::Shape(format!(
-                "shape n = {n}, d = {d}, dv = {} exceeds the limits n ≤ {MAX_N}, d ≤ {MAX_D}, dv ≤ {MAX_D}",
+                "shape n = {n}, d = {d}, dv = {} exceeds the limits n ≤ {MAX_N}, d ≤ {MAX_D}, dv ≤ {MAX_D}, n·max(d, dv) ≤ {MAX_STACKED_ELEMENTS}",
                 v.ncols()
             )));
         }
@@ -544,9 +553,10 @@ impl GaussianStream {
     }
 }
 
-/// The largest `.npy` file accepted: an f64 array of MAX_N × MAX_D plus a
-/// generous header. Checked before reading, so a huge file is refused early.
-pub const MAX_NPY_BYTES: u64 = (MAX_N * MAX_D * 8) as u64 + 65536;
+/// The largest `.npy` file accepted: an f64 array of
+/// [`MAX_STACKED_ELEMENTS`] plus a generous header. Checked before reading,
+/// so a huge file is refused early.
+pub const MAX_NPY_BYTES: u64 = (MAX_STACKED_ELEMENTS * 8) as u64 + 65536;
 
 /// Parses the bytes of a `.npy` file holding a 2-D float32/float64 array.
 /// `name` is used in error messages.
@@ -627,7 +637,7 @@ pub fn load_npy(path: &std::path::Path) -> Result<Array2<f32>, InputError> {
     load_npy_within(
         path,
         MAX_NPY_BYTES,
-        &format!("any array within n ≤ {MAX_N}, d ≤ {MAX_D} needs"),
+        &format!("any array within n·d ≤ {MAX_STACKED_ELEMENTS} needs"),
     )
 }
 

@@ -799,3 +799,26 @@ fn heads_and_batch_run_every_head_and_say_which_were_checked() {
     );
     refused(&["run", "--heads", "nope"], "heads");
 }
+
+#[test]
+fn sequences_past_the_pages_limit_run_natively() {
+    // n = 16 385 > the page's 16 384: a linear method runs it in O(n).
+    let m = json(&flt(&[
+        "run",
+        "--method",
+        "linear",
+        "--n",
+        "16385",
+        "--d",
+        "2",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(m["n"].as_u64(), Some(16385));
+    assert!(m["rel_err"].as_f64().unwrap().is_finite());
+    // Past flt's own limit: a message and status 2, nothing allocated.
+    refused(&["run", "--n", "2000000"], "n");
+}

@@ -10,7 +10,7 @@
 //! Decisions, each a pure function tested here:
 //!
 //! * **points** — n = 2^k from `n_min` to `n_max` (at most
-//!   [`crate::inputs::MAX_N`]); every method at one n runs on the same seeded
+//!   [`crate::inputs::PAGE_MAX_N`]); every method at one n runs on the same seeded
 //!   inputs, one after the other. A method's series stops at the first n its
 //!   run refuses (a GPU kernel that does not fit the adapter,
 //!   [`GpuError::TooLarge`], checked before anything is allocated; a method
@@ -55,7 +55,7 @@ use crate::attention::MethodId;
 use crate::data::LocalFuture;
 use crate::data::timing::Timing;
 use crate::gpu::{GpuError, GpuRunOptions, MapSource};
-use crate::inputs::{InputSource, Inputs, MAX_N};
+use crate::inputs::{InputSource, Inputs, PAGE_MAX_N};
 
 /// The family key of a scaling report.
 pub const FAMILY: &str = "scaling";
@@ -98,7 +98,7 @@ pub struct ScalingProblem {
     pub inputs: InputSource,
     /// Smallest n (a power of two).
     pub n_min: usize,
-    /// Largest n (a power of two, ≤ [`MAX_N`]).
+    /// Largest n (a power of two, ≤ [`PAGE_MAX_N`]).
     pub n_max: usize,
     /// Timed repeats per point (fewer when the budget needs it, at least 1).
     pub repeats: u32,
@@ -134,9 +134,9 @@ pub fn default_point_budget_ms(backend: &Backend) -> f64 {
     }
 }
 
-/// Powers of two in `lo..=hi` (clamped to [`MIN_N`]..=[`MAX_N`]).
+/// Powers of two in `lo..=hi` (clamped to [`MIN_N`]..=[`PAGE_MAX_N`]).
 pub fn powers_of_two(lo: usize, hi: usize) -> Vec<usize> {
-    let (lo, hi) = (lo.max(MIN_N), hi.min(MAX_N));
+    let (lo, hi) = (lo.max(MIN_N), hi.min(PAGE_MAX_N));
     (0..usize::BITS)
         .map(|p| 1usize << p)
         .filter(|&n| n >= lo && n <= hi)
@@ -1152,9 +1152,9 @@ pub async fn sweep_with(
             checkpoint(host).await?;
         }
     }
-    if problem.n_max >= MAX_N && ns.last() == Some(&MAX_N) {
+    if problem.n_max >= PAGE_MAX_N && ns.last() == Some(&PAGE_MAX_N) {
         notes.push(format!(
-            "n = {MAX_N} is the largest sequence this app runs (its inputs' limit)"
+            "n = {PAGE_MAX_N} is the largest sequence the page runs (flt bench runs longer ones)"
         ));
     }
     let mut report = ScalingReport::summarise(problem, describe, series, true);

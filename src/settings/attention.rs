@@ -13,7 +13,9 @@ use super::{
 use crate::attention::{MethodId, ParamSpec, ParamValues};
 use crate::data::shape::Shape;
 use crate::gpu::GpuRunOptions;
-use crate::inputs::{Heads, InputSource, Inputs, MAX_D, MAX_HEADS, MAX_N, MAX_STACKED_ELEMENTS};
+use crate::inputs::{
+    Heads, InputSource, Inputs, MAX_D, MAX_HEADS, MAX_N, MAX_STACKED_ELEMENTS, PAGE_MAX_N,
+};
 pub use crate::pipeline::BackendChoice;
 use crate::pipeline::attention::AttentionProblem;
 use crate::pipeline::qkv::QkvQuant;
@@ -373,7 +375,7 @@ impl Settings {
     }
 
     /// Keeps B·H·n·d within [`MAX_STACKED_ELEMENTS`]: a smaller batch, then
-    /// fewer heads, with a message saying which and why.
+    /// fewer heads, then a shorter n, with a message saying which and why.
     fn fit_heads(&mut self, issues: &mut Vec<SettingsIssue>) {
         let per_head = self.n * self.d;
         let fits = |b: usize, h: usize| b * h * per_head <= MAX_STACKED_ELEMENTS;
@@ -386,6 +388,21 @@ impl Settings {
         }
         while !fits(self.batch, self.heads) && self.heads > 1 {
             self.heads -= 1;
+        }
+        if !fits(self.batch, self.heads) {
+            let n = (MAX_STACKED_ELEMENTS / self.d).min(self.n);
+            push_issue(
+                issues,
+                "n",
+                format!(
+                    "n {} × d {} is {} elements per matrix, above the {} a run may hold; using n={n}",
+                    self.n, self.d, per_head, MAX_STACKED_ELEMENTS
+                ),
+            );
+            self.n = n;
+            if asked == (1, 1) {
+                return;
+            }
         }
         push_issue(
             issues,
@@ -406,6 +423,30 @@ impl Settings {
                 self.heads
             ),
         );
+    }
+
+    /// [`Settings::from_query`] for the page, which runs n ≤
+    /// [`PAGE_MAX_N`] (a browser tab's memory; `flt` runs longer
+    /// sequences): a longer n is clamped, with a message.
+    pub fn from_page_query(query: &str) -> (Settings, Vec<SettingsIssue>) {
+        let (mut s, mut issues) = Settings::from_query(query);
+        s.fit_page(&mut issues);
+        (s, issues)
+    }
+
+    /// Clamps n to [`PAGE_MAX_N`], saying so.
+    pub fn fit_page(&mut self, issues: &mut Vec<SettingsIssue>) {
+        if self.n > PAGE_MAX_N {
+            push_issue(
+                issues,
+                "n",
+                format!(
+                    "the page runs n ≤ {PAGE_MAX_N} (flt run --n {} runs it natively); using n={PAGE_MAX_N}",
+                    self.n
+                ),
+            );
+            self.n = PAGE_MAX_N;
+        }
     }
 
     /// The problem these settings describe, on seeded inputs, with these
@@ -565,6 +606,20 @@ mod tests {
             issues.iter().any(|i| i.contains("using batch=1 heads=32")),
             "{issues:?}"
         );
+        // One head too large: n shortens.
+        let (s, issues) = parse("n=1048576&d=256");
+        assert_eq!(s.n * s.d, MAX_STACKED_ELEMENTS);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        // flt runs n up to 2²⁰; the page clamps to PAGE_MAX_N and says so.
+        let (s, issues) = parse("n=65536&d=64");
+        assert!(issues.is_empty() && s.n == 65536, "{issues:?}");
+        let (p, issues) = Settings::from_page_query("n=65536&d=64");
+        assert_eq!(p.n, PAGE_MAX_N);
+        assert!(
+            issues[0].to_string().contains("flt run --n 65536"),
+            "{issues:?}"
+        );
+        assert!(Settings::from_page_query("n=1024").1.is_empty());
     }
 
     #[test]
@@ -715,6 +770,8 @@ mod tests {
         #[test]
         fn valid_settings_round_trip(n in 1..=MAX_N, d in 1..=MAX_D, seed: u64, causal: bool,
                                      backend in 0..3usize) {
+            // Within the memory bound (beyond it n is clamped, tested apart).
+            let n = n.min(MAX_STACKED_ELEMENTS / d);
             let mut s = Settings { n, d, seed, causal, ..Settings::default() };
             s.backend = [BackendChoice::Auto, BackendChoice::Gpu, BackendChoice::Cpu][backend];
             let (back, issues) = Settings::from_query(&s.to_query());
@@ -822,7 +879,7 @@ mod tests {
         ) {
             let method = MethodId::ALL[m];
             let mut s = Settings::for_method(method);
-            s.n = n;
+            s.n = n.min(MAX_STACKED_ELEMENTS / d);
             s.d = d;
             s.causal = (causal && method.info().causal_unsupported.is_none())
                 || method.method().always_causal().is_some();

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::attention::MethodId;
 use crate::gpu::GpuRunOptions;
-use crate::inputs::{InputSource, Inputs};
+use crate::inputs::{InputSource, Inputs, PAGE_MAX_N};
 use crate::pipeline::compare::{CompareProblem, QK_SCALE};
 
 /// The common spec of `key` (at compile time; a missing key fails the
@@ -132,6 +132,25 @@ impl CompareSettings {
     /// Parses a URL query (with or without the leading `?`).
     pub fn from_query(query: &str) -> (CompareSettings, Vec<SettingsIssue>) {
         CompareSettings::from_pairs(parse_query(query))
+    }
+
+    /// [`CompareSettings::from_query`] for the page, which runs n ≤
+    /// [`PAGE_MAX_N`] (`flt compare` runs longer sequences): a longer n
+    /// is clamped, with a message.
+    pub fn from_page_query(query: &str) -> (CompareSettings, Vec<SettingsIssue>) {
+        let (mut s, mut issues) = CompareSettings::from_query(query);
+        if s.n > PAGE_MAX_N {
+            push_issue(
+                &mut issues,
+                "n",
+                format!(
+                    "the page runs n ≤ {PAGE_MAX_N} (flt compare --n {} runs it natively); using n={PAGE_MAX_N}",
+                    s.n
+                ),
+            );
+            s.n = PAGE_MAX_N;
+        }
+        (s, issues)
     }
 
     /// The settings as `key=value` pairs in URL order; `inputs` and

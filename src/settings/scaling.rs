@@ -11,7 +11,7 @@ use super::{
     COMMON, Kind, SettingsIssue, Spec, parse_query, parse_spec, push_issue, query_from_pairs,
 };
 use crate::attention::MethodId;
-use crate::inputs::{InputSource, MAX_N};
+use crate::inputs::{InputSource, PAGE_MAX_N};
 use crate::pipeline::BackendChoice;
 use crate::pipeline::scaling::{MIN_N, ScalingProblem};
 
@@ -69,7 +69,7 @@ pub const SPECS: &[Spec] = &[
         help: "the sweep's first sequence length (a power of two)",
         kind: Kind::Int {
             min: MIN_N as u64,
-            max: MAX_N as u64,
+            max: PAGE_MAX_N as u64,
             default: DEFAULT_N_MIN as u64,
         },
     },
@@ -79,7 +79,7 @@ pub const SPECS: &[Spec] = &[
         help: "the sweep's last sequence length (a power of two); a method stops earlier where its kernel does not fit the adapter or its next point would exceed the time budget",
         kind: Kind::Int {
             min: MIN_N as u64,
-            max: MAX_N as u64,
+            max: PAGE_MAX_N as u64,
             default: DEFAULT_N_MAX as u64,
         },
     },
@@ -163,14 +163,14 @@ pub fn methods_text(methods: &[MethodId]) -> String {
 }
 
 /// The power of two nearest `n` upwards (`up`) or downwards, within
-/// [`MIN_N`]..=[`MAX_N`].
+/// [`MIN_N`]..=[`PAGE_MAX_N`].
 fn power_of_two(n: usize, up: bool) -> usize {
     let p = if up {
         n.next_power_of_two()
     } else {
         1usize << (usize::BITS - 1 - n.max(1).leading_zeros())
     };
-    p.clamp(MIN_N, MAX_N)
+    p.clamp(MIN_N, PAGE_MAX_N)
 }
 
 impl ScalingSettings {
@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(texts(&i), vec!["n-max=256 is below n-min=4096; using 4096"]);
         let (s, i) = ScalingSettings::from_query("methods=,,&n-max=1e9&d=0");
         assert_eq!(s.methods, DEFAULT_METHODS.to_vec());
-        assert_eq!((s.n_max, s.d), (MAX_N, 1));
+        assert_eq!((s.n_max, s.d), (PAGE_MAX_N, 1));
         assert_eq!(i.len(), 3, "{i:?}");
     }
 
@@ -415,7 +415,7 @@ mod tests {
             for query in [q, format!("n-min={lo}&n-max={hi}")] {
                 let (s, _) = ScalingSettings::from_query(&query);
                 prop_assert!(s.n_min.is_power_of_two() && s.n_max.is_power_of_two());
-                prop_assert!(MIN_N <= s.n_min && s.n_min <= s.n_max && s.n_max <= MAX_N);
+                prop_assert!(MIN_N <= s.n_min && s.n_min <= s.n_max && s.n_max <= PAGE_MAX_N);
                 prop_assert!(!s.methods.is_empty());
                 prop_assert_eq!(ScalingSettings::from_query(&s.to_query()), (s, vec![]));
             }

@@ -8,6 +8,7 @@
 use leptos::prelude::*;
 
 use crate::attention::{MethodId, ParamSpec};
+use crate::inputs::PAGE_MAX_N;
 use crate::settings::{BackendChoice, COMMON, Kind, Settings, Spec};
 
 /// What a control calls with its key and raw text. The page's navigation
@@ -124,6 +125,12 @@ fn CommonControl(spec: &'static Spec, settings: Memo<Settings>, update: Update) 
         .into_any(),
         Kind::Flag => view! { <FlagControl spec=spec settings=settings update=update/> }.into_any(),
         Kind::Int { min, max, .. } => {
+            // The page runs n ≤ PAGE_MAX_N (the settings table's n is flt's).
+            let max = if spec.key == "n" {
+                max.min(PAGE_MAX_N as u64)
+            } else {
+                max
+            };
             let slider = (spec.key == "n")
                 .then(|| view! { <NSlider max=max settings=settings update=update/> });
             let class = if slider.is_some() {

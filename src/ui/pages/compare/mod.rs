@@ -45,7 +45,7 @@ use crate::ui::jobs::PageJobs;
 /// (rewriting the query in place).
 fn query_settings() -> (Memo<CompareSettings>, Memo<Vec<SettingsIssue>>, Update) {
     let location = use_location();
-    let parsed = Memo::new(move |_| CompareSettings::from_query(&location.search.get()));
+    let parsed = Memo::new(move |_| CompareSettings::from_page_query(&location.search.get()));
     let settings = Memo::new(move |_| parsed.get().0);
     let issues = Memo::new(move |_| parsed.get().1);
     let navigate = use_navigate();

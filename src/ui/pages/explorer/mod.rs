@@ -32,7 +32,7 @@ use crate::ui::jobs::PageJobs;
 /// which the memo re-parses.
 fn query_settings() -> (Memo<Settings>, Memo<Vec<SettingsIssue>>, Update) {
     let location = use_location();
-    let parsed = Memo::new(move |_| Settings::from_query(&location.search.get()));
+    let parsed = Memo::new(move |_| Settings::from_page_query(&location.search.get()));
     let settings = Memo::new(move |_| parsed.get().0);
     let issues = Memo::new(move |_| parsed.get().1);
     let navigate = use_navigate();

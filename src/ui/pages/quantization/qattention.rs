@@ -121,7 +121,11 @@ fn run_job(
 #[component]
 pub fn QuantizedAttentionSection() -> impl IntoView {
     let (pairs, update) = section_query(Section::Prefixed(PREFIX), rewrite);
-    let parsed = Memo::new(move |_| Settings::from_pairs(with_defaults(&pairs.get())));
+    let parsed = Memo::new(move |_| {
+        let (mut s, mut issues) = Settings::from_pairs(with_defaults(&pairs.get()));
+        s.fit_page(&mut issues);
+        (s, issues)
+    });
     let settings = Memo::new(move |_| parsed.get().0);
     let issues = Signal::derive(move || parsed.get().1);
     let shown = Signal::derive(move || {

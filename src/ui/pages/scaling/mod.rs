@@ -22,7 +22,7 @@ use leptos_router::hooks::{use_location, use_navigate};
 use self::views::{Crossovers, Exponents, Exports, MethodPicker, ScalingChart};
 use crate::chart::scaling::Quantity;
 use crate::data::LocalFuture;
-use crate::inputs::MAX_N;
+use crate::inputs::PAGE_MAX_N;
 use crate::pipeline::RunError;
 use crate::pipeline::jobs::{JobOutcome, JobStatus, Jobs};
 use crate::pipeline::scaling::{
@@ -224,7 +224,7 @@ fn Intro() -> impl IntoView {
                     "A method's series stops at the first n its kernels do not fit this adapter (checked against its limits \
                      before anything is allocated), or before an n whose single repeat would exceed the time budget per \
                      point ({} s on a GPU, {} s on the CPU twin; the repeats shrink to fit it). Every method at one n runs \
-                     on the same seeded inputs, with its knobs at their defaults; n is at most {MAX_N}, the app's limit.",
+                     on the same seeded inputs, with its knobs at their defaults; n is at most {PAGE_MAX_N}, the page's limit (flt bench runs longer sequences).",
                     GPU_POINT_BUDGET_MS / 1000.0,
                     CPU_POINT_BUDGET_MS / 1000.0
                 )}
