@@ -265,12 +265,52 @@ impl Inputs {
     /// # Panics
     /// If `kind` is [`InputSource::Npy`].
     pub fn generate(kind: InputSource, n: usize, d: usize, seed: u64, qk_scale: f64) -> Inputs {
+        Inputs::generate_from(kind, n, d, &mut GaussianStream::new(seed), qk_scale)
+    }
+
+    /// At least as many normals as [`Inputs::generate`] draws for any kind
+    /// (gaussian 3nd; clustered 3nd + 8d + 2n; local 2nd; low-rank
+    /// nd + 4d + 48).
+    pub fn normals_needed(n: usize, d: usize) -> usize {
+        3 * n * d + 8 * d + 2 * n + 48
+    }
+
+    /// [`Inputs::generate`], its normals drawn in slices with
+    /// `yield_now` between them (the page: no long main-thread task); the
+    /// same bits.
+    ///
+    /// # Panics
+    /// If `kind` is [`InputSource::Npy`].
+    pub async fn generate_yielding(
+        kind: InputSource,
+        (n, d): (usize, usize),
+        seed: u64,
+        qk_scale: f64,
+        yield_now: &dyn Fn() -> crate::data::LocalFuture<'static, ()>,
+    ) -> Inputs {
+        /// Normals per slice: a few ms in a browser.
+        const SLICE: usize = 1 << 15;
         let mut g = GaussianStream::new(seed);
+        let total = Inputs::normals_needed(n, d);
+        while g.prefilled() < total {
+            g.prefill(SLICE.min(total - g.prefilled()));
+            yield_now().await;
+        }
+        Inputs::generate_from(kind, n, d, &mut g, qk_scale)
+    }
+
+    fn generate_from(
+        kind: InputSource,
+        n: usize,
+        d: usize,
+        g: &mut GaussianStream,
+        qk_scale: f64,
+    ) -> Inputs {
         let (mut q, mut k) = match kind {
             InputSource::Gaussian => (g.matrix(n, d, 1.0), g.matrix(n, d, 1.0)),
-            InputSource::LowRank => low_rank(&mut g, n, d),
-            InputSource::Clustered => clustered(&mut g, n, d),
-            InputSource::Local => local(&mut g, n, d),
+            InputSource::LowRank => low_rank(g, n, d),
+            InputSource::Clustered => clustered(g, n, d),
+            InputSource::Local => local(g, n, d),
             InputSource::Npy => panic!("npy inputs are loaded, not generated"),
         };
         let v = g.matrix(n, d, 1.0);
@@ -393,21 +433,30 @@ impl Heads {
         qk_scale: f64,
         (batch, heads): (usize, usize),
     ) -> Heads {
-        let count = batch * heads;
-        let items = (0..count)
+        let items = (0..batch * heads)
             .map(|i| {
-                let s = if i == 0 {
-                    seed
-                } else {
-                    derive_seed(seed, "head", i as u64)
-                };
-                std::rc::Rc::new(Inputs::generate(kind, n, d, s, qk_scale))
+                std::rc::Rc::new(Inputs::generate(
+                    kind,
+                    n,
+                    d,
+                    Heads::seed_of(seed, i),
+                    qk_scale,
+                ))
             })
             .collect();
         Heads {
             batch,
             heads,
             items,
+        }
+    }
+
+    /// The seed of head `index`: the run's seed for head 0, else
+    /// [`derive_seed`]`(seed, "head", index)`.
+    pub fn seed_of(seed: u64, index: usize) -> u64 {
+        match index {
+            0 => seed,
+            _ => derive_seed(seed, "head", index as u64),
         }
     }
 
@@ -517,6 +566,8 @@ pub fn derive_seed(seed: u64, tag: &str, index: u64) -> u64 {
 pub struct GaussianStream {
     rng: ChaCha8Rng,
     spare: Option<f64>,
+    /// Normals drawn ahead by [`GaussianStream::prefill`], served first.
+    ready: std::collections::VecDeque<f64>,
 }
 
 impl GaussianStream {
@@ -525,12 +576,41 @@ impl GaussianStream {
         GaussianStream {
             rng: ChaCha8Rng::seed_from_u64(seed),
             spare: None,
+            ready: std::collections::VecDeque::new(),
         }
     }
 
     /// Uniform in [0, 1) with 53 random bits.
+    ///
+    /// # Panics
+    /// After [`GaussianStream::prefill`] while normals are still waiting:
+    /// a uniform drawn then would come from later in the stream.
     pub fn uniform(&mut self) -> f64 {
+        assert!(
+            self.ready.is_empty(),
+            "uniform() after prefill() would reorder the stream"
+        );
+        self.raw_uniform()
+    }
+
+    fn raw_uniform(&mut self) -> f64 {
         (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Draws the next `count` normals ahead (the costly Box–Muller
+    /// transcendentals), to be served by [`GaussianStream::sample`] in the
+    /// same order: the page draws a large input in slices between which it
+    /// yields to the browser, with the same bits as one synchronous draw.
+    pub fn prefill(&mut self, count: usize) {
+        for _ in 0..count {
+            let z = self.draw();
+            self.ready.push_back(z);
+        }
+    }
+
+    /// Normals drawn ahead and not yet served.
+    pub fn prefilled(&self) -> usize {
+        self.ready.len()
     }
 
     /// A rows × cols matrix of normals with standard deviation `sd`, drawn
@@ -541,11 +621,18 @@ impl GaussianStream {
 
     /// The next standard normal (Box–Muller, both outputs used).
     pub fn sample(&mut self) -> f64 {
+        match self.ready.pop_front() {
+            Some(z) => z,
+            None => self.draw(),
+        }
+    }
+
+    fn draw(&mut self) -> f64 {
         if let Some(z) = self.spare.take() {
             return z;
         }
-        let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
-        let u2 = self.uniform();
+        let u1 = 1.0 - self.raw_uniform(); // (0, 1]: ln is finite
+        let u2 = self.raw_uniform();
         let radius = libm::sqrt(-2.0 * libm::log(u1));
         let angle = 2.0 * std::f64::consts::PI * u2;
         self.spare = Some(radius * libm::sin(angle));
@@ -708,6 +795,33 @@ mod tests {
         bytes.extend_from_slice(dict.as_bytes());
         bytes.extend_from_slice(data);
         bytes
+    }
+
+    #[test]
+    fn inputs_drawn_in_slices_are_the_same_bits() {
+        use std::cell::Cell;
+        for kind in InputSource::GENERATORS {
+            for (n, d) in [(1, 1), (7, 3), (300, 40)] {
+                let yields = Cell::new(0);
+                let bump = || -> crate::data::LocalFuture<'static, ()> {
+                    yields.set(yields.get() + 1);
+                    Box::pin(async {})
+                };
+                let sliced =
+                    pollster::block_on(Inputs::generate_yielding(kind, (n, d), 5, 0.5, &bump));
+                let whole = Inputs::generate(kind, n, d, 5, 0.5);
+                assert_eq!(sliced.digest(), whole.digest(), "{kind:?} n={n} d={d}");
+                assert_eq!(yields.get(), Inputs::normals_needed(n, d).div_ceil(1 << 15));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "reorder")]
+    fn a_uniform_after_prefill_is_refused() {
+        let mut g = GaussianStream::new(1);
+        g.prefill(2);
+        g.uniform();
     }
 
     #[test]

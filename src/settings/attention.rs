@@ -452,25 +452,52 @@ impl Settings {
     /// The problem these settings describe, on seeded inputs, with these
     /// run options; `gpu_required` when the GPU was asked for by name.
     pub fn problem(&self, options: GpuRunOptions) -> AttentionProblem {
-        let heads = (self.head_count() > 1).then(|| {
-            Rc::new(Heads::generate(
+        let items = (0..self.head_count())
+            .map(|i| {
+                Rc::new(Inputs::generate(
+                    self.inputs,
+                    self.n,
+                    self.d,
+                    Heads::seed_of(self.seed, i),
+                    self.qk_scale,
+                ))
+            })
+            .collect();
+        self.problem_on(options, items)
+    }
+
+    /// [`Settings::problem`], the inputs drawn in slices with `yield_now`
+    /// between them (the page: no long main-thread task); the same bits.
+    pub async fn problem_yielding(
+        &self,
+        options: GpuRunOptions,
+        yield_now: &dyn Fn() -> crate::data::LocalFuture<'static, ()>,
+    ) -> AttentionProblem {
+        let mut items = Vec::with_capacity(self.head_count());
+        for i in 0..self.head_count() {
+            let seed = Heads::seed_of(self.seed, i);
+            let x = Inputs::generate_yielding(
                 self.inputs,
                 (self.n, self.d),
-                self.seed,
+                seed,
                 self.qk_scale,
-                (self.batch, self.heads),
-            ))
+                yield_now,
+            );
+            items.push(Rc::new(x.await));
+        }
+        self.problem_on(options, items)
+    }
+
+    /// The problem on these heads' inputs (item b·H + h).
+    fn problem_on(&self, options: GpuRunOptions, items: Vec<Rc<Inputs>>) -> AttentionProblem {
+        let inputs = items[0].clone();
+        let heads = (items.len() > 1).then(|| {
+            Rc::new(Heads {
+                batch: self.batch,
+                heads: self.heads,
+                items,
+            })
         });
-        let inputs = match &heads {
-            Some(h) => h.items[0].clone(),
-            None => Rc::new(Inputs::generate(
-                self.inputs,
-                self.n,
-                self.d,
-                self.seed,
-                self.qk_scale,
-            )),
-        };
         AttentionProblem {
             method: self.method,
             params: self.params.clone(),

@@ -41,7 +41,16 @@ pub async fn sleep_ms(ms: i32) {
 
 /// [`yield_to_browser`] as the job runner's host takes it.
 pub fn yield_now() -> LocalFuture<'static, ()> {
+    mark("flt:yield");
     Box::pin(yield_to_browser())
+}
+
+/// A User Timing mark (`performance.mark`): where the page's work went,
+/// for the browser tests' long-task check and the browser's profiler.
+pub fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
 }
 
 /// The first file chosen in a file input: its name and bytes (refused

@@ -33,7 +33,10 @@ impl<T: 'static> PageJobs<T> {
         let (status, set_status) = signal(JobStatus::Idle);
         let (superseded, set_superseded) = signal(0u32);
         Rc::new(PageJobs {
-            jobs: Jobs::new(move |s: &JobStatus| set_status.set(s.clone())),
+            jobs: Jobs::new(move |s: &JobStatus| {
+                crate::ui::browser::mark(&format!("flt:{s:?}"));
+                set_status.set(s.clone())
+            }),
             run: Rc::new(run),
             set_status,
             set_superseded,

@@ -16,6 +16,7 @@ mod harness;
 mod attention;
 mod compare;
 mod int8;
+mod longtask;
 mod map;
 mod model_size;
 mod qat;

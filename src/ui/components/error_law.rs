@@ -46,7 +46,9 @@ fn run_sweep(
         let host = jobs.host(generation, yield_now);
         host.progress("generating inputs", 0.0);
         yield_to_browser().await;
-        let problem = settings.problem(GpuRunOptions::default());
+        let problem = settings
+            .problem_yielding(GpuRunOptions::default(), &yield_now)
+            .await;
         let outcome = sweep(&problem, &list, SEEDS, &host, |p| {
             if jobs.is_current(generation) {
                 out.points.update(|v| v.push(p.clone()));

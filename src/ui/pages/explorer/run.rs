@@ -47,7 +47,13 @@ pub fn run_settings(
             Ok(started) => started,
             Err(outcome) => return outcome,
         };
-        let mut problem = settings.problem(GpuRunOptions::default());
+        // The inputs drawn in slices: a large n never holds the page.
+        let mut problem = settings
+            .problem_yielding(GpuRunOptions::default(), &yield_now)
+            .await;
+        if !jobs.is_current(generation) {
+            return JobOutcome::Cancelled;
+        }
         let shape = problem.shape();
         let pass_flops = problem
             .method

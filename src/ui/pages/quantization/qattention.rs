@@ -78,7 +78,12 @@ fn run_job(
                 Ok(started) => started,
                 Err(outcome) => return outcome,
             };
-        let mut quantized = settings.problem(GpuRunOptions::default());
+        let mut quantized = settings
+            .problem_yielding(GpuRunOptions::default(), &crate::ui::browser::yield_now)
+            .await;
+        if !jobs.is_current(generation) {
+            return JobOutcome::Cancelled;
+        }
         let shape = quantized.shape();
         let flops = quantized
             .method
