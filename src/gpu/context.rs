@@ -6,7 +6,35 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use web_time::Instant;
+
 use super::GpuError;
+
+/// A hardware GPU idle this long may have lowered its clocks: the next
+/// program ramps it up before timing (see [`ramp_after_idle`]).
+pub const IDLE_AFTER_MS: f64 = 100.0;
+
+/// How long a program keeps a GPU that was idle busy, untimed, before its
+/// timed repeats.
+pub const RAMP_MS: u32 = 200;
+
+/// The untimed warm-up, in milliseconds, that a program needs on an adapter
+/// of `device_type` (wgpu's `DeviceType` as text) that has been idle for
+/// `idle_ms`: [`RAMP_MS`] on a hardware GPU idle at least [`IDLE_AFTER_MS`],
+/// else 0 (one untimed run suffices). A GPU left idle lowers its clocks and
+/// raises them only under a sustained load: measured on an H200 (2026-11-29),
+/// linear attention at n = 16384 timed 3.8× slower (1.39 ms against 0.365,
+/// every pass slower, stable over 20 repeats) when it ran after the seconds
+/// of CPU checks that follow `full` in the same process, and at full speed
+/// after a sustained warm-up. A software adapter (`Cpu`, e.g. lavapipe) has
+/// no clocks to ramp.
+pub fn ramp_after_idle(device_type: &str, idle_ms: f64) -> u32 {
+    if device_type == "Cpu" || idle_ms < IDLE_AFTER_MS {
+        0
+    } else {
+        RAMP_MS
+    }
+}
 
 /// Device and queue with what was learnt about the adapter.
 pub struct GpuContext {
@@ -29,6 +57,8 @@ pub struct GpuContext {
     /// clocks a sustained load gets (0: one untimed run; the CLI's
     /// `--warmup-ms`).
     pub warmup_ms: Cell<u32>,
+    /// When the device last finished a program's work (or was created).
+    last_busy: Cell<Instant>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
@@ -115,6 +145,7 @@ impl GpuContext {
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             warmup_ms: Cell::new(0),
+            last_busy: Cell::new(Instant::now()),
             uncaptured,
             modules: RefCell::new(HashMap::new()),
             layouts: RefCell::new(HashMap::new()),
@@ -232,6 +263,42 @@ impl GpuContext {
         }
         self.modules.borrow_mut().insert(name, module.clone());
         Ok(module)
+    }
+
+    /// Records that the device has just finished a program's work.
+    pub fn mark_busy(&self) {
+        self.last_busy.set(Instant::now());
+    }
+
+    /// Milliseconds since the device last finished a program's work (or
+    /// was created).
+    pub fn idle_ms(&self) -> f64 {
+        self.last_busy.get().elapsed().as_secs_f64() * 1e3
+    }
+
+    /// The untimed warm-up the next program needs after the idle spell so
+    /// far ([`ramp_after_idle`]).
+    pub fn ramp_ms(&self) -> u32 {
+        // TEMPORARY: FLT_RAMP_MS overrides RAMP_MS for the H200 experiment.
+        if let Some(ms) = std::env::var("FLT_RAMP_MS")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            let idle = self.idle_ms();
+            return if self.device_type == "Cpu" || idle < IDLE_AFTER_MS {
+                0
+            } else {
+                ms
+            };
+        }
+        ramp_after_idle(&self.device_type, self.idle_ms())
+    }
+
+    /// TEMPORARY diagnostics: forgets every cached module, layout and pipeline.
+    pub fn flush_caches(&self) {
+        self.modules.borrow_mut().clear();
+        self.layouts.borrow_mut().clear();
+        self.pipelines.borrow_mut().clear();
     }
 
     /// Blocks until submitted work is done (native); on the web the map

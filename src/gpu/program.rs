@@ -17,6 +17,13 @@ use super::buffers::{self, Timestamps, check_dispatch, scoped};
 use super::{GpuContext, GpuError};
 use crate::data::timing::Timing;
 
+/// TEMPORARY: whether `FLT_DIAG` (comma-separated) holds `token`.
+pub fn diag(token: &str) -> bool {
+    std::env::var("FLT_DIAG")
+        .map(|v| v.split(',').any(|t| t.trim() == token))
+        .unwrap_or(false)
+}
+
 /// One recorded dispatch.
 pub struct Pass {
     label: String,
@@ -210,6 +217,27 @@ impl Program {
         // came from outside a program (a readback after the device was lost):
         // it was reported there, not by this run.
         ctx.take_uncaptured_errors();
+        if diag("poll") {
+            ctx.poll_wait()?;
+            buffers::wait_idle(ctx).await?;
+        }
+        if diag("flush") {
+            ctx.flush_caches();
+        }
+        if let Some(ms) = std::env::var("FLT_DIAG_SLEEP_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        if diag("idle") {
+            eprintln!(
+                "diag idle [{}]: {:.0} ms idle, ramp {} ms",
+                self.label,
+                ctx.idle_ms(),
+                ctx.ramp_ms()
+            );
+        }
         self.sustain(ctx).await?;
         let timed = if self.timed.is_empty() {
             Timed {
@@ -242,16 +270,19 @@ impl Program {
             .await?;
         }
         self.check(ctx).await?;
+        ctx.mark_busy();
         Ok(timed)
     }
 
     /// Replays the timed passes untimed until the context's `warmup_ms`
-    /// have passed (nothing when it is 0): GPU clocks ramp up under a
-    /// sustained load, and a short benchmark would otherwise time a GPU
-    /// still at idle clocks (measured on an H200: the first 150 ms of an
-    /// 8192³ product ran 5× slower than the rest).
+    /// have passed, and at least the ramp a GPU needs after an idle spell
+    /// ([`GpuContext::ramp_ms`]; nothing when both are 0): GPU clocks ramp
+    /// up under a sustained load, and a short benchmark would otherwise time
+    /// a GPU still at idle clocks (measured on an H200: the first 150 ms of
+    /// an 8192³ product ran 5× slower than the rest; linear attention 3.8×
+    /// slower after the CPU checks of a previous method).
     async fn sustain(&self, ctx: &GpuContext) -> Result<(), GpuError> {
-        let budget = ctx.warmup_ms.get() as f64;
+        let budget = ctx.warmup_ms.get().max(ctx.ramp_ms()) as f64;
         if budget <= 0.0 || self.timed.is_empty() {
             return Ok(());
         }
@@ -283,10 +314,45 @@ impl Program {
             Ok(())
         })
         .await?;
+        let samples = t.read_ms(ctx).await?;
+        if diag("passes") {
+            self.time_passes(ctx).await?;
+        }
         Ok(Timed {
-            samples: t.read_ms(ctx).await?,
+            samples,
             timing: Timing::GpuTimestamp,
         })
+    }
+
+    /// TEMPORARY diagnostics (FLT_DIAG=passes): each timed pass timed on
+    /// its own, three replays, printed to stderr.
+    async fn time_passes(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+        let count = self.timed.len() as u32;
+        let Some(t) = Timestamps::new(ctx, "diag.passes", count * 3) else {
+            return Ok(());
+        };
+        scoped(ctx, "diag passes", || {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            for rep in 0..3 {
+                for (i, pass) in self.timed.iter().enumerate() {
+                    pass.record(&mut enc, t.span(rep * count + i as u32, true, true));
+                }
+            }
+            t.resolve(&mut enc);
+            ctx.queue.submit([enc.finish()]);
+            Ok(())
+        })
+        .await?;
+        let ms = t.read_ms(ctx).await?;
+        let mut line = format!("diag passes [{}]:", self.label);
+        for (i, pass) in self.timed.iter().enumerate() {
+            let best = (0..3)
+                .map(|r| ms[r * count as usize + i])
+                .fold(f64::INFINITY, f64::min);
+            line.push_str(&format!(" {}={:.4}", pass.label, best));
+        }
+        eprintln!("{line}");
+        Ok(())
     }
 
     async fn run_with_wall_clock(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {

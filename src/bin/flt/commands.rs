@@ -200,7 +200,15 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         {
             continue;
         }
-        match pollster::block_on(run_attention(&s.problem(options(m)), &backend, &Quiet)) {
+        let fresh;
+        let backend = if flt_explorer::gpu::program::diag("fresh") {
+            fresh = self::backend(s.backend)?;
+            apply_warmup(m, &fresh);
+            &fresh
+        } else {
+            &backend
+        };
+        match pollster::block_on(run_attention(&s.problem(options(m)), backend, &Quiet)) {
             Ok(out) => {
                 print::bench_line(&out, json);
                 outs.push(out);
