@@ -1,6 +1,8 @@
 //! The GPU context: adapter, device, queue, limits and features, built once
-//! and shared by every run; plus caches of shader modules and pipelines so a
-//! run never recompiles a kernel it has already built.
+//! and shared by every run; caches of shader modules and pipelines so a run
+//! never recompiles a kernel it has already built; and when the GPU last
+//! worked, so that a program after an idle spell ramps its clocks up before
+//! timing ([`IdleRamp`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -10,29 +12,48 @@ use web_time::Instant;
 
 use super::GpuError;
 
-/// A hardware GPU idle this long may have lowered its clocks: the next
-/// program ramps it up before timing (see [`ramp_after_idle`]).
-pub const IDLE_AFTER_MS: f64 = 100.0;
+/// How a program warms up a GPU that has been idle: a GPU left idle lowers
+/// its clocks and raises them again only under a sustained load, so the
+/// first program after an idle spell would otherwise be timed at idle clocks.
+///
+/// Measured on an H200 (wgpu 30 over Vulkan, driver 580, 2026-11-29, SM
+/// clocks sampled every 50 ms by nvidia-smi): creating the device raises
+/// the SM clock from 345 to 1980 MHz; 1.5–3.5 s after the last GPU work it
+/// falls back to 345 MHz. Linear attention at n = 16384 then timed 1.39 ms
+/// instead of 0.365 (every pass slower, stable over 20 repeats): after the
+/// 3.5–3.9 s of CPU checks that follow `full` in the same process, and equally
+/// after a forced idle spell of 2–5 s between two linear runs, so the
+/// previous method was not the cause. A fresh device, or an untimed load
+/// first, restored it: after an idle spell 100 ms of load did not (1.39 ms),
+/// 200 ms did in one program of four, 500 ms in one of one, 1000 ms
+/// (`--warmup-ms 1000`) in every case (after `full`, after 5 s idle).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IdleRamp {
+    /// Idle at least this long, a hardware GPU may have lowered its clocks
+    /// (below the 1.5 s after which the H200's did).
+    pub idle_after_ms: f64,
+    /// The untimed load a program then runs first.
+    pub ramp_ms: u32,
+}
 
-/// How long a program keeps a GPU that was idle busy, untimed, before its
-/// timed repeats.
-pub const RAMP_MS: u32 = 200;
+impl IdleRamp {
+    /// The measured default: 1000 ms of load after 1000 ms idle.
+    pub const DEFAULT: IdleRamp = IdleRamp {
+        idle_after_ms: 1000.0,
+        ramp_ms: 1000,
+    };
 
-/// The untimed warm-up, in milliseconds, that a program needs on an adapter
-/// of `device_type` (wgpu's `DeviceType` as text) that has been idle for
-/// `idle_ms`: [`RAMP_MS`] on a hardware GPU idle at least [`IDLE_AFTER_MS`],
-/// else 0 (one untimed run suffices). A GPU left idle lowers its clocks and
-/// raises them only under a sustained load: measured on an H200 (2026-11-29),
-/// linear attention at n = 16384 timed 3.8× slower (1.39 ms against 0.365,
-/// every pass slower, stable over 20 repeats) when it ran after the seconds
-/// of CPU checks that follow `full` in the same process, and at full speed
-/// after a sustained warm-up. A software adapter (`Cpu`, e.g. lavapipe) has
-/// no clocks to ramp.
-pub fn ramp_after_idle(device_type: &str, idle_ms: f64) -> u32 {
-    if device_type == "Cpu" || idle_ms < IDLE_AFTER_MS {
-        0
-    } else {
-        RAMP_MS
+    /// The untimed warm-up, in milliseconds, that a program needs on an
+    /// adapter of `device_type` (wgpu's `DeviceType` as text) idle for
+    /// `idle_ms`: the ramp on a hardware GPU idle long enough, else 0 (one
+    /// untimed run suffices). A software adapter (`Cpu`, e.g. lavapipe) has
+    /// no clocks to ramp.
+    pub fn warmup_ms(&self, device_type: &str, idle_ms: f64) -> u32 {
+        if device_type == "Cpu" || idle_ms < self.idle_after_ms {
+            0
+        } else {
+            self.ramp_ms
+        }
     }
 }
 
@@ -57,6 +78,8 @@ pub struct GpuContext {
     /// clocks a sustained load gets (0: one untimed run; the CLI's
     /// `--warmup-ms`).
     pub warmup_ms: Cell<u32>,
+    /// How programs warm up the GPU after an idle spell.
+    pub idle_ramp: Cell<IdleRamp>,
     /// When the device last finished a program's work (or was created).
     last_busy: Cell<Instant>,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -145,6 +168,7 @@ impl GpuContext {
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             warmup_ms: Cell::new(0),
+            idle_ramp: Cell::new(IdleRamp::DEFAULT),
             last_busy: Cell::new(Instant::now()),
             uncaptured,
             modules: RefCell::new(HashMap::new()),
@@ -277,28 +301,11 @@ impl GpuContext {
     }
 
     /// The untimed warm-up the next program needs after the idle spell so
-    /// far ([`ramp_after_idle`]).
+    /// far ([`IdleRamp::warmup_ms`]).
     pub fn ramp_ms(&self) -> u32 {
-        // TEMPORARY: FLT_RAMP_MS overrides RAMP_MS for the H200 experiment.
-        if let Some(ms) = std::env::var("FLT_RAMP_MS")
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok())
-        {
-            let idle = self.idle_ms();
-            return if self.device_type == "Cpu" || idle < IDLE_AFTER_MS {
-                0
-            } else {
-                ms
-            };
-        }
-        ramp_after_idle(&self.device_type, self.idle_ms())
-    }
-
-    /// TEMPORARY diagnostics: forgets every cached module, layout and pipeline.
-    pub fn flush_caches(&self) {
-        self.modules.borrow_mut().clear();
-        self.layouts.borrow_mut().clear();
-        self.pipelines.borrow_mut().clear();
+        self.idle_ramp
+            .get()
+            .warmup_ms(&self.device_type, self.idle_ms())
     }
 
     /// Blocks until submitted work is done (native); on the web the map

@@ -17,13 +17,6 @@ use super::buffers::{self, Timestamps, check_dispatch, scoped};
 use super::{GpuContext, GpuError};
 use crate::data::timing::Timing;
 
-/// TEMPORARY: whether `FLT_DIAG` (comma-separated) holds `token`.
-pub fn diag(token: &str) -> bool {
-    std::env::var("FLT_DIAG")
-        .map(|v| v.split(',').any(|t| t.trim() == token))
-        .unwrap_or(false)
-}
-
 /// One recorded dispatch.
 pub struct Pass {
     label: String,
@@ -209,35 +202,16 @@ impl Program {
         enc
     }
 
-    /// Runs it: one untimed warm-up, `repeats` timed runs, the view passes
-    /// once; then checks for errors that escaped every scope.
+    /// Runs it: an untimed warm-up (one run, or as long as
+    /// [`Self::sustain`] says), `repeats` timed runs, the view passes once;
+    /// then checks for errors that escaped every scope, and records on the
+    /// context that the GPU has just worked.
     pub async fn run(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {
         let repeats = repeats.max(1);
         // Every program checks the queue when it ends, so anything left here
         // came from outside a program (a readback after the device was lost):
         // it was reported there, not by this run.
         ctx.take_uncaptured_errors();
-        if diag("poll") {
-            ctx.poll_wait()?;
-            buffers::wait_idle(ctx).await?;
-        }
-        if diag("flush") {
-            ctx.flush_caches();
-        }
-        if let Some(ms) = std::env::var("FLT_DIAG_SLEEP_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-        }
-        if diag("idle") {
-            eprintln!(
-                "diag idle [{}]: {:.0} ms idle, ramp {} ms",
-                self.label,
-                ctx.idle_ms(),
-                ctx.ramp_ms()
-            );
-        }
         self.sustain(ctx).await?;
         let timed = if self.timed.is_empty() {
             Timed {
@@ -280,7 +254,8 @@ impl Program {
     /// up under a sustained load, and a short benchmark would otherwise time
     /// a GPU still at idle clocks (measured on an H200: the first 150 ms of
     /// an 8192³ product ran 5× slower than the rest; linear attention 3.8×
-    /// slower after the CPU checks of a previous method).
+    /// slower after the 3.5–3.9 s of CPU checks of a previous method, see
+    /// [`super::context::IdleRamp`]).
     async fn sustain(&self, ctx: &GpuContext) -> Result<(), GpuError> {
         let budget = ctx.warmup_ms.get().max(ctx.ramp_ms()) as f64;
         if budget <= 0.0 || self.timed.is_empty() {
@@ -314,45 +289,10 @@ impl Program {
             Ok(())
         })
         .await?;
-        let samples = t.read_ms(ctx).await?;
-        if diag("passes") {
-            self.time_passes(ctx).await?;
-        }
         Ok(Timed {
-            samples,
+            samples: t.read_ms(ctx).await?,
             timing: Timing::GpuTimestamp,
         })
-    }
-
-    /// TEMPORARY diagnostics (FLT_DIAG=passes): each timed pass timed on
-    /// its own, three replays, printed to stderr.
-    async fn time_passes(&self, ctx: &GpuContext) -> Result<(), GpuError> {
-        let count = self.timed.len() as u32;
-        let Some(t) = Timestamps::new(ctx, "diag.passes", count * 3) else {
-            return Ok(());
-        };
-        scoped(ctx, "diag passes", || {
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            for rep in 0..3 {
-                for (i, pass) in self.timed.iter().enumerate() {
-                    pass.record(&mut enc, t.span(rep * count + i as u32, true, true));
-                }
-            }
-            t.resolve(&mut enc);
-            ctx.queue.submit([enc.finish()]);
-            Ok(())
-        })
-        .await?;
-        let ms = t.read_ms(ctx).await?;
-        let mut line = format!("diag passes [{}]:", self.label);
-        for (i, pass) in self.timed.iter().enumerate() {
-            let best = (0..3)
-                .map(|r| ms[r * count as usize + i])
-                .fold(f64::INFINITY, f64::min);
-            line.push_str(&format!(" {}={:.4}", pass.label, best));
-        }
-        eprintln!("{line}");
-        Ok(())
     }
 
     async fn run_with_wall_clock(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {
@@ -402,6 +342,84 @@ impl Program {
                 group: pass.group.clone(),
                 groups: (over, 1, 1),
             });
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use std::time::Duration;
+
+    use web_time::Instant;
+
+    use super::super::context::IdleRamp;
+    use super::super::linalg::Builder;
+    use super::*;
+
+    #[test]
+    fn the_ramp_follows_an_idle_spell_on_hardware_only() {
+        let r = IdleRamp::DEFAULT;
+        assert_eq!(r.warmup_ms("DiscreteGpu", 0.0), 0);
+        assert_eq!(r.warmup_ms("DiscreteGpu", r.idle_after_ms - 1.0), 0);
+        assert_eq!(r.warmup_ms("DiscreteGpu", r.idle_after_ms), r.ramp_ms);
+        assert_eq!(r.warmup_ms("IntegratedGpu", 60_000.0), r.ramp_ms);
+        assert_eq!(r.warmup_ms("Cpu", 60_000.0), 0);
+        // Below the 1.5 s after which the H200's clocks fell, and at least
+        // the 1000 ms of load that restored them in every case measured.
+        assert!(r.idle_after_ms < 1500.0 && r.ramp_ms >= 1000);
+    }
+
+    /// Wall-clock milliseconds of one run of a 16 × 16 product.
+    fn run_ms(ctx: &GpuContext, program: &Program) -> f64 {
+        let started = Instant::now();
+        pollster::block_on(program.run(ctx, 1)).expect("the product runs");
+        started.elapsed().as_secs_f64() * 1e3
+    }
+
+    /// On the software adapter with its type set to a hardware GPU's: a
+    /// program right after another warms up once; after an idle spell it
+    /// keeps the GPU busy for the ramp first; on a `Cpu` adapter never.
+    /// Without the ramp (or without `mark_busy`, which would make every
+    /// run look idle) one of the three bounds fails.
+    #[test]
+    fn a_program_after_an_idle_spell_keeps_the_gpu_busy_for_the_ramp_first() {
+        let Ok(mut ctx) = pollster::block_on(GpuContext::new()) else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI=true but no GPU adapter (install mesa-vulkan-drivers)"
+            );
+            eprintln!("skipping: no GPU adapter");
+            return;
+        };
+        let software = ctx.device_type.clone();
+        ctx.device_type = "DiscreteGpu".into();
+        let ramp = IdleRamp {
+            idle_after_ms: 150.0,
+            ramp_ms: 400,
+        };
+        ctx.idle_ramp.set(ramp);
+        let mut b = Builder::new(&ctx, "idle ramp test");
+        let data: Vec<f32> = (0..256).map(|i| i as f32 / 256.0).collect();
+        let a = b.upload("a", &data, 16, 16).expect("fits");
+        pollster::block_on(b.matmul("c", &a, false, &a, false, 1.0)).expect("records");
+        let program = b.program;
+        run_ms(&ctx, &program); // pipelines built, the GPU has just worked
+        let busy = run_ms(&ctx, &program);
+        assert!(busy < ramp.ramp_ms as f64, "no idle spell, yet {busy} ms");
+        std::thread::sleep(Duration::from_millis(200));
+        let idle = run_ms(&ctx, &program);
+        assert!(
+            idle >= ramp.ramp_ms as f64,
+            "after 200 ms idle only {idle} ms"
+        );
+        ctx.device_type = software;
+        std::thread::sleep(Duration::from_millis(200));
+        let cpu = run_ms(&ctx, &program);
+        if ctx.device_type == "Cpu" {
+            assert!(
+                cpu < ramp.ramp_ms as f64,
+                "a software adapter ramped: {cpu} ms"
+            );
         }
     }
 }

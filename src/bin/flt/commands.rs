@@ -200,15 +200,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         {
             continue;
         }
-        let fresh;
-        let backend = if flt_explorer::gpu::program::diag("fresh") {
-            fresh = self::backend(s.backend)?;
-            apply_warmup(m, &fresh);
-            &fresh
-        } else {
-            &backend
-        };
-        match pollster::block_on(run_attention(&s.problem(options(m)), backend, &Quiet)) {
+        match pollster::block_on(run_attention(&s.problem(options(m)), &backend, &Quiet)) {
             Ok(out) => {
                 print::bench_line(&out, json);
                 outs.push(out);
