@@ -163,8 +163,9 @@ def torch_row(line, adapter, date):
         "device": line.get("device"), "date": line.get("date", date), "command": line.get("command"),
         "samples": line.get("samples"), "torch": line.get("torch"),
     }
-    if "compile_s" in line:
-        row["compile_s"] = line["compile_s"]
+    for extra in ("compile_s", "block_mask_s", "block_sparsity_pct", "check_max_abs_err"):
+        if extra in line:
+            row[extra] = line[extra]
     if line.get("error"):
         row["error"] = line["error"]
     return finish(row)
@@ -250,6 +251,8 @@ def collect(raw_dir, date=None):
                 rows.append(torch_row(line, adapter, date))
     for row in rows:
         row.setdefault("adapter", adapter)
+        if row.get("device") is None:
+            row["device"] = row["adapter"]
         row.pop("dv", None)
         if meta.get("runner"):
             row["runner"] = meta["runner"]

@@ -199,6 +199,10 @@ def render(rows, checks=()):
         "`linformer` (k = 256, mean-pool), `nystrom` (L = 64, 6 iterations), `performer` (m = 256), and "
         "`sgemm` (`flt matmul` f32 ↔ `torch.mm`).",
         "",
+        "PyTorch runs eagerly (one kernel launch per operation; FlexAttention compiled once per shape): "
+        "a series whose time hardly grows with n — a fitted exponent far below the method's own — is "
+        "bound by launch overhead, not by the GPU, and such times vary from run to run more than the others.",
+        "",
     ]
     if runner:
         out += ["The run:", "", f"    {runner}", ""]
