@@ -1,12 +1,61 @@
 //! The GPU context: adapter, device, queue, limits and features, built once
-//! and shared by every run; plus caches of shader modules and pipelines so a
-//! run never recompiles a kernel it has already built.
+//! and shared by every run; caches of shader modules and pipelines so a run
+//! never recompiles a kernel it has already built; and when the GPU last
+//! worked, so that a program after an idle spell ramps its clocks up before
+//! timing ([`IdleRamp`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use web_time::Instant;
+
 use super::GpuError;
+
+/// How a program warms up a GPU that has been idle: a GPU left idle lowers
+/// its clocks and raises them again only under a sustained load, so the
+/// first program after an idle spell would otherwise be timed at idle clocks.
+///
+/// Measured on an H200 (wgpu 30 over Vulkan, driver 580, 2026-11-29, SM
+/// clocks sampled every 50 ms by nvidia-smi): creating the device raises
+/// the SM clock from 345 to 1980 MHz; 1.5–3.5 s after the last GPU work it
+/// falls back to 345 MHz. Linear attention at n = 16384 then timed 1.39 ms
+/// instead of 0.365 (every pass slower, stable over 20 repeats): after the
+/// 3.5–3.9 s of CPU checks that follow `full` in the same process, and equally
+/// after a forced idle spell of 2–5 s between two linear runs, so the
+/// previous method was not the cause. A fresh device, or an untimed load
+/// first, restored it: after an idle spell 100 ms of load did not (1.39 ms),
+/// 200 ms did in one program of four, 500 ms in one of one, 1000 ms
+/// (`--warmup-ms 1000`) in every case (after `full`, after 5 s idle).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IdleRamp {
+    /// Idle at least this long, a hardware GPU may have lowered its clocks
+    /// (below the 1.5 s after which the H200's did).
+    pub idle_after_ms: f64,
+    /// The untimed load a program then runs first.
+    pub ramp_ms: u32,
+}
+
+impl IdleRamp {
+    /// The measured default: 1000 ms of load after 1000 ms idle.
+    pub const DEFAULT: IdleRamp = IdleRamp {
+        idle_after_ms: 1000.0,
+        ramp_ms: 1000,
+    };
+
+    /// The untimed warm-up, in milliseconds, that a program needs on an
+    /// adapter of `device_type` (wgpu's `DeviceType` as text) idle for
+    /// `idle_ms`: the ramp on a hardware GPU idle long enough, else 0 (one
+    /// untimed run suffices). A software adapter (`Cpu`, e.g. lavapipe) has
+    /// no clocks to ramp.
+    pub fn warmup_ms(&self, device_type: &str, idle_ms: f64) -> u32 {
+        if device_type == "Cpu" || idle_ms < self.idle_after_ms {
+            0
+        } else {
+            self.ramp_ms
+        }
+    }
+}
 
 /// Device and queue with what was learnt about the adapter.
 pub struct GpuContext {
@@ -29,6 +78,10 @@ pub struct GpuContext {
     /// clocks a sustained load gets (0: one untimed run; the CLI's
     /// `--warmup-ms`).
     pub warmup_ms: Cell<u32>,
+    /// How programs warm up the GPU after an idle spell.
+    pub idle_ramp: Cell<IdleRamp>,
+    /// When the device last finished a program's work (or was created).
+    last_busy: Cell<Instant>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
@@ -115,6 +168,8 @@ impl GpuContext {
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             warmup_ms: Cell::new(0),
+            idle_ramp: Cell::new(IdleRamp::DEFAULT),
+            last_busy: Cell::new(Instant::now()),
             uncaptured,
             modules: RefCell::new(HashMap::new()),
             layouts: RefCell::new(HashMap::new()),
@@ -232,6 +287,25 @@ impl GpuContext {
         }
         self.modules.borrow_mut().insert(name, module.clone());
         Ok(module)
+    }
+
+    /// Records that the device has just finished a program's work.
+    pub fn mark_busy(&self) {
+        self.last_busy.set(Instant::now());
+    }
+
+    /// Milliseconds since the device last finished a program's work (or
+    /// was created).
+    pub fn idle_ms(&self) -> f64 {
+        self.last_busy.get().elapsed().as_secs_f64() * 1e3
+    }
+
+    /// The untimed warm-up the next program needs after the idle spell so
+    /// far ([`IdleRamp::warmup_ms`]).
+    pub fn ramp_ms(&self) -> u32 {
+        self.idle_ramp
+            .get()
+            .warmup_ms(&self.device_type, self.idle_ms())
     }
 
     /// Blocks until submitted work is done (native); on the web the map
