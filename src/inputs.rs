@@ -645,6 +645,25 @@ impl GaussianStream {
 /// so a huge file is refused early.
 pub const MAX_NPY_BYTES: u64 = (MAX_STACKED_ELEMENTS * 8) as u64 + 65536;
 
+/// The longest `.npy` header read. A 2-D float array's takes about 128
+/// bytes (numpy refuses headers over 10 000); the header parser's memory
+/// grows with the header's length (a 3 MB header of a shape with a million
+/// dimensions made it allocate 1 GB), so a longer one is refused unread.
+pub const MAX_NPY_HEADER_BYTES: usize = 1024;
+
+/// The header length a `.npy` file declares (format 1: u16, 2 and 3: u32),
+/// if it starts like one.
+fn npy_header_len(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return None;
+    }
+    match bytes.get(6)? {
+        1 => Some(u16::from_le_bytes(bytes.get(8..10)?.try_into().ok()?) as usize),
+        2 | 3 => Some(u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize),
+        _ => None,
+    }
+}
+
 /// Parses the bytes of a `.npy` file holding a 2-D float32/float64 array.
 /// `name` is used in error messages.
 pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<Array2<f32>, InputError> {
@@ -652,6 +671,13 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<Array2<f32>, InputError> {
         name: name.to_string(),
         message,
     };
+    if let Some(len) = npy_header_len(bytes)
+        && len > MAX_NPY_HEADER_BYTES
+    {
+        return Err(format(format!(
+            "the header is {len} bytes, more than the {MAX_NPY_HEADER_BYTES} read (a 2-D float array's takes about 128)"
+        )));
+    }
     // Copy into 8-byte-aligned storage so the data can be viewed in place
     // (the .npy header length keeps the data 16-byte aligned within the file).
     let mut aligned = vec![0u64; bytes.len().div_ceil(8)];

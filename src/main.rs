@@ -1,10 +1,12 @@
-//! The web app's entry point: mounts the leptos app (see `ui`). Natively it
-//! only explains how to serve the page; the native tool is `flt`.
+//! The web app's entry point: installs the crash banner's panic hook, mounts
+//! the leptos app (see `ui`) and removes the loading indicator (`ui::boot`).
+//! Natively it only explains how to serve the page; the native tool is `flt`.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    console_error_panic_hook::set_once();
+    flt_explorer::ui::boot::install_panic_hook();
     leptos::mount::mount_to_body(flt_explorer::ui::App);
+    flt_explorer::ui::boot::mounted();
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -322,7 +322,8 @@ pub fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u64, (Option<
     if x < min as f64 {
         return Err(below());
     }
-    if x > max as f64 {
+    // `max as f64` rounds u64::MAX up to 2^64: compare the whole value exactly.
+    if x > max as f64 || x.round() as u128 > max as u128 {
         return Err(above());
     }
     let rounded = (x.round() as u64).clamp(min, max);

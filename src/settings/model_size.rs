@@ -411,7 +411,13 @@ impl ModelSizeSettings {
         if width.is_multiple_of(heads) {
             return;
         }
-        let nearest = (1..=width)
+        // Only divisors the heads' own range allows (a wide layer's nearest
+        // divisor may exceed it).
+        let most = match spec("heads").map(|s| s.kind) {
+            Some(Kind::Int { max, .. }) => max,
+            _ => heads,
+        };
+        let nearest = (1..=width.min(most))
             .filter(|d| width.is_multiple_of(*d))
             .min_by_key(|d| (d.abs_diff(heads), *d))
             .unwrap_or(1);

@@ -331,6 +331,8 @@ pub enum Section {
 impl Section {
     /// The section's name for `key` in the URL, if it owns it.
     fn own(self, key: &str) -> Option<String> {
+        // Trimmed, as every parser trims keys: ` qat-seed` is QAT's.
+        let key = key.trim();
         match self {
             Section::Weights => {
                 (!SECTION_PREFIXES.iter().any(|p| key.starts_with(p))).then(|| key.to_string())

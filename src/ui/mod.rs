@@ -10,12 +10,15 @@
 //! * [`components`] — views fed plain data (a map, a pattern, a JSON value),
 //!   so every lab reuses the heatmap, the canvas chart and the raw-data panel;
 //! * [`backend`] — the page's backend: WebGPU, found once and shared by every
-//!   run, or the CPU twin with the reason.
+//!   run, or the CPU twin with the reason;
+//! * [`boot`] — the crash banner (a panic hook) and the loading indicator,
+//!   static elements of `index.html` that work when the app does not.
 //!
 //! Views only read reports; none of them computes a kernel.
 
 mod app;
 mod backend;
+pub mod boot;
 mod browser;
 pub mod components;
 mod jobs;

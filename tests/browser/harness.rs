@@ -1,5 +1,7 @@
-//! The harness: a static server for `dist/`, Chromium through chromedriver,
-//! waits on the page's run status and measurement, screenshots.
+//! The harness: a static server for `dist/` (that a test can stop, to go
+//! offline, and start again with another build), Chromium through
+//! chromedriver, waits on the page's run status and measurement,
+//! screenshots.
 
 pub use std::path::PathBuf;
 pub use std::time::{Duration, Instant};
@@ -35,14 +37,15 @@ pub fn resolve(dist: &std::path::Path, path: &str) -> (PathBuf, u16) {
     }
 }
 
-/// Serves `dist/` over HTTP/1.1 on an ephemeral port, as a static host does
-/// (see [`resolve`]).
-pub async fn serve(dist: PathBuf) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
+/// Serves `dist` over HTTP/1.1 on `addr` (`127.0.0.1:0`: an ephemeral
+/// port), as a static host does (see [`resolve`]): the base URL and the
+/// server's task — abort it to take the site offline.
+pub async fn serve_on(addr: &str, dist: PathBuf) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind(addr)
         .await
-        .expect("bind the static server");
+        .unwrap_or_else(|e| panic!("bind the static server on {addr}: {e}"));
     let addr = listener.local_addr().expect("server address");
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 continue;
@@ -65,6 +68,8 @@ pub async fn serve(dist: PathBuf) -> String {
                     Some("css") => "text/css",
                     Some("svg") => "image/svg+xml",
                     Some("json") => "application/json",
+                    Some("webmanifest") => "application/manifest+json",
+                    Some("png") => "image/png",
                     _ => "application/octet-stream",
                 };
                 let reason = if status == 200 { "OK" } else { "Not Found" };
@@ -77,7 +82,7 @@ pub async fn serve(dist: PathBuf) -> String {
             });
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), task)
 }
 
 /// A plain GET of `path` from the static server: the status code and the body.
@@ -128,6 +133,7 @@ pub struct Browser {
     pub client: Client,
     pub base: String,
     driver: tokio::process::Child,
+    server: Option<tokio::task::JoinHandle<()>>,
     _profile: PathBuf,
 }
 
@@ -138,7 +144,13 @@ impl Browser {
             dist.join("index.html").is_file(),
             "dist/index.html is missing: run `trunk build --release` first (scripts/test does)"
         );
-        let base = serve(dist).await;
+        Browser::open_serving(webgpu, dist).await
+    }
+
+    /// A browser on a static server of `dist` (a copy of the site, altered
+    /// by a test).
+    pub async fn open_serving(webgpu: bool, dist: PathBuf) -> Browser {
+        let (base, server) = serve_on("127.0.0.1:0", dist).await;
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().expect("port").port()
@@ -196,8 +208,34 @@ impl Browser {
             client,
             base,
             driver,
+            server: Some(server),
             _profile: profile,
         }
+    }
+
+    /// Takes the site offline: the static server stops, and its port
+    /// refuses connections (checked).
+    pub async fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+        let addr = self.base.trim_start_matches("http://").to_string();
+        assert!(
+            tokio::net::TcpStream::connect(&addr).await.is_err(),
+            "the server at {addr} still answers"
+        );
+    }
+
+    /// Serves `dist` again on the same address (the same origin, so the
+    /// page's service worker and caches stay): a new deploy when `dist`
+    /// differs from the first.
+    pub async fn serve_again(&mut self, dist: PathBuf) {
+        self.stop_server().await;
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let (base, server) = serve_on(&addr, dist).await;
+        assert_eq!(base, self.base);
+        self.server = Some(server);
     }
 
     /// Opens `/` with `query` (`?method=…`): the old links.
@@ -384,6 +422,9 @@ impl Browser {
     pub async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
     }
 }
 

@@ -21,4 +21,5 @@ mod map;
 mod model_size;
 mod qat;
 mod quantization;
+mod safety;
 mod scaling;
