@@ -63,4 +63,11 @@ ensure_web_tools() {
 ensure_test_tools() {
   ensure_web_tools
   ensure_apt chromium chromium-driver mesa-vulkan-drivers
+  # numpy for the benchmark tooling's tests (tests/benchmarks.rs): pip for
+  # the python3 on PATH, or Debian's package where pip may not install.
+  if ! python3 -c 'import numpy' 2>/dev/null; then
+    command -v python3 >/dev/null || ensure_apt python3
+    say "installing numpy for python3"
+    python3 -m pip install --quiet numpy 2>/dev/null || ensure_apt python3-numpy
+  fi
 }
