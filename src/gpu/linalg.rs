@@ -1,16 +1,18 @@
 //! Host side of `linalg.wgsl`: dense matrices on the GPU and a [`Builder`]
-//! that records operations (matmul with transposes, row softmax, the
-//! Moore–Penrose iteration's steps, segment means, bias + ReLU, the pooled
-//! implied matrix of a factored method) into a [`Program`] — buffers,
-//! parameters and bind groups made once, so that a timed run replays only
-//! the dispatches. Steps recorded after [`Builder::views`] pool views: they
-//! run once, after the timed repeats.
+//! that records operations (matrix products with transposes through the
+//! tiled [`super::sgemm`] kernel, row softmax, the Moore–Penrose
+//! iteration's steps, segment means, bias + ReLU, the pooled implied matrix
+//! of a factored method) into a [`Program`] — buffers, parameters and bind
+//! groups made once, so that a timed run replays only the dispatches. Steps
+//! recorded after [`Builder::views`] pool views: they run once, after the
+//! timed repeats.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::bindings::{Binding, Kernel, Module};
 use super::buffers;
 use super::program::{Pass, Program};
+use super::sgemm::{self, Gemm, Variant};
 use super::{GpuContext, GpuError};
 use crate::data::maps::AttentionMap;
 
@@ -33,8 +35,6 @@ const fn op(entry: &'static str, bindings: &'static [Binding]) -> Kernel {
     }
 }
 
-/// c = α·op(a)·op(b).
-pub const MATMUL: Kernel = op("matmul", &[P, A, B, C]);
 /// Row softmax of c in place.
 pub const SOFTMAX_ROWS: Kernel = op("softmax_rows", &[P, C]);
 /// c = α·I + β·a.
@@ -52,7 +52,6 @@ pub const POOL_FACTORED: Kernel = op("pool_factored", &[P, A, B, C, E]);
 
 /// Every kernel of this family.
 pub const KERNELS: &[Kernel] = &[
-    MATMUL,
     SOFTMAX_ROWS,
     IDENTITY_PLUS,
     PINV_START,
@@ -101,16 +100,32 @@ impl Mat {
     }
 }
 
+/// Output tiles of 64 × 64 a product needs before the builder multiplies
+/// with the 64 × 64 tiling rather than the 32 × 32 one (the medium and
+/// small [`Variant`]s: both fit WebGPU's default 16 KiB of workgroup
+/// memory, so the choice, and with it the executed counts of
+/// [`super::work::matmul`], depends on the shape alone).
+pub const MEDIUM_TILES_MIN: u64 = 512;
+
+/// The tiling the builder multiplies an M × K by a K × N matrix with:
+/// 64 × 64 tiles once there are [`MEDIUM_TILES_MIN`] of them, else 32 × 32
+/// (more workgroups for the small and skinny products of the low-rank
+/// methods).
+pub fn matmul_variant(m: u64, n: u64) -> Variant {
+    let tile = Variant::Medium.tile() as u64;
+    if m.div_ceil(tile) * n.div_ceil(tile) >= MEDIUM_TILES_MIN {
+        Variant::Medium
+    } else {
+        Variant::Small
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
 struct OpParams {
     m: u32,
     n: u32,
     k: u32,
-    a_cols: u32,
-    b_cols: u32,
-    ta: u32,
-    tb: u32,
     causal: u32,
     alpha: f32,
     beta: f32,
@@ -246,26 +261,20 @@ impl<'a> Builder<'a> {
                 ),
             });
         }
-        let params = OpParams {
-            m,
-            n,
-            k,
-            a_cols: a.cols,
-            b_cols: b.cols,
-            ta: ta as u32,
-            tb: tb as u32,
+        let gemm = Gemm {
             alpha,
-            ..Default::default()
+            ..Gemm::packed(m, n, k, 1, ta, tb)
         };
-        self.step(
-            label,
-            &MATMUL,
-            params,
-            &[("a", &a.buf), ("b", &b.buf)],
-            &out.buf,
-            (n.div_ceil(16), m.div_ceil(16)),
-        )
-        .await
+        let variant = matmul_variant(m as u64, n as u64);
+        let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
+            .await?
+            .named(label);
+        if self.views {
+            self.program.view(pass);
+        } else {
+            self.program.time(pass);
+        }
+        Ok(())
     }
 
     /// Row softmax of `x·alpha` in place (causal: entries j > i get 0).
