@@ -261,10 +261,16 @@ impl<'a> Builder<'a> {
                 ),
             });
         }
-        let gemm = Gemm {
-            alpha,
-            ..Gemm::packed(m, n, k, 1, ta, tb)
+        let Some(packed) = Gemm::packed(m, n, k, 1, ta, tb) else {
+            return Err(GpuError::TooLarge {
+                what: format!("{label}: {m} × {k} times {k} × {n}"),
+                needs: m as u64 * k as u64 + k as u64 * n as u64 + m as u64 * n as u64,
+                unit: "elements",
+                limit_name: "u32 indices",
+                limit: u32::MAX as u64,
+            });
         };
+        let gemm = Gemm { alpha, ..packed };
         let variant = matmul_variant(m as u64, n as u64);
         let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
             .await?

@@ -242,9 +242,17 @@ pub struct Gemm {
 }
 
 impl Gemm {
-    /// Densely packed operands and output, α = 1.
-    pub fn packed(m: u32, n: u32, k: u32, batch: u32, trans_a: bool, trans_b: bool) -> Gemm {
-        Gemm {
+    /// Densely packed operands and output, α = 1; `None` when an item
+    /// holds more than 2³² − 1 elements (the shader indexes in u32).
+    pub fn packed(
+        m: u32,
+        n: u32,
+        k: u32,
+        batch: u32,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Option<Gemm> {
+        Some(Gemm {
             m,
             n,
             k,
@@ -255,10 +263,10 @@ impl Gemm {
             lda: if trans_a { m } else { k },
             ldb: if trans_b { k } else { n },
             ldc: n,
-            stride_a: m * k,
-            stride_b: k * n,
-            stride_c: m * n,
-        }
+            stride_a: m.checked_mul(k)?,
+            stride_b: k.checked_mul(n)?,
+            stride_c: m.checked_mul(n)?,
+        })
     }
 
     /// Stored rows and columns of one item of A.
