@@ -170,28 +170,42 @@ fn the_bound_catches_a_dropped_term_and_a_wrong_transpose() {
 }
 
 #[test]
-fn the_variant_is_chosen_by_the_workgroup_memory_limit() {
+fn the_variant_is_chosen_by_the_shape_within_the_limits() {
+    // By the shape: 128 × 128 tiles from 256 of them (over the batch).
+    assert_eq!(Variant::for_shape(2048, 2048, 1), Variant::Large);
+    assert_eq!(Variant::for_shape(1920, 2048, 1), Variant::Small);
+    assert_eq!(Variant::for_shape(1024, 1024, 4), Variant::Large);
+    assert_eq!(Variant::for_shape(16384, 64, 1), Variant::Small);
     if gpu().is_none() {
         return;
     }
     let adapter = pollster::block_on(GpuContext::adapter()).unwrap();
-    for (bytes, expect) in [
-        (32768, Variant::Large),
-        (16384, Variant::Medium),
-        (8192, Variant::Small),
+    let with = |bytes: u32, threads: u32| wgpu::Limits {
+        max_compute_workgroup_storage_size: bytes,
+        max_compute_invocations_per_workgroup: threads,
+        ..adapter.limits()
+    };
+    // By the limits: every variant fits WebGPU's defaults (16 KiB, 256
+    // threads); less memory or fewer threads fall back.
+    for (limits, expect) in [
+        (with(16384, 256), Variant::Large),
+        (with(8192, 256), Variant::Medium),
+        (with(16384, 128), Variant::Medium),
+        (with(4096, 256), Variant::Small),
     ] {
-        let limits = wgpu::Limits {
-            max_compute_workgroup_storage_size: bytes,
-            ..adapter.limits()
-        };
-        assert_eq!(Variant::largest(&limits).unwrap(), expect, "{bytes} B");
+        assert_eq!(Variant::largest(&limits).unwrap(), expect, "{limits:?}");
+        assert_eq!(Variant::choose(&limits, 4096, 4096, 1).unwrap(), expect);
+        assert_eq!(
+            Variant::choose(&limits, 33, 130, 1).unwrap(),
+            Variant::Small
+        );
         let ctx = pollster::block_on(GpuContext::with_limits(&adapter, limits)).unwrap();
         // The automatic choice runs and is exact; a larger one is refused
         // before anything is allocated, naming the limit.
         let gemm = Gemm::packed(33, 130, 7, 1, false, false).unwrap();
         let (a, b) = (values(gemm.a_len(), 5), values(gemm.b_len(), 6));
         let product = pollster::block_on(sgemm::multiply(&ctx, &gemm, &a, &b, None, 1)).unwrap();
-        assert_eq!(product.variant, expect);
+        assert_eq!(product.variant, Variant::Small);
         let (count, _) = beyond_bound(&gemm, &a, &b, &product.c, &sgemm::twin(&gemm, &a, &b));
         assert_eq!(count, 0);
         if expect != Variant::Large {
@@ -203,22 +217,16 @@ fn the_variant_is_chosen_by_the_workgroup_memory_limit() {
                 Some(Variant::Large),
                 1,
             ))
-            .expect_err("the large variant needs 32 KiB");
+            .expect_err("the large variant needs 16 KiB and 256 threads");
             assert!(
                 matches!(err, GpuError::TooLarge { .. })
-                    && err
-                        .to_string()
-                        .contains("max_compute_workgroup_storage_size"),
+                    && err.to_string().contains("max_compute_"),
                 "{err}"
             );
         }
     }
-    let tiny = wgpu::Limits {
-        max_compute_workgroup_storage_size: 4096,
-        ..adapter.limits()
-    };
     assert!(matches!(
-        Variant::largest(&tiny),
+        Variant::largest(&with(2048, 256)),
         Err(GpuError::TooLarge { .. })
     ));
 }

@@ -100,26 +100,6 @@ impl Mat {
     }
 }
 
-/// Output tiles of 64 × 64 a product needs before the builder multiplies
-/// with the 64 × 64 tiling rather than the 32 × 32 one (the medium and
-/// small [`Variant`]s: both fit WebGPU's default 16 KiB of workgroup
-/// memory, so the choice, and with it the executed counts of
-/// [`super::work::matmul`], depends on the shape alone).
-pub const MEDIUM_TILES_MIN: u64 = 512;
-
-/// The tiling the builder multiplies an M × K by a K × N matrix with:
-/// 64 × 64 tiles once there are [`MEDIUM_TILES_MIN`] of them, else 32 × 32
-/// (more workgroups for the small and skinny products of the low-rank
-/// methods).
-pub fn matmul_variant(m: u64, n: u64) -> Variant {
-    let tile = Variant::Medium.tile() as u64;
-    if m.div_ceil(tile) * n.div_ceil(tile) >= MEDIUM_TILES_MIN {
-        Variant::Medium
-    } else {
-        Variant::Small
-    }
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
 struct OpParams {
@@ -271,7 +251,7 @@ impl<'a> Builder<'a> {
             });
         };
         let gemm = Gemm { alpha, ..packed };
-        let variant = matmul_variant(m as u64, n as u64);
+        let variant = Variant::for_shape(m as u64, n as u64, 1);
         let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
             .await?
             .named(label);

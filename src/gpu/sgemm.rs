@@ -10,11 +10,23 @@
 //! DESIGN.md, "How fast WGSL can go there"): workgroup tiles of C staged
 //! K-step by K-step through double-buffered workgroup memory, each thread
 //! accumulating an 8 × 8 (or 4 × 4) block in registers, vec4 global loads
-//! where the layout allows. Three [`Variant`]s, set through the shader's
-//! `override` constants, are chosen by the adapter's limits before anything
-//! is allocated: 128 × 128 tiles need 32 KiB of workgroup memory (native
-//! GPUs), 64 × 64 tiles 16 KiB (WebGPU's default limit: browsers,
-//! SwiftShader, lavapipe), 32 × 32 tiles 8 KiB (small outputs).
+//! where the layout allows. Three [`Variant`]s are set through the shader's
+//! `override` constants and chosen before anything is allocated
+//! ([`Variant::choose`]): among those the adapter's limits allow, 128 × 128
+//! tiles (256 threads, 16 KiB of workgroup memory with K-steps of 8) when
+//! the output has enough of them to fill a large GPU, else 32 × 32 tiles
+//! (64 threads, 4 KiB); 64 × 64 tiles (64 threads) serve an adapter that
+//! refuses 256-thread workgroups.
+//!
+//! Measured on an NVIDIA H200 beside cuBLAS (torch.mm, fp32, TF32 off), in
+//! one run (2026-11-29, `flt bench --kernel sgemm --warmup-ms 1000`): at
+//! 4096³ 31.7 TFLOP/s against 50.7, 0.62×. K-steps of 8 rather than 16 ran
+//! 1.39× faster, coalesced K-contiguous loads 8 % (at K-steps of 16), an XOR
+//! swizzle of the transposed stores 4 % slower (so it is not used). The
+//! tile-count rule was read off the same run (with that swizzle: 1024³ in
+//! 32 × 32 tiles 20.0 TFLOP/s, in 128 × 128 12.5; 2048³ 23.0 and 29.3).
+//! DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel of this shape on
+//! the same card, so this one is not yet at the limit.
 //!
 //! Every access of the shader is in bounds by construction (guarded global
 //! loads and stores, workgroup indices below their sizes) once the host has
@@ -64,18 +76,23 @@ pub const SGEMM_SCALAR: Kernel = Kernel {
 pub const KERNELS: &[Kernel] = &[SGEMM_VEC4, SGEMM_SCALAR];
 
 /// K per step of every variant (the shader's `BK`).
-pub const K_STEP: u32 = 16;
+pub const K_STEP: u32 = 8;
+
+/// Output tiles of 128 × 128 (over the batch) from which [`Variant::choose`]
+/// takes the large tiling: fewer leave a large GPU's multiprocessors idle
+/// (an H200 has 132), where 32 × 32 tiles keep them busy.
+pub const LARGE_TILES_MIN: u64 = 256;
 
 /// A tiling of the kernel, set through the shader's override constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {
-    /// 128 × 128 tiles, 8 × 8 outputs per thread (256 threads), 32 KiB of
-    /// workgroup memory: the fast one on native GPUs.
+    /// 128 × 128 tiles, 8 × 8 outputs per thread (256 threads), 16 KiB of
+    /// workgroup memory: large outputs.
     Large,
-    /// 64 × 64 tiles, 8 × 8 per thread (64 threads), 16 KiB: fits WebGPU's
-    /// default limits (browsers, SwiftShader, lavapipe).
+    /// 64 × 64 tiles, 8 × 8 per thread (64 threads), 8 KiB: for adapters
+    /// that refuse 256-thread workgroups.
     Medium,
-    /// 32 × 32 tiles, 4 × 4 per thread (64 threads), 8 KiB: more
+    /// 32 × 32 tiles, 4 × 4 per thread (64 threads), 4 KiB: more
     /// workgroups for small outputs.
     Small,
 }
@@ -204,6 +221,28 @@ impl Variant {
             }
         }
         Err(last.unwrap_or_else(|| GpuError::Unavailable("no sgemm variant".into())))
+    }
+
+    /// The tiling for an M × N output over `batch` items on an adapter with
+    /// WebGPU's default limits (which every variant fits): 128 × 128 from
+    /// [`LARGE_TILES_MIN`] such tiles, else 32 × 32.
+    pub fn for_shape(m: u64, n: u64, batch: u64) -> Variant {
+        let t = Variant::Large.tile() as u64;
+        if m.div_ceil(t) * n.div_ceil(t) * batch >= LARGE_TILES_MIN {
+            Variant::Large
+        } else {
+            Variant::Small
+        }
+    }
+
+    /// [`Self::for_shape`] if the limits allow it, else the largest variant
+    /// they allow.
+    pub fn choose(limits: &wgpu::Limits, m: u64, n: u64, batch: u64) -> Result<Variant, GpuError> {
+        let v = Variant::for_shape(m, n, batch);
+        match v.check(limits) {
+            Ok(()) => Ok(v),
+            Err(_) => Variant::largest(limits),
+        }
     }
 }
 
@@ -369,9 +408,8 @@ struct Params {
     stride_a: u32,
     stride_b: u32,
     stride_c: u32,
-    steps: u32,
     alpha: f32,
-    pad: u32,
+    pad: [u32; 2],
 }
 
 fn misuse(message: String) -> GpuError {
@@ -434,9 +472,8 @@ pub async fn pass(
         stride_a: gemm.stride_a,
         stride_b: gemm.stride_b,
         stride_c: gemm.stride_c,
-        steps: gemm.k.div_ceil(K_STEP),
         alpha: gemm.alpha,
-        pad: 0,
+        pad: [0; 2],
     };
     let uniform = buffers::uniform(ctx, "sgemm.params", &params);
     let label = kernel.id();
@@ -480,8 +517,8 @@ pub struct Product {
 
 /// Uploads A and B, runs the product `repeats` times (after the warm-up,
 /// timed as every program is), reads C back: the bench's and the tests'
-/// path. `variant` forces one (checked against the limits); otherwise the
-/// largest the adapter allows. Everything is checked before allocating.
+/// path. `variant` forces one (checked against the limits); otherwise
+/// [`Variant::choose`] picks it. Everything is checked before allocating.
 pub async fn multiply(
     ctx: &GpuContext,
     gemm: &Gemm,
@@ -496,7 +533,7 @@ pub async fn multiply(
             v.check(&ctx.limits)?;
             v
         }
-        None => Variant::largest(&ctx.limits)?,
+        None => Variant::choose(&ctx.limits, gemm.m as u64, gemm.n as u64, gemm.batch as u64)?,
     };
     for (name, given, needs) in [
         ("A", a.len() as u64, gemm.a_len()),

@@ -11,7 +11,6 @@
 //! arithmetic is not counted. Bytes are 4 × the scalar loads and stores of
 //! storage buffers (uniforms excluded), with no cache model.
 
-use super::linalg::matmul_variant;
 use super::memory_attention::MemoryGeometry;
 use super::sgemm::{K_STEP, Variant};
 use super::tiled_attention::{TILE, WorkPlan};
@@ -58,8 +57,8 @@ impl Work {
 }
 
 /// The rules the linalg kernels are counted by, for the formulas.
-pub const LINALG_FLOPS_RULE: &str = "matmul (sgemm, T × T tiles: T = 64 from 512 such tiles, else 32) \
-     2·P_T(M)P_T(N)P₁₆(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉; softmax R(10C + 766)";
+pub const LINALG_FLOPS_RULE: &str = "matmul (sgemm, T × T tiles: T = 128 from 256 such tiles, else 32) \
+     2·P_T(M)P_T(N)P₈(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉; softmax R(10C + 766)";
 /// See [`LINALG_FLOPS_RULE`].
 pub const LINALG_BYTES_RULE: &str = "matmul 4(MK⌈N/T⌉ + KN⌈M/T⌉ + MN); softmax 16RC";
 
@@ -72,7 +71,7 @@ fn pad(x: u64, to: u64) -> u64 {
 /// densely packed operands, tiled by `variant` (T × T tiles):
 ///
 /// * FLOPs: every thread of the padded tiles runs every K-step, its
-///   multiply-adds counting 2 (2·P_T(M)·P_T(N)·P₁₆(K)), and each stored row
+///   multiply-adds counting 2 (2·P_T(M)·P_T(N)·P₈(K)), and each stored row
 ///   of C inside M scales the tile's columns by α (M·P_T(N));
 /// * bytes: the guarded loads read A once per column tile (MK⌈N/T⌉) and B
 ///   once per row tile (KN⌈M/T⌉), and C is written once (MN) — the same
@@ -87,9 +86,9 @@ pub fn sgemm(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> (u64, u64)
 }
 
 /// A product of the linalg programs ([`super::linalg::Builder::matmul`]):
-/// [`sgemm`] with the tiling [`matmul_variant`] picks for the shape.
+/// [`sgemm`] with the tiling [`Variant::for_shape`] picks.
 pub fn matmul(m: u64, n: u64, k: u64) -> (u64, u64) {
-    sgemm(m, n, k, 1, matmul_variant(m, n))
+    sgemm(m, n, k, 1, Variant::for_shape(m, n, 1))
 }
 
 /// `linalg.wgsl` `softmax_rows` over R rows of C: per entry scale, max,
@@ -453,22 +452,26 @@ mod tests {
             sgemm(32, 32, 16, 1, Variant::Small),
             (2 * 32 * 32 * 16 + 32 * 32, 4 * (512 + 512 + 1024))
         );
-        // 8 × 32 × 20 pads M to 32 and K to 32: the inner work of 32 × 32 × 32,
+        // 8 × 32 × 20 pads M to 32 and K to 24: the inner work of 32 × 32 × 24,
         // α on the 8 rows inside M.
         assert_eq!(
             sgemm(8, 32, 20, 1, Variant::Small).0,
-            2 * 32 * 32 * 32 + 8 * 32
+            2 * 32 * 32 * 24 + 8 * 32
         );
         // 256 × 256 × 64 in large tiles: A read twice, B twice; a batch scales.
         let (f, b) = sgemm(256, 256, 64, 3, Variant::Large);
         assert_eq!(f, 3 * (2 * 256 * 256 * 64 + 256 * 256));
         assert_eq!(b, 4 * 3 * (256 * 64 * 2 + 64 * 256 * 2 + 256 * 256));
         // The linalg builder's products: small tiles for a skinny output,
-        // medium ones from 512 tiles of 64 × 64 on.
+        // large ones from 256 tiles of 128 × 128 on.
         assert_eq!(matmul(64, 64, 64), sgemm(64, 64, 64, 1, Variant::Small));
         assert_eq!(
-            matmul(2048, 1024, 64),
-            sgemm(2048, 1024, 64, 1, Variant::Medium)
+            matmul(16384, 128, 64),
+            sgemm(16384, 128, 64, 1, Variant::Small)
+        );
+        assert_eq!(
+            matmul(16384, 256, 64),
+            sgemm(16384, 256, 64, 1, Variant::Large)
         );
     }
 

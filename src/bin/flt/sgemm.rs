@@ -77,7 +77,7 @@ pub fn args() -> [Arg; 5] {
             .value_parser(["auto", "large", "medium", "small"])
             .default_value("auto")
             .help_heading("--kernel sgemm")
-            .help("Tiling: 128×128 (large, 32 KiB of workgroup memory), 64×64 (medium, 16 KiB), 32×32 (small); auto: the largest the adapter allows"),
+            .help("Tiling: 128×128 tiles (large), 64×64 (medium), 32×32 (small); auto: large when the output has 256 such tiles, else small, within the adapter's limits"),
         Arg::new("transpose")
             .long("transpose")
             .value_name("WHICH")
