@@ -107,6 +107,8 @@ pub fn chosen(m: &ArgMatches) -> Result<bool, Failure> {
 /// One timed product.
 #[derive(Debug, Serialize)]
 struct SgemmBench {
+    /// `flt.sgemm.v1`: what the line is, for scripts reading mixed results.
+    schema: &'static str,
     kernel: &'static str,
     m: u32,
     n: u32,
@@ -241,6 +243,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         (true, true) => "ab",
     };
     let mut report = SgemmBench {
+        schema: "flt.sgemm.v1",
         kernel: "sgemm",
         m: gemm.m,
         n: gemm.n,
