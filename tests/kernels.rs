@@ -15,7 +15,7 @@ use flt_explorer::gpu::bindings::{
     Access, Kernel, declared_bindings, declared_constants, declares_entry, used_bindings,
 };
 use flt_explorer::gpu::{
-    full_attention, int8_matmul, linalg, linear_attention, memory_attention, mlp, quantize,
+    full_attention, int8_matmul, linalg, linear_attention, memory_attention, mlp, quantize, sgemm,
     tiled_attention,
 };
 
@@ -29,6 +29,7 @@ fn all_kernels() -> Vec<Kernel> {
         int8_matmul::KERNELS,
         mlp::KERNELS,
         memory_attention::KERNELS,
+        sgemm::KERNELS,
     ]
     .concat()
 }

@@ -348,8 +348,8 @@ impl AttentionMethod for Nystrom {
         &INFO
     }
 
-    /// Executed: the linalg programs as they run ([`work`]: padded matmuls
-    /// with their re-reads, the softmax kernels, the iteration's four
+    /// Executed: the linalg programs as they run ([`work`]: padded tiled
+    /// products (sgemm) with their re-reads, the softmax kernels, the iteration's four
     /// matmuls and three `identity_plus`). Algorithmic: landmarks 2nd;
     /// kernels 2nLd + 2L²d + 2Lnd and their softmaxes 4(2nL + L²); the
     /// pseudo-inverse iterations·(8L³ + 3L²); B̃V 2Lndᵥ; Ã⁺(B̃V) 2L²dᵥ; F̃W
@@ -388,8 +388,8 @@ impl AttentionMethod for Nystrom {
         work.parts.retain(|p| !p.is_empty());
         Cost::new(
             work.counted(
-                &format!("{LINALG_FLOPS_RULE}; iteration 8P(L)³ + 14L²"),
-                &format!("{LINALG_BYTES_RULE}; iteration 4L²(8⌈L/16⌉ + 10)"),
+                &format!("{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L²"),
+                &format!("{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L²"),
             ),
             (Counted::new(flops, formula), qkvo_bytes(shape, 0, "")),
         )

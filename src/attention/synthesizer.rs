@@ -275,7 +275,9 @@ impl AttentionMethod for Synthesizer {
         }
         work.extend(tiled_work(Layout::Masked(&Dense), synthetic));
         let (mut flops, mut bytes) = work.counted(
-            &format!("{ATTEND_FLOPS_RULE}; matmul 2·P(n)P(h+1)P(d) + 2n(h+1)"),
+            &format!(
+                "{ATTEND_FLOPS_RULE}; matmul (sgemm, T × T tiles) 2·P_T(n)P_T(h+1)P₈(d) + n·P_T(h+1)"
+            ),
             ATTEND_BYTES_RULE,
         );
         flops.formula = format!("{}, with d' = {width}", flops.formula);

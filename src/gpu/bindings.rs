@@ -123,6 +123,31 @@ impl Kernel {
         .await
     }
 
+    /// [`Self::pipeline`] compiled without runtime checks.
+    ///
+    /// # Safety
+    ///
+    /// As [`GpuContext::pipeline_unchecked`]: every access of the module's
+    /// entry points is in bounds for every dispatch made with it.
+    pub async unsafe fn pipeline_unchecked(
+        &self,
+        ctx: &GpuContext,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let (_, layout) = ctx.layout(self);
+        // SAFETY: passed on to the caller.
+        unsafe {
+            ctx.pipeline_unchecked(
+                self.module.name,
+                self.module.source,
+                &layout,
+                self.entry,
+                constants,
+            )
+            .await
+        }
+    }
+
     /// The bind group of `buffers` given by name; every binding the kernel
     /// uses must be given (others are ignored).
     pub fn bind(

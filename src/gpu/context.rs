@@ -218,11 +218,48 @@ impl GpuContext {
         entry: &str,
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
+        self.build_pipeline(module_name, source, None, layout, entry, constants)
+            .await
+    }
+
+    /// [`Self::pipeline`] from a module compiled without runtime checks
+    /// (`ShaderRuntimeChecks::unchecked()`: no bounds clamps, no loop
+    /// bounding), natively; on WebGPU the browser keeps its own checks.
+    ///
+    /// # Safety
+    ///
+    /// Every memory access of every entry point of the module must be in
+    /// bounds, and every loop must end, for every dispatch made with the
+    /// pipeline (the caller checks the buffers against the shapes it
+    /// dispatches). A module's name must always be compiled the same way:
+    /// modules are cached by name.
+    pub async unsafe fn pipeline_unchecked(
+        &self,
+        module_name: &'static str,
+        source: fn() -> wgpu::ShaderModuleDescriptor<'static>,
+        layout: &wgpu::PipelineLayout,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let unchecked = Some(wgpu::ShaderRuntimeChecks::unchecked());
+        self.build_pipeline(module_name, source, unchecked, layout, entry, constants)
+            .await
+    }
+
+    async fn build_pipeline(
+        &self,
+        module_name: &'static str,
+        source: fn() -> wgpu::ShaderModuleDescriptor<'static>,
+        checks: Option<wgpu::ShaderRuntimeChecks>,
+        layout: &wgpu::PipelineLayout,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
         let key = format!("{module_name}.{entry}{constants:?}");
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
-        let module = self.module(module_name, source).await?;
+        let module = self.module(module_name, source, checks).await?;
         let module = &module;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = self
@@ -254,12 +291,18 @@ impl GpuContext {
         &self,
         name: &'static str,
         source: fn() -> wgpu::ShaderModuleDescriptor<'static>,
+        checks: Option<wgpu::ShaderRuntimeChecks>,
     ) -> Result<wgpu::ShaderModule, GpuError> {
         if let Some(m) = self.modules.borrow().get(name) {
             return Ok(m.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(source());
+        let module = match checks {
+            None => self.device.create_shader_module(source()),
+            // SAFETY: only reached through `pipeline_unchecked`, whose caller
+            // guarantees that every access is in bounds.
+            Some(checks) => unsafe { self.device.create_shader_module_trusted(source(), checks) },
+        };
         let error = scope.pop().await;
         let info = module.get_compilation_info().await;
         let messages: Vec<String> = info

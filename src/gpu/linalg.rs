@@ -1,16 +1,18 @@
 //! Host side of `linalg.wgsl`: dense matrices on the GPU and a [`Builder`]
-//! that records operations (matmul with transposes, row softmax, the
-//! Moore–Penrose iteration's steps, segment means, bias + ReLU, the pooled
-//! implied matrix of a factored method) into a [`Program`] — buffers,
-//! parameters and bind groups made once, so that a timed run replays only
-//! the dispatches. Steps recorded after [`Builder::views`] pool views: they
-//! run once, after the timed repeats.
+//! that records operations (matrix products with transposes through the
+//! tiled [`super::sgemm`] kernel, row softmax, the Moore–Penrose
+//! iteration's steps, segment means, bias + ReLU, the pooled implied matrix
+//! of a factored method) into a [`Program`] — buffers, parameters and bind
+//! groups made once, so that a timed run replays only the dispatches. Steps
+//! recorded after [`Builder::views`] pool views: they run once, after the
+//! timed repeats.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::bindings::{Binding, Kernel, Module};
 use super::buffers;
 use super::program::{Pass, Program};
+use super::sgemm::{self, Gemm, Variant};
 use super::{GpuContext, GpuError};
 use crate::data::maps::AttentionMap;
 
@@ -33,8 +35,6 @@ const fn op(entry: &'static str, bindings: &'static [Binding]) -> Kernel {
     }
 }
 
-/// c = α·op(a)·op(b).
-pub const MATMUL: Kernel = op("matmul", &[P, A, B, C]);
 /// Row softmax of c in place.
 pub const SOFTMAX_ROWS: Kernel = op("softmax_rows", &[P, C]);
 /// c = α·I + β·a.
@@ -52,7 +52,6 @@ pub const POOL_FACTORED: Kernel = op("pool_factored", &[P, A, B, C, E]);
 
 /// Every kernel of this family.
 pub const KERNELS: &[Kernel] = &[
-    MATMUL,
     SOFTMAX_ROWS,
     IDENTITY_PLUS,
     PINV_START,
@@ -107,10 +106,6 @@ struct OpParams {
     m: u32,
     n: u32,
     k: u32,
-    a_cols: u32,
-    b_cols: u32,
-    ta: u32,
-    tb: u32,
     causal: u32,
     alpha: f32,
     beta: f32,
@@ -246,26 +241,26 @@ impl<'a> Builder<'a> {
                 ),
             });
         }
-        let params = OpParams {
-            m,
-            n,
-            k,
-            a_cols: a.cols,
-            b_cols: b.cols,
-            ta: ta as u32,
-            tb: tb as u32,
-            alpha,
-            ..Default::default()
+        let Some(packed) = Gemm::packed(m, n, k, 1, ta, tb) else {
+            return Err(GpuError::TooLarge {
+                what: format!("{label}: {m} × {k} times {k} × {n}"),
+                needs: m as u64 * k as u64 + k as u64 * n as u64 + m as u64 * n as u64,
+                unit: "elements",
+                limit_name: "u32 indices",
+                limit: u32::MAX as u64,
+            });
         };
-        self.step(
-            label,
-            &MATMUL,
-            params,
-            &[("a", &a.buf), ("b", &b.buf)],
-            &out.buf,
-            (n.div_ceil(16), m.div_ceil(16)),
-        )
-        .await
+        let gemm = Gemm { alpha, ..packed };
+        let variant = Variant::for_shape(m as u64, n as u64, 1);
+        let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
+            .await?
+            .named(label);
+        if self.views {
+            self.program.view(pass);
+        } else {
+            self.program.time(pass);
+        }
+        Ok(())
     }
 
     /// Row softmax of `x·alpha` in place (causal: entries j > i get 0).

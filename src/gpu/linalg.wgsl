@@ -1,7 +1,7 @@
 // Dense linear algebra for the low-rank methods (Linformer, Nyströmformer,
-// the dense Synthesizer) and the implied-matrix views of the kernel methods.
-// Host code: src/gpu/linalg.rs. Every entry point reads `p` and up to two
-// inputs and writes one output; unused bindings get a 4-byte dummy.
+// the dense Synthesizer) and the implied-matrix views of the kernel methods;
+// their matrix products run in sgemm.wgsl. Host code: src/gpu/linalg.rs.
+// Every entry point reads `p` and up to three inputs and writes one output.
 //
 // Bindings (group 0):
 //   0 p     uniform             OpParams
@@ -14,10 +14,6 @@ struct OpParams {
     m: u32,        // output rows
     n: u32,        // output columns
     k: u32,        // inner dimension
-    a_cols: u32,   // stored width of a
-    b_cols: u32,   // stored width of b
-    ta: u32,       // 1: use aᵀ
-    tb: u32,       // 1: use bᵀ
     causal: u32,   // softmax_rows, pool_factored: mask j > i
     alpha: f32,
     beta: f32,
@@ -30,56 +26,6 @@ struct OpParams {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> e: array<f32>;
-
-const TILE: u32 = 16u;
-var<workgroup> tile_a: array<f32, 256>;
-var<workgroup> tile_b: array<f32, 256>;
-
-fn op_a(i: u32, t: u32) -> f32 {
-    if p.ta != 0u {
-        return a[t * p.a_cols + i];
-    }
-    return a[i * p.a_cols + t];
-}
-
-fn op_b(t: u32, j: u32) -> f32 {
-    if p.tb != 0u {
-        return b[j * p.b_cols + t];
-    }
-    return b[t * p.b_cols + j];
-}
-
-// c = alpha·op(a)·op(b) + beta·c, m × n. Workgroup (16, 16) per output tile.
-@compute @workgroup_size(16, 16)
-fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = wg.y * TILE + lid.y;
-    let j = wg.x * TILE + lid.x;
-    var acc = 0.0;
-    for (var t0 = 0u; t0 < p.k; t0 += TILE) {
-        var x = 0.0;
-        if i < p.m && t0 + lid.x < p.k {
-            x = op_a(i, t0 + lid.x);
-        }
-        tile_a[lid.y * TILE + lid.x] = x;
-        var y = 0.0;
-        if t0 + lid.y < p.k && j < p.n {
-            y = op_b(t0 + lid.y, j);
-        }
-        tile_b[lid.y * TILE + lid.x] = y;
-        workgroupBarrier();
-        for (var t = 0u; t < TILE; t++) {
-            acc += tile_a[lid.y * TILE + t] * tile_b[t * TILE + lid.x];
-        }
-        workgroupBarrier();
-    }
-    if i < p.m && j < p.n {
-        var prior = 0.0;
-        if p.beta != 0.0 {
-            prior = p.beta * c[i * p.n + j];
-        }
-        c[i * p.n + j] = p.alpha * acc + prior;
-    }
-}
 
 var<workgroup> reduce: array<f32, 256>;
 

@@ -5,7 +5,8 @@
 //! * [`buffers`] — uploads, size checks against the adapter's limits,
 //!   readback through `map_async`, timestamp queries;
 //! * one host file per kernel family with its `.wgsl` beside it
-//!   ([`full_attention`]).
+//!   ([`full_attention`]); [`sgemm`], the tiled matrix product the
+//!   low-rank methods' [`linalg`] programs multiply with.
 //!
 //! GPU code takes a [`GpuContext`] so that tests can inject their own device.
 
@@ -20,6 +21,7 @@ pub mod memory_attention;
 pub mod mlp;
 pub mod program;
 pub mod quantize;
+pub mod sgemm;
 pub mod tiled_attention;
 pub mod work;
 

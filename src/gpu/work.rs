@@ -12,6 +12,7 @@
 //! storage buffers (uniforms excluded), with no cache model.
 
 use super::memory_attention::MemoryGeometry;
+use super::sgemm::{K_STEP, Variant};
 use super::tiled_attention::{TILE, WorkPlan};
 use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
@@ -56,24 +57,38 @@ impl Work {
 }
 
 /// The rules the linalg kernels are counted by, for the formulas.
-pub const LINALG_FLOPS_RULE: &str =
-    "matmul 2·P(M)P(N)P(K) + 2MN with P(x) = 16⌈x/16⌉; softmax R(10C + 766)";
+pub const LINALG_FLOPS_RULE: &str = "matmul (sgemm, T × T tiles: T = 128 from 256 such tiles, else 32) \
+     2·P_T(M)P_T(N)P₈(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉; softmax R(10C + 766)";
 /// See [`LINALG_FLOPS_RULE`].
-pub const LINALG_BYTES_RULE: &str = "matmul 4(MK⌈N/16⌉ + KN⌈M/16⌉ + MN); softmax 16RC";
+pub const LINALG_BYTES_RULE: &str = "matmul 4(MK⌈N/T⌉ + KN⌈M/T⌉ + MN); softmax 16RC";
 
-/// 16·⌈x/16⌉: the linalg kernels' padded extent.
-fn pad16(x: u64) -> u64 {
-    x.div_ceil(16) * 16
+/// x rounded up to a multiple of `to`.
+fn pad(x: u64, to: u64) -> u64 {
+    x.div_ceil(to) * to
 }
 
-/// `linalg.wgsl` `matmul` of an M × K by a K × N matrix: every thread of the
-/// padded 16 × 16 tiles runs the K-loop (2·P(M)·P(N)·P(K)) and the output
-/// store αx + prior (2MN); A is re-read ⌈N/16⌉ times, B ⌈M/16⌉ times.
-pub fn matmul(m: u64, n: u64, k: u64) -> (u64, u64) {
+/// `sgemm.wgsl` over `batch` items of an M × K by a K × N product with
+/// densely packed operands, tiled by `variant` (T × T tiles):
+///
+/// * FLOPs: every thread of the padded tiles runs every K-step, its
+///   multiply-adds counting 2 (2·P_T(M)·P_T(N)·P₈(K)), and each stored row
+///   of C inside M scales the tile's columns by α (M·P_T(N));
+/// * bytes: the guarded loads read A once per column tile (MK⌈N/T⌉) and B
+///   once per row tile (KN⌈M/T⌉), and C is written once (MN) — the same
+///   through vec4 or scalar loads, as packed rows never leave a vec4 past
+///   the end of M or N.
+pub fn sgemm(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> (u64, u64) {
+    let t = variant.tile() as u64;
     (
-        2 * pad16(m) * pad16(n) * pad16(k) + 2 * m * n,
-        4 * (m * k * n.div_ceil(16) + k * n * m.div_ceil(16) + m * n),
+        batch * (2 * pad(m, t) * pad(n, t) * pad(k, K_STEP as u64) + m * pad(n, t)),
+        4 * batch * (m * k * n.div_ceil(t) + k * n * m.div_ceil(t) + m * n),
     )
+}
+
+/// A product of the linalg programs ([`super::linalg::Builder::matmul`]):
+/// [`sgemm`] with the tiling [`Variant::for_shape`] picks.
+pub fn matmul(m: u64, n: u64, k: u64) -> (u64, u64) {
+    sgemm(m, n, k, 1, Variant::for_shape(m, n, 1))
 }
 
 /// `linalg.wgsl` `softmax_rows` over R rows of C: per entry scale, max,
@@ -104,16 +119,12 @@ pub fn pinv_start(l: u64) -> (u64, u64) {
     (5 * l * l + 2 * l + 1278, 16 * l * l)
 }
 
-/// One iteration Z ← ¼·Z(13I − AZ(15I − AZ(7I − AZ))): four L × L matmuls
-/// and three `identity_plus` (8·P(L)³ + 14L²); each matmul reads its two
-/// operands ⌈L/16⌉ times and writes once, each `identity_plus` reads and
-/// writes once.
+/// One iteration Z ← ¼·Z(13I − AZ(15I − AZ(7I − AZ))): four L × L
+/// [`matmul`]s and three `identity_plus` (a multiply and an add per entry;
+/// a read and a write).
 pub fn pinv_iteration(l: u64) -> (u64, u64) {
-    let p = pad16(l);
-    (
-        8 * p * p * p + 14 * l * l,
-        4 * l * l * (8 * l.div_ceil(16) + 10),
-    )
+    let (f, b) = matmul(l, l, l);
+    (4 * f + 6 * l * l, 4 * b + 24 * l * l)
 }
 
 /// The register-tiled `attend` kernel and `merge_splits` over a tile list,
@@ -435,11 +446,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matmul_counts_padding_and_rereads() {
-        // 16 × 16 × 16: one tile, no padding.
-        assert_eq!(matmul(16, 16, 16), (2 * 4096 + 512, 4 * (256 + 256 + 256)));
-        // 8 × 16 × 16 pads M to 16: the same inner work as 16 rows.
-        assert_eq!(matmul(8, 16, 16).0, 2 * 4096 + 256);
+    fn sgemm_counts_padding_and_rereads() {
+        // 32 × 32 × 16 in small tiles: one tile, no padding; α on 32 rows.
+        assert_eq!(
+            sgemm(32, 32, 16, 1, Variant::Small),
+            (2 * 32 * 32 * 16 + 32 * 32, 4 * (512 + 512 + 1024))
+        );
+        // 8 × 32 × 20 pads M to 32 and K to 24: the inner work of 32 × 32 × 24,
+        // α on the 8 rows inside M.
+        assert_eq!(
+            sgemm(8, 32, 20, 1, Variant::Small).0,
+            2 * 32 * 32 * 24 + 8 * 32
+        );
+        // 256 × 256 × 64 in large tiles: A read twice, B twice; a batch scales.
+        let (f, b) = sgemm(256, 256, 64, 3, Variant::Large);
+        assert_eq!(f, 3 * (2 * 256 * 256 * 64 + 256 * 256));
+        assert_eq!(b, 4 * 3 * (256 * 64 * 2 + 64 * 256 * 2 + 256 * 256));
+        // The linalg builder's products: small tiles for a skinny output,
+        // large ones from 256 tiles of 128 × 128 on.
+        assert_eq!(matmul(64, 64, 64), sgemm(64, 64, 64, 1, Variant::Small));
+        assert_eq!(
+            matmul(16384, 128, 64),
+            sgemm(16384, 128, 64, 1, Variant::Small)
+        );
+        assert_eq!(
+            matmul(16384, 256, 64),
+            sgemm(16384, 256, 64, 1, Variant::Large)
+        );
     }
 
     #[test]

@@ -152,7 +152,8 @@ pub fn command() -> Command {
                 "svg",
                 "scaling.svg",
                 "Write the scaling chart (time and memory against n, log-log, fitted exponents, crossovers against full) as SVG; one --d",
-            )),
+            ))
+            .args(super::sgemm::args()),
     );
     let sweep = common(
         Command::new("sweep")

@@ -146,8 +146,12 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `flt bench`: every combination validated before any runs.
+/// `flt bench`: every combination validated before any runs (`--kernel
+/// sgemm`: the tiled SGEMM instead of the attention methods).
 pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
+    if super::sgemm::chosen(m)? {
+        return super::sgemm::bench(m);
+    }
     let methods = list(m, "methods", "full");
     let ns = list(m, "n", "256,512,1024");
     let ds = list(m, "d", "64");

@@ -5,6 +5,7 @@
 //! flt run --method full --n 1024 --d 64 --seed 1 [--causal] [--backend gpu|cpu] [--json]
 //! flt run --q q.npy --k k.npy --v v.npy --out o.npy [--causal] [--json]
 //! flt bench --methods full --n 256,512,1024 --d 64 --backend gpu --repeats 5 --json
+//! flt bench --kernel sgemm --n 4096 [--m M --k K] --warmup-ms 1000 --json
 //! flt sweep --method performer --n 256 --d 32 --qk-scale 0.25 --seeds 5
 //! flt methods
 //! ```
@@ -39,6 +40,8 @@ mod print;
 mod qat;
 #[cfg(not(target_arch = "wasm32"))]
 mod quantize;
+#[cfg(not(target_arch = "wasm32"))]
+mod sgemm;
 #[cfg(not(target_arch = "wasm32"))]
 mod size;
 

@@ -1,0 +1,646 @@
+//! Host side of `sgemm.wgsl`: the tiled single-precision matrix product
+//! C[b] = α·op(A[b])·op(B[b]) (op = identity or transpose) over a batch of
+//! independent items (the dispatch's z), for any M, N, K — the building
+//! block of the low-rank methods' dense products (Linformer's EK, FV,
+//! Q(EK)ᵀ, P·FV; Nyströmformer's kernels, pseudo-inverse iteration and
+//! products; the dense Synthesizer's hidden layer, all through
+//! [`super::linalg::Builder`]) and the `flt bench --kernel sgemm` row.
+//!
+//! The tiling is the classic register-blocked shared-memory SGEMM (as in
+//! DESIGN.md, "How fast WGSL can go there"): workgroup tiles of C staged
+//! K-step by K-step through double-buffered workgroup memory, each thread
+//! accumulating an 8 × 8 (or 4 × 4) block in registers, vec4 global loads
+//! where the layout allows. Three [`Variant`]s are set through the shader's
+//! `override` constants and chosen before anything is allocated
+//! ([`Variant::choose`]): among those the adapter's limits allow, 128 × 128
+//! tiles (256 threads, 16 KiB of workgroup memory with K-steps of 8) when
+//! the output has enough of them to fill a large GPU, else 32 × 32 tiles
+//! (64 threads, 4 KiB); 64 × 64 tiles (64 threads) serve an adapter that
+//! refuses 256-thread workgroups.
+//!
+//! Measured on an NVIDIA H200 beside cuBLAS (torch.mm, fp32, TF32 off), in
+//! one run (2026-11-29, `flt bench --kernel sgemm --warmup-ms 1000`): at
+//! 4096³ 31.7 TFLOP/s against 50.7, 0.62×. K-steps of 8 rather than 16 ran
+//! 1.39× faster, coalesced K-contiguous loads 8 % (at K-steps of 16), an XOR
+//! swizzle of the transposed stores 4 % slower (so it is not used). The
+//! tile-count rule was read off the same run (with that swizzle: 1024³ in
+//! 32 × 32 tiles 20.0 TFLOP/s, in 128 × 128 12.5; 2048³ 23.0 and 29.3).
+//! DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel of this shape on
+//! the same card, so this one is not yet at the limit.
+//!
+//! Every access of the shader is in bounds by construction (guarded global
+//! loads and stores, workgroup indices below their sizes) once the host has
+//! checked each buffer against the extent its shape and strides reach —
+//! which [`pass`] does before recording — so the module is compiled without
+//! runtime bounds checks natively (`ShaderRuntimeChecks::unchecked()`; they
+//! cost 2–8 % on an H200).
+//!
+//! The CPU twin is ndarray's product ([`twin`], f32) and, for sampled
+//! entries of large products, the f64 sum [`exact_entry`]; the two agree
+//! with the kernel within the K·ε bound of [`tolerance`].
+
+use bytemuck::{Pod, Zeroable};
+
+use super::bindings::{Binding, Kernel, Module};
+use super::buffers::{self, scoped};
+use super::program::{Pass, Program, Timed};
+use super::{GpuContext, GpuError};
+
+const MODULE: Module = Module {
+    name: "sgemm",
+    source: || wgpu::include_wgsl!("sgemm.wgsl"),
+    text: include_str!("sgemm.wgsl"),
+};
+const P: Binding = Binding::uniform("p", 0);
+const A: Binding = Binding::read("a", 1);
+const B: Binding = Binding::read("b", 2);
+const C: Binding = Binding::write("c", 3);
+const A4: Binding = Binding::read("a4", 4).elements_of(16);
+const B4: Binding = Binding::read("b4", 5).elements_of(16);
+
+/// The product with A and B read as vec4s (row lengths, strides and, where
+/// a row runs along K, K itself multiples of 4).
+pub const SGEMM_VEC4: Kernel = Kernel {
+    module: MODULE,
+    entry: "sgemm_vec4",
+    bindings: &[P, C, A4, B4],
+};
+/// The product with A and B read as scalars: any layout.
+pub const SGEMM_SCALAR: Kernel = Kernel {
+    module: MODULE,
+    entry: "sgemm_scalar",
+    bindings: &[P, A, B, C],
+};
+
+/// Every kernel of this family.
+pub const KERNELS: &[Kernel] = &[SGEMM_VEC4, SGEMM_SCALAR];
+
+/// K per step of every variant (the shader's `BK`).
+pub const K_STEP: u32 = 8;
+
+/// Output tiles of 128 × 128 (over the batch) from which [`Variant::choose`]
+/// takes the large tiling: fewer leave a large GPU's multiprocessors idle
+/// (an H200 has 132), where 32 × 32 tiles keep them busy.
+pub const LARGE_TILES_MIN: u64 = 256;
+
+/// A tiling of the kernel, set through the shader's override constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// 128 × 128 tiles, 8 × 8 outputs per thread (256 threads), 16 KiB of
+    /// workgroup memory: large outputs.
+    Large,
+    /// 64 × 64 tiles, 8 × 8 per thread (64 threads), 8 KiB: for adapters
+    /// that refuse 256-thread workgroups.
+    Medium,
+    /// 32 × 32 tiles, 4 × 4 per thread (64 threads), 4 KiB: more
+    /// workgroups for small outputs.
+    Small,
+}
+
+impl Variant {
+    /// Every variant, largest first.
+    pub const ALL: [Variant; 3] = [Variant::Large, Variant::Medium, Variant::Small];
+
+    /// Its name in flags and reports.
+    pub fn key(self) -> &'static str {
+        match self {
+            Variant::Large => "large",
+            Variant::Medium => "medium",
+            Variant::Small => "small",
+        }
+    }
+
+    /// The variant named `key`.
+    pub fn parse(key: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.key() == key)
+    }
+
+    /// Rows and columns of C per workgroup.
+    pub fn tile(self) -> u32 {
+        match self {
+            Variant::Large => 128,
+            Variant::Medium => 64,
+            Variant::Small => 32,
+        }
+    }
+
+    /// Outputs per thread along each side (8 or 4).
+    pub fn per_thread(self) -> u32 {
+        match self {
+            Variant::Large | Variant::Medium => 8,
+            Variant::Small => 4,
+        }
+    }
+
+    /// Threads along each side of the workgroup.
+    pub fn side(self) -> u32 {
+        self.tile() / self.per_thread()
+    }
+
+    /// Threads per workgroup.
+    pub fn threads(self) -> u32 {
+        self.side() * self.side()
+    }
+
+    /// Workgroup memory: op(A) and op(B) tiles, two buffers of K_STEP rows
+    /// of `tile` f32 each.
+    pub fn workgroup_bytes(self) -> u64 {
+        2 * 2 * (K_STEP * self.tile()) as u64 * 4
+    }
+
+    /// What it is, for reports.
+    pub fn describe(self) -> String {
+        let (t, r) = (self.tile(), self.per_thread());
+        format!(
+            "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {K_STEP}, \
+             double-buffered ({} KiB of workgroup memory)",
+            self.threads(),
+            self.workgroup_bytes() / 1024
+        )
+    }
+
+    /// The override constants of the shader for this variant and layout.
+    fn constants(self, gemm: &Gemm) -> [(&'static str, f64); 5] {
+        [
+            ("TILE", self.tile() as f64),
+            ("BK", K_STEP as f64),
+            ("WIDE", (self.per_thread() == 8) as u32 as f64),
+            ("TRANS_A", gemm.trans_a as u32 as f64),
+            ("TRANS_B", gemm.trans_b as u32 as f64),
+        ]
+    }
+
+    /// Whether the adapter's limits allow it (workgroup memory, threads per
+    /// workgroup and per side), else which limit it exceeds.
+    pub fn check(self, limits: &wgpu::Limits) -> Result<(), GpuError> {
+        let what = format!("the {} sgemm variant", self.key());
+        let too_large = |needs: u64, unit, limit_name, limit: u32| GpuError::TooLarge {
+            what: what.clone(),
+            needs,
+            unit,
+            limit_name,
+            limit: limit as u64,
+        };
+        if self.workgroup_bytes() > limits.max_compute_workgroup_storage_size as u64 {
+            return Err(too_large(
+                self.workgroup_bytes(),
+                "bytes of workgroup memory",
+                "max_compute_workgroup_storage_size",
+                limits.max_compute_workgroup_storage_size,
+            ));
+        }
+        if self.threads() > limits.max_compute_invocations_per_workgroup {
+            return Err(too_large(
+                self.threads() as u64,
+                "threads per workgroup",
+                "max_compute_invocations_per_workgroup",
+                limits.max_compute_invocations_per_workgroup,
+            ));
+        }
+        let side_limit = limits
+            .max_compute_workgroup_size_x
+            .min(limits.max_compute_workgroup_size_y);
+        if self.side() > side_limit {
+            return Err(too_large(
+                self.side() as u64,
+                "threads along a workgroup side",
+                "max_compute_workgroup_size_x/y",
+                side_limit,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest variant the limits allow (the smallest's error if none).
+    pub fn largest(limits: &wgpu::Limits) -> Result<Variant, GpuError> {
+        let mut last = None;
+        for v in Variant::ALL {
+            match v.check(limits) {
+                Ok(()) => return Ok(v),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| GpuError::Unavailable("no sgemm variant".into())))
+    }
+
+    /// The tiling for an M × N output over `batch` items on an adapter with
+    /// WebGPU's default limits (which every variant fits): 128 × 128 from
+    /// [`LARGE_TILES_MIN`] such tiles, else 32 × 32.
+    pub fn for_shape(m: u64, n: u64, batch: u64) -> Variant {
+        let t = Variant::Large.tile() as u64;
+        if m.div_ceil(t) * n.div_ceil(t) * batch >= LARGE_TILES_MIN {
+            Variant::Large
+        } else {
+            Variant::Small
+        }
+    }
+
+    /// [`Self::for_shape`] if the limits allow it, else the largest variant
+    /// they allow.
+    pub fn choose(limits: &wgpu::Limits, m: u64, n: u64, batch: u64) -> Result<Variant, GpuError> {
+        let v = Variant::for_shape(m, n, batch);
+        match v.check(limits) {
+            Ok(()) => Ok(v),
+            Err(_) => Variant::largest(limits),
+        }
+    }
+}
+
+/// The shape and layout of a batched product C[b] = α·op(A[b])·op(B[b]):
+/// op(A) is M × K, op(B) K × N, C M × N; each operand is stored row-major
+/// with its own row length and batch stride (in f32 elements; a stride of
+/// 0 shares one matrix across the batch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gemm {
+    /// Rows of op(A) and C.
+    pub m: u32,
+    /// Columns of op(B) and C.
+    pub n: u32,
+    /// The inner dimension.
+    pub k: u32,
+    /// Independent items.
+    pub batch: u32,
+    /// A is stored K × M.
+    pub trans_a: bool,
+    /// B is stored N × K.
+    pub trans_b: bool,
+    /// The scale of the product.
+    pub alpha: f32,
+    /// Stored row length of A (≥ its stored columns).
+    pub lda: u32,
+    /// Stored row length of B.
+    pub ldb: u32,
+    /// Stored row length of C (≥ N).
+    pub ldc: u32,
+    /// Elements between batch items of A.
+    pub stride_a: u32,
+    /// Of B.
+    pub stride_b: u32,
+    /// Of C.
+    pub stride_c: u32,
+}
+
+impl Gemm {
+    /// Densely packed operands and output, α = 1; `None` when an item
+    /// holds more than 2³² − 1 elements (the shader indexes in u32).
+    pub fn packed(
+        m: u32,
+        n: u32,
+        k: u32,
+        batch: u32,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Option<Gemm> {
+        Some(Gemm {
+            m,
+            n,
+            k,
+            batch,
+            trans_a,
+            trans_b,
+            alpha: 1.0,
+            lda: if trans_a { m } else { k },
+            ldb: if trans_b { k } else { n },
+            ldc: n,
+            stride_a: m.checked_mul(k)?,
+            stride_b: k.checked_mul(n)?,
+            stride_c: m.checked_mul(n)?,
+        })
+    }
+
+    /// Stored rows and columns of one item of A.
+    pub fn a_stored(&self) -> (u32, u32) {
+        if self.trans_a {
+            (self.k, self.m)
+        } else {
+            (self.m, self.k)
+        }
+    }
+
+    /// Stored rows and columns of one item of B.
+    pub fn b_stored(&self) -> (u32, u32) {
+        if self.trans_b {
+            (self.n, self.k)
+        } else {
+            (self.k, self.n)
+        }
+    }
+
+    /// Elements an operand's buffer must hold: the last item's start plus
+    /// its whole rows.
+    fn extent(&self, rows: u32, ld: u32, stride: u32) -> u64 {
+        stride as u64 * (self.batch as u64 - 1) + rows as u64 * ld as u64
+    }
+
+    /// Elements A's buffer must hold.
+    pub fn a_len(&self) -> u64 {
+        self.extent(self.a_stored().0, self.lda, self.stride_a)
+    }
+
+    /// Elements B's buffer must hold.
+    pub fn b_len(&self) -> u64 {
+        self.extent(self.b_stored().0, self.ldb, self.stride_b)
+    }
+
+    /// Elements C's buffer must hold.
+    pub fn c_len(&self) -> u64 {
+        self.extent(self.m, self.ldc, self.stride_c)
+    }
+
+    /// 2·M·N·K per item: the product's multiply-adds, twice.
+    pub fn flops(&self) -> u64 {
+        2 * self.m as u64 * self.n as u64 * self.k as u64 * self.batch as u64
+    }
+
+    /// Whether A and B can be read as vec4s: row lengths and strides are
+    /// multiples of 4, and so is K where a stored row runs along K (A, or
+    /// Bᵀ), so that no vec4 straddles the end of K.
+    pub fn vec4_loads(&self) -> bool {
+        let four = |x: u32| x.is_multiple_of(4);
+        let along_k = !self.trans_a || self.trans_b;
+        four(self.lda)
+            && four(self.ldb)
+            && four(self.stride_a)
+            && four(self.stride_b)
+            && (!along_k || four(self.k))
+    }
+
+    /// Whether the shape and layout are consistent (sizes ≥ 1, row lengths
+    /// ≥ the stored columns, items of C not overlapping), else why not.
+    pub fn validate(&self) -> Result<(), String> {
+        let (m, n, k, batch) = (self.m, self.n, self.k, self.batch);
+        if m == 0 || n == 0 || k == 0 || batch == 0 {
+            return Err(format!(
+                "empty product: M = {m}, N = {n}, K = {k}, batch = {batch}"
+            ));
+        }
+        let (_, a_cols) = self.a_stored();
+        let (_, b_cols) = self.b_stored();
+        for (name, ld, cols) in [("lda", self.lda, a_cols), ("ldb", self.ldb, b_cols)] {
+            if ld < cols {
+                return Err(format!("{name} = {ld} is shorter than a row ({cols})"));
+            }
+        }
+        if self.ldc < n {
+            return Err(format!("ldc = {} is shorter than a row ({n})", self.ldc));
+        }
+        if batch > 1 && (self.stride_c as u64) < m as u64 * self.ldc as u64 {
+            return Err(format!(
+                "the items of C overlap: stride_c = {} < M·ldc = {}",
+                self.stride_c,
+                m as u64 * self.ldc as u64
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The shader's `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    stride_a: u32,
+    stride_b: u32,
+    stride_c: u32,
+    alpha: f32,
+    pad: [u32; 2],
+}
+
+fn misuse(message: String) -> GpuError {
+    GpuError::Device {
+        stage: "sgemm".into(),
+        message,
+    }
+}
+
+/// The kernel (vec4 or scalar loads) that runs `gemm`.
+pub fn kernel_for(gemm: &Gemm) -> &'static Kernel {
+    if gemm.vec4_loads() {
+        &SGEMM_VEC4
+    } else {
+        &SGEMM_SCALAR
+    }
+}
+
+/// The product as one pass over ⌈N/T⌉ × ⌈M/T⌉ × batch workgroups, reading
+/// `a` and `b` and writing `c`: the variant and every buffer are checked
+/// against the limits and the shape before anything is built.
+pub async fn pass(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    variant: Variant,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<Pass, GpuError> {
+    gemm.validate().map_err(misuse)?;
+    variant.check(&ctx.limits)?;
+    for (name, buffer, needs) in [
+        ("A", a, gemm.a_len()),
+        ("B", b, gemm.b_len()),
+        ("C", c, gemm.c_len()),
+    ] {
+        if buffer.size() < 4 * needs {
+            return Err(misuse(format!(
+                "{name} holds {} f32, the product reaches {needs}",
+                buffer.size() / 4
+            )));
+        }
+    }
+    let kernel = kernel_for(gemm);
+    // SAFETY: every global access of `sgemm.wgsl` is guarded by the shape
+    // (row < M, column < N, k < K), and the buffers were just checked to
+    // hold every element those guards let through: the whole rows of every
+    // item (indices below 2³⁰, so no u32 overflow: bindings are at most
+    // 4 GiB). Workgroup indices are below the arrays' sizes for every
+    // variant's constants, and every loop is bounded by uniform counts.
+    let constants = variant.constants(gemm);
+    let pipeline = unsafe { kernel.pipeline_unchecked(ctx, &constants) }.await?;
+    let params = Params {
+        m: gemm.m,
+        n: gemm.n,
+        k: gemm.k,
+        lda: gemm.lda,
+        ldb: gemm.ldb,
+        ldc: gemm.ldc,
+        stride_a: gemm.stride_a,
+        stride_b: gemm.stride_b,
+        stride_c: gemm.stride_c,
+        alpha: gemm.alpha,
+        pad: [0; 2],
+    };
+    let uniform = buffers::uniform(ctx, "sgemm.params", &params);
+    let label = kernel.id();
+    let named = [
+        ("p", &uniform),
+        ("a", a),
+        ("b", b),
+        ("c", c),
+        ("a4", a),
+        ("b4", b),
+    ];
+    let group = scoped(ctx, &format!("binding {label}"), || {
+        kernel.bind(ctx, &label, &named)
+    })
+    .await?;
+    let tile = variant.tile();
+    Pass::new(
+        ctx,
+        kernel,
+        pipeline,
+        group,
+        (gemm.n.div_ceil(tile), gemm.m.div_ceil(tile)),
+    )?
+    .layers(ctx, gemm.batch)
+}
+
+/// A standalone product's result.
+#[derive(Debug, Clone)]
+pub struct Product {
+    /// C as stored (`gemm.c_len()` elements).
+    pub c: Vec<f32>,
+    /// The timed runs.
+    pub timed: Timed,
+    /// The variant that ran.
+    pub variant: Variant,
+    /// The entry point that ran.
+    pub kernel: &'static Kernel,
+    /// Bytes of A, B and C on the device.
+    pub memory_bytes: u64,
+}
+
+/// Uploads A and B, runs the product `repeats` times (after the warm-up,
+/// timed as every program is), reads C back: the bench's and the tests'
+/// path. `variant` forces one (checked against the limits); otherwise
+/// [`Variant::choose`] picks it. Everything is checked before allocating.
+pub async fn multiply(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    variant: Option<Variant>,
+    repeats: u32,
+) -> Result<Product, GpuError> {
+    gemm.validate().map_err(misuse)?;
+    let variant = match variant {
+        Some(v) => {
+            v.check(&ctx.limits)?;
+            v
+        }
+        None => Variant::choose(&ctx.limits, gemm.m as u64, gemm.n as u64, gemm.batch as u64)?,
+    };
+    for (name, given, needs) in [
+        ("A", a.len() as u64, gemm.a_len()),
+        ("B", b.len() as u64, gemm.b_len()),
+    ] {
+        if given < needs {
+            return Err(misuse(format!(
+                "{name} has {given} values, the product reaches {needs}"
+            )));
+        }
+    }
+    let c_len = gemm.c_len();
+    for (name, len) in [("A", a.len() as u64), ("B", b.len() as u64), ("C", c_len)] {
+        buffers::check_storage(ctx, &format!("sgemm: {name}"), 4 * len)?;
+    }
+    let (a_buf, b_buf) = scoped(ctx, "sgemm: uploading A and B", || {
+        Ok((
+            buffers::upload(ctx, "sgemm.a", a)?,
+            buffers::upload(ctx, "sgemm.b", b)?,
+        ))
+    })
+    .await?;
+    let c_buf = buffers::storage(ctx, "sgemm.c", c_len as usize)?;
+    let mut program = Program::new(format!(
+        "sgemm {}×{}×{} (batch {})",
+        gemm.m, gemm.n, gemm.k, gemm.batch
+    ));
+    program.time(pass(ctx, gemm, variant, &a_buf, &b_buf, &c_buf).await?);
+    program.memory_bytes = 4 * (a.len() as u64 + b.len() as u64 + c_len);
+    let timed = program.run(ctx, repeats).await?;
+    let c = buffers::read_f32(ctx, &c_buf, c_len as usize).await?;
+    Ok(Product {
+        c,
+        timed,
+        variant,
+        kernel: kernel_for(gemm),
+        memory_bytes: program.memory_bytes,
+    })
+}
+
+/// The CPU twin: ndarray's f32 product item by item, into a zeroed C of
+/// `gemm.c_len()` elements (entries between rows of a padded C stay 0).
+///
+/// # Panics
+///
+/// If `gemm` is inconsistent or `a`, `b` are shorter than it reaches.
+pub fn twin(gemm: &Gemm, a: &[f32], b: &[f32]) -> Vec<f32> {
+    use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder, linalg::general_mat_mul};
+    gemm.validate().expect("a consistent product");
+    let mut c = vec![0.0f32; gemm.c_len() as usize];
+    let u = |x: u32| x as usize;
+    fn view(data: &[f32], offset: usize, (rows, cols): (u32, u32), ld: u32) -> ArrayView2<'_, f32> {
+        let (rows, cols, ld) = (rows as usize, cols as usize, ld as usize);
+        let end = offset + (rows - 1) * ld + cols;
+        ArrayView2::from_shape((rows, cols).strides((ld, 1)), &data[offset..end])
+            .expect("a view of the operand")
+    }
+    for item in 0..u(gemm.batch) {
+        let x = view(a, item * u(gemm.stride_a), gemm.a_stored(), gemm.lda);
+        let y = view(b, item * u(gemm.stride_b), gemm.b_stored(), gemm.ldb);
+        let (x, y) = (
+            if gemm.trans_a { x.reversed_axes() } else { x },
+            if gemm.trans_b { y.reversed_axes() } else { y },
+        );
+        let start = item * u(gemm.stride_c);
+        let end = start + (u(gemm.m) - 1) * u(gemm.ldc) + u(gemm.n);
+        let shape = (u(gemm.m), u(gemm.n)).strides((u(gemm.ldc), 1));
+        let mut out =
+            ArrayViewMut2::from_shape(shape, &mut c[start..end]).expect("a view of the output");
+        general_mat_mul(gemm.alpha, &x, &y, 0.0, &mut out);
+    }
+    c
+}
+
+/// Entry (i, j) of item `item` computed in f64 from the f32 operands, and
+/// |α|·Σₖ |op(A)ᵢₖ|·|op(B)ₖⱼ| (what the rounding error bound scales).
+pub fn exact_entry(gemm: &Gemm, a: &[f32], b: &[f32], item: u32, i: u32, j: u32) -> (f64, f64) {
+    let u = |x: u32| x as usize;
+    let base_a = u(item) * u(gemm.stride_a);
+    let base_b = u(item) * u(gemm.stride_b);
+    let (mut sum, mut magnitude) = (0.0f64, 0.0f64);
+    for t in 0..u(gemm.k) {
+        let x = if gemm.trans_a {
+            a[base_a + t * u(gemm.lda) + u(i)]
+        } else {
+            a[base_a + u(i) * u(gemm.lda) + t]
+        } as f64;
+        let y = if gemm.trans_b {
+            b[base_b + u(j) * u(gemm.ldb) + t]
+        } else {
+            b[base_b + t * u(gemm.ldb) + u(j)]
+        } as f64;
+        sum += x * y;
+        magnitude += (x * y).abs();
+    }
+    let alpha = gemm.alpha as f64;
+    (alpha * sum, alpha.abs() * magnitude)
+}
+
+/// The bound on |ĉ − c| for an f32 product of inner dimension K computed
+/// in any order (with or without fused multiply-adds) and then scaled by α:
+/// (γ_K + u)·|α|Σ|a||b| with u = 2⁻²⁴ and γ_K = K·u/(1 − K·u) (Higham,
+/// *Accuracy and Stability of Numerical Algorithms*, §3.1), given
+/// `magnitude` = |α|·Σₖ|aₖ||bₖ|. Two f32 products of the same entry differ
+/// by at most twice this.
+pub fn tolerance(k: u32, magnitude: f64) -> f64 {
+    let u = f32::EPSILON as f64 / 2.0;
+    let ku = k as f64 * u;
+    (ku / (1.0 - ku) + u) * magnitude
+}
