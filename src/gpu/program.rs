@@ -65,6 +65,15 @@ impl Pass {
         Pass::new(ctx, kernel, pipeline, group, groups)
     }
 
+    /// The same pass repeated over `layers` workgroups along z (a batch of
+    /// independent problems: the shader reads its item from
+    /// `workgroup_id.z`), checked against the adapter's limits.
+    pub fn layers(mut self, ctx: &GpuContext, layers: u32) -> Result<Pass, GpuError> {
+        check_dispatch(ctx, &self.label, layers)?;
+        self.groups.2 = layers;
+        Ok(self)
+    }
+
     /// The same pass under another label (shown in GPU debuggers and errors).
     pub fn named(mut self, label: &str) -> Pass {
         self.label = format!("{label} ({})", self.label);
