@@ -1196,20 +1196,95 @@ async fn record_lsh(
         ("counts", &counts),
         ("totals", &totals),
     ];
-    let heads = heads as u32;
-    let sequences = 2 * rounds;
     let hash = grid(ctx, "lsh_hash", (2 * rounds as u64 * n as u64).div_ceil(64))?;
+    let pass = Pass::build(ctx, &LSH_HASH, &[], &named, hash).await?;
+    program.time(pass.layers(ctx, heads as u32)?);
+    record_sort(ctx, program, &named, &params, heads as u32).await?;
+    Ok(((spec.planes.len() + bucket_len + counts_len + totals_len) * 4) as u64)
+}
+
+/// Records the radix sort's three passes, each one dispatch over the heads
+/// (z) and their 2·rounds sequences (y).
+async fn record_sort(
+    ctx: &GpuContext,
+    program: &mut Program,
+    named: &[(&str, &wgpu::Buffer)],
+    params: &LshParams,
+    heads: u32,
+) -> Result<(), GpuError> {
+    let sequences = 2 * params.rounds;
     let passes = [
-        (&LSH_HASH, hash),
-        (&LSH_COUNT, (blocks as u32, sequences)),
-        (&LSH_SCAN, (spec.buckets, sequences)),
-        (&LSH_SCATTER, (blocks as u32, sequences)),
+        (&LSH_COUNT, (params.blocks, sequences)),
+        (&LSH_SCAN, (params.n_buckets, sequences)),
+        (&LSH_SCATTER, (params.blocks, sequences)),
     ];
     for (kernel, groups) in passes {
-        let pass = Pass::build(ctx, kernel, &[], &named, groups).await?;
+        let pass = Pass::build(ctx, kernel, &[], named, groups).await?;
         program.time(pass.layers(ctx, heads)?);
     }
-    Ok(((spec.planes.len() + bucket_len + counts_len + totals_len) * 4) as u64)
+    Ok(())
+}
+
+/// Reformer's radix sort alone, over given buckets — the sort's own
+/// reference test against the twin's stable sort. `keys` holds, per head,
+/// the buckets of its 2·`rounds` sequences of n positions (queries of every
+/// round, then keys), each below `buckets`. Returns the tables the attention
+/// kernel reads, per head 5 × rounds × n: sorted → position of the queries
+/// and of the keys, position → sorted of both, the queries' buckets.
+pub async fn radix_sort(
+    ctx: &GpuContext,
+    keys: &[u32],
+    (heads, rounds, n): (usize, u32, usize),
+    buckets: u32,
+) -> Result<Vec<u32>, GpuError> {
+    let spec = LshSpec {
+        buckets,
+        rounds,
+        chunk: 1,
+        shared_qk: false,
+        planes: Vec::new(),
+    };
+    check_lsh(ctx, &spec, n, heads)?;
+    let (bucket_len, counts_len, totals_len, blocks) = lsh_sizes(&spec, n, heads);
+    if keys.len() != bucket_len {
+        return Err(GpuError::Readback(format!(
+            "{} bucket keys given for {heads} heads × 2·{rounds} sequences of {n}",
+            keys.len()
+        )));
+    }
+    let aux_len = heads * 5 * rounds as usize * n;
+    check_storage(ctx, "the sorted orders", aux_len as u64 * 4)?;
+    let params = LshParams {
+        n: n as u32,
+        d: 1,
+        n_buckets: buckets,
+        rounds,
+        blocks: blocks as u32,
+        pad0: 0,
+        pad1: 0,
+        pad2: 0,
+    };
+    let (uniform, bucket_buf, counts, totals, aux) = scoped(ctx, "allocating the sort", || {
+        Ok((
+            buffers::uniform(ctx, "lsh.params", &params),
+            buffers::upload_u32(ctx, "lsh.buckets", keys)?,
+            buffers::storage(ctx, "lsh.counts", counts_len)?,
+            buffers::storage(ctx, "lsh.totals", totals_len)?,
+            buffers::storage(ctx, "lsh.aux", aux_len)?,
+        ))
+    })
+    .await?;
+    let named = [
+        ("params", &uniform),
+        ("buckets", &bucket_buf),
+        ("aux", &aux),
+        ("counts", &counts),
+        ("totals", &totals),
+    ];
+    let mut program = Program::new("LSH radix sort");
+    record_sort(ctx, &mut program, &named, &params, heads as u32).await?;
+    program.run(ctx, 1).await?;
+    buffers::read_u32(ctx, &aux, aux_len).await
 }
 
 /// Runs a tiled attention method end to end on the GPU: Q, K, V uploaded,
