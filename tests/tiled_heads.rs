@@ -349,8 +349,14 @@ fn expected_tables(keys: &[u32], (heads, rounds, n): (usize, usize, usize)) -> V
 fn the_radix_sort_is_the_twins_stable_sort_on_adversarial_keys() {
     let Some(ctx) = gpu() else { return };
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    type Keys = Box<dyn Fn(usize, usize) -> u32>;
-    let cases: Vec<(&str, (usize, u32, usize), u32, Keys)> = vec![
+    /// Names the case; (heads, rounds, n); buckets; the key of (sequence, position).
+    type Case = (
+        &'static str,
+        (usize, u32, usize),
+        u32,
+        Box<dyn Fn(usize, usize) -> u32>,
+    );
+    let cases: Vec<Case> = vec![
         ("all in bucket 0", (1, 1, 1000), 8, Box::new(|_, _| 0)),
         ("all in the last bucket", (2, 2, 513), 8, Box::new(|_, _| 7)),
         (
@@ -609,4 +615,46 @@ fn one_head_through_the_stacked_path_is_the_one_head_run() {
     ))
     .unwrap();
     assert_eq!(a.output, b.output);
+}
+
+#[test]
+fn the_pipeline_runs_the_heads_on_the_gpu_and_cross_checks_them() {
+    // Through the seam: `flt run --heads 3 --batch 2` on the GPU, one
+    // dispatch per pass; heads 2 and 5 cross-checked against their twins,
+    // the executed counts 6 × one head's.
+    use flt_explorer::pipeline::attention::run;
+    use flt_explorer::pipeline::{Backend, Quiet};
+    use flt_explorer::settings::Settings;
+    let Some(ctx) = gpu() else { return };
+    let backend = Backend::Gpu(std::rc::Rc::new(ctx));
+    for query in [
+        "method=longformer&n=130&d=16&window=5",
+        "method=reformer&n=130&d=16&buckets=4&chunk=16",
+        "method=compressive&n=130&d=16&segment=24&memory=20&compressed-memory=6&compress=most-attended",
+        "method=synthesizer-dense&n=130&d=16&hidden=12",
+    ] {
+        let measure = |q: &str| {
+            let (s, issues) = Settings::from_query(q);
+            assert!(issues.is_empty(), "{q}: {issues:?}");
+            let mut problem = s.problem(options());
+            problem.gpu_required = true;
+            pollster::block_on(run(&problem, &backend, &Quiet))
+                .unwrap_or_else(|e| panic!("{q}: {e}"))
+        };
+        let many = measure(&format!("{query}&heads=3&batch=2"));
+        let one = measure(query);
+        let env = &many.envelope;
+        assert_eq!(env.backend, "gpu", "{query}: {:?}", env.notes);
+        assert_eq!(many.figures.checked_heads, [0, 2, 5], "{query}");
+        for h in ["head 2", "head 5"] {
+            let diff = env.cross_checks.get(h).copied();
+            assert!(diff.is_some_and(|x| x < 1e-4), "{query}: {h} {diff:?}");
+        }
+        assert_eq!(env.flops, 6 * one.envelope.flops, "{query}");
+        assert_eq!(env.bytes, 6 * one.envelope.bytes, "{query}");
+        assert!(
+            (many.figures.rel_err - one.figures.rel_err).abs() < 0.5,
+            "{query}"
+        );
+    }
 }
