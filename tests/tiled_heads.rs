@@ -418,6 +418,8 @@ fn radix_sort_refuses_what_it_cannot_sort() {
         "{err}"
     );
     assert!(pollster::block_on(radix_sort(&ctx, &[0; 3], (1, 1, 1), 4)).is_err());
+    let err = pollster::block_on(radix_sort(&ctx, &[0, 4], (1, 1, 1), 4)).unwrap_err();
+    assert!(err.to_string().contains("bucket 4"), "{err}");
 }
 
 /// A context whose limits `change` lowers.

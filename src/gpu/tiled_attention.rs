@@ -1252,6 +1252,11 @@ pub async fn radix_sort(
             keys.len()
         )));
     }
+    if let Some(bad) = keys.iter().find(|&&k| k >= buckets) {
+        return Err(GpuError::Readback(format!(
+            "bucket {bad} given to a sort of {buckets} buckets"
+        )));
+    }
     let aux_len = heads * 5 * rounds as usize * n;
     check_storage(ctx, "the sorted orders", aux_len as u64 * 4)?;
     let params = LshParams {
