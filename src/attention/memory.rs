@@ -39,10 +39,10 @@ use crate::data::count::Counted;
 use crate::data::shape::{RowPattern, Shape};
 use crate::data::tiles::{TileList, merge};
 use crate::gpu::memory_attention::{self, MemoryGeometry, MemoryPlan};
-use crate::gpu::tiled_attention::{self, Layout, MaskKnobs, TILE, TileMask, WorkPlan};
+use crate::gpu::tiled_attention::{self, Layout, MaskKnobs, Stacked, TILE, TileMask, WorkPlan};
 use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{GaussianStream, Inputs, derive_seed};
+use crate::inputs::{GaussianStream, Heads, Inputs, derive_seed};
 
 /// "No slot": a position never compressed, or dropped by most-attended.
 pub const NO_SLOT: u32 = u32::MAX;
@@ -831,6 +831,59 @@ impl Recurrent {
         }
     }
 
+    /// The GPU run over one head or B·H stacked heads (each pass one
+    /// dispatch over the heads; Transformer-XL's heads share the tile list
+    /// and mask, the Compressive Transformer's each compress their own
+    /// memory).
+    async fn run_stacked(
+        &self,
+        ctx: &GpuContext,
+        stacked: Stacked<'_>,
+        config: &Config<'_>,
+        options: &GpuRunOptions,
+    ) -> Result<GpuOutput, GpuError> {
+        let (n, d, dv) = stacked.shape;
+        let spec = (self.spec)(config, n);
+        let mask = self.mask(config, n);
+        let layout = mask.layout;
+        let notes = layout_notes(&layout, mask.share);
+        let Some(kind) = spec.function() else {
+            // Transformer-XL (or nothing compressed yet): the tiled
+            // kernel over the positions alone.
+            let mut out =
+                tiled_attention::run_stacked(ctx, stacked, false, Layout::Masked(&mask), options)
+                    .await?;
+            out.notes.extend(notes);
+            return Ok(out);
+        };
+        let local = MemoryMask {
+            layout: MemoryLayout {
+                compressed: 0,
+                ..layout
+            },
+            slot_of: Vec::new(),
+            share: 1,
+        };
+        let (wk, wv) = if kind == CompressKind::Conv {
+            (
+                conv_weights(config.seed, layout.rate, d, 0),
+                conv_weights(config.seed, layout.rate, dv, 1),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let plan = MemoryPlan {
+            geometry: geometry(&layout),
+            kind,
+            mask: &mask,
+            local: &local,
+            conv: (&wk, &wv),
+        };
+        let mut out = memory_attention::run(ctx, stacked, &plan, options).await?;
+        out.notes.extend(notes);
+        Ok(out)
+    }
+
     fn mask(&self, config: &Config<'_>, n: usize) -> MemoryMask {
         let layout = self.layout(config, n);
         let share = match (self.spec)(config, n).compress {
@@ -1001,47 +1054,22 @@ impl super::AttentionMethod for Recurrent {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let n = inputs.n();
-            let spec = (self.spec)(config, n);
-            let mask = self.mask(config, n);
-            let layout = mask.layout;
-            let notes = layout_notes(&layout, mask.share);
-            let qkv = (&inputs.q, &inputs.k, &inputs.v);
-            let Some(kind) = spec.function() else {
-                // Transformer-XL (or nothing compressed yet): the tiled
-                // kernel over the positions alone.
-                let mut out =
-                    tiled_attention::run(ctx, qkv, false, Layout::Masked(&mask), options).await?;
-                out.notes.extend(notes);
-                return Ok(out);
-            };
-            let local = MemoryMask {
-                layout: MemoryLayout {
-                    compressed: 0,
-                    ..layout
-                },
-                slot_of: Vec::new(),
-                share: 1,
-            };
-            let (wk, wv) = if kind == CompressKind::Conv {
-                (
-                    conv_weights(config.seed, layout.rate, inputs.d(), 0),
-                    conv_weights(config.seed, layout.rate, inputs.dv(), 1),
-                )
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            let plan = MemoryPlan {
-                geometry: geometry(&layout),
-                kind,
-                mask: &mask,
-                local: &local,
-                conv: (&wk, &wv),
-            };
-            let mut out = memory_attention::run(ctx, qkv, &plan, options).await?;
-            out.notes.extend(notes);
-            Ok(out)
+            let stacked = Stacked::single(&inputs.q, &inputs.k, &inputs.v);
+            self.run_stacked(ctx, stacked, config, options).await
         })
+    }
+
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        Some(Box::pin(async move {
+            let stacked = Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            self.run_stacked(ctx, stacked, config, options).await
+        }))
     }
 
     fn randomized(&self, config: &Config<'_>) -> bool {

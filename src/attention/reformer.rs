@@ -35,10 +35,10 @@ use crate::data::codes::Category;
 use crate::data::count::Counted;
 use crate::data::maps::LshView;
 use crate::data::shape::{RowPattern, Shape};
-use crate::gpu::tiled_attention::{self, Layout, LshSpec, TILE, WorkPlan};
-use crate::gpu::work::Work;
+use crate::gpu::tiled_attention::{self, Layout, LshSpec, Stacked, TILE, WorkPlan};
+use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{GaussianStream, Inputs, derive_seed};
+use crate::inputs::{GaussianStream, Heads, Inputs, derive_seed};
 
 const BUCKETS: ParamSpec = ParamSpec::int(
     "buckets",
@@ -417,7 +417,8 @@ fn admitted_pairs(n: u64, chunk: u64) -> u64 {
 ///
 /// * `lsh_hash`: 2·rounds·n·(b(d + 1) + 2) FLOPs; every thread re-reads its
 ///   row for each of the b/2 planes: 8·rounds·n·(bd + 1) bytes;
-/// * `lsh_sort`: integer compares only; 36·rounds·n bytes;
+/// * the radix sort (`lsh_count`, `lsh_scan`, `lsh_scatter`): integer work
+///   only; its bytes are [`work::lsh_sort`]'s;
 /// * per round the tiled kernel over the sorted chunks, plus the LSH logit
 ///   adjustment of each admitted pair A (4 FLOPs; positions and the ranks of
 ///   all rounds: 4(2 + 2·rounds)·A bytes) and the sorted-order lookups of
@@ -432,7 +433,7 @@ fn executed(layout: Layout<'_>, shape: Shape, knobs: LshKnobs) -> (Counted, Coun
         "lsh_hash",
         (2 * r * n * (b * (d + 1) + 2), 8 * r * n * (b * d + 1)),
     );
-    work.add("lsh_sort", (0, 36 * r * n));
+    work.add("radix sort", work::lsh_sort(n, r, b));
     work.extend(tiled_work(layout, shape));
     let list = layout.tiles(shape.n, shape.causal);
     let plan = WorkPlan::new(&list);
@@ -556,6 +557,30 @@ impl AttentionMethod for Reformer {
             let qkv = (&inputs.q, &keys, &inputs.v);
             tiled_attention::run(ctx, qkv, config.causal, Layout::Lsh(&spec), options).await
         })
+    }
+
+    /// Every head hashes and sorts its own queries and keys (per-head
+    /// buckets and sorted orders) with the same seeded rotations, in the
+    /// same passes.
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        Some(Box::pin(async move {
+            let spec = spec(config, heads.d());
+            let stacked = Stacked::of_heads(heads, |x| {
+                if spec.shared_qk {
+                    std::borrow::Cow::Owned(effective_keys(x, true))
+                } else {
+                    std::borrow::Cow::Borrowed(&x.k)
+                }
+            });
+            let layout = Layout::Lsh(&spec);
+            tiled_attention::run_stacked(ctx, stacked, config.causal, layout, options).await
+        }))
     }
 }
 

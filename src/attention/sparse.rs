@@ -19,10 +19,10 @@ use super::{
 use crate::data::codes::Category;
 use crate::data::count::Counted;
 use crate::data::shape::{RowPattern, Shape};
-use crate::gpu::tiled_attention::{self, Layout, TILE, WorkPlan};
+use crate::gpu::tiled_attention::{self, Layout, Stacked, TILE, WorkPlan};
 use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::Inputs;
+use crate::inputs::{Heads, Inputs};
 
 /// A structured sparse method: its description, how its knobs make a
 /// pattern, and which knob combinations it corrects.
@@ -90,6 +90,24 @@ impl AttentionMethod for Structured {
             let qkv = (&inputs.q, &inputs.k, &inputs.v);
             tiled_attention::run(ctx, qkv, config.causal, Layout::Masked(&pattern), options).await
         })
+    }
+
+    /// Every head through the same passes: the pattern (BigBird's seeded
+    /// random blocks included) does not depend on the inputs, so the heads
+    /// share one tile list and one mask table.
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        let pattern = (self.build)(config, heads.n());
+        Some(Box::pin(async move {
+            let stacked = Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            let layout = Layout::Masked(&pattern);
+            tiled_attention::run_stacked(ctx, stacked, config.causal, layout, options).await
+        }))
     }
 }
 

@@ -32,10 +32,10 @@ use crate::data::shape::{RowPattern, Shape};
 use crate::gpu::buffers::{Qkv, row_major};
 use crate::gpu::linalg::{Builder, Mat};
 use crate::gpu::program::Program;
-use crate::gpu::tiled_attention::{Dense, Layout, Tiled, TiledShape};
+use crate::gpu::tiled_attention::{Dense, Layout, Stacked, Stacking, Tiled, TiledShape};
 use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{GaussianStream, Inputs, derive_seed};
+use crate::inputs::{GaussianStream, Heads, Inputs, derive_seed};
 
 const HIDDEN: ParamSpec = ParamSpec::int(
     "hidden",
@@ -335,90 +335,135 @@ impl AttentionMethod for Synthesizer {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let (n, dv) = (inputs.n(), inputs.dv());
-            let knob = self.knob(config);
-            let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
-            let mut b = Builder::new(ctx, "Synthesizer attention");
-            let (q_syn, k_syn, width) = self
-                .synthetic_on_gpu(&mut b, inputs, &qkv, knob, config.seed)
-                .await?;
-            // The fused tiled kernel over the synthetic queries and keys.
-            let synthetic = Qkv {
-                q: q_syn.buf.clone(),
-                k: k_syn.buf.clone(),
-                v: qkv.v.clone(),
-                shape: (n, width, dv),
-            };
-            let shape = TiledShape {
-                n,
-                d: width,
-                dv,
-                causal: config.causal,
-                scale: 1.0,
-            };
-            let mut tiled = Tiled::prepare(ctx, Layout::Masked(&Dense), shape, &synthetic).await?;
-            let memory = qkv.bytes() + b.allocated + tiled.program.memory_bytes;
-            let mut program = b.program;
-            program.extend(std::mem::replace(&mut tiled.program, Program::new("")));
-            let (_, timed) = options.run(ctx, program).await?;
-            let variant = format!(
-                "synthetic queries and keys of width {width}, fused softmax at unit scale: {}",
-                tiled.variant.name()
-            );
-            let mut gpu = GpuOutput::new(
-                KernelKind::Tiled,
-                variant,
-                tiled.output(ctx).await?,
-                timed,
-                memory,
-            );
-            gpu.artifacts
-                .put(Artifact::Weights(tiled.weights(ctx).await?));
-            let synthetic_q = q_syn.read(ctx).await?;
-            gpu.artifacts.put(Artifact::Factor(match self.kind {
-                Synth::Dense => FactorMap::pool(
-                    &synthetic_q.slice(s![.., ..knob]).to_owned(),
-                    "ReLU(XW₁ + b₁): n × h",
-                    "hidden unit",
-                ),
-                Synth::Random => FactorMap::pool(&synthetic_q, "R₁: n × k", "factor"),
-            }));
-            gpu.tile_pairs = Some(tiled.tile_pairs);
-            if let Some((flops, bytes)) = tiled.executed.clone() {
-                // The wide fallback ran: its own count, plus the hidden layer.
-                let (n, d, w) = (n as u64, inputs.d() as u64, width as u64);
-                let (mut f, mut b) = (flops, bytes);
-                if self.kind == Synth::Dense {
-                    for (mf, mb) in [work::matmul(n, w, d), work::bias_relu(n, w)] {
-                        f.value += mf;
-                        b.value += mb;
-                    }
-                    f.formula = format!("hidden layer X·W₁' + bias + ReLU + {}", f.formula);
-                    b.formula = format!("hidden layer X·W₁' + bias + ReLU + {}", b.formula);
-                }
-                gpu.executed = Some((f, b));
-            }
-            Ok(gpu)
+            let stacked = Stacked::single(&inputs.q, &inputs.k, &inputs.v);
+            self.run_stacked(ctx, stacked, config, options).await
         })
+    }
+
+    /// Every head through the same passes: the synthetic keys (and, for the
+    /// random Synthesizer, the queries) are shared by the heads — the tiled
+    /// kernel reads them with a head stride of 0 — and the dense one's
+    /// hidden layer is one product over the B·H·n stacked query rows.
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        Some(Box::pin(async move {
+            let stacked = Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            self.run_stacked(ctx, stacked, config, options).await
+        }))
     }
 }
 
 impl Synthesizer {
+    /// The GPU run over one head or B·H stacked heads.
+    async fn run_stacked(
+        &self,
+        ctx: &GpuContext,
+        stacked: Stacked<'_>,
+        config: &Config<'_>,
+        options: &GpuRunOptions,
+    ) -> Result<GpuOutput, GpuError> {
+        let (n, d, dv) = stacked.shape;
+        let heads = stacked.heads;
+        let knob = self.knob(config);
+        let qkv = stacked.upload(ctx).await?;
+        let mut b = Builder::new(ctx, "Synthesizer attention");
+        let (q_syn, k_syn, width) = self
+            .synthetic_on_gpu(&mut b, (heads, n, d), &qkv, knob, config.seed)
+            .await?;
+        // The fused tiled kernel over the synthetic queries and keys.
+        let synthetic = Qkv {
+            q: q_syn.buf.clone(),
+            k: k_syn.buf.clone(),
+            v: qkv.v.clone(),
+            shape: (n, width, dv),
+        };
+        let shape = TiledShape {
+            n,
+            d: width,
+            dv,
+            causal: config.causal,
+            scale: 1.0,
+        };
+        let stacking = Stacking {
+            heads,
+            q_stride: if self.kind == Synth::Dense {
+                n * width
+            } else {
+                0
+            },
+            k_stride: 0,
+            v_stride: n * dv,
+            aux_per_head: false,
+        };
+        let layout = Layout::Masked(&Dense);
+        let mut tiled = Tiled::prepare_stacked(ctx, layout, shape, stacking, &synthetic).await?;
+        let memory = stacked.bytes() + b.allocated + tiled.program.memory_bytes;
+        let mut program = b.program;
+        program.extend(std::mem::replace(&mut tiled.program, Program::new("")));
+        let (_, timed) = options.run(ctx, program).await?;
+        let variant = format!(
+            "synthetic queries and keys of width {width}, fused softmax at unit scale: {}",
+            tiled.variant.name()
+        );
+        let mut gpu = GpuOutput::new(
+            KernelKind::Tiled,
+            variant,
+            tiled.output(ctx).await?,
+            timed,
+            memory,
+        );
+        gpu.artifacts
+            .put(Artifact::Weights(tiled.weights(ctx).await?));
+        // The views are head 0's: its first n synthetic query rows.
+        let synthetic_q = q_syn.read(ctx).await?.slice(s![..n, ..]).to_owned();
+        gpu.artifacts.put(Artifact::Factor(match self.kind {
+            Synth::Dense => FactorMap::pool(
+                &synthetic_q.slice(s![.., ..knob]).to_owned(),
+                "ReLU(XW₁ + b₁): n × h",
+                "hidden unit",
+            ),
+            Synth::Random => FactorMap::pool(&synthetic_q, "R₁: n × k", "factor"),
+        }));
+        gpu.tile_pairs = Some(tiled.tile_pairs);
+        if let Some((flops, bytes)) = tiled.executed.clone() {
+            // The wide fallback ran: its own count (every head), plus
+            // the hidden layer over the B·H·n stacked rows.
+            let (n, d, w) = ((heads * n) as u64, d as u64, width as u64);
+            let (mut f, mut b) = (flops, bytes);
+            if self.kind == Synth::Dense {
+                for (mf, mb) in [work::matmul(n, w, d), work::bias_relu(n, w)] {
+                    f.value += mf;
+                    b.value += mb;
+                }
+                f.formula = format!("hidden layer X·W₁' + bias + ReLU + {}", f.formula);
+                b.formula = format!("hidden layer X·W₁' + bias + ReLU + {}", b.formula);
+            }
+            gpu.executed = Some((f, b));
+        }
+        Ok(gpu)
+    }
+
     /// Records (dense) or uploads (random) the synthetic queries and keys:
-    /// Q' = ReLU(XW₁' + b₁'), K' = [W₂ᵀ | b₂], or R₁, R₂; and their width.
+    /// Q' = ReLU(XW₁' + b₁') over the B·H·n stacked query rows,
+    /// K' = [W₂ᵀ | b₂] (one for every head), or R₁, R₂ (one for every
+    /// head); and their width.
     async fn synthetic_on_gpu(
         &self,
         b: &mut Builder<'_>,
-        inputs: &Inputs,
+        (heads, n, d): (usize, usize, usize),
         qkv: &Qkv,
         knob: usize,
         seed: u64,
     ) -> Result<(Mat, Mat, usize), GpuError> {
-        let (n, d) = (inputs.n(), inputs.d());
         match self.kind {
             Synth::Dense => {
                 let (w1p, b1p, keys) = dense_weights(n, d, knob, seed);
-                let x = Mat::of(&qkv.q, n, d);
+                let x = Mat::of(&qkv.q, heads * n, d);
                 let w1 = b.upload("synthesizer.w1", &row_major(&w1p), d, knob + 1)?;
                 let bias =
                     b.upload("synthesizer.b1", b1p.as_slice().unwrap_or(&[]), 1, knob + 1)?;

@@ -12,17 +12,23 @@
 //! tiles of each query's segment, memory and visible slots. One program, all
 //! of it timed: a forward pass computes its compressed memory.
 //!
+//! Heads: B·H heads run in the same passes, each pass one dispatch over
+//! the heads (z); each head compresses its own memory (its own slot rows
+//! after its own positions; most-attended ranks its own usage), and the
+//! tiled kernel reads head h's key rows at h × key rows.
+//!
 //! Shape: [`run`] checks the limits, uploads, prepares the tiled problems
 //! (whose tables know the slot rows), records f_c's passes before them, runs
 //! and reads back.
 
 use bytemuck::{Pod, Zeroable};
-use ndarray::Array2;
 
 use super::bindings::{Binding, Kernel, Module};
 use super::buffers::{self, Qkv, check_storage, scoped};
 use super::program::{Pass, Program};
-use super::tiled_attention::{Layout, TileMask, Tiled, TiledShape, TiledVariant};
+use super::tiled_attention::{
+    Layout, Stacked, Stacking, TileMask, Tiled, TiledShape, TiledVariant, grid,
+};
 use super::work::{self, Work};
 use super::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use crate::data::codes::{CompressKind, KernelKind};
@@ -187,14 +193,17 @@ struct Params {
     kind: u32,
     grid_x: u32,
     scale: f32,
+    key_rows: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
-/// A 2-D grid of 64-thread workgroups covering `threads` (x at most
-/// 32768 groups): (groups in x, groups in y, threads per grid row).
-fn grid(threads: usize) -> (u32, u32, u32) {
-    let groups = threads.div_ceil(WG as usize).max(1);
-    let x = groups.min(32768);
-    (x as u32, groups.div_ceil(x) as u32, x as u32 * WG)
+/// A 2-D grid of 64-thread workgroups covering `threads` within the
+/// adapter's limits: (groups in x, groups in y, threads per grid row).
+fn thread_grid(ctx: &GpuContext, what: &str, threads: usize) -> Result<(u32, u32, u32), GpuError> {
+    let (x, y) = grid(ctx, what, threads.div_ceil(WG as usize) as u64)?;
+    Ok((x, y, x * WG))
 }
 
 /// What f_c's passes execute before the attention: pooling or convolution
@@ -225,42 +234,69 @@ fn kind_name(kind: CompressKind) -> &'static str {
     kind.key()
 }
 
+/// Each head's n rows of width `width` followed by zero rows up to `rows`
+/// (room for its slots), head after head.
+fn with_slot_rows(x: &[f32], heads: usize, n: usize, width: usize, rows: usize) -> Vec<f32> {
+    let mut all = vec![0f32; heads * rows * width];
+    for h in 0..heads {
+        all[h * rows * width..(h * rows + n) * width]
+            .copy_from_slice(&x[h * n * width..(h + 1) * n * width]);
+    }
+    all
+}
+
 /// Runs the Compressive Transformer on the GPU: Q, K and V uploaded with
 /// room for the slot rows, f_c's passes and the tiled attention recorded
-/// into one timed program, run, read back.
+/// into one timed program, run, read back. With several heads (`stacked`
+/// holds B·H heads of n rows each), every pass is one dispatch over them
+/// and the output is `[B·H·n, dᵥ]`.
 pub async fn run(
     ctx: &GpuContext,
-    (q, k, v): (&Array2<f32>, &Array2<f32>, &Array2<f32>),
+    stacked: Stacked<'_>,
     plan: &MemoryPlan<'_>,
     options: &GpuRunOptions,
 ) -> Result<GpuOutput, GpuError> {
     let g = plan.geometry;
-    let (n, d, dv) = (q.nrows(), q.ncols(), v.ncols());
+    let (n, d, dv) = stacked.shape;
+    let heads = stacked.heads.max(1);
     let rows = g.key_rows();
-    for (what, bytes) in [
-        ("the keys with their compressed slots", rows * d * 4),
-        ("the values with their compressed slots", rows * dv * 4),
-        ("the key convolution weights", plan.conv.0.len() * 4),
-        ("the value convolution weights", plan.conv.1.len() * 4),
-        ("most-attended's usage", g.evicted as usize * 4),
+    for (what, elements) in [
+        ("the keys with their compressed slots", heads * rows * d),
+        ("the values with their compressed slots", heads * rows * dv),
+        ("the key convolution weights", plan.conv.0.len()),
+        ("the value convolution weights", plan.conv.1.len()),
+        ("most-attended's usage", heads * g.evicted as usize),
     ] {
-        check_storage(ctx, what, bytes as u64)?;
+        check_storage(ctx, what, elements as u64 * 4)?;
+        if elements > u32::MAX as usize {
+            return Err(GpuError::TooLarge {
+                what: what.into(),
+                needs: elements as u64,
+                unit: "elements",
+                limit_name: "u32 indexing in the kernels",
+                limit: u32::MAX as u64,
+            });
+        }
     }
-    let extend = |x: &Array2<f32>| {
-        let mut all = buffers::row_major(x).into_owned();
-        all.resize(rows * x.ncols(), 0.0);
-        all
-    };
-    let (k_rows, v_rows) = (extend(k), extend(v));
+    let k_rows = with_slot_rows(&stacked.k, heads, n, d, rows);
+    let v_rows = with_slot_rows(&stacked.v, heads, n, dv, rows);
     let qkv = scoped(ctx, "uploading Q and the key and value rows", || {
         Ok(Qkv {
-            q: buffers::upload(ctx, "memory.q", &buffers::row_major(q))?,
+            q: buffers::upload(ctx, "memory.q", &stacked.q)?,
             k: buffers::upload(ctx, "memory.k", &k_rows)?,
             v: buffers::upload(ctx, "memory.v", &v_rows)?,
             shape: (n, d, dv),
         })
     })
     .await?;
+    let stacking = Stacking {
+        heads,
+        q_stride: n * d,
+        k_stride: rows * d,
+        v_stride: rows * dv,
+        // Most-attended's slots differ per head (its own usage).
+        aux_per_head: plan.kind == CompressKind::MostAttended,
+    };
     let shape = TiledShape {
         n,
         d,
@@ -269,14 +305,20 @@ pub async fn run(
         scale: 1.0 / (d as f32).sqrt(),
     };
     let mut program = Program::new("compressive memory");
-    program.memory_bytes = (4 * (n * d + rows * (d + dv))) as u64;
+    program.memory_bytes = (4 * heads * (n * d + rows * (d + dv))) as u64;
     let mut local_tiled = None;
     if plan.kind == CompressKind::MostAttended {
-        let mut local = Tiled::prepare(ctx, Layout::Masked(plan.local), shape, &qkv).await?;
+        let local = Stacking {
+            aux_per_head: false,
+            ..stacking
+        };
+        let mut local =
+            Tiled::prepare_stacked(ctx, Layout::Masked(plan.local), shape, local, &qkv).await?;
         program.extend(std::mem::replace(&mut local.program, Program::new("")).without_views());
         local_tiled = Some(local);
     }
-    let mut tiled = Tiled::prepare(ctx, Layout::Masked(plan.mask), shape, &qkv).await?;
+    let mut tiled =
+        Tiled::prepare_stacked(ctx, Layout::Masked(plan.mask), shape, stacking, &qkv).await?;
     let uniform = |width: usize| Params {
         n: g.n,
         d: d as u32,
@@ -290,23 +332,27 @@ pub async fn run(
         kind: plan.kind as u32,
         grid_x: 0,
         scale: shape.scale,
+        key_rows: rows as u32,
+        pad0: 0,
+        pad1: 0,
+        pad2: 0,
     };
-    let with_grid = |p: Params, threads: usize| {
-        let (x, y, per_row) = grid(threads);
-        (
+    let with_grid = |p: Params, threads: usize| -> Result<_, GpuError> {
+        let (x, y, per_row) = thread_grid(ctx, "the compressed memory's passes", threads)?;
+        Ok((
             Params {
                 grid_x: per_row,
                 ..p
             },
             (x, y),
-        )
+        ))
     };
     let (keep, slot_src, usage_buf, weights) =
         scoped(ctx, "allocating the compressed memory", || {
             Ok((
-                buffers::storage(ctx, "memory.keep", g.evicted as usize)?,
-                buffers::storage(ctx, "memory.slot_src", g.slots as usize)?,
-                buffers::storage(ctx, "memory.usage", g.evicted as usize)?,
+                buffers::storage(ctx, "memory.keep", heads * g.evicted as usize)?,
+                buffers::storage(ctx, "memory.slot_src", heads * g.slots as usize)?,
+                buffers::storage(ctx, "memory.usage", heads * g.evicted as usize)?,
                 (
                     buffers::upload(ctx, "memory.conv_k", at_least_one(plan.conv.0))?,
                     buffers::upload(ctx, "memory.conv_v", at_least_one(plan.conv.1))?,
@@ -314,13 +360,14 @@ pub async fn run(
             ))
         })
         .await?;
-    program.memory_bytes += (4 * (2 * g.evicted + g.slots) as usize
+    program.memory_bytes += (4 * heads * (2 * g.evicted + g.slots) as usize
         + 4 * (plan.conv.0.len() + plan.conv.1.len())) as u64;
+    let layers = heads as u32;
     if let Some(local) = &local_tiled {
-        let (p, groups) = with_grid(uniform(d), g.evicted as usize);
+        let (p, groups) = with_grid(uniform(d), g.evicted as usize)?;
         let params = buffers::uniform(ctx, "memory.params", &p);
         let tiles = (g.evicted as usize).div_ceil(USAGE_KEYS);
-        let usage_groups = (tiles.min(32768) as u32, tiles.div_ceil(32768) as u32);
+        let usage_groups = grid(ctx, "usage", tiles as u64)?;
         let named = [
             ("params", &params),
             ("q", &qkv.q),
@@ -331,16 +378,19 @@ pub async fn run(
             ("slot_of", tiled.aux()),
             ("slot_src", &slot_src),
         ];
-        program.time(Pass::build(ctx, &USAGE, &[], &named, usage_groups).await?);
-        program.time(Pass::build(ctx, &SELECT_KEEP, &[], &named, groups).await?);
-        let (p, groups) = with_grid(uniform(d), n);
+        let usage = Pass::build(ctx, &USAGE, &[], &named, usage_groups).await?;
+        program.time(usage.layers(ctx, layers)?);
+        let keep = Pass::build(ctx, &SELECT_KEEP, &[], &named, groups).await?;
+        program.time(keep.layers(ctx, layers)?);
+        let (p, groups) = with_grid(uniform(d), n)?;
         let params = buffers::uniform(ctx, "memory.params", &p);
         let mut named = named;
         named[0] = ("params", &params);
-        program.time(Pass::build(ctx, &SELECT_SLOTS, &[], &named, groups).await?);
+        let slots = Pass::build(ctx, &SELECT_SLOTS, &[], &named, groups).await?;
+        program.time(slots.layers(ctx, layers)?);
     }
     for (buffer, width, w) in [(&qkv.k, d, &weights.0), (&qkv.v, dv, &weights.1)] {
-        let (p, groups) = with_grid(uniform(width), g.slots as usize * width);
+        let (p, groups) = with_grid(uniform(width), g.slots as usize * width)?;
         let params = buffers::uniform(ctx, "memory.params", &p);
         let named = [
             ("params", &params),
@@ -353,7 +403,8 @@ pub async fn run(
             CompressKind::Conv => &COMPRESS_CONV,
             CompressKind::MostAttended => &COMPRESS_GATHER,
         };
-        program.time(Pass::build(ctx, kernel, &[], &named, groups).await?);
+        let pass = Pass::build(ctx, kernel, &[], &named, groups).await?;
+        program.time(pass.layers(ctx, layers)?);
     }
     let variant = tiled.variant;
     let mut tile_pairs = tiled.tile_pairs;
@@ -379,8 +430,12 @@ pub async fn run(
     }
     out.tile_pairs = Some(tile_pairs);
     if variant == TiledVariant::Wide {
-        // The method's cost describes the register-tiled kernel: count what ran.
+        // The method's cost describes the register-tiled kernel: count what
+        // ran (the tiled kernels' own counts already cover every head).
+        let heads_u = heads as u64;
         let mut w = work_before_attend(plan.kind, &g, d as u64, dv as u64);
+        w.flops *= heads_u;
+        w.bytes *= heads_u;
         if let Some((f, b)) = local_tiled.as_ref().and_then(|t| t.executed.clone()) {
             w.add("local attend_wide", (f.value, b.value));
         }
@@ -388,10 +443,11 @@ pub async fn run(
             w.add("attend_wide", (f.value, b.value));
         }
         let (flops, bytes) = w.counted(work::ATTEND_WIDE_FLOPS_RULE, work::ATTEND_WIDE_BYTES_RULE);
-        out.executed = Some((
-            Counted::new(flops.value, flops.formula),
-            Counted::new(bytes.value, bytes.formula),
-        ));
+        let heads_note = |c: Counted| match heads {
+            1 => c,
+            _ => Counted::new(c.value, format!("{heads} heads: {}", c.formula)),
+        };
+        out.executed = Some((heads_note(flops), heads_note(bytes)));
     }
     Ok(out)
 }
@@ -401,13 +457,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grids_cover_every_thread_within_the_limits() {
-        for threads in [1, 63, 64, 65, 4_194_304, 16384 * 256 + 1] {
-            let (x, y, per_row) = grid(threads);
-            assert!(x <= 32768 && y <= 65535);
-            assert!((x * y * WG) as usize >= threads);
-            assert_eq!(per_row, x * WG);
+    fn grids_cover_every_workgroup_within_the_limits() {
+        use super::super::tiled_attention::split_grid;
+        for limit in [4u64, 65535] {
+            for groups in [1u64, 3, 4, 5, 16, 17, 65_536, 16384 * 256 + 1] {
+                match split_grid(groups, limit) {
+                    Some((x, y)) => {
+                        assert!(x as u64 <= limit && y as u64 <= limit, "{groups}/{limit}");
+                        assert!(x as u64 * y as u64 >= groups);
+                        assert!((x as u64 * (y as u64 - 1)) < groups, "no idle row");
+                    }
+                    None => assert!(groups > limit * limit, "{groups}/{limit}"),
+                }
+            }
         }
+        assert_eq!(split_grid(0, 10), Some((1, 1)));
     }
 
     #[test]

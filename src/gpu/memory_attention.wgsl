@@ -26,17 +26,23 @@
 //                 its batch; slot_of[j] (the attention kernel's aux table)
 //                 and slot_src[g].
 //
+// Heads: every pass is one dispatch over the B·H heads, the head in z
+// (global_invocation_id.z or workgroup_id.z); each head compresses its own
+// memory. Every buffer but the weights holds one block per head, at the
+// head's index × the block's size.
+//
 // Bindings (group 0):
 //   0 params    uniform
-//   1 q         storage, read        n × d
-//   2 k         storage, read        key rows × d (positions first)
-//   3 stats     storage, read        (m, l) per row of the local attention
-//   4 usage     storage, read_write  evicted
-//   5 keep      storage, read_write  evicted (1: kept)
-//   6 slot_of   storage, read_write  n (NO_SLOT: not in a slot)
-//   7 slot_src  storage, read_write  slots
-//   8 rows      storage, read_write  the key or value buffer being compressed
-//   9 weights   storage, read        c × width × width
+//   1 q         storage, read        heads × n × d
+//   2 k         storage, read        heads × key rows × d (positions first)
+//   3 stats     storage, read        heads × n × (m, l) of the local attention
+//   4 usage     storage, read_write  heads × evicted
+//   5 keep      storage, read_write  heads × evicted (1: kept)
+//   6 slot_of   storage, read_write  heads × n (NO_SLOT: not in a slot)
+//   7 slot_src  storage, read_write  heads × slots
+//   8 rows      storage, read_write  heads × key rows × width: the key or value
+//                                    buffer being compressed
+//   9 weights   storage, read        c × width × width (shared)
 
 struct Params {
     n: u32,
@@ -51,6 +57,10 @@ struct Params {
     kind: u32,      // a COMPRESS_* code
     grid_x: u32,    // threads per row of the dispatch grid
     scale: f32,     // 1/√d
+    key_rows: u32,  // rows of each head's key and value buffers
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -91,6 +101,15 @@ fn thread_index(gid: vec3<u32>) -> u32 {
     return gid.y * params.grid_x + gid.x;
 }
 
+// Head h's first row of `rows` (width `params.width`), and its other blocks.
+fn rows_base(h: u32) -> u32 {
+    return h * params.key_rows * params.width;
+}
+
+fn evicted_base(h: u32) -> u32 {
+    return h * params.evicted;
+}
+
 // ---- f_c -----------------------------------------------------------------
 
 // One thread per (slot g, column): mean or max over rows gc … gc + c − 1.
@@ -102,11 +121,12 @@ fn compress_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let g = idx / params.width;
     let col = idx % params.width;
+    let base = rows_base(gid.z);
     let first = g * params.rate;
     var total = 0.0;
     var biggest = -3.0e38;
     for (var t = 0u; t < params.rate; t++) {
-        let x = rows[(first + t) * params.width + col];
+        let x = rows[base + (first + t) * params.width + col];
         if params.kind == COMPRESS_MAX {
             biggest = max(biggest, x);
         } else {
@@ -117,7 +137,7 @@ fn compress_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     if params.kind != COMPRESS_MAX {
         out = total / f32(params.rate);
     }
-    rows[(params.slot_base + g) * params.width + col] = out;
+    rows[base + (params.slot_base + g) * params.width + col] = out;
 }
 
 // One thread per (slot g, output column o): Σ_t Σ_i W[t][o][i]·x[gc + t][i].
@@ -130,15 +150,16 @@ fn compress_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     let w = params.width;
     let g = idx / w;
     let o = idx % w;
+    let base = rows_base(gid.z);
     var total = 0.0;
     for (var t = 0u; t < params.rate; t++) {
-        let x = (g * params.rate + t) * w;
+        let x = base + (g * params.rate + t) * w;
         let wt = (t * w + o) * w;
         for (var i = 0u; i < w; i++) {
             total += weights[wt + i] * rows[x + i];
         }
     }
-    rows[(params.slot_base + g) * w + o] = total;
+    rows[base + (params.slot_base + g) * w + o] = total;
 }
 
 // One thread per (slot g, column): the kept position's row.
@@ -150,7 +171,9 @@ fn compress_gather(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let g = idx / params.width;
     let col = idx % params.width;
-    rows[(params.slot_base + g) * params.width + col] = rows[slot_src[g] * params.width + col];
+    let base = rows_base(gid.z);
+    let src = slot_src[gid.z * params.slots + g];
+    rows[base + (params.slot_base + g) * params.width + col] = rows[base + src * params.width + col];
 }
 
 // ---- most-attended --------------------------------------------------------
@@ -183,6 +206,10 @@ fn usage(
     }
     let n = params.n;
     let d = params.d;
+    let h = wg.z;
+    let q_head = h * n * d;
+    let k_head = h * params.key_rows * d;
+    let stats_head = h * n * 2u;
     let kx = t % UT;
     let ry = t / UT;
     let j = j0 + kx;
@@ -204,10 +231,10 @@ fn usage(
                 var kv = 0.0;
                 if e0 + c < d {
                     if i0 + r < n {
-                        qv = q[(i0 + r) * d + e0 + c];
+                        qv = q[q_head + (i0 + r) * d + e0 + c];
                     }
                     if j0 + r < n {
-                        kv = k[(j0 + r) * d + e0 + c];
+                        kv = k[k_head + (j0 + r) * d + e0 + c];
                     }
                 }
                 q_slice[r * US + c] = qv;
@@ -225,7 +252,7 @@ fn usage(
         for (var r = 0u; r < 8u; r++) {
             let i = i0 + ry * 8u + r;
             if live && i >= j && i < my_end {
-                total += exp(acc[r] * params.scale - stats[2u * i]) / stats[2u * i + 1u];
+                total += exp(acc[r] * params.scale - stats[stats_head + 2u * i]) / stats[stats_head + 2u * i + 1u];
             }
         }
     }
@@ -233,7 +260,7 @@ fn usage(
     workgroupBarrier();
     if ry == 0u && live {
         let sum = row_sums[kx] + row_sums[UT + kx] + row_sums[2u * UT + kx] + row_sums[3u * UT + kx];
-        usage_of[j] = sum / f32(max(my_end - j, 1u));
+        usage_of[evicted_base(h) + j] = sum / f32(max(my_end - j, 1u));
     }
 }
 
@@ -248,13 +275,14 @@ fn select_keep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = evicted_at(j);
     let lo = boundary(t - 1u);
     let hi = boundary(t);
-    let mine = usage_of[j];
+    let base = evicted_base(gid.z);
+    let mine = usage_of[base + j];
     var above = 0u;
     for (var o = lo; o < hi; o++) {
-        let u = usage_of[o];
+        let u = usage_of[base + o];
         above += select(0u, 1u, u > mine) + select(0u, 1u, u == mine && o < j);
     }
-    keep[j] = select(0u, 1u, above < (hi - lo) / params.rate);
+    keep[base + j] = select(0u, 1u, above < (hi - lo) / params.rate);
 }
 
 // One thread per position: its slot (or NO_SLOT), and the slot's source.
@@ -264,20 +292,23 @@ fn select_slots(@builtin(global_invocation_id) gid: vec3<u32>) {
     if j >= params.n {
         return;
     }
+    let h = gid.z;
+    let own = h * params.n + j;
     if j >= params.evicted {
-        slot_of[j] = NO_SLOT;
+        slot_of[own] = NO_SLOT;
         return;
     }
     let lo = boundary(evicted_at(j) - 1u);
+    let base = evicted_base(h);
     var before = 0u;
     for (var o = lo; o < j; o++) {
-        before += keep[o];
+        before += keep[base + o];
     }
-    if keep[j] == 0u {
-        slot_of[j] = NO_SLOT;
+    if keep[base + j] == 0u {
+        slot_of[own] = NO_SLOT;
         return;
     }
     let g = lo / params.rate + before;
-    slot_of[j] = g;
-    slot_src[g] = j;
+    slot_of[own] = g;
+    slot_src[h * params.slots + g] = j;
 }

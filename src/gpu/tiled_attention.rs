@@ -11,10 +11,23 @@
 //! `pool_weights` and `pool_pattern` pool the attention weights and the
 //! pattern for the views without storing n² values.
 //!
-//! Shape: [`Tiled::prepare`] (tables, buffers, pipelines, bind groups) →
-//! its [`Program`] (timed: hash, sort, attend and merge per round, combine;
-//! views: the two pools) → [`Tiled::output`], [`Tiled::maps`],
-//! [`Tiled::lsh_view`].
+//! Heads: B·H heads ([`Stacking`]) run in the same passes, each pass one
+//! dispatch whose z index is the head; the heads share the tile list (and
+//! the mask's table when the pattern does not depend on the inputs), while
+//! Reformer hashes and sorts each head's own queries and keys. x and y of
+//! every dispatch form a 2-D grid ([`grid`]) so that n far past 16K stays
+//! within `max_compute_workgroups_per_dimension`.
+//!
+//! Reformer's sort is a multi-workgroup stable radix sort by (bucket,
+//! position): per block of 256 positions a histogram, per bucket a scan over
+//! the blocks, then a scatter (`lsh.wgsl`).
+//!
+//! Shape: [`Tiled::prepare`] / [`Tiled::prepare_stacked`] (tables, buffers,
+//! pipelines, bind groups) → its [`Program`] (timed: hash, count, scan,
+//! scatter, attend and merge per round, combine; views: the two pools) →
+//! [`Tiled::output`], [`Tiled::artifacts`].
+
+use std::borrow::Cow;
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
@@ -27,6 +40,7 @@ use crate::data::artifacts::{Artifact, Artifacts};
 use crate::data::codes::{KernelKind, PatternKind};
 use crate::data::maps::{AttentionMap, LshView, PatternMap};
 use crate::data::tiles::TileList;
+use crate::inputs::Heads;
 
 const MODULE: Module = Module {
     name: "tiled_attention",
@@ -98,14 +112,36 @@ pub const LSH_HASH: Kernel = Kernel {
         Binding::write("buckets", 4),
     ],
 };
-/// Reformer: the stable sort by bucket.
-pub const LSH_SORT: Kernel = Kernel {
+/// Reformer's radix sort, 1: each block's histogram of buckets.
+pub const LSH_COUNT: Kernel = Kernel {
     module: LSH_MODULE,
-    entry: "lsh_sort",
+    entry: "lsh_count",
+    bindings: &[
+        Binding::uniform("params", 0),
+        Binding::write("buckets", 4),
+        Binding::write("counts", 6),
+    ],
+};
+/// Reformer's radix sort, 2: per bucket, the scan of its counts over blocks.
+pub const LSH_SCAN: Kernel = Kernel {
+    module: LSH_MODULE,
+    entry: "lsh_scan",
+    bindings: &[
+        Binding::uniform("params", 0),
+        Binding::write("counts", 6),
+        Binding::write("totals", 7),
+    ],
+};
+/// Reformer's radix sort, 3: every position to its sorted place.
+pub const LSH_SCATTER: Kernel = Kernel {
+    module: LSH_MODULE,
+    entry: "lsh_scatter",
     bindings: &[
         Binding::uniform("params", 0),
         Binding::write("buckets", 4),
         Binding::write("aux", 5),
+        Binding::write("counts", 6),
+        Binding::write("totals", 7),
     ],
 };
 
@@ -119,8 +155,184 @@ pub const KERNELS: &[Kernel] = &[
     POOL_WEIGHTS,
     POOL_PATTERN,
     LSH_HASH,
-    LSH_SORT,
+    LSH_COUNT,
+    LSH_SCAN,
+    LSH_SCATTER,
 ];
+
+/// Positions per block of Reformer's radix sort (`BLOCK` in `lsh.wgsl`).
+pub const SORT_BLOCK: usize = 256;
+
+/// Most buckets the radix sort takes in its one 8-bit digit.
+pub const MAX_BUCKETS: u32 = 256;
+
+/// A 2-D grid of `groups` workgroups within the adapter's
+/// `max_compute_workgroups_per_dimension` (the shaders flatten it as
+/// y·width + x and skip the surplus), or [`GpuError::TooLarge`].
+pub fn grid(ctx: &GpuContext, what: &str, groups: u64) -> Result<(u32, u32), GpuError> {
+    let limit = ctx.limits.max_compute_workgroups_per_dimension.max(1) as u64;
+    split_grid(groups, limit).ok_or_else(|| GpuError::TooLarge {
+        what: what.into(),
+        needs: groups,
+        unit: "workgroups",
+        limit_name: "max_compute_workgroups_per_dimension squared (a 2-D grid)",
+        limit: limit * limit,
+    })
+}
+
+/// (x, y) with x, y ≤ `limit` and x·y ≥ `groups` (at least one), x as
+/// large as it may be; `None` when even limit² is too few.
+pub fn split_grid(groups: u64, limit: u64) -> Option<(u32, u32)> {
+    let limit = limit.clamp(1, u32::MAX as u64);
+    let groups = groups.max(1);
+    let x = groups.min(limit);
+    let y = groups.div_ceil(x);
+    (y <= limit).then_some((x as u32, y as u32))
+}
+
+/// How B·H heads lie in the stacked Q, K, V buffers: element strides per
+/// head (0: one matrix shared by every head) and whether each head has its
+/// own copy of the mask's table (Reformer always does: its sorted orders).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stacking {
+    /// B·H.
+    pub heads: usize,
+    /// Elements of Q per head.
+    pub q_stride: usize,
+    /// Elements of K per head.
+    pub k_stride: usize,
+    /// Elements of V per head.
+    pub v_stride: usize,
+    /// Each head its own aux table (filled on the GPU: most-attended slots).
+    pub aux_per_head: bool,
+}
+
+impl Stacking {
+    /// One head.
+    pub fn single() -> Stacking {
+        Stacking {
+            heads: 1,
+            q_stride: 0,
+            k_stride: 0,
+            v_stride: 0,
+            aux_per_head: false,
+        }
+    }
+
+    /// `heads` heads of n queries and `keys` key rows, each its own.
+    pub fn contiguous(
+        heads: usize,
+        (n, keys): (usize, usize),
+        (d, dv): (usize, usize),
+    ) -> Stacking {
+        Stacking {
+            heads,
+            q_stride: n * d,
+            k_stride: keys * d,
+            v_stride: keys * dv,
+            aux_per_head: false,
+        }
+    }
+}
+
+/// Q, K, V of B·H heads on the host, stacked `[B·H, rows, width]`
+/// row-major (K and V may hold more rows than n: compressed slots).
+pub struct Stacked<'a> {
+    /// Queries, heads × n × d.
+    pub q: Cow<'a, [f32]>,
+    /// Keys, heads × key rows × d.
+    pub k: Cow<'a, [f32]>,
+    /// Values, heads × key rows × dᵥ.
+    pub v: Cow<'a, [f32]>,
+    /// B·H.
+    pub heads: usize,
+    /// n, d, dᵥ of one head.
+    pub shape: (usize, usize, usize),
+}
+
+impl<'a> Stacked<'a> {
+    /// One head's Q, K, V (borrowed when contiguous).
+    pub fn single(q: &'a Array2<f32>, k: &'a Array2<f32>, v: &'a Array2<f32>) -> Stacked<'a> {
+        Stacked {
+            q: buffers::row_major(q),
+            k: buffers::row_major(k),
+            v: buffers::row_major(v),
+            heads: 1,
+            shape: (q.nrows(), q.ncols(), v.ncols()),
+        }
+    }
+
+    /// Every head's Q, K, V; `keys` gives a head's keys (K itself, or
+    /// Reformer's normalised queries).
+    pub fn of_heads(
+        heads: &Heads,
+        keys: impl Fn(&crate::inputs::Inputs) -> Cow<'_, Array2<f32>>,
+    ) -> Stacked<'static> {
+        let mut k = Vec::with_capacity(heads.count() * heads.n() * heads.d());
+        for x in &heads.items {
+            k.extend(keys(x).iter().copied());
+        }
+        Stacked {
+            q: Cow::Owned(heads.stacked_q()),
+            k: Cow::Owned(k),
+            v: Cow::Owned(heads.stacked_v()),
+            heads: heads.count(),
+            shape: (heads.n(), heads.d(), heads.dv()),
+        }
+    }
+
+    /// Key rows per head.
+    pub fn key_rows(&self) -> usize {
+        let (_, d, _) = self.shape;
+        self.k.len() / (self.heads * d).max(1)
+    }
+
+    /// How they lie in the buffers.
+    pub fn stacking(&self) -> Stacking {
+        let (n, d, dv) = self.shape;
+        Stacking::contiguous(self.heads, (n, self.key_rows()), (d, dv))
+    }
+
+    /// Bytes the three occupy.
+    pub fn bytes(&self) -> u64 {
+        ((self.q.len() + self.k.len() + self.v.len()) * 4) as u64
+    }
+
+    /// Uploads them (each checked against the limits before allocating).
+    pub async fn upload(&self, ctx: &GpuContext) -> Result<Qkv, GpuError> {
+        for (what, len) in [
+            ("the stacked queries", self.q.len()),
+            ("the stacked keys", self.k.len()),
+            ("the stacked values", self.v.len()),
+        ] {
+            check_storage(ctx, what, len as u64 * 4)?;
+            check_indexable(what, len as u64)?;
+        }
+        scoped(ctx, "uploading Q, K, V", || {
+            Ok(Qkv {
+                q: buffers::upload(ctx, "inputs.q", &self.q)?,
+                k: buffers::upload(ctx, "inputs.k", &self.k)?,
+                v: buffers::upload(ctx, "inputs.v", &self.v)?,
+                shape: self.shape,
+            })
+        })
+        .await
+    }
+}
+
+/// The kernels index their buffers with u32: at most 2³² − 1 elements.
+fn check_indexable(what: &str, elements: u64) -> Result<(), GpuError> {
+    if elements > u32::MAX as u64 {
+        return Err(GpuError::TooLarge {
+            what: what.into(),
+            needs: elements,
+            unit: "elements",
+            limit_name: "u32 indexing in the kernels",
+            limit: u32::MAX as u64,
+        });
+    }
+    Ok(())
+}
 
 /// Query rows per workgroup and keys per tile (`TQ`, `TK` in the shader).
 pub const TILE: usize = 32;
@@ -454,8 +666,14 @@ struct Params {
     compressed: u32,
     slot_base: u32,
     share: u32,
-    pad0: u32,
-    pad1: u32,
+    heads: u32,
+    item_count: u32,
+    merge_count: u32,
+    slot_count: u32,
+    q_stride: u32,
+    k_stride: u32,
+    v_stride: u32,
+    aux_stride: u32,
 }
 
 /// The uniform block of `lsh.wgsl`.
@@ -464,24 +682,30 @@ struct Params {
 struct LshParams {
     n: u32,
     d: u32,
-    buckets: u32,
+    n_buckets: u32,
     rounds: u32,
+    blocks: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 /// The host-side tables of one problem: the tile list and work plan as one
 /// u32 table (key-tile entries with bit 31 set for whole tiles, then the
-/// work items, then the merges), and the mask's auxiliary table.
+/// work items, then the merges), shared by every head, and the mask's
+/// auxiliary table (one per head when `aux_stride` > 0).
 struct Tables {
     tiles: TileList,
     plan: WorkPlan,
     table: Vec<u32>,
     aux: Vec<u32>,
+    aux_stride: u32,
     items_base: u32,
     merges_base: u32,
 }
 
 impl Tables {
-    fn new(layout: &Layout<'_>, n: usize, causal: bool) -> Tables {
+    fn new(layout: &Layout<'_>, n: usize, causal: bool, stacking: Stacking) -> Tables {
         let tiles = layout.tiles(n, causal);
         let plan = WorkPlan::new(&tiles);
         let mut table: Vec<u32> = tiles
@@ -494,8 +718,17 @@ impl Tables {
         table.extend(plan.items.iter().flatten());
         let merges_base = table.len() as u32;
         table.extend(plan.merges.iter().flatten());
+        let one = layout.aux(n);
+        let per_head =
+            stacking.heads > 1 && (stacking.aux_per_head || matches!(layout, Layout::Lsh(_)));
+        let (aux, aux_stride) = if per_head {
+            (one.repeat(stacking.heads), one.len() as u32)
+        } else {
+            (one, 0)
+        };
         Tables {
-            aux: layout.aux(n),
+            aux,
+            aux_stride,
             tiles,
             plan,
             table,
@@ -528,11 +761,13 @@ pub struct Tiled {
     outputs: Outputs,
     n: usize,
     dv: usize,
+    heads: usize,
     rounds: u32,
     lsh: Option<(u32, u32)>,
     cells: usize,
     factor: usize,
-    /// Pairs the kernel evaluates per run: visited tiles × 32 × 32 × rounds.
+    /// Pairs the kernel evaluates per run and head: visited tiles × 32 × 32
+    /// × rounds.
     pub tile_pairs: u64,
 }
 
@@ -554,27 +789,45 @@ pub struct TiledShape {
 
 impl Tiled {
     /// Checks every limit, builds the tables, allocates, and records the
-    /// program for `layout` over inputs already on the GPU.
+    /// program for `layout` over one head's inputs already on the GPU.
     pub async fn prepare(
         ctx: &GpuContext,
         layout: Layout<'_>,
         shape: TiledShape,
         qkv: &Qkv,
     ) -> Result<Tiled, GpuError> {
+        Tiled::prepare_stacked(ctx, layout, shape, Stacking::single(), qkv).await
+    }
+
+    /// The same over B·H heads stacked as `stacking` says: every pass one
+    /// dispatch over the heads (z), the tile list shared.
+    pub async fn prepare_stacked(
+        ctx: &GpuContext,
+        layout: Layout<'_>,
+        shape: TiledShape,
+        stacking: Stacking,
+        qkv: &Qkv,
+    ) -> Result<Tiled, GpuError> {
         let TiledShape { n, d, dv, .. } = shape;
+        let heads = stacking.heads.max(1);
         let variant = TiledTiles::choose(ctx, d as u32, dv as u32)?;
-        let tables = Tables::new(&layout, n, shape.causal);
+        let tables = Tables::new(&layout, n, shape.causal, stacking);
         let slabs = match layout {
             Layout::Lsh(_) => layout.rounds() as usize + 1,
             Layout::Masked(_) => 1,
         };
-        let rows = slabs * n + tables.plan.slots as usize * TILE;
-        for (what, bytes) in [
-            ("the output slabs", rows * dv * 4),
-            ("the tile list", tables.table.len() * 4),
-            ("the mask tables", tables.aux.len() * 4),
+        let rows = heads * (slabs * n + tables.plan.slots as usize * TILE);
+        for (what, elements) in [
+            ("the output slabs", rows * dv),
+            ("the row statistics", rows * 2),
+            ("the tile list", tables.table.len()),
+            ("the mask tables", tables.aux.len()),
         ] {
-            check_storage(ctx, what, bytes as u64)?;
+            check_storage(ctx, what, elements as u64 * 4)?;
+            check_indexable(what, elements as u64)?;
+        }
+        if let Layout::Lsh(spec) = layout {
+            check_lsh(ctx, spec, n, heads)?;
         }
         let (factor, cells) = AttentionMap::geometry(n);
         let outputs = scoped(ctx, "allocating tiled attention", || {
@@ -592,12 +845,16 @@ impl Tiled {
         program.memory_bytes =
             ((rows * (dv + 2) + tables.table.len() + tables.aux.len()) * 4) as u64;
         if let Layout::Lsh(spec) = layout {
-            record_lsh(ctx, &mut program, spec, n, d, qkv, &outputs.aux).await?;
+            let lsh = LshShape { n, d, heads };
+            program.memory_bytes +=
+                record_lsh(ctx, &mut program, spec, lsh, qkv, &outputs.aux).await?;
         }
-        let params = |round: u32| uniform_params(&layout, &tables, shape, round, slabs as u32);
+        let params =
+            |round: u32| uniform_params(&layout, &tables, shape, (round, slabs as u32), stacking);
         let attend = Attend {
             variant,
             params: &params,
+            heads: heads as u32,
         };
         record_attention(ctx, &mut program, &layout, &tables, attend, qkv, &outputs).await?;
         Ok(Tiled {
@@ -610,14 +867,19 @@ impl Tiled {
                 let (f, b) =
                     super::work::attend_wide_keys(&tables.tiles, &tables.plan, n, keys, d, dv);
                 work.add("attend_wide", (f * rounds, b * rounds));
-                work.counted(
+                let (flops, bytes) = work.counted(
                     super::work::ATTEND_WIDE_FLOPS_RULE,
                     super::work::ATTEND_WIDE_BYTES_RULE,
+                );
+                (
+                    super::work::for_heads(flops, heads),
+                    super::work::for_heads(bytes, heads),
                 )
             }),
             program,
             n,
             dv,
+            heads,
             rounds: layout.rounds(),
             lsh: match layout {
                 Layout::Lsh(spec) => Some((spec.buckets, spec.chunk)),
@@ -630,16 +892,21 @@ impl Tiled {
         })
     }
 
-    /// The output (the union of rounds for Reformer), n × dᵥ.
+    /// The output (the union of rounds for Reformer), B·H·n × dᵥ: head
+    /// after head.
     pub async fn output(&self, ctx: &GpuContext) -> Result<Array2<f32>, GpuError> {
         let slab = if self.lsh.is_some() {
             self.rounds as usize
         } else {
             0
         };
-        let all = buffers::read_f32(ctx, &self.outputs.o, (slab + 1) * self.n * self.dv).await?;
-        Array2::from_shape_vec((self.n, self.dv), all[slab * self.n * self.dv..].to_vec())
-            .map_err(|e| GpuError::Readback(e.to_string()))
+        let per_slab = self.heads * self.n * self.dv;
+        let all = buffers::read_f32(ctx, &self.outputs.o, (slab + 1) * per_slab).await?;
+        Array2::from_shape_vec(
+            (self.heads * self.n, self.dv),
+            all[slab * per_slab..].to_vec(),
+        )
+        .map_err(|e| GpuError::Readback(e.to_string()))
     }
 
     /// The pooled weights and pattern, and Reformer's round-0 buckets, as
@@ -676,15 +943,15 @@ impl Tiled {
     }
 
     /// The row statistics (m, l) per query row, as `attend` (and
-    /// `merge_splits`) leave them: a later pass may read them (the
-    /// Compressive Transformer's usage).
+    /// `merge_splits`) leave them, head after head (`[slab, head, n, 2]`):
+    /// a later pass may read them (the Compressive Transformer's usage).
     pub fn stats(&self) -> &wgpu::Buffer {
         &self.outputs.stats
     }
 
-    /// The mask's auxiliary table on the GPU: a pass recorded before this
-    /// program's may fill it (the Compressive Transformer's most-attended
-    /// slots).
+    /// The mask's auxiliary table on the GPU (one per head when the
+    /// stacking asked for it): a pass recorded before this program's may
+    /// fill it (the Compressive Transformer's most-attended slots).
     pub fn aux(&self) -> &wgpu::Buffer {
         &self.outputs.aux
     }
@@ -706,9 +973,10 @@ fn uniform_params(
     layout: &Layout<'_>,
     tables: &Tables,
     shape: TiledShape,
-    round: u32,
-    slabs: u32,
+    (round, slabs): (u32, u32),
+    stacking: Stacking,
 ) -> Params {
+    let stride = |x: usize| if stacking.heads > 1 { x as u32 } else { 0 };
     let (factor, cells) = AttentionMap::geometry(shape.n);
     let (kind, knobs, chunk, shared_qk) = match layout {
         Layout::Masked(mask) => (mask.kind(), mask.knobs(), 0, 0),
@@ -750,18 +1018,26 @@ fn uniform_params(
         compressed: knobs.compressed,
         slot_base: knobs.slot_base,
         share: knobs.share,
-        pad0: 0,
-        pad1: 0,
+        heads: stacking.heads.max(1) as u32,
+        item_count: tables.plan.items.len() as u32,
+        merge_count: tables.plan.merges.len() as u32,
+        slot_count: tables.plan.slots,
+        q_stride: stride(stacking.q_stride),
+        k_stride: stride(stacking.k_stride),
+        v_stride: stride(stacking.v_stride),
+        aux_stride: tables.aux_stride,
     }
 }
 
 /// Records the attention passes: per round `attend` (and `merge_splits`
 /// when query tiles are split), Reformer's `combine_rounds`, and the two
 /// pooling views.
-/// Which attention kernel to record, and each round's uniform block.
+/// Which attention kernel to record, each round's uniform block, and the
+/// heads every pass dispatches over (z).
 struct Attend<'a> {
     variant: TiledVariant,
     params: &'a dyn Fn(u32) -> Params,
+    heads: u32,
 }
 
 async fn record_attention(
@@ -797,28 +1073,35 @@ async fn record_attention(
         ]
     };
     let (items, merges) = (
-        tables.plan.items.len() as u32,
-        tables.plan.merges.len() as u32,
+        tables.plan.items.len() as u64,
+        tables.plan.merges.len() as u64,
     );
+    let heads = attend.heads;
     for r in 0..rounds as usize {
         let bufs = named(r);
         let pass = match attend.variant {
             TiledVariant::Register => {
-                Pass::build(ctx, &ATTEND, &constants, &bufs, (items, 1)).await?
+                let groups = grid(ctx, "attend", items)?;
+                Pass::build(ctx, &ATTEND, &constants, &bufs, groups).await?
             }
             TiledVariant::Wide => {
-                Pass::build(ctx, &ATTEND_WIDE, &[], &bufs, (items, TILE as u32)).await?
+                let groups = grid(ctx, "attend_wide", items * TILE as u64)?;
+                Pass::build(ctx, &ATTEND_WIDE, &[], &bufs, groups).await?
             }
         };
-        program.time(pass);
+        program.time(pass.layers(ctx, heads)?);
         if merges > 0 {
-            program.time(Pass::build(ctx, &MERGE, &constants, &bufs, (merges, 1)).await?);
+            let groups = grid(ctx, "merge_splits", merges)?;
+            let pass = Pass::build(ctx, &MERGE, &constants, &bufs, groups).await?;
+            program.time(pass.layers(ctx, heads)?);
         }
     }
     let last = named(rounds as usize);
     if lsh {
-        let groups = ((qkv.shape.0 * qkv.shape.2).div_ceil(256) as u32, 1);
-        program.time(Pass::build(ctx, &COMBINE, &constants, &last, groups).await?);
+        let cells = (qkv.shape.0 * qkv.shape.2).div_ceil(256) as u64;
+        let groups = grid(ctx, "combine_rounds", cells)?;
+        let pass = Pass::build(ctx, &COMBINE, &constants, &last, groups).await?;
+        program.time(pass.layers(ctx, heads)?);
     }
     let cells = (AttentionMap::geometry(qkv.shape.0).1 as u32).div_ceil(16);
     program.view(Pass::build(ctx, &POOL_WEIGHTS, &constants, &last, (cells, cells)).await?);
@@ -828,32 +1111,81 @@ async fn record_attention(
     Ok(())
 }
 
-/// Records Reformer's hashing and sorting, which fill the `aux` tables.
+/// One head's n and d, and the heads: what Reformer's hashing and sorting
+/// run over.
+#[derive(Debug, Clone, Copy)]
+struct LshShape {
+    n: usize,
+    d: usize,
+    heads: usize,
+}
+
+/// Entries of Reformer's tables, all heads: (buckets, sort counts, sort
+/// totals, sort blocks per sequence).
+fn lsh_sizes(spec: &LshSpec, n: usize, heads: usize) -> (usize, usize, usize, usize) {
+    let sequences = heads * 2 * spec.rounds.max(1) as usize;
+    let blocks = n.div_ceil(SORT_BLOCK).max(1);
+    let b = spec.buckets as usize;
+    (sequences * n, sequences * b * blocks, sequences * b, blocks)
+}
+
+/// Reformer's limits, checked before anything is allocated.
+fn check_lsh(ctx: &GpuContext, spec: &LshSpec, n: usize, heads: usize) -> Result<(), GpuError> {
+    if spec.buckets > MAX_BUCKETS || spec.buckets < 2 {
+        return Err(GpuError::TooLarge {
+            what: format!("the LSH radix sort at b = {} buckets", spec.buckets),
+            needs: spec.buckets as u64,
+            unit: "buckets",
+            limit_name: "the sort's one 8-bit digit (2 to 256 buckets)",
+            limit: MAX_BUCKETS as u64,
+        });
+    }
+    let (buckets, counts, totals, _) = lsh_sizes(spec, n, heads);
+    for (what, elements) in [
+        ("the LSH buckets", buckets),
+        ("the LSH sort counts", counts),
+        ("the LSH sort totals", totals),
+        ("the LSH rotations", spec.planes.len()),
+    ] {
+        check_storage(ctx, what, elements as u64 * 4)?;
+        check_indexable(what, elements as u64)?;
+    }
+    Ok(())
+}
+
+/// Records Reformer's hashing and its radix sort, which fill the `aux`
+/// tables of every head; returns the bytes it allocated.
 async fn record_lsh(
     ctx: &GpuContext,
     program: &mut Program,
     spec: &LshSpec,
-    n: usize,
-    d: usize,
+    shape: LshShape,
     qkv: &Qkv,
     aux: &wgpu::Buffer,
-) -> Result<(), GpuError> {
+) -> Result<u64, GpuError> {
+    let LshShape { n, d, heads } = shape;
     let rounds = spec.rounds.max(1);
+    let (bucket_len, counts_len, totals_len, blocks) = lsh_sizes(spec, n, heads);
     let params = LshParams {
         n: n as u32,
         d: d as u32,
-        buckets: spec.buckets,
+        n_buckets: spec.buckets,
         rounds,
+        blocks: blocks as u32,
+        pad0: 0,
+        pad1: 0,
+        pad2: 0,
     };
-    let (uniform, planes, buckets) = scoped(ctx, "allocating LSH tables", || {
+    let (uniform, planes, buckets, counts, totals) = scoped(ctx, "allocating LSH tables", || {
         Ok((
             buffers::uniform(ctx, "lsh.params", &params),
             buffers::upload(ctx, "lsh.planes", &spec.planes)?,
-            buffers::storage(ctx, "lsh.buckets", 2 * rounds as usize * n)?,
+            buffers::storage(ctx, "lsh.buckets", bucket_len)?,
+            buffers::storage(ctx, "lsh.counts", counts_len)?,
+            buffers::storage(ctx, "lsh.totals", totals_len)?,
         ))
     })
     .await?;
-    program.memory_bytes += ((spec.planes.len() + 2 * rounds as usize * n) * 4) as u64;
     let named = [
         ("params", &uniform),
         ("q", &qkv.q),
@@ -861,11 +1193,103 @@ async fn record_lsh(
         ("planes", &planes),
         ("buckets", &buckets),
         ("aux", aux),
+        ("counts", &counts),
+        ("totals", &totals),
     ];
-    let hash_groups = (2 * rounds as usize * n).div_ceil(64) as u32;
-    program.time(Pass::build(ctx, &LSH_HASH, &[], &named, (hash_groups, 1)).await?);
-    program.time(Pass::build(ctx, &LSH_SORT, &[], &named, (2 * rounds, 1)).await?);
+    let hash = grid(ctx, "lsh_hash", (2 * rounds as u64 * n as u64).div_ceil(64))?;
+    let pass = Pass::build(ctx, &LSH_HASH, &[], &named, hash).await?;
+    program.time(pass.layers(ctx, heads as u32)?);
+    record_sort(ctx, program, &named, &params, heads as u32).await?;
+    Ok(((spec.planes.len() + bucket_len + counts_len + totals_len) * 4) as u64)
+}
+
+/// Records the radix sort's three passes, each one dispatch over the heads
+/// (z) and their 2·rounds sequences (y).
+async fn record_sort(
+    ctx: &GpuContext,
+    program: &mut Program,
+    named: &[(&str, &wgpu::Buffer)],
+    params: &LshParams,
+    heads: u32,
+) -> Result<(), GpuError> {
+    let sequences = 2 * params.rounds;
+    let passes = [
+        (&LSH_COUNT, (params.blocks, sequences)),
+        (&LSH_SCAN, (params.n_buckets, sequences)),
+        (&LSH_SCATTER, (params.blocks, sequences)),
+    ];
+    for (kernel, groups) in passes {
+        let pass = Pass::build(ctx, kernel, &[], named, groups).await?;
+        program.time(pass.layers(ctx, heads)?);
+    }
     Ok(())
+}
+
+/// Reformer's radix sort alone, over given buckets — the sort's own
+/// reference test against the twin's stable sort. `keys` holds, per head,
+/// the buckets of its 2·`rounds` sequences of n positions (queries of every
+/// round, then keys), each below `buckets`. Returns the tables the attention
+/// kernel reads, per head 5 × rounds × n: sorted → position of the queries
+/// and of the keys, position → sorted of both, the queries' buckets.
+pub async fn radix_sort(
+    ctx: &GpuContext,
+    keys: &[u32],
+    (heads, rounds, n): (usize, u32, usize),
+    buckets: u32,
+) -> Result<Vec<u32>, GpuError> {
+    let spec = LshSpec {
+        buckets,
+        rounds,
+        chunk: 1,
+        shared_qk: false,
+        planes: Vec::new(),
+    };
+    check_lsh(ctx, &spec, n, heads)?;
+    let (bucket_len, counts_len, totals_len, blocks) = lsh_sizes(&spec, n, heads);
+    if keys.len() != bucket_len {
+        return Err(GpuError::Readback(format!(
+            "{} bucket keys given for {heads} heads × 2·{rounds} sequences of {n}",
+            keys.len()
+        )));
+    }
+    if let Some(bad) = keys.iter().find(|&&k| k >= buckets) {
+        return Err(GpuError::Readback(format!(
+            "bucket {bad} given to a sort of {buckets} buckets"
+        )));
+    }
+    let aux_len = heads * 5 * rounds as usize * n;
+    check_storage(ctx, "the sorted orders", aux_len as u64 * 4)?;
+    let params = LshParams {
+        n: n as u32,
+        d: 1,
+        n_buckets: buckets,
+        rounds,
+        blocks: blocks as u32,
+        pad0: 0,
+        pad1: 0,
+        pad2: 0,
+    };
+    let (uniform, bucket_buf, counts, totals, aux) = scoped(ctx, "allocating the sort", || {
+        Ok((
+            buffers::uniform(ctx, "lsh.params", &params),
+            buffers::upload_u32(ctx, "lsh.buckets", keys)?,
+            buffers::storage(ctx, "lsh.counts", counts_len)?,
+            buffers::storage(ctx, "lsh.totals", totals_len)?,
+            buffers::storage(ctx, "lsh.aux", aux_len)?,
+        ))
+    })
+    .await?;
+    let named = [
+        ("params", &uniform),
+        ("buckets", &bucket_buf),
+        ("aux", &aux),
+        ("counts", &counts),
+        ("totals", &totals),
+    ];
+    let mut program = Program::new("LSH radix sort");
+    record_sort(ctx, &mut program, &named, &params, heads as u32).await?;
+    program.run(ctx, 1).await?;
+    buffers::read_u32(ctx, &aux, aux_len).await
 }
 
 /// Runs a tiled attention method end to end on the GPU: Q, K, V uploaded,
@@ -878,7 +1302,19 @@ pub async fn run(
     layout: Layout<'_>,
     options: &GpuRunOptions,
 ) -> Result<GpuOutput, GpuError> {
-    let qkv = Qkv::upload(ctx, q, k, v).await?;
+    run_stacked(ctx, Stacked::single(q, k, v), causal, layout, options).await
+}
+
+/// [`run`] over B·H stacked heads: one dispatch per pass over all heads,
+/// the output `[B·H·n, dᵥ]` head after head, the views head 0's.
+pub async fn run_stacked(
+    ctx: &GpuContext,
+    stacked: Stacked<'_>,
+    causal: bool,
+    layout: Layout<'_>,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let qkv = stacked.upload(ctx).await?;
     let (n, d, dv) = qkv.shape;
     let shape = TiledShape {
         n,
@@ -887,8 +1323,8 @@ pub async fn run(
         causal,
         scale: 1.0 / (d as f32).sqrt(),
     };
-    let mut tiled = Tiled::prepare(ctx, layout, shape, &qkv).await?;
-    let memory = qkv.bytes() + tiled.program.memory_bytes;
+    let mut tiled = Tiled::prepare_stacked(ctx, layout, shape, stacked.stacking(), &qkv).await?;
+    let memory = stacked.bytes() + tiled.program.memory_bytes;
     let tile_pairs = tiled.tile_pairs;
     let program = std::mem::replace(&mut tiled.program, Program::new(""));
     let (_, timed) = options.run(ctx, program).await?;

@@ -14,15 +14,26 @@
 // m' = max(m, maxⱼ sᵢⱼ), l' = e^{m−m'}·l + Σⱼ e^{sᵢⱼ−m'},
 // acc' = e^{m−m'}·acc + Σⱼ e^{sᵢⱼ−m'}·vⱼ, and O = acc / l at the end.
 //
+// Heads (B·H of them, multi-head attention over a batch): every pass is ONE
+// dispatch whose z index is the head (`workgroup_id.z`); x and y form a 2-D
+// grid over the work items, flattened as wg.y·num_workgroups.x + wg.x, so
+// that n far past 16K stays within max_compute_workgroups_per_dimension.
+// Head h reads Q at h·q_stride, K at h·k_stride, V at h·v_stride (a stride
+// of 0 shares one matrix between the heads: the Synthesizers' keys) and its
+// aux table at h·aux_stride (0: one table for every head, as a pattern that
+// does not depend on the inputs has). The tile list is shared.
+//
 // Bindings (group 0):
 //   0 params  uniform             Params
-//   1 q       storage, read       n × d
-//   2 k       storage, read       n_keys × d   (memory: positions, padding to
+//   1 q       storage, read       heads × n × d
+//   2 k       storage, read       heads × n_keys × d   (memory: positions, padding to
 //                                              slot_base, compressed slots)
-//   3 v       storage, read       n_keys × dv
-//   4 o       storage, read_write slabs × n × dv    output (Reformer: one slab per
-//                                                  round, then the union's), then
-//                                                  32 rows per split slot
+//   3 v       storage, read       heads × n_keys × dv
+//   4 o       storage, read_write slabs × heads × n × dv   output (Reformer: one slab
+//                                                  per round, then the union's: each
+//                                                  slab is [heads, n, dv]), then
+//                                                  heads × slot_count × 32 rows of
+//                                                  split-slot partials
 //   5 stats   storage, read_write (mᵢ, lᵢ) per row, same layout
 //   6 tiles   storage, read       key-tile entries (bit 31: the whole tile is computed),
 //                                 then work items (query tile, first, end, slot)
@@ -30,9 +41,10 @@
 //                                 slot, count) at merges_base
 //   7 aux     storage, read       BigBird: random key blocks [blocks × R];
 //                                 Reformer: qpos, kpos, qrank, krank, qbucket
-//                                 [5 × rounds × n] (see lsh.wgsl);
+//                                 [5 × rounds × n] per head (see lsh.wgsl);
 //                                 Compressive: the slot of each position [n]
-//                                 (NO_SLOT: never compressed, or dropped)
+//                                 (NO_SLOT: never compressed, or dropped),
+//                                 per head for most-attended
 //   8 map     storage, read_write pooled map: cells² weights, or cells² × 2 (code, fraction)
 
 struct Params {
@@ -66,8 +78,14 @@ struct Params {
     compressed: u32,    // Compressive: compressed-memory slots M_c
     slot_base: u32,     // Compressive: key row of compressed slot 0
     share: u32,         // Compressive: positions sharing a slot's weight in the views
-    pad0: u32,
-    pad1: u32,
+    heads: u32,         // B·H: heads in the stacked buffers
+    item_count: u32,    // work items per head (the grid may hold more workgroups)
+    merge_count: u32,   // merges per head
+    slot_count: u32,    // split slots per head
+    q_stride: u32,      // elements of Q per head (0: shared)
+    k_stride: u32,      // elements of K per head (0: shared)
+    v_stride: u32,      // elements of V per head (0: shared)
+    aux_stride: u32,    // entries of aux per head (0: shared)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -79,6 +97,32 @@ struct Params {
 @group(0) @binding(6) var<storage, read> tiles: array<u32>;
 @group(0) @binding(7) var<storage, read> aux: array<u32>;
 @group(0) @binding(8) var<storage, read_write> map: array<f32>;
+
+// The head this invocation works on and its bases in the stacked buffers
+// (set once at the entry point by `enter_head`).
+var<private> head: u32;
+var<private> q_base: u32;
+var<private> k_base: u32;
+var<private> v_base: u32;
+var<private> aux_base: u32;
+
+fn enter_head(h: u32) {
+    head = h;
+    q_base = h * params.q_stride;
+    k_base = h * params.k_stride;
+    v_base = h * params.v_stride;
+    aux_base = h * params.aux_stride;
+}
+
+// Index of a workgroup in the 2-D grid over x and y.
+fn flat_group(wg: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return wg.y * groups.x + wg.x;
+}
+
+// Output (and statistics) row of `row` in slab `slab` of the current head.
+fn out_row(slab: u32, row: u32) -> u32 {
+    return (slab * params.heads + head) * params.n + row;
+}
 
 // Stands for a masked score: exp(MASKED - m) is 0 for any finite m.
 const MASKED: f32 = -3.0e38;
@@ -160,7 +204,7 @@ fn memory_position_category(i: u32, j: u32) -> u32 {
     if key != 0u || j > i || params.compressed == 0u {
         return key;
     }
-    let slot = aux[j];
+    let slot = aux[aux_base + j];
     if slot == NO_SLOT {
         return 0u;
     }
@@ -211,7 +255,7 @@ fn structured_category(i: u32, j: u32) -> u32 {
                 return CATEGORY_WINDOW;
             }
             for (var r = 0u; r < params.random; r++) {
-                if aux[qb * params.random + r] == kb {
+                if aux[aux_base + qb * params.random + r] == kb {
                     return CATEGORY_RANDOM;
                 }
             }
@@ -225,17 +269,17 @@ fn structured_category(i: u32, j: u32) -> u32 {
 
 // Reformer: sorted position of `pos` in round r, for queries (which = 0) or keys.
 fn rank(which: u32, r: u32, pos: u32) -> u32 {
-    return aux[(2u + which) * params.rounds * params.n + r * params.n + pos];
+    return aux[aux_base + (2u + which) * params.rounds * params.n + r * params.n + pos];
 }
 
 // Reformer: bucket of query position `pos` in round 0 (for the pattern view).
 fn query_bucket(pos: u32) -> u32 {
-    return aux[4u * params.rounds * params.n + pos];
+    return aux[aux_base + 4u * params.rounds * params.n + pos];
 }
 
 // Original position of sorted index s in this round.
 fn position(which: u32, s: u32) -> u32 {
-    return aux[which * params.rounds * params.n + params.round * params.n + s];
+    return aux[aux_base + which * params.rounds * params.n + params.round * params.n + s];
 }
 
 // Whether key position pj is a candidate of query position pi in round r:
@@ -332,7 +376,7 @@ var<workgroup> part_max: array<f32, 256>;  // TQ × 8
 var<workgroup> part_sum: array<f32, 256>;
 
 fn q_vec4(row: u32, e4: u32) -> vec4<f32> {
-    let base = row * params.d + e4 * 4u;
+    let base = q_base + row * params.d + e4 * 4u;
     if e4 * 4u + 3u < params.d {
         return vec4<f32>(q[base], q[base + 1u], q[base + 2u], q[base + 3u]);
     }
@@ -344,7 +388,7 @@ fn q_vec4(row: u32, e4: u32) -> vec4<f32> {
 }
 
 fn k_vec4(row: u32, e4: u32) -> vec4<f32> {
-    let base = row * params.d + e4 * 4u;
+    let base = k_base + row * params.d + e4 * 4u;
     if e4 * 4u + 3u < params.d {
         return vec4<f32>(k[base], k[base + 1u], k[base + 2u], k[base + 3u]);
     }
@@ -356,7 +400,7 @@ fn k_vec4(row: u32, e4: u32) -> vec4<f32> {
 }
 
 fn v_vec4(row: u32, e4: u32) -> vec4<f32> {
-    let base = row * params.dv + e4 * 4u;
+    let base = v_base + row * params.dv + e4 * 4u;
     if e4 * 4u + 3u < params.dv {
         return vec4<f32>(v[base], v[base + 1u], v[base + 2u], v[base + 3u]);
     }
@@ -389,7 +433,7 @@ fn store_output(row: u32, e4: u32, value: vec4<f32>) {
     if e4 >= DV4 {
         return;
     }
-    let base = (params.round * params.n + row) * params.dv;
+    let base = out_row(params.round, row) * params.dv;
     for (var c = 0u; c < 4u; c++) {
         if e4 * 4u + c < params.dv {
             o[base + e4 * 4u + c] = value[c];
@@ -398,7 +442,7 @@ fn store_output(row: u32, e4: u32, value: vec4<f32>) {
 }
 
 fn store_stats(row: u32, m: f32, l: f32) {
-    let base = (params.round * params.n + row) * 2u;
+    let base = out_row(params.round, row) * 2u;
     stats[base] = m;
     stats[base + 1u] = l;
 }
@@ -407,7 +451,7 @@ const NO_SLOT: u32 = 0xffffffffu;
 
 // Row r of split slot `slot`: its output row and statistics index.
 fn partial_row(slot: u32, r: u32) -> u32 {
-    return params.slabs * params.n + slot * TQ + r;
+    return params.slabs * params.heads * params.n + (head * params.slot_count + slot) * TQ + r;
 }
 
 // Writes a row's result: the final output, or a split slot's partial.
@@ -442,12 +486,21 @@ fn finish_row(slot: u32, r: u32, i: u32, tx: u32, acc: array<vec4<f32>, 4>, m: f
 }
 
 @compute @workgroup_size(128)
-fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn attend(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let index = flat_group(wg, groups);
+    if index >= params.item_count {
+        return;
+    }
+    enter_head(wg.z);
     let n = params.n;
     let n_keys = params.n_keys;
     let ty = t / 8u;
     let tx = t % 8u;
-    let item = params.items_base + 4u * wg.x;
+    let item = params.items_base + 4u * index;
     let i0 = tiles[item] * TQ;
     let first = tiles[item + 1u];
     let last = tiles[item + 2u];
@@ -609,7 +662,7 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 //
 // For widths the register-tiled kernel cannot hold (d or dv > 128, or its
 // tiles over the adapter's workgroup memory): one workgroup of 64 threads per
-// (work item, query row r = wg.y). Per key tile, threads score one key each
+// (work item, query row r), grid index item·32 + r. Per key tile, threads score one key each
 // (a dot product read from global memory, masked by `logit`), turn the
 // scores into probabilities against the updated running max, and the output
 // row accumulates in workgroup memory, threads striding over its columns.
@@ -621,9 +674,18 @@ var<workgroup> wide_p: array<f32, 32>;    // TK scores, then probabilities
 var<workgroup> wide_acc: array<f32, 256>; // the row's output, dv ≤ 256
 
 @compute @workgroup_size(64)
-fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let item = params.items_base + 4u * wg.x;
-    let r = wg.y;
+fn attend_wide(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let index = flat_group(wg, groups);
+    if index >= params.item_count * TQ {
+        return;
+    }
+    enter_head(wg.z);
+    let item = params.items_base + 4u * (index / TQ);
+    let r = index % TQ;
     let i = tiles[item] * TQ + r;
     let first = tiles[item + 1u];
     let last = tiles[item + 2u];
@@ -631,7 +693,7 @@ fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let live = i < params.n;
     var qi = 0u;
     if live {
-        qi = q_row(i) * params.d;
+        qi = q_base + q_row(i) * params.d;
     }
     for (var c = t; c < params.dv; c += WIDE) {
         wide_acc[c] = 0.0;
@@ -644,7 +706,7 @@ fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
             var s = MASKED;
             let j = j0 + t;
             if live && j < params.n_keys {
-                let kj = kv_row(j) * params.d;
+                let kj = k_base + kv_row(j) * params.d;
                 var dot_qk = 0.0;
                 for (var e = 0u; e < params.d; e++) {
                     dot_qk += q[qi + e] * k[kj + e];
@@ -676,7 +738,7 @@ fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         for (var col = t; col < params.dv; col += WIDE) {
             var a = wide_acc[col] * alpha;
             for (var c = 0u; c < keys; c++) {
-                a += wide_p[c] * v[kv_row(j0 + c) * params.dv + col];
+                a += wide_p[c] * v[v_base + kv_row(j0 + c) * params.dv + col];
             }
             wide_acc[col] = a;
         }
@@ -688,7 +750,7 @@ fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let inv = select(0.0, 1.0 / l, l > 0.0);
     var base = 0u;
     if slot == NO_SLOT {
-        base = (params.round * params.n + q_row(i)) * params.dv;
+        base = out_row(params.round, q_row(i)) * params.dv;
     } else {
         base = partial_row(slot, r) * params.dv;
     }
@@ -711,10 +773,19 @@ fn attend_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // A query tile whose key list was split over `count` workgroups left, per
 // slot s, a normalised partial Oₛ with (mₛ, lₛ). With M = maxₛ mₛ and
 // wₛ = e^{mₛ − M}·lₛ, the row's result is O = Σ wₛOₛ / Σ wₛ with statistics
-// (M, Σ wₛ). One workgroup of 256 threads per split query tile.
+// (M, Σ wₛ). One workgroup of 256 threads per (split query tile, head).
 @compute @workgroup_size(256)
-fn merge_splits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let entry = params.merges_base + 3u * wg.x;
+fn merge_splits(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let index = flat_group(wg, groups);
+    if index >= params.merge_count {
+        return;
+    }
+    enter_head(wg.z);
+    let entry = params.merges_base + 3u * index;
     let i0 = tiles[entry] * TQ;
     let slot0 = tiles[entry + 1u];
     let count = tiles[entry + 2u];
@@ -744,7 +815,7 @@ fn merge_splits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             }
         }
         let row = q_row(i);
-        o[(params.round * params.n + row) * params.dv + c] = select(0.0, total / mass, mass > 0.0);
+        o[out_row(params.round, row) * params.dv + c] = select(0.0, total / mass, mass > 0.0);
         if c == 0u {
             store_stats(row, big_m, mass);
         }
@@ -758,34 +829,41 @@ fn merge_splits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 // O = Σᵣ e^{zᵣ − Z}·Oᵣ is attention over the union of the rounds' pairs, each
 // counted once thanks to the −log N correction. The union goes to slab
 // `rounds`, with statistics (Z, 1). A row no round computed gets zeros.
-// One thread per (row, column); grid ⌈n·dv / 256⌉.
+// One thread per (row, column) of each head; a 2-D grid of ⌈n·dv / 256⌉
+// workgroups per head, the head in z.
 @compute @workgroup_size(256)
-fn combine_rounds(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x;
+fn combine_rounds(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let idx = flat_group(wg, groups) * 256u + t;
     if idx >= params.n * params.dv {
         return;
     }
+    enter_head(wg.z);
     let i = idx / params.dv;
+    let c = idx % params.dv;
     var big_z = MASKED;
     for (var r = 0u; r < params.rounds; r++) {
-        let l = stats[(r * params.n + i) * 2u + 1u];
+        let l = stats[out_row(r, i) * 2u + 1u];
         if l > 0.0 {
-            big_z = max(big_z, stats[(r * params.n + i) * 2u] + log(l));
+            big_z = max(big_z, stats[out_row(r, i) * 2u] + log(l));
         }
     }
     var total = 0.0;
     var mass = 0.0;
     for (var r = 0u; r < params.rounds; r++) {
-        let l = stats[(r * params.n + i) * 2u + 1u];
+        let l = stats[out_row(r, i) * 2u + 1u];
         if l > 0.0 {
-            let w = exp(stats[(r * params.n + i) * 2u] + log(l) - big_z);
-            total += w * o[r * params.n * params.dv + idx];
+            let w = exp(stats[out_row(r, i) * 2u] + log(l) - big_z);
+            total += w * o[out_row(r, i) * params.dv + c];
             mass += w;
         }
     }
-    o[params.rounds * params.n * params.dv + idx] = select(0.0, total / mass, mass > 0.0);
-    if idx % params.dv == 0u {
-        let base = (params.rounds * params.n + i) * 2u;
+    o[out_row(params.rounds, i) * params.dv + c] = select(0.0, total / mass, mass > 0.0);
+    if c == 0u {
+        let base = out_row(params.rounds, i) * 2u;
         // Z = max + log Σ e^{zᵣ − max}: the union's log-normaliser.
         stats[base] = big_z + log(max(mass, 1e-30));
         stats[base + 1u] = select(0.0, 1.0, mass > 0.0);
@@ -807,7 +885,7 @@ fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
             return 0.0;
         }
         if category == CATEGORY_COMPRESSED {
-            key = params.slot_base + aux[j];
+            key = params.slot_base + aux[aux_base + j];
             share = 1.0 / f32(max(params.share, 1u));
         }
     } else if params.pattern == PATTERN_LSH {
@@ -822,7 +900,7 @@ fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
     }
     var dot = 0.0;
     for (var c = 0u; c < params.d; c++) {
-        dot += q[i * params.d + c] * k[key * params.d + c];
+        dot += q[q_base + i * params.d + c] * k[k_base + key * params.d + c];
     }
     if l <= 0.0 {
         return 0.0;
@@ -832,7 +910,8 @@ fn weight(i: u32, j: u32, m: f32, l: f32) -> f32 {
 
 // Attention map pooled to cells × cells: cell (a, b) is the mean weight over
 // its block, recomputed from Q, K and the row statistics (stats slab
-// `params.round`) without storing n² values. One thread per cell; grid (⌈cells/16⌉)².
+// `params.round`) without storing n² values. One thread per cell; grid
+// (⌈cells/16⌉)². The views are head 0's.
 @compute @workgroup_size(16, 16)
 fn pool_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
     let a = gid.y;
@@ -840,12 +919,13 @@ fn pool_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
     if a >= params.cells || b >= params.cells {
         return;
     }
+    enter_head(0u);
     let f = params.factor;
     let i_end = min((a + 1u) * f, params.n);
     let j_end = min((b + 1u) * f, params.n);
     var total = 0.0;
     for (var i = a * f; i < i_end; i++) {
-        let base = (params.round * params.n + i) * 2u;
+        let base = out_row(params.round, i) * 2u;
         let m = stats[base];
         let l = stats[base + 1u];
         for (var j = b * f; j < j_end; j++) {
@@ -865,6 +945,7 @@ fn pool_pattern(@builtin(global_invocation_id) gid: vec3<u32>) {
     if a >= params.cells || b >= params.cells {
         return;
     }
+    enter_head(0u);
     let f = params.factor;
     let i_end = min((a + 1u) * f, params.n);
     let j_end = min((b + 1u) * f, params.n);

@@ -13,7 +13,7 @@
 
 use super::memory_attention::MemoryGeometry;
 use super::sgemm::{K_STEP, Variant};
-use super::tiled_attention::{TILE, WorkPlan};
+use super::tiled_attention::{SORT_BLOCK, TILE, WorkPlan};
 use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
 use crate::data::tiles::TileList;
@@ -178,6 +178,39 @@ pub fn attend_keys(
     flops += t * dv * (9 * slots + 2 * merges);
     bytes += 4 * (t * dv * (5 * slots + merges) + 67 * merges);
     (flops, bytes)
+}
+
+/// A count over B·H heads run in one dispatch each pass: `heads` × the
+/// one-head count (the heads share the tile list, so each does the same
+/// work), its formula saying so.
+pub fn for_heads(count: Counted, heads: usize) -> Counted {
+    match heads {
+        0 | 1 => count,
+        _ => Counted::new(
+            count.value * heads as u64,
+            format!("{heads} heads × ({})", count.formula),
+        ),
+    }
+}
+
+/// Reformer's radix sort (`lsh.wgsl`: `lsh_count`, `lsh_scan`,
+/// `lsh_scatter`) of the 2·rounds sequences (queries and keys per round)
+/// of n positions into b buckets, blocks of 256 (L = ⌈n/256⌉ blocks):
+/// integer work only, so no FLOPs; bytes per sequence
+///
+/// * count: the n buckets read, b·L counts written: 4(n + bL);
+/// * scan: the counts read and written, b totals written: 4(2bL + b);
+/// * scatter: per position its bucket and its block's count read, its
+///   sorted place and rank written (16n), per block the threads t < b
+///   summing the totals of the t buckets below theirs (4L·b(b − 1)/2);
+///   the query sequences also write the bucket (4n).
+pub fn lsh_sort(n: u64, rounds: u64, buckets: u64) -> (u64, u64) {
+    let blocks = n.div_ceil(SORT_BLOCK as u64).max(1);
+    let per_sequence = 4 * (n + buckets * blocks)
+        + 4 * (2 * buckets * blocks + buckets)
+        + 16 * n
+        + 2 * blocks * buckets * buckets.saturating_sub(1);
+    (0, 2 * rounds * per_sequence + 4 * rounds * n)
 }
 
 /// The rules [`attend_wide`] counts by.

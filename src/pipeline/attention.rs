@@ -1022,8 +1022,8 @@ mod tests {
             return;
         };
         let gpu = Backend::Gpu(Rc::new(ctx));
-        let mut p = problem("method=reformer&n=32&d=8&buckets=2&chunk=16").with_heads(1, 2);
-        // Reformer's kernels are not batched yet (the seam's default).
+        let mut p = problem("method=nystrom&n=32&d=8&landmarks=4").with_heads(1, 2);
+        // Nyström's kernels are not batched yet (the seam's default).
         let fallback = pollster::block_on(run(&p, &gpu, &Quiet)).expect("falls back");
         assert_eq!(fallback.envelope.backend, "cpu");
         assert!(
