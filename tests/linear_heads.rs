@@ -55,7 +55,13 @@ fn run_heads(
 }
 
 /// Every head's block of the stacked output against its own twin.
-fn check_heads(what: &str, method: MethodId, heads: &Heads, config: &Config<'_>, out: &Array2<f32>) {
+fn check_heads(
+    what: &str,
+    method: MethodId,
+    heads: &Heads,
+    config: &Config<'_>,
+    out: &Array2<f32>,
+) {
     let (n, dv) = (heads.n(), heads.dv());
     assert_eq!(out.dim(), (heads.count() * n, dv), "{what}");
     for (h, x) in heads.items.iter().enumerate() {
@@ -144,7 +150,12 @@ fn heads_are_independent_and_views_are_head_zeros() {
         // Executed work is counted for all heads.
         let (flops, _) = batched.executed.as_ref().unwrap();
         let (one, _) = single.executed.as_ref().unwrap();
-        assert!(flops.value > 3 * one.value, "{} vs {}", flops.value, one.value);
+        assert!(
+            flops.value > 3 * one.value,
+            "{} vs {}",
+            flops.value,
+            one.value
+        );
     }
 }
 
@@ -186,7 +197,10 @@ fn limits_are_checked_before_allocating() {
             assert_eq!(needs, 16 * 2048 * 32 * 4);
             assert_eq!(limit_name, "max_storage_buffer_binding_size");
         }
-        other => panic!("expected TooLarge, got {:?}", other.map(|o| o.kernel_variant)),
+        other => panic!(
+            "expected TooLarge, got {:?}",
+            other.map(|o| o.kernel_variant)
+        ),
     }
     // The geometry's own check says the same without a device run.
     let g = Geometry::new(FeatureKind::Elu, 16, (2048, 32, 32), 32, false, 2 << 20);
@@ -200,7 +214,14 @@ fn limits_are_checked_before_allocating() {
     let limit = 600_000;
     let tight = limited(|l| l.max_storage_buffer_binding_size = limit);
     let x = Heads::generate(InputSource::Gaussian, (256, 128), 5, 0.5, (2, 2));
-    let g = Geometry::new(FeatureKind::Elu, 4, (256, 128, 128), 128, true, limit as u64);
+    let g = Geometry::new(
+        FeatureKind::Elu,
+        4,
+        (256, 128, 128),
+        128,
+        true,
+        limit as u64,
+    );
     assert_eq!(g.chunk, 128);
     let config = Config {
         causal: true,
@@ -213,7 +234,13 @@ fn limits_are_checked_before_allocating() {
         "{}",
         out.kernel_variant
     );
-    check_heads("linear, chunks grown", MethodId::Linear, &x, &config, &out.output);
+    check_heads(
+        "linear, chunks grown",
+        MethodId::Linear,
+        &x,
+        &config,
+        &out.output,
+    );
 
     // Too many features for the kernel: refused with the kernel's limit.
     let features = FeatureMap {
@@ -221,9 +248,18 @@ fn limits_are_checked_before_allocating() {
         omega: vec![0.0; 1025 * 4],
     };
     let one = Inputs::seeded(8, 4, 1);
-    match pollster::block_on(linear_attention::run(&small, &[&one], false, &features, &options())) {
+    match pollster::block_on(linear_attention::run(
+        &small,
+        &[&one],
+        false,
+        &features,
+        &options(),
+    )) {
         Err(GpuError::TooLarge { needs, .. }) => assert_eq!(needs, 1025),
-        other => panic!("expected TooLarge, got {:?}", other.map(|o| o.kernel_variant)),
+        other => panic!(
+            "expected TooLarge, got {:?}",
+            other.map(|o| o.kernel_variant)
+        ),
     }
 }
 
@@ -239,7 +275,11 @@ fn grids_fold_into_two_dimensions_under_a_small_workgroup_limit() {
     let heads = Heads::generate(InputSource::Gaussian, (65, 128), 3, 0.5, (1, 2));
     for (method, p, kind) in [
         (MethodId::Linear, params(&[]), FeatureKind::Elu),
-        (MethodId::Performer, params(&[("features", 128)]), FeatureKind::Favor),
+        (
+            MethodId::Performer,
+            params(&[("features", 128)]),
+            FeatureKind::Favor,
+        ),
     ] {
         for causal in [false, true] {
             let config = Config {

@@ -126,6 +126,13 @@ var<private> sc0: vec4<f32>;
 var<private> sc1: vec4<f32>;
 var<private> sc2: vec4<f32>;
 var<private> sc3: vec4<f32>;
+// The 64-thread kernels' 8 × 8 outputs: rows 32h + 4ty + i, columns
+// 32g + 4tx + j (h, g < 2; i, j < 4; tx, ty < 8) in acc[(h·4 + i)·2 + g]
+// (constant indices only, so that they stay in registers); the next
+// step's four load slots of each operand.
+var<private> acc: array<vec4<f32>, 16>;
+var<private> next_a: array<vec4<f32>, 4>;
+var<private> next_b: array<vec4<f32>, 4>;
 
 // The workgroup's (head, tile): the grid's y is head · fold + part and a
 // head's tiles are numbered part · groups.x + x.
@@ -223,6 +230,39 @@ fn multiply_scores(tx: u32, ty: u32) {
     }
 }
 
+// One step's 16 rank-1 updates of a 64-thread workgroup's 8 × 8 outputs
+// per thread: a warp reads tile_b's rows as 8 consecutive vec4s and
+// tile_a's as broadcasts.
+fn multiply8(tx: u32, ty: u32) {
+    for (var kk = 0u; kk < 16u; kk++) {
+        let row = kk * 16u;
+        let a0 = tile_a[row + ty];
+        let a1 = tile_a[row + ty + 8u];
+        let b0 = tile_b[row + tx];
+        let b1 = tile_b[row + tx + 8u];
+        acc[0] += a0.x * b0;
+        acc[1] += a0.x * b1;
+        acc[2] += a0.y * b0;
+        acc[3] += a0.y * b1;
+        acc[4] += a0.z * b0;
+        acc[5] += a0.z * b1;
+        acc[6] += a0.w * b0;
+        acc[7] += a0.w * b1;
+        acc[8] += a1.x * b0;
+        acc[9] += a1.x * b1;
+        acc[10] += a1.y * b0;
+        acc[11] += a1.y * b1;
+        acc[12] += a1.z * b0;
+        acc[13] += a1.z * b1;
+        acc[14] += a1.w * b0;
+        acc[15] += a1.w * b1;
+    }
+}
+
+fn clear8() {
+    acc = array<vec4<f32>, 16>();
+}
+
 fn largest(x: vec4<f32>) -> f32 {
     return max(max(x.x, x.y), max(x.z, x.w));
 }
@@ -253,7 +293,29 @@ fn store_expo(side: u32, at: u32, x: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(256)
+// Row r of the tile (its half norm in tile_a[r]): stores its exponents
+// a − ‖x‖²/2 at features f … f + 3 (a0) and f + 32 … (a1) and returns their
+// largest over the live features.
+fn exponent_row(side: u32, base: u32, row0: u32, r: u32, f: u32, a0: vec4<f32>, a1: vec4<f32>) -> f32 {
+    let half_norm = tile_a[r].x;
+    let e0 = a0 - half_norm;
+    let e1 = a1 - half_norm;
+    let row = row0 + r;
+    if row < params.n {
+        if f < params.mp {
+            store_expo(side, ((base + row) * params.mp + f) / 4u, e0);
+        }
+        if f + 32u < params.mp {
+            store_expo(side, ((base + row) * params.mp + f + 32u) / 4u, e1);
+        }
+    }
+    let low = vec4<f32>(LOWEST);
+    let live0 = lanes4(f) < vec4<u32>(params.m);
+    let live1 = lanes4(f + 32u) < vec4<u32>(params.m);
+    return max(largest(select(low, e0, live0)), largest(select(low, e1, live1)));
+}
+
+@compute @workgroup_size(64)
 fn features(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let at = locate(wg, groups);
     let head = at.x;
@@ -266,92 +328,89 @@ fn features(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) group
     let ft = at.y % params.ftiles;
     let row0 = rt * 64u;
     let f0 = ft * 64u;
-    let tx = t % 16u;
-    let ty = t / 16u;
-    let c = t % 64u;
-    let kq = 4u * (t / 64u);
+    let tx = t % 8u;
+    let ty = t / 8u;
     let steps = (params.d4 + 15u) / 16u;
-    acc0 = vec4<f32>(0.0);
-    acc1 = vec4<f32>(0.0);
-    acc2 = vec4<f32>(0.0);
-    acc3 = vec4<f32>(0.0);
+    clear8();
+    // Thread t loads row t of x and of ω, 16 values per step: its ‖x‖² is
+    // whole.
     var norm = 0.0;
-    var xa = x_slot(side, head, row0 + c, kq);
-    var wb = omega_slot(f0 + c, kq);
+    next_a[0] = x_slot(side, head, row0 + t, 0u);
+    next_b[0] = omega_slot(f0 + t, 0u);
+    next_a[1] = x_slot(side, head, row0 + t, 4u);
+    next_b[1] = omega_slot(f0 + t, 4u);
+    next_a[2] = x_slot(side, head, row0 + t, 8u);
+    next_b[2] = omega_slot(f0 + t, 8u);
+    next_a[3] = x_slot(side, head, row0 + t, 12u);
+    next_b[3] = omega_slot(f0 + t, 12u);
     for (var s = 0u; s < steps; s++) {
-        norm += dot(xa, xa);
+        norm += dot(next_a[0], next_a[0]) + dot(next_a[1], next_a[1]) + dot(next_a[2], next_a[2]) + dot(next_a[3], next_a[3]);
         workgroupBarrier();
-        store_a_t(kq, c, xa);
-        store_b_t(kq, c, wb);
+        store_a_t(0u, t, next_a[0]);
+        store_a_t(4u, t, next_a[1]);
+        store_a_t(8u, t, next_a[2]);
+        store_a_t(12u, t, next_a[3]);
+        store_b_t(0u, t, next_b[0]);
+        store_b_t(4u, t, next_b[1]);
+        store_b_t(8u, t, next_b[2]);
+        store_b_t(12u, t, next_b[3]);
         workgroupBarrier();
         if s + 1u < steps {
-            xa = x_slot(side, head, row0 + c, (s + 1u) * 16u + kq);
-            wb = omega_slot(f0 + c, (s + 1u) * 16u + kq);
+            let k0 = (s + 1u) * 16u;
+            next_a[0] = x_slot(side, head, row0 + t, k0);
+            next_b[0] = omega_slot(f0 + t, k0);
+            next_a[1] = x_slot(side, head, row0 + t, k0 + 4u);
+            next_b[1] = omega_slot(f0 + t, k0 + 4u);
+            next_a[2] = x_slot(side, head, row0 + t, k0 + 8u);
+            next_b[2] = omega_slot(f0 + t, k0 + 8u);
+            next_a[3] = x_slot(side, head, row0 + t, k0 + 12u);
+            next_b[3] = omega_slot(f0 + t, k0 + 12u);
         }
-        multiply(tx, ty);
+        multiply8(tx, ty);
     }
-    // ‖x‖²/2 of the thread's rows, from the four partial sums of each.
     workgroupBarrier();
-    tile_a[t] = vec4<f32>(norm, 0.0, 0.0, 0.0);
+    tile_a[t] = vec4<f32>(0.5 * norm);
     workgroupBarrier();
-    var half_norm = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i++) {
-        let r = 4u * ty + i;
-        half_norm[i] = 0.5 * (tile_a[r].x + tile_a[r + 64u].x + tile_a[r + 128u].x + tile_a[r + 192u].x);
-    }
-    let f = f0 + 4u * tx;
-    let live = lanes4(f) < vec4<u32>(params.m);
-    let e0 = acc0 - half_norm.x;
-    let e1 = acc1 - half_norm.y;
-    let e2 = acc2 - half_norm.z;
-    let e3 = acc3 - half_norm.w;
-    let rows = vec4<u32>(row0 + 4u * ty) + vec4<u32>(0u, 1u, 2u, 3u);
-    if f < params.mp {
-        let base = head * params.n;
-        if rows.x < params.n {
-            store_expo(side, ((base + rows.x) * params.mp + f) / 4u, e0);
-        }
-        if rows.y < params.n {
-            store_expo(side, ((base + rows.y) * params.mp + f) / 4u, e1);
-        }
-        if rows.z < params.n {
-            store_expo(side, ((base + rows.z) * params.mp + f) / 4u, e2);
-        }
-        if rows.w < params.n {
-            store_expo(side, ((base + rows.w) * params.mp + f) / 4u, e3);
-        }
-    }
-    let low = vec4<f32>(LOWEST);
-    let maxima = vec4<f32>(
-        largest(select(low, e0, live)),
-        largest(select(low, e1, live)),
-        largest(select(low, e2, live)),
-        largest(select(low, e3, live)),
+    // Exponents ωᵀx − ‖x‖²/2 of rows 32h + 4ty + i, features 32g + 4tx …;
+    // each row's largest over the live features, per thread.
+    let base = head * params.n;
+    let r0 = 4u * ty;
+    let maxima0 = vec4<f32>(
+        exponent_row(side, base, row0, r0, f0 + 4u * tx, acc[0], acc[1]),
+        exponent_row(side, base, row0, r0 + 1u, f0 + 4u * tx, acc[2], acc[3]),
+        exponent_row(side, base, row0, r0 + 2u, f0 + 4u * tx, acc[4], acc[5]),
+        exponent_row(side, base, row0, r0 + 3u, f0 + 4u * tx, acc[6], acc[7]),
+    );
+    let maxima1 = vec4<f32>(
+        exponent_row(side, base, row0, r0 + 32u, f0 + 4u * tx, acc[8], acc[9]),
+        exponent_row(side, base, row0, r0 + 33u, f0 + 4u * tx, acc[10], acc[11]),
+        exponent_row(side, base, row0, r0 + 34u, f0 + 4u * tx, acc[12], acc[13]),
+        exponent_row(side, base, row0, r0 + 35u, f0 + 4u * tx, acc[14], acc[15]),
     );
     workgroupBarrier();
-    tile_b[tx * 16u + ty] = maxima;
+    tile_b[tx * 16u + ty] = maxima0;
+    tile_b[tx * 16u + 8u + ty] = maxima1;
     workgroupBarrier();
-    if t < 64u {
-        var best = LOWEST;
-        for (var g = 0u; g < 16u; g++) {
-            best = max(best, tile_b[g * 16u + t / 4u][t % 4u]);
+    // Row t's largest over the 8 feature groups.
+    var best = LOWEST;
+    for (var g = 0u; g < 8u; g++) {
+        best = max(best, tile_b[g * 16u + t / 4u][t % 4u]);
+    }
+    let row = row0 + t;
+    if side == 0u {
+        if row < params.n {
+            stats[params.qmax_at + (base + row) * params.ftiles + ft] = best;
         }
-        let row = row0 + t;
-        if side == 0u {
-            if row < params.n {
-                stats[params.qmax_at + (head * params.n + row) * params.ftiles + ft] = best;
-            }
-        } else {
-            row_shift[t] = select(LOWEST, best, row < params.n);
-        }
+    } else {
+        row_shift[t] = select(LOWEST, best, row < params.n);
     }
     workgroupBarrier();
     if side == 1u && t == 0u {
-        var best = LOWEST;
+        var tile_best = LOWEST;
         for (var r = 0u; r < 64u; r++) {
-            best = max(best, row_shift[r]);
+            tile_best = max(tile_best, row_shift[r]);
         }
-        stats[params.kpart_at + (head * params.rtiles + rt) * params.ftiles + ft] = best;
+        stats[params.kpart_at + (head * params.rtiles + rt) * params.ftiles + ft] = tile_best;
     }
 }
 
@@ -403,7 +462,19 @@ fn v_slot(head: u32, j: u32, end: u32, e: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-@compute @workgroup_size(256)
+// S row `fr` at columns col … col + 3 (a0) and col + 32 … (a1).
+fn store_state_row(slot: u32, fr: u32, col: u32, a0: vec4<f32>, a1: vec4<f32>) {
+    if fr < params.mp {
+        if col < params.dv4 {
+            state[(slot + fr * params.dv4 + col) / 4u] = a0;
+        }
+        if col + 32u < params.dv4 {
+            state[(slot + fr * params.dv4 + col + 32u) / 4u] = a1;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
 fn chunk_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let at = locate(wg, groups);
     let head = at.x;
@@ -417,58 +488,67 @@ fn chunk_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gro
     let first = c * params.chunk;
     let end = min(first + params.chunk, params.n);
     let steps = (end - first + 15u) / 16u;
-    let tx = t % 16u;
-    let ty = t / 16u;
+    let tx = t % 8u;
+    let ty = t / 8u;
+    // Load slot l of thread t: key row 4l + t/16 of the step, features
+    // (columns of V) 4·(t % 16) … of the tile.
     let jr = t / 16u;
-    let f = ft * 64u + 4u * tx;
-    let e = vt * 64u + 4u * tx;
+    let f = ft * 64u + 4u * (t % 16u);
+    let e = vt * 64u + 4u * (t % 16u);
     let shift = key_shift(head);
-    acc0 = vec4<f32>(0.0);
-    acc1 = vec4<f32>(0.0);
-    acc2 = vec4<f32>(0.0);
-    acc3 = vec4<f32>(0.0);
+    clear8();
     var z = vec4<f32>(0.0);
-    var pa = phi_k_slot(head, first + jr, end, f, shift);
-    var pv = v_slot(head, first + jr, end, e);
+    next_a[0] = phi_k_slot(head, first + jr, end, f, shift);
+    next_b[0] = v_slot(head, first + jr, end, e);
+    next_a[1] = phi_k_slot(head, first + jr + 4u, end, f, shift);
+    next_b[1] = v_slot(head, first + jr + 4u, end, e);
+    next_a[2] = phi_k_slot(head, first + jr + 8u, end, f, shift);
+    next_b[2] = v_slot(head, first + jr + 8u, end, e);
+    next_a[3] = phi_k_slot(head, first + jr + 12u, end, f, shift);
+    next_b[3] = v_slot(head, first + jr + 12u, end, e);
     for (var s = 0u; s < steps; s++) {
-        z += pa;
+        z += next_a[0] + next_a[1] + next_a[2] + next_a[3];
         workgroupBarrier();
-        tile_a[t] = pa;
-        tile_b[t] = pv;
+        tile_a[t] = next_a[0];
+        tile_a[t + 64u] = next_a[1];
+        tile_a[t + 128u] = next_a[2];
+        tile_a[t + 192u] = next_a[3];
+        tile_b[t] = next_b[0];
+        tile_b[t + 64u] = next_b[1];
+        tile_b[t + 128u] = next_b[2];
+        tile_b[t + 192u] = next_b[3];
         workgroupBarrier();
         if s + 1u < steps {
             let j = first + (s + 1u) * 16u + jr;
-            pa = phi_k_slot(head, j, end, f, shift);
-            pv = v_slot(head, j, end, e);
+            next_a[0] = phi_k_slot(head, j, end, f, shift);
+            next_b[0] = v_slot(head, j, end, e);
+            next_a[1] = phi_k_slot(head, j + 4u, end, f, shift);
+            next_b[1] = v_slot(head, j + 4u, end, e);
+            next_a[2] = phi_k_slot(head, j + 8u, end, f, shift);
+            next_b[2] = v_slot(head, j + 8u, end, e);
+            next_a[3] = phi_k_slot(head, j + 12u, end, f, shift);
+            next_b[3] = v_slot(head, j + 12u, end, e);
         }
-        multiply(tx, ty);
+        multiply8(tx, ty);
     }
     let slot = (head * params.chunks + c) * params.lanes;
     let fr = ft * 64u + 4u * ty;
-    if e < params.dv4 {
-        if fr < params.mp {
-            state[(slot + fr * params.dv4 + e) / 4u] = acc0;
-        }
-        if fr + 1u < params.mp {
-            state[(slot + (fr + 1u) * params.dv4 + e) / 4u] = acc1;
-        }
-        if fr + 2u < params.mp {
-            state[(slot + (fr + 2u) * params.dv4 + e) / 4u] = acc2;
-        }
-        if fr + 3u < params.mp {
-            state[(slot + (fr + 3u) * params.dv4 + e) / 4u] = acc3;
-        }
-    }
+    let col = vt * 64u + 4u * tx;
+    store_state_row(slot, fr, col, acc[0], acc[1]);
+    store_state_row(slot, fr + 1u, col, acc[2], acc[3]);
+    store_state_row(slot, fr + 2u, col, acc[4], acc[5]);
+    store_state_row(slot, fr + 3u, col, acc[6], acc[7]);
+    store_state_row(slot, fr + 32u, col, acc[8], acc[9]);
+    store_state_row(slot, fr + 33u, col, acc[10], acc[11]);
+    store_state_row(slot, fr + 34u, col, acc[12], acc[13]);
+    store_state_row(slot, fr + 35u, col, acc[14], acc[15]);
     if vt == 0u {
-        // z over the chunk: the 16 row-slots' partial sums of each vec4.
+        // z over the chunk: the 4 row-slots' partial sums of each vec4.
         workgroupBarrier();
         tile_a[t] = z;
         workgroupBarrier();
         if t < 16u {
-            var total = vec4<f32>(0.0);
-            for (var r = 0u; r < 16u; r++) {
-                total += tile_a[r * 16u + t];
-            }
+            let total = tile_a[t] + tile_a[t + 16u] + tile_a[t + 32u] + tile_a[t + 48u];
             let fz = ft * 64u + 4u * t;
             if fz < params.mp {
                 state[(slot + params.mp * params.dv4 + fz) / 4u] = total;
@@ -562,7 +642,7 @@ fn visible(tx: u32, ty: u32, i: u32) -> vec4<bool> {
 }
 
 @compute @workgroup_size(256)
-fn apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn apply_causal(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let at = locate(wg, groups);
     let head = at.x;
     if at.y >= params.rtiles * params.vtiles {
@@ -710,6 +790,131 @@ fn apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: 
             }
         }
     }
+}
+
+// Output row r at columns col … col + 3 (a0) and col + 32 … (a1), divided
+// by den + ε; with `den_too`, 1/(den + ε) for the views.
+fn output_row(base: u32, r: u32, col: u32, a0: vec4<f32>, a1: vec4<f32>, guard: f32, den_too: bool) {
+    if r < params.n {
+        if col < params.dv4 {
+            out[((base + r) * params.dv4 + col) / 4u] = a0 / guard;
+        }
+        if col + 32u < params.dv4 {
+            out[((base + r) * params.dv4 + col + 32u) / 4u] = a1 / guard;
+        }
+        if den_too {
+            stats[params.den_at + base + r] = 1.0 / guard;
+        }
+    }
+}
+
+// Not causal: φ(Q)·S / (φ(Q)·z + ε) with S, z the totals (folded into
+// chunk 0), 8 × 8 outputs per thread of a 64-thread workgroup. Tiles per
+// head: rtiles × vtiles.
+@compute @workgroup_size(64)
+fn apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let at = locate(wg, groups);
+    let head = at.x;
+    if at.y >= params.rtiles * params.vtiles {
+        return;
+    }
+    let qt = at.y / params.vtiles;
+    let vt = at.y % params.vtiles;
+    let row0 = qt * 64u;
+    let col0 = vt * 64u;
+    let tx = t % 8u;
+    let ty = t / 8u;
+    var shift = 0.0;
+    if params.kind == FEATURE_FAVOR && row0 + t < params.n {
+        shift = LOWEST;
+        let at_row = params.qmax_at + (head * params.n + row0 + t) * params.ftiles;
+        for (var ft = 0u; ft < params.ftiles; ft++) {
+            shift = max(shift, stats[at_row + ft]);
+        }
+    }
+    row_shift[t] = shift;
+    workgroupBarrier();
+    clear8();
+    var den0 = vec4<f32>(0.0);
+    var den1 = vec4<f32>(0.0);
+    let steps = (params.mp + 15u) / 16u;
+    let slot = head * params.chunks * params.lanes;
+    // Slots: φ(Q) row t, features 4l …; S rows 4l + t/16, columns
+    // col0 + 4·(t % 16) …; z (threads 0–3) features 4t ….
+    let e = col0 + 4u * (t % 16u);
+    let fr = t / 16u;
+    next_a[0] = phi_q_slot(head, row0, t, 0u);
+    next_b[0] = prefix_slot(slot, fr, e);
+    next_a[1] = phi_q_slot(head, row0, t, 4u);
+    next_b[1] = prefix_slot(slot, fr + 4u, e);
+    next_a[2] = phi_q_slot(head, row0, t, 8u);
+    next_b[2] = prefix_slot(slot, fr + 8u, e);
+    next_a[3] = phi_q_slot(head, row0, t, 12u);
+    next_b[3] = prefix_slot(slot, fr + 12u, e);
+    var pz = vec4<f32>(0.0);
+    if t < 4u {
+        pz = z_slot(slot, 4u * t);
+    }
+    for (var s = 0u; s < steps; s++) {
+        workgroupBarrier();
+        store_a_t(0u, t, next_a[0]);
+        store_a_t(4u, t, next_a[1]);
+        store_a_t(8u, t, next_a[2]);
+        store_a_t(12u, t, next_a[3]);
+        tile_b[t] = next_b[0];
+        tile_b[t + 64u] = next_b[1];
+        tile_b[t + 128u] = next_b[2];
+        tile_b[t + 192u] = next_b[3];
+        if t < 4u {
+            zs[t] = pz;
+        }
+        workgroupBarrier();
+        if s + 1u < steps {
+            let f = (s + 1u) * 16u;
+            next_a[0] = phi_q_slot(head, row0, t, f);
+            next_b[0] = prefix_slot(slot, f + fr, e);
+            next_a[1] = phi_q_slot(head, row0, t, f + 4u);
+            next_b[1] = prefix_slot(slot, f + fr + 4u, e);
+            next_a[2] = phi_q_slot(head, row0, t, f + 8u);
+            next_b[2] = prefix_slot(slot, f + fr + 8u, e);
+            next_a[3] = phi_q_slot(head, row0, t, f + 12u);
+            next_b[3] = prefix_slot(slot, f + fr + 12u, e);
+            if t < 4u {
+                pz = z_slot(slot, f + 4u * t);
+            }
+        }
+        multiply8(tx, ty);
+        // The denominator: features tx and tx + 8 of this step.
+        let z0 = zs[tx / 4u][tx % 4u];
+        let z1 = zs[2u + tx / 4u][tx % 4u];
+        den0 += tile_a[tx * 16u + ty] * z0 + tile_a[(tx + 8u) * 16u + ty] * z1;
+        den1 += tile_a[tx * 16u + ty + 8u] * z0 + tile_a[(tx + 8u) * 16u + ty + 8u] * z1;
+    }
+    // Each row's denominator: the 8 partial sums of its column threads.
+    workgroupBarrier();
+    tile_a[tx * 16u + ty] = den0;
+    tile_a[tx * 16u + 8u + ty] = den1;
+    workgroupBarrier();
+    var total0 = vec4<f32>(0.0);
+    var total1 = vec4<f32>(0.0);
+    for (var g = 0u; g < 8u; g++) {
+        total0 += tile_a[g * 16u + ty];
+        total1 += tile_a[g * 16u + 8u + ty];
+    }
+    let guard0 = total0 + params.eps;
+    let guard1 = total1 + params.eps;
+    let base = head * params.n;
+    let col = col0 + 4u * tx;
+    let r = row0 + 4u * ty;
+    let den_too = vt == 0u && tx == 0u;
+    output_row(base, r, col, acc[0], acc[1], guard0.x, den_too);
+    output_row(base, r + 1u, col, acc[2], acc[3], guard0.y, den_too);
+    output_row(base, r + 2u, col, acc[4], acc[5], guard0.z, den_too);
+    output_row(base, r + 3u, col, acc[6], acc[7], guard0.w, den_too);
+    output_row(base, r + 32u, col, acc[8], acc[9], guard1.x, den_too);
+    output_row(base, r + 33u, col, acc[10], acc[11], guard1.y, den_too);
+    output_row(base, r + 34u, col, acc[12], acc[13], guard1.z, den_too);
+    output_row(base, r + 35u, col, acc[14], acc[15], guard1.w, den_too);
 }
 
 // ---------------------------------------------------------------------------

@@ -242,7 +242,7 @@ pub fn fused_simple(n: u64, d: u64, dv: u64, rows: u64, causal: bool) -> (u64, u
 }
 
 /// The rules [`linear_attention`] counts by, for the formulas.
-pub const LINEAR_FLOPS_RULE: &str = "per 64×64 GEMM tile and 16-deep step 131072 (4×4 per thread); FAVOR+ exponents + ‖x‖² (8 per thread and step) + epilogue 12288 per tile; φ per loaded vec4: elu+1 12, FAVOR+ 12, cosFormer 13; chunk sums + z 1024 per step; fold causal lanes(2·chunks + 496), else lanes(chunks + 32); apply: prefix + den (2048 per step), causal own-chunk scores + 4 steps of scores×V per key tile, epilogue 21568 per tile";
+pub const LINEAR_FLOPS_RULE: &str = "per 64×64 GEMM tile and 16-deep step 131072 (8×8 per thread of 64; causal apply 4×4 of 256); FAVOR+ exponents + ‖x‖² (2048 per step) + epilogue 8256 per tile; φ per loaded vec4: elu+1 12, FAVOR+ 12, cosFormer 13; chunk sums + z 1024 per step; fold causal lanes(2·chunks + 496), else lanes(chunks + 32); apply: prefix + den (2048 per step), causal own-chunk scores + 4 steps of scores×V per key tile, epilogue 8768 per tile (causal 21568)";
 /// See [`LINEAR_FLOPS_RULE`].
 pub const LINEAR_BYTES_RULE: &str = "FAVOR+: x re-read per feature tile, ω per row tile, exponents written; chunk sums: φ(K) (or K) re-read per value tile, V per feature tile, S and z written per chunk; fold: causal 12·lanes·chunks, else 4·lanes(chunks + 1); apply: φ(Q) per pass (prefix, each key tile), P and z per tile, causal φ(K) and V per key tile, O and 1/(den + ε) written";
 
@@ -262,13 +262,13 @@ pub fn phi_vec4_flops(kind: FeatureKind) -> u64 {
 ///
 /// * `features` (FAVOR+): per 64 × 64 tile and side, ⌈d4/16⌉ steps of
 ///   131072 (the tile's multiply-adds) + 2048 (‖x‖²), the d^−¼ scaling of
-///   every loaded x, and an epilogue of 12288 (half norms, subtraction,
+///   every loaded x, and an epilogue of 8256 (half norms, subtraction,
 ///   masked maxima) + 64 per key tile; x is re-read by each feature tile, ω
 ///   by each row tile, the exponents and the maxima written once;
 /// * `key_max`: the partials and a 255-step tree per head;
 /// * `chunk_sums`: per tile (chunk, feature tile, value tile) ⌈rows/16⌉
 ///   steps of 131072 + 1024 (z), φ computed for every loaded vec4, z's
-///   reduction (1024 per tile of value tile 0); φ (or K) re-read per value
+///   reduction (192 per tile of value tile 0); φ (or K) re-read per value
 ///   tile, V per feature tile, S and z written per chunk;
 /// * `fold` (more than one chunk): causal, per state value two passes over
 ///   the chunks and the earlier slices' totals (496); otherwise one pass
@@ -277,8 +277,9 @@ pub fn phi_vec4_flops(kind: FeatureKind) -> u64 {
 ///   (φ(Q)·P and the denominator) when it has a prefix; causal, per key
 ///   tile of its chunk up to the diagonal the scores (⌈mp/16⌉ steps of
 ///   131072), their row sums (8192) and scores × V (4 × 131072); the
-///   epilogue 21568 (denominator reduction, ε, divisions), the FAVOR+ row
-///   shifts (ftiles per row).
+///   epilogue (denominator reduction, ε, divisions) 8768 with 8 × 8 outputs
+///   per thread, 21568 with 4 × 4 (causal), the FAVOR+ row shifts (ftiles
+///   per row).
 pub fn linear_attention(g: &crate::gpu::linear_attention::Geometry) -> Work {
     const STEP: u64 = 2 * 64 * 64 * 16;
     let u = |x: usize| x as u64;
@@ -296,14 +297,11 @@ pub fn linear_attention(g: &crate::gpu::linear_attention::Geometry) -> Work {
         work.add(
             "FAVOR+ exponents",
             (
-                h * (tiles * (sd * (STEP + 2048) + 12288) + rt * ft * 64 + 2 * ft * n * d4),
+                h * (tiles * (sd * (STEP + 2048) + 8256) + rt * ft * 64 + 2 * ft * n * d4),
                 4 * h * (2 * (ft * n * d4 + rt * mp * d4 + n * mp) + n * ft + rt * ft),
             ),
         );
-        work.add(
-            "key maxima",
-            (h * (rt * ft + 255), 4 * h * (rt * ft + 1)),
-        );
+        work.add("key maxima", (h * (rt * ft + 255), 4 * h * (rt * ft + 1)));
     }
     let steps: u64 = (0..chunks)
         .map(|c| (n - c * chunk).min(chunk).div_ceil(16))
@@ -311,7 +309,7 @@ pub fn linear_attention(g: &crate::gpu::linear_attention::Geometry) -> Work {
     work.add(
         "chunk sums",
         (
-            h * (ft * vt * steps * (STEP + 1024) + vt * n * (mp / 4) * ph + chunks * ft * 1024),
+            h * (ft * vt * steps * (STEP + 1024) + vt * n * (mp / 4) * ph + chunks * ft * 192),
             4 * h
                 * (vt * n * mp
                     + ft * n * dv4
@@ -347,7 +345,7 @@ pub fn linear_attention(g: &crate::gpu::linear_attention::Geometry) -> Work {
         for v in 0..vt {
             let cols = (dv4 - v * 64).min(64);
             // Row shifts, epilogue, output and 1/(den + ε).
-            flops += 21568 + if favor { rows * ft } else { 0 };
+            flops += if g.causal { 21568 } else { 8768 } + if favor { rows * ft } else { 0 };
             bytes += 4 * (rows * cols + if v == 0 { rows } else { 0 });
             if favor {
                 bytes += 4 * (rows * ft + 1);
@@ -520,10 +518,10 @@ mod tests {
         assert_eq!((three.flops, three.bytes), (3 * one.flops, 3 * one.bytes));
         // One head, not causal: 4 chunks of 4 steps, one 64 × 64 tile each.
         let step = 2 * 64 * 64 * 16;
-        let chunk_sums = 16 * (step + 1024) + 256 * 2 * 12 + 4 * 1024;
+        let chunk_sums = 16 * (step + 1024) + 256 * 2 * 12 + 4 * 192;
         assert_eq!(one.parts[0], "chunk sums");
         let fold = 8 * 9 * (4 + 32);
-        let apply = 4 * (21568 + step + 2048 + 64 * 2 * 12);
+        let apply = 4 * (8768 + step + 2048 + 64 * 2 * 12);
         assert_eq!(one.flops, chunk_sums + fold + apply);
         // Causal: the scan reads and writes every chunk, and each row tile
         // adds its own chunk's scores and scores × V.
@@ -531,6 +529,9 @@ mod tests {
         let scores = 4 * (step + 128 * 2 * 12 + 8192 + 4 * step);
         let prefix = 3 * (step + 2048 + 64 * 2 * 12);
         let scan = 8 * 9 * (2 * 4 + 496);
-        assert_eq!(causal.flops, chunk_sums + scan + 4 * 21568 + prefix + scores);
+        assert_eq!(
+            causal.flops,
+            chunk_sums + scan + 4 * 21568 + prefix + scores
+        );
     }
 }
