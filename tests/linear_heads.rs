@@ -175,10 +175,11 @@ fn limits_are_checked_before_allocating() {
     // 2 MiB per storage buffer: 16 heads of 2048 × 32 (Q is 4 MiB) do not
     // fit; the error names the buffer and the limit, before any upload.
     let small = limited(|l| l.max_storage_buffer_binding_size = 2 << 20);
+    let one = Rc::new(Inputs::seeded(2048, 32, 1));
     let heads = Heads {
         batch: 1,
         heads: 16,
-        items: vec![Rc::new(Inputs::seeded(2048, 32, 1)); 16],
+        items: (0..16).map(|_| one.clone()).collect(),
     };
     let p = params(&[]);
     let config = Config {
@@ -214,14 +215,7 @@ fn limits_are_checked_before_allocating() {
     let limit = 600_000;
     let tight = limited(|l| l.max_storage_buffer_binding_size = limit);
     let x = Heads::generate(InputSource::Gaussian, (256, 128), 5, 0.5, (2, 2));
-    let g = Geometry::new(
-        FeatureKind::Elu,
-        4,
-        (256, 128, 128),
-        128,
-        true,
-        limit as u64,
-    );
+    let g = Geometry::new(FeatureKind::Elu, 4, (256, 128, 128), 128, true, limit);
     assert_eq!(g.chunk, 128);
     let config = Config {
         causal: true,

@@ -322,8 +322,12 @@ impl Geometry {
     /// kernels' 32-bit indices, and every grid against the workgroup
     /// limit — before anything is allocated — and returns the grids.
     pub fn check(&self, ctx: &GpuContext) -> Result<Grids, GpuError> {
+        let of_heads = match self.heads {
+            1 => "1 head".to_string(),
+            h => format!("{h} heads"),
+        };
         for (name, len) in self.buffers() {
-            let what = format!("linear attention's {name} ({} heads)", self.heads);
+            let what = format!("linear attention's {name} ({of_heads})");
             check_storage(ctx, &what, 4 * len as u64)?;
             if len as u64 > u32::MAX as u64 {
                 return Err(GpuError::TooLarge {
@@ -343,7 +347,7 @@ impl Geometry {
             let y = heads as u64 * tiles.div_ceil(x);
             if y > limit {
                 return Err(GpuError::TooLarge {
-                    what: format!("linear attention's {what} ({heads} heads)"),
+                    what: format!("linear attention's {what} ({of_heads})"),
                     needs: y,
                     unit: "workgroups along one dimension",
                     limit_name: "max_compute_workgroups_per_dimension",
