@@ -37,9 +37,9 @@ use crate::data::codes::FeatureKind;
 use crate::data::maps::FactorMap;
 use crate::data::shape::{RowPattern, Shape};
 use crate::gpu::linear_attention::{self, EPS, FeatureMap};
-use crate::gpu::work::{self, Work};
+use crate::gpu::work;
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{GaussianStream, Inputs, derive_seed};
+use crate::inputs::{GaussianStream, Heads, Inputs, derive_seed};
 
 const FEATURES: ParamSpec = ParamSpec::int(
     "features",
@@ -508,13 +508,15 @@ impl AttentionMethod for Kernelized {
         self.info
     }
 
-    /// Executed: the GPU's dispatches as they run ([`work::linear_features`],
-    /// [`work::linear_sums`]: FAVOR+ features at 5d + 6 per entry, φ(K) and V
-    /// re-read by the chunk sums, the scan — which runs causal or not — and
-    /// S, z re-read by every row of `apply`). Algorithmic: the
-    /// features at their minimal cost, φ(K)ᵀV and Σφ(k) (2nm·dᵥ + nm) and
-    /// each row's φ(qᵢ)ᵀS, φ(qᵢ)ᵀz and division (2m·dᵥ + 2m + 1 + dᵥ) — the
-    /// same count causal or not (prefix sums instead of totals).
+    /// Executed: the GPU's dispatches as they run for one head
+    /// ([`work::linear_attention`]: FAVOR+'s exponents as a tiled GEMM,
+    /// the chunk sums as batched 64 × 64 GEMM tiles with φ computed as they
+    /// load, the fold over chunks, and the output tiles — causal with their
+    /// own chunk's masked scores); a run over B·H heads reports its own
+    /// total. Algorithmic: the features at their minimal cost, φ(K)ᵀV and
+    /// Σφ(k) (2nm·dᵥ + nm) and each row's φ(qᵢ)ᵀS, φ(qᵢ)ᵀz and division
+    /// (2m·dᵥ + 2m + 1 + dᵥ) — the same count causal or not (prefix sums
+    /// instead of totals).
     fn cost(&self, shape: Shape, config: &Config<'_>, _pairs: u64) -> Cost {
         let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
         let m = self.features(config, shape.d) as u64;
@@ -532,20 +534,16 @@ impl AttentionMethod for Kernelized {
         } else {
             0
         };
-        let kind = self.kernel;
-        let mut work = Work::default();
-        work.add("features", work::linear_features(kind, n, d, m));
-        work.extend(work::linear_sums(
-            n,
-            m,
-            dv,
-            linear_attention::CHUNK as u64,
+        let geometry = linear_attention::Geometry::new(
+            self.kernel,
+            1,
+            (shape.n, shape.d, shape.dv),
+            m as usize,
             shape.causal,
-        ));
-        let (mut flops, bytes) = work.counted(
-            "features: elu+1 3, cosFormer 8, FAVOR+ 5d + 6 per entry; chunk sums 2nm·dᵥ + nm; scan m(dᵥ+1)(P·ch − 2^P + 1); apply per row",
-            "features 16nm (FAVOR+ 4(4nmd + 10nm + 3n + 1)); chunk sums 4(2nm·dᵥ + nm + ch·m(dᵥ+1)); scan 4m(dᵥ+1)(3P·ch − 2^P + 1); apply S and z re-read per row",
+            u64::MAX,
         );
+        let (mut flops, bytes) = work::linear_attention(&geometry)
+            .counted(work::LINEAR_FLOPS_RULE, work::LINEAR_BYTES_RULE);
         flops.formula = format!("{}, m = {m}", flops.formula);
         Cost::new(
             (flops, bytes),
@@ -589,23 +587,45 @@ impl AttentionMethod for Kernelized {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let omega = match self.kernel {
-                FeatureKind::Favor => {
-                    let m = self.features(config, inputs.d());
-                    orthogonal_features(m, inputs.d(), config.seed)
-                        .iter()
-                        .map(|&x| x as f32)
-                        .collect()
-                }
-                _ => Vec::new(),
-            };
-            let features = FeatureMap {
-                kind: self.kernel,
-                omega,
-            };
-            let qkv = (&inputs.q, &inputs.k, &inputs.v);
-            linear_attention::run(ctx, qkv, config.causal, &features, options).await
+            let features = self.feature_map(config, inputs.d());
+            linear_attention::run(ctx, &[inputs], config.causal, &features, options).await
         })
+    }
+
+    /// Every head in one dispatch per pass; Performer's ω is one draw from
+    /// the seed shared by every head, as each head's twin draws it.
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        Some(Box::pin(async move {
+            let features = self.feature_map(config, heads.d());
+            let items: Vec<&Inputs> = heads.items.iter().map(|x| &**x).collect();
+            linear_attention::run(ctx, &items, config.causal, &features, options).await
+        }))
+    }
+}
+
+impl Kernelized {
+    /// φ for the GPU: its kind and, for FAVOR+, ω drawn from the seed.
+    fn feature_map(&self, config: &Config<'_>, d: usize) -> FeatureMap {
+        let omega = match self.kernel {
+            FeatureKind::Favor => {
+                let m = self.features(config, d);
+                orthogonal_features(m, d, config.seed)
+                    .iter()
+                    .map(|&x| x as f32)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        FeatureMap {
+            kind: self.kernel,
+            omega,
+        }
     }
 }
 

@@ -285,74 +285,134 @@ pub fn fused_simple(n: u64, d: u64, dv: u64, rows: u64, causal: bool) -> (u64, u
     (flops, bytes)
 }
 
-/// The features of the linear-attention kernels for Q and K (n rows, m
-/// features, width d): elu + 1 evaluates both branches (3 per entry);
-/// cosFormer angle, ReLU, sin and cos and two products (8); FAVOR+ recomputes
-/// the d^−¼ scaling and ‖x‖² for every feature (5d + 2 per entry), then the
-/// row maxima (nm per side), the key maximum (n + 255) and the shifted exp
-/// (3 per entry). Each thread of FAVOR+ reloads its d inputs and d values
-/// of ω.
-pub fn linear_features(kind: FeatureKind, n: u64, d: u64, m: u64) -> (u64, u64) {
+/// The rules [`linear_attention`] counts by, for the formulas.
+pub const LINEAR_FLOPS_RULE: &str = "per 64×64 GEMM tile and 16-deep step 131072 (8×8 per thread of 64; causal apply 4×4 of 256); FAVOR+ exponents + ‖x‖² (2048 per step) + epilogue 8256 per tile; φ per loaded vec4: elu+1 12, FAVOR+ 12, cosFormer 13; chunk sums + z 1024 per step; fold causal lanes(2·chunks + 496), else lanes(chunks + 32); apply: prefix + den (2048 per step), causal own-chunk scores + 4 steps of scores×V per key tile, epilogue 8768 per tile (causal 21568)";
+/// See [`LINEAR_FLOPS_RULE`].
+pub const LINEAR_BYTES_RULE: &str = "FAVOR+: x re-read per feature tile, ω per row tile, exponents written; chunk sums: φ(K) (or K) re-read per value tile, V per feature tile, S and z written per chunk; fold: causal 12·lanes·chunks, else 4·lanes(chunks + 1); apply: φ(Q) per pass (prefix, each key tile), P and z per tile, causal φ(K) and V per key tile, O and 1/(den + ε) written";
+
+/// FLOPs of computing one vec4 of φ as `linear_attention.wgsl` loads it:
+/// elu + 1 evaluates both branches (exp, add, compare: 12); FAVOR+
+/// exp(t − shift)/√m (12); cosFormer ReLU, the angle (3), cos and sin,
+/// the product (13).
+pub fn phi_vec4_flops(kind: FeatureKind) -> u64 {
     match kind {
-        FeatureKind::Elu => (6 * n * m, 16 * n * m),
-        FeatureKind::Cos => (16 * n * m, 16 * n * m),
-        FeatureKind::Favor => (
-            2 * n * m * (5 * d + 6) + n + 255,
-            4 * (4 * n * m * d + 10 * n * m + 3 * n + 1),
-        ),
+        FeatureKind::Elu | FeatureKind::Favor => 12,
+        FeatureKind::Cos => 13,
     }
 }
 
-/// `chunk_sums`, the Hillis–Steele scan and `apply` of linear attention for
-/// n rows, m features, value width dᵥ, chunks of `chunk` keys. The scan runs
-/// causal or not (`apply` reads the last chunk's total).
+/// What `linear_attention.wgsl` executes for one run over all of
+/// `g.heads` heads (every pass one dispatch), counted from the shader:
 ///
-/// * chunk sums: 2nm·dᵥ + nm, φ(K) re-read dᵥ times and V m times;
-/// * scan: W·(P·ch − 2^P + 1) with W = m(dᵥ + 1), P = ⌈log₂ ch⌉ passes;
-/// * apply, non-causal: n·(2m(dᵥ + 1) + dᵥ + 66), S and z re-read per row;
-///   causal: per row the previous chunks' prefix (from the second chunk) and
-///   the own-chunk keys j ≤ i explicitly.
-pub fn linear_sums(n: u64, m: u64, dv: u64, chunk: u64, causal: bool) -> Work {
-    let chunks = n.div_ceil(chunk);
-    let passes = if chunks > 1 {
-        64 - (chunks - 1).leading_zeros() as u64
-    } else {
-        0
-    };
-    let w = m * (dv + 1);
+/// * `features` (FAVOR+): per 64 × 64 tile and side, ⌈d4/16⌉ steps of
+///   131072 (the tile's multiply-adds) + 2048 (‖x‖²), the d^−¼ scaling of
+///   every loaded x, and an epilogue of 8256 (half norms, subtraction,
+///   masked maxima) + 64 per key tile; x is re-read by each feature tile, ω
+///   by each row tile, the exponents and the maxima written once;
+/// * `key_max`: the partials and a 255-step tree per head;
+/// * `chunk_sums`: per tile (chunk, feature tile, value tile) ⌈rows/16⌉
+///   steps of 131072 + 1024 (z), φ computed for every loaded vec4, z's
+///   reduction (192 per tile of value tile 0); φ (or K) re-read per value
+///   tile, V per feature tile, S and z written per chunk;
+/// * `fold` (more than one chunk): causal, per state value two passes over
+///   the chunks and the earlier slices' totals (496); otherwise one pass
+///   and the 32 slices' totals;
+/// * `apply`: per 64 rows and value tile, ⌈mp/16⌉ steps of 131072 + 2048
+///   (φ(Q)·P and the denominator) when it has a prefix; causal, per key
+///   tile of its chunk up to the diagonal the scores (⌈mp/16⌉ steps of
+///   131072), their row sums (8192) and scores × V (4 × 131072); the
+///   epilogue (denominator reduction, ε, divisions) 8768 with 8 × 8 outputs
+///   per thread, 21568 with 4 × 4 (causal), the FAVOR+ row shifts (ftiles
+///   per row).
+pub fn linear_attention(g: &crate::gpu::linear_attention::Geometry) -> Work {
+    const STEP: u64 = 2 * 64 * 64 * 16;
+    let u = |x: usize| x as u64;
+    let (h, n) = (u(g.heads), u(g.n));
+    let (d4, dv4, mp) = (u(g.d4), u(g.dv4), u(g.mp));
+    let (rt, ft, vt) = (u(g.rtiles), u(g.ftiles), u(g.vtiles));
+    let (chunk, chunks, lanes) = (u(g.chunk), u(g.chunks), u(g.lanes));
+    let ph = phi_vec4_flops(g.kind);
+    let favor = g.favor();
+    let rows_in = |tile: u64| (n - (tile * 64).min(n)).min(64);
     let mut work = Work::default();
+    if favor {
+        let sd = d4.div_ceil(16);
+        let tiles = 2 * rt * ft;
+        work.add(
+            "FAVOR+ exponents",
+            (
+                h * (tiles * (sd * (STEP + 2048) + 8256) + rt * ft * 64 + 2 * ft * n * d4),
+                4 * h * (2 * (ft * n * d4 + rt * mp * d4 + n * mp) + n * ft + rt * ft),
+            ),
+        );
+        work.add("key maxima", (h * (rt * ft + 255), 4 * h * (rt * ft + 1)));
+    }
+    let steps: u64 = (0..chunks)
+        .map(|c| (n - c * chunk).min(chunk).div_ceil(16))
+        .sum();
     work.add(
         "chunk sums",
         (
-            2 * n * m * dv + n * m,
-            4 * (2 * n * m * dv + n * m + chunks * w),
+            h * (ft * vt * steps * (STEP + 1024) + vt * n * (mp / 4) * ph + chunks * ft * 192),
+            4 * h
+                * (vt * n * mp
+                    + ft * n * dv4
+                    + chunks * (mp * dv4 + mp)
+                    + if favor { chunks * ft * vt } else { 0 }),
         ),
     );
-    let span = passes * chunks + 1 - (1u64 << passes);
-    let scan_bytes = if passes > 0 {
-        4 * w * (3 * passes * chunks + 1 - (1u64 << passes))
-    } else {
-        0
-    };
-    work.add("scan", (w * span, scan_bytes));
-    if !causal {
+    if g.folds() {
         work.add(
-            "apply",
-            (
-                n * (2 * m * (dv + 1) + dv + 66),
-                4 * n * (m * (dv + 2) + dv + 1),
-            ),
+            if g.causal {
+                "exclusive scan over chunks"
+            } else {
+                "total over splits"
+            },
+            if g.causal {
+                (h * lanes * (2 * chunks + 496), 12 * h * lanes * chunks)
+            } else {
+                (h * lanes * (chunks + 32), 4 * h * lanes * (chunks + 1))
+            },
         );
-    } else {
-        let (mut flops, mut bytes) = (0u64, 0u64);
-        for i in 0..n {
-            let prefix = (i >= chunk) as u64;
-            let own = i % chunk + 1;
-            flops += prefix * 2 * m * (dv + 1) + own * (2 * m + 2 * dv + 1) + dv + 66;
-            bytes += 4 * (m + prefix * m * (dv + 1) + own * (m + dv) + dv + 1);
-        }
-        work.add("apply (prefix + own chunk)", (flops, bytes));
     }
+    let fs = mp.div_ceil(16);
+    let (mut flops, mut bytes) = (0u64, 0u64);
+    for qt in 0..rt {
+        let rows = rows_in(qt);
+        let chunk_index = if g.causal { qt * 64 / chunk } else { 0 };
+        let prefix = !g.causal || chunk_index > 0;
+        let key_tiles = if g.causal {
+            qt - chunk_index * chunk / 64 + 1
+        } else {
+            0
+        };
+        for v in 0..vt {
+            let cols = (dv4 - v * 64).min(64);
+            // Row shifts, epilogue, output and 1/(den + ε).
+            flops += if g.causal { 21568 } else { 8768 } + if favor { rows * ft } else { 0 };
+            bytes += 4 * (rows * cols + if v == 0 { rows } else { 0 });
+            if favor {
+                bytes += 4 * (rows * ft + 1);
+            }
+            if prefix {
+                flops += fs * (STEP + 2048) + rows * (mp / 4) * ph;
+                bytes += 4 * (rows * mp + mp * cols + mp);
+            }
+            for kt in 0..key_tiles {
+                let keys = rows_in(qt - kt);
+                flops += fs * STEP + (rows + keys) * (mp / 4) * ph + 8192 + 4 * STEP;
+                bytes += 4 * ((rows + keys) * mp + keys * cols);
+            }
+        }
+    }
+    work.add(
+        if g.causal {
+            "apply (prefix + own chunk)"
+        } else {
+            "apply"
+        },
+        (h * flops, h * bytes),
+    );
     work
 }
 
@@ -509,19 +569,35 @@ mod tests {
     }
 
     #[test]
-    fn linear_sums_scan_runs_causal_or_not() {
-        let a = linear_sums(256, 8, 8, 64, false);
-        let b = linear_sums(256, 8, 8, 64, true);
-        // 4 chunks: 2 passes, 4·2 − 4 + 1 = 5 chunk-widths of work, causal
-        // or not.
-        assert_eq!(a.parts[1], "scan");
-        assert_eq!(b.parts[1], "scan");
-        let w = 8 * 9;
-        let scan_flops = w * 5;
-        let chunk_sums = 2 * 256 * 8 * 8 + 256 * 8;
+    fn linear_attention_counts_scale_with_heads_and_causal_work() {
+        use crate::gpu::linear_attention::Geometry;
+        let geometry = |heads: usize, causal: bool| {
+            let mut g = Geometry::new(FeatureKind::Elu, heads, (256, 8, 8), 8, causal, u64::MAX);
+            // The same chunking for every head count, as the per-head
+            // figures assume.
+            g.chunk = 64;
+            g.chunks = 4;
+            g
+        };
+        let one = linear_attention(&geometry(1, false));
+        let three = linear_attention(&geometry(3, false));
+        assert_eq!((three.flops, three.bytes), (3 * one.flops, 3 * one.bytes));
+        // One head, not causal: 4 chunks of 4 steps, one 64 × 64 tile each.
+        let step = 2 * 64 * 64 * 16;
+        let chunk_sums = 16 * (step + 1024) + 256 * 2 * 12 + 4 * 192;
+        assert_eq!(one.parts[0], "chunk sums");
+        let fold = 8 * 9 * (4 + 32);
+        let apply = 4 * (8768 + step + 2048 + 64 * 2 * 12);
+        assert_eq!(one.flops, chunk_sums + fold + apply);
+        // Causal: the scan reads and writes every chunk, and each row tile
+        // adds its own chunk's scores and scores × V.
+        let causal = linear_attention(&geometry(1, true));
+        let scores = 4 * (step + 128 * 2 * 12 + 8192 + 4 * step);
+        let prefix = 3 * (step + 2048 + 64 * 2 * 12);
+        let scan = 8 * 9 * (2 * 4 + 496);
         assert_eq!(
-            a.flops,
-            chunk_sums + scan_flops + 256 * (2 * 8 * 9 + 8 + 66)
+            causal.flops,
+            chunk_sums + scan + 4 * 21568 + prefix + scores
         );
     }
 }
