@@ -382,7 +382,7 @@ impl Settings {
         if fits(self.batch, self.heads) {
             return;
         }
-        let asked = (self.batch, self.heads);
+        let asked = (self.batch, self.heads, self.n);
         while !fits(self.batch, self.heads) && self.batch > 1 {
             self.batch -= 1;
         }
@@ -390,39 +390,26 @@ impl Settings {
             self.heads -= 1;
         }
         if !fits(self.batch, self.heads) {
-            let n = (MAX_STACKED_ELEMENTS / self.d).min(self.n);
-            push_issue(
-                issues,
-                "n",
-                format!(
-                    "n {} × d {} is {} elements per matrix, above the {} a run may hold; using n={n}",
-                    self.n, self.d, per_head, MAX_STACKED_ELEMENTS
-                ),
-            );
-            self.n = n;
-            if asked == (1, 1) {
-                return;
+            self.n = (MAX_STACKED_ELEMENTS / self.d).min(self.n);
+        }
+        let why = format!(
+            "batch {} × heads {} × n {} × d {} is {} elements per matrix, above the {MAX_STACKED_ELEMENTS} a run may hold",
+            asked.0,
+            asked.1,
+            asked.2,
+            self.d,
+            asked.0 * asked.1 * per_head,
+        );
+        // One message per value changed, each naming its key.
+        for (key, was, now) in [
+            ("batch", asked.0, self.batch),
+            ("heads", asked.1, self.heads),
+            ("n", asked.2, self.n),
+        ] {
+            if was != now {
+                push_issue(issues, key, format!("{why}; using {key}={now}"));
             }
         }
-        push_issue(
-            issues,
-            if self.heads != asked.1 {
-                "heads"
-            } else {
-                "batch"
-            },
-            format!(
-                "batch {} × heads {} × n {} × d {} is {} elements per matrix, above the {} a run may hold; using batch={} heads={}",
-                asked.0,
-                asked.1,
-                self.n,
-                self.d,
-                asked.0 * asked.1 * per_head,
-                MAX_STACKED_ELEMENTS,
-                self.batch,
-                self.heads
-            ),
-        );
     }
 
     /// [`Settings::from_query`] for the page, which runs n ≤
@@ -630,7 +617,8 @@ mod tests {
         assert!(s.batch * s.heads * s.n * s.d <= MAX_STACKED_ELEMENTS);
         assert_eq!((s.batch, s.heads), (1, 32));
         assert!(
-            issues.iter().any(|i| i.contains("using batch=1 heads=32")),
+            issues.iter().any(|i| i.contains("using batch=1"))
+                && issues.iter().any(|i| i.contains("using heads=32")),
             "{issues:?}"
         );
         // One head too large: n shortens.
