@@ -234,7 +234,9 @@ def collect(raw_dir, date=None):
     adapter = adapter or next((r["adapter"] for r in rows if r.get("adapter")), None)
     for path in sorted(glob.glob(os.path.join(raw_dir, "sgemm-*.jsonl"))):
         for line in read_jsonl(path):
-            if line.get("kernel") == "f32":
+            # `flt bench --kernel sgemm` (the SGEMM the low-rank methods
+            # use), or an older build's `flt matmul` f32 line.
+            if line.get("kernel") in ("sgemm", "f32"):
                 rows.append(matmul_row(line, command_of(path), date))
     skips = os.path.join(raw_dir, "skips.jsonl")
     if os.path.exists(skips):

@@ -2,7 +2,7 @@
 # The side-by-side benchmark, meant for ONE call on the GPU machine:
 #   1. `flt bench` once per method (its own process each: --warmup-ms 1000,
 #      --repeats 10, --json, GPU timestamps), exact attention causal and not,
-#      and `flt matmul` (the f32 product) per sgemm size;
+#      and `flt bench --kernel sgemm` (or an older build's `flt matmul`) per sgemm size;
 #   2. benchmarks/torch_reference.py on the same GPU (fp32, TF32 off, CUDA
 #      events, median of 10), after its self-check against naive formulas;
 #   3. collect.py → OUT/results/<gpu>.jsonl, summarize.py → OUT/README.md.
@@ -96,7 +96,11 @@ done
 
 IFS=, read -ra sizes <<<"$SGEMM"
 for s in "${sizes[@]}"; do
-  cmd="$flt matmul --backend gpu --m $s --k $s --n $s --kernel auto --repeats 10 --warmup-ms 1000 --json"
+  if "$flt" bench --help 2>/dev/null | grep -q -- '--kernel'; then
+    cmd="$flt bench --kernel sgemm --backend gpu --m $s --k $s --n $s --repeats 10 --warmup-ms 1000 --json"
+  else # an older flt: its int8 lab's f32 product
+    cmd="$flt matmul --backend gpu --m $s --k $s --n $s --kernel auto --repeats 10 --warmup-ms 1000 --json"
+  fi
   echo "$cmd" >"$raw/sgemm-$s.cmd"
   echo "== $cmd" >&2
   $cmd >"$raw/sgemm-$s.jsonl" 2>"$raw/sgemm-$s.err" || echo "flt matmul $s failed: $(tail -1 "$raw/sgemm-$s.err")" >&2
