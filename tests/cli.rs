@@ -468,7 +468,7 @@ fn sparse_methods_take_their_knobs_from_flags() {
     assert_eq!(r["params"]["buckets"], 4);
     refused(
         &["run", "--method", "full", "--window", "5"],
-        "--window does not apply to full",
+        "window does not apply to full",
     );
     refused(
         &[

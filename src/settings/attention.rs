@@ -246,10 +246,27 @@ impl Settings {
         I: IntoIterator<Item = (K, V)>,
     {
         let mut raw: BTreeMap<String, String> = BTreeMap::new();
+        let mut repeats: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in pairs {
-            raw.insert(k.as_ref().trim().to_string(), v.as_ref().trim().to_string());
+            let (k, v) = (k.as_ref().trim().to_string(), v.as_ref().trim().to_string());
+            repeats.entry(k.clone()).or_default().push(v.clone());
+            raw.insert(k, v);
         }
         let mut issues = Vec::new();
+        for (key, values) in &repeats {
+            if values.len() > 1 && values.iter().any(|v| v != &values[0]) {
+                let last = values.last().map(String::as_str).unwrap_or_default();
+                push_issue(
+                    &mut issues,
+                    key,
+                    format!(
+                        "{key} is given {} times ({}); using the last, {key}={last}",
+                        values.len(),
+                        short_list(values)
+                    ),
+                );
+            }
+        }
         let mut value = |key: &'static str| parse_spec(common(key), raw.get(key), &mut issues);
         let method = MethodId::from_key(value("method").name()).unwrap_or(MethodId::Full);
         let mut s = Settings::for_method(method);
@@ -310,7 +327,25 @@ impl Settings {
         for key in raw.keys() {
             let ours = COMMON.iter().any(|c| c.key == key)
                 || method.info().params.iter().any(|p| p.key == key);
-            if !ours && !known_elsewhere(key) {
+            if ours {
+                continue;
+            }
+            if known_elsewhere(key) {
+                let owners: Vec<&str> = MethodId::ALL
+                    .iter()
+                    .filter(|m| m.info().params.iter().any(|p| p.key == key))
+                    .map(|m| m.key())
+                    .collect();
+                push_issue(
+                    &mut issues,
+                    key,
+                    format!(
+                        "{key} does not apply to {} (a knob of {}); ignored",
+                        method.key(),
+                        short_list(&owners)
+                    ),
+                );
+            } else {
                 push_issue(
                     &mut issues,
                     key,
@@ -547,6 +582,15 @@ impl Settings {
     }
 }
 
+/// "a, b, c" — at most four items, then "… (N in all)".
+fn short_list<T: AsRef<str>>(items: &[T]) -> String {
+    let shown: Vec<&str> = items.iter().take(4).map(AsRef::as_ref).collect();
+    match items.len() {
+        0..=4 => shown.join(", "),
+        n => format!("{}, … ({n} in all)", shown.join(", ")),
+    }
+}
+
 /// Parses a method knob's raw value (its default when absent).
 fn parse_param(spec: &ParamSpec, raw: Option<&String>, issues: &mut Vec<SettingsIssue>) -> u64 {
     let key = spec.key;
@@ -722,11 +766,24 @@ mod tests {
             i,
             vec!["shared-qk=perhaps is not true or false; using false"]
         );
-        // A knob of another method is ignored without complaint (links keep
-        // working when the method changes); an unknown one is reported.
+        // A knob of another method is ignored and says so (the link still
+        // runs); an unknown one is reported; a key given twice with
+        // different values takes the last and says so.
         let (s, i) = parse("method=longformer&window=5&stride=3&wobble=1");
         assert_eq!(s.params["window"], 5);
-        assert_eq!(i, vec!["unknown setting 'wobble'; ignored"]);
+        assert_eq!(
+            i,
+            vec![
+                "stride does not apply to longformer (a knob of sparse-strided, sparse-fixed); ignored",
+                "unknown setting 'wobble'; ignored"
+            ]
+        );
+        let (s, i) = parse("n=64&n=128&d=8&d=8");
+        assert_eq!((s.n, s.d), (128, 8));
+        assert_eq!(
+            i,
+            vec!["n is given 2 times (64, 128); using the last, n=128"]
+        );
         let (s, _) = parse("method=bigbird&window-blocks=4");
         assert_eq!(s.params["window-blocks"], 5);
         assert_eq!(

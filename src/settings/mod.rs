@@ -126,6 +126,55 @@ impl fmt::Display for SettingsIssue {
     }
 }
 
+/// The issues as the page lists them: one line each, except that unknown
+/// settings and knobs of other methods are grouped into one line per kind,
+/// and at most [`MAX_ISSUE_LINES`] lines (the last says how many more) — a
+/// hostile 5000-character query gives a few readable lines, not a hundred.
+pub fn issue_lines(issues: &[SettingsIssue]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut unknown = Vec::new();
+    let mut foreign: Vec<(&str, &str)> = Vec::new();
+    for i in issues {
+        if i.problem.starts_with("unknown setting '") {
+            unknown.push(format!("'{}'", i.key));
+        } else if let Some((_, rest)) = i.problem.split_once(" does not apply to ") {
+            let target = rest.split(" (").next().unwrap_or(rest);
+            foreign.push((i.key.as_str(), target));
+        } else {
+            lines.push(i.to_string());
+        }
+    }
+    let list = |items: &[String]| -> String {
+        let shown: Vec<&str> = items.iter().take(6).map(String::as_str).collect();
+        match items.len() {
+            0..=6 => shown.join(", "),
+            n => format!("{}, … ({n} in all)", shown.join(", ")),
+        }
+    };
+    if let Some((_, target)) = foreign.first() {
+        let keys: Vec<String> = foreign.iter().map(|(k, _)| (*k).to_string()).collect();
+        let verb = if keys.len() == 1 { "does" } else { "do" };
+        lines.push(format!(
+            "{} {verb} not apply to {target}; ignored",
+            list(&keys)
+        ));
+    }
+    match unknown.len() {
+        0 => {}
+        1 => lines.push(format!("unknown setting {}; ignored", unknown[0])),
+        _ => lines.push(format!("unknown settings {}; ignored", list(&unknown))),
+    }
+    if lines.len() > MAX_ISSUE_LINES {
+        let more = lines.len() - (MAX_ISSUE_LINES - 1);
+        lines.truncate(MAX_ISSUE_LINES - 1);
+        lines.push(format!("… and {more} more"));
+    }
+    lines
+}
+
+/// Most lines [`issue_lines`] gives.
+pub const MAX_ISSUE_LINES: usize = 8;
+
 /// Joins pairs into a URL query (`application/x-www-form-urlencoded`, no
 /// leading `?`).
 pub fn query_from_pairs(pairs: &[(String, String)]) -> String {
@@ -342,5 +391,51 @@ pub fn parse_bool(v: &str) -> Option<bool> {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" | "" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod issue_line_tests {
+    use super::*;
+    use crate::settings::attention::Settings;
+
+    #[test]
+    fn a_hostile_query_gives_a_few_grouped_lines() {
+        // 120 unknown keys, two knobs of other methods, one bad value.
+        let mut q = String::from("method=full&n=abc&window=3&stride=2");
+        for i in 0..120 {
+            q.push_str(&format!("&junk{i}=1"));
+        }
+        let (_, issues) = Settings::from_query(&q);
+        assert_eq!(issues.len(), 123);
+        let lines = issue_lines(&issues);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(lines[0].starts_with("n=abc"), "{lines:#?}");
+        assert_eq!(lines[1], "stride, window do not apply to full; ignored");
+        assert!(
+            lines[2].starts_with("unknown settings 'junk0', ")
+                && lines[2].ends_with("… (120 in all); ignored"),
+            "{lines:#?}"
+        );
+        // Many distinct problems: capped, the last line counts the rest.
+        let many: Vec<SettingsIssue> = (0..20)
+            .map(|i| SettingsIssue {
+                key: format!("k{i}"),
+                problem: format!("k{i} is wrong"),
+                fallback: "using 1".into(),
+            })
+            .collect();
+        let lines = issue_lines(&many);
+        assert_eq!(lines.len(), MAX_ISSUE_LINES);
+        assert_eq!(lines.last().unwrap(), "… and 13 more");
+        // One of each kind reads as a sentence.
+        let (_, issues) = Settings::from_query("method=full&window=3&zzz=1");
+        assert_eq!(
+            issue_lines(&issues),
+            vec![
+                "window does not apply to full; ignored",
+                "unknown setting 'zzz'; ignored"
+            ]
+        );
     }
 }

@@ -14,7 +14,7 @@ use flt_explorer::pipeline::scaling::{ScalingReport, Stop, StopKind};
 use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, RunError, resolve_backend};
 use flt_explorer::settings::Settings;
 
-use super::args::{knobs_apply, list, pairs, settings};
+use super::args::{self, knobs_apply, list, pairs, settings};
 use super::{Failure, print};
 
 fn options(m: &ArgMatches) -> GpuRunOptions {
@@ -172,7 +172,16 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     for method in &methods {
         for d in &ds {
             for n in &ns {
-                let mut p = base.clone();
+                // Knobs of the other chosen methods stay out of this run's
+                // settings (knobs_apply checks that each applies to one).
+                let own = |k: &str| {
+                    MethodId::from_key(method).is_none_or(|m| {
+                        m.info().params.iter().any(|p| p.key == k)
+                            || !args::all_params().iter().any(|p| p.key == k)
+                    })
+                };
+                let mut p: Vec<(String, String)> =
+                    base.iter().filter(|(k, _)| own(k)).cloned().collect();
                 p.extend([
                     ("method".into(), method.clone()),
                     ("n".into(), n.clone()),

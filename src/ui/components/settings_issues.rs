@@ -1,8 +1,9 @@
-//! Messages about settings that were invalid and what is used instead.
+//! Messages about settings that were invalid and what is used instead,
+//! grouped ([`issue_lines`]).
 
 use leptos::prelude::*;
 
-use crate::settings::SettingsIssue;
+use crate::settings::{SettingsIssue, issue_lines};
 
 /// The list of settings issues (empty when all is well).
 #[component]
@@ -17,9 +18,9 @@ pub fn SettingsIssues(
             <ul class="issues" data-testid=testid role="alert">
                 {move || {
                     issues
-                        .get()
+                        .with(|i| issue_lines(i))
                         .into_iter()
-                        .map(|i| view! { <li>{i.to_string()}</li> })
+                        .map(|line| view! { <li>{line}</li> })
                         .collect_view()
                 }}
             </ul>

@@ -34,9 +34,37 @@ fn query_settings() -> (Memo<Settings>, Memo<Vec<SettingsIssue>>, Update) {
     let location = use_location();
     let parsed = Memo::new(move |_| Settings::from_page_query(&location.search.get()));
     let settings = Memo::new(move |_| parsed.get().0);
-    let issues = Memo::new(move |_| parsed.get().1);
     let navigate = use_navigate();
     let pathname = location.pathname;
+    // The address is rewritten to the settings actually used (a link with
+    // bad, repeated or foreign values, or in another order); the messages
+    // about what was changed stay shown after the rewrite, until the next
+    // change.
+    let (shown, set_shown) = signal(Vec::<SettingsIssue>::new());
+    let rewriting = StoredValue::new(false);
+    let normalise = navigate.clone();
+    Effect::new(move |_| {
+        let (s, found) = parsed.get();
+        let by_us = rewriting.get_value();
+        rewriting.set_value(false);
+        if !(found.is_empty() && by_us) {
+            set_shown.set(found);
+        }
+        let query = s.to_query();
+        if location.search.get_untracked().trim_start_matches('?') != query {
+            rewriting.set_value(true);
+            normalise(
+                &format!("{}?{query}", pathname.get_untracked()),
+                NavigateOptions {
+                    resolve: false,
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    let issues = Memo::new(move |_| shown.get());
     let update: Box<dyn Fn(&'static str, String)> = Box::new(move |key, value| {
         let query = settings.get_untracked().query_with(key, &value);
         let url = format!("{}?{query}", pathname.get_untracked());
