@@ -24,6 +24,13 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// Whether timestamp queries are enabled.
     pub timestamps: bool,
+    /// The driver and its version (`"NVIDIA 580.159"`, `"llvmpipe Mesa 22.3.6"`),
+    /// as the adapter reports them (part of the autotuner's cache key).
+    pub driver: String,
+    /// With the `subgroups` feature enabled: the adapter's smallest and
+    /// largest subgroup sizes (the flash kernel's row reductions use
+    /// subgroup shuffles only where a row's threads fit the smallest).
+    pub subgroups: Option<(u32, u32)>,
     /// Every program's warm-up keeps the GPU busy (untimed) for at least
     /// this long before its timed repeats, so that a benchmark sees the
     /// clocks a sustained load gets (0: one untimed run; the CLI's
@@ -48,7 +55,7 @@ impl std::fmt::Debug for GpuContext {
 impl GpuContext {
     /// Finds the high-performance adapter (honouring `WGPU_BACKEND` and
     /// friends natively) and creates a device with the adapter's full limits
-    /// and, when offered, `timestamp-query`.
+    /// and, when offered, `timestamp-query` and `subgroups`.
     pub async fn new() -> Result<GpuContext, GpuError> {
         GpuContext::from_adapter(&GpuContext::adapter().await?).await
     }
@@ -78,7 +85,8 @@ impl GpuContext {
         limits: wgpu::Limits,
     ) -> Result<GpuContext, GpuError> {
         let info = adapter.get_info();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("flt.device"),
@@ -114,6 +122,12 @@ impl GpuContext {
             device_type: format!("{:?}", info.device_type),
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            subgroups: features
+                .contains(wgpu::Features::SUBGROUP)
+                .then_some((info.subgroup_min_size, info.subgroup_max_size)),
             warmup_ms: Cell::new(0),
             uncaptured,
             modules: RefCell::new(HashMap::new()),
