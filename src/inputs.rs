@@ -340,6 +340,135 @@ impl Inputs {
     }
 }
 
+/// Most heads and most batch items of one run.
+pub const MAX_HEADS: usize = 64;
+/// Most elements of one of the stacked Q, K, V, O (B·H·n·d): 2²⁷ f32 are
+/// 512 MiB, past which a run would exhaust a browser tab or a small GPU
+/// before its limits are even asked.
+pub const MAX_STACKED_ELEMENTS: usize = 1 << 27;
+
+/// B·H independent attention heads of one shape — multi-head attention's
+/// heads over a batch of sequences (Vaswani et al. 2017, §3.2.2: each head
+/// attends with its own Q, K, V). Item `b·H + h` is batch item b's head h;
+/// every head is n × d (V n × dᵥ). GPU kernels take them stacked,
+/// `[B·H, n, d]` row-major (head stride n·d), and index the head from the
+/// dispatch.
+#[derive(Debug, Clone)]
+pub struct Heads {
+    /// Sequences in the batch (B).
+    pub batch: usize,
+    /// Heads per sequence (H).
+    pub heads: usize,
+    /// The B·H heads' inputs, item b·H + h.
+    pub items: Vec<std::rc::Rc<Inputs>>,
+}
+
+impl Heads {
+    /// One head: the single-head problem every method runs.
+    pub fn single(inputs: std::rc::Rc<Inputs>) -> Heads {
+        Heads {
+            batch: 1,
+            heads: 1,
+            items: vec![inputs],
+        }
+    }
+
+    /// B·H seeded heads of `kind`: head 0 is exactly
+    /// `Inputs::generate(kind, n, d, seed, qk_scale)` (its digest and a
+    /// one-head run's figures are unchanged by asking for more heads);
+    /// head i > 0 draws from [`derive_seed`]`(seed, "head", i)`.
+    pub fn generate(
+        kind: InputSource,
+        (n, d): (usize, usize),
+        seed: u64,
+        qk_scale: f64,
+        (batch, heads): (usize, usize),
+    ) -> Heads {
+        let count = batch * heads;
+        let items = (0..count)
+            .map(|i| {
+                let s = if i == 0 {
+                    seed
+                } else {
+                    derive_seed(seed, "head", i as u64)
+                };
+                std::rc::Rc::new(Inputs::generate(kind, n, d, s, qk_scale))
+            })
+            .collect();
+        Heads {
+            batch,
+            heads,
+            items,
+        }
+    }
+
+    /// B·H.
+    pub fn count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Head 0 (its views are the ones shown).
+    pub fn first(&self) -> &Inputs {
+        &self.items[0]
+    }
+
+    /// Sequence length.
+    pub fn n(&self) -> usize {
+        self.first().n()
+    }
+
+    /// Query/key width.
+    pub fn d(&self) -> usize {
+        self.first().d()
+    }
+
+    /// Value width.
+    pub fn dv(&self) -> usize {
+        self.first().dv()
+    }
+
+    /// Q of every head, stacked `[B·H, n, d]` row-major, for upload.
+    pub fn stacked_q(&self) -> Vec<f32> {
+        self.stacked(|x| &x.q)
+    }
+
+    /// K of every head, stacked `[B·H, n, d]`.
+    pub fn stacked_k(&self) -> Vec<f32> {
+        self.stacked(|x| &x.k)
+    }
+
+    /// V of every head, stacked `[B·H, n, dᵥ]`.
+    pub fn stacked_v(&self) -> Vec<f32> {
+        self.stacked(|x| &x.v)
+    }
+
+    fn stacked(&self, which: fn(&Inputs) -> &Array2<f32>) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.count() * which(self.first()).len());
+        for x in &self.items {
+            out.extend(which(x).iter().copied());
+        }
+        out
+    }
+
+    /// The heads whose rows the error figures check: the first, the last
+    /// and one between (each once) — a head-offset bug in a batched kernel
+    /// shows in the last head first.
+    pub fn checked(&self) -> Vec<usize> {
+        let last = self.count() - 1;
+        let mut out = vec![0, last / 2, last];
+        out.dedup();
+        out
+    }
+
+    /// A digest of every head's Q, K and V (head 0's alone is
+    /// [`Inputs::digest`]).
+    pub fn digest(&self) -> String {
+        let arrays: Vec<&Array2<f32>> =
+            self.items.iter().flat_map(|x| [&x.q, &x.k, &x.v]).collect();
+        digest(&arrays)
+    }
+}
+
 /// Fingerprint of the exact bits of some matrices (FNV-1a over each one's
 /// shape and f32 bits): equal on the page and natively for equal data.
 pub fn digest(arrays: &[&Array2<f32>]) -> String {

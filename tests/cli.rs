@@ -721,3 +721,81 @@ fn a_closed_pipe_or_a_full_disk_ends_with_a_message_not_a_panic() {
         "{err}"
     );
 }
+
+#[test]
+fn heads_and_batch_run_every_head_and_say_which_were_checked() {
+    let dir = scratch("heads");
+    let out = dir.join("o.npy");
+    let m = json(&flt(&[
+        "run",
+        "--method",
+        "linear",
+        "--n",
+        "24",
+        "--d",
+        "4",
+        "--heads",
+        "3",
+        "--batch",
+        "2",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "1",
+        "--out",
+        &out.display().to_string(),
+        "--json",
+    ]));
+    assert_eq!(
+        (m["heads"].as_u64(), m["batch"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(m["checked_heads"], serde_json::json!([0, 2, 5]));
+    assert!(
+        m["flops_algorithmic_formula"]
+            .as_str()
+            .unwrap()
+            .starts_with("6 heads × (")
+    );
+    // The output is every head, head after head.
+    assert_eq!(load_npy(&out).unwrap().dim(), (6 * 24, 4));
+    // One head keeps the old schema's values.
+    let one = json(&flt(&[
+        "run",
+        "--method",
+        "linear",
+        "--n",
+        "24",
+        "--d",
+        "4",
+        "--backend",
+        "cpu",
+        "--json",
+    ]));
+    assert_eq!(
+        (one["heads"].as_u64(), one["batch"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(one.get("checked_heads").is_none());
+    assert_eq!(
+        one["inputs_digest"], m["inputs_digest"],
+        "head 0 is the one-head problem"
+    );
+    // Files are one head.
+    let x = Inputs::seeded(8, 2, 1);
+    refused(
+        &[
+            "run",
+            "--q",
+            &save(&dir, "q.npy", &x.q),
+            "--k",
+            &save(&dir, "k.npy", &x.k),
+            "--v",
+            &save(&dir, "v.npy", &x.v),
+            "--heads",
+            "2",
+        ],
+        "one head",
+    );
+    refused(&["run", "--heads", "nope"], "heads");
+}

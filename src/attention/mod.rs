@@ -31,7 +31,7 @@ use crate::data::count::Counted;
 use crate::data::shape::{RowPattern, Shape};
 
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{InputSource, Inputs};
+use crate::inputs::{Heads, InputSource, Inputs};
 
 /// A boxed, not-necessarily-`Send` future (wgpu's web futures are `!Send`).
 pub use crate::data::LocalFuture;
@@ -577,6 +577,22 @@ pub trait AttentionMethod: Sync {
         config: &'a Config<'a>,
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>>;
+
+    /// Runs the method's GPU kernels over B·H heads at once — every pass
+    /// one dispatch over (batch × head), never a loop of launches. The
+    /// output is `[B·H·n, dᵥ]`, head after head; views (pooled map,
+    /// pattern, factors) are head 0's. `None`: the method's kernels are not
+    /// batched yet; the pipeline then runs the heads on the CPU twin (or
+    /// refuses when the GPU was asked for by name).
+    fn run_gpu_heads<'a>(
+        &'a self,
+        _ctx: &'a GpuContext,
+        _heads: &'a Heads,
+        _config: &'a Config<'a>,
+        _options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        None
+    }
 }
 
 /// Helpers for the methods' unit tests.

@@ -29,7 +29,7 @@ use crate::data::shape::Shape;
 use crate::data::stats::{errors, max_abs_diff, sample_rows, select_rows};
 use crate::data::timing::Timing;
 use crate::gpu::{GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{InputSource, Inputs};
+use crate::inputs::{Heads, InputSource, Inputs};
 
 /// One attention problem: a plain value, no UI types inside.
 #[derive(Debug, Clone)]
@@ -44,8 +44,10 @@ pub struct AttentionProblem {
     pub seed: u64,
     /// The factor Q and K were multiplied by (generated inputs).
     pub qk_scale: f64,
-    /// Q, K, V.
+    /// Q, K, V (of head 0 when there are several).
     pub inputs: Rc<Inputs>,
+    /// B·H heads, `inputs` their item 0 (`None`: the one head `inputs`).
+    pub heads: Option<Rc<Heads>>,
     /// Repeats and GPU tuning.
     pub options: GpuRunOptions,
     /// The GPU was asked for by name: a kernel that does not fit the adapter
@@ -77,6 +79,7 @@ impl AttentionProblem {
             seed,
             qk_scale,
             inputs: Rc::new(Inputs::generate(source, n, d, seed, qk_scale)),
+            heads: None,
             options: GpuRunOptions::default(),
             gpu_required: false,
             qkv: None,
@@ -89,6 +92,33 @@ impl AttentionProblem {
             self.params.insert(key.to_string(), *value);
         }
         self
+    }
+
+    /// The same over `batch` × `heads` seeded heads of its inputs' kind
+    /// (head 0 stays its inputs).
+    ///
+    /// # Panics
+    /// If its inputs were loaded from files (`.npy` inputs are one head).
+    pub fn with_heads(mut self, batch: usize, heads: usize) -> AttentionProblem {
+        self.heads = (batch * heads > 1).then(|| {
+            let x = &self.inputs;
+            Rc::new(Heads::generate(
+                x.source,
+                (x.n(), x.d()),
+                self.seed,
+                self.qk_scale,
+                (batch, heads),
+            ))
+        });
+        if let Some(h) = &self.heads {
+            self.inputs = h.items[0].clone();
+        }
+        self
+    }
+
+    /// B·H.
+    pub fn head_count(&self) -> usize {
+        self.heads.as_ref().map_or(1, |h| h.count())
     }
 
     /// The same, causal or not.
@@ -174,8 +204,18 @@ pub struct AttentionFigures {
     /// Mean over the checked rows of the exact attention mass that falls on
     /// the pairs the pattern computes: what the pattern keeps.
     pub mass_in_pattern: f64,
-    /// How many rows the error figures compare.
+    /// How many rows the error figures compare (per checked head).
     pub checked_rows: usize,
+    /// Heads per sequence (H).
+    #[serde(default = "one")]
+    pub heads: usize,
+    /// Sequences in the batch (B).
+    #[serde(default = "one")]
+    pub batch: usize,
+    /// The heads (item b·H + h) whose checked rows the error figures and
+    /// cross-checks cover, beside head 0 (empty for one head).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checked_heads: Vec<usize>,
     /// Quantized attention: bits of Q, K and V (absent: f32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qkv_bits: Option<u32>,
@@ -190,6 +230,27 @@ pub struct AttentionFigures {
     /// (`rel_err` stays against exact attention on the f32 inputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rel_err_vs_f32: Option<f64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl AttentionFigures {
+    /// What the error figures cover, in words: "256 of 4096 rows", and
+    /// with several heads "… in each of heads 0, 7, 15 (of 16)".
+    pub fn checked_text(&self) -> String {
+        let rows = format!("{} of {} rows", self.checked_rows, self.n);
+        if self.checked_heads.is_empty() {
+            return rows;
+        }
+        let heads: Vec<String> = self.checked_heads.iter().map(|h| h.to_string()).collect();
+        format!(
+            "{rows} in each of heads {} (of {})",
+            heads.join(", "),
+            self.heads * self.batch
+        )
+    }
 }
 
 /// An attention run's report: `flt run --json`, the page's raw data.
@@ -339,15 +400,10 @@ async fn count_pattern(
     Ok((pooler.pairs, pooler.finish()))
 }
 
-/// rel_err of the two baselines on the checked rows: the mean of V (uniform
-/// attention over the keys each query sees) and zeros.
-fn baselines(reference: &ExactReference<'_>, rows: &[usize], exact: &Array2<f64>) -> (f64, f64) {
-    let uniform = reference.uniform_rows(rows).mapv(|x| x as f32);
-    let zeros = Array2::<f32>::zeros(exact.dim());
-    (
-        errors(uniform.view(), exact.view()).rel_err,
-        errors(zeros.view(), exact.view()).rel_err,
-    )
+/// The mean-of-V baseline's output on the checked rows: uniform attention
+/// over the keys each query sees (the zero baseline needs no output).
+fn mean_of_v(reference: &ExactReference<'_>, rows: &[usize]) -> Array2<f32> {
+    reference.uniform_rows(rows).mapv(|x| x as f32)
 }
 
 /// What a run knows before any kernel runs: the twin, the rows the errors
@@ -446,6 +502,9 @@ fn figures(info: &MethodInfo, problem: &AttentionProblem, p: &Prepared<'_>) -> A
         tile_pairs: None,
         mass_in_pattern: 1.0,
         checked_rows: p.rows.len(),
+        heads: problem.heads.as_ref().map_or(1, |h| h.heads),
+        batch: problem.heads.as_ref().map_or(1, |h| h.batch),
+        checked_heads: Vec::new(),
         qkv_bits: None,
         qkv_scales: None,
         qkv_sqnr_db: None,
@@ -476,6 +535,12 @@ pub async fn run_method(
     let Some(q) = problem.qkv else {
         return run_on(method, problem, &problem.inputs, backend, host).await;
     };
+    if problem.head_count() > 1 {
+        return Err(MethodError::Unsupported(
+            "quantized Q, K, V (qkv-bits) run on one head; use heads=1 batch=1".into(),
+        )
+        .into());
+    }
     let quantized = quantize_inputs(&problem.inputs, &q, backend, host).await?;
     let on_quantized = AttentionProblem {
         inputs: Rc::new(quantized.inputs),
@@ -527,11 +592,15 @@ async fn run_on(
 ) -> Result<Measurement, RunError> {
     let info = method.info();
     let p = prepare(method, problem, reference_inputs, host).await?;
+    let heads = problem.heads.as_deref().filter(|h| h.count() > 1);
+    let count = heads.map_or(1, Heads::count) as u64;
+    let per_head =
+        |c: Counted| Counted::new(c.value * count, heads_formula(count as usize, &c.formula));
     let mut env = Envelope::new(AttentionLab::FAMILY, info.key, info.label, backend.key());
     let (flops, bytes) = p.cost.executed();
-    env.executed(flops, bytes);
+    env.executed(per_head(flops), per_head(bytes));
     let (flops, bytes) = p.cost.needed();
-    env.needed(flops, bytes);
+    env.needed(per_head(flops), per_head(bytes));
     let mut fig = figures(info, problem, &p);
     let gpu = match backend {
         Backend::Gpu(ctx) => on_gpu(method, problem, ctx, &mut env, host).await?,
@@ -545,12 +614,18 @@ async fn run_on(
         }
     };
     let (output, mut artifacts) = match gpu {
-        Some(out) => from_gpu(out, &p, &mut env, &mut fig, host).await?,
+        Some(out) => {
+            let (output, artifacts) = from_gpu(out, &p, &mut env, &mut fig, host).await?;
+            if let Some(heads) = heads {
+                cross_check_heads(method, problem, heads, &output, &p, &mut env, host).await?;
+            }
+            (output, artifacts)
+        }
         None => on_cpu(method, problem, &p, &mut env, host).await?,
     };
     artifacts.fill_from(p.twin.views());
     artifacts.fill_from(Artifacts::new().with(Artifact::Pattern(p.pattern.clone())));
-    errors_against_reference(&output, &p, &mut fig, host).await?;
+    errors_against_reference(method, problem, &output, &p, &mut fig, host).await?;
     check_finite(&output, &artifacts, &env, &fig, backend)?;
     artifacts.put(Artifact::Output(output));
     host.progress("done", 1.0);
@@ -572,10 +647,30 @@ async fn on_gpu(
 ) -> Result<Option<(GpuOutput, String, String)>, RunError> {
     host.progress("running the GPU kernels", 0.05);
     let config = problem.config();
-    match method
-        .run_gpu(ctx, &problem.inputs, &config, &problem.options)
-        .await
-    {
+    let run = match problem.heads.as_deref().filter(|h| h.count() > 1) {
+        None => method.run_gpu(ctx, &problem.inputs, &config, &problem.options),
+        Some(heads) => match method.run_gpu_heads(ctx, heads, &config, &problem.options) {
+            Some(run) => run,
+            None => {
+                let why = format!(
+                    "{}'s GPU kernels run one head at a time so far, and B·H = {} heads were asked for",
+                    method.info().label,
+                    heads.count()
+                );
+                if problem.gpu_required {
+                    return Err(MethodError::Unsupported(format!(
+                        "{why}; run them on the CPU twin (backend cpu) or with heads=1 batch=1"
+                    ))
+                    .into());
+                }
+                env.notes
+                    .push(format!("{why}: every head runs on the CPU twin"));
+                env.backend = "cpu".into();
+                return Ok(None);
+            }
+        },
+    };
+    match run.await {
         Ok(out) => Ok(Some((out, ctx.adapter_name.clone(), ctx.api.clone()))),
         Err(e @ GpuError::TooLarge { .. }) if !problem.gpu_required => {
             env.notes
@@ -639,8 +734,36 @@ async fn on_cpu(
     let config = problem.config();
     let repeats = problem.options.repeats.max(1) as usize;
     let build = || method.cpu_twin(inputs, &config);
-    let (output, map, samples) = cpu_pass(&build, (n, dv), repeats, p.per_chunk, host).await?;
+    let (mut output, map, mut samples) =
+        cpu_pass(&build, (n, dv), repeats, p.per_chunk, host).await?;
+    // Further heads: each its own twin, one after the other (a CPU has no
+    // dispatch over heads); a repeat's time is the sum over the heads.
+    let heads = problem.heads.as_deref().filter(|h| h.count() > 1);
+    let count = heads.map_or(1, Heads::count);
+    if let Some(heads) = heads {
+        let mut stacked = Array2::zeros((count * n, dv));
+        stacked.slice_mut(s![..n, ..]).assign(&output);
+        for (h, head) in heads.items.iter().enumerate().skip(1) {
+            host.progress(&format!("CPU twin, head {} of {count}", h + 1), 0.1);
+            let build = || method.cpu_twin(head, &config);
+            let (o, _, t) = cpu_pass(&build, (n, dv), repeats, p.per_chunk, host).await?;
+            stacked.slice_mut(s![h * n..(h + 1) * n, ..]).assign(&o);
+            samples.iter_mut().zip(t).for_each(|(a, b)| *a += b);
+        }
+        output = stacked;
+    }
     let executed = p.twin.cost(p.pairs);
+    let executed = crate::attention::TwinCost {
+        flops: Counted::new(
+            executed.flops.value * count as u64,
+            heads_formula(count, &executed.flops.formula),
+        ),
+        bytes: Counted::new(
+            executed.bytes.value * count as u64,
+            heads_formula(count, &executed.bytes.formula),
+        ),
+        memory: executed.memory,
+    };
     env.adapter = "CPU twin, f32".into();
     env.api = "ndarray".into();
     env.kernel = KernelKind::CpuTwin;
@@ -655,16 +778,71 @@ async fn on_cpu(
             format!("CPU twin: {}", executed.bytes.formula),
         ),
     );
-    env.memory_bytes = executed.memory.value + (4 * n * dv) as u64;
-    env.memory_formula = format!("{} + 4ndᵥ (the output)", executed.memory.formula);
+    env.memory_bytes = executed.memory.value + (4 * count * n * dv) as u64;
+    env.memory_formula = match count {
+        1 => format!("{} + 4ndᵥ (the output)", executed.memory.formula),
+        _ => format!(
+            "{} (one head's twin at a time) + 4·{count}·ndᵥ (the outputs)",
+            executed.memory.formula
+        ),
+    };
     env.timed(samples, Timing::WallClock);
     env.notes.extend(p.twin.notes());
     Ok((output, Artifacts::new().with(Artifact::Weights(map))))
 }
 
+/// A count's formula for `count` heads.
+fn heads_formula(count: usize, formula: &str) -> String {
+    match count {
+        1 => formula.to_string(),
+        _ => format!("{count} heads × ({formula})"),
+    }
+}
+
+/// Rows `h·n ..` of a stacked `[B·H·n, dᵥ]` output: head `h`'s rows `rows`.
+fn head_rows(output: &Array2<f32>, h: usize, n: usize, rows: &[usize]) -> Array2<f32> {
+    select_rows(output.slice(s![h * n..(h + 1) * n, ..]), rows)
+}
+
+/// Cross-checks the checked heads past head 0 (which [`from_gpu`] checked)
+/// against their own twins: a batched kernel that reads or writes the wrong
+/// head shows here.
+async fn cross_check_heads(
+    method: &dyn AttentionMethod,
+    problem: &AttentionProblem,
+    heads: &Heads,
+    output: &Array2<f32>,
+    p: &Prepared<'_>,
+    env: &mut Envelope,
+    host: &dyn Host,
+) -> Result<(), RunError> {
+    let (n, dv) = (heads.n(), heads.dv());
+    if output.nrows() != heads.count() * n {
+        return Err(RunError::NotFinite(format!(
+            "GPU output of {} rows for {} heads of n = {n}",
+            output.nrows(),
+            heads.count()
+        )));
+    }
+    let config = problem.config();
+    let mut worst = env.gpu_cpu_max_abs_err.unwrap_or(0.0);
+    for h in heads.checked().into_iter().filter(|&h| h > 0) {
+        let twin = method.cpu_twin(&heads.items[h], &config)?;
+        let expect = twin_rows(&*twin, &p.rows, dv, p.per_chunk, host).await?;
+        let diff = max_abs_diff(head_rows(output, h, n, &p.rows).view(), expect.view());
+        env.cross_checks.insert(format!("head {h}"), diff);
+        worst = worst.max(diff);
+    }
+    env.gpu_cpu_max_abs_err = Some(worst);
+    Ok(())
+}
+
 /// rel_err, max_abs_err, the baselines and the mass in the pattern, against
-/// the exact reference in f64 on the checked rows.
+/// the exact reference in f64 on the checked rows of the checked heads
+/// (head 0 alone for one head), all rows taken together.
 async fn errors_against_reference(
+    method: &dyn AttentionMethod,
+    problem: &AttentionProblem,
     output: &Array2<f32>,
     p: &Prepared<'_>,
     fig: &mut AttentionFigures,
@@ -672,12 +850,32 @@ async fn errors_against_reference(
 ) -> Result<(), RunError> {
     host.progress("exact f64 reference on the checked rows", 0.9);
     let dv = output.ncols();
-    let (exact, mass) = exact_rows(&p.reference, &*p.twin, &p.rows, dv, p.per_chunk, host).await?;
-    let e = errors(select_rows(output.view(), &p.rows).view(), exact.view());
+    let n = problem.inputs.n();
+    let (mut exact, mut mass) =
+        exact_rows(&p.reference, &*p.twin, &p.rows, dv, p.per_chunk, host).await?;
+    let mut got = select_rows(output.view(), &p.rows);
+    let mut uniform = mean_of_v(&p.reference, &p.rows);
+    if let Some(heads) = problem.heads.as_deref().filter(|h| h.count() > 1) {
+        let config = problem.config();
+        for h in heads.checked().into_iter().filter(|&h| h > 0) {
+            let x = &heads.items[h];
+            let twin = method.cpu_twin(x, &config)?;
+            let reference = ExactReference::for_model(x, problem.causal, p.model);
+            let (e, m) = exact_rows(&reference, &*twin, &p.rows, dv, p.per_chunk, host).await?;
+            uniform =
+                ndarray::concatenate![ndarray::Axis(0), uniform, mean_of_v(&reference, &p.rows)];
+            exact = ndarray::concatenate![ndarray::Axis(0), exact, e];
+            got = ndarray::concatenate![ndarray::Axis(0), got, head_rows(output, h, n, &p.rows)];
+            mass.extend(m);
+        }
+        fig.checked_heads = heads.checked();
+    }
+    let e = errors(got.view(), exact.view());
     fig.rel_err = e.rel_err;
     fig.max_abs_err = e.max_abs_err;
-    (fig.baseline_mean_v_rel_err, fig.baseline_zero_rel_err) =
-        baselines(&p.reference, &p.rows, &exact);
+    fig.baseline_mean_v_rel_err = errors(uniform.view(), exact.view()).rel_err;
+    fig.baseline_zero_rel_err =
+        errors(Array2::<f32>::zeros(exact.dim()).view(), exact.view()).rel_err;
     fig.mass_in_pattern = mass.iter().sum::<f64>() / mass.len().max(1) as f64;
     Ok(())
 }
@@ -751,6 +949,104 @@ mod tests {
         let mut p = problem(query);
         p.options.repeats = repeats;
         pollster::block_on(run(&p, &Backend::Cpu { reason: None }, &Quiet)).expect("CPU run")
+    }
+
+    #[test]
+    fn several_heads_run_each_head_on_its_own_inputs() {
+        // B·H = 2·3 heads on the CPU twin: each block of the stacked output
+        // is that head's own single-head run (a twin fed head 0's inputs for
+        // every head fails the block comparison), head 0 is the one-head
+        // problem unchanged, and the error figures cover heads 0, 2, 5.
+        let one = problem("method=longformer&n=40&d=8&window=3&global=1");
+        let heads = one.clone().with_heads(2, 3);
+        assert!(Rc::ptr_eq(
+            &heads.inputs,
+            &heads.heads.as_ref().unwrap().items[0]
+        ));
+        assert_eq!(heads.inputs.digest(), one.inputs.digest());
+        let cpu = Backend::Cpu { reason: None };
+        let out = pollster::block_on(run(&heads, &cpu, &Quiet)).expect("heads");
+        let f = &out.figures;
+        assert_eq!(
+            (f.batch, f.heads, f.checked_heads.clone()),
+            (2, 3, vec![0, 2, 5])
+        );
+        assert!(
+            f.checked_text().contains("heads 0, 2, 5 (of 6)"),
+            "{}",
+            f.checked_text()
+        );
+        let stacked = out.artifacts.output().expect("output");
+        assert_eq!(stacked.dim(), (6 * 40, 8));
+        let all = heads.heads.as_ref().unwrap();
+        for h in [0, 4, 5] {
+            let single = AttentionProblem {
+                inputs: all.items[h].clone(),
+                ..one.clone()
+            };
+            let alone = pollster::block_on(run(&single, &cpu, &Quiet)).expect("one head");
+            let expect = alone.artifacts.output().unwrap();
+            assert_eq!(
+                stacked.slice(s![h * 40..(h + 1) * 40, ..]),
+                expect.view(),
+                "head {h}"
+            );
+        }
+        assert_ne!(
+            stacked.slice(s![0..40, ..]),
+            stacked.slice(s![200..240, ..]),
+            "heads drew the same inputs"
+        );
+        // Costs scale with the heads; the errors stay relative.
+        let single = pollster::block_on(run(&one, &cpu, &Quiet)).unwrap();
+        assert_eq!(
+            out.envelope.flops_algorithmic,
+            6 * single.envelope.flops_algorithmic
+        );
+        assert_eq!(
+            out.envelope.bytes_compulsory,
+            6 * single.envelope.bytes_compulsory
+        );
+        assert!(
+            out.envelope
+                .flops_algorithmic_formula
+                .starts_with("6 heads × (")
+        );
+        assert!(f.rel_err.is_finite() && (f.rel_err - single.figures.rel_err).abs() < 0.5);
+        assert!(f.baseline_mean_v_rel_err > 0.0 && f.baseline_zero_rel_err == 1.0);
+    }
+
+    #[test]
+    fn several_heads_without_batched_kernels_say_so_or_refuse() {
+        let Some(ctx) = pollster::block_on(crate::gpu::GpuContext::new()).ok() else {
+            return;
+        };
+        let gpu = Backend::Gpu(Rc::new(ctx));
+        let mut p = problem("method=reformer&n=32&d=8&buckets=2&chunk=16").with_heads(1, 2);
+        // Reformer's kernels are not batched yet (the seam's default).
+        let fallback = pollster::block_on(run(&p, &gpu, &Quiet)).expect("falls back");
+        assert_eq!(fallback.envelope.backend, "cpu");
+        assert!(
+            fallback
+                .envelope
+                .notes
+                .iter()
+                .any(|n| n.contains("one head at a time")),
+            "{:?}",
+            fallback.envelope.notes
+        );
+        p.gpu_required = true;
+        let refused = pollster::block_on(run(&p, &gpu, &Quiet)).unwrap_err();
+        assert!(matches!(refused, RunError::Method(_)), "{refused}");
+        assert!(refused.to_string().contains("backend cpu"), "{refused}");
+        // Quantized Q, K, V run one head.
+        p.gpu_required = false;
+        p.qkv = Some(QkvQuant {
+            bits: 8,
+            per_channel: false,
+        });
+        let refused = pollster::block_on(run(&p, &Backend::Cpu { reason: None }, &Quiet));
+        assert!(refused.unwrap_err().to_string().contains("heads=1"));
     }
 
     #[test]

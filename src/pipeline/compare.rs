@@ -92,6 +92,7 @@ impl CompareProblem {
             seed: self.seed,
             qk_scale: QK_SCALE,
             inputs: self.inputs.clone(),
+            heads: None,
             options: self.options.clone(),
             gpu_required: self.gpu_required,
             qkv: None,

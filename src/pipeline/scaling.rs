@@ -1002,6 +1002,7 @@ fn point_problem(
         seed: problem.seed,
         qk_scale: 1.0,
         inputs: inputs.clone(),
+        heads: None,
         options: GpuRunOptions {
             repeats,
             // The n×n matrix of exact attention feeds its heatmap; a sweep

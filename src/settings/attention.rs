@@ -13,7 +13,7 @@ use super::{
 use crate::attention::{MethodId, ParamSpec, ParamValues};
 use crate::data::shape::Shape;
 use crate::gpu::GpuRunOptions;
-use crate::inputs::{InputSource, Inputs, MAX_D, MAX_N};
+use crate::inputs::{Heads, InputSource, Inputs, MAX_D, MAX_HEADS, MAX_N, MAX_STACKED_ELEMENTS};
 pub use crate::pipeline::BackendChoice;
 use crate::pipeline::attention::AttentionProblem;
 use crate::pipeline::qkv::QkvQuant;
@@ -73,6 +73,26 @@ pub const COMMON: &[Spec] = &[
             min: 1,
             max: MAX_D as u64,
             default: DEFAULT_D as u64,
+        },
+    },
+    Spec {
+        key: "heads",
+        label: "Heads H",
+        help: "attention heads per sequence, each with its own seeded Q, K, V, run in one dispatch",
+        kind: Kind::Int {
+            min: 1,
+            max: MAX_HEADS as u64,
+            default: 1,
+        },
+    },
+    Spec {
+        key: "batch",
+        label: "Batch B",
+        help: "sequences in the batch (B·H heads in all)",
+        kind: Kind::Int {
+            min: 1,
+            max: MAX_HEADS as u64,
+            default: 1,
         },
     },
     Spec {
@@ -160,6 +180,11 @@ pub struct Settings {
     pub n: usize,
     /// Head dimension, 1 ..= [`MAX_D`].
     pub d: usize,
+    /// Heads per sequence (H), 1 ..= [`MAX_HEADS`].
+    pub heads: usize,
+    /// Sequences in the batch (B), 1 ..= [`MAX_HEADS`]; B·H·n·max(d, dᵥ)
+    /// ≤ [`MAX_STACKED_ELEMENTS`].
+    pub batch: usize,
     /// Seed of the inputs and of any random choice of the method.
     pub seed: u64,
     /// Mask keys j > i.
@@ -191,6 +216,8 @@ impl Settings {
             method,
             n: DEFAULT_N,
             d: DEFAULT_D,
+            heads: 1,
+            batch: 1,
             seed: DEFAULT_SEED,
             causal: false,
             backend: BackendChoice::Auto,
@@ -226,6 +253,8 @@ impl Settings {
         let mut s = Settings::for_method(method);
         s.n = value("n").int() as usize;
         s.d = value("d").int() as usize;
+        s.heads = value("heads").int() as usize;
+        s.batch = value("batch").int() as usize;
         s.seed = value("seed").int();
         s.causal = value("causal").flag();
         s.backend = BackendChoice::ALL
@@ -270,6 +299,7 @@ impl Settings {
             }
             s.causal = true;
         }
+        s.fit_heads(&mut issues);
         let known_elsewhere = |k: &str| {
             MethodId::ALL
                 .iter()
@@ -306,6 +336,8 @@ impl Settings {
                     "method" => Some(self.method.key().to_string()),
                     "n" => Some(self.n.to_string()),
                     "d" => Some(self.d.to_string()),
+                    "heads" => (self.heads != 1).then(|| self.heads.to_string()),
+                    "batch" => (self.batch != 1).then(|| self.batch.to_string()),
                     "seed" => Some(self.seed.to_string()),
                     "causal" => Some(self.causal.to_string()),
                     "backend" => (self.backend != BackendChoice::Auto)
@@ -335,22 +367,77 @@ impl Settings {
         out
     }
 
+    /// B·H.
+    pub fn head_count(&self) -> usize {
+        self.heads * self.batch
+    }
+
+    /// Keeps B·H·n·d within [`MAX_STACKED_ELEMENTS`]: a smaller batch, then
+    /// fewer heads, with a message saying which and why.
+    fn fit_heads(&mut self, issues: &mut Vec<SettingsIssue>) {
+        let per_head = self.n * self.d;
+        let fits = |b: usize, h: usize| b * h * per_head <= MAX_STACKED_ELEMENTS;
+        if fits(self.batch, self.heads) {
+            return;
+        }
+        let asked = (self.batch, self.heads);
+        while !fits(self.batch, self.heads) && self.batch > 1 {
+            self.batch -= 1;
+        }
+        while !fits(self.batch, self.heads) && self.heads > 1 {
+            self.heads -= 1;
+        }
+        push_issue(
+            issues,
+            if self.heads != asked.1 {
+                "heads"
+            } else {
+                "batch"
+            },
+            format!(
+                "batch {} × heads {} × n {} × d {} is {} elements per matrix, above the {} a run may hold; using batch={} heads={}",
+                asked.0,
+                asked.1,
+                self.n,
+                self.d,
+                asked.0 * asked.1 * per_head,
+                MAX_STACKED_ELEMENTS,
+                self.batch,
+                self.heads
+            ),
+        );
+    }
+
     /// The problem these settings describe, on seeded inputs, with these
     /// run options; `gpu_required` when the GPU was asked for by name.
     pub fn problem(&self, options: GpuRunOptions) -> AttentionProblem {
-        AttentionProblem {
-            method: self.method,
-            params: self.params.clone(),
-            causal: self.causal || self.method.method().always_causal().is_some(),
-            seed: self.seed,
-            qk_scale: self.qk_scale,
-            inputs: Rc::new(Inputs::generate(
+        let heads = (self.head_count() > 1).then(|| {
+            Rc::new(Heads::generate(
+                self.inputs,
+                (self.n, self.d),
+                self.seed,
+                self.qk_scale,
+                (self.batch, self.heads),
+            ))
+        });
+        let inputs = match &heads {
+            Some(h) => h.items[0].clone(),
+            None => Rc::new(Inputs::generate(
                 self.inputs,
                 self.n,
                 self.d,
                 self.seed,
                 self.qk_scale,
             )),
+        };
+        AttentionProblem {
+            method: self.method,
+            params: self.params.clone(),
+            causal: self.causal || self.method.method().always_causal().is_some(),
+            seed: self.seed,
+            qk_scale: self.qk_scale,
+            inputs,
+            heads,
             options,
             gpu_required: self.backend == BackendChoice::Gpu,
             qkv: (self.qkv_bits > 0).then_some(QkvQuant {
@@ -448,6 +535,36 @@ mod tests {
     fn parse(q: &str) -> (Settings, Vec<String>) {
         let (s, issues) = Settings::from_query(q);
         (s, issues.into_iter().map(|i| i.to_string()).collect())
+    }
+
+    #[test]
+    fn heads_and_batch_parse_stay_out_of_default_links_and_fit_memory() {
+        let (s, issues) = parse("method=full&n=1024&d=64&heads=16&batch=2");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!((s.heads, s.batch, s.head_count()), (16, 2, 32));
+        assert!(
+            s.to_query().contains("heads=16&batch=2"),
+            "{}",
+            s.to_query()
+        );
+        let p = s.problem(GpuRunOptions::default());
+        assert_eq!(p.head_count(), 32);
+        assert_eq!(p.heads.as_ref().unwrap().checked(), vec![0, 15, 31]);
+        // One head: no keys in the link, no Heads in the problem.
+        let (one, _) = parse("method=full&n=64&d=8");
+        assert!(!one.to_query().contains("heads") && !one.to_query().contains("batch"));
+        assert!(one.problem(GpuRunOptions::default()).heads.is_none());
+        // Out of range, and too large together: the nearest that fits, said.
+        let (s, issues) = parse("heads=0&batch=65");
+        assert_eq!((s.heads, s.batch), (1, 64));
+        assert_eq!(issues.len(), 2, "{issues:?}");
+        let (s, issues) = parse("n=16384&d=256&heads=64&batch=64");
+        assert!(s.batch * s.heads * s.n * s.d <= MAX_STACKED_ELEMENTS);
+        assert_eq!((s.batch, s.heads), (1, 32));
+        assert!(
+            issues.iter().any(|i| i.contains("using batch=1 heads=32")),
+            "{issues:?}"
+        );
     }
 
     #[test]

@@ -130,10 +130,12 @@ pub fn command() -> Command {
             .arg(common_flag("method"))
             .arg(common_flag("n"))
             .arg(common_flag("d"))
+            .arg(common_flag("heads"))
+            .arg(common_flag("batch"))
             .arg(file("q", "q.npy", "Queries [n, d] (.npy, float32/float64)"))
             .arg(file("k", "k.npy", "Keys [n, d]"))
             .arg(file("v", "v.npy", "Values [n, dv]"))
-            .arg(file("out", "o.npy", "Write the output O [n, dv] as .npy"))
+            .arg(file("out", "o.npy", "Write the output O [n, dv] as .npy ([B·H·n, dv], head after head, with --heads/--batch)"))
             .arg(file(
                 "svg",
                 "map.svg",
@@ -148,6 +150,8 @@ pub fn command() -> Command {
             .arg(list_flag("method", "methods"))
             .arg(list_flag("n", "n"))
             .arg(list_flag("d", "d"))
+            .arg(common_flag("heads"))
+            .arg(common_flag("batch"))
             .arg(common_flag("qkv-bits"))
             .arg(common_flag("qkv-scales"))
             .arg(file(

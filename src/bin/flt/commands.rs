@@ -116,6 +116,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
             "method",
             "n",
             "d",
+            "heads",
+            "batch",
             "seed",
             "backend",
             "inputs",
@@ -128,6 +130,12 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     knobs_apply(&given, &[s.method])?;
     let mut problem = s.problem(options(m));
     if let Some(x) = load_inputs(m, &s, &given)? {
+        if s.head_count() > 1 {
+            return Err(Failure::usage(format!(
+                "--q, --k, --v give one head; they cannot be used with --heads {} --batch {}",
+                s.heads, s.batch
+            )));
+        }
         problem.inputs = Rc::new(x);
     }
     let backend = backend(s.backend)?;
@@ -153,6 +161,8 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     let base = pairs(
         m,
         &[
+            "heads",
+            "batch",
             "seed",
             "backend",
             "inputs",

@@ -34,8 +34,19 @@ pub fn measurement(x: &Measurement, json: bool) {
     };
     println!("method        {} ({})", e.method_label, e.method);
     println!(
-        "shape         n = {}, d = {}, dv = {}, causal = {}",
-        f.n, f.d, f.dv, f.causal
+        "shape         n = {}, d = {}, dv = {}, causal = {}{}",
+        f.n,
+        f.d,
+        f.dv,
+        f.causal,
+        if f.heads * f.batch > 1 {
+            format!(
+                ", batch {} × heads {} (errors on heads {:?})",
+                f.batch, f.heads, f.checked_heads
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "inputs        {}, qk-scale {}, seed {}, fingerprint {}",
@@ -98,8 +109,10 @@ pub fn measurement(x: &Measurement, json: bool) {
 fn errors(x: &Measurement) {
     let f = &x.figures;
     println!(
-        "rel_err       {:.3e}   vs {} on {} of {} rows",
-        f.rel_err, f.reference, f.checked_rows, f.n
+        "rel_err       {:.3e}   vs {} on {}",
+        f.rel_err,
+        f.reference,
+        f.checked_text()
     );
     println!(
         "baselines     {:.3e} (output the mean of V), {:.3e} (output zeros)",

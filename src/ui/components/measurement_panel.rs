@@ -161,8 +161,9 @@ fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
         "no better than outputting zeros"
     };
     let reference = format!(
-        "‖O − O_ref‖_F / ‖O_ref‖_F over {} of {} rows; reference: {}",
-        f.checked_rows, f.n, f.reference,
+        "‖O − O_ref‖_F / ‖O_ref‖_F over {}; reference: {}",
+        f.checked_text(),
+        f.reference,
     );
     let baselines = format!(
         "output the mean of V: {}; output zeros: {}",
