@@ -121,19 +121,43 @@ fn odd_shapes_match_the_f64_reference() {
     }
 }
 
-#[test]
-fn every_candidate_is_correct() {
+/// Every candidate of the width bucket of `d`, forced once: causal (the
+/// diagonal tiles masked, those below not, the last one partial), and
+/// non-causal once per tile shape (the mask code is shared).
+fn every_candidate_is_correct(d: usize) {
     let Some(ctx) = gpu() else { return };
-    for d in [16, 40, 128] {
-        let list = flash_attention::candidates(&ctx, d, d);
-        assert!(!list.is_empty(), "d = {d}: no candidate fits {ctx:?}");
-        let xs = heads(2, 130, d, 3);
-        for &config in &list {
-            for causal in [false, true] {
-                check(&ctx, &xs, causal, Some(config), (ATOL, RTOL));
-            }
+    let list = flash_attention::candidates(&ctx, d, d);
+    assert!(!list.is_empty(), "d = {d}: no candidate fits {ctx:?}");
+    let xs = heads(2, 130, d, 3);
+    let tiles = |c: &FlashConfig| {
+        (
+            c.thread_rows,
+            c.thread_cols,
+            c.rows_per_thread,
+            c.keys_per_thread,
+        )
+    };
+    for (i, config) in list.iter().enumerate() {
+        check(&ctx, &xs, true, Some(*config), (ATOL, RTOL));
+        if i == 0 || tiles(&list[i - 1]) != tiles(config) {
+            check(&ctx, &xs, false, Some(*config), (ATOL, RTOL));
         }
     }
+}
+
+#[test]
+fn every_candidate_is_correct_up_to_d_32() {
+    every_candidate_is_correct(16);
+}
+
+#[test]
+fn every_candidate_is_correct_up_to_d_64() {
+    every_candidate_is_correct(40);
+}
+
+#[test]
+fn every_candidate_is_correct_up_to_d_128() {
+    every_candidate_is_correct(128);
 }
 
 #[test]
@@ -351,4 +375,99 @@ fn the_tuner_times_every_candidate_and_keeps_the_fastest() {
     }
     assert!(Autotune::Force.applies(&ctx).is_ok());
     assert!(Autotune::Off.applies(&ctx).is_err());
+}
+
+#[test]
+fn full_runs_every_head_in_one_flash_dispatch_through_the_pipeline() {
+    use flt_explorer::attention::MethodId;
+    use flt_explorer::inputs::InputSource;
+    use flt_explorer::pipeline::attention::{AttentionProblem, run};
+    use flt_explorer::pipeline::{Backend, Quiet};
+    let Some(ctx) = gpu() else { return };
+    let backend = Backend::Gpu(std::rc::Rc::new(ctx));
+    for causal in [false, true] {
+        let mut problem =
+            AttentionProblem::seeded(MethodId::Full, InputSource::Gaussian, (70, 24), 4, 1.0)
+                .causal(causal)
+                .with_heads(2, 3);
+        problem.options.repeats = 1;
+        problem.gpu_required = true;
+        let out = pollster::block_on(run(&problem, &backend, &Quiet)).unwrap();
+        let e = &out.envelope;
+        assert_eq!(e.backend, "gpu");
+        assert!(
+            e.kernel_variant.starts_with("flash"),
+            "{}",
+            e.kernel_variant
+        );
+        assert_eq!(out.figures.checked_heads, vec![0, 2, 5]);
+        // Every head against exact attention in f64 (the pipeline checks
+        // only the first, middle and last).
+        let output = out.artifacts.output().expect("the output");
+        assert_eq!(output.dim(), (6 * 70, 24));
+        let heads = problem.heads.as_ref().unwrap();
+        let rows: Vec<usize> = (0..70).collect();
+        for (h, x) in heads.items.iter().enumerate() {
+            let exact = reference_rows(x.q.view(), x.k.view(), x.v.view(), causal, &rows);
+            for ((i, c), want) in exact.indexed_iter() {
+                let got = output[[h * 70 + i, c]] as f64;
+                assert!(
+                    (got - want).abs() <= ATOL + RTOL * want.abs(),
+                    "causal={causal} head {h} row {i} col {c}: {got} vs {want}"
+                );
+            }
+        }
+        assert!(out.figures.rel_err < 1e-5, "{}", out.figures.rel_err);
+        // Head 0's weights are pooled on the GPU for the views.
+        assert!(out.artifacts.weights().is_some());
+    }
+}
+
+#[test]
+fn a_tuned_choice_is_kept_in_memory_and_in_the_cache_file() {
+    use flt_explorer::gpu::autotune::Source;
+    use flt_explorer::gpu::flash_attention::Chosen;
+    let Some(ctx) = gpu() else { return };
+    let dir = std::env::temp_dir().join(format!("flt-autotune-choose-{}", std::process::id()));
+    let path = dir.join("autotune.json");
+    let _ = std::fs::remove_dir_all(&dir);
+    autotune::use_cache_file(Some(path.clone()));
+    let shape = FlashShape {
+        heads: 1,
+        n: 40,
+        d: 24,
+        dv: 24,
+        causal: false,
+    };
+    let forced = GpuRunOptions {
+        autotune: Autotune::Force,
+        ..options(None)
+    };
+    let choose = || pollster::block_on(flash_attention::choose(&ctx, shape, &forced)).unwrap();
+    let (first, how) = choose();
+    assert!(matches!(how, Chosen::Tuned(_)), "{how:?}");
+    let (again, how) = choose();
+    assert_eq!(again, first);
+    assert!(matches!(how, Chosen::Cached(_, Source::Memory)), "{how:?}");
+    // A new process (memory forgotten) reads the file.
+    let key = autotune::key(&ctx, 32, false);
+    assert_eq!(autotune::load(&path).entries[&key].config, first);
+    autotune::forget(&key);
+    let (from_file, how) = choose();
+    assert_eq!(from_file, first);
+    assert!(matches!(how, Chosen::Cached(_, Source::File)), "{how:?}");
+    // Causal is its own key.
+    let (_, how) = pollster::block_on(flash_attention::choose(
+        &ctx,
+        FlashShape {
+            causal: true,
+            ..shape
+        },
+        &forced,
+    ))
+    .unwrap();
+    assert!(matches!(how, Chosen::Tuned(_)), "{how:?}");
+    assert_eq!(autotune::load(&path).entries.len(), 2);
+    autotune::use_cache_file(None);
+    let _ = std::fs::remove_dir_all(&dir);
 }

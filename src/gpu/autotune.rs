@@ -143,10 +143,26 @@ pub enum Source {
 }
 
 static MEMORY: Mutex<BTreeMap<String, Tuned>> = Mutex::new(BTreeMap::new());
+static PATH_OVERRIDE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Puts the cache file at `path` for the rest of the process (`None`: back
+/// to the default), and forgets the choices held in memory — the tests of
+/// the tuner use a temporary folder, never the user's cache.
+pub fn use_cache_file(path: Option<PathBuf>) {
+    if let Ok(mut p) = PATH_OVERRIDE.lock() {
+        *p = path;
+    }
+    if let Ok(mut m) = MEMORY.lock() {
+        m.clear();
+    }
+}
 
 /// The cache file: `$XDG_CACHE_HOME/flt/autotune.json`, else
 /// `$HOME/.cache/flt/autotune.json` (`None` on the web or with neither set).
 pub fn cache_path() -> Option<PathBuf> {
+    if let Some(p) = PATH_OVERRIDE.lock().ok().and_then(|p| p.clone()) {
+        return Some(p);
+    }
     #[cfg(not(target_arch = "wasm32"))]
     {
         let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());

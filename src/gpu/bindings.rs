@@ -123,6 +123,35 @@ impl Kernel {
         .await
     }
 
+    /// As [`Self::pipeline`], the module compiled without wgpu's runtime
+    /// checks (index clamps, loop bounding) and its workgroup memory not
+    /// zeroed.
+    ///
+    /// # Safety
+    /// Every index the entry point computes into its bindings and workgroup
+    /// arrays must be in bounds for the buffers the caller binds and the
+    /// override `constants` it passes, every loop must end, and every
+    /// workgroup value it reads it must have written first.
+    pub async unsafe fn pipeline_trusted(
+        &self,
+        ctx: &GpuContext,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let (_, layout) = ctx.layout(self);
+        // SAFETY: passed on to our caller.
+        unsafe {
+            ctx.pipeline_with(
+                self.module.name,
+                self.module.source,
+                &layout,
+                self.entry,
+                constants,
+                true,
+            )
+            .await
+        }
+    }
+
     /// The bind group of `buffers` given by name; every binding the kernel
     /// uses must be given (others are ignored).
     pub fn bind(

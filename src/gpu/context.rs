@@ -177,11 +177,38 @@ impl GpuContext {
         entry: &str,
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
+        // SAFETY: a checked module needs no promise from the caller.
+        unsafe {
+            self.pipeline_with(module_name, source, layout, entry, constants, false)
+                .await
+        }
+    }
+
+    /// As [`Self::pipeline`]; with `trusted` the module is compiled without
+    /// wgpu's runtime checks (index clamps, loop bounding), which cost the
+    /// flash kernel's inner loops an integer operation per load, and its
+    /// workgroup memory is not zeroed first. A module name is always
+    /// compiled the same way (the cache is by name).
+    ///
+    /// # Safety
+    /// With `trusted`, every index the entry point computes must be in
+    /// bounds for the buffers bound and the override `constants` given,
+    /// every loop must end (see [`wgpu::ShaderRuntimeChecks`]), and every
+    /// workgroup value it reads it must have written.
+    pub async unsafe fn pipeline_with(
+        &self,
+        module_name: &'static str,
+        source: fn() -> wgpu::ShaderModuleDescriptor<'static>,
+        layout: &wgpu::PipelineLayout,
+        entry: &str,
+        constants: &[(&str, f64)],
+        trusted: bool,
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
         let key = format!("{module_name}.{entry}{constants:?}");
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
-        let module = self.module(module_name, source).await?;
+        let module = self.module(module_name, source, trusted).await?;
         let module = &module;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = self
@@ -193,7 +220,9 @@ impl GpuContext {
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
-                    ..Default::default()
+                    // A trusted module writes every workgroup value before
+                    // reading it: no zeroing at each workgroup's start.
+                    zero_initialize_workgroup_memory: !trusted,
                 },
                 cache: None,
             });
@@ -213,12 +242,22 @@ impl GpuContext {
         &self,
         name: &'static str,
         source: fn() -> wgpu::ShaderModuleDescriptor<'static>,
+        trusted: bool,
     ) -> Result<wgpu::ShaderModule, GpuError> {
         if let Some(m) = self.modules.borrow().get(name) {
             return Ok(m.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(source());
+        let module = if trusted {
+            // SAFETY: the caller of `pipeline_with` promised in-bounds
+            // indices and ending loops for this module.
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(source(), wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            self.device.create_shader_module(source())
+        };
         let error = scope.pop().await;
         let info = module.get_compilation_info().await;
         let messages: Vec<String> = info

@@ -64,6 +64,11 @@ override D4: u32 = 16u;  // ⌈d/4⌉
 override DV4: u32 = 16u; // ⌈dᵥ/4⌉
 override RD4: u32 = 2u;  // vec4 output columns per thread, ⌈DV4/TC⌉ (RM·RD4 ≤ 32)
 override WG: u32 = 128u; // TR·TC
+// Prefetch the next K and V tiles into registers (PF_K = ⌈BC·D4/WG⌉ and
+// PF_V = ⌈BC·DV4/WG⌉ vec4s per thread, ≤ 8 each) while this one is used.
+override PREFETCH: bool = true;
+override PF_K: u32 = 4u;
+override PF_V: u32 = 4u;
 // Workgroup arrays (vec4s): Q block BR·(D4+1), K tile BC·(D4+1), V tile
 // BC·DV4, P tile BR·(BC/4+1); the odd row strides keep the vec4 reads of
 // different rows in different banks.
@@ -76,6 +81,35 @@ var<workgroup> qs: array<vec4<f32>, QS_LEN>;
 var<workgroup> ks: array<vec4<f32>, KS_LEN>;
 var<workgroup> vs: array<vec4<f32>, VS_LEN>;
 var<workgroup> ps: array<vec4<f32>, PS_LEN>;
+
+// Element `idx` (row idx / D4, vec4 idx % D4) of the K tile starting at key
+// j0, zero past the last key or past the tile.
+fn k_element(j0: u32, idx: u32, k_base: u32) -> vec4<f32> {
+    let c = idx / D4;
+    if idx < TC * RN * D4 && j0 + c < params.n_keys {
+        return k[k_base + (j0 + c) * D4 + idx % D4];
+    }
+    return vec4<f32>(0.0);
+}
+
+// Element `idx` of the V tile starting at key j0 (rows of DV4 vec4s).
+fn v_element(j0: u32, idx: u32, v_base: u32) -> vec4<f32> {
+    if idx < TC * RN * DV4 && j0 + idx / DV4 < params.n_keys {
+        return v[v_base + j0 * DV4 + idx];
+    }
+    return vec4<f32>(0.0);
+}
+
+// Loads the K and V tiles starting at key j0 into the workgroup arrays.
+fn stage_kv(j0: u32, t: u32, k_base: u32, v_base: u32) {
+    let bc = TC * RN;
+    for (var idx = t; idx < bc * D4; idx += WG) {
+        ks[(idx / D4) * (D4 + 1u) + idx % D4] = k_element(j0, idx, k_base);
+    }
+    for (var idx = t; idx < bc * DV4; idx += WG) {
+        vs[idx] = v_element(j0, idx, v_base);
+    }
+}
 
 @compute @workgroup_size(WG)
 fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -122,26 +156,24 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         key_end = min(n_keys, i0 + br);
     }
     let tiles = (key_end + bc - 1u) / bc;
+    stage_kv(0u, t, k_base, v_base);
     for (var tile = 0u; tile < tiles; tile++) {
         let j0 = tile * bc;
-        for (var idx = t; idx < bc * D4; idx += WG) {
-            let c = idx / D4;
-            let e4 = idx % D4;
-            var x = vec4<f32>(0.0);
-            if j0 + c < n_keys {
-                x = k[k_base + (j0 + c) * D4 + e4];
-            }
-            ks[c * qstride + e4] = x;
-        }
-        for (var idx = t; idx < bc * DV4; idx += WG) {
-            let c = idx / DV4;
-            var x = vec4<f32>(0.0);
-            if j0 + c < n_keys {
-                x = v[v_base + j0 * DV4 + idx];
-            }
-            vs[idx] = x;
-        }
         workgroupBarrier();
+        // With PREFETCH, the next tile's K and V rows are loaded into
+        // registers now and stored after this tile's last read of the
+        // workgroup arrays: their latency hides behind the tile's work.
+        var next_k: array<vec4<f32>, 8>;
+        var next_v: array<vec4<f32>, 8>;
+        let more = tile + 1u < tiles;
+        if PREFETCH && more {
+            for (var a = 0u; a < PF_K; a++) {
+                next_k[a] = k_element(j0 + bc, t + a * WG, k_base);
+            }
+            for (var a = 0u; a < PF_V; a++) {
+                next_v[a] = v_element(j0 + bc, t + a * WG, v_base);
+            }
+        }
 
         // 1. S = Q·Kᵀ for rows ty + TR·i, keys tx + TC·j.
         var s: array<f32, 64>;
@@ -224,6 +256,24 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
         workgroupBarrier();
+        if more {
+            if PREFETCH {
+                for (var a = 0u; a < PF_K; a++) {
+                    let idx = t + a * WG;
+                    if idx < bc * D4 {
+                        ks[(idx / D4) * qstride + idx % D4] = next_k[a];
+                    }
+                }
+                for (var a = 0u; a < PF_V; a++) {
+                    let idx = t + a * WG;
+                    if idx < bc * DV4 {
+                        vs[idx] = next_v[a];
+                    }
+                }
+            } else {
+                stage_kv(j0 + bc, t, k_base, v_base);
+            }
+        }
     }
 
     // 4. O = acc / l; the row statistics in natural-log units.

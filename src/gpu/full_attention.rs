@@ -287,7 +287,7 @@ pub async fn run(
     }
     let (materialise, note) = materialize(ctx, n, options);
     let qkv = Qkv::upload(ctx, q, k, v).await?;
-    let common = Common::new(ctx, &qkv, causal).await?;
+    let common = Common::new(ctx, qkv.shape, causal).await?;
     let materialised = if materialise {
         Some(materialized(ctx, &qkv, &common, options).await?)
     } else {
@@ -325,8 +325,11 @@ struct Common {
 }
 
 impl Common {
-    async fn new(ctx: &GpuContext, qkv: &Qkv, causal: bool) -> Result<Common, GpuError> {
-        let (n, d, dv) = qkv.shape;
+    async fn new(
+        ctx: &GpuContext,
+        (n, d, dv): (usize, usize, usize),
+        causal: bool,
+    ) -> Result<Common, GpuError> {
         let (factor, cells) = AttentionMap::geometry(n);
         let params = Params {
             n: n as u32,
@@ -457,10 +460,9 @@ async fn tiled(
     Ok(out)
 }
 
-/// The flash kernel (its configuration chosen by the autotuner's policy in
-/// `options`); when the matrix was not materialised, its row statistics pool
-/// the heatmap (a view pass). It reports its own executed work, which the
-/// method's cost (the tiled kernel's) does not describe.
+/// The flash kernel on one head, over the buffers of `qkv` (its
+/// configuration chosen by the autotuner's policy in `options`); when the
+/// matrix was not materialised, its row statistics pool the heatmap.
 async fn flash(
     ctx: &GpuContext,
     qkv: &Qkv,
@@ -469,51 +471,84 @@ async fn flash(
     materialised: bool,
     options: &GpuRunOptions,
 ) -> Result<GpuOutput, GpuError> {
-    let (n, d, dv) = qkv.shape;
-    let shape = FlashShape {
-        heads: 1,
-        n,
-        d,
-        dv,
-        causal: common.causal,
-    };
-    let (config, chosen) = flash_attention::choose(ctx, shape, options).await?;
     let (qh, kh, vh) = (row_major(q), row_major(k), row_major(v));
     let bufs = FlashBuffers::for_qkv(ctx, qkv, (&qh, &kh, &vh), common.causal).await?;
+    let views = (!materialised).then_some((common, &qkv.q, &qkv.k));
+    run_flash(ctx, bufs, views, qkv.bytes(), options).await
+}
+
+/// Exact attention over B·H heads in one dispatch of the flash kernel:
+/// stacked `[B·H, n, d]` Q, K and `[B·H, n, dᵥ]` V in, the output
+/// `[B·H·n, dᵥ]` out, head 0's weights pooled for the views from its row
+/// statistics. Widths the flash kernel does not cover (d or dᵥ > 128, or no
+/// configuration fitting the adapter) are refused with the reason.
+pub async fn run_heads(
+    ctx: &GpuContext,
+    shape: FlashShape,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let FlashShape { n, d, dv, .. } = shape;
+    let bufs = FlashBuffers::upload(ctx, shape, (q, k, v)).await?;
+    let common = Common::new(ctx, (n, d, dv), shape.causal).await?;
+    // pool_stats reads head 0's Q and K unpadded.
+    let (q0, k0) = scoped(ctx, "uploading head 0 for the views", || {
+        Ok((
+            buffers::upload(ctx, "heads.q0", &q[..n * d])?,
+            buffers::upload(ctx, "heads.k0", &k[..n * d])?,
+        ))
+    })
+    .await?;
+    run_flash(ctx, bufs, Some((&common, &q0, &k0)), 0, options).await
+}
+
+/// Chooses the configuration, records and runs the flash kernel over `bufs`
+/// (with, if `views` are given, `pool_stats` of head 0 from the row
+/// statistics as a view pass), and reads the output back. `inputs_bytes`:
+/// device memory of inputs the buffers reuse.
+async fn run_flash(
+    ctx: &GpuContext,
+    bufs: FlashBuffers,
+    views: Option<(&Common, &wgpu::Buffer, &wgpu::Buffer)>,
+    inputs_bytes: u64,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let shape = bufs.shape;
+    let (config, chosen) = flash_attention::choose(ctx, shape, options).await?;
     let mut program = flash_attention::record(ctx, &bufs, config).await?;
-    let key = super::autotune::bucket(d, dv)
-        .map(|b| super::autotune::key(ctx, b, common.causal))
+    let key = super::autotune::bucket(shape.d, shape.dv)
+        .map(|b| super::autotune::key(ctx, b, shape.causal))
         .unwrap_or_default();
     let mut notes = vec![chosen.note(&key)];
-    if !materialised {
+    if let Some((common, q, k)) = views {
         let named = [
             ("params", &common.params),
-            ("q", &qkv.q),
-            ("k", &qkv.k),
+            ("q", q),
+            ("k", k),
             ("stats", &bufs.stats),
             ("map", &common.map),
         ];
         let cells = (common.cells as u32).div_ceil(16);
         program.view(Pass::build(ctx, &POOL_STATS, &[], &named, (cells, cells)).await?);
-        notes.push(
-            "the heatmap is pooled from the flash kernel's row statistics (untimed work for the view)"
-                .to_string(),
-        );
+        notes.push(format!(
+            "the heatmap is pooled from the flash kernel's row statistics{} (untimed work for the view)",
+            if shape.heads > 1 { " of head 0" } else { "" }
+        ));
     }
     let (_, timed) = options.run(ctx, program).await?;
-    let output = to_array(n, dv, bufs.output(ctx).await?)?;
-    let memory = qkv.bytes() + bufs.bytes;
+    let output = to_array(shape.heads * shape.n, shape.dv, bufs.output(ctx).await?)?;
     let mut out = GpuOutput::new(
         KernelKind::Fused,
         flash_attention::variant(config, &chosen),
         output,
         timed,
-        memory,
+        inputs_bytes + bufs.bytes,
     );
     out.notes = notes;
-    if !materialised {
+    if let Some((common, _, _)) = views {
         let values = buffers::read_f32(ctx, &common.map, common.cells * common.cells).await?;
-        out.artifacts.put(Artifact::Weights(common.map(n, values)));
+        out.artifacts
+            .put(Artifact::Weights(common.map(shape.n, values)));
     }
     out.tile_pairs = Some(flash_attention::evaluated_pairs(shape, config));
     out.executed = Some(flash_attention::executed(shape, config));
