@@ -1,6 +1,7 @@
-//! Exact attention's two GPU kernels (materialising and fused) against the
-//! CPU twin, through wgpu on whatever adapter exists — Mesa's lavapipe in CI
-//! (`WGPU_BACKEND=vulkan`). Under `CI=true` a missing adapter fails.
+//! Exact attention's GPU kernels (materialising, and fused: flash,
+//! register-tiled, simple) against the CPU twin, through wgpu on whatever
+//! adapter exists — Mesa's lavapipe in CI (`WGPU_BACKEND=vulkan`). Under
+//! `CI=true` a missing adapter fails.
 //!
 //! Tolerance: |gpu − twin| ≤ 2e-6 + 1e-5·|twin| per element (f32 sums over
 //! up to a few hundred keys in different orders).
@@ -10,6 +11,7 @@ mod common;
 use common::{assert_close, gpu};
 use flt_explorer::attention::full::twin_all_rows;
 use flt_explorer::data::maps::AttentionMap;
+use flt_explorer::gpu::flash_attention;
 use flt_explorer::gpu::tiled_attention::TiledTiles;
 use flt_explorer::gpu::{FusedChoice, GpuContext, GpuError, GpuRunOptions, MapSource};
 use flt_explorer::inputs::{InputSource, Inputs};
@@ -42,16 +44,17 @@ fn options() -> GpuRunOptions {
     }
 }
 
-/// Runs all three GPU kernels (register-tiled fused, simple fused,
-/// materialising) and compares each with the CPU twin.
+/// Runs every fused GPU kernel (flash, register-tiled, simple) and the
+/// materialising path, and compares each with the CPU twin.
 fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
     let what = format!("n={} d={} dv={} causal={causal}", x.n(), x.d(), x.dv());
     let twin = twin_all_rows(x.q.view(), x.k.view(), x.v.view(), causal);
-    let simple = GpuRunOptions {
-        fused: FusedChoice::Simple,
-        ..options()
-    };
-    for options in [options(), simple] {
+    let with = |fused| GpuRunOptions { fused, ..options() };
+    for options in [
+        options(),
+        with(FusedChoice::Tiled),
+        with(FusedChoice::Simple),
+    ] {
         let out = pollster::block_on(run(ctx, x, causal, &options))
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let variant = &out.kernel_variant;
@@ -60,11 +63,16 @@ fn check(ctx: &GpuContext, x: &Inputs, causal: bool) {
             x.dv() as u32,
             ctx.limits.max_compute_workgroup_storage_size,
         );
-        let expect_simple = options.fused == FusedChoice::Simple || !tiled_fits;
-        assert_eq!(
-            variant.starts_with("simple"),
-            expect_simple,
-            "{what}: {variant}"
+        let flash_covers = flash_attention::covers(ctx, x.d(), x.dv());
+        let expect = match options.fused {
+            FusedChoice::Auto if flash_covers => "flash",
+            FusedChoice::Simple => "simple",
+            _ if tiled_fits => "register-tiled",
+            _ => "simple",
+        };
+        assert!(
+            variant.starts_with(expect),
+            "{what}: {variant}, expected {expect}"
         );
         assert_close(
             &format!("fused ({variant}), {what}"),

@@ -73,6 +73,13 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// Whether timestamp queries are enabled.
     pub timestamps: bool,
+    /// The driver and its version (`"NVIDIA 580.159"`, `"llvmpipe Mesa 22.3.6"`),
+    /// as the adapter reports them (part of the autotuner's cache key).
+    pub driver: String,
+    /// With the `subgroups` feature enabled: the adapter's smallest and
+    /// largest subgroup sizes (the flash kernel's row reductions use
+    /// subgroup shuffles only where a row's threads fit the smallest).
+    pub subgroups: Option<(u32, u32)>,
     /// Every program's warm-up keeps the GPU busy (untimed) for at least
     /// this long before its timed repeats, so that a benchmark sees the
     /// clocks a sustained load gets (0: one untimed run; the CLI's
@@ -101,7 +108,7 @@ impl std::fmt::Debug for GpuContext {
 impl GpuContext {
     /// Finds the high-performance adapter (honouring `WGPU_BACKEND` and
     /// friends natively) and creates a device with the adapter's full limits
-    /// and, when offered, `timestamp-query`.
+    /// and, when offered, `timestamp-query` and `subgroups`.
     pub async fn new() -> Result<GpuContext, GpuError> {
         GpuContext::from_adapter(&GpuContext::adapter().await?).await
     }
@@ -131,7 +138,8 @@ impl GpuContext {
         limits: wgpu::Limits,
     ) -> Result<GpuContext, GpuError> {
         let info = adapter.get_info();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("flt.device"),
@@ -167,6 +175,12 @@ impl GpuContext {
             device_type: format!("{:?}", info.device_type),
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            subgroups: features
+                .contains(wgpu::Features::SUBGROUP)
+                .then_some((info.subgroup_min_size, info.subgroup_max_size)),
             warmup_ms: Cell::new(0),
             idle_ramp: Cell::new(IdleRamp::DEFAULT),
             last_busy: Cell::new(Instant::now()),
@@ -271,7 +285,10 @@ impl GpuContext {
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
-                    ..Default::default()
+                    // Kept on for unchecked modules too: their safety
+                    // promise covers indices and loops, not reading
+                    // workgroup memory before writing it.
+                    zero_initialize_workgroup_memory: true,
                 },
                 cache: None,
             });

@@ -9,15 +9,20 @@
 //! * **fused** — FlashAttention-style online softmax (Dao et al. 2022): for
 //!   each key tile, m' = max(m, maxⱼ sᵢⱼ), l' = e^{m−m'}·l + Σⱼ e^{sᵢⱼ−m'},
 //!   acc' = e^{m−m'}·acc + Σⱼ e^{sᵢⱼ−m'}·vⱼ, and O = acc / l at the end. Its
-//!   memory is O(n); it is the kernel that is timed: the register-tiled kernel
-//!   of `tiled_attention.rs` over the [`Dense`] mask, or `fused_simple` where
-//!   its tiles do not fit, whose row statistics (m, l) feed `pool_stats`.
+//!   memory is O(n); it is the kernel that is timed: the flash kernel of
+//!   `flash_attention.rs` (FlashAttention-2 tiling, its configuration from
+//!   the autotuner) where it covers the widths (d, dᵥ ≤ 128), else the
+//!   register-tiled kernel of `tiled_attention.rs` over the [`Dense`] mask,
+//!   or `fused_simple` where its tiles do not fit. The row statistics (m, l)
+//!   of the flash and simple kernels feed `pool_stats` when the matrix is not
+//!   materialised.
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::Array2;
 
 use super::bindings::{Binding, Kernel, Module};
-use super::buffers::{self, Qkv, check_dispatch, check_storage, scoped};
+use super::buffers::{self, Qkv, check_dispatch, check_storage, row_major, scoped};
+use super::flash_attention::{self, FlashBuffers, FlashShape};
 use super::program::{Pass, Program, Timed};
 use super::tiled_attention::{Dense, Layout, TILE, Tiled, TiledShape, TiledTiles};
 use super::work::{self, Work};
@@ -160,6 +165,8 @@ impl FusedTiles {
 /// The fused kernel chosen for a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FusedKernel {
+    /// `flash` in flash_attention.wgsl (its configuration chosen when it runs).
+    Flash,
     /// `attend` in tiled_attention.wgsl with a dense tile list.
     Tiled,
     /// `fused_simple`: one key per thread.
@@ -174,7 +181,7 @@ impl FusedKernel {
         dv: u32,
         options: &GpuRunOptions,
     ) -> Result<FusedKernel, GpuError> {
-        if options.fused == FusedChoice::Auto && TiledTiles::fits(d, dv, ctx_limit) {
+        if options.fused != FusedChoice::Simple && TiledTiles::fits(d, dv, ctx_limit) {
             return Ok(FusedKernel::Tiled);
         }
         let rows = options
@@ -183,9 +190,32 @@ impl FusedKernel {
         FusedTiles::choose(d, dv, ctx_limit, rows).map(FusedKernel::Simple)
     }
 
+    /// The kernel for these widths on this adapter: the flash kernel where
+    /// it covers them (and `options` leave the choice to the adapter), else
+    /// as [`Self::choose`].
+    pub fn choose_on(
+        ctx: &GpuContext,
+        d: u32,
+        dv: u32,
+        options: &GpuRunOptions,
+    ) -> Result<FusedKernel, GpuError> {
+        if options.fused == FusedChoice::Auto
+            && flash_attention::covers(ctx, d as usize, dv as usize)
+        {
+            return Ok(FusedKernel::Flash);
+        }
+        Self::choose(
+            ctx.limits.max_compute_workgroup_storage_size,
+            d,
+            dv,
+            options,
+        )
+    }
+
     /// The variant reported in measurements.
     pub fn name(&self) -> String {
         match self {
+            FusedKernel::Flash => "flash (FlashAttention-2 tiling)".to_string(),
             FusedKernel::Tiled => {
                 format!("register-tiled, {TILE} query rows × {TILE} keys per tile")
             }
@@ -248,12 +278,7 @@ pub async fn run(
     options: &GpuRunOptions,
 ) -> Result<GpuOutput, GpuError> {
     let (n, d, dv) = (q.nrows(), q.ncols(), v.ncols());
-    let kernel = FusedKernel::choose(
-        ctx.limits.max_compute_workgroup_storage_size,
-        d as u32,
-        dv as u32,
-        options,
-    )?;
+    let kernel = FusedKernel::choose_on(ctx, d as u32, dv as u32, options)?;
     if let FusedKernel::Simple(t) = kernel {
         check_dispatch(ctx, "fused attention", (n as u32).div_ceil(t.rows))?;
     }
@@ -262,19 +287,22 @@ pub async fn run(
     }
     let (materialise, note) = materialize(ctx, n, options);
     let qkv = Qkv::upload(ctx, q, k, v).await?;
-    let common = Common::new(ctx, &qkv, causal).await?;
+    let common = Common::new(ctx, qkv.shape, causal).await?;
     let materialised = if materialise {
         Some(materialized(ctx, &qkv, &common, options).await?)
     } else {
         None
     };
     let mut out = match kernel {
+        FusedKernel::Flash => flash(ctx, &qkv, (q, k, v), &common, materialise, options).await?,
         FusedKernel::Tiled => tiled(ctx, &qkv, causal, options).await?,
         FusedKernel::Simple(tiles) => {
             simple(ctx, &qkv, &common, tiles, materialise, options).await?
         }
     };
-    out.kernel_variant = kernel.name();
+    if kernel != FusedKernel::Flash {
+        out.kernel_variant = kernel.name();
+    }
     out.notes.extend(note);
     if let Some((stage, o_mat, map)) = materialised {
         out.stages.push(stage);
@@ -297,8 +325,11 @@ struct Common {
 }
 
 impl Common {
-    async fn new(ctx: &GpuContext, qkv: &Qkv, causal: bool) -> Result<Common, GpuError> {
-        let (n, d, dv) = qkv.shape;
+    async fn new(
+        ctx: &GpuContext,
+        (n, d, dv): (usize, usize, usize),
+        causal: bool,
+    ) -> Result<Common, GpuError> {
         let (factor, cells) = AttentionMap::geometry(n);
         let params = Params {
             n: n as u32,
@@ -426,6 +457,101 @@ async fn tiled(
     );
     out.artifacts = prepared.artifacts(ctx).await?;
     out.tile_pairs = Some(tile_pairs);
+    Ok(out)
+}
+
+/// The flash kernel on one head, over the buffers of `qkv` (its
+/// configuration chosen by the autotuner's policy in `options`); when the
+/// matrix was not materialised, its row statistics pool the heatmap.
+async fn flash(
+    ctx: &GpuContext,
+    qkv: &Qkv,
+    (q, k, v): (&Array2<f32>, &Array2<f32>, &Array2<f32>),
+    common: &Common,
+    materialised: bool,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let (qh, kh, vh) = (row_major(q), row_major(k), row_major(v));
+    let bufs = FlashBuffers::for_qkv(ctx, qkv, (&qh, &kh, &vh), common.causal).await?;
+    let views = (!materialised).then_some((common, &qkv.q, &qkv.k));
+    run_flash(ctx, bufs, views, qkv.bytes(), options).await
+}
+
+/// Exact attention over B·H heads in one dispatch of the flash kernel:
+/// stacked `[B·H, n, d]` Q, K and `[B·H, n, dᵥ]` V in, the output
+/// `[B·H·n, dᵥ]` out, head 0's weights pooled for the views from its row
+/// statistics. Widths the flash kernel does not cover (d or dᵥ > 128, or no
+/// configuration fitting the adapter) are refused with the reason.
+pub async fn run_heads(
+    ctx: &GpuContext,
+    shape: FlashShape,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let FlashShape { n, d, dv, .. } = shape;
+    let bufs = FlashBuffers::upload(ctx, shape, (q, k, v)).await?;
+    let common = Common::new(ctx, (n, d, dv), shape.causal).await?;
+    // pool_stats reads head 0's Q and K unpadded.
+    let (q0, k0) = scoped(ctx, "uploading head 0 for the views", || {
+        Ok((
+            buffers::upload(ctx, "heads.q0", &q[..n * d])?,
+            buffers::upload(ctx, "heads.k0", &k[..n * d])?,
+        ))
+    })
+    .await?;
+    run_flash(ctx, bufs, Some((&common, &q0, &k0)), 0, options).await
+}
+
+/// Chooses the configuration, records and runs the flash kernel over `bufs`
+/// (with, if `views` are given, `pool_stats` of head 0 from the row
+/// statistics as a view pass), and reads the output back. `inputs_bytes`:
+/// device memory of inputs the buffers reuse.
+async fn run_flash(
+    ctx: &GpuContext,
+    bufs: FlashBuffers,
+    views: Option<(&Common, &wgpu::Buffer, &wgpu::Buffer)>,
+    inputs_bytes: u64,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let shape = bufs.shape;
+    let (config, chosen) = flash_attention::choose(ctx, shape, options).await?;
+    let mut program = flash_attention::record(ctx, &bufs, config).await?;
+    let key = super::autotune::bucket(shape.d, shape.dv)
+        .map(|b| super::autotune::key(ctx, b, shape.causal))
+        .unwrap_or_default();
+    let mut notes = vec![chosen.note(&key)];
+    if let Some((common, q, k)) = views {
+        let named = [
+            ("params", &common.params),
+            ("q", q),
+            ("k", k),
+            ("stats", &bufs.stats),
+            ("map", &common.map),
+        ];
+        let cells = (common.cells as u32).div_ceil(16);
+        program.view(Pass::build(ctx, &POOL_STATS, &[], &named, (cells, cells)).await?);
+        notes.push(format!(
+            "the heatmap is pooled from the flash kernel's row statistics{} (untimed work for the view)",
+            if shape.heads > 1 { " of head 0" } else { "" }
+        ));
+    }
+    let (_, timed) = options.run(ctx, program).await?;
+    let output = to_array(shape.heads * shape.n, shape.dv, bufs.output(ctx).await?)?;
+    let mut out = GpuOutput::new(
+        KernelKind::Fused,
+        flash_attention::variant(config, &chosen),
+        output,
+        timed,
+        inputs_bytes + bufs.bytes,
+    );
+    out.notes = notes;
+    if let Some((common, _, _)) = views {
+        let values = buffers::read_f32(ctx, &common.map, common.cells * common.cells).await?;
+        out.artifacts
+            .put(Artifact::Weights(common.map(shape.n, values)));
+    }
+    out.tile_pairs = Some(flash_attention::evaluated_pairs(shape, config));
+    out.executed = Some(flash_attention::executed(shape, config));
     Ok(out)
 }
 

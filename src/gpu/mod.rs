@@ -5,14 +5,18 @@
 //! * [`buffers`] — uploads, size checks against the adapter's limits,
 //!   readback through `map_async`, timestamp queries;
 //! * one host file per kernel family with its `.wgsl` beside it
-//!   ([`full_attention`]); [`sgemm`], the tiled matrix product the
-//!   low-rank methods' [`linalg`] programs multiply with.
+//!   ([`full_attention`], [`flash_attention`] — exact attention for B·H
+//!   heads in one pass, its configuration chosen by [`autotune`]);
+//!   [`sgemm`], the tiled matrix product the low-rank methods' [`linalg`]
+//!   programs multiply with.
 //!
 //! GPU code takes a [`GpuContext`] so that tests can inject their own device.
 
+pub mod autotune;
 pub mod bindings;
 pub mod buffers;
 pub mod context;
+pub mod flash_attention;
 pub mod full_attention;
 pub mod int8_matmul;
 pub mod linalg;
@@ -27,7 +31,9 @@ pub mod work;
 
 use ndarray::Array2;
 
+pub use autotune::Autotune;
 pub use context::GpuContext;
+pub use flash_attention::FlashConfig;
 pub use program::{Pass, Program, Timed};
 
 use crate::data::artifacts::Artifacts;
@@ -88,10 +94,14 @@ pub const MATERIALIZE_CAP_BYTES: u64 = 256 << 20;
 /// Which fused attention kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FusedChoice {
-    /// The register-tiled kernel when its tiles fit the adapter's workgroup
-    /// memory, otherwise the simple one.
+    /// The flash kernel (`flash_attention.rs`) where it covers the widths
+    /// (d, dᵥ ≤ 128) and one of its configurations fits the adapter, else
+    /// the register-tiled kernel when its tiles fit, otherwise the simple one.
     #[default]
     Auto,
+    /// The register-tiled kernel over the dense tile list where it fits,
+    /// else the simple one (the kernel the flash kernel replaced).
+    Tiled,
     /// Always the simple kernel (tests compare both with the CPU twin).
     Simple,
 }
@@ -107,6 +117,13 @@ pub struct GpuRunOptions {
     pub fused: FusedChoice,
     /// Tuning: most query rows per fused workgroup (`None`: the tuned default).
     pub max_rows_per_workgroup: Option<u32>,
+    /// How the flash kernel's configuration is chosen: its fixed default
+    /// ([`Autotune::Off`], the default: tests and the page), or the
+    /// autotuner's cached choice for this adapter (the CLI).
+    pub autotune: Autotune,
+    /// A flash configuration to use as given (checked against the adapter),
+    /// overriding `autotune` (tests force every candidate).
+    pub flash: Option<FlashConfig>,
     /// Fault injection for the tests of the execution layer: the timed
     /// program gets one dispatch over the adapter's workgroup limit.
     pub inject_fault: bool,
@@ -119,6 +136,8 @@ impl Default for GpuRunOptions {
             map_source: MapSource::Auto,
             fused: FusedChoice::Auto,
             max_rows_per_workgroup: None,
+            autotune: Autotune::Off,
+            flash: None,
             inject_fault: false,
         }
     }

@@ -285,6 +285,78 @@ pub fn fused_simple(n: u64, d: u64, dv: u64, rows: u64, causal: bool) -> (u64, u
     (flops, bytes)
 }
 
+/// The shape and configuration of a flash-attention run, for [`flash`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlashWork {
+    /// B·H heads.
+    pub heads: u64,
+    /// Queries and keys per head.
+    pub n: u64,
+    /// Query/key width.
+    pub d: u64,
+    /// Value width.
+    pub dv: u64,
+    /// Causal: key tiles up to the diagonal only.
+    pub causal: bool,
+    /// BR: query rows per workgroup.
+    pub block_rows: u64,
+    /// BC: keys per tile.
+    pub block_keys: u64,
+    /// TC: threads sharing a row.
+    pub thread_cols: u64,
+    /// RD4: vec4 output columns per thread.
+    pub out_vec4s: u64,
+    /// Row reductions by subgroup shuffles (log₂ TC steps) rather than
+    /// through workgroup memory (TC − 1 per thread).
+    pub subgroups: bool,
+}
+
+/// The rules [`flash`] counts by.
+pub const FLASH_FLOPS_RULE: &str = "per head, query block of BR rows and visited BC-key tile: \
+     8·BR·BC·⌈d/4⌉ (QKᵀ on padded rows) + 8·BR·BC·TC·RD4 (P·V, every thread's RD4 vec4 columns) \
+     + BR·(4BC + TC(5 + 4·RD4 + r)) (tile max, exp2, sums, rescale; r = log₂TC or TC − 1 per reduction) \
+     + BR·BC on masked tiles; per block 4⌈d/4⌉ per live row (Q scaled); per row TC·(1 + r) + 4⌈dᵥ/4⌉ + 1";
+/// See [`FLASH_FLOPS_RULE`].
+pub const FLASH_BYTES_RULE: &str = "per head and query block: its live Q rows (16⌈d/4⌉ each), per visited \
+     tile its live K and V rows (16(⌈d/4⌉ + ⌈dᵥ/4⌉) each); per row O (16⌈dᵥ/4⌉) and (m, l) (8) written once";
+
+/// `flash_attention.wgsl` as written: per head, each block of BR query rows
+/// (rows past n still computed, zero) visits ⌈n/BC⌉ key tiles, or causal
+/// ⌈min(n, i₀ + BR)/BC⌉, masking only the tiles past n or crossing the
+/// diagonal; see [`FLASH_FLOPS_RULE`] and [`FLASH_BYTES_RULE`]. The loads
+/// are vec4s of rows padded to 4⌈w/4⌉ columns, counted at their padded size.
+pub fn flash(w: &FlashWork) -> (u64, u64) {
+    let (br, bc, tc, rd4) = (w.block_rows, w.block_keys, w.thread_cols, w.out_vec4s);
+    let (d4, dv4) = (w.d.div_ceil(4), w.dv.div_ceil(4));
+    let reduce = if w.subgroups {
+        64 - (tc.max(1) - 1).leading_zeros() as u64
+    } else {
+        tc - 1
+    };
+    let per_tile =
+        8 * br * bc * d4 + 8 * br * bc * tc * rd4 + br * (4 * bc + tc * (5 + 4 * rd4 + reduce));
+    let (mut flops, mut bytes) = (0u64, 0u64);
+    for block in 0..w.n.div_ceil(br) {
+        let i0 = block * br;
+        let live = (w.n - i0).min(br);
+        let key_end = if w.causal { w.n.min(i0 + br) } else { w.n };
+        let tiles = key_end.div_ceil(bc);
+        flops += 4 * d4 * live + tiles * per_tile;
+        bytes += 16 * d4 * live;
+        for t in 0..tiles {
+            let j0 = t * bc;
+            let keys = (w.n - j0).min(bc);
+            if j0 + bc > w.n || (w.causal && j0 + bc > i0 + 1) {
+                flops += br * bc;
+            }
+            bytes += 16 * keys * (d4 + dv4);
+        }
+        flops += live * (tc * (1 + reduce) + 4 * dv4 + 1);
+        bytes += live * (16 * dv4 + 8);
+    }
+    (w.heads * flops, w.heads * bytes)
+}
+
 /// The rules [`linear_attention`] counts by, for the formulas.
 pub const LINEAR_FLOPS_RULE: &str = "per 64×64 GEMM tile and 16-deep step 131072 (8×8 per thread of 64; causal apply 4×4 of 256); FAVOR+ exponents + ‖x‖² (2048 per step) + epilogue 8256 per tile; φ per loaded vec4: elu+1 12, FAVOR+ 12, cosFormer 13; chunk sums + z 1024 per step; fold causal lanes(2·chunks + 496), else lanes(chunks + 32); apply: prefix + den (2048 per step), causal own-chunk scores + 4 steps of scores×V per key tile, epilogue 8768 per tile (causal 21568)";
 /// See [`LINEAR_FLOPS_RULE`].
@@ -537,6 +609,42 @@ pub fn quantize(numel: u64, groups: u64, cpg: u64, mse: Option<bool>) -> Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flash_counts_visited_tiles_and_scales_with_heads() {
+        let w = FlashWork {
+            heads: 1,
+            n: 64,
+            d: 64,
+            dv: 64,
+            causal: false,
+            block_rows: 64,
+            block_keys: 32,
+            thread_cols: 8,
+            out_vec4s: 2,
+            subgroups: true,
+        };
+        // One block, two unmasked tiles: 2 × (8·64·32·16 + 8·64·32·8·2 +
+        // 64·(128 + 8·(5 + 8 + 3))), plus Q scaling and the end.
+        let tile = 8 * 64 * 32 * 16 + 8 * 64 * 32 * 16 + 64 * (128 + 8 * 16);
+        let (f, b) = flash(&w);
+        assert_eq!(f, 2 * tile + 4 * 16 * 64 + 64 * (8 * 4 + 64 + 1));
+        assert_eq!(b, 16 * 16 * 64 + 2 * 16 * 32 * 32 + 64 * (16 * 16 + 8));
+        let heads = flash(&FlashWork { heads: 3, ..w });
+        assert_eq!(heads, (3 * f, 3 * b));
+        // Causal over 128 rows: block 0 visits 2 tiles, block 1 all 4, and
+        // only the tiles crossing the diagonal (2 + 2) are masked.
+        let causal = FlashWork {
+            n: 128,
+            causal: true,
+            ..w
+        };
+        let full = FlashWork { n: 128, ..w };
+        let (fc, bc) = flash(&causal);
+        let (ff, bf) = flash(&full);
+        assert_eq!(ff - fc, 2 * tile - 4 * 64 * 32);
+        assert_eq!(bf - bc, 2 * 16 * 32 * 32);
+    }
 
     #[test]
     fn sgemm_counts_padding_and_rereads() {

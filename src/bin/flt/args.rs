@@ -106,6 +106,12 @@ fn common(cmd: Command) -> Command {
                 .value_parser(clap::value_parser!(u32).range(1..=64))
                 .help("Tuning: most query rows per fused-kernel workgroup (16, 32 or 64)"),
         )
+        .arg(
+            Arg::new("no-autotune")
+                .long("no-autotune")
+                .action(ArgAction::SetTrue)
+                .help("Run the flash kernel's fixed default configuration instead of the one the autotuner chose for this adapter (cached under $XDG_CACHE_HOME/flt/; also FLT_AUTOTUNE=0)"),
+        )
 }
 
 fn file(key: &'static str, name: &'static str, help: &'static str) -> Arg {

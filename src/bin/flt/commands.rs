@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use clap::ArgMatches;
 use flt_explorer::attention::MethodId;
-use flt_explorer::gpu::{GpuContext, GpuError, GpuRunOptions};
+use flt_explorer::gpu::{Autotune, GpuContext, GpuError, GpuRunOptions};
 use flt_explorer::inputs::{self, InputSource, Inputs};
 use flt_explorer::pipeline::attention::{AttentionProblem, Measurement, run as run_attention};
 use flt_explorer::pipeline::scaling::{ScalingReport, Stop, StopKind};
@@ -25,6 +25,13 @@ fn options(m: &ArgMatches) -> GpuRunOptions {
     if let Some(&r) = m.get_one::<u32>("fused-rows") {
         o.max_rows_per_workgroup = Some(r);
     }
+    // The flash kernel's autotuner: on for the CLI (not on CPU adapters,
+    // not with FLT_AUTOTUNE=0), off with --no-autotune.
+    o.autotune = if m.get_flag("no-autotune") {
+        Autotune::Off
+    } else {
+        Autotune::Auto
+    };
     o
 }
 
