@@ -9,6 +9,15 @@
 //! passes once, and then checks wgpu's uncaptured-error queue, so an error
 //! is reported by the run that caused it and names its program. The family
 //! then reads its buffers back (read).
+//!
+//! The work is submitted in pieces — the warm-up, then the timed repeats in
+//! groups of about [`PIECE_MS`] each, then the views — and each piece is
+//! awaited before the next: between pieces a [`Watch`] installed on the
+//! context ([`GpuContext::set_watch`], the page's job) learns how many are
+//! done and may stop the run ([`GpuError::Cancelled`]). A Stop or a newer
+//! request so waits for one piece at most instead of every repeat queued at
+//! once (issue 12: 91.6 s to supersede a run on SwiftShader). A repeat
+//! stays in one submission, so its timestamps span GPU work only.
 
 use web_time::Instant;
 
@@ -16,6 +25,66 @@ use super::bindings::Kernel;
 use super::buffers::{self, Timestamps, check_dispatch, scoped};
 use super::{GpuContext, GpuError};
 use crate::data::timing::Timing;
+
+/// About how long one piece of a program's timed repeats runs before the
+/// program awaits it and asks its [`Watch`] whether to go on (ms).
+pub const PIECE_MS: f64 = 250.0;
+
+/// Who watches a program run (the page's job): whether to stop, and the
+/// pieces done. Installed on the context with [`GpuContext::set_watch`].
+pub trait Watch {
+    /// Whether the run should stop at the next piece.
+    fn cancelled(&self) -> bool;
+    /// `done` of `total` pieces of `program` have finished after
+    /// `elapsed_ms` of this program's wall-clock time.
+    fn piece(&self, program: &str, done: u32, total: u32, elapsed_ms: f64);
+}
+
+/// How many timed repeats go in one piece, after a warm-up run that took
+/// `warmup_ms` of wall clock: about [`PIECE_MS`] of work, at least one,
+/// at most `repeats` (a fast GPU keeps every repeat in one submission).
+pub fn repeats_per_piece(warmup_ms: f64, repeats: u32) -> u32 {
+    let repeats = repeats.max(1);
+    if warmup_ms.is_nan() || warmup_ms <= 0.0 {
+        return repeats;
+    }
+    ((PIECE_MS / warmup_ms).floor() as u32).clamp(1, repeats)
+}
+
+/// The progress of one program run, reported to the context's watch.
+struct Pieces<'a> {
+    ctx: &'a GpuContext,
+    label: &'a str,
+    done: u32,
+    total: u32,
+    started: Instant,
+}
+
+impl Pieces<'_> {
+    /// Counts `count` more pieces done and asks whether to go on.
+    fn done(&mut self, count: u32) -> Result<(), GpuError> {
+        self.done = (self.done + count).min(self.total);
+        let elapsed = self.started.elapsed().as_secs_f64() * 1e3;
+        match self.ctx.watch() {
+            Some(w) => {
+                w.piece(self.label, self.done, self.total, elapsed);
+                if w.cancelled() {
+                    return Err(GpuError::Cancelled);
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Stops before any work when the run is already cancelled.
+    fn check(&self) -> Result<(), GpuError> {
+        match self.ctx.watch() {
+            Some(w) if w.cancelled() => Err(GpuError::Cancelled),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One recorded dispatch.
 pub struct Pass {
@@ -203,25 +272,44 @@ impl Program {
     }
 
     /// Runs it: an untimed warm-up (one run, or as long as
-    /// [`Self::sustain`] says), `repeats` timed runs, the view passes once;
-    /// then checks for errors that escaped every scope, and records on the
-    /// context that the GPU has just worked.
+    /// [`Self::sustain`] says), `repeats` timed runs, the view passes once —
+    /// each piece awaited, with the context's [`Watch`] told and asked
+    /// between pieces; then checks for errors that escaped every scope, and
+    /// records on the context that the GPU has just worked.
     pub async fn run(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {
         let repeats = repeats.max(1);
         // Every program checks the queue when it ends, so anything left here
         // came from outside a program (a readback after the device was lost):
         // it was reported there, not by this run.
         ctx.take_uncaptured_errors();
-        self.sustain(ctx).await?;
+        if let Some(why) = ctx.lost() {
+            return Err(GpuError::Lost(why));
+        }
+        let mut pieces = Pieces {
+            ctx,
+            label: &self.label,
+            done: 0,
+            // The warm-up, each repeat (the upper bound: repeats go in
+            // groups), the views.
+            total: 1 + repeats + u32::from(!self.views.is_empty()),
+            started: Instant::now(),
+        };
+        pieces.check()?;
         let timed = if self.timed.is_empty() {
+            pieces.done(1 + repeats)?;
             Timed {
                 samples: vec![0.0; repeats as usize],
                 timing: Timing::WallClock,
             }
         } else {
+            let warmup_ms = self.warm_up(ctx, &mut pieces).await?;
+            let per_piece = repeats_per_piece(warmup_ms, repeats);
             match Timestamps::new(ctx, &self.label, repeats) {
-                Some(t) => self.run_with_timestamps(ctx, &t, repeats).await?,
-                None => self.run_with_wall_clock(ctx, repeats).await?,
+                Some(t) => {
+                    self.run_with_timestamps(ctx, &t, repeats, per_piece, &mut pieces)
+                        .await?
+                }
+                None => self.run_with_wall_clock(ctx, repeats, &mut pieces).await?,
             }
         };
         if !self.views.is_empty() {
@@ -244,8 +332,27 @@ impl Program {
             .await?;
         }
         self.check(ctx).await?;
+        if !self.views.is_empty() {
+            pieces.done(1)?;
+        }
         ctx.mark_busy();
         Ok(timed)
+    }
+
+    /// The untimed warm-up: one run, awaited, then [`Self::sustain`];
+    /// returns the first run's wall-clock time (ms), which sizes the pieces.
+    async fn warm_up(&self, ctx: &GpuContext, pieces: &mut Pieces<'_>) -> Result<f64, GpuError> {
+        let started = Instant::now();
+        scoped(ctx, &format!("{} (warm-up)", self.label), || {
+            ctx.queue.submit([self.encoder(ctx, None).finish()]);
+            Ok(())
+        })
+        .await?;
+        buffers::wait_idle(ctx).await?;
+        let warmup_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.sustain(ctx, pieces).await?;
+        pieces.done(1)?;
+        Ok(warmup_ms)
     }
 
     /// Replays the timed passes untimed until the context's `warmup_ms`
@@ -256,7 +363,7 @@ impl Program {
     /// an 8192³ product ran 5× slower than the rest; linear attention 3.8×
     /// slower after the 3.5–3.9 s of CPU checks of a previous method, see
     /// [`super::context::IdleRamp`]).
-    async fn sustain(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+    async fn sustain(&self, ctx: &GpuContext, pieces: &mut Pieces<'_>) -> Result<(), GpuError> {
         let budget = ctx.warmup_ms.get().max(ctx.ramp_ms()) as f64;
         if budget <= 0.0 || self.timed.is_empty() {
             return Ok(());
@@ -269,23 +376,40 @@ impl Program {
             })
             .await?;
             buffers::wait_idle(ctx).await?;
+            pieces.done(0)?;
         }
         Ok(())
     }
 
+    /// The timed repeats `per_piece` to a submission, each repeat's passes
+    /// spanned by timestamp pair `i`; the pairs resolved and read at the end.
     async fn run_with_timestamps(
         &self,
         ctx: &GpuContext,
         t: &Timestamps,
         repeats: u32,
+        per_piece: u32,
+        pieces: &mut Pieces<'_>,
     ) -> Result<Timed, GpuError> {
-        scoped(ctx, &self.label, || {
-            let mut encoders = vec![self.encoder(ctx, None).finish()];
-            encoders.extend((0..repeats).map(|i| self.encoder(ctx, Some((t, i))).finish()));
+        let mut next = 0;
+        while next < repeats {
+            let end = (next + per_piece).min(repeats);
+            scoped(ctx, &self.label, || {
+                let encoders: Vec<_> = (next..end)
+                    .map(|i| self.encoder(ctx, Some((t, i))).finish())
+                    .collect();
+                ctx.queue.submit(encoders);
+                Ok(())
+            })
+            .await?;
+            buffers::wait_idle(ctx).await?;
+            pieces.done(end - next)?;
+            next = end;
+        }
+        scoped(ctx, &format!("{}: timestamps", self.label), || {
             let mut resolve = ctx.device.create_command_encoder(&Default::default());
             t.resolve(&mut resolve);
-            encoders.push(resolve.finish());
-            ctx.queue.submit(encoders);
+            ctx.queue.submit([resolve.finish()]);
             Ok(())
         })
         .await?;
@@ -295,19 +419,21 @@ impl Program {
         })
     }
 
-    async fn run_with_wall_clock(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {
-        scoped(ctx, &format!("{} (warm-up)", self.label), || {
-            ctx.queue.submit([self.encoder(ctx, None).finish()]);
-            Ok(())
-        })
-        .await?;
-        buffers::wait_idle(ctx).await?;
+    /// The timed repeats one to a submission, each timed by the wall clock
+    /// from its submission to its completion.
+    async fn run_with_wall_clock(
+        &self,
+        ctx: &GpuContext,
+        repeats: u32,
+        pieces: &mut Pieces<'_>,
+    ) -> Result<Timed, GpuError> {
         let mut samples = Vec::with_capacity(repeats as usize);
         for _ in 0..repeats {
             let started = Instant::now();
             ctx.queue.submit([self.encoder(ctx, None).finish()]);
             buffers::wait_idle(ctx).await?;
             samples.push(started.elapsed().as_secs_f64() * 1e3);
+            pieces.done(1)?;
         }
         Ok(Timed {
             samples,
