@@ -152,6 +152,11 @@ impl<T: 'static> Jobs<T> {
         self.busy.set(false);
     }
 
+    /// The newest request's generation.
+    pub fn generation(&self) -> u64 {
+        self.generation.get()
+    }
+
     /// Whether `generation` is the newest request.
     pub fn is_current(&self, generation: u64) -> bool {
         self.generation.get() == generation

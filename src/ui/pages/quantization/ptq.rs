@@ -156,7 +156,7 @@ pub fn PtqSection() -> impl IntoView {
         backend: set_backend,
     };
     let jobs = PageJobs::new(move |jobs, generation, job| run_job(jobs, generation, job, out));
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop) = (jobs.status, jobs.superseded, jobs.stop);
     let jobs = StoredValue::new_local(jobs);
     Effect::new(move |_| {
         let job = Job {
@@ -195,7 +195,7 @@ pub fn PtqSection() -> impl IntoView {
             </section>
             <section class="status-row">
                 <BackendBadge backend=backend/>
-                <RunStatusLine status=status superseded=superseded/>
+                <RunStatusLine status=status superseded=superseded stop=stop/>
             </section>
             <Figures report=report/>
             <div class="grid">

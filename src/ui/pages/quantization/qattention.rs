@@ -146,7 +146,7 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
     let jobs = PageJobs::new(move |jobs, generation, s| {
         run_job(jobs, generation, s, (set_pair, set_backend))
     });
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop) = (jobs.status, jobs.superseded, jobs.stop);
     let jobs = StoredValue::new_local(jobs);
     Effect::new(move |_| {
         let s = settings.get();
@@ -200,7 +200,7 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
             </section>
             <section class="status-row">
                 <BackendBadge backend=backend testid="qa-backend-badge"/>
-                <RunStatusLine status=status superseded=superseded testid="qa-status"/>
+                <RunStatusLine status=status superseded=superseded stop=stop testid="qa-status"/>
             </section>
             <ErrorTable pair=pair/>
             <div class="grid">
