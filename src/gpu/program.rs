@@ -77,11 +77,16 @@ impl Pieces<'_> {
         }
     }
 
-    /// Stops before any work when the run is already cancelled.
+    /// Announces the pieces (none done yet), or stops before any work when
+    /// the run is already cancelled.
     fn check(&self) -> Result<(), GpuError> {
         match self.ctx.watch() {
             Some(w) if w.cancelled() => Err(GpuError::Cancelled),
-            _ => Ok(()),
+            Some(w) => {
+                w.piece(self.label, 0, self.total, 0.0);
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 }

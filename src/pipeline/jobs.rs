@@ -478,14 +478,26 @@ mod tests {
     fn the_time_left_follows_the_rate_so_far() {
         assert_eq!(eta_text(0.0, 10.0, 500.0), None, "nothing done yet");
         assert_eq!(eta_text(10.0, 10.0, 500.0), None, "all done");
-        assert_eq!(eta_text(1.0, 11.0, 2000.0).as_deref(), Some("about 20 s left"));
-        assert_eq!(eta_text(3.0, 4.0, 600.0).as_deref(), Some("under a second left"));
-        assert_eq!(eta_text(1.0, 5.0, 60_000.0).as_deref(), Some("about 4 min left"));
+        assert_eq!(
+            eta_text(1.0, 11.0, 2000.0).as_deref(),
+            Some("about 20 s left")
+        );
+        assert_eq!(
+            eta_text(3.0, 4.0, 600.0).as_deref(),
+            Some("under a second left")
+        );
+        assert_eq!(
+            eta_text(1.0, 5.0, 60_000.0).as_deref(),
+            Some("about 4 min left")
+        );
         assert_eq!(
             work_text("fused attention", 1, 11, "pieces", 2000.0),
             "fused attention: 1 of 11 pieces, about 20 s left"
         );
-        assert_eq!(work_text("CPU twin", 0, 4096, "rows", 0.0), "CPU twin: 0 of 4096 rows");
+        assert_eq!(
+            work_text("CPU twin", 0, 4096, "rows", 0.0),
+            "CPU twin: 0 of 4096 rows"
+        );
     }
 
     #[test]

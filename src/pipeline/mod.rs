@@ -160,7 +160,11 @@ pub fn is_software_adapter(device_type: &str) -> bool {
 /// at n = 4096 took 132 s against 4.1 s for the twin), and offers the GPU.
 /// The CLI (`Fail`) runs on whatever adapter `WGPU_BACKEND` gives, so that
 /// benchmarks on lavapipe stay possible.
-pub fn backend_decision(choice: BackendChoice, policy: GpuPolicy, found: &GpuFound) -> BackendDecision {
+pub fn backend_decision(
+    choice: BackendChoice,
+    policy: GpuPolicy,
+    found: &GpuFound,
+) -> BackendDecision {
     match (choice, found) {
         (BackendChoice::Cpu, _) => BackendDecision::Cpu {
             reason: None,

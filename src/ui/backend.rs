@@ -197,9 +197,11 @@ pub async fn start_job<T: 'static>(
 }
 
 /// Records a CPU-twin run: `flops` of work (as [`cpu_run_seconds`] counts
-/// it) in `seconds` of wall clock.
+/// it) in `seconds` of wall clock. Runs under a second are left out: their
+/// time is mostly the page's own (inputs, views, yields), which would make
+/// the twin look slower than it is.
 pub fn record_cpu_rate(flops: f64, seconds: f64) {
-    if flops > 0.0 && seconds > 0.05 && (flops / seconds).is_finite() {
+    if flops > 0.0 && seconds >= 1.0 && (flops / seconds).is_finite() {
         CPU_RATE.set(Some(flops / seconds));
     }
 }

@@ -115,7 +115,11 @@ pub fn Results(
     testid: &'static str,
     children: Children,
 ) -> impl IntoView {
-    let running = move || state.status.with(|s| matches!(s, JobStatus::Running { .. }));
+    let running = move || {
+        state
+            .status
+            .with(|s| matches!(s, JobStatus::Running { .. }))
+    };
     let stopped = move || state.status.with(|s| matches!(s, JobStatus::Stopped));
     let stale = move || (running() || stopped()) && state.shown.with(Option::is_some);
     let note = move || {
@@ -129,7 +133,9 @@ pub fn Results(
                 .unwrap_or_else(|| " A new run is in progress.".into());
             Some(format!("Previous results, for {shown}.{newer}"))
         } else if stopped() {
-            Some(format!("Stopped: these results are from the previous run, for {shown}."))
+            Some(format!(
+                "Stopped: these results are from the previous run, for {shown}."
+            ))
         } else {
             None
         }
