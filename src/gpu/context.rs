@@ -84,6 +84,10 @@ pub struct GpuContext {
     pub warmup_ms: Cell<u32>,
     /// How programs warm up the GPU after an idle spell.
     pub idle_ramp: Cell<IdleRamp>,
+    /// About how long one piece of a program runs between two checks of
+    /// the watch (ms; [`super::program::PIECE_MS`]; tests set 0 to split
+    /// every program into single passes).
+    pub piece_ms: Cell<f64>,
     /// When the device last finished a program's work (or was created).
     last_busy: Cell<Instant>,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -182,6 +186,7 @@ impl GpuContext {
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             warmup_ms: Cell::new(0),
             idle_ramp: Cell::new(IdleRamp::DEFAULT),
+            piece_ms: Cell::new(super::program::PIECE_MS),
             last_busy: Cell::new(Instant::now()),
             uncaptured,
             lost,

@@ -62,7 +62,8 @@ async fn state(b: &Browser) -> String {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn webgpu_int8_product_is_exact_and_names_its_path() {
     let b = Browser::open(true).await;
-    b.goto_path("/compression/quantization").await;
+    // SwiftShader is a software adapter: the GPU by name (issue 12).
+    b.goto_path("/compression/quantization?backend=gpu").await;
     // Nothing runs before Run is pressed (no int8- parameter in the link).
     assert_eq!(state(&b).await, "idle");
 
