@@ -662,7 +662,7 @@ mod tests {
 
     /// A two-pass product chain split into single passes (`piece_ms` 0):
     /// the watch sees every piece counted up to the total (2 warm-up passes
-    /// + 3 repeats × 2 passes), each repeat timed as the sum of its passes,
+    /// and 3 repeats × 2 passes), each repeat timed as the sum of its passes,
     /// the same result as the unsplit program; and a watch that says stop
     /// after 3 pieces ends the run there with `Cancelled`, no piece
     /// reported after. Ignoring the watch, or not splitting, fails it.

@@ -409,12 +409,11 @@ mod tests {
     /// A runner whose job `0` never finishes (a GPU piece that never
     /// completes) and whose other jobs finish at once; the drive future
     /// polled by hand, as the browser's event loop would.
-    fn stuck_runner() -> (
-        Rc<Jobs<u32>>,
-        Pin<Box<dyn Future<Output = ()>>>,
-        Rc<Cell<bool>>,
-        Rc<RefCell<Vec<u32>>>,
-    ) {
+    type Driver = Pin<Box<dyn Future<Output = ()>>>;
+    /// The runner, its driver, whether job 0 was dropped, the jobs run.
+    type Stuck = (Rc<Jobs<u32>>, Driver, Rc<Cell<bool>>, Rc<RefCell<Vec<u32>>>);
+
+    fn stuck_runner() -> Stuck {
         let jobs = Jobs::<u32>::new(|_| {});
         let dropped = Rc::new(Cell::new(false));
         let ran = Rc::new(RefCell::new(Vec::new()));
@@ -434,7 +433,7 @@ mod tests {
         (jobs, Box::pin(drive), dropped, ran)
     }
 
-    fn poll(drive: &mut Pin<Box<dyn Future<Output = ()>>>) -> bool {
+    fn poll(drive: &mut Driver) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
         drive.as_mut().poll(&mut cx).is_ready()
     }
