@@ -200,7 +200,7 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
                 <SettingsIssues issues=issues testid="qa-settings-issues"/>
             </section>
             <section class="status-row">
-                <BackendBadge backend=backend testid="qa-backend-badge"/>
+                <BackendBadge backend=backend testid="qa-backend-badge" backend_key="qa-backend"/>
                 <RunStatusLine status=status superseded=superseded stop=stop testid="qa-status"/>
             </section>
             <Results state=results testid="qa-results">
