@@ -2,15 +2,19 @@
 //! and shared by every run; caches of shader modules and pipelines so a run
 //! never recompiles a kernel it has already built; and when the GPU last
 //! worked, so that a program after an idle spell ramps its clocks up before
-//! timing ([`IdleRamp`]).
+//! timing ([`IdleRamp`]); whether the device was lost (wgpu's device-lost
+//! callback), so that its owner drops it and creates another; and the
+//! [`Watch`] of the run in progress, which programs consult between pieces.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use web_time::Instant;
 
 use super::GpuError;
+use super::program::Watch;
 
 /// How a program warms up a GPU that has been idle: a GPU left idle lowers
 /// its clocks and raises them again only under a sustained load, so the
@@ -87,9 +91,15 @@ pub struct GpuContext {
     pub warmup_ms: Cell<u32>,
     /// How programs warm up the GPU after an idle spell.
     pub idle_ramp: Cell<IdleRamp>,
+    /// About how long one piece of a program runs between two checks of
+    /// the watch (ms; [`super::program::PIECE_MS`]; tests set 0 to split
+    /// every program into single passes).
+    pub piece_ms: Cell<f64>,
     /// When the device last finished a program's work (or was created).
     last_busy: Cell<Instant>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+    watch: RefCell<Option<Rc<dyn Watch>>>,
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: RefCell<HashMap<String, wgpu::ComputePipeline>>,
@@ -159,6 +169,13 @@ impl GpuContext {
                 list.push(super::buffers::describe(&e));
             }
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = lost_sink.lock() {
+                *slot = Some(lost_reason(reason, &message));
+            }
+        });
         let api = match info.backend {
             wgpu::Backend::BrowserWebGpu => "WebGPU".to_string(),
             other => format!("{other:?}"),
@@ -183,8 +200,11 @@ impl GpuContext {
                 .then_some((info.subgroup_min_size, info.subgroup_max_size)),
             warmup_ms: Cell::new(0),
             idle_ramp: Cell::new(IdleRamp::DEFAULT),
+            piece_ms: Cell::new(super::program::PIECE_MS),
             last_busy: Cell::new(Instant::now()),
             uncaptured,
+            lost,
+            watch: RefCell::new(None),
             modules: RefCell::new(HashMap::new()),
             layouts: RefCell::new(HashMap::new()),
             pipelines: RefCell::new(HashMap::new()),
@@ -349,6 +369,23 @@ impl GpuContext {
         Ok(module)
     }
 
+    /// Why the device was lost, once it was (wgpu's device-lost callback):
+    /// nothing more can run on this context.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Installs (or, with `None`, removes) the watch of the run in
+    /// progress: programs report their pieces to it and stop when it says.
+    pub fn set_watch(&self, watch: Option<Rc<dyn Watch>>) {
+        *self.watch.borrow_mut() = watch;
+    }
+
+    /// The watch of the run in progress, if any.
+    pub fn watch(&self) -> Option<Rc<dyn Watch>> {
+        self.watch.borrow().clone()
+    }
+
     /// Records that the device has just finished a program's work.
     pub fn mark_busy(&self) {
         self.last_busy.set(Instant::now());
@@ -391,5 +428,18 @@ impl GpuContext {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+    }
+}
+
+/// The text of a device loss: wgpu's reason and the browser's message.
+fn lost_reason(reason: wgpu::DeviceLostReason, message: &str) -> String {
+    let why = match reason {
+        wgpu::DeviceLostReason::Destroyed => "destroyed",
+        _ => "lost by the driver or the browser",
+    };
+    if message.is_empty() {
+        why.to_string()
+    } else {
+        format!("{why} ({message})")
     }
 }

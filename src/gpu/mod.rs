@@ -34,7 +34,7 @@ use ndarray::Array2;
 pub use autotune::Autotune;
 pub use context::GpuContext;
 pub use flash_attention::FlashConfig;
-pub use program::{Pass, Program, Timed};
+pub use program::{Pass, Program, Timed, Watch};
 
 use crate::data::artifacts::Artifacts;
 use crate::data::codes::KernelKind;
@@ -73,6 +73,13 @@ pub enum GpuError {
     /// Reading a buffer back failed.
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    /// The device was lost (destroyed, a driver reset, the browser took it
+    /// back): the context is unusable and must be created again.
+    #[error("the GPU device was lost: {0}")]
+    Lost(String),
+    /// The context's watch stopped the run between two pieces.
+    #[error("stopped")]
+    Cancelled,
 }
 
 /// What to pool the heatmap from.

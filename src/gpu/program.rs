@@ -9,6 +9,17 @@
 //! passes once, and then checks wgpu's uncaptured-error queue, so an error
 //! is reported by the run that caused it and names its program. The family
 //! then reads its buffers back (read).
+//!
+//! The work is submitted in pieces — the warm-up one pass at a time, then
+//! the timed repeats in groups of about [`PIECE_MS`] each (or, when one
+//! repeat of several passes takes over twice that, one pass at a time, each
+//! pass timed on its own and a repeat's time their sum), then the views —
+//! and each piece is awaited before the next: between pieces a [`Watch`] installed on the
+//! context ([`GpuContext::set_watch`], the page's job) learns how many are
+//! done and may stop the run ([`GpuError::Cancelled`]). A Stop or a newer
+//! request so waits for one piece at most instead of every repeat queued at
+//! once (issue 12: 91.6 s to supersede a run on SwiftShader). A repeat
+//! stays in one submission, so its timestamps span GPU work only.
 
 use web_time::Instant;
 
@@ -16,6 +27,72 @@ use super::bindings::Kernel;
 use super::buffers::{self, Timestamps, check_dispatch, scoped};
 use super::{GpuContext, GpuError};
 use crate::data::timing::Timing;
+
+/// About how long one piece of a program's timed repeats runs before the
+/// program awaits it and asks its [`Watch`] whether to go on (ms; the
+/// default of [`GpuContext::piece_ms`]).
+pub const PIECE_MS: f64 = 250.0;
+
+/// Who watches a program run (the page's job): whether to stop, and the
+/// pieces done. Installed on the context with [`GpuContext::set_watch`].
+pub trait Watch {
+    /// Whether the run should stop at the next piece.
+    fn cancelled(&self) -> bool;
+    /// `done` of `total` pieces of `program` have finished after
+    /// `elapsed_ms` of this program's wall-clock time.
+    fn piece(&self, program: &str, done: u32, total: u32, elapsed_ms: f64);
+}
+
+/// How many timed repeats go in one piece of about `piece_ms`, after a
+/// warm-up run that took `warmup_ms` of wall clock: at least one, at most
+/// `repeats` (a fast GPU keeps every repeat in one submission).
+pub fn repeats_per_piece(piece_ms: f64, warmup_ms: f64, repeats: u32) -> u32 {
+    let repeats = repeats.max(1);
+    if warmup_ms.is_nan() || warmup_ms <= 0.0 {
+        return repeats;
+    }
+    ((piece_ms / warmup_ms).floor() as u32).clamp(1, repeats)
+}
+
+/// The progress of one program run, reported to the context's watch.
+struct Pieces<'a> {
+    ctx: &'a GpuContext,
+    label: &'a str,
+    done: u32,
+    total: u32,
+    started: Instant,
+}
+
+impl Pieces<'_> {
+    /// Counts `count` more pieces done and asks whether to go on.
+    fn done(&mut self, count: u32) -> Result<(), GpuError> {
+        self.done = (self.done + count).min(self.total);
+        let elapsed = self.started.elapsed().as_secs_f64() * 1e3;
+        match self.ctx.watch() {
+            Some(w) => {
+                w.piece(self.label, self.done, self.total, elapsed);
+                if w.cancelled() {
+                    return Err(GpuError::Cancelled);
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Announces the pieces (none done yet), or stops before any work when
+    /// the run is already cancelled.
+    fn check(&self) -> Result<(), GpuError> {
+        match self.ctx.watch() {
+            Some(w) if w.cancelled() => Err(GpuError::Cancelled),
+            Some(w) => {
+                w.piece(self.label, 0, self.total, 0.0);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
 
 /// One recorded dispatch.
 pub struct Pass {
@@ -212,25 +289,53 @@ impl Program {
     }
 
     /// Runs it: an untimed warm-up (one run, or as long as
-    /// [`Self::sustain`] says), `repeats` timed runs, the view passes once;
-    /// then checks for errors that escaped every scope, and records on the
-    /// context that the GPU has just worked.
+    /// [`Self::sustain`] says), `repeats` timed runs, the view passes once —
+    /// each piece awaited, with the context's [`Watch`] told and asked
+    /// between pieces; then checks for errors that escaped every scope, and
+    /// records on the context that the GPU has just worked.
     pub async fn run(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {
         let repeats = repeats.max(1);
         // Every program checks the queue when it ends, so anything left here
         // came from outside a program (a readback after the device was lost):
         // it was reported there, not by this run.
         ctx.take_uncaptured_errors();
-        self.sustain(ctx).await?;
+        if let Some(why) = ctx.lost() {
+            return Err(GpuError::Lost(why));
+        }
+        let mut pieces = Pieces {
+            ctx,
+            label: &self.label,
+            done: 0,
+            // The warm-up's passes, each repeat (the upper bound: repeats go
+            // in groups), the views.
+            total: self.timed.len() as u32 + repeats + u32::from(!self.views.is_empty()),
+            started: Instant::now(),
+        };
+        pieces.check()?;
         let timed = if self.timed.is_empty() {
+            pieces.done(repeats)?;
             Timed {
                 samples: vec![0.0; repeats as usize],
                 timing: Timing::WallClock,
             }
         } else {
-            match Timestamps::new(ctx, &self.label, repeats) {
-                Some(t) => self.run_with_timestamps(ctx, &t, repeats).await?,
-                None => self.run_with_wall_clock(ctx, repeats).await?,
+            let warmup_ms = self.warm_up(ctx, &mut pieces).await?;
+            let passes = self.timed.len() as u32;
+            let piece_ms = ctx.piece_ms.get();
+            if passes > 1 && warmup_ms > 2.0 * piece_ms {
+                pieces.total += repeats * (passes - 1);
+                let t = Timestamps::new(ctx, &self.label, repeats * passes);
+                self.run_pass_by_pass(ctx, t.as_ref(), repeats, &mut pieces)
+                    .await?
+            } else {
+                let per_piece = repeats_per_piece(piece_ms, warmup_ms, repeats);
+                match Timestamps::new(ctx, &self.label, repeats) {
+                    Some(t) => {
+                        self.run_with_timestamps(ctx, &t, repeats, per_piece, &mut pieces)
+                            .await?
+                    }
+                    None => self.run_with_wall_clock(ctx, repeats, &mut pieces).await?,
+                }
             }
         };
         if !self.views.is_empty() {
@@ -253,8 +358,86 @@ impl Program {
             .await?;
         }
         self.check(ctx).await?;
+        if !self.views.is_empty() {
+            pieces.done(1)?;
+        }
         ctx.mark_busy();
         Ok(timed)
+    }
+
+    /// The untimed warm-up: one run, a pass at a time, each awaited, then
+    /// [`Self::sustain`]; returns the run's wall-clock time (ms), which
+    /// sizes the pieces.
+    async fn warm_up(&self, ctx: &GpuContext, pieces: &mut Pieces<'_>) -> Result<f64, GpuError> {
+        let mut warmup_ms = 0.0;
+        for pass in &self.timed {
+            let started = Instant::now();
+            scoped(ctx, &format!("{} (warm-up)", self.label), || {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                pass.record(&mut enc, None);
+                ctx.queue.submit([enc.finish()]);
+                Ok(())
+            })
+            .await?;
+            buffers::wait_idle(ctx).await?;
+            warmup_ms += started.elapsed().as_secs_f64() * 1e3;
+            pieces.done(1)?;
+        }
+        self.sustain(ctx, pieces).await?;
+        Ok(warmup_ms)
+    }
+
+    /// The timed repeats of a slow program one pass to a submission, so a
+    /// Stop waits for one pass at most: each pass timed on its own (its own
+    /// timestamp pair, else the wall clock from its submission to its
+    /// completion) and a repeat's time the sum of its passes'. The idle
+    /// spells between submissions are left out of the timestamps.
+    async fn run_pass_by_pass(
+        &self,
+        ctx: &GpuContext,
+        t: Option<&Timestamps>,
+        repeats: u32,
+        pieces: &mut Pieces<'_>,
+    ) -> Result<Timed, GpuError> {
+        let passes = self.timed.len() as u32;
+        let mut wall = vec![0.0; repeats as usize];
+        for (i, total) in wall.iter_mut().enumerate() {
+            for (k, pass) in self.timed.iter().enumerate() {
+                let slot = i as u32 * passes + k as u32;
+                let started = Instant::now();
+                scoped(ctx, &self.label, || {
+                    let mut enc = ctx.device.create_command_encoder(&Default::default());
+                    pass.record(&mut enc, t.and_then(|t| t.span(slot, true, true)));
+                    ctx.queue.submit([enc.finish()]);
+                    Ok(())
+                })
+                .await?;
+                buffers::wait_idle(ctx).await?;
+                *total += started.elapsed().as_secs_f64() * 1e3;
+                pieces.done(1)?;
+            }
+        }
+        let Some(t) = t else {
+            return Ok(Timed {
+                samples: wall,
+                timing: Timing::WallClock,
+            });
+        };
+        scoped(ctx, &format!("{}: timestamps", self.label), || {
+            let mut resolve = ctx.device.create_command_encoder(&Default::default());
+            t.resolve(&mut resolve);
+            ctx.queue.submit([resolve.finish()]);
+            Ok(())
+        })
+        .await?;
+        let per_pass = t.read_ms(ctx).await?;
+        Ok(Timed {
+            samples: per_pass
+                .chunks(passes as usize)
+                .map(|c| c.iter().sum())
+                .collect(),
+            timing: Timing::GpuTimestamp,
+        })
     }
 
     /// Replays the timed passes untimed until the context's `warmup_ms`
@@ -265,7 +448,7 @@ impl Program {
     /// an 8192³ product ran 5× slower than the rest; linear attention 3.8×
     /// slower after the 3.5–3.9 s of CPU checks of a previous method, see
     /// [`super::context::IdleRamp`]).
-    async fn sustain(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+    async fn sustain(&self, ctx: &GpuContext, pieces: &mut Pieces<'_>) -> Result<(), GpuError> {
         let budget = ctx.warmup_ms.get().max(ctx.ramp_ms()) as f64;
         if budget <= 0.0 || self.timed.is_empty() {
             return Ok(());
@@ -278,23 +461,40 @@ impl Program {
             })
             .await?;
             buffers::wait_idle(ctx).await?;
+            pieces.done(0)?;
         }
         Ok(())
     }
 
+    /// The timed repeats `per_piece` to a submission, each repeat's passes
+    /// spanned by timestamp pair `i`; the pairs resolved and read at the end.
     async fn run_with_timestamps(
         &self,
         ctx: &GpuContext,
         t: &Timestamps,
         repeats: u32,
+        per_piece: u32,
+        pieces: &mut Pieces<'_>,
     ) -> Result<Timed, GpuError> {
-        scoped(ctx, &self.label, || {
-            let mut encoders = vec![self.encoder(ctx, None).finish()];
-            encoders.extend((0..repeats).map(|i| self.encoder(ctx, Some((t, i))).finish()));
+        let mut next = 0;
+        while next < repeats {
+            let end = (next + per_piece).min(repeats);
+            scoped(ctx, &self.label, || {
+                let encoders: Vec<_> = (next..end)
+                    .map(|i| self.encoder(ctx, Some((t, i))).finish())
+                    .collect();
+                ctx.queue.submit(encoders);
+                Ok(())
+            })
+            .await?;
+            buffers::wait_idle(ctx).await?;
+            pieces.done(end - next)?;
+            next = end;
+        }
+        scoped(ctx, &format!("{}: timestamps", self.label), || {
             let mut resolve = ctx.device.create_command_encoder(&Default::default());
             t.resolve(&mut resolve);
-            encoders.push(resolve.finish());
-            ctx.queue.submit(encoders);
+            ctx.queue.submit([resolve.finish()]);
             Ok(())
         })
         .await?;
@@ -304,19 +504,21 @@ impl Program {
         })
     }
 
-    async fn run_with_wall_clock(&self, ctx: &GpuContext, repeats: u32) -> Result<Timed, GpuError> {
-        scoped(ctx, &format!("{} (warm-up)", self.label), || {
-            ctx.queue.submit([self.encoder(ctx, None).finish()]);
-            Ok(())
-        })
-        .await?;
-        buffers::wait_idle(ctx).await?;
+    /// The timed repeats one to a submission, each timed by the wall clock
+    /// from its submission to its completion.
+    async fn run_with_wall_clock(
+        &self,
+        ctx: &GpuContext,
+        repeats: u32,
+        pieces: &mut Pieces<'_>,
+    ) -> Result<Timed, GpuError> {
         let mut samples = Vec::with_capacity(repeats as usize);
         for _ in 0..repeats {
             let started = Instant::now();
             ctx.queue.submit([self.encoder(ctx, None).finish()]);
             buffers::wait_idle(ctx).await?;
             samples.push(started.elapsed().as_secs_f64() * 1e3);
+            pieces.done(1)?;
         }
         Ok(Timed {
             samples,
@@ -430,5 +632,94 @@ mod tests {
                 "a software adapter ramped: {cpu} ms"
             );
         }
+    }
+
+    #[test]
+    fn repeats_go_in_pieces_of_about_the_piece_time() {
+        assert_eq!(
+            repeats_per_piece(250.0, 0.01, 20),
+            20,
+            "a fast GPU: one piece"
+        );
+        assert_eq!(repeats_per_piece(250.0, 100.0, 20), 2);
+        assert_eq!(
+            repeats_per_piece(250.0, 5000.0, 20),
+            1,
+            "a slow one: one each"
+        );
+        assert_eq!(repeats_per_piece(250.0, f64::NAN, 3), 3);
+        assert_eq!(repeats_per_piece(250.0, 10.0, 0), 1);
+    }
+
+    /// Records the pieces a program reports and cancels after `stop_after`.
+    struct Recorder {
+        seen: std::cell::RefCell<Vec<(u32, u32)>>,
+        stop_after: u32,
+    }
+
+    impl Watch for Recorder {
+        fn cancelled(&self) -> bool {
+            self.seen
+                .borrow()
+                .last()
+                .is_some_and(|(done, _)| *done >= self.stop_after)
+        }
+        fn piece(&self, _: &str, done: u32, total: u32, _: f64) {
+            self.seen.borrow_mut().push((done, total));
+        }
+    }
+
+    /// A two-pass product chain split into single passes (`piece_ms` 0):
+    /// the watch sees every piece counted up to the total (2 warm-up passes
+    /// and 3 repeats × 2 passes), each repeat timed as the sum of its passes,
+    /// the same result as the unsplit program; and a watch that says stop
+    /// after 3 pieces ends the run there with `Cancelled`, no piece
+    /// reported after. Ignoring the watch, or not splitting, fails it.
+    #[test]
+    fn a_watch_counts_the_pieces_and_stops_the_program_between_them() {
+        let Ok(ctx) = pollster::block_on(GpuContext::new()) else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI=true but no GPU adapter (install mesa-vulkan-drivers)"
+            );
+            eprintln!("skipping: no GPU adapter");
+            return;
+        };
+        let mut b = Builder::new(&ctx, "pieces test");
+        let data: Vec<f32> = (0..64).map(|i| (i % 7) as f32 / 7.0).collect();
+        let a = b.upload("a", &data, 8, 8).expect("fits");
+        let c = pollster::block_on(b.matmul("c", &a, false, &a, false, 1.0)).expect("records");
+        let e = pollster::block_on(b.matmul("e", &c, false, &a, true, 1.0)).expect("records");
+        let program = b.program;
+        assert_eq!(program.timed.len(), 2);
+        pollster::block_on(program.run(&ctx, 3)).expect("unsplit");
+        let whole = pollster::block_on(e.read(&ctx)).expect("read");
+
+        ctx.piece_ms.set(0.0);
+        let all = std::rc::Rc::new(Recorder {
+            seen: Default::default(),
+            stop_after: u32::MAX,
+        });
+        ctx.set_watch(Some(all.clone()));
+        let timed = pollster::block_on(program.run(&ctx, 3)).expect("split");
+        let split = pollster::block_on(e.read(&ctx)).expect("read");
+        assert_eq!(whole, split, "splitting changed the result");
+        assert_eq!(timed.samples.len(), 3);
+        assert!(timed.samples.iter().all(|t| *t > 0.0), "{timed:?}");
+        let seen = all.seen.borrow().clone();
+        let done: Vec<u32> = seen.iter().map(|p| p.0).collect();
+        assert_eq!(done, (0..=8).collect::<Vec<_>>(), "{seen:?}");
+        assert_eq!(seen.last(), Some(&(8, 8)));
+
+        let stopper = std::rc::Rc::new(Recorder {
+            seen: Default::default(),
+            stop_after: 3,
+        });
+        ctx.set_watch(Some(stopper.clone()));
+        let stopped = pollster::block_on(program.run(&ctx, 3));
+        assert!(matches!(stopped, Err(GpuError::Cancelled)), "{stopped:?}");
+        assert_eq!(stopper.seen.borrow().last(), Some(&(3, 8)));
+        ctx.set_watch(None);
+        pollster::block_on(program.run(&ctx, 1)).expect("runs again without a watch");
     }
 }

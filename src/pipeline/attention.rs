@@ -337,6 +337,8 @@ async fn cpu_pass<'a>(
     let mut output = Array2::zeros((n, dv));
     let mut map = None;
     let mut samples = Vec::with_capacity(repeats);
+    let started = Instant::now();
+    let total_rows = (n * repeats) as u64;
     for r in 0..repeats {
         let t0 = Instant::now();
         let twin = build()?;
@@ -364,9 +366,16 @@ async fn cpu_pass<'a>(
             }
             busy += t0.elapsed().as_secs_f64() * 1e3;
             start = end;
+            let rows_done = (r * n + start) as u64;
             host.progress(
-                "CPU twin",
-                0.1 + 0.75 * (r as f64 + start as f64 / n as f64) / repeats as f64,
+                &super::jobs::work_text(
+                    "CPU twin",
+                    rows_done,
+                    total_rows,
+                    "rows",
+                    started.elapsed().as_secs_f64() * 1e3,
+                ),
+                0.1 + 0.75 * rows_done as f64 / total_rows as f64,
             );
             checkpoint(host).await?;
         }

@@ -14,7 +14,7 @@ use leptos_router::hooks::{use_location, use_params_map};
 use leptos_router::path;
 
 use super::browser;
-use super::components::{LabNav, SiteBase};
+use super::components::{LabNav, RunNotices, SiteBase};
 use super::pages::NotFound;
 use super::pages::compare::ComparePage;
 use super::pages::explorer::ExplorerPage;
@@ -87,6 +87,7 @@ pub fn App() -> impl IntoView {
                 </p>
                 <LabNav/>
             </header>
+            <RunNotices/>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=Home/>
                 <Route path=path!("/:lab") view=LabRoute/>

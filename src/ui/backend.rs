@@ -1,9 +1,18 @@
 //! The page's backend: [`crate::pipeline::resolve_backend`] with
 //! [`GpuPolicy::FallBack`] — the CPU twin, with the reason, when WebGPU is
-//! absent — over a WebGPU context found once per page load and shared by
-//! every run (each gets a clone of the `Rc`); and the page's GPU turn
-//! ([`gpu_turn`]): one section's GPU work at a time, so that two runs never
-//! interleave their error scopes, their buffers' readback or their timings.
+//! absent or is a software adapter under `auto` (the GPU then offered on
+//! the badge) — over a WebGPU context found once and shared by every run
+//! (each gets a clone of the `Rc`), dropped and created again when the
+//! device is lost; and the page's GPU turn ([`gpu_turn`]): one section's
+//! GPU work at a time, so that two runs never interleave their error
+//! scopes, their buffers' readback or their timings. While a job holds the
+//! turn, its [`JobWatch`] is the context's watch: programs report their
+//! pieces to it and stop between pieces once the job is superseded or
+//! stopped.
+//!
+//! Also here: the CPU rate measured by the page's CPU-twin runs and the
+//! long-run question ([`confirm_cpu_run`]) asked before a run predicted to
+//! exceed [`CPU_CONFIRM_SECONDS`].
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,23 +20,31 @@ use std::rc::Rc;
 use leptos::prelude::{Set, WriteSignal};
 
 use super::browser::{init_gpu, sleep_ms, yield_to_browser};
-use super::components::BackendInfo;
-use crate::gpu::{GpuContext, GpuError};
-use crate::pipeline::jobs::{JobOutcome, Jobs};
-use crate::pipeline::{Backend, BackendChoice, GpuPolicy, RunError, resolve_backend};
+use super::components::{BackendInfo, notices};
+use crate::gpu::{GpuContext, GpuError, Watch};
+use crate::pipeline::jobs::{
+    CPU_CONFIRM_SECONDS, CPU_RATE_GUESS, JobHost, JobOutcome, Jobs, cpu_run_seconds, work_text,
+};
+use crate::pipeline::{Backend, BackendChoice, GpuPolicy, Host, RunError, resolve_backend};
 
 thread_local! {
     /// The WebGPU context, or why there is none, once looked for.
     static GPU: RefCell<Option<Result<Rc<GpuContext>, String>>> = const { RefCell::new(None) };
     /// Whether a section holds the GPU.
     static GPU_BUSY: Cell<bool> = const { Cell::new(false) };
+    /// The CPU twin's rate measured by this page's runs (FLOP/s).
+    static CPU_RATE: Cell<Option<f64>> = const { Cell::new(None) };
 }
 
-/// The GPU held by one section; released when dropped.
-pub struct GpuTurn(());
+/// The GPU held by one section; released (and its watch removed) when
+/// dropped.
+pub struct GpuTurn(Option<Rc<GpuContext>>);
 
 impl Drop for GpuTurn {
     fn drop(&mut self) {
+        if let Some(ctx) = &self.0 {
+            ctx.set_watch(None);
+        }
         GPU_BUSY.set(false);
     }
 }
@@ -39,9 +56,9 @@ pub async fn gpu_turn(
     backend: &Backend,
     still_wanted: impl Fn() -> bool,
 ) -> Result<Option<GpuTurn>, ()> {
-    if !matches!(backend, Backend::Gpu(_)) {
+    let Backend::Gpu(ctx) = backend else {
         return Ok(None);
-    }
+    };
     while GPU_BUSY.get() {
         if !still_wanted() {
             return Err(());
@@ -49,24 +66,54 @@ pub async fn gpu_turn(
         sleep_ms(8).await;
     }
     GPU_BUSY.set(true);
-    Ok(Some(GpuTurn(())))
+    Ok(Some(GpuTurn(Some(ctx.clone()))))
 }
 
-/// The WebGPU context: created on first use, then the same one.
+/// The WebGPU context: created on first use, then the same one — unless
+/// its device was lost, when it is dropped and created again.
 async fn connect() -> Result<Rc<GpuContext>, GpuError> {
     let cached = GPU.with_borrow(|gpu| gpu.clone());
     let found = match cached {
-        Some(found) => found,
-        None => {
+        Some(Ok(ctx)) if ctx.lost().is_none() => Ok(ctx),
+        Some(Err(why)) => Err(why),
+        lost_or_none => {
+            if let Some(Ok(ctx)) = lost_or_none {
+                notices::device_lost(ctx.lost().unwrap_or_default());
+            }
             let made = init_gpu().await.map(Rc::new).map_err(|e| match e {
                 GpuError::Unavailable(why) => why,
                 other => other.to_string(),
             });
             GPU.with_borrow_mut(|gpu| *gpu = Some(made.clone()));
+            if made.is_ok() {
+                notices::device_restored();
+            }
             made
         }
     };
     found.map_err(GpuError::Unavailable)
+}
+
+/// Drops the cached context when its device is lost (the device-lost
+/// callback of [`init_gpu`]): the next run creates another.
+pub fn forget_lost_device() {
+    GPU.with_borrow_mut(|gpu| {
+        if matches!(gpu, Some(Ok(ctx)) if ctx.lost().is_some()) {
+            *gpu = None;
+        }
+    });
+}
+
+/// Destroys the cached device (the `#debug-lose-device` test hook, see
+/// [`super::browser::install_debug_hooks`]); returns whether there was one.
+pub fn destroy_device_for_test() -> bool {
+    GPU.with_borrow(|gpu| match gpu {
+        Some(Ok(ctx)) => {
+            ctx.device.destroy();
+            true
+        }
+        _ => false,
+    })
 }
 
 /// The backend for `choice`.
@@ -74,21 +121,56 @@ pub async fn resolve(choice: BackendChoice) -> Result<Backend, RunError> {
     resolve_backend(choice, GpuPolicy::FallBack, || Box::pin(connect())).await
 }
 
+/// What the badge shows for `backend`, chosen for `choice`: the GPU is
+/// offered when `auto` ran on the CPU twin although a GPU exists (a
+/// software adapter).
+fn badge(backend: &Backend, choice: BackendChoice) -> BackendInfo {
+    let gpu_exists = GPU.with_borrow(|gpu| matches!(gpu, Some(Ok(ctx)) if ctx.lost().is_none()));
+    BackendInfo {
+        kind: backend.key(),
+        label: backend.label(),
+        offer_gpu: choice == BackendChoice::Auto
+            && matches!(backend, Backend::Cpu { reason: Some(_) })
+            && gpu_exists,
+    }
+}
+
 impl From<&Backend> for BackendInfo {
     fn from(backend: &Backend) -> BackendInfo {
-        BackendInfo {
-            kind: backend.key(),
-            label: backend.label(),
-        }
+        badge(backend, BackendChoice::Gpu)
+    }
+}
+
+/// A job's watch over its GPU programs: their pieces become its progress,
+/// and it stops them once the job is no longer the newest.
+struct JobWatch<T: 'static>(JobHost<T>);
+
+impl<T: 'static> Watch for JobWatch<T> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+
+    fn piece(&self, program: &str, done: u32, total: u32, elapsed_ms: f64) {
+        self.0.progress(
+            &work_text(
+                &format!("GPU, {program}"),
+                done as u64,
+                total as u64,
+                "pieces",
+                elapsed_ms,
+            ),
+            done as f64 / total.max(1) as f64,
+        );
     }
 }
 
 /// The start of every page job: let the page show the new state, resolve
 /// the backend for `choice`, show it on the badge (`shown`, if any), and take the
-/// page's GPU turn — or the outcome to return instead (the backend failed,
-/// or a newer job superseded this one meanwhile).
+/// page's GPU turn (the job's watch installed on the context) — or the
+/// outcome to return instead (the backend failed, or a newer job
+/// superseded this one meanwhile).
 pub async fn start_job<T: 'static>(
-    jobs: &Jobs<T>,
+    jobs: &Rc<Jobs<T>>,
     generation: u64,
     choice: BackendChoice,
     shown: Option<WriteSignal<Option<BackendInfo>>>,
@@ -101,10 +183,78 @@ pub async fn start_job<T: 'static>(
         return Err(JobOutcome::Cancelled);
     }
     if let Some(shown) = shown {
-        shown.set(Some(BackendInfo::from(&backend)));
+        shown.set(Some(badge(&backend, choice)));
     }
     let turn = gpu_turn(&backend, || jobs.is_current(generation))
         .await
         .map_err(|()| JobOutcome::Cancelled)?;
+    if let Backend::Gpu(ctx) = &backend {
+        ctx.set_watch(Some(Rc::new(JobWatch(
+            jobs.host(generation, super::browser::yield_now),
+        ))));
+    }
     Ok((backend, turn))
+}
+
+/// Records a CPU-twin run: `flops` of work (as [`cpu_run_seconds`] counts
+/// it) in `seconds` of wall clock. Runs under a second are left out: their
+/// time is mostly the page's own (inputs, views, yields), which would make
+/// the twin look slower than it is.
+pub fn record_cpu_rate(flops: f64, seconds: f64) {
+    if flops > 0.0 && seconds >= 1.0 && (flops / seconds).is_finite() {
+        CPU_RATE.set(Some(flops / seconds));
+    }
+}
+
+/// The CPU twin's rate: measured by this page's last CPU run, else
+/// [`CPU_RATE_GUESS`]; and whether it was measured.
+pub fn cpu_rate() -> (f64, bool) {
+    match CPU_RATE.get() {
+        Some(rate) => (rate, true),
+        None => (CPU_RATE_GUESS, false),
+    }
+}
+
+/// Before a CPU-twin run of `repeats` passes of `pass_flops`: when it is
+/// predicted to exceed [`CPU_CONFIRM_SECONDS`], asks the user in the page
+/// (the `confirm-long-run` panel) and waits. `Ok` to go on (at once when it
+/// is short or on the GPU); `Err` with the outcome when the user declined
+/// (the job is then stopped) or a newer job came meanwhile.
+pub async fn confirm_cpu_run<T: 'static>(
+    jobs: &Rc<Jobs<T>>,
+    generation: u64,
+    backend: &Backend,
+    pass_flops: f64,
+    repeats: u32,
+) -> Result<(), JobOutcome> {
+    if !matches!(backend, Backend::Cpu { .. }) {
+        return Ok(());
+    }
+    let (rate, measured) = cpu_rate();
+    let seconds = cpu_run_seconds(pass_flops, repeats, rate);
+    if seconds <= CPU_CONFIRM_SECONDS {
+        return Ok(());
+    }
+    let question = format!(
+        "This run is predicted to take about {seconds:.0} s on the CPU twin \
+         ({:.1} GFLOP at {:.2} GFLOP/s, {}), over the page's {CPU_CONFIRM_SECONDS:.0} s budget.",
+        pass_flops * (repeats.max(1) as f64 + 1.0) / 1e9,
+        rate / 1e9,
+        if measured {
+            "the rate this page measured"
+        } else {
+            "a cautious guess until a CPU run is measured"
+        }
+    );
+    let host = jobs.host(generation, super::browser::yield_now);
+    host.progress("waiting for your go-ahead (a long CPU run)", 0.0);
+    let jobs_for_check = jobs.clone();
+    match notices::ask_long_run(question, move || jobs_for_check.is_current(generation)).await {
+        Some(true) => Ok(()),
+        Some(false) => {
+            jobs.stop();
+            Err(JobOutcome::Cancelled)
+        }
+        None => Err(JobOutcome::Cancelled),
+    }
 }

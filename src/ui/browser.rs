@@ -1,5 +1,6 @@
 //! Small browser services: yielding to the event loop, downloads, the
-//! site's base path, and finding WebGPU.
+//! site's base path, finding WebGPU (and hearing when its device is lost),
+//! and the `#debug-lose-device` test hook.
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -126,6 +127,16 @@ pub async fn init_gpu() -> Result<GpuContext, GpuError> {
         )
     })?;
     let mut ctx = GpuContext::from_adapter(&adapter).await?;
+    // The context records the loss itself (`GpuContext::lost`); this one
+    // tells the page at once: the banner, and the cached context dropped.
+    ctx.device.set_device_lost_callback(|_, message| {
+        super::backend::forget_lost_device();
+        super::components::notices::device_lost(if message.is_empty() {
+            "destroyed".to_string()
+        } else {
+            message
+        });
+    });
     if let Some(name) = adapter_name(&gpu).await {
         ctx.adapter_name = name;
     }
@@ -163,4 +174,30 @@ async fn adapter_name(gpu: &JsValue) -> Option<String> {
         description
     };
     (!name.is_empty()).then_some(name)
+}
+
+/// The fragment that exposes the device-loss test hook.
+pub const DEBUG_LOSE_DEVICE_FRAGMENT: &str = "#debug-lose-device";
+
+/// With the page opened at [`DEBUG_LOSE_DEVICE_FRAGMENT`] (as
+/// `#debug-panic`, see [`super::boot`]: explicit, never written by the
+/// page), defines `window.__fltLoseDevice()`, which destroys the page's
+/// WebGPU device as a driver reset would and returns whether there was
+/// one: the browser tests' way to see the page recover without a reload.
+pub fn install_debug_hooks() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    if window.location().hash().ok().as_deref() != Some(DEBUG_LOSE_DEVICE_FRAGMENT) {
+        return;
+    }
+    let hook = wasm_bindgen::closure::Closure::<dyn Fn() -> bool>::new(
+        super::backend::destroy_device_for_test,
+    );
+    let _ = js_sys::Reflect::set(
+        &window,
+        &JsValue::from_str("__fltLoseDevice"),
+        hook.as_ref(),
+    );
+    hook.forget();
 }

@@ -6,7 +6,7 @@ use super::harness::*;
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn webgpu_explorer_runs_exact_attention_through_its_controls() {
     let b = Browser::open(true).await;
-    b.goto("?method=full&n=64&d=16&seed=3").await;
+    b.goto("?backend=gpu&method=full&n=64&d=16&seed=3").await;
     let m = b.measurement("the first GPU run", |m| m["n"] == 64).await;
     assert_eq!(m["backend"], "gpu", "{m}");
     assert_eq!(m["kernel"], "fused");
@@ -221,7 +221,8 @@ async fn without_webgpu_the_cpu_twin_gives_the_same_numbers() {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn sparse_methods_through_the_method_selector() {
     let b = Browser::open(true).await;
-    b.goto("?method=full&n=320&d=16&seed=2&causal=true").await;
+    b.goto("?backend=gpu&method=full&n=320&d=16&seed=2&causal=true")
+        .await;
     b.measurement("exact attention", |m| m["n"] == 320).await;
     for method in [
         "longformer",
@@ -287,7 +288,7 @@ async fn sparse_methods_through_the_method_selector() {
     b.screenshot("explorer-reformer.png").await;
 
     // BigBird with a window knob typed in, larger n: pooled views.
-    b.goto("?method=bigbird&n=1024&d=32&seed=3&block=32&random=2&window-blocks=3&global-blocks=1")
+    b.goto("?backend=gpu&method=bigbird&n=1024&d=32&seed=3&block=32&random=2&window-blocks=3&global-blocks=1")
         .await;
     let m = b
         .measurement("BigBird n = 1024", |m| {
@@ -321,7 +322,8 @@ async fn sparse_methods_through_the_method_selector() {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn low_rank_and_kernel_methods_and_the_error_law() {
     let b = Browser::open(true).await;
-    b.goto("?method=linformer&n=128&d=16&seed=4").await;
+    b.goto("?backend=gpu&method=linformer&n=128&d=16&seed=4")
+        .await;
     let m = b
         .measurement("Linformer", |m| m["method"] == "linformer")
         .await;
@@ -598,7 +600,8 @@ async fn deep_links_and_reloads_work_from_a_static_host() {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn memory_methods_through_the_method_selector() {
     let b = Browser::open(true).await;
-    b.goto("?method=full&n=512&d=32&seed=2&inputs=local").await;
+    b.goto("?backend=gpu&method=full&n=512&d=32&seed=2&inputs=local")
+        .await;
     b.measurement("exact attention", |m| m["n"] == 512).await;
     assert!(
         b.client

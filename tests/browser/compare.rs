@@ -222,7 +222,8 @@ async fn webgpu_compare_fills_sorts_and_links_to_the_explorer() {
     let b = Browser::open(true).await;
     // The page's default settings, spelled out.
     let (n, d, seed) = (256, 64, 1);
-    let query = format!("n={n}&d={d}&seed={seed}");
+    // SwiftShader is a software adapter: the GPU by name (issue 12).
+    let query = format!("n={n}&d={d}&seed={seed}&backend=gpu");
     b.goto_path(&format!("/compare?{query}")).await;
     b.testid("compare-table").await;
     let before = table_rows(&b, "data-state").await;

@@ -62,7 +62,8 @@ async fn state(b: &Browser) -> String {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn webgpu_int8_product_is_exact_and_names_its_path() {
     let b = Browser::open(true).await;
-    b.goto_path("/compression/quantization").await;
+    // SwiftShader is a software adapter: the GPU by name (issue 12).
+    b.goto_path("/compression/quantization?backend=gpu").await;
     // Nothing runs before Run is pressed (no int8- parameter in the link).
     assert_eq!(state(&b).await, "idle");
 
@@ -151,8 +152,10 @@ async fn webgpu_int8_product_is_exact_and_names_its_path() {
 
     // A link with the section's settings runs on arrival; the page's
     // backend parameter is followed.
-    b.goto_path("/compression/quantization?int8-m=9&int8-k=33&int8-n=5&int8-kernel=unpacked")
-        .await;
+    b.goto_path(
+        "/compression/quantization?backend=gpu&int8-m=9&int8-k=33&int8-n=5&int8-kernel=unpacked",
+    )
+    .await;
     let m = int8_measurement(&b, "the linked unpacked run", |m| m["m"] == 9).await;
     let keys: Vec<&str> = m["kernels"]
         .as_array()
@@ -165,7 +168,7 @@ async fn webgpu_int8_product_is_exact_and_names_its_path() {
     assert_eq!(m["backend"], "cpu");
 
     // A shape where the kernels' throughput shows, for the screenshot.
-    b.goto_path("/compression/quantization?int8-m=256&int8-k=512&int8-n=256")
+    b.goto_path("/compression/quantization?backend=gpu&int8-m=256&int8-k=512&int8-n=256")
         .await;
     let m = int8_measurement(&b, "256×512×256", |m| m["m"] == 256).await;
     for k in ["int8-packed", "int8-unpacked"] {

@@ -35,8 +35,12 @@ async fn observe(b: &Browser) {
 
 async fn run_at_4096(webgpu: bool, method: &str) -> Vec<(f64, f64)> {
     let b = Browser::open(webgpu).await;
-    b.goto_path(&format!("/attention?method={method}&n=256&d=64&seed=1"))
-        .await;
+    // SwiftShader is a software adapter: the GPU by name (issue 12).
+    let backend = if webgpu { "gpu" } else { "auto" };
+    b.goto_path(&format!(
+        "/attention?method={method}&n=256&d=64&seed=1&backend={backend}"
+    ))
+    .await;
     b.measurement("the first run", |m| m["n"] == 256).await;
     observe(&b).await;
     b.type_number("control-n", "4096").await;

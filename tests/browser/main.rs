@@ -21,5 +21,6 @@ mod map;
 mod model_size;
 mod qat;
 mod quantization;
+mod runs;
 mod safety;
 mod scaling;

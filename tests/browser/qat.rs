@@ -110,7 +110,7 @@ async fn show_section(b: &Browser) {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn webgpu_qat_trains_and_recovers_at_two_bits() {
     let b = Browser::open(true).await;
-    b.goto_path(&format!("{PAGE}?qat-seed=2")).await;
+    b.goto_path(&format!("{PAGE}?backend=gpu&qat-seed=2")).await;
     let state = b
         .testid("qat-status")
         .await

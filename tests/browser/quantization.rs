@@ -50,8 +50,10 @@ async fn select(b: &Browser, id: &str, value: &str) {
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn webgpu_quantizes_weights_sweeps_schemes_and_quantizes_attention() {
     let b = Browser::open(true).await;
-    b.goto_path(&format!("/compression/quantization?{QUERY}"))
-        .await;
+    b.goto_path(&format!(
+        "/compression/quantization?backend=gpu&qa-backend=gpu&{QUERY}"
+    ))
+    .await;
     let m = b.measurement("the GPU run", |m| m["rows"] == 48).await;
     assert_eq!(m["backend"], "gpu", "{m}");
     assert_eq!(m["kernel"], "quantize");

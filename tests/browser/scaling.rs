@@ -126,7 +126,13 @@ async fn check_results(b: &Browser, backend: &str) {
 
 async fn drive(webgpu: bool, backend: &str, screenshot: &str) {
     let b = Browser::open(webgpu).await;
-    b.goto_path("/scaling").await;
+    // SwiftShader is a software adapter: the GPU by name (issue 12).
+    b.goto_path(if webgpu {
+        "/scaling?backend=gpu"
+    } else {
+        "/scaling"
+    })
+    .await;
     b.testid("scaling-page").await;
     // The default methods, then only the reference, then two more.
     assert!(checked(&b, "method-linformer").await);

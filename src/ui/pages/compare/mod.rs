@@ -336,6 +336,7 @@ fn CompareStatus(
             format!("Cancelled after {} of {count} methods.", done())
         }
         JobStatus::Idle => format!("Press Run to measure the {count} methods on this backend."),
+        JobStatus::Stopped => format!("Stopped after {} of {count} methods.", done()),
         JobStatus::Running { stage, fraction } => {
             format!("{stage}… {:.0}%", fraction * 100.0)
         }

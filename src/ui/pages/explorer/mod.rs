@@ -23,7 +23,7 @@ use crate::pipeline::attention::Measurement;
 use crate::settings::{Settings, SettingsIssue};
 use crate::ui::components::{
     BackendBadge, BackendInfo, Controls, EffectiveContext, ErrorLaw, Heatmap, MeasurementPanel,
-    MethodCard, PatternView, Pooled, RawData, RunStatusLine, SettingsIssues, Update,
+    MethodCard, PatternView, Pooled, RawData, Results, RunStatusLine, SettingsIssues, Update,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -94,7 +94,8 @@ pub fn ExplorerPage() -> impl IntoView {
     let jobs = PageJobs::new(move |jobs, generation, settings| {
         run_settings(jobs, generation, settings, out)
     });
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, results, stop) =
+        (jobs.status, jobs.superseded, jobs.results, jobs.stop);
     // The runner holds `Rc`s: a local arena slot, captured by handle.
     let jobs = StoredValue::new_local(jobs);
     Effect::new(move |_| {
@@ -115,16 +116,20 @@ pub fn ExplorerPage() -> impl IntoView {
             </section>
             <section class="status-row">
                 <BackendBadge backend=backend/>
-                <RunStatusLine status=status superseded=superseded/>
+                <RunStatusLine status=status superseded=superseded stop=stop/>
             </section>
-            <Views data=data/>
-            <section class="card">
-                <MeasurementPanel report=report/>
-            </section>
+            <Results state=results>
+                <Views data=data/>
+                <section class="card">
+                    <MeasurementPanel report=report/>
+                </section>
+            </Results>
             <ErrorLaw settings=settings/>
             <EffectiveContext settings=settings/>
             <MethodCard method=method/>
-            <RawData json=data.json filename=data.filename native="flt run --json"/>
+            <Results state=results testid="results-json">
+                <RawData json=data.json filename=data.filename native="flt run --json"/>
+            </Results>
         </main>
     }
 }

@@ -61,8 +61,22 @@ pub fn run_settings(
             .cost(shape, &problem.config(), shape.pairs())
             .flops_algorithmic;
         problem.options.repeats = repeats(&backend, problem.options.repeats, pass_flops, true);
+        let work = pass_flops as f64 * problem.head_count() as f64;
+        if let Err(outcome) =
+            backend::confirm_cpu_run(&jobs, generation, &backend, work, problem.options.repeats)
+                .await
+        {
+            return outcome;
+        }
         let host = jobs.host(generation, yield_now);
+        let started = web_time::Instant::now();
         let outcome = run(&problem, &backend, &host).await;
+        if matches!(backend, crate::pipeline::Backend::Cpu { .. }) && outcome.is_ok() {
+            backend::record_cpu_rate(
+                work * (problem.options.repeats.max(1) as f64 + 1.0),
+                started.elapsed().as_secs_f64(),
+            );
+        }
         if !jobs.is_current(generation) {
             // Superseded: a newer run reports. CPU runs stop at their next
             // chunk; GPU dispatches in flight finish and are dropped.

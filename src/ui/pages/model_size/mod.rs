@@ -109,7 +109,7 @@ pub fn ModelSizePage() -> impl IntoView {
     let jobs = PageJobs::new(move |jobs, generation, settings| {
         run_job(jobs, generation, settings, set_report)
     });
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop) = (jobs.status, jobs.superseded, jobs.stop);
     let jobs = StoredValue::new_local(jobs);
     Effect::new(move |_| {
         let settings = settings.get();
@@ -122,6 +122,7 @@ pub fn ModelSizePage() -> impl IntoView {
         Some(BackendInfo {
             kind: "cpu",
             label: "CPU — arithmetic on the configuration (this lab has no GPU kernel)".into(),
+            offer_gpu: false,
         })
     });
     let json = Memo::new(move |_| report.with(|r| serde_json::to_value(r.as_deref()?).ok()));
@@ -138,7 +139,7 @@ pub fn ModelSizePage() -> impl IntoView {
             <Intro/>
             <section class="status-row">
                 <BackendBadge backend=badge/>
-                <RunStatusLine status=status superseded=superseded/>
+                <RunStatusLine status=status superseded=superseded stop=stop/>
             </section>
             <div class="size-grid">
                 <section class="card editor-card">

@@ -274,7 +274,7 @@ pub fn Int8Section() -> impl IntoView {
         backend: set_backend,
     };
     let jobs = PageJobs::new(move |jobs, generation, s| run(jobs, generation, s, out));
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop) = (jobs.status, jobs.superseded, jobs.stop);
     let jobs = StoredValue::new_local(jobs);
     let start = move || {
         let s = settings.get_untracked();
@@ -381,7 +381,7 @@ pub fn Int8Section() -> impl IntoView {
                 />
                 <RunStatusLine
                     status=status
-                    superseded=superseded
+                    superseded=superseded stop=stop
                     testid="int8-status"
                     idle="Press Run to measure."
                 />

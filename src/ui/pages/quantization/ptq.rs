@@ -24,7 +24,7 @@ use crate::settings::quantization::{QUANT, QuantSettings, Section};
 use crate::ui::backend;
 use crate::ui::browser::{read_chosen_file, yield_now};
 use crate::ui::components::{
-    BackendBadge, BackendInfo, RawData, RunStatusLine, SettingsIssues, SpecControls,
+    BackendBadge, BackendInfo, RawData, Results, RunStatusLine, SettingsIssues, SpecControls,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -156,7 +156,8 @@ pub fn PtqSection() -> impl IntoView {
         backend: set_backend,
     };
     let jobs = PageJobs::new(move |jobs, generation, job| run_job(jobs, generation, job, out));
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop, results) =
+        (jobs.status, jobs.superseded, jobs.stop, jobs.results);
     let jobs = StoredValue::new_local(jobs);
     Effect::new(move |_| {
         let job = Job {
@@ -195,19 +196,23 @@ pub fn PtqSection() -> impl IntoView {
             </section>
             <section class="status-row">
                 <BackendBadge backend=backend/>
-                <RunStatusLine status=status superseded=superseded/>
+                <RunStatusLine status=status superseded=superseded stop=stop/>
             </section>
-            <Figures report=report/>
-            <div class="grid">
-                <section class="card">
-                    <HistogramCard report=report/>
-                </section>
-                <section class="card">
-                    <ErrorMap report=report/>
-                </section>
-            </div>
+            <Results state=results testid="ptq-results">
+                <Figures report=report/>
+                <div class="grid">
+                    <section class="card">
+                        <HistogramCard report=report/>
+                    </section>
+                    <section class="card">
+                        <ErrorMap report=report/>
+                    </section>
+                </div>
+            </Results>
             <SchemeSweep job=job/>
-            <RawData json=json filename=filename native="flt quantize --json"/>
+            <Results state=results testid="ptq-results-json">
+                <RawData json=json filename=filename native="flt quantize --json"/>
+            </Results>
         </section>
     }
 }

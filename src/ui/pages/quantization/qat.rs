@@ -318,6 +318,7 @@ fn Status(
         }
         JobStatus::Running { stage, fraction } => format!("{stage}… {:.0}%", fraction * 100.0),
         JobStatus::Failed(e) => e,
+        JobStatus::Stopped => "Stopped: training was stopped before it finished.".into(),
         JobStatus::Done => report.with(|r| r.as_ref().map(|r| headline(r)).unwrap_or_default()),
     };
     view! {

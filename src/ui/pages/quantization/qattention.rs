@@ -24,7 +24,7 @@ use crate::settings::{COMMON, Settings};
 use crate::ui::backend;
 use crate::ui::browser::yield_now;
 use crate::ui::components::{
-    BackendBadge, BackendInfo, Heatmap, Pooled, RawData, RunStatusLine, SettingsIssues,
+    BackendBadge, BackendInfo, Heatmap, Pooled, RawData, Results, RunStatusLine, SettingsIssues,
     SpecControls,
 };
 use crate::ui::jobs::PageJobs;
@@ -146,7 +146,8 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
     let jobs = PageJobs::new(move |jobs, generation, s| {
         run_job(jobs, generation, s, (set_pair, set_backend))
     });
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop, results) =
+        (jobs.status, jobs.superseded, jobs.stop, jobs.results);
     let jobs = StoredValue::new_local(jobs);
     Effect::new(move |_| {
         let s = settings.get();
@@ -167,7 +168,7 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
             )
         })
     });
-    let map = |which: fn(&Pair) -> &Arc<Measurement>| {
+    let map = move |which: fn(&Pair) -> &Arc<Measurement>| {
         Signal::derive(move || {
             pair.with(|p| {
                 p.as_ref()
@@ -199,46 +200,48 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
                 <SettingsIssues issues=issues testid="qa-settings-issues"/>
             </section>
             <section class="status-row">
-                <BackendBadge backend=backend testid="qa-backend-badge"/>
-                <RunStatusLine status=status superseded=superseded testid="qa-status"/>
+                <BackendBadge backend=backend testid="qa-backend-badge" backend_key="qa-backend"/>
+                <RunStatusLine status=status superseded=superseded stop=stop testid="qa-status"/>
             </section>
-            <ErrorTable pair=pair/>
-            <div class="grid">
-                <section class="card">
-                    <Heatmap
-                        map=map(|p| &p.f32)
-                        title=title("f32 inputs")
-                        caption=Signal::derive(|| "The method on the f32 inputs.".to_string())
-                        heading="On f32 Q, K, V"
-                        testid="qa-heatmap-f32"
-                    />
-                </section>
-                <section class="card">
-                    <Heatmap
-                        map=map(|p| &p.quantized)
-                        title=title("quantized inputs")
-                        caption=Signal::derive(move || {
-                            settings
-                                .with(|s| {
-                                    format!(
-                                        "The same method on Q, K, V at {} bits ({} scales).",
-                                        s.qkv_bits,
-                                        if s.qkv_per_channel { "per-channel" } else { "per-token" },
-                                    )
-                                })
-                        })
-                        heading="On quantized Q, K, V"
-                        testid="qa-heatmap"
-                    />
-                </section>
-            </div>
-            <RawData
-                json=json
-                filename=filename
-                native="flt run --qkv-bits B --json"
-                testid="qa-measurement"
-                heading="Raw data (the quantized run)"
-            />
+            <Results state=results testid="qa-results">
+                <ErrorTable pair=pair/>
+                <div class="grid">
+                    <section class="card">
+                        <Heatmap
+                            map=map(|p| &p.f32)
+                            title=title("f32 inputs")
+                            caption=Signal::derive(|| "The method on the f32 inputs.".to_string())
+                            heading="On f32 Q, K, V"
+                            testid="qa-heatmap-f32"
+                        />
+                    </section>
+                    <section class="card">
+                        <Heatmap
+                            map=map(|p| &p.quantized)
+                            title=title("quantized inputs")
+                            caption=Signal::derive(move || {
+                                settings
+                                    .with(|s| {
+                                        format!(
+                                            "The same method on Q, K, V at {} bits ({} scales).",
+                                            s.qkv_bits,
+                                            if s.qkv_per_channel { "per-channel" } else { "per-token" },
+                                        )
+                                    })
+                            })
+                            heading="On quantized Q, K, V"
+                            testid="qa-heatmap"
+                        />
+                    </section>
+                </div>
+                <RawData
+                    json=json
+                    filename=filename
+                    native="flt run --qkv-bits B --json"
+                    testid="qa-measurement"
+                    heading="Raw data (the quantized run)"
+                />
+            </Results>
         </section>
     }
 }

@@ -63,7 +63,7 @@ pub fn SchemeSweep(#[prop(into)] job: Signal<Job>) -> impl IntoView {
     let (points, set_points) = signal(Vec::<SchemePoint>::new());
     let page_jobs =
         PageJobs::new(move |jobs, generation, job| run_sweep(jobs, generation, job, set_points));
-    let (status, superseded) = (page_jobs.status, page_jobs.superseded);
+    let (status, superseded, stop) = (page_jobs.status, page_jobs.superseded, page_jobs.stop);
     let jobs = StoredValue::new_local(page_jobs);
     Effect::new(move |_| {
         job.track();
@@ -99,7 +99,7 @@ pub fn SchemeSweep(#[prop(into)] job: Signal<Job>) -> impl IntoView {
                 "the step s, so the rounding noise s²/12 falls 4×: +6.02 dB per bit (dashed). At 2 and 3 bits the "
                 "measured SQNR falls off the law — most weights land in the zero bin, and clipping errors dominate."
             </p>
-            <RunStatusLine status=status superseded=superseded testid="quant-sweep-status"/>
+            <RunStatusLine status=status superseded=superseded stop=stop testid="quant-sweep-status"/>
             <div class="grid">
                 <CanvasChart
                     testid="sqnr-chart"

@@ -126,7 +126,7 @@ pub fn ScalingPage() -> impl IntoView {
     };
     let jobs =
         PageJobs::new(move |jobs, generation, settings| run_job(jobs, generation, settings, out));
-    let (status, superseded) = (jobs.status, jobs.superseded);
+    let (status, superseded, stop) = (jobs.status, jobs.superseded, jobs.stop);
     let jobs = StoredValue::new_local(jobs);
     on_cleanup(move || {
         jobs.try_with_value(|j| j.cancel());
@@ -175,7 +175,7 @@ pub fn ScalingPage() -> impl IntoView {
                 />
                 <RunStatusLine
                     status=status
-                    superseded=superseded
+                    superseded=superseded stop=stop
                     testid="scaling-status"
                     idle="Choose the methods and the range of n, then run the sweep."
                 />
