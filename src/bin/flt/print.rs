@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 
 use flt_explorer::attention::MethodId;
-use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, draw_heatmap};
+use flt_explorer::chart::export::{grid_csv, svg_string};
+use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, attention_grid, draw_heatmap};
+use flt_explorer::chart::raster::svg_to_png;
 use flt_explorer::chart::scaling::{exponent_text, figure_svg, theory_text};
+use flt_explorer::data::maps::AttentionMap;
 use flt_explorer::data::timing::Timing;
 use flt_explorer::pipeline::attention::Measurement;
 use flt_explorer::pipeline::scaling::{FLOOR_FACTOR, ScalingReport};
 use flt_explorer::pipeline::sweep::{Sweep, SweepPoint};
-use plotters::prelude::{IntoDrawingArea, SVGBackend};
 
 use super::Failure;
 
@@ -314,22 +316,46 @@ pub fn methods() {
     }
 }
 
+/// The pooled attention map of a run, or why there is none.
+fn weights(out: &Measurement) -> Result<&AttentionMap, Failure> {
+    out.artifacts
+        .weights()
+        .ok_or_else(|| Failure::runtime("this run pooled no attention map"))
+}
+
+/// The heatmap's SVG: the page's drawing (cells as rectangles).
+fn heatmap_svg(out: &Measurement) -> Result<String, Failure> {
+    let map = weights(out)?;
+    let options = HeatmapOptions {
+        title: format!("{} — n = {}", out.envelope.method_label, out.figures.n),
+        scale: ColourScale::Linear,
+        paint_cells: true,
+    };
+    svg_string((640, 540), |root| {
+        draw_heatmap(root, map, &options).map_err(|e| e.to_string())
+    })
+    .map(|(svg, _)| svg)
+    .map_err(|e| Failure::runtime(format!("drawing the heatmap: {e}")))
+}
+
+fn write(path: &PathBuf, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes)
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+}
+
 /// The pooled heatmap as SVG.
 pub fn svg(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
-    let Some(map) = out.artifacts.weights() else {
-        return Err(Failure::runtime("this run pooled no attention map"));
-    };
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, (640, 540)).into_drawing_area();
-        let options = HeatmapOptions {
-            title: format!("{} — n = {}", out.envelope.method_label, out.figures.n),
-            scale: ColourScale::Linear,
-            paint_cells: true,
-        };
-        draw_heatmap(&root, map, &options)
-            .map_err(|e| Failure::runtime(format!("drawing the heatmap: {e}")))?;
-    }
-    std::fs::write(path, text)
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+    write(path, heatmap_svg(out)?.as_bytes())
+}
+
+/// The pooled heatmap as PNG: the SVG's drawing rasterised at 2×.
+pub fn png(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
+    let png =
+        svg_to_png(&heatmap_svg(out)?, 2.0).map_err(|e| Failure::runtime(format!("--png: {e}")))?;
+    write(path, &png)
+}
+
+/// The pooled heatmap's cells as CSV (the page's `export-csv`).
+pub fn csv(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
+    write(path, grid_csv(&attention_grid(weights(out)?)).as_bytes())
 }
