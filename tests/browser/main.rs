@@ -23,3 +23,4 @@ mod qat;
 mod quantization;
 mod safety;
 mod scaling;
+mod views;

@@ -282,6 +282,7 @@ where
             theme: theme.get(),
             text_scale,
         };
+        let _ = element.set_attribute("data-text-scale", &format!("{text_scale:.3}"));
         let drawn = scoped(style, || draw_page(&element));
         set_painted.set(drawn == Ok(true));
         set_error.set(drawn.err().map(|e| format!("{what}: {e}")));
