@@ -297,6 +297,21 @@ pub fn attention_stem(
     stem
 }
 
+/// [`attention_stem`] of the page's settings (before any run).
+pub fn settings_stem(s: &crate::settings::Settings) -> String {
+    let choices = s
+        .method
+        .info()
+        .params
+        .iter()
+        .filter_map(|spec| {
+            let name = spec.choice_name(*s.params.get(spec.key)?)?;
+            Some((spec.key.to_string(), name.to_string()))
+        })
+        .collect();
+    attention_stem(s.method.key(), s.n, &s.params, &choices, s.causal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

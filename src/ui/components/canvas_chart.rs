@@ -180,6 +180,9 @@ pub fn ExportButtons(
     chart: &'static str,
     export: Export,
     #[prop(optional)] png: Option<Rc<dyn Fn() -> Result<String, String>>>,
+    /// Whether there is an SVG (a table has none).
+    #[prop(default = true)]
+    svg: bool,
 ) -> impl IntoView {
     let (message, set_message) = signal(None::<Result<String, String>>);
     let stem = export.stem;
@@ -224,7 +227,7 @@ pub fn ExportButtons(
     };
     view! {
         <div class="exports-row" role="group" aria-label="Export" data-chart=chart>
-            {button(Kind::Svg, "export-svg", "SVG")}
+            {svg.then(|| button(Kind::Svg, "export-svg", "SVG"))}
             {has_png.then(|| button(Kind::Png, "export-png", "PNG"))}
             {button(Kind::Csv, "export-csv", "CSV")}
             {move || {
