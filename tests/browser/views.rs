@@ -222,23 +222,24 @@ async fn axe(b: &Browser) -> Vec<(String, String, String)> {
     serde_json::from_value(result).expect("violations")
 }
 
-/// Fails on any serious or critical violation; prints the others.
-async fn assert_accessible(b: &Browser, what: &str) {
+/// Audits the page: prints every violation, and keeps the serious and
+/// critical ones in `failures` (the test fails on them at its end, having
+/// audited every route).
+async fn audit(b: &Browser, what: &str, failures: &mut Vec<String>) {
     let violations = axe(b).await;
     for (id, impact, nodes) in &violations {
         eprintln!("axe on {what}: {id} ({impact}): {nodes}");
+        if impact == "serious" || impact == "critical" {
+            failures.push(format!("{what}: {id} ({impact}): {nodes}"));
+        }
     }
-    let serious: Vec<_> = violations
-        .iter()
-        .filter(|(_, impact, _)| impact == "serious" || impact == "critical")
-        .collect();
-    assert!(serious.is_empty(), "{what}: {serious:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs dist/ and Chromium: run by scripts/test"]
 async fn axe_finds_nothing_serious_on_any_route_before_and_after_results() {
     let b = Browser::open(false).await;
+    let mut failures = Vec::new();
     for (path, ready) in [
         ("/", "lab-nav"),
         ("/attention", "explorer-page"),
@@ -249,17 +250,17 @@ async fn axe_finds_nothing_serious_on_any_route_before_and_after_results() {
     ] {
         b.goto_path(path).await;
         b.testid(ready).await;
-        assert_accessible(&b, path).await;
+        audit(&b, path, &mut failures).await;
     }
 
     // With results: a run of each lab, then the page audited again (in the
     // dark theme too, for its contrast).
     b.goto(&format!("?{QUERY}")).await;
     b.measurement("the explorer's run", |m| m["n"] == 96).await;
-    assert_accessible(&b, "/attention with results").await;
+    audit(&b, "/attention with results", &mut failures).await;
     b.testid("theme-toggle").await.click().await.expect("theme");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_accessible(&b, "/attention with results, dark").await;
+    audit(&b, "/attention with results, dark", &mut failures).await;
     b.testid("theme-toggle").await.click().await.expect("theme");
 
     b.goto_path("/attention?method=performer&n=64&d=8&features=16")
@@ -268,7 +269,7 @@ async fn axe_finds_nothing_serious_on_any_route_before_and_after_results() {
     b.testid("sweep-start").await.click().await.expect("sweep");
     b.measurement_of("sweep-status", "measurement", "the sweep", |_| true)
         .await;
-    assert_accessible(&b, "/attention with an error law").await;
+    audit(&b, "/attention with an error law", &mut failures).await;
 
     b.goto_path("/compare?n=64&d=8").await;
     b.testid("compare-run").await.click().await.expect("Run");
@@ -286,24 +287,25 @@ async fn axe_finds_nothing_serious_on_any_route_before_and_after_results() {
         assert!(started.elapsed() < Duration::from_secs(240), "compare");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_accessible(&b, "/compare with results").await;
+    audit(&b, "/compare with results", &mut failures).await;
 
     b.goto_path("/scaling?methods=full,linear&d=16&n-min=64&n-max=128")
         .await;
     b.testid("scaling-run").await.click().await.expect("Run");
     b.measurement_of("scaling-status", "crossovers", "the sweep", |_| true)
         .await;
-    assert_accessible(&b, "/scaling with results").await;
+    audit(&b, "/scaling with results", &mut failures).await;
 
     b.goto_path("/compression/quantization?rows=32&cols=32&bits=4")
         .await;
     b.measurement("the quantizer", |m| m["rows"] == 32).await;
-    assert_accessible(&b, "/compression/quantization with results").await;
+    audit(&b, "/compression/quantization with results", &mut failures).await;
 
     b.goto_path("/compression/model-size?model=bert-base").await;
     b.testid("shared-layers").await;
-    assert_accessible(&b, "/compression/model-size with results").await;
+    audit(&b, "/compression/model-size with results", &mut failures).await;
     b.close().await;
+    assert!(failures.is_empty(), "serious or critical: {failures:#?}");
 }
 
 /// The focused element: its test id, tag and whether its focus shows (an
@@ -417,6 +419,29 @@ async fn the_explorer_works_from_the_keyboard_alone() {
     b.close().await;
 }
 
+/// The elements that reach past the window's right edge (for a failure's
+/// message): tag, class, test id and right edge.
+async fn overflowing(b: &Browser) -> Value {
+    b.client
+        .execute(
+            "const out = [];
+             for (const e of document.querySelectorAll('body *')) {
+               const r = e.getBoundingClientRect();
+               let clipped = false;
+               for (let p = e.parentElement; p; p = p.parentElement) {
+                 const o = getComputedStyle(p).overflowX;
+                 if (o !== 'visible') { clipped = true; break; }
+               }
+               if (!clipped && r.right > window.innerWidth + 1 && r.width > 0)
+                 out.push(`${e.tagName.toLowerCase()}.${e.className}[${e.getAttribute('data-testid') || ''}] ${Math.round(r.left)}..${Math.round(r.right)}`);
+             }
+             return out.slice(0, 12);",
+            vec![],
+        )
+        .await
+        .expect("overflowing elements")
+}
+
 /// The colour of a canvas pixel.
 async fn pixel(b: &Browser, id: &str, x: u32, y: u32) -> Vec<u8> {
     let v = b
@@ -518,10 +543,12 @@ async fn a_390_px_window_keeps_the_page_in_its_width() {
         fit[2].as_f64().unwrap(),
         fit[3].as_f64().unwrap_or(0.0),
     );
-    assert!(
-        scroll <= inner + 1.0,
-        "the page scrolls sideways: {scroll} > {inner}"
-    );
+    if scroll > inner + 1.0 {
+        panic!(
+            "the page scrolls sideways: {scroll} > {inner}: {}",
+            overflowing(&b).await
+        );
+    }
     assert!(
         shown <= inner && shown > 200.0,
         "the heatmap is {shown} px wide"
@@ -552,10 +579,12 @@ async fn a_390_px_window_keeps_the_page_in_its_width() {
             )
             .await
             .expect("widths");
-        assert!(
-            w[0].as_f64().unwrap() <= w[1].as_f64().unwrap() + 1.0,
-            "{path} scrolls sideways at 390 px: {w}"
-        );
+        if w[0].as_f64().unwrap() > w[1].as_f64().unwrap() + 1.0 {
+            panic!(
+                "{path} scrolls sideways at 390 px: {w}: {}",
+                overflowing(&b).await
+            );
+        }
     }
     b.close().await;
 }
