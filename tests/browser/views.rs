@@ -240,18 +240,27 @@ async fn audit(b: &Browser, what: &str, failures: &mut Vec<String>) {
 async fn axe_finds_nothing_serious_on_any_route_before_and_after_results() {
     let b = Browser::open(false).await;
     let mut failures = Vec::new();
-    for (path, ready) in [
+    let routes = [
         ("/", "lab-nav"),
         ("/attention", "explorer-page"),
         ("/compare", "compare-table"),
         ("/scaling", "scaling-page"),
         ("/compression/quantization", "qattention-section"),
         ("/compression/model-size", "shared-layers"),
-    ] {
+    ];
+    for (path, ready) in routes {
         b.goto_path(path).await;
         b.testid(ready).await;
         audit(&b, path, &mut failures).await;
     }
+    // Every route in the dark theme too (its contrast), then back.
+    b.testid("theme-toggle").await.click().await.expect("dark");
+    for (path, ready) in routes {
+        b.goto_path(path).await;
+        b.testid(ready).await;
+        audit(&b, &format!("{path} (dark)"), &mut failures).await;
+    }
+    b.testid("theme-toggle").await.click().await.expect("light");
 
     // With results: a run of each lab, then the page audited again (in the
     // dark theme too, for its contrast).
@@ -416,6 +425,33 @@ async fn the_explorer_works_from_the_keyboard_alone() {
         linear.attr("aria-pressed").await.ok().flatten().as_deref(),
         Some("false")
     );
+    // In forced-colours mode (Windows high contrast) backgrounds are
+    // dropped: the pressed button still differs by its border.
+    b.client
+        .issue_cmd(Cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "forced-colors", "value": "active" }] }),
+        ))
+        .await
+        .expect("emulate forced colours");
+    let border = |id: &'static str| {
+        let c = b.client.clone();
+        async move {
+            c.execute(
+                "const e = document.querySelector(`[data-testid='${arguments[0]}']`);
+                 return [matchMedia('(forced-colors: active)').matches, parseFloat(getComputedStyle(e).borderTopWidth)];",
+                vec![json!(id)],
+            )
+            .await
+            .expect("border")
+        }
+    };
+    let (pressed, other) = (border("scale-log").await, border("scale-linear").await);
+    assert_eq!(pressed[0], true, "forced colours are not emulated");
+    assert!(
+        pressed[1].as_f64().unwrap() >= other[1].as_f64().unwrap() + 1.5,
+        "pressed {pressed}, not pressed {other}"
+    );
     b.close().await;
 }
 
@@ -440,6 +476,28 @@ async fn overflowing(b: &Browser) -> Value {
         )
         .await
         .expect("overflowing elements")
+}
+
+/// A Chrome DevTools command through chromedriver
+/// (`POST /session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "cmd": self.0, "params": self.1 }).to_string()),
+        )
+    }
 }
 
 /// The colour of a canvas pixel.
@@ -507,12 +565,43 @@ async fn dark_theme_is_remembered_and_redraws_the_charts() {
     assert!(pixel(&b, "heatmap", 2, 2).await.iter().all(|&c| c < 60));
     b.screenshot("dark.png").await;
     save_doc_screenshot("dark.png");
-    // Back to light for the other tests' profile (each test has its own).
-    b.testid("theme-toggle")
+    b.close().await;
+
+    // A reader who chose nothing gets the system's preference.
+    let b = Browser::open(false).await;
+    b.client
+        .issue_cmd(Cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+        ))
         .await
-        .click()
+        .expect("emulate a dark system");
+    b.goto(&format!("?{QUERY}")).await;
+    b.measurement("the run in a dark system", |m| m["n"] == 96)
+        .await;
+    let theme = b
+        .client
+        .execute(
+            "return [document.documentElement.getAttribute('data-theme'), localStorage.getItem('flt-theme')];",
+            vec![],
+        )
         .await
-        .expect("toggle back");
+        .expect("theme");
+    assert_eq!(theme, json!(["dark", null]));
+    assert!(pixel(&b, "heatmap", 2, 2).await.iter().all(|&c| c < 60));
+    // The toggle overrides it, and is remembered.
+    b.testid("theme-toggle").await.click().await.expect("light");
+    let started = Instant::now();
+    while pixel(&b, "heatmap", 2, 2).await != vec![255, 255, 255] {
+        assert!(started.elapsed() < WAIT, "the heatmap stays dark");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = b
+        .client
+        .execute("return localStorage.getItem('flt-theme');", vec![])
+        .await
+        .expect("stored");
+    assert_eq!(stored, "light");
     b.close().await;
 }
 

@@ -10,6 +10,7 @@ use flt_explorer::chart::raster::svg_to_png;
 use flt_explorer::chart::scaling::{exponent_text, figure_svg, theory_text};
 use flt_explorer::data::maps::AttentionMap;
 use flt_explorer::data::timing::Timing;
+use flt_explorer::format::num;
 use flt_explorer::pipeline::attention::Measurement;
 use flt_explorer::pipeline::scaling::{FLOOR_FACTOR, ScalingReport};
 use flt_explorer::pipeline::sweep::{Sweep, SweepPoint};
@@ -91,7 +92,7 @@ pub fn measurement(x: &Measurement, json: bool) {
     );
     errors(x);
     for (kernel, err) in &e.cross_checks {
-        println!("GPU vs CPU    {err:.3e}   ({kernel} kernel vs the CPU twin)");
+        println!("GPU vs CPU    {}   ({kernel} kernel vs the CPU twin)", num(*err));
     }
     for st in &e.stages {
         println!(
@@ -111,14 +112,15 @@ pub fn measurement(x: &Measurement, json: bool) {
 fn errors(x: &Measurement) {
     let f = &x.figures;
     println!(
-        "rel_err       {:.3e}   vs {} on {}",
-        f.rel_err,
+        "rel_err       {}   vs {} on {}",
+        num(f.rel_err),
         f.reference,
         f.checked_text()
     );
     println!(
-        "baselines     {:.3e} (output the mean of V), {:.3e} (output zeros)",
-        f.baseline_mean_v_rel_err, f.baseline_zero_rel_err
+        "baselines     {} (output the mean of V), {} (output zeros)",
+        num(f.baseline_mean_v_rel_err),
+        num(f.baseline_zero_rel_err)
     );
     if let (Some(b), Some(r)) = (f.qkv_bits, f.rel_err_vs_f32) {
         let db = |x: Option<f64>| x.map_or("∞".to_string(), |d| format!("{d:.1}"));
@@ -130,12 +132,12 @@ fn errors(x: &Measurement) {
             db(k),
             db(v)
         );
-        println!("vs f32 run    {r:.3e}   rel_err against the same method on the f32 inputs");
+        println!("vs f32 run    {}   rel_err against the same method on the f32 inputs", num(r));
     }
     if let Some(r) = f.pinv_residual {
-        println!("pinv resid.   {r:.3e}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used");
+        println!("pinv resid.   {}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used", num(r));
     }
-    println!("max_abs_err   {:.3e}", f.max_abs_err);
+    println!("max_abs_err   {}", num(f.max_abs_err));
     println!(
         "pattern       {} pairs ({:.2}% of n²){}",
         f.pattern_pairs,
@@ -158,8 +160,15 @@ pub fn bench_line(x: &Measurement, json: bool) {
     }
     let (e, f) = (&x.envelope, &x.figures);
     println!(
-        "{:<12} n={:<6} d={:<4} {:>10.4} ms {:>9.1} GFLOP/s  rel_err {:.2e}  [{} {}]",
-        e.method, f.n, f.d, e.time_ms, e.gflops, f.rel_err, e.backend, e.adapter
+        "{:<12} n={:<6} d={:<4} {:>10.4} ms {:>9.1} GFLOP/s  rel_err {}  [{} {}]",
+        e.method,
+        f.n,
+        f.d,
+        e.time_ms,
+        e.gflops,
+        num(f.rel_err),
+        e.backend,
+        e.adapter
     );
 }
 
@@ -245,8 +254,13 @@ pub fn scaling_svg(path: &PathBuf, report: &ScalingReport) -> Result<(), Failure
 pub fn sweep_point(method: MethodId, p: &SweepPoint) {
     let knob = method.info().budget.map(|b| b.key).unwrap_or("budget");
     println!(
-        "{:<10} {:>6}   mean {:.4e}   ± {:.2e}   [{:.3e}, {:.3e}]",
-        knob, p.budget, p.mean, p.std, p.min, p.max
+        "{:<10} {:>6}   mean {}   ± {}   [{}, {}]",
+        knob,
+        p.budget,
+        num(p.mean),
+        num(p.std),
+        num(p.min),
+        num(p.max)
     );
 }
 
@@ -268,8 +282,9 @@ pub fn sweep(result: &Sweep, json: bool) -> Result<(), Failure> {
     println!("log-log slope {fitted} (theory: {theory}; {})", result.law);
     if let Some(p) = result.points.first() {
         println!(
-            "baselines     {:.4e} (output the mean of V), {:.4e} (output zeros)",
-            p.baseline_mean_v_rel_err, p.baseline_zero_rel_err
+            "baselines     {} (output the mean of V), {} (output zeros)",
+            num(p.baseline_mean_v_rel_err),
+            num(p.baseline_zero_rel_err)
         );
     }
     println!(
