@@ -63,6 +63,14 @@ ensure_web_tools() {
 ensure_test_tools() {
   ensure_web_tools
   ensure_apt chromium chromium-driver mesa-vulkan-drivers
+  # axe-core for the browser tests' accessibility audit (tests/browser/views.rs
+  # injects axe.min.js through WebDriver; the page's CSP does not apply there).
+  if ! grep -qs '"version": "4\.14\.' "$TOOLS/npm/node_modules/axe-core/package.json"; then
+    command -v npm >/dev/null || ensure_apt nodejs npm
+    say "installing axe-core 4.14 from npm"
+    mkdir -p "$TOOLS/npm"
+    (cd "$TOOLS/npm" && npm install --no-audit --no-fund --silent axe-core@4.14 >/dev/null)
+  fi
   # numpy for the benchmark tooling's tests (tests/benchmarks.rs): pip for
   # the python3 on PATH, or Debian's package where pip may not install.
   if ! python3 -c 'import numpy' 2>/dev/null; then

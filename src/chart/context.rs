@@ -11,6 +11,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::chart::style::*;
+
 use crate::attention::effective_context::ContextCurve;
 
 /// The composed reach.
@@ -19,15 +21,13 @@ const REACH: RGBColor = RGBColor(0x00, 0x72, 0xB2);
 const RULE: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
 /// Transformer-XL beside the Compressive Transformer.
 const WITHOUT: RGBColor = RGBColor(0x00, 0x9E, 0x73);
-/// The sequence length.
-const CEILING: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// Draws `curve`: reach against depth on linear axes.
 pub fn draw_context<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     curve: &ContextCurve,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let depth = curve.layers.last().copied().unwrap_or(1).max(1);
     let top = curve
         .reach
@@ -41,21 +41,22 @@ pub fn draw_context<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(root)
         .caption(
             "Effective context of the last token against depth",
-            ("sans-serif", 15),
+            font(15),
         )
         .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(60))
         .build_cartesian_2d(0.5f64..depth as f64 + 0.5, 0f64..top)?;
     chart
         .configure_mesh()
+        .themed()
         .x_desc("layers L")
         .y_desc("positions reached back")
         .x_labels(depth.min(16))
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{}", y.round() as i64))
-        .light_line_style(RGBColor(235, 235, 240))
-        .label_style(("sans-serif", 11))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .y_label_formatter(&|y| crate::format::tick_int(*y))
+        .light_line_style(grid_light())
+        .label_style(font(11))
         .draw()?;
     let points = |ys: &[usize]| -> Vec<(f64, f64)> {
         curve
@@ -71,10 +72,10 @@ pub fn draw_context<DB: DrawingBackend>(
             [(0.5, n), (depth as f64 + 0.5, n)],
             6,
             4,
-            CEILING.stroke_width(1),
+            muted().stroke_width(1),
         ))?
         .label(format!("n = {} (these settings)", curve.settings_n))
-        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], CEILING.stroke_width(1)));
+        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], muted().stroke_width(1)));
     if let Some(xl) = &curve.without_compression {
         chart
             .draw_series(LineSeries::new(points(xl), WITHOUT.stroke_width(2)))?
@@ -107,9 +108,9 @@ pub fn draw_context<DB: DrawingBackend>(
         .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], RULE.stroke_width(2)));
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
+        .background_style(legend_fill())
+        .border_style(border())
+        .label_font(font(11))
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     root.present()

@@ -7,14 +7,14 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::chart::style::*;
+
 use crate::pipeline::sweep::SweepPoint;
 
 /// Mean line and points.
 const MEAN: RGBColor = RGBColor(0x00, 0x72, 0xB2);
 /// Theory line.
 const THEORY: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
-/// Baselines.
-const BASELINE: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// A closed range of an axis, or a pair of baselines.
 type Span = (f64, f64);
@@ -71,25 +71,23 @@ pub fn draw_error_law<DB: DrawingBackend>(
     points: &[SweepPoint],
     theory_slope: Option<f64>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let ((x0, x1), (y0, y1), baselines) = ranges(points);
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("rel_err against {knob} (log–log)"),
-            ("sans-serif", 15),
-        )
+        .caption(format!("rel_err against {knob} (log–log)"), font(15))
         .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(60))
         .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?;
     chart
         .configure_mesh()
+        .themed()
         .x_desc(knob)
         .y_desc("rel_err vs exact")
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{y:.0e}"))
-        .light_line_style(RGBColor(235, 235, 240))
-        .label_style(("sans-serif", 11))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .y_label_formatter(&|y| crate::format::tick(*y))
+        .light_line_style(grid_light())
+        .label_style(font(11))
         .draw()?;
     draw_points(&mut chart, points, y0)?;
     if let Some(b) = baselines {
@@ -107,9 +105,9 @@ pub fn draw_error_law<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
+        .background_style(legend_fill())
+        .border_style(border())
+        .label_font(font(11))
         .position(SeriesLabelPosition::UpperRight)
         .draw()?;
     root.present()
@@ -163,11 +161,11 @@ fn draw_baselines<DB: DrawingBackend>(
                 [(x0, value), (x1, value)],
                 dash,
                 4,
-                BASELINE.stroke_width(1),
+                muted().stroke_width(1),
             ))?
             .label(label)
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x - 8, y), (x + 8, y)], BASELINE.stroke_width(1))
+                PathElement::new(vec![(x - 8, y), (x + 8, y)], muted().stroke_width(1))
             });
     }
     Ok(())

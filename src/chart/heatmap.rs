@@ -9,6 +9,8 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use crate::chart::style::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
 use crate::data::maps::AttentionMap;
@@ -19,31 +21,94 @@ pub enum ColourScale {
     /// t = w / max.
     #[default]
     Linear,
-    /// t = 1 + log₁₀(w / max) / DECADES, clipped at 0: shows small weights.
+    /// t = log(w / lo) / log(max / lo), clipped to [0, 1], where lo is the
+    /// [`LOG_QUANTILE`] quantile of the positive cells (at most
+    /// [`DECADES`] below max): shows small weights, and keeps contrast
+    /// when every cell is of one size (large n).
     Log,
 }
 
-/// Decades shown by [`ColourScale::Log`].
+/// Decades shown at most by [`ColourScale::Log`].
 pub const DECADES: f32 = 4.0;
 
-impl ColourScale {
-    /// Position in [0, 1] of weight `w` on a map whose largest weight is `max`.
-    pub fn position(self, w: f32, max: f32) -> f32 {
-        if max <= 0.0 || w.is_nan() || w <= 0.0 {
+/// The quantile of the positive cells at the bottom of the log scale.
+pub const LOG_QUANTILE: f64 = 0.05;
+
+/// The range a scale spans on one map: values map to t ∈ [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColourRange {
+    /// The scale.
+    pub scale: ColourScale,
+    /// The value at t = 0 (0 on the linear scale).
+    pub lo: f32,
+    /// The value at t = 1 (the largest cell).
+    pub hi: f32,
+}
+
+impl ColourRange {
+    /// The range of `scale` over `values` (the cells drawn).
+    pub fn of(values: &[f32], scale: ColourScale) -> ColourRange {
+        let hi = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f32, f32::max);
+        let lo = match scale {
+            ColourScale::Linear => 0.0,
+            ColourScale::Log => {
+                let floor = hi * 10f32.powf(-DECADES);
+                let mut positive: Vec<f32> = values
+                    .iter()
+                    .copied()
+                    .filter(|&v| v.is_finite() && v > floor)
+                    .collect();
+                if positive.is_empty() {
+                    floor
+                } else {
+                    let k = ((positive.len() - 1) as f64 * LOG_QUANTILE).round() as usize;
+                    let (_, q, _) = positive.select_nth_unstable_by(k, f32::total_cmp);
+                    // A map of one value keeps a decade below it.
+                    if *q >= hi * 0.999 {
+                        hi / 10.0
+                    } else {
+                        q.max(floor)
+                    }
+                }
+            }
+        };
+        ColourRange { scale, lo, hi }
+    }
+
+    /// Position in [0, 1] of weight `w`.
+    pub fn position(&self, w: f32) -> f32 {
+        if self.hi <= 0.0 || w.is_nan() || w <= 0.0 {
             return 0.0;
         }
-        let t = match self {
-            ColourScale::Linear => w / max,
-            ColourScale::Log => 1.0 + (w / max).log10() / DECADES,
+        let t = match self.scale {
+            ColourScale::Linear => w / self.hi,
+            ColourScale::Log => (w / self.lo).log10() / (self.hi / self.lo).log10(),
         };
         t.clamp(0.0, 1.0)
     }
 
     /// The weight at position `t` (inverse of [`Self::position`]).
-    pub fn value_at(self, t: f32, max: f32) -> f32 {
-        match self {
-            ColourScale::Linear => t * max,
-            ColourScale::Log => max * 10f32.powf((t - 1.0) * DECADES),
+    pub fn value_at(&self, t: f32) -> f32 {
+        match self.scale {
+            ColourScale::Linear => t * self.hi,
+            ColourScale::Log => self.lo * (self.hi / self.lo).powf(t),
+        }
+    }
+
+    /// What the colour bar spans, for its caption.
+    pub fn describe(&self) -> String {
+        match self.scale {
+            ColourScale::Linear => format!("linear, 0 to max {}", format_weight(self.hi)),
+            ColourScale::Log => format!(
+                "log, {}th percentile {} to max {}",
+                (LOG_QUANTILE * 100.0).round(),
+                format_weight(self.lo),
+                format_weight(self.hi)
+            ),
         }
     }
 }
@@ -108,10 +173,6 @@ impl Grid<'_> {
     fn at(&self, a: usize, b: usize) -> f32 {
         self.values[a * self.col_cells + b]
     }
-
-    fn max(&self) -> f32 {
-        self.values.iter().fold(0.0f32, |m, &v| m.max(v))
-    }
 }
 
 /// The attention map as a grid (queries down, keys across).
@@ -160,34 +221,35 @@ pub fn draw_grid<DB: DrawingBackend>(
     grid: &Grid<'_>,
     options: &HeatmapOptions,
 ) -> Result<PlotRect, DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let (width, _) = root.dim_in_pixel();
-    let (main, bar) = root.split_horizontally(width.saturating_sub(BAR_STRIP));
+    let (main, bar) = root.split_horizontally(width.saturating_sub(text_px(BAR_STRIP)));
     let (rows, cols) = (grid.rows as f64, grid.cols as f64);
-    let max = grid.max();
+    let range = ColourRange::of(grid.values, options.scale);
 
     let mut chart = ChartBuilder::on(&main)
-        .caption(&options.title, ("sans-serif", 16))
+        .caption(&options.title, font(16))
         .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(52)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(52))
         .build_cartesian_2d(0f64..cols, rows..0f64)?;
     chart
         .configure_mesh()
+        .themed()
         .disable_mesh()
         .x_desc(grid.x_label)
         .y_desc(grid.y_label)
         .x_labels(6)
         .y_labels(6)
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{}", y.round() as i64))
-        .label_style(("sans-serif", 12))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .y_label_formatter(&|y| crate::format::tick_int(*y))
+        .label_style(font(12))
         .draw()?;
     if options.paint_cells {
         let (fr, fc) = (grid.row_factor as f64, grid.col_factor as f64);
         chart.draw_series((0..grid.row_cells).flat_map(|a| {
             (0..grid.col_cells).map(move |b| {
-                let t = options.scale.position(grid.at(a, b), max);
+                let t = range.position(grid.at(a, b));
                 let (x0, y0) = (b as f64 * fc, a as f64 * fr);
                 let (x1, y1) = (
                     ((b + 1) as f64 * fc).min(cols),
@@ -199,21 +261,27 @@ pub fn draw_grid<DB: DrawingBackend>(
     }
     let (xs, ys) = chart.plotting_area().get_pixel_range();
 
-    // Colour bar: 128 bands from 0 to max, labelled in value units.
+    // Colour bar: 128 bands from lo to hi, labelled in value units, with
+    // what it spans above it.
+    let scale_name = match range.scale {
+        ColourScale::Linear => "linear: 0–max".to_string(),
+        ColourScale::Log => format!("log: p{}–max", (LOG_QUANTILE * 100.0).round()),
+    };
+    bar.draw(&Text::new(scale_name, (4, text_px(14) as i32), font(10)))?;
     let mut legend = ChartBuilder::on(&bar)
-        .margin_top(34)
-        .margin_bottom(44)
+        .margin_top(text_px(34))
+        .margin_bottom(text_px(44))
         .margin_right(8)
-        .y_label_area_size(56)
+        .y_label_area_size(text_px(56))
         .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-    let scale = options.scale;
     legend
         .configure_mesh()
+        .themed()
         .disable_mesh()
         .disable_x_axis()
         .y_labels(5)
-        .y_label_formatter(&|t| format_weight(scale.value_at(*t as f32, max)))
-        .label_style(("sans-serif", 11))
+        .y_label_formatter(&|t| format_weight(range.value_at(*t as f32)))
+        .label_style(font(11))
         .draw()?;
     let bands = 128;
     legend.draw_series((0..bands).map(|k| {
@@ -232,15 +300,9 @@ pub fn draw_grid<DB: DrawingBackend>(
     })
 }
 
-/// A weight for a label: plain decimals, scientific below 0.01.
+/// A weight for a label: the page's number rule ([`crate::format::tick`]).
 pub fn format_weight(w: f32) -> String {
-    if w == 0.0 {
-        "0".into()
-    } else if w.abs() < 0.01 {
-        format!("{w:.0e}")
-    } else {
-        format!("{w:.2}")
-    }
+    crate::format::tick(f64::from(w))
 }
 
 /// RGBA pixels (row-major, `width × height × 4`) of the map scaled to the
@@ -251,18 +313,37 @@ pub fn rgba(map: &AttentionMap, scale: ColourScale, width: u32, height: u32) -> 
 
 /// [`rgba`] for any grid.
 pub fn rgba_grid(grid: &Grid<'_>, scale: ColourScale, width: u32, height: u32) -> Vec<u8> {
-    let max = grid.max();
+    let range = ColourRange::of(grid.values, scale);
     let (rc, cc) = (grid.row_cells.max(1), grid.col_cells.max(1));
     let mut out = Vec::with_capacity((width * height * 4) as usize);
     for py in 0..height as usize {
         let a = (py * rc / height.max(1) as usize).min(rc - 1);
         for px in 0..width as usize {
             let b = (px * cc / width.max(1) as usize).min(cc - 1);
-            let c = colour(scale.position(grid.at(a, b), max));
+            let c = colour(range.position(grid.at(a, b)));
             out.extend_from_slice(&[c.0, c.1, c.2, 255]);
         }
     }
     out
+}
+
+/// The heatmap as SVG (`width × height`): axes and colour bar drawn by
+/// [`draw_grid`] through the SVG backend, the cells as one embedded PNG
+/// over the plot rectangle, pixel for pixel what the page blits.
+pub fn grid_svg(
+    grid: &Grid<'_>,
+    options: &HeatmapOptions,
+    (width, height): (u32, u32),
+) -> Result<String, String> {
+    let options = HeatmapOptions {
+        paint_cells: false,
+        ..options.clone()
+    };
+    let (svg, rect) = super::export::svg_string((width, height), |root| {
+        draw_grid(root, grid, &options).map_err(|e| e.to_string())
+    })?;
+    let pixels = rgba_grid(grid, options.scale, rect.width, rect.height);
+    Ok(super::export::svg_with_image(&svg, rect, &pixels))
 }
 
 #[cfg(test)]
@@ -308,14 +389,88 @@ mod tests {
 
     #[test]
     fn log_scale_lifts_small_weights() {
-        assert_eq!(ColourScale::Linear.position(0.001, 1.0), 0.001);
-        assert!((ColourScale::Log.position(0.001, 1.0) - 0.25).abs() < 1e-6);
-        assert_eq!(ColourScale::Log.position(0.0, 1.0), 0.0);
-        assert_eq!(ColourScale::Log.position(1e-9, 1.0), 0.0);
+        // A diagonal of 1 over 1e-3 elsewhere: the 5th percentile is 1e-3.
+        let values = diagonal(16).values;
+        let linear = ColourRange::of(&values, ColourScale::Linear);
+        assert_eq!(linear.position(0.001), 0.001);
+        let log = ColourRange::of(&values, ColourScale::Log);
+        assert!((log.lo - 0.001).abs() < 1e-9, "{log:?}");
+        assert_eq!(log.position(0.001), 0.0);
+        assert!((log.position(0.0316) - 0.5).abs() < 1e-3);
+        assert_eq!(log.position(0.0), 0.0);
+        assert_eq!(log.position(1e-9), 0.0);
         for t in [0.0f32, 0.3, 1.0] {
-            let w = ColourScale::Log.value_at(t, 2.0);
-            assert!((ColourScale::Log.position(w, 2.0) - t).abs() < 1e-5);
+            let w = log.value_at(t);
+            assert!((log.position(w) - t).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn log_scale_keeps_contrast_at_large_n() {
+        // Near-uniform weights, as pooled at n = 16384: all within 1.5× of
+        // each other. Four fixed decades below max put every cell in the top
+        // 5% of the bar (one yellow); the quantile range spreads them.
+        let values: Vec<f32> = (0..512 * 512)
+            .map(|i| (1.0 + 0.5 * ((i * 7919 % 1000) as f32 / 1000.0)) / 16384.0)
+            .collect();
+        let log = ColourRange::of(&values, ColourScale::Log);
+        let (lo, hi) = values.iter().fold((1f32, 0f32), |(a, b), &v| {
+            let t = log.position(v);
+            (a.min(t), b.max(t))
+        });
+        assert!(hi - lo > 0.9, "positions span {lo}..{hi}");
+        let max = values.iter().copied().fold(0f32, f32::max);
+        let fixed = 1.0 + (values[0] / max).log10() / DECADES;
+        assert!(fixed > 0.95, "the old scale: {fixed}");
+        assert!(log.describe().starts_with("log, 5th percentile"));
+        // A constant map keeps a decade below its value.
+        let flat = ColourRange::of(&[0.5; 9], ColourScale::Log);
+        assert!((flat.lo - 0.05).abs() < 1e-6 && flat.position(0.5) == 1.0);
+    }
+
+    #[test]
+    fn one_position_axes_do_not_repeat_labels() {
+        let map = AttentionMap {
+            n: 1,
+            factor: 1,
+            cells: 1,
+            values: vec![1.0],
+        };
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (480, 400)).into_drawing_area();
+            let opts = HeatmapOptions {
+                title: "n = 1".into(),
+                scale: ColourScale::Linear,
+                paint_cells: true,
+            };
+            draw_heatmap(&root, &map, &opts).unwrap();
+        }
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .collect();
+        let zeros = texts.iter().filter(|t| **t == "0").count();
+        let ones = texts.iter().filter(|t| **t == "1").count();
+        // One 0 and one 1 per axis (and the colour bar's 0 and 1).
+        assert!(zeros <= 3 && ones <= 3, "{texts:?}");
+    }
+
+    #[test]
+    fn svg_export_embeds_the_blitted_cells() {
+        let map = diagonal(64);
+        let opts = HeatmapOptions {
+            title: "attention".into(),
+            scale: ColourScale::Log,
+            paint_cells: false,
+        };
+        let svg = grid_svg(&attention_grid(&map), &opts, (640, 540)).unwrap();
+        assert!(svg.contains("key position j") && svg.contains("log: p5–max"));
+        assert_eq!(svg.matches("<image").count(), 1);
+        // The image holds the plot rectangle's pixels: far fewer bytes than
+        // one rectangle per cell would take.
+        assert!(svg.matches("<rect").count() < 200);
     }
 
     #[test]

@@ -4,9 +4,13 @@
 
 pub mod context;
 pub mod error_law;
+pub mod export;
 pub mod heatmap;
 pub mod model_size;
 pub mod pattern;
 pub mod qat;
 pub mod quantization;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod raster;
 pub mod scaling;
+pub mod style;

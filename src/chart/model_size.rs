@@ -9,6 +9,8 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use crate::chart::style::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -34,8 +36,24 @@ const NAMES: u32 = 150;
 const FILL: f64 = 0.84;
 /// The highlighted row's band and label.
 const ACCENT: RGBColor = RGBColor(0x3b, 0x52, 0x8b);
-const BAND: RGBColor = RGBColor(0xec, 0xef, 0xf7);
-const GRID: RGBColor = RGBColor(225, 225, 232);
+
+/// The accent in the palette in force (lighter on the dark one).
+fn accent() -> RGBColor {
+    if crate::chart::style::current().theme == crate::chart::style::Theme::Dark {
+        RGBColor(0x9d, 0xb4, 0xf0)
+    } else {
+        ACCENT
+    }
+}
+
+/// The highlighted row's band.
+fn band() -> RGBColor {
+    if crate::chart::style::current().theme == crate::chart::style::Theme::Dark {
+        RGBColor(0x24, 0x2a, 0x3a)
+    } else {
+        RGBColor(0xec, 0xef, 0xf7)
+    }
+}
 
 /// The colour of a precision: viridis from fp32 (dark) to binary (light).
 pub fn precision_colour(p: Precision) -> RGBColor {
@@ -108,7 +126,7 @@ pub fn draw_model_sizes<DB: DrawingBackend>(
     rows: &[SizeRow],
     selected: Precision,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let (legend, body) = root.split_vertically(LEGEND);
     draw_legend(&legend, selected)?;
     let (x0, x1) = axis(rows);
@@ -116,28 +134,29 @@ pub fn draw_model_sizes<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(&body)
         .margin_right(16)
         .margin_top(4)
-        .x_label_area_size(40)
-        .y_label_area_size(NAMES)
+        .x_label_area_size(text_px(40))
+        .y_label_area_size(text_px(NAMES))
         .build_cartesian_2d((x0..x1).log_scale(), 0.0..n)?;
     chart
         .configure_mesh()
+        .themed()
         .disable_y_mesh()
         .y_labels(0)
         .x_desc(
             "size (log scale; int8, int4, binary include fp16 scales and fp16 biases and norms)",
         )
         .x_label_formatter(&|x| tick(*x))
-        .light_line_style(GRID.mix(0.5))
-        .bold_line_style(GRID)
-        .label_style(("sans-serif", 12))
-        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(grid_light())
+        .bold_line_style(grid_bold())
+        .label_style(font(12))
+        .axis_desc_style(font(12))
         .draw()?;
     for (i, row) in rows.iter().enumerate() {
         let top = n - i as f64;
         if row.highlight {
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(x0, top), (x1, top - 1.0)],
-                BAND.filled(),
+                band().filled(),
             )))?;
         }
         draw_row(&mut chart, row, top, x0, selected)?;
@@ -164,9 +183,7 @@ fn draw_row<DB: DrawingBackend>(
             precision_colour(p).filled(),
         )))?;
         if p == selected {
-            let style = TextStyle::from(("sans-serif", 11).into_font())
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Left, VPos::Center));
+            let style = font(11).pos(Pos::new(HPos::Left, VPos::Center));
             chart.draw_series(std::iter::once(Text::new(
                 format!(" {}", human_bytes(bytes)),
                 (x, (y_top + y_bottom) / 2.0),
@@ -186,14 +203,13 @@ fn draw_name<DB: DrawingBackend>(
     x0: f64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (px, py) = chart.backend_coord(&(x0, centre));
-    let (colour, weight) = if row.highlight {
-        (ACCENT, FontStyle::Bold)
+    let accent = accent();
+    let style = if row.highlight {
+        bold(12).color(&accent)
     } else {
-        (RGBColor(40, 40, 48), FontStyle::Normal)
-    };
-    let style = TextStyle::from(("sans-serif", 12, weight).into_font())
-        .color(&colour)
-        .pos(Pos::new(HPos::Right, VPos::Center));
+        font(12)
+    }
+    .pos(Pos::new(HPos::Right, VPos::Center));
     let (ox, oy) = root.get_base_pixel();
     root.draw(&Text::new(row.label.clone(), (px - ox - 8, py - oy), style))
 }
@@ -203,9 +219,8 @@ fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     selected: Precision,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let mut x = NAMES as i32;
-    let style =
-        TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut x = text_px(NAMES) as i32;
+    let style = font(12).pos(Pos::new(HPos::Left, VPos::Center));
     let width = |text: &str| {
         area.estimate_text_size(text, &style)
             .map_or(8 * text.len() as i32, |(w, _)| w as i32)
@@ -219,7 +234,7 @@ fn draw_legend<DB: DrawingBackend>(
         x += 19 + width(p.label()) + 18;
     }
     let note = format!("· sizes written: {}", selected.label());
-    area.draw(&Text::new(note, (x, 16), style.color(&ACCENT)))?;
+    area.draw(&Text::new(note, (x, 16), style.color(&accent())))?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::chart::style::*;
+
 use super::heatmap::PlotRect;
 use crate::data::codes::Category;
 use crate::data::maps::{LshView, PatternMap};
@@ -30,7 +32,7 @@ const BUCKET_PALETTE: [RGBColor; 8] = [
 /// The colour of a category code (0: white).
 pub fn code_colour(code: u32) -> RGBColor {
     match code {
-        0 => WHITE,
+        0 => background(),
         1 => RGBColor(0x00, 0x72, 0xB2),  // all pairs: blue
         2 => RGBColor(0x00, 0x9E, 0x73),  // window: bluish green
         3 => RGBColor(0xD5, 0x5E, 0x00),  // global: vermillion
@@ -48,13 +50,18 @@ pub fn code_colour(code: u32) -> RGBColor {
 /// A cell's colour: its code's colour, faded towards white as fewer of its
 /// pairs are computed (a fully computed cell has the full colour).
 pub fn cell_colour(code: u32, fraction: f32) -> RGBColor {
+    let paper = background();
     if code == 0 || fraction <= 0.0 {
-        return WHITE;
+        return paper;
     }
-    let base = code_colour(code);
+    let base = adapt(code_colour(code));
     let t = 0.3 + 0.7 * fraction.clamp(0.0, 1.0);
-    let mix = |c: u8| (255.0 - (255.0 - c as f32) * t).round() as u8;
-    RGBColor(mix(base.0), mix(base.1), mix(base.2))
+    let mix = |c: u8, p: u8| (p as f32 + (c as f32 - p as f32) * t).round() as u8;
+    RGBColor(
+        mix(base.0, paper.0),
+        mix(base.1, paper.1),
+        mix(base.2, paper.2),
+    )
 }
 
 /// Legend entries for the codes present in a map.
@@ -83,26 +90,27 @@ pub fn draw_pattern<DB: DrawingBackend>(
     title: &str,
     paint_cells: bool,
 ) -> Result<PlotRect, DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let (width, _) = root.dim_in_pixel();
     let (main, side) = root.split_horizontally(width.saturating_sub(150));
     let n = map.n as f64;
     let mut chart = ChartBuilder::on(&main)
-        .caption(title, ("sans-serif", 16))
+        .caption(title, font(16))
         .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(52)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(52))
         .build_cartesian_2d(0f64..n, n..0f64)?;
     chart
         .configure_mesh()
+        .themed()
         .disable_mesh()
         .x_desc("key position j")
         .y_desc("query position i")
         .x_labels(6)
         .y_labels(6)
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{}", y.round() as i64))
-        .label_style(("sans-serif", 12))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .y_label_formatter(&|y| crate::format::tick_int(*y))
+        .label_style(font(12))
         .draw()?;
     if paint_cells {
         let f = map.factor as f64;
@@ -125,9 +133,9 @@ pub fn draw_pattern<DB: DrawingBackend>(
         let y = 40 + row as i32 * 22;
         side.draw(&Rectangle::new(
             [(6, y), (22, y + 14)],
-            code_colour(code).filled(),
+            adapt(code_colour(code)).filled(),
         ))?;
-        side.draw(&Text::new(label, (28, y), ("sans-serif", 12).into_font()))?;
+        side.draw(&Text::new(label, (28, y), font(12)))?;
     }
     root.present()?;
     Ok(PlotRect {
@@ -154,6 +162,85 @@ pub fn rgba(map: &PatternMap, width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// The pattern as SVG (`width × height`): axes and legend by
+/// [`draw_pattern`], the cells as one embedded PNG, pixel for pixel what
+/// the page blits.
+pub fn pattern_svg(
+    map: &PatternMap,
+    title: &str,
+    (width, height): (u32, u32),
+) -> Result<String, String> {
+    let (svg, rect) = super::export::svg_string((width, height), |root| {
+        draw_pattern(root, map, title, false).map_err(|e| e.to_string())
+    })?;
+    Ok(super::export::svg_with_image(
+        &svg,
+        rect,
+        &rgba(map, rect.width, rect.height),
+    ))
+}
+
+/// Share of the n² pairs computed, per category code: Σ fraction × the
+/// cell's pairs / n², from the pooled cells.
+pub fn shares(map: &PatternMap) -> Vec<(u32, String, f64)> {
+    let n = map.n.max(1) as f64;
+    let side = |k: usize| {
+        ((k + 1) * map.factor)
+            .min(map.n)
+            .saturating_sub(k * map.factor) as f64
+    };
+    legend(map)
+        .into_iter()
+        .map(|(code, label)| {
+            let pairs: f64 = (0..map.cells * map.cells)
+                .filter(|&i| map.codes[i] == code)
+                .map(|i| f64::from(map.fraction[i]) * side(i / map.cells) * side(i % map.cells))
+                .sum();
+            (code, label, pairs / (n * n))
+        })
+        .collect()
+}
+
+/// The pattern as CSV: one line per pooled cell that holds computed pairs
+/// — its first query and key, the category and the fraction of its pairs
+/// computed (the colour drawn).
+pub fn pattern_csv(map: &PatternMap) -> String {
+    let labels = legend(map);
+    let label = |code: u32| {
+        labels
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or_else(String::new, |(_, l)| l.clone())
+    };
+    let rows = (0..map.cells * map.cells)
+        .filter(|&i| map.codes[i] != 0)
+        .map(|i| {
+            vec![
+                ((i / map.cells) * map.factor).to_string(),
+                ((i % map.cells) * map.factor).to_string(),
+                label(map.codes[i]),
+                super::export::csv_number(f64::from(map.fraction[i])),
+            ]
+        });
+    super::export::csv_table(
+        &["query_from", "key_from", "category", "fraction_computed"],
+        rows,
+    )
+}
+
+/// Reformer's buckets as CSV: each position's bucket (round 0) and the
+/// position at each place of the sorted order.
+pub fn buckets_csv(view: &LshView) -> String {
+    let rows = (0..view.bucket.len()).map(|i| {
+        vec![
+            i.to_string(),
+            view.bucket[i].to_string(),
+            view.sorted.get(i).map_or_else(String::new, u32::to_string),
+        ]
+    });
+    super::export::csv_table(&["position", "bucket", "sorted_order_position"], rows)
+}
+
 /// Reformer's buckets: two strips of at most 512 columns (each the bucket
 /// most of its positions fall in), positions in original order above and in
 /// sorted order below, with the chunk boundaries of the sorted order.
@@ -161,7 +248,7 @@ pub fn draw_buckets<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     view: &LshView,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let n = view.bucket.len();
     let columns = n.clamp(1, 512);
     let per = n.div_ceil(columns).max(1);
@@ -183,14 +270,15 @@ pub fn draw_buckets<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(root)
         .caption(
             "LSH buckets (round 0): original order, then sorted",
-            ("sans-serif", 14),
+            font(14),
         )
         .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(70)
+        .x_label_area_size(text_px(30))
+        .y_label_area_size(text_px(70))
         .build_cartesian_2d(0f64..n as f64, 0f64..2f64)?;
     chart
         .configure_mesh()
+        .themed()
         .disable_mesh()
         .x_desc("position / sorted index")
         .y_labels(2)
@@ -202,8 +290,8 @@ pub fn draw_buckets<DB: DrawingBackend>(
             }
         })
         .x_labels(6)
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .label_style(("sans-serif", 11))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .label_style(font(11))
         .draw()?;
     let original = |s: usize| s;
     let sorted = |s: usize| view.sorted[s] as usize;
@@ -222,7 +310,7 @@ pub fn draw_buckets<DB: DrawingBackend>(
     if n / chunk <= 256 {
         chart.draw_series((1..n.div_ceil(chunk)).map(|c| {
             let x = (c * chunk) as f64;
-            PathElement::new(vec![(x, 0.0), (x, 0.95)], BLACK.stroke_width(1))
+            PathElement::new(vec![(x, 0.0), (x, 0.95)], ink().stroke_width(1))
         }))?;
     }
     root.present()

@@ -10,6 +10,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::chart::style::*;
+
 use crate::pipeline::qat::QatSnapshot;
 
 /// PTQ (Okabe–Ito vermillion).
@@ -61,32 +63,30 @@ pub fn draw_accuracy<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &QatSnapshot,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let ((x0, x1), (y0, y1)) = accuracy_ranges(s);
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Test accuracy against bits (weights only)",
-            ("sans-serif", 15),
-        )
+        .caption("Test accuracy against bits (weights only)", font(15))
         .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(52)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(52))
         .build_cartesian_2d(x0..x1, y0..y1)?;
     chart
         .configure_mesh()
+        .themed()
         .x_desc("bits per weight")
         .y_desc("test accuracy")
         .x_labels(((x1 - x0).round() as usize + 1).max(2))
         .x_label_formatter(&|x| {
             if (x - x.round()).abs() < 1e-6 {
-                format!("{}", x.round() as i64)
+                crate::format::tick_int(*x)
             } else {
                 String::new()
             }
         })
         .y_label_formatter(&|y| format!("{:.0}%", 100.0 * y))
         .light_line_style(TRANSPARENT)
-        .label_style(("sans-serif", 11))
+        .label_style(font(11))
         .draw()?;
     let chance = 1.0 / s.classes.max(1) as f64;
     if chance >= y0 {
@@ -108,10 +108,12 @@ pub fn draw_accuracy<DB: DrawingBackend>(
                 [(x0, f), (x1, f)],
                 6,
                 4,
-                F32.stroke_width(1),
+                adapt(F32).stroke_width(1),
             ))?
             .label(format!("f32 ({:.1}%)", 100.0 * f))
-            .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], F32.stroke_width(1)));
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x - 8, y), (x + 8, y)], adapt(F32).stroke_width(1))
+            });
     }
     let mut ptq: Vec<(f64, f64)> = s
         .bits
@@ -143,15 +145,15 @@ pub fn draw_accuracy<DB: DrawingBackend>(
                 + Text::new(
                     format!("{:.1}%", 100.0 * y),
                     (6, offset),
-                    ("sans-serif", 11).into_font().color(&colour),
+                    font(11).color(&colour),
                 )
         }))?;
     }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
+        .background_style(legend_fill())
+        .border_style(border())
+        .label_font(font(11))
         .position(SeriesLabelPosition::LowerRight)
         .draw()?;
     root.present()
@@ -183,22 +185,23 @@ pub fn draw_losses<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &QatSnapshot,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let ((x0, x1), (y0, y1)) = loss_ranges(s);
     let mut chart = ChartBuilder::on(root)
-        .caption("Training loss per epoch (log scale)", ("sans-serif", 15))
+        .caption("Training loss per epoch (log scale)", font(15))
         .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(52)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(52))
         .build_cartesian_2d(x0..x1, (y0..y1).log_scale())?;
     chart
         .configure_mesh()
+        .themed()
         .x_desc("epoch")
         .y_desc("cross-entropy")
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{y:.0e}"))
-        .light_line_style(RGBColor(243, 243, 246))
-        .label_style(("sans-serif", 11))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .y_label_formatter(&|y| crate::format::tick(*y))
+        .light_line_style(grid_light())
+        .label_style(font(11))
         .draw()?;
     let boundary = s.epochs as f64 + 0.5;
     chart.draw_series(DashedLineSeries::new(
@@ -212,7 +215,7 @@ pub fn draw_losses<DB: DrawingBackend>(
             + Text::new(
                 "QAT, from the f32 weights →",
                 (4, 4),
-                ("sans-serif", 11).into_font().color(&CHANCE),
+                font(11).color(&CHANCE),
             ),
     ))?;
     if !s.f32_train_loss.is_empty() {
@@ -222,10 +225,12 @@ pub fn draw_losses<DB: DrawingBackend>(
                     .iter()
                     .enumerate()
                     .map(|(e, &l)| ((e + 1) as f64, l.max(y0))),
-                F32.stroke_width(2),
+                adapt(F32).stroke_width(2),
             ))?
             .label("f32 training")
-            .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], F32.stroke_width(2)));
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x - 8, y), (x + 8, y)], adapt(F32).stroke_width(2))
+            });
     }
     for (i, b) in s.bits.iter().enumerate() {
         if b.qat_train_loss.is_empty() {
@@ -247,9 +252,9 @@ pub fn draw_losses<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
+        .background_style(legend_fill())
+        .border_style(border())
+        .label_font(font(11))
         .position(SeriesLabelPosition::LowerLeft)
         .draw()?;
     root.present()

@@ -12,6 +12,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::chart::style::*;
+
 use crate::data::maps::Histogram;
 use crate::pipeline::quantization::SchemePoint;
 
@@ -36,26 +38,27 @@ pub fn draw_histogram<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     h: &Histogram,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let bins = h.counts.len().max(1);
     let (lo, hi) = (h.lo as f64, h.hi as f64);
     let width = (hi - lo) / bins as f64;
     let top = h.counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 2.0;
     let mut chart = ChartBuilder::on(root)
-        .caption(&h.title, ("sans-serif", 15))
+        .caption(&h.title, font(15))
         .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(56))
         .build_cartesian_2d(lo..hi, (0.8f64..top).log_scale())?;
     chart
         .configure_mesh()
+        .themed()
         .x_desc("value")
         .y_desc("count (log)")
         .x_labels(7)
         .x_label_formatter(&|x| format_value(*x))
-        .y_label_formatter(&|y| format!("{}", y.round() as u64))
-        .light_line_style(RGBColor(235, 235, 240))
-        .label_style(("sans-serif", 11))
+        .y_label_formatter(&|y| crate::format::tick_int(*y))
+        .light_line_style(grid_light())
+        .label_style(font(11))
         .draw()?;
     if let Some((clo, chi)) = h.clip {
         for (a, b) in [(lo, clo as f64), (chi as f64, hi)] {
@@ -109,23 +112,17 @@ pub fn draw_histogram<DB: DrawingBackend>(
         .legend(|(x, y)| PathElement::new(vec![(x, y - 6), (x, y + 6)], LEVELS.stroke_width(2)));
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
+        .background_style(legend_fill())
+        .border_style(border())
+        .label_font(font(11))
         .position(SeriesLabelPosition::UpperRight)
         .draw()?;
     root.present()
 }
 
-/// A value for an axis label: plain decimals, scientific when small.
+/// A value for an axis label: the page's rule ([`crate::format::tick`]).
 fn format_value(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() < 0.01 || v.abs() >= 1e4 {
-        format!("{v:.1e}")
-    } else {
-        format!("{v:.3}")
-    }
+    crate::format::tick(v)
 }
 
 /// The granularities in series order.
@@ -137,7 +134,7 @@ pub fn draw_sqnr<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[SchemePoint],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let values = points
         .iter()
         .flat_map(|p| [p.sqnr_db, p.law_db])
@@ -145,19 +142,20 @@ pub fn draw_sqnr<DB: DrawingBackend>(
         .filter(|v| v.is_finite());
     let (lo, hi) = values.fold((0f64, 10f64), |(a, b), v| (a.min(v), b.max(v)));
     let mut chart = ChartBuilder::on(root)
-        .caption("SQNR against bits", ("sans-serif", 15))
+        .caption("SQNR against bits", font(15))
         .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(52)
+        .x_label_area_size(text_px(36))
+        .y_label_area_size(text_px(52))
         .build_cartesian_2d(0.5f64..16.5f64, (lo - 3.0)..(hi + 6.0))?;
     chart
         .configure_mesh()
+        .themed()
         .x_desc("bits per stored element")
         .y_desc("SQNR (dB)")
         .x_labels(16)
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .light_line_style(RGBColor(235, 235, 240))
-        .label_style(("sans-serif", 11))
+        .x_label_formatter(&|x| crate::format::tick_int(*x))
+        .light_line_style(grid_light())
+        .label_style(font(11))
         .draw()?;
     for (i, g) in GRANULARITIES.iter().enumerate() {
         let colour = SERIES[i];
@@ -198,13 +196,8 @@ pub fn draw_sqnr<DB: DrawingBackend>(
         .label("float formats (fp8, bf16, fp16)")
         .legend(move |(x, y)| TriangleMarker::new((x, y), 5, colour.filled()));
     chart.draw_series(floats.iter().filter_map(|p| {
-        p.sqnr_db.map(|s| {
-            Text::new(
-                p.format.clone(),
-                (p.bits as f64 - 1.6, s + 1.5),
-                ("sans-serif", 10).into_font(),
-            )
-        })
+        p.sqnr_db
+            .map(|s| Text::new(p.format.clone(), (p.bits as f64 - 1.6, s + 1.5), font(10)))
     }))?;
     chart
         .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
@@ -212,14 +205,14 @@ pub fn draw_sqnr<DB: DrawingBackend>(
         .legend(|(x, y)| {
             PathElement::new(
                 vec![(x - 8, y), (x - 3, y), (x + 2, y), (x + 8, y)],
-                BLACK.mix(0.5),
+                ink().mix(0.5),
             )
         });
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 210))
-        .label_font(("sans-serif", 11))
+        .background_style(legend_fill())
+        .border_style(border())
+        .label_font(font(11))
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     root.present()

@@ -10,6 +10,8 @@ use plotters::coord::Shift;
 use plotters::coord::combinators::LogCoord;
 use plotters::prelude::*;
 
+use crate::chart::style::*;
+
 use crate::attention::MethodId;
 use crate::pipeline::scaling::{Fit, ScalingReport, Series, Theory};
 
@@ -49,7 +51,7 @@ const PALETTE: [RGBColor; 15] = [
 /// The colour of a method's series.
 pub fn series_colour(method: &str) -> RGBColor {
     if method == crate::pipeline::scaling::REFERENCE.key() {
-        return REFERENCE;
+        return adapt(REFERENCE);
     }
     let index = MethodId::ALL
         .iter()
@@ -243,17 +245,17 @@ fn draw_chart<DB: DrawingBackend>(
     report: &ScalingReport,
     quantity: Quantity,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
+    root.fill(&background())?;
     let ((x0, x1), (y0, y1)) = ranges(report, quantity);
     let y_base = match quantity {
         Quantity::Time => 10.0,
         Quantity::Memory => 4.0,
     };
     let mut chart = ChartBuilder::on(root)
-        .caption(caption(report, quantity), ("sans-serif", 14))
+        .caption(caption(report, quantity), font(14))
         .margin(12)
-        .x_label_area_size(38)
-        .y_label_area_size(70)
+        .x_label_area_size(text_px(38))
+        .y_label_area_size(text_px(70))
         .build_cartesian_2d(
             (x0..x1).log_scale().base(2.0),
             (y0..y1).log_scale().base(y_base),
@@ -276,6 +278,7 @@ fn draw_chart<DB: DrawingBackend>(
     };
     chart
         .configure_mesh()
+        .themed()
         .x_desc("sequence length n")
         .y_desc(match quantity {
             Quantity::Time => "time (ms)",
@@ -285,10 +288,10 @@ fn draw_chart<DB: DrawingBackend>(
         .y_labels(12)
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
-        .light_line_style(RGBColor(238, 238, 243))
-        .bold_line_style(RGBColor(220, 220, 228))
-        .label_style(("sans-serif", 12))
-        .axis_desc_style(("sans-serif", 12))
+        .light_line_style(grid_light())
+        .bold_line_style(grid_bold())
+        .label_style(font(12))
+        .axis_desc_style(font(12))
         .draw()?;
     // The reference first in the legend, and its points again on top.
     for s in &report.series {
@@ -298,16 +301,16 @@ fn draw_chart<DB: DrawingBackend>(
         chart.draw_series(
             plotted(quantity, reference)
                 .into_iter()
-                .map(|p| Circle::new(p, 4, REFERENCE.filled())),
+                .map(|p| Circle::new(p, 4, adapt(REFERENCE).filled())),
         )?;
     }
     if report.series.iter().any(|s| !s.points.is_empty()) {
         let corner = legend_corner(&chart, report, quantity);
         chart
             .configure_series_labels()
-            .background_style(WHITE.mix(0.92))
-            .border_style(RGBColor(205, 205, 215))
-            .label_font(("sans-serif", LEGEND_FONT))
+            .background_style(legend_fill())
+            .border_style(border())
+            .label_font(font(LEGEND_FONT))
             .legend_area_size(24)
             .position(corner)
             .draw()?;

@@ -135,6 +135,8 @@ pub struct Browser {
     driver: tokio::process::Child,
     server: Option<tokio::task::JoinHandle<()>>,
     _profile: PathBuf,
+    /// Where Chromium saves downloads (the page's exports).
+    pub downloads: PathBuf,
 }
 
 impl Browser {
@@ -183,10 +185,22 @@ impl Browser {
                 "--use-webgpu-adapter=swiftshader".into(),
             ]);
         }
+        let downloads = profile.join("downloads");
+        let _ = std::fs::remove_dir_all(&downloads);
+        std::fs::create_dir_all(&downloads).expect("the downloads folder");
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": "/usr/bin/chromium", "args": args }),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                    "download.directory_upgrade": true,
+                    "profile.default_content_setting_values.automatic_downloads": 1
+                }
+            }),
         );
         caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         let started = Instant::now();
@@ -210,6 +224,7 @@ impl Browser {
             driver,
             server: Some(server),
             _profile: profile,
+            downloads,
         }
     }
 
@@ -417,6 +432,34 @@ impl Browser {
         let dir = root().join("target").join("screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot folder");
         std::fs::write(dir.join(name), png).expect("write screenshot");
+    }
+
+    /// The bytes of the download `name`, once Chromium has finished
+    /// saving it (no `.crdownload` beside it), then removed.
+    pub async fn download(&self, name: &str) -> Vec<u8> {
+        let path = self.downloads.join(name);
+        let partial = self.downloads.join(format!("{name}.crdownload"));
+        let started = Instant::now();
+        loop {
+            if path.is_file() && !partial.exists() {
+                let bytes = std::fs::read(&path).expect("read the download");
+                if !bytes.is_empty() {
+                    let _ = std::fs::remove_file(&path);
+                    return bytes;
+                }
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let seen: Vec<String> = std::fs::read_dir(&self.downloads)
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                panic!("no download {name}; the folder holds {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn close(mut self) {

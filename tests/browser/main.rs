@@ -24,3 +24,4 @@ mod quantization;
 mod runs;
 mod safety;
 mod scaling;
+mod views;

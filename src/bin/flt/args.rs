@@ -141,6 +141,16 @@ pub fn command() -> Command {
                 "map.svg",
                 "Write the pooled attention heatmap as SVG",
             ))
+            .arg(file(
+                "png",
+                "map.png",
+                "Write the pooled attention heatmap as PNG (the SVG's drawing at 2×)",
+            ))
+            .arg(file(
+                "csv",
+                "map.csv",
+                "Write the pooled attention heatmap's cells as CSV (first query and key of each cell, block means)",
+            ))
             .arg(common_flag("qkv-bits"))
             .arg(common_flag("qkv-scales")),
     );

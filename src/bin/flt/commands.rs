@@ -149,6 +149,12 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     if let Some(path) = m.get_one::<PathBuf>("svg") {
         print::svg(path, &out)?;
     }
+    if let Some(path) = m.get_one::<PathBuf>("png") {
+        print::png(path, &out)?;
+    }
+    if let Some(path) = m.get_one::<PathBuf>("csv") {
+        print::csv(path, &out)?;
+    }
     print::measurement(&out, m.get_flag("json"));
     Ok(())
 }

@@ -4,13 +4,16 @@
 use std::path::PathBuf;
 
 use flt_explorer::attention::MethodId;
-use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, draw_heatmap};
+use flt_explorer::chart::export::{grid_csv, svg_string};
+use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, attention_grid, draw_heatmap};
+use flt_explorer::chart::raster::svg_to_png;
 use flt_explorer::chart::scaling::{exponent_text, figure_svg, theory_text};
+use flt_explorer::data::maps::AttentionMap;
 use flt_explorer::data::timing::Timing;
+use flt_explorer::format::num;
 use flt_explorer::pipeline::attention::Measurement;
 use flt_explorer::pipeline::scaling::{FLOOR_FACTOR, ScalingReport};
 use flt_explorer::pipeline::sweep::{Sweep, SweepPoint};
-use plotters::prelude::{IntoDrawingArea, SVGBackend};
 
 use super::Failure;
 
@@ -89,7 +92,7 @@ pub fn measurement(x: &Measurement, json: bool) {
     );
     errors(x);
     for (kernel, err) in &e.cross_checks {
-        println!("GPU vs CPU    {err:.3e}   ({kernel} kernel vs the CPU twin)");
+        println!("GPU vs CPU    {}   ({kernel} kernel vs the CPU twin)", num(*err));
     }
     for st in &e.stages {
         println!(
@@ -109,14 +112,15 @@ pub fn measurement(x: &Measurement, json: bool) {
 fn errors(x: &Measurement) {
     let f = &x.figures;
     println!(
-        "rel_err       {:.3e}   vs {} on {}",
-        f.rel_err,
+        "rel_err       {}   vs {} on {}",
+        num(f.rel_err),
         f.reference,
         f.checked_text()
     );
     println!(
-        "baselines     {:.3e} (output the mean of V), {:.3e} (output zeros)",
-        f.baseline_mean_v_rel_err, f.baseline_zero_rel_err
+        "baselines     {} (output the mean of V), {} (output zeros)",
+        num(f.baseline_mean_v_rel_err),
+        num(f.baseline_zero_rel_err)
     );
     if let (Some(b), Some(r)) = (f.qkv_bits, f.rel_err_vs_f32) {
         let db = |x: Option<f64>| x.map_or("∞".to_string(), |d| format!("{d:.1}"));
@@ -128,12 +132,12 @@ fn errors(x: &Measurement) {
             db(k),
             db(v)
         );
-        println!("vs f32 run    {r:.3e}   rel_err against the same method on the f32 inputs");
+        println!("vs f32 run    {}   rel_err against the same method on the f32 inputs", num(r));
     }
     if let Some(r) = f.pinv_residual {
-        println!("pinv resid.   {r:.3e}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used");
+        println!("pinv resid.   {}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used", num(r));
     }
-    println!("max_abs_err   {:.3e}", f.max_abs_err);
+    println!("max_abs_err   {}", num(f.max_abs_err));
     println!(
         "pattern       {} pairs ({:.2}% of n²){}",
         f.pattern_pairs,
@@ -156,8 +160,15 @@ pub fn bench_line(x: &Measurement, json: bool) {
     }
     let (e, f) = (&x.envelope, &x.figures);
     println!(
-        "{:<12} n={:<6} d={:<4} {:>10.4} ms {:>9.1} GFLOP/s  rel_err {:.2e}  [{} {}]",
-        e.method, f.n, f.d, e.time_ms, e.gflops, f.rel_err, e.backend, e.adapter
+        "{:<12} n={:<6} d={:<4} {:>10.4} ms {:>9.1} GFLOP/s  rel_err {}  [{} {}]",
+        e.method,
+        f.n,
+        f.d,
+        e.time_ms,
+        e.gflops,
+        num(f.rel_err),
+        e.backend,
+        e.adapter
     );
 }
 
@@ -243,8 +254,13 @@ pub fn scaling_svg(path: &PathBuf, report: &ScalingReport) -> Result<(), Failure
 pub fn sweep_point(method: MethodId, p: &SweepPoint) {
     let knob = method.info().budget.map(|b| b.key).unwrap_or("budget");
     println!(
-        "{:<10} {:>6}   mean {:.4e}   ± {:.2e}   [{:.3e}, {:.3e}]",
-        knob, p.budget, p.mean, p.std, p.min, p.max
+        "{:<10} {:>6}   mean {}   ± {}   [{}, {}]",
+        knob,
+        p.budget,
+        num(p.mean),
+        num(p.std),
+        num(p.min),
+        num(p.max)
     );
 }
 
@@ -266,8 +282,9 @@ pub fn sweep(result: &Sweep, json: bool) -> Result<(), Failure> {
     println!("log-log slope {fitted} (theory: {theory}; {})", result.law);
     if let Some(p) = result.points.first() {
         println!(
-            "baselines     {:.4e} (output the mean of V), {:.4e} (output zeros)",
-            p.baseline_mean_v_rel_err, p.baseline_zero_rel_err
+            "baselines     {} (output the mean of V), {} (output zeros)",
+            num(p.baseline_mean_v_rel_err),
+            num(p.baseline_zero_rel_err)
         );
     }
     println!(
@@ -314,22 +331,46 @@ pub fn methods() {
     }
 }
 
+/// The pooled attention map of a run, or why there is none.
+fn weights(out: &Measurement) -> Result<&AttentionMap, Failure> {
+    out.artifacts
+        .weights()
+        .ok_or_else(|| Failure::runtime("this run pooled no attention map"))
+}
+
+/// The heatmap's SVG: the page's drawing (cells as rectangles).
+fn heatmap_svg(out: &Measurement) -> Result<String, Failure> {
+    let map = weights(out)?;
+    let options = HeatmapOptions {
+        title: format!("{} — n = {}", out.envelope.method_label, out.figures.n),
+        scale: ColourScale::Linear,
+        paint_cells: true,
+    };
+    svg_string((640, 540), |root| {
+        draw_heatmap(root, map, &options).map_err(|e| e.to_string())
+    })
+    .map(|(svg, _)| svg)
+    .map_err(|e| Failure::runtime(format!("drawing the heatmap: {e}")))
+}
+
+fn write(path: &PathBuf, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes)
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+}
+
 /// The pooled heatmap as SVG.
 pub fn svg(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
-    let Some(map) = out.artifacts.weights() else {
-        return Err(Failure::runtime("this run pooled no attention map"));
-    };
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, (640, 540)).into_drawing_area();
-        let options = HeatmapOptions {
-            title: format!("{} — n = {}", out.envelope.method_label, out.figures.n),
-            scale: ColourScale::Linear,
-            paint_cells: true,
-        };
-        draw_heatmap(&root, map, &options)
-            .map_err(|e| Failure::runtime(format!("drawing the heatmap: {e}")))?;
-    }
-    std::fs::write(path, text)
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+    write(path, heatmap_svg(out)?.as_bytes())
+}
+
+/// The pooled heatmap as PNG: the SVG's drawing rasterised at 2×.
+pub fn png(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
+    let png =
+        svg_to_png(&heatmap_svg(out)?, 2.0).map_err(|e| Failure::runtime(format!("--png: {e}")))?;
+    write(path, &png)
+}
+
+/// The pooled heatmap's cells as CSV (the page's `export-csv`).
+pub fn csv(path: &PathBuf, out: &Measurement) -> Result<(), Failure> {
+    write(path, grid_csv(&attention_grid(weights(out)?)).as_bytes())
 }

@@ -144,6 +144,7 @@ fn CommonControl(spec: &'static Spec, settings: Memo<Settings>, update: Update) 
                     {slider}
                     <NumberField
                         testid=testid
+                        label=spec.label
                         min=min.to_string()
                         max=max.to_string()
                         step="1"
@@ -159,6 +160,7 @@ fn CommonControl(spec: &'static Spec, settings: Memo<Settings>, update: Update) 
                 <span>{spec.label}</span>
                 <NumberField
                     testid=testid
+                    label=spec.label
                     min=min.to_string()
                     max=max.to_string()
                     step="any"
@@ -171,10 +173,13 @@ fn CommonControl(spec: &'static Spec, settings: Memo<Settings>, update: Update) 
     }
 }
 
-/// A number field that commits on `change`.
+/// A number field that commits on `change`, named `label` for screen
+/// readers (it shares its `<label>` with n's slider, which takes the
+/// label's name).
 #[component]
 fn NumberField<V, S>(
     testid: String,
+    label: &'static str,
     min: String,
     max: String,
     step: &'static str,
@@ -189,6 +194,7 @@ where
         <input
             type="number"
             data-testid=testid
+            aria-label=label
             min=min
             max=max
             step=step
@@ -207,6 +213,7 @@ fn NSlider(max: u64, settings: Memo<Settings>, update: Update) -> impl IntoView 
         <input
             type="range"
             data-testid="control-n-slider"
+            aria-label="n, in powers of two"
             min="0"
             max=max_exponent.to_string()
             step="1"
@@ -299,6 +306,7 @@ fn MethodKnob(spec: ParamSpec, settings: Memo<Settings>, update: Update) -> impl
                 <span>{spec.label}</span>
                 <NumberField
                     testid=testid
+                    label=spec.label
                     min=spec.min.to_string()
                     max=spec.max.to_string()
                     step="1"

@@ -8,9 +8,10 @@
 use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::canvas_chart::{CanvasChart, plot_area};
+use super::canvas_chart::{CanvasChart, Export, plot_area};
 use crate::attention::effective_context::{ContextCurve, effective_context, layout_of};
 use crate::chart::context::draw_context;
+use crate::chart::export::{csv_table, settings_stem, svg_string};
 use crate::settings::Settings;
 
 /// Depths shown.
@@ -85,16 +86,90 @@ pub fn EffectiveContext(settings: Memo<Settings>) -> impl IntoView {
                     testid="effective-context"
                     width=640
                     height=360
-                    aria_label="positions reached back by the last token against the number of layers"
+                    aria_label="Effective context: positions reached back by the last token against the number of layers"
                     what="Cannot draw the effective context"
                     draw=move |canvas: &HtmlCanvasElement| draw(canvas, curve)
+                    export=Export::new(
+                        move || {
+                            curve
+                                .with(Option::is_some)
+                                .then(|| format!("{}_effective-context", settings.with(settings_stem)))
+                        },
+                        move || {
+                            curve.with_untracked(|c| {
+                                let c = c.as_ref().ok_or("no memory at these settings")?;
+                                svg_string((640, 360), |root| {
+                                    draw_context(root, c).map_err(|e| e.to_string())
+                                })
+                                .map(|(svg, ())| svg)
+                            })
+                        },
+                        move || {
+                            curve.with_untracked(|c| {
+                                c.as_ref().map(curve_csv).ok_or_else(|| "no memory at these settings".to_string())
+                            })
+                        },
+                    )
                 />
+                <details class="numbers" data-testid="effective-context-numbers">
+                    <summary>"The numbers drawn"</summary>
+                    <div class="table-scroll" tabindex="0" role="region" aria-label="Reach per depth">
+                        <table class="numbers-table">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"layers"</th>
+                                    <th scope="col">"reach"</th>
+                                    <th scope="col">"rule of thumb"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {move || {
+                                    curve
+                                        .get()
+                                        .map(|c| {
+                                            (0..c.layers.len())
+                                                .map(|k| {
+                                                    view! {
+                                                        <tr>
+                                                            <th scope="row">{c.layers[k]}</th>
+                                                            <td>{c.reach[k]}</td>
+                                                            <td>{c.rule[k]}</td>
+                                                        </tr>
+                                                    }
+                                                })
+                                                .collect_view()
+                                        })
+                                }}
+                            </tbody>
+                        </table>
+                    </div>
+                </details>
                 <p class="muted" data-testid="effective-context-readout" data-reach=reach>
                     {move || curve.with(|c| c.as_ref().map(readout).unwrap_or_default())}
                 </p>
             </section>
         </Show>
     }
+}
+
+/// The curve as CSV: per depth, the reach, the rule of thumb and
+/// Transformer-XL's reach beside a compressive memory.
+fn curve_csv(c: &ContextCurve) -> String {
+    let rows = (0..c.layers.len()).map(|k| {
+        vec![
+            c.layers[k].to_string(),
+            c.reach[k].to_string(),
+            c.rule[k].to_string(),
+            c.without_compression
+                .as_ref()
+                .and_then(|xl| xl.get(k))
+                .map_or_else(String::new, usize::to_string),
+        ]
+    });
+    csv_table(
+        &["layers", "reach", "rule_of_thumb", "transformer_xl_reach"],
+        rows,
+    )
 }
 
 /// Draws the curve, if the method has a memory.

@@ -9,10 +9,12 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::canvas_chart::{CanvasChart, plot_area};
+use super::canvas_chart::{CanvasChart, Export, plot_area};
 use super::run_status::state_name;
 use crate::chart::error_law::draw_error_law;
+use crate::chart::export::{csv_of, settings_stem, svg_string};
 use crate::data::LocalFuture;
+use crate::format;
 use crate::gpu::GpuRunOptions;
 use crate::pipeline::jobs::{JobOutcome, JobStatus, Jobs};
 use crate::pipeline::sweep::{Sweep, SweepPoint, budgets, sweep};
@@ -158,10 +160,70 @@ pub fn ErrorLaw(settings: Memo<Settings>) -> impl IntoView {
                     testid="error-law"
                     width=640
                     height=360
-                    aria_label="rel_err against the budget, log-log"
+                    aria_label=Signal::derive(move || {
+                        format!(
+                            "Error law: rel_err against {} on log–log axes, {} budgets swept",
+                            knob(),
+                            points.with(Vec::len)
+                        )
+                    })
                     what="Cannot draw the error law"
                     draw=move |canvas: &HtmlCanvasElement| draw(canvas, settings, points)
+                    export=Export::new(
+                        move || {
+                            (!points.with(Vec::is_empty))
+                                .then(|| format!("{}_error-law", settings.with(settings_stem)))
+                        },
+                        move || {
+                            let Some(budget) = settings.with_untracked(|s| s.method.info().budget)
+                            else {
+                                return Err("this method has no budget".into());
+                            };
+                            points.with_untracked(|pts| {
+                                svg_string((640, 360), |root| {
+                                    draw_error_law(root, budget.key, pts, budget.slope)
+                                        .map_err(|e| e.to_string())
+                                })
+                                .map(|(svg, ())| svg)
+                            })
+                        },
+                        move || points.with_untracked(|pts| csv_of(pts)),
+                    )
                 />
+                <details class="numbers" data-testid="error-law-numbers">
+                    <summary>"The numbers drawn"</summary>
+                    <div class="table-scroll" tabindex="0" role="region" aria-label="Error-law points">
+                        <table class="numbers-table">
+                            <caption>{move || format!("rel_err against {} over the seeds", knob())}</caption>
+                            <thead>
+                                <tr>
+                                    <th scope="col">{knob}</th>
+                                    <th scope="col">"mean"</th>
+                                    <th scope="col">"min"</th>
+                                    <th scope="col">"max"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {move || {
+                                    points
+                                        .get()
+                                        .into_iter()
+                                        .map(|p| {
+                                            view! {
+                                                <tr>
+                                                    <th scope="row">{p.budget}</th>
+                                                    <td>{format::num(p.mean)}</td>
+                                                    <td>{format::num(p.min)}</td>
+                                                    <td>{format::num(p.max)}</td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()
+                                }}
+                            </tbody>
+                        </table>
+                    </div>
+                </details>
             </section>
         </Show>
     }

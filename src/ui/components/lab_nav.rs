@@ -3,6 +3,8 @@
 //! `/` with a query is the attention explorer, as old links are).
 
 use leptos::prelude::*;
+
+use super::theme_toggle::ThemeToggle;
 use leptos_router::hooks::use_location;
 
 use crate::pipeline::labs::{LABS, LabInfo};
@@ -72,10 +74,13 @@ pub fn LabNav() -> impl IntoView {
         }
     };
     view! {
-        <nav class="labs" aria-label="Labs" data-testid="lab-nav">
-            {link(None)}
-            {LABS.iter().map(|lab| link(Some(lab))).collect_view()}
-        </nav>
+        <div class="nav-row">
+            <nav class="labs" aria-label="Labs" data-testid="lab-nav">
+                {link(None)}
+                {LABS.iter().map(|lab| link(Some(lab))).collect_view()}
+            </nav>
+            <ThemeToggle/>
+        </div>
     }
 }
 

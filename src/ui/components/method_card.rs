@@ -21,6 +21,8 @@ pub fn MethodCard(#[prop(into)] method: Signal<MethodId>) -> impl IntoView {
                     <div
                         class="equations"
                         data-testid="method-equations"
+                        role="group"
+                        tabindex="0"
                         aria-label=info.equation
                         inner_html=info.mathml
                     ></div>

@@ -20,13 +20,16 @@ mod raw_data;
 mod run_status;
 mod settings_issues;
 mod spec_controls;
+mod theme_toggle;
 
 pub use backend_badge::{BackendBadge, BackendInfo};
-pub use canvas_chart::{CanvasArea, CanvasChart, blit, plot_area};
+pub use canvas_chart::{
+    CanvasArea, CanvasChart, Export, ExportButtons, blit, download_url, plot_area,
+};
 pub use controls::{Controls, Update};
 pub use effective_context::EffectiveContext;
 pub use error_law::ErrorLaw;
-pub use heatmap::{Heatmap, Pooled};
+pub use heatmap::{GridNumbers, Heatmap, Pooled, ScaleToggle, grid_export};
 pub use lab_nav::{LabLinks, LabNav, SiteBase, site_base};
 pub use measurement_panel::MeasurementPanel;
 pub use method_card::MethodCard;
@@ -36,3 +39,4 @@ pub use raw_data::RawData;
 pub use run_status::{Results, RunStatusLine, state_name};
 pub use settings_issues::SettingsIssues;
 pub use spec_controls::{Inactive, SpecControls};
+pub use theme_toggle::{ThemeToggle, theme, viewport_width};

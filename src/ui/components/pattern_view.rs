@@ -5,10 +5,17 @@
 use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::canvas_chart::{CanvasChart, blit, plot_area};
-use crate::chart::heatmap::{ColourScale, HeatmapOptions, draw_grid, factor_grid, rgba_grid};
-use crate::chart::pattern::{draw_buckets, draw_pattern, rgba};
+use super::canvas_chart::{CanvasChart, Export, blit, plot_area};
+use super::heatmap::{GridNumbers, Pooled};
+use crate::chart::export::{grid_csv, svg_string};
+use crate::chart::heatmap::{
+    ColourScale, HeatmapOptions, draw_grid, factor_grid, grid_svg, rgba_grid,
+};
+use crate::chart::pattern::{
+    buckets_csv, draw_buckets, draw_pattern, pattern_csv, pattern_svg, rgba, shares,
+};
 use crate::data::maps::{FactorMap, LshView, PatternMap};
+use crate::format;
 
 fn paint_factor(canvas: &HtmlCanvasElement, factor: &FactorMap) -> Result<(), String> {
     let grid = factor_grid(factor);
@@ -39,9 +46,35 @@ fn paint_buckets(canvas: &HtmlCanvasElement, buckets: &LshView) -> Result<(), St
     draw_buckets(&plot_area(canvas)?, buckets).map_err(|e| e.to_string())
 }
 
+/// The canvas's size.
+const SIZE: (u32, u32) = (640, 540);
+/// The bucket strips' size.
+const STRIPS: (u32, u32) = (640, 150);
+
+/// The pattern's text alternative: the share of pairs per reason.
+fn pattern_summary(p: &PatternMap) -> String {
+    let parts: Vec<String> = shares(p)
+        .into_iter()
+        .map(|(_, label, share)| format!("{label} {}%", format::num(100.0 * share)))
+        .collect();
+    let total: f64 = shares(p).iter().map(|s| s.2).sum();
+    format!(
+        "{n} × {n} pairs in {c} × {c} cells; {}% of the pairs computed: {}.",
+        format::num(100.0 * total),
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        },
+        n = p.n,
+        c = p.cells,
+    )
+}
+
 /// The pattern card: `factor` when there is one (the method never forms the
 /// n × n matrix), otherwise `pattern` under `title`; `buckets` as strips
-/// below when present.
+/// below when present. Each with its exports (files named `stem`) and
+/// its numbers.
 #[component]
 pub fn PatternView(
     #[prop(into)] pattern: Signal<Option<PatternMap>>,
@@ -49,6 +82,9 @@ pub fn PatternView(
     #[prop(into)] buckets: Signal<Option<LshView>>,
     #[prop(into)] title: Signal<String>,
     #[prop(into)] caption: Signal<String>,
+    /// The export files' stem, after the settings.
+    #[prop(into)]
+    stem: Signal<String>,
 ) -> impl IntoView {
     let has_factor = move || factor.with(Option::is_some);
     let draw = move |canvas: &HtmlCanvasElement| {
@@ -67,6 +103,107 @@ pub fn PatternView(
             None => Ok(false),
         })
     };
+    let export = Export::new(
+        move || {
+            let what = if factor.with(Option::is_some) {
+                "factor"
+            } else if pattern.with(Option::is_some) {
+                "pattern"
+            } else {
+                return None;
+            };
+            Some(format!("{}_{what}", stem.get()))
+        },
+        move || {
+            if let Some(svg) = factor.with_untracked(|f| {
+                f.as_ref().map(|f| {
+                    let options = HeatmapOptions {
+                        title: f.title.clone(),
+                        scale: ColourScale::Linear,
+                        paint_cells: false,
+                    };
+                    grid_svg(&factor_grid(f), &options, SIZE)
+                })
+            }) {
+                return svg;
+            }
+            let title = title.get_untracked();
+            pattern.with_untracked(|p| {
+                pattern_svg(p.as_ref().ok_or("nothing is drawn yet")?, &title, SIZE)
+            })
+        },
+        move || {
+            if let Some(csv) =
+                factor.with_untracked(|f| f.as_ref().map(|f| grid_csv(&factor_grid(f))))
+            {
+                return Ok(csv);
+            }
+            pattern.with_untracked(|p| {
+                p.as_ref()
+                    .map(pattern_csv)
+                    .ok_or_else(|| "nothing is drawn yet".to_string())
+            })
+        },
+    );
+    let strips_export = Export::new(
+        move || {
+            buckets
+                .with(Option::is_some)
+                .then(|| format!("{}_buckets", stem.get()))
+        },
+        move || {
+            buckets.with_untracked(|b| {
+                let b = b.as_ref().ok_or("nothing is drawn yet")?;
+                svg_string(STRIPS, |root| {
+                    draw_buckets(root, b).map_err(|e| e.to_string())
+                })
+                .map(|(svg, ())| svg)
+            })
+        },
+        move || {
+            buckets.with_untracked(|b| {
+                b.as_ref()
+                    .map(buckets_csv)
+                    .ok_or_else(|| "nothing is drawn yet".to_string())
+            })
+        },
+    );
+    let label = Signal::derive(move || {
+        if has_factor() {
+            factor.with(|f| {
+                f.as_ref()
+                    .map(|f| format!("Heatmap of the factor: {}", f.title))
+                    .unwrap_or_default()
+            })
+        } else {
+            format!(
+                "Which query–key pairs the method computes, coloured by reason: {}",
+                title.get()
+            )
+        }
+    });
+    let factor_map = Signal::derive(move || factor.get().map(Pooled::from));
+    let summary = move || pattern.with(|p| p.as_ref().map(pattern_summary));
+    let bucket_summary =
+        move || {
+            buckets.with(|b| {
+                b.as_ref().map(|b| {
+                let mut sizes = vec![0usize; b.buckets.max(1) as usize];
+                for &k in &b.bucket {
+                    if let Some(s) = sizes.get_mut(k as usize) {
+                        *s += 1;
+                    }
+                }
+                format!(
+                    "{} positions in {} buckets (round 0), chunks of {}; positions per bucket: {}.",
+                    b.bucket.len(),
+                    b.buckets,
+                    b.chunk,
+                    sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+                )
+            })
+            })
+        };
     view! {
         <div class="pattern">
             <div class="card-head">
@@ -82,22 +219,43 @@ pub fn PatternView(
             </div>
             <CanvasChart
                 testid="pattern"
-                width=640
-                height=540
-                aria_label="Which query–key pairs the method computes, coloured by reason"
+                width=SIZE.0
+                height=SIZE.1
+                aria_label=label
                 what="Cannot draw the pattern"
                 draw=draw
+                export=export
             />
             <p class="caption">{move || caption.get()}</p>
+            <Show
+                when=has_factor
+                fallback=move || {
+                    view! {
+                        <details class="numbers" data-testid="pattern-numbers">
+                            <summary>"The numbers drawn"</summary>
+                            <p>{summary}</p>
+                        </details>
+                    }
+                }
+            >
+                <GridNumbers map=factor_map testid="pattern"/>
+            </Show>
             <CanvasChart
                 testid="lsh-buckets"
-                width=640
-                height=150
+                width=STRIPS.0
+                height=STRIPS.1
                 aria_label="Reformer's LSH buckets in original and sorted order"
                 what="Cannot draw the buckets"
                 draw=draw_strips
                 hidden=Signal::derive(move || buckets.with(Option::is_none))
+                export=strips_export
             />
+            <Show when=move || buckets.with(Option::is_some)>
+                <details class="numbers" data-testid="lsh-buckets-numbers">
+                    <summary>"The buckets' numbers"</summary>
+                    <p>{bucket_summary}</p>
+                </details>
+            </Show>
         </div>
     }
 }

@@ -60,7 +60,10 @@ pub fn RawData(
                         <p class="muted">"The same schema as " <code>{native}</code> "."</p>
                     }
                 })}
-            <pre data-testid=testid>{move || text.get()}</pre>
+            // Focusable and named: a reader scrolls it with the keyboard.
+            <pre data-testid=testid tabindex="0" role="region" aria-label=heading>
+                {move || text.get()}
+            </pre>
             {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         </section>
     }

@@ -20,6 +20,8 @@ use std::rc::Rc;
 
 use leptos::prelude::Update as _;
 use leptos::prelude::*;
+
+use crate::chart::export::csv_of;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_location, use_navigate};
 use web_time::Instant;
@@ -37,7 +39,8 @@ use crate::settings::compare::{COMPARE, CompareSettings};
 use crate::ui::backend;
 use crate::ui::browser::yield_now;
 use crate::ui::components::{
-    BackendBadge, BackendInfo, RawData, SettingsIssues, SiteBase, SpecControls, Update, state_name,
+    BackendBadge, BackendInfo, Export, ExportButtons, RawData, SettingsIssues, SiteBase,
+    SpecControls, Update, state_name,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -256,6 +259,18 @@ pub fn ComparePage() -> impl IntoView {
                 />
             </section>
             <CompareTable rows=rows current=current settings=settings base=base.clone()/>
+            <ExportButtons
+                chart="compare-table"
+                export=Export::new(
+                    move || {
+                        (!finished.with(Vec::is_empty))
+                            .then(|| filename.get().trim_end_matches(".json").to_string())
+                    },
+                    || Err("the comparison is a table: export it as CSV".to_string()),
+                    move || finished.with_untracked(|rows| csv_of(rows)),
+                )
+                svg=false
+            />
             <Recommendations rows=rows settings=settings base=base/>
             <RawData
                 json=json

@@ -144,6 +144,7 @@ fn Views(data: ViewData) -> impl IntoView {
                     map=Signal::derive(move || data.weights.get().map(Pooled::from))
                     title=data.heatmap_title
                     caption=data.heatmap_caption
+                    stem=data.stem
                 />
             </section>
             <section class="card">
@@ -153,6 +154,7 @@ fn Views(data: ViewData) -> impl IntoView {
                     buckets=data.buckets
                     title=data.pattern_title
                     caption=data.pattern_caption
+                    stem=data.stem
                 />
             </section>
         </div>

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::chart::export::attention_stem;
 use crate::data::maps::{AttentionMap, FactorMap, LshView, PatternMap};
 use crate::format;
 use crate::pipeline::attention::Measurement;
@@ -25,6 +26,9 @@ pub struct ViewData {
     pub json: Signal<Option<serde_json::Value>>,
     /// The download's file name.
     pub filename: Signal<String>,
+    /// The exports' file stem after the run's settings
+    /// (`longformer_n4096_w256_g1`).
+    pub stem: Signal<String>,
     /// The heatmap's title.
     pub heatmap_title: Signal<String>,
     /// What the heatmap shows and where it was pooled.
@@ -59,12 +63,25 @@ impl ViewData {
             json: Memo::new(move |_| report.with(|r| serde_json::to_value(r.as_deref()?).ok()))
                 .into(),
             filename: take(|m| Some(filename(m))),
+            stem: take(|m| Some(stem(m))),
             heatmap_title: take(|m| Some(heatmap_title(m))),
             heatmap_caption: take(heatmap_caption),
             pattern_title: take(|m| Some(format!("Pattern — {}", m.envelope.method_label))),
             pattern_caption: take(pattern_caption),
         }
     }
+}
+
+/// The exports' stem: method, n, knobs ([`attention_stem`]).
+fn stem(m: &Measurement) -> String {
+    let f = &m.figures;
+    attention_stem(
+        &m.envelope.method,
+        f.n,
+        &f.params,
+        &f.param_choices,
+        f.causal,
+    )
 }
 
 /// `measurement-<method>-n<n>-d<d>[-causal].json`.

@@ -7,11 +7,12 @@ use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use super::ReportSignal;
+use crate::chart::export::{csv_table, file_stem, svg_string};
 use crate::chart::model_size::{SizeRow, draw_model_sizes, human_bytes, precision_colour};
 use crate::compress::size::Part;
 use crate::format;
 use crate::pipeline::model_size::{ModelSizeFigures, PublishedFigure};
-use crate::ui::components::{CanvasChart, plot_area};
+use crate::ui::components::{CanvasChart, Export, plot_area};
 
 /// `109.48 M`.
 pub fn millions(x: f64) -> String {
@@ -294,7 +295,40 @@ pub fn ComparisonChart(report: ReportSignal) -> impl IntoView {
             aria_label="Model sizes at every precision, log scale"
             what="Cannot draw the model-size chart"
             draw=draw
+            export=Export::new(
+                move || with_figures(report, |f| file_stem("model-size", &[("model", f.model.clone()), ("precision", f.precision.label().to_string())])),
+                move || {
+                    let (rows, precision) = untrack(|| with_figures(report, |f| (chart_rows(f), f.precision)))
+                        .ok_or("nothing is drawn yet")?;
+                    svg_string((720, 820), |root| draw_model_sizes(root, &rows, precision).map_err(|e| e.to_string()))
+                        .map(|(svg, ())| svg)
+                },
+                move || {
+                    let rows = untrack(|| with_figures(report, chart_rows)).ok_or("nothing is drawn yet")?;
+                    Ok(sizes_csv(&rows))
+                },
+            )
         />
         <p class="caption">{caption}</p>
     }
+}
+
+/// The chart's data: bytes per model at each precision.
+fn sizes_csv(rows: &[SizeRow]) -> String {
+    let header: Vec<String> = std::iter::once("model".to_string())
+        .chain(
+            crate::compress::size::Precision::ALL
+                .iter()
+                .map(|p| format!("{}_bytes", p.label())),
+        )
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    csv_table(
+        &header,
+        rows.iter().map(|r| {
+            std::iter::once(r.label.clone())
+                .chain(r.bytes.iter().map(u64::to_string))
+                .collect()
+        }),
+    )
 }

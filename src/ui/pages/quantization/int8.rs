@@ -18,6 +18,8 @@ use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_location, use_navigate};
 use plotters::prelude::*;
 
+use crate::chart::export::{csv_of, file_stem, svg_string};
+use crate::chart::style::{background, font};
 use crate::compress::int8::{
     self, Int8Error, Int8Problem, Int8Report, KernelChoice, KernelRun, check_shape,
 };
@@ -30,7 +32,7 @@ use crate::settings::{
 use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
-    BackendBadge, BackendInfo, CanvasChart, RunStatusLine, SettingsIssues, plot_area,
+    BackendBadge, BackendInfo, CanvasChart, Export, RunStatusLine, SettingsIssues, plot_area,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -504,7 +506,7 @@ fn Results(report: ReadSignal<Option<Arc<Int8Report>>>) -> impl IntoView {
                         None => "—".to_string(),
                     }}
                 </td>
-                <td class="num">{format!("{:.2e}", k.rel_err)}</td>
+                <td class="num">{crate::format::num(k.rel_err)}</td>
                 <td class="num">
                     {k.speedup_vs_f32.map(|s| format!("{s:.2}×")).unwrap_or_else(|| "—".into())}
                 </td>
@@ -569,6 +571,35 @@ fn Results(report: ReadSignal<Option<Arc<Int8Report>>>) -> impl IntoView {
                 Ok(true)
             }
             hidden=Signal::derive(move || report.with(Option::is_none))
+            export=Export::new(
+                move || {
+                    report.with(|r| {
+                        r.as_ref().map(|r| {
+                            file_stem(
+                                "int8",
+                                &[
+                                    ("m", r.m.to_string()),
+                                    ("k", r.k.to_string()),
+                                    ("n", r.n.to_string()),
+                                    ("backend", r.backend.clone()),
+                                ],
+                            )
+                        })
+                    })
+                },
+                move || {
+                    let r = report.get_untracked().ok_or("nothing is drawn yet")?;
+                    svg_string((720, 190), |root| {
+                        draw_bars(root, &r).map_err(|e| e.to_string())?;
+                        root.present().map_err(|e| e.to_string())
+                    })
+                    .map(|(svg, ())| svg)
+                },
+                move || {
+                    let r = report.get_untracked().ok_or("nothing is drawn yet")?;
+                    csv_of(&r.kernels)
+                },
+            )
         />
     }
 }
@@ -600,7 +631,7 @@ fn draw_bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     r: &Int8Report,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    area.fill(&WHITE)?;
+    area.fill(&background())?;
     let (width, height) = area.dim_in_pixel();
     let left = 150i32;
     let right = 150i32;
@@ -619,11 +650,7 @@ fn draw_bars<DB: DrawingBackend>(
     } else {
         "Throughput on the GPU (GOPS = 2MNK / time)"
     };
-    area.draw(&Text::new(
-        title,
-        (8, 6),
-        ("sans-serif", 14).into_font().color(&BLACK),
-    ))?;
+    area.draw(&Text::new(title, (8, 6), font(14)))?;
     let span = (width as i32 - left - right).max(10) as f64;
     for (i, k) in r.kernels.iter().enumerate() {
         let y = top + i as i32 * (bar + gap);
@@ -632,11 +659,7 @@ fn draw_bars<DB: DrawingBackend>(
             "int8-unpacked" => RGBColor(94, 201, 98),
             _ => RGBColor(59, 82, 139),
         };
-        area.draw(&Text::new(
-            k.kernel.clone(),
-            (8, y + 8),
-            ("sans-serif", 14).into_font().color(&BLACK),
-        ))?;
+        area.draw(&Text::new(k.kernel.clone(), (8, y + 8), font(14)))?;
         let length = match (k.gops, max > 0.0) {
             (Some(g), true) => (g / max * span).round() as i32,
             _ => 0,
@@ -652,11 +675,7 @@ fn draw_bars<DB: DrawingBackend>(
                 .map(|s| format!(" · {s:.2}×"))
                 .unwrap_or_default()
         );
-        area.draw(&Text::new(
-            label,
-            (left + length + 6, y + 8),
-            ("sans-serif", 13).into_font().color(&BLACK),
-        ))?;
+        area.draw(&Text::new(label, (left + length + 6, y + 8), font(13)))?;
     }
     Ok(())
 }

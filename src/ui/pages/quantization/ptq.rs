@@ -282,6 +282,7 @@ fn WeightsFile(
             <input
                 type="file"
                 accept=".npy"
+                aria-label="Your weights (.npy, 2-D float32/float64)"
                 node_ref=input
                 data-testid="weights-file"
                 on:change=choose

@@ -19,6 +19,7 @@ use leptos_router::hooks::{use_location, use_navigate};
 use web_sys::HtmlCanvasElement;
 use web_time::Instant;
 
+use crate::chart::export::{csv_number, csv_table, file_stem, svg_string};
 use crate::chart::qat::{draw_accuracy, draw_losses};
 use crate::compress::qat::levels;
 use crate::data::LocalFuture;
@@ -30,7 +31,7 @@ use crate::settings::{Kind, SettingsIssue, Spec};
 use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
-    BackendBadge, BackendInfo, CanvasChart, SettingsIssues, plot_area, state_name,
+    BackendBadge, BackendInfo, CanvasChart, Export, SettingsIssues, plot_area, state_name,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -190,7 +191,25 @@ pub fn QatSection() -> impl IntoView {
                                 Ok(s.f32_test_accuracy.is_some())
                             })
                         }
+                        export=Export::new(
+                            move || {
+                                snapshot
+                                    .with(|s| s.f32_test_accuracy.is_some())
+                                    .then(|| format!("{}_accuracy", settings.with(qat_stem)))
+                            },
+                            move || {
+                                snapshot.with_untracked(|s| {
+                                    svg_string((640, 360), |root| draw_accuracy(root, s).map_err(|e| e.to_string()))
+                                        .map(|(svg, ())| svg)
+                                })
+                            },
+                            move || Ok(snapshot.with_untracked(accuracy_csv)),
+                        )
                     />
+                    <details class="numbers" data-testid="qat-chart-numbers">
+                        <summary>"The numbers drawn"</summary>
+                        <p>{move || snapshot.with(accuracy_summary)}</p>
+                    </details>
                     <figcaption class="caption">
                         "Held-out test accuracy. PTQ: the f32 weights rounded onto the grid. "
                         "QAT: fine-tuned through the quantizer, then rounded the same way."
@@ -209,7 +228,24 @@ pub fn QatSection() -> impl IntoView {
                                 Ok(!s.f32_train_loss.is_empty())
                             })
                         }
+                        export=Export::new(
+                            move || {
+                                (!snapshot.with(|s| s.f32_train_loss.is_empty()))
+                                    .then(|| format!("{}_loss", settings.with(qat_stem)))
+                            },
+                            move || {
+                                snapshot.with_untracked(|s| {
+                                    svg_string((640, 360), |root| draw_losses(root, s).map_err(|e| e.to_string()))
+                                        .map(|(svg, ())| svg)
+                                })
+                            },
+                            move || Ok(snapshot.with_untracked(loss_csv)),
+                        )
                     />
+                    <details class="numbers" data-testid="qat-loss-chart-numbers">
+                        <summary>"The numbers drawn"</summary>
+                        <p>{move || snapshot.with(loss_summary)}</p>
+                    </details>
                     <figcaption class="caption">
                         "Mean cross-entropy of each epoch's mini-batches (before each update). "
                         "A QAT curve starts where the quantized f32 model stands. At 2 bits it is jagged: "
@@ -536,4 +572,112 @@ fn RawJson(report: ReadSignal<Option<Arc<QatReport>>>) -> impl IntoView {
             {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         </div>
     }
+}
+
+/// The exports' stem after the QAT settings: `qat_s1_h32_e20_qe5`.
+fn qat_stem(s: &QatSettings) -> String {
+    file_stem(
+        "qat",
+        &[
+            ("seed", s.seed.to_string()),
+            ("hidden", s.hidden.to_string()),
+            ("epochs", s.epochs.to_string()),
+            ("qat-epochs", s.qat_epochs.to_string()),
+        ],
+    )
+}
+
+/// The accuracy chart's data: per bit width, PTQ and QAT test accuracy,
+/// beside the f32 model's and chance.
+fn accuracy_csv(s: &QatSnapshot) -> String {
+    let f32_acc = s.f32_test_accuracy.map_or_else(String::new, csv_number);
+    let chance = csv_number(1.0 / s.classes.max(1) as f64);
+    let rows = s.bits.iter().map(|b| {
+        vec![
+            b.bits.to_string(),
+            csv_number(b.ptq_test_accuracy),
+            b.qat_test_accuracy.map_or_else(String::new, csv_number),
+            f32_acc.clone(),
+            chance.clone(),
+        ]
+    });
+    csv_table(
+        &[
+            "bits",
+            "ptq_test_accuracy",
+            "qat_test_accuracy",
+            "f32_test_accuracy",
+            "chance",
+        ],
+        rows,
+    )
+}
+
+/// The loss chart's data: one line per series and epoch.
+fn loss_csv(s: &QatSnapshot) -> String {
+    let f32_rows = s
+        .f32_train_loss
+        .iter()
+        .enumerate()
+        .map(|(e, l)| vec!["f32".to_string(), (e + 1).to_string(), csv_number(*l)]);
+    let qat_rows = s.bits.iter().flat_map(|b| {
+        b.qat_train_loss.iter().enumerate().map(move |(e, l)| {
+            vec![
+                format!("qat {} bits", b.bits),
+                (e + 1).to_string(),
+                csv_number(*l),
+            ]
+        })
+    });
+    csv_table(&["series", "epoch", "train_loss"], f32_rows.chain(qat_rows))
+}
+
+fn accuracy_summary(s: &QatSnapshot) -> String {
+    let Some(f) = s.f32_test_accuracy else {
+        return "Nothing trained yet.".into();
+    };
+    let per_bits: Vec<String> = s
+        .bits
+        .iter()
+        .map(|b| {
+            format!(
+                "{} bits: PTQ {}%, QAT {}",
+                b.bits,
+                crate::format::num(100.0 * b.ptq_test_accuracy),
+                b.qat_test_accuracy.map_or("—".into(), |q| format!(
+                    "{}%",
+                    crate::format::num(100.0 * q)
+                ))
+            )
+        })
+        .collect();
+    format!(
+        "f32 model {}%, chance {}%; {}.",
+        crate::format::num(100.0 * f),
+        crate::format::num(100.0 / s.classes.max(1) as f64),
+        per_bits.join("; ")
+    )
+}
+
+fn loss_summary(s: &QatSnapshot) -> String {
+    let last = |l: &[f64]| l.last().map_or("—".into(), |x| crate::format::num(*x));
+    let mut parts = vec![format!(
+        "f32: {} epochs, last loss {}",
+        s.f32_train_loss.len(),
+        last(&s.f32_train_loss)
+    )];
+    parts.extend(
+        s.bits
+            .iter()
+            .filter(|b| !b.qat_train_loss.is_empty())
+            .map(|b| {
+                format!(
+                    "QAT {} bits: {} epochs, last loss {}",
+                    b.bits,
+                    b.qat_train_loss.len(),
+                    last(&b.qat_train_loss)
+                )
+            }),
+    );
+    format!("{}.", parts.join("; "))
 }

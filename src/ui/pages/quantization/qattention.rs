@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::chart::export::attention_stem;
+
 use super::url::section_query;
 use crate::data::LocalFuture;
 use crate::format;
@@ -177,6 +179,26 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
             })
         })
     };
+    let stem = move |what: &'static str, which: fn(&Pair) -> &Arc<Measurement>| {
+        Signal::derive(move || {
+            pair.with(|p| {
+                p.as_ref()
+                    .map(|p| {
+                        let m = which(p);
+                        let f = &m.figures;
+                        let base = attention_stem(
+                            &m.envelope.method,
+                            f.n,
+                            &f.params,
+                            &f.param_choices,
+                            f.causal,
+                        );
+                        format!("{base}_{what}")
+                    })
+                    .unwrap_or_default()
+            })
+        })
+    };
     let title = move |what: &'static str| {
         Signal::derive(move || settings.with(|s| format!("{} — {what}", s.method.info().label)))
     };
@@ -211,6 +233,7 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
                             map=map(|p| &p.f32)
                             title=title("f32 inputs")
                             caption=Signal::derive(|| "The method on the f32 inputs.".to_string())
+                            stem=stem("f32", |p| &p.f32)
                             heading="On f32 Q, K, V"
                             testid="qa-heatmap-f32"
                         />
@@ -229,6 +252,7 @@ pub fn QuantizedAttentionSection() -> impl IntoView {
                                         )
                                     })
                             })
+                            stem=stem("qkv-quantized", |p| &p.quantized)
                             heading="On quantized Q, K, V"
                             testid="qa-heatmap"
                         />

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use super::ptq::Job;
+use crate::chart::export::{csv_of, file_stem, svg_string};
 use crate::chart::quantization::draw_sqnr;
 use crate::data::LocalFuture;
 use crate::format;
@@ -18,7 +19,7 @@ use crate::pipeline::quantization::{SchemePoint, sweep};
 use crate::pipeline::{Host, RunError};
 use crate::ui::backend;
 use crate::ui::browser::yield_now;
-use crate::ui::components::{CanvasChart, RunStatusLine, plot_area};
+use crate::ui::components::{CanvasChart, Export, RunStatusLine, plot_area};
 use crate::ui::jobs::PageJobs;
 
 /// One sweep, as a job.
@@ -108,6 +109,16 @@ pub fn SchemeSweep(#[prop(into)] job: Signal<Job>) -> impl IntoView {
                     aria_label="SQNR against bits for every granularity, with the 6.02 dB per bit law"
                     what="Cannot draw the SQNR chart"
                     draw=draw
+                    export=Export::new(
+                        move || (!points.with(Vec::is_empty)).then(|| format!("{}_sqnr-sweep", job.with(job_stem))),
+                        move || {
+                            points.with_untracked(|pts| {
+                                svg_string((640, 420), |root| draw_sqnr(root, pts).map_err(|e| e.to_string()))
+                                    .map(|(svg, ())| svg)
+                            })
+                        },
+                        move || points.with_untracked(|pts| csv_of(pts)),
+                    )
                 />
                 <SchemeTable points=points/>
             </div>
@@ -154,4 +165,22 @@ fn SchemeTable(points: ReadSignal<Vec<SchemePoint>>) -> impl IntoView {
             </tbody>
         </table>
     }
+}
+
+/// The sweep's stem: `ptq` and the quantizer's URL settings.
+fn job_stem(job: &Job) -> String {
+    let query = job.settings.to_query();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let settings: Vec<(&str, String)> =
+        pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    file_stem(
+        if job.upload.is_some() {
+            "ptq-upload"
+        } else {
+            "ptq"
+        },
+        &settings,
+    )
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
+use crate::chart::export::{csv_number, csv_table, file_stem, svg_string};
 use crate::chart::quantization::draw_histogram;
+use crate::data::maps::Histogram;
 use crate::data::timing::Timing;
 use crate::format;
-use crate::pipeline::quantization::QuantizationReport;
-use crate::ui::components::{CanvasChart, Heatmap, Pooled, plot_area};
+use crate::pipeline::quantization::{QuantizationFigures, QuantizationReport};
+use crate::ui::components::{CanvasChart, Export, Heatmap, Pooled, plot_area};
 
 type Report = ReadSignal<Option<Arc<QuantizationReport>>>;
 
@@ -169,6 +171,55 @@ pub fn Figures(report: Report) -> impl IntoView {
     }
 }
 
+/// The exports' stem after the quantizer's settings:
+/// `ptq_int_b4_symmetric_per-channel_none_256x256`.
+pub fn stem(f: &QuantizationFigures) -> String {
+    let mut settings = vec![
+        ("bits", f.bits.to_string()),
+        ("mode", f.mode.clone()),
+        ("granularity", f.granularity.clone()),
+    ];
+    if let Some(g) = f.group_size {
+        settings.push(("group", g.to_string()));
+    }
+    settings.push(("clip", f.clip.clone()));
+    settings.push(("x", format!("{}x{}", f.rows, f.cols)));
+    file_stem(&format!("ptq_{}", f.format), &settings)
+}
+
+/// The histogram as CSV: the bins (from, to, count), the grid's levels and
+/// the clipping range, one kind per line.
+fn histogram_csv(h: &Histogram) -> String {
+    let bins = h.counts.len().max(1);
+    let width = f64::from(h.hi - h.lo) / bins as f64;
+    let mut rows: Vec<Vec<String>> = h
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            vec![
+                "bin".to_string(),
+                csv_number(f64::from(h.lo) + k as f64 * width),
+                csv_number(f64::from(h.lo) + (k + 1) as f64 * width),
+                c.to_string(),
+            ]
+        })
+        .collect();
+    rows.extend(h.levels.iter().map(|l| {
+        let v = csv_number(f64::from(*l));
+        vec!["level".to_string(), v.clone(), v, String::new()]
+    }));
+    if let Some((a, b)) = h.clip {
+        rows.push(vec![
+            "clip".to_string(),
+            csv_number(f64::from(a)),
+            csv_number(f64::from(b)),
+            String::new(),
+        ]);
+    }
+    csv_table(&["kind", "from", "to", "count"], rows)
+}
+
 /// The histogram with the grid.
 #[component]
 pub fn HistogramCard(report: Report) -> impl IntoView {
@@ -205,7 +256,36 @@ pub fn HistogramCard(report: Report) -> impl IntoView {
             aria_label="Histogram of the weights with the quantization levels"
             what="Cannot draw the histogram"
             draw=draw
+            export=Export::new(
+                move || report.with(|r| r.as_ref().filter(|r| r.artifacts.histogram().is_some()).map(|r| format!("{}_histogram", stem(&r.figures)))),
+                move || report.with_untracked(|r| {
+                    let h = r.as_ref().and_then(|r| r.artifacts.histogram()).ok_or("nothing is drawn yet")?;
+                    svg_string((640, 420), |root| draw_histogram(root, h).map_err(|e| e.to_string())).map(|(svg, ())| svg)
+                }),
+                move || report.with_untracked(|r| {
+                    r.as_ref().and_then(|r| r.artifacts.histogram()).map(histogram_csv).ok_or_else(|| "nothing is drawn yet".to_string())
+                }),
+            )
         />
+        <details class="numbers" data-testid="histogram-numbers">
+            <summary>"The numbers drawn"</summary>
+            <p>{move || report.with(|r| r.as_ref().and_then(|r| r.artifacts.histogram()).map(|h| {
+                let peak = h.counts.iter().enumerate().max_by_key(|(_, c)| **c).map(|(k, c)| (k, *c)).unwrap_or((0, 0));
+                let width = f64::from(h.hi - h.lo) / h.counts.len().max(1) as f64;
+                format!(
+                    "{} weights in {} bins over [{}, {}]; the fullest bin [{}, {}) holds {}; {} levels on the grid{}.",
+                    format::int(h.counts.iter().sum()),
+                    h.counts.len(),
+                    format::num(f64::from(h.lo)),
+                    format::num(f64::from(h.hi)),
+                    format::num(f64::from(h.lo) + peak.0 as f64 * width),
+                    format::num(f64::from(h.lo) + (peak.0 + 1) as f64 * width),
+                    format::int(peak.1),
+                    h.level_count,
+                    h.clip.map(|(a, b)| format!(", clipped to [{}, {}]", format::num(f64::from(a)), format::num(f64::from(b)))).unwrap_or_default(),
+                )
+            }))}</p>
+        </details>
         <p class="caption">{caption}</p>
     }
 }
@@ -238,6 +318,7 @@ pub fn ErrorMap(report: Report) -> impl IntoView {
             map=map
             title=Signal::derive(|| "|x − x̂|".to_string())
             caption=caption
+            stem=Signal::derive(move || report.with(|r| r.as_ref().map(|r| format!("{}_error-map", stem(&r.figures))).unwrap_or_default()))
             heading="Quantization error"
             testid="error-map"
             aria_label="Heatmap of the quantization error of each weight"
