@@ -37,6 +37,10 @@ pub fn LessonsPage(lab: LabPage) -> impl IntoView {
     // What the mounted lab depends on: a knob (the query) or the presenter
     // toggle must not rebuild it.
     let mounted = Memo::new(move |_| (place.get().ok().map(|p| p.step), live.get()));
+    // Leaving a step unmounts its lab before the address changes: a lab
+    // still mounted would read the new, empty query as its defaults and
+    // write them back.
+    let (leaving, set_leaving) = signal(false);
     let presenter = Memo::new(move |_| place.get().is_ok_and(|p| p.presenter));
     // In the presenter layout the lab's controls start collapsed.
     let (controls, set_controls) = signal(true);
@@ -66,15 +70,22 @@ pub fn LessonsPage(lab: LabPage) -> impl IntoView {
         if let Ok(p) = place.get_untracked() {
             let next = p.step as isize + delta;
             if (0..LESSONS.len() as isize).contains(&next) {
-                go.with_value(|go| {
-                    go(
-                        LessonPlace {
-                            step: next as usize,
-                            ..p
-                        },
-                        None,
-                    )
-                });
+                set_leaving.set(true);
+                set_timeout(
+                    move || {
+                        go.with_value(|go| {
+                            go(
+                                LessonPlace {
+                                    step: next as usize,
+                                    ..p
+                                },
+                                None,
+                            )
+                        });
+                        set_leaving.set(false);
+                    },
+                    std::time::Duration::ZERO,
+                );
             }
         }
     };
@@ -224,6 +235,9 @@ pub fn LessonsPage(lab: LabPage) -> impl IntoView {
     };
 
     let run_view = move || {
+        if leaving.get() {
+            return ().into_any();
+        }
         match mounted.get() {
         (Some(step), true) => lab(LESSONS[step].family()),
         (Some(_), false) => view! {
