@@ -62,7 +62,11 @@ async fn run_step(b: &Browser, k: usize) {
     click(b, "lesson-run").await;
     at_step(b, k + 1, true).await;
     let (path, pairs) = address(b).await;
-    assert!(path.ends_with(&format!("/lessons/{}", k + 1)), "{path}");
+    let step = format!("/lessons/{}", k + 1);
+    assert!(
+        path.ends_with(&step) || path.ends_with(&format!("{step}/presenter")),
+        "{path}"
+    );
     let mut want = parse_query(lesson.query);
     want.sort();
     assert!(
@@ -222,11 +226,20 @@ async fn the_lessons_walk_the_survey_with_live_runs_and_a_presenter_layout() {
         "presenter text is {} px",
         font(&b).await
     );
-    run_step(&b, total - 1).await;
-    b.screenshot("lessons-presenter.png").await;
+    // Collapsed, the lab's knobs (and its own Run button) are hidden;
+    // the presenter shows them to run the comparison.
+    assert!(
+        !b.testid("control-n")
+            .await
+            .is_displayed()
+            .await
+            .unwrap_or(true)
+    );
     click(&b, "lesson-controls-toggle").await;
     let class = attr(&b, "lessons-page", "class").await;
     assert!(!class.contains("controls-collapsed"), "{class}");
+    run_step(&b, total - 1).await;
+    b.screenshot("lessons-presenter.png").await;
 
     // Back with Previous (still presenter), then with the keyboard: a
     // focused button takes Enter, and the arrow keys page.
