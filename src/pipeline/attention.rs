@@ -274,8 +274,10 @@ impl Lab for AttentionLab {
     }
 }
 
-/// Roughly this many multiply-adds per CPU chunk (a few ms in the browser).
-const CHUNK_WORK: usize = 1 << 22;
+/// Roughly this many multiply-adds per CPU chunk: about 5 ms in a browser on
+/// an idle core (2²² took 100–380 ms on a loaded 2-core machine, over the
+/// 50 ms a main-thread task may take).
+const CHUNK_WORK: usize = 1 << 20;
 
 fn rows_per_chunk(n: usize, d: usize, dv: usize) -> usize {
     (CHUNK_WORK / (n * (d + dv)).max(1)).max(1)

@@ -47,4 +47,10 @@ pub const LABS: &[LabInfo] = &[
         title: "Model size",
         section: "Weight sharing, model sizes and combining techniques",
     },
+    LabInfo {
+        family: "lessons",
+        route: "/lessons",
+        title: "Lessons",
+        section: "A guided path through the survey in order: one claim and one live run per step",
+    },
 ];

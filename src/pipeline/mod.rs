@@ -19,6 +19,7 @@ pub mod attention;
 pub mod compare;
 pub mod jobs;
 pub mod labs;
+pub mod lessons;
 pub mod model_size;
 pub mod qat;
 pub mod qkv;

@@ -175,6 +175,13 @@ pub const TAXONOMY: &[Branch] = &[
     },
 ];
 
+/// Where the map sends a newcomer first: the lessons, the survey read in
+/// order with one live run per step.
+pub const START_HERE: Runs = Runs::Page {
+    route: "/lessons",
+    what: "a guided path through the survey in order, one claim and one live run per step",
+};
+
 /// A link the map shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapLink {
@@ -268,6 +275,9 @@ mod tests {
             }
         }
         assert!(seen >= 15, "{seen} links");
+        let start = links(&START_HERE);
+        assert_eq!(start.len(), 1);
+        assert!(LABS.iter().any(|lab| lab.route == start[0].href));
     }
 
     #[test]
@@ -290,6 +300,7 @@ mod tests {
                 .iter()
                 .flat_map(|b| b.approaches)
                 .flat_map(|a| a.runs)
+                .chain([&START_HERE])
                 .any(|r| matches!(r, Runs::Page { route, .. } if *route == lab.route))
                 || lab.route == "/attention";
             assert!(placed, "{} is not on the map", lab.route);

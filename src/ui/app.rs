@@ -18,6 +18,7 @@ use super::components::{LabNav, RunNotices, SiteBase};
 use super::pages::NotFound;
 use super::pages::compare::ComparePage;
 use super::pages::explorer::ExplorerPage;
+use super::pages::lessons::LessonsPage;
 use super::pages::map::MapPage;
 use super::pages::model_size::ModelSizePage;
 use super::pages::quantization::QuantizationPage;
@@ -32,6 +33,7 @@ fn lab_page(family: Option<&str>) -> AnyView {
         Some("scaling") => view! { <ScalingPage/> }.into_any(),
         Some("quantization") => view! { <QuantizationPage/> }.into_any(),
         Some("model-size") => view! { <ModelSizePage/> }.into_any(),
+        Some("lessons") => view! { <LessonsPage lab=lab_page/> }.into_any(),
         _ => view! { <NotFound/> }.into_any(),
     }
 }
@@ -90,6 +92,7 @@ pub fn App() -> impl IntoView {
             <RunNotices/>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=Home/>
+                <Route path=path!("/lessons/*rest") view=|| view! { <LessonsPage lab=lab_page/> }/>
                 <Route path=path!("/:lab") view=LabRoute/>
                 <Route path=path!("/:section/:lab") view=LabRoute/>
             </Routes>

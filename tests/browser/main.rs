@@ -16,6 +16,7 @@ mod harness;
 mod attention;
 mod compare;
 mod int8;
+mod lessons;
 mod longtask;
 mod map;
 mod model_size;

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod explorer;
+pub mod lessons;
 pub mod map;
 pub mod model_size;
 mod not_found;

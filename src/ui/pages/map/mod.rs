@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 
-use crate::pipeline::taxonomy::{Approach, Branch, TAXONOMY, links, status};
+use crate::pipeline::taxonomy::{Approach, Branch, START_HERE, TAXONOMY, links, status};
 use crate::ui::components::site_base;
 
 /// The page.
@@ -23,6 +23,20 @@ pub fn MapPage() -> impl IntoView {
                     "still to come. Each method page shows its equations as the survey writes them, its complexity, "
                     "and what it costs on this machine."
                 </p>
+                {links(&START_HERE)
+                    .into_iter()
+                    .map(|l| {
+                        view! {
+                            <p class="map-start">
+                                "New here, or teaching? "
+                                <a href=format!("{}{}", site_base(), l.href) data-testid="map-lessons">
+                                    {l.label}
+                                </a>
+                                {format!(" — {}.", l.note)}
+                            </p>
+                        }
+                    })
+                    .collect_view()}
             </section>
             <div class="map-tree">
                 {TAXONOMY
