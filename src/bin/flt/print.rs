@@ -92,7 +92,10 @@ pub fn measurement(x: &Measurement, json: bool) {
     );
     errors(x);
     for (kernel, err) in &e.cross_checks {
-        println!("GPU vs CPU    {}   ({kernel} kernel vs the CPU twin)", num(*err));
+        println!(
+            "GPU vs CPU    {}   ({kernel} kernel vs the CPU twin)",
+            num(*err)
+        );
     }
     for st in &e.stages {
         println!(
@@ -132,10 +135,16 @@ fn errors(x: &Measurement) {
             db(k),
             db(v)
         );
-        println!("vs f32 run    {}   rel_err against the same method on the f32 inputs", num(r));
+        println!(
+            "vs f32 run    {}   rel_err against the same method on the f32 inputs",
+            num(r)
+        );
     }
     if let Some(r) = f.pinv_residual {
-        println!("pinv resid.   {}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used", num(r));
+        println!(
+            "pinv resid.   {}   ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the pseudo-inverse used",
+            num(r)
+        );
     }
     println!("max_abs_err   {}", num(f.max_abs_err));
     println!(
