@@ -117,7 +117,7 @@ fn run_writes_the_heatmap_as_svg_png_and_csv() {
 }
 
 #[test]
-fn png_and_csv_need_a_map_and_a_writable_path() {
+fn csv_to_an_unwritable_path_fails_naming_it() {
     let o = flt(&[
         "run",
         "--n",

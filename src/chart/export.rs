@@ -182,7 +182,8 @@ pub fn csv_number(x: f64) -> String {
 
 /// Rows of any serialisable record as CSV: one column per field of the
 /// first record (in declaration order), one line per record; numbers in
-/// their round-trip form, a missing value empty, a nested value as JSON.
+/// their round-trip form, a missing value empty, a list of numbers
+/// space-separated in its cell, any other nested value as JSON.
 pub fn csv_of<T: serde::Serialize>(rows: &[T]) -> Result<String, String> {
     let values: Vec<serde_json::Value> = rows
         .iter()
@@ -198,6 +199,14 @@ pub fn csv_of<T: serde::Serialize>(rows: &[T]) -> Result<String, String> {
         Some(serde_json::Value::Number(n)) => n.as_f64().map_or_else(|| n.to_string(), csv_number),
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Bool(b)) => b.to_string(),
+        // A list of numbers (a point's samples): space-separated in one cell.
+        Some(serde_json::Value::Array(items)) if items.iter().all(serde_json::Value::is_number) => {
+            items
+                .iter()
+                .map(|n| n.as_f64().map_or_else(|| n.to_string(), csv_number))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
         Some(other) => other.to_string(),
     };
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -418,23 +427,26 @@ mod tests {
             bits: u32,
             sqnr_db: Option<f64>,
             label: &'static str,
+            samples: Vec<f64>,
         }
         let csv = csv_of(&[
             Point {
                 bits: 8,
                 sqnr_db: Some(49.9),
                 label: "int, per tensor",
+                samples: vec![0.5, 0.25],
             },
             Point {
                 bits: 32,
                 sqnr_db: None,
                 label: "f32",
+                samples: vec![],
             },
         ])
         .unwrap();
         assert_eq!(
             csv,
-            "bits,sqnr_db,label\n8,49.9,\"int, per tensor\"\n32,,f32\n"
+            "bits,sqnr_db,label,samples\n8,49.9,\"int, per tensor\",0.5 0.25\n32,,f32,\n"
         );
         assert_eq!(csv_of::<Point>(&[]).unwrap(), "\n");
     }

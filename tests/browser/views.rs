@@ -680,3 +680,214 @@ async fn a_390_px_window_keeps_the_page_in_its_width() {
     }
     b.close().await;
 }
+
+/// A CSV file's lines split on commas (the exports quote nothing in the
+/// columns read here).
+fn csv_rows(bytes: Vec<u8>) -> Vec<Vec<String>> {
+    String::from_utf8(bytes)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// The stem the chart's export buttons will use: read back from the
+/// message the page shows once a file is saved.
+async fn saved_name(b: &Browser, chart: &str) -> String {
+    let css = format!("[data-chart='{chart}'] [data-testid='export-saved']");
+    let saved = b
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    let text = saved.text().await.unwrap_or_default();
+    text.rsplit(": ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Exports `chart`'s CSV and returns its rows.
+async fn export_csv(b: &Browser, chart: &str) -> Vec<Vec<String>> {
+    export(b, chart, "csv").await;
+    let name = saved_name(b, chart).await;
+    assert!(name.ends_with(".csv"), "{chart}: saved {name}");
+    csv_rows(b.download(&name).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn every_chart_exports_the_numbers_it_draws() {
+    let b = Browser::open(false).await;
+
+    // The error law: one line per budget swept, as many as drawn.
+    b.goto_path("/attention?method=performer&n=64&d=8&features=16")
+        .await;
+    b.measurement("performer", |m| m["n"] == 64).await;
+    b.testid("sweep-start").await.click().await.expect("sweep");
+    let started = Instant::now();
+    while b
+        .testid("sweep-status")
+        .await
+        .attr("data-state")
+        .await
+        .ok()
+        .flatten()
+        .as_deref()
+        != Some("done")
+    {
+        assert!(started.elapsed() < WAIT, "the sweep");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let drawn: usize = b
+        .testid("error-law")
+        .await
+        .attr("data-points")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0);
+    let rows = export_csv(&b, "error-law").await;
+    assert!(drawn >= 3, "{drawn} points");
+    assert_eq!(rows.len() - 1, drawn, "{rows:?}");
+    let budget = rows[0].iter().position(|h| h == "budget").expect("budget");
+    let mean = rows[0].iter().position(|h| h == "mean").expect("mean");
+    // The page's numbers table (three digits) holds the same means.
+    let table: Value = b
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll(`[data-testid='error-law-numbers'] tbody tr`))
+               .map(tr => Array.from(tr.children).map(c => c.textContent));",
+            vec![],
+        )
+        .await
+        .expect("the numbers table");
+    let table: Vec<Vec<String>> = serde_json::from_value(table).expect("rows");
+    assert_eq!(table.len(), drawn);
+    for (r, shown) in rows[1..].iter().zip(&table) {
+        assert_eq!(r[budget], shown[0]);
+        let m: f64 = r[mean].parse().unwrap();
+        let on_page: f64 = shown[1].parse().unwrap();
+        assert!(
+            (m - on_page).abs() <= 5e-3 * m.abs(),
+            "budget {}: CSV {m}, page {on_page}",
+            r[budget]
+        );
+    }
+    for kind in ["svg", "png"] {
+        export(&b, "error-law", kind).await;
+        let name = saved_name(&b, "error-law").await;
+        assert_eq!(name, format!("performer_n64_f16_error-law.{kind}"));
+        assert!(!b.download(&name).await.is_empty());
+    }
+
+    // The effective context: the CSV's reach is the page's readout.
+    b.goto_path("/attention?method=transformer-xl&n=256&d=8&segment=32&memory=32")
+        .await;
+    let reach = b
+        .testid("effective-context-readout")
+        .await
+        .attr("data-reach")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let rows = export_csv(&b, "effective-context").await;
+    assert_eq!(rows[0][..3], ["layers", "reach", "rule_of_thumb"]);
+    let csv_reach: Vec<u64> = rows[1..].iter().map(|r| r[1].parse().unwrap()).collect();
+    assert_eq!(format!("{csv_reach:?}"), reach);
+
+    // The quantizer: the histogram counts every weight; the error map's
+    // cells never exceed the largest error.
+    b.goto_path("/compression/quantization?rows=32&cols=48&bits=4")
+        .await;
+    let m = b.measurement("the quantizer", |m| m["rows"] == 32).await;
+    let rows = export_csv(&b, "histogram").await;
+    let count: u64 = rows[1..]
+        .iter()
+        .filter(|r| r[0] == "bin")
+        .map(|r| r[3].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(count, 32 * 48);
+    let levels = rows[1..].iter().filter(|r| r[0] == "level").count();
+    assert!((2..=16).contains(&levels), "{levels} levels at 4 bits");
+    let rows = export_csv(&b, "error-map").await;
+    let max_abs = number(&m, "max_abs_err");
+    let cells: Vec<f64> = rows[1..]
+        .iter()
+        .flat_map(|r| r[1..].iter().map(|v| v.parse::<f64>().unwrap()))
+        .collect();
+    assert!(!cells.is_empty());
+    assert!(
+        cells
+            .iter()
+            .all(|&c| c >= 0.0 && c <= max_abs * (1.0 + 1e-6)),
+        "a cell above max_abs_err {max_abs}"
+    );
+    assert!(cells.iter().any(|&c| c > 0.0));
+
+    // Model sizes: one row holds the measurement's five sizes.
+    b.goto_path("/compression/model-size?model=bert-base").await;
+    let m = b
+        .measurement("BERT-base", |m| m["model"] == "bert-base")
+        .await;
+    let rows = export_csv(&b, "model-size-chart").await;
+    let want: Vec<String> = ["fp32", "fp16", "int8", "int4", "binary"]
+        .iter()
+        .map(|p| m[format!("bytes_{p}")].as_u64().unwrap().to_string())
+        .collect();
+    assert!(
+        rows[1..].iter().any(|r| r[1..] == want[..]),
+        "no row with {want:?} in {rows:?}"
+    );
+
+    // The comparison's table: its rows are the raw data's.
+    b.goto_path("/compare?n=32&d=8").await;
+    b.testid("compare-run").await.click().await.expect("Run");
+    let started = Instant::now();
+    while b
+        .testid("compare-status")
+        .await
+        .attr("data-state")
+        .await
+        .ok()
+        .flatten()
+        .as_deref()
+        != Some("done")
+    {
+        assert!(started.elapsed() < Duration::from_secs(240), "compare");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let json: Value = serde_json::from_str(
+        &b.testid("compare-measurement")
+            .await
+            .text()
+            .await
+            .unwrap_or_default(),
+    )
+    .expect("the raw data");
+    export(&b, "compare-table", "csv").await;
+    let name = saved_name(&b, "compare-table").await;
+    let text = String::from_utf8(b.download(&name).await).unwrap();
+    assert!(text.starts_with("method,label,family,"), "{text}");
+    let methods: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let expected: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, expected);
+    let errors = b.console_errors_beyond_deep_links().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    b.close().await;
+}

@@ -105,6 +105,9 @@ pub fn ScaleToggle(
     }
 }
 
+/// A row of the text alternative's table: its label and its cells.
+type TableRow = (String, Vec<String>);
+
 /// Rows and columns of the text alternative's table at most.
 const TABLE_CELLS: usize = 8;
 
@@ -112,7 +115,7 @@ const TABLE_CELLS: usize = 8;
 /// range of values, where the largest cell is and how much of the total
 /// lies on the diagonal band) and the matrix pooled again to at most
 /// [`TABLE_CELLS`]² block means.
-fn summary(grid: &Grid<'_>) -> (String, Vec<String>, Vec<(String, Vec<String>)>) {
+fn summary(grid: &Grid<'_>) -> (String, Vec<String>, Vec<TableRow>) {
     let values = grid.values;
     let (mut best, mut at) = (f32::MIN, 0);
     let mut total = 0f64;

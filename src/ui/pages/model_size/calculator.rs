@@ -130,16 +130,18 @@ fn steps_table(c: &Combined) -> impl IntoView + use<> {
         .collect::<Vec<_>>()
         .join(" · ");
     view! {
-        <table class="figure-table steps" data-testid="calculator-steps">
-            <thead>
-                <tr>
-                    <th>"step"</th><th>"what"</th><th class="num">"parameters stored"</th>
-                    <th class="num">"effective (fp32-equivalent)"</th><th class="num">"step"</th>
-                    <th class="num">"total"</th><th class="num">"survey"</th><th class="num">"survey step"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Calculator steps">
+            <table class="figure-table steps" data-testid="calculator-steps">
+                <thead>
+                    <tr>
+                        <th>"step"</th><th>"what"</th><th class="num">"parameters stored"</th>
+                        <th class="num">"effective (fp32-equivalent)"</th><th class="num">"step"</th>
+                        <th class="num">"total"</th><th class="num">"survey"</th><th class="num">"survey step"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
         <p data-testid="calculator-total">
             <strong>{format!("Total: {:.1}× ", c.total_factor)}</strong>
             <span class="muted">

@@ -71,16 +71,18 @@ pub fn ClaimsTable(report: ReportSignal) -> impl IntoView {
     };
     view! {
         <h2>"Summary: the survey's size figures, recomputed"</h2>
-        <table class="figure-table claims" data-testid="summary-table">
-            <thead>
-                <tr>
-                    <th>"the survey says"</th>
-                    <th class="num">"survey"</th>
-                    <th class="num">"computed"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Summary: the survey's size figures, recomputed">
+            <table class="figure-table claims" data-testid="summary-table">
+                <thead>
+                    <tr>
+                        <th>"the survey says"</th>
+                        <th class="num">"survey"</th>
+                        <th class="num">"computed"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
 }
 
@@ -124,7 +126,7 @@ pub fn ModelsTable(report: ReportSignal) -> impl IntoView {
     };
     view! {
         <h2>"Every model: computed against published"</h2>
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Every model: computed against published">
             <table class="figure-table models" data-testid="models-table">
                 <thead>
                     <tr>

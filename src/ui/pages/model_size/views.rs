@@ -155,31 +155,33 @@ pub fn Breakdown(report: ReportSignal) -> impl IntoView {
                 format!("× {layers} layers = {}", format::int(f.params_layers))
             };
             view! {
-                <table class="figure-table breakdown" data-testid="breakdown">
-                    <thead>
-                        <tr><th>"part"</th><th class="num">"parameters"</th><th>"formula"</th></tr>
-                    </thead>
-                    <tbody>
-                        <tr class="group">
-                            <td>"embeddings"</td>
-                            <td class="num">{format::int(f.params_embeddings)}</td>
-                            <td></td>
-                        </tr>
-                        {part_rows(&f.embedding_parts, true)}
-                        <tr class="group">
-                            <td>"one layer"</td>
-                            <td class="num">{format::int(f.params_per_layer)}</td>
-                            <td class="formula">{copies}</td>
-                        </tr>
-                        {part_rows(&f.layer_parts, true)}
-                        {part_rows(&f.top_parts, false)}
-                        <tr class="total">
-                            <td>"total"</td>
-                            <td class="num">{format::int(f.params)}</td>
-                            <td></td>
-                        </tr>
-                    </tbody>
-                </table>
+                <div class="table-scroll" tabindex="0" role="region" aria-label="Parameters by part">
+                    <table class="figure-table breakdown" data-testid="breakdown">
+                        <thead>
+                            <tr><th>"part"</th><th class="num">"parameters"</th><th>"formula"</th></tr>
+                        </thead>
+                        <tbody>
+                            <tr class="group">
+                                <td>"embeddings"</td>
+                                <td class="num">{format::int(f.params_embeddings)}</td>
+                                <td></td>
+                            </tr>
+                            {part_rows(&f.embedding_parts, true)}
+                            <tr class="group">
+                                <td>"one layer"</td>
+                                <td class="num">{format::int(f.params_per_layer)}</td>
+                                <td class="formula">{copies}</td>
+                            </tr>
+                            {part_rows(&f.layer_parts, true)}
+                            {part_rows(&f.top_parts, false)}
+                            <tr class="total">
+                                <td>"total"</td>
+                                <td class="num">{format::int(f.params)}</td>
+                                <td></td>
+                            </tr>
+                        </tbody>
+                    </table>
+                </div>
             }
         })
     };
@@ -218,6 +220,7 @@ pub fn SizesTable(report: ReportSignal) -> impl IntoView {
                 })
                 .collect_view();
             view! {
+                <div class="table-scroll" tabindex="0" role="region" aria-label="Size at every precision">
                 <table class="figure-table sizes" data-testid="sizes-table">
                     <thead>
                         <tr>
@@ -229,6 +232,7 @@ pub fn SizesTable(report: ReportSignal) -> impl IntoView {
                     </thead>
                     <tbody>{rows}</tbody>
                 </table>
+                </div>
                 <p class="caption">{format!("Quantized sizes: {}.", f.quantized_layout)}</p>
             }
         })

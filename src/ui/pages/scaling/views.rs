@@ -401,7 +401,7 @@ pub fn Exponents(report: ReportSignal) -> impl IntoView {
     view! {
         <section class="card exponents-card">
             <h2>"Exponents of n: fitted here against the survey's"</h2>
-            <div class="table-scroll">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Fitted exponents">
                 <table class="figure-table exponents" data-testid="exponents">
                     <thead>
                         <tr>
