@@ -315,7 +315,10 @@ async fn a_panic_shows_the_crash_banner_and_reload_recovers() {
     let reload = b.testid("crash-reload").await;
     assert_eq!(
         reload.attr("href").await.ok().flatten(),
-        Some(format!("{}/attention?method=full&n=16&d=8", b.base))
+        Some(format!(
+            "{}/attention?method=full&n=16&d=8&seed=1&causal=false",
+            b.base
+        )) // the address as the page normalised it
     );
     b.client
         .execute("window.beforeReload = true;", vec![])
