@@ -32,7 +32,8 @@ use crate::settings::{
 use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
-    BackendBadge, BackendInfo, CanvasChart, Export, RunStatusLine, SettingsIssues, plot_area,
+    BackendBadge, BackendInfo, CanvasChart, Export, Results as StaleResults, RunStatusLine,
+    SettingsIssues, plot_area,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -276,7 +277,8 @@ pub fn Int8Section() -> impl IntoView {
         backend: set_backend,
     };
     let jobs = PageJobs::new(move |jobs, generation, s| run(jobs, generation, s, out));
-    let (status, superseded, stop) = (jobs.status, jobs.superseded, jobs.stop);
+    let (status, superseded, stop, results) =
+        (jobs.status, jobs.superseded, jobs.stop, jobs.results);
     let jobs = StoredValue::new_local(jobs);
     let start = move || {
         let s = settings.get_untracked();
@@ -388,40 +390,42 @@ pub fn Int8Section() -> impl IntoView {
                     idle="Press Run to measure."
                 />
             </div>
-            <Results report=report/>
-            <div class="raw-data">
-                <div class="card-head">
-                    <h3>"Raw data"</h3>
-                    <button
-                        data-testid="int8-download"
-                        prop:disabled=move || json.with(Option::is_none)
-                        on:click=save
-                    >
-                        "Download JSON"
-                    </button>
+            <StaleResults state=results testid="int8-results">
+                <Results report=report/>
+                <div class="raw-data">
+                    <div class="card-head">
+                        <h3>"Raw data"</h3>
+                        <button
+                            data-testid="int8-download"
+                            prop:disabled=move || json.with(Option::is_none)
+                            on:click=save
+                        >
+                            "Download JSON"
+                        </button>
+                    </div>
+                    <p class="muted">
+                        "The same keys as " <code>"flt matmul --json"</code>
+                        " (one line per kernel there), e.g. "
+                        <code>
+                            {move || {
+                                settings
+                                    .with(|s| {
+                                        format!(
+                                            "flt matmul --m {} --k {} --n {} --kernel {} --seed {} --json",
+                                            s.m,
+                                            s.k,
+                                            s.n,
+                                            s.kernels.key(),
+                                            s.seed,
+                                        )
+                                    })
+                            }}
+                        </code> "."
+                    </p>
+                    <pre data-testid="int8-measurement">{move || json.get().unwrap_or_default()}</pre>
+                    {move || download_error.get().map(|e| view! { <p class="error">{e}</p> })}
                 </div>
-                <p class="muted">
-                    "The same keys as " <code>"flt matmul --json"</code>
-                    " (one line per kernel there), e.g. "
-                    <code>
-                        {move || {
-                            settings
-                                .with(|s| {
-                                    format!(
-                                        "flt matmul --m {} --k {} --n {} --kernel {} --seed {} --json",
-                                        s.m,
-                                        s.k,
-                                        s.n,
-                                        s.kernels.key(),
-                                        s.seed,
-                                    )
-                                })
-                        }}
-                    </code> "."
-                </p>
-                <pre data-testid="int8-measurement">{move || json.get().unwrap_or_default()}</pre>
-                {move || download_error.get().map(|e| view! { <p class="error">{e}</p> })}
-            </div>
+            </StaleResults>
         </section>
     }
 }

@@ -145,7 +145,7 @@ pub fn QatSection() -> impl IntoView {
         backend: set_backend,
     };
     let page_jobs = PageJobs::new(move |jobs, generation, s| run_job(jobs, generation, s, out));
-    let (status, superseded) = (page_jobs.status, page_jobs.superseded);
+    let (status, superseded, stop) = (page_jobs.status, page_jobs.superseded, page_jobs.stop);
     let jobs = StoredValue::new_local(page_jobs);
     on_cleanup(move || {
         jobs.try_with_value(|j| j.cancel());
@@ -174,6 +174,7 @@ pub fn QatSection() -> impl IntoView {
                 <button class="qat-train" data-testid="qat-run" on:click=train>
                     {move || if running() { "Restart" } else { "Train" }}
                 </button>
+                <button data-testid="qat-stop" prop:disabled=move || !running() on:click=move |_| stop.run(())>"Stop"</button>
             </div>
             <SettingsIssues issues=issues testid="qat-issues"/>
             <Status status=status superseded=superseded report=report/>
