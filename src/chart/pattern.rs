@@ -66,9 +66,9 @@ pub fn cell_colour(code: u32, fraction: f32) -> RGBColor {
 
 /// Legend entries for the codes present in a map.
 pub fn legend(map: &PatternMap) -> Vec<(u32, String)> {
-    let mut codes: Vec<u32> = map.codes.iter().copied().filter(|&c| c != 0).collect();
-    codes.sort_unstable();
-    codes.dedup();
+    // A set: a map holds up to 512² cells but only a few codes.
+    let codes: std::collections::BTreeSet<u32> =
+        map.codes.iter().copied().filter(|&c| c != 0).collect();
     codes
         .into_iter()
         .map(|c| {
@@ -181,7 +181,7 @@ pub fn pattern_svg(
 }
 
 /// Share of the n² pairs computed, per category code: Σ fraction × the
-/// cell's pairs / n², from the pooled cells.
+/// cell's pairs / n², from the pooled cells (one pass over them).
 pub fn shares(map: &PatternMap) -> Vec<(u32, String, f64)> {
     let n = map.n.max(1) as f64;
     let side = |k: usize| {
@@ -189,14 +189,18 @@ pub fn shares(map: &PatternMap) -> Vec<(u32, String, f64)> {
             .min(map.n)
             .saturating_sub(k * map.factor) as f64
     };
+    let mut pairs = std::collections::BTreeMap::<u32, f64>::new();
+    for (i, (&code, &fraction)) in map.codes.iter().zip(&map.fraction).enumerate() {
+        if code != 0 {
+            *pairs.entry(code).or_default() +=
+                f64::from(fraction) * side(i / map.cells) * side(i % map.cells);
+        }
+    }
     legend(map)
         .into_iter()
         .map(|(code, label)| {
-            let pairs: f64 = (0..map.cells * map.cells)
-                .filter(|&i| map.codes[i] == code)
-                .map(|i| f64::from(map.fraction[i]) * side(i / map.cells) * side(i % map.cells))
-                .sum();
-            (code, label, pairs / (n * n))
+            let share = pairs.get(&code).copied().unwrap_or(0.0) / (n * n);
+            (code, label, share)
         })
         .collect()
 }
