@@ -50,11 +50,14 @@ pub fn code_colour(code: u32) -> RGBColor {
 /// A cell's colour: its code's colour, faded towards white as fewer of its
 /// pairs are computed (a fully computed cell has the full colour).
 pub fn cell_colour(code: u32, fraction: f32) -> RGBColor {
-    let paper = background();
+    mixed(code, fraction, background(), adapt(code_colour(code)))
+}
+
+/// [`cell_colour`] with the palette's paper and the code's colour given.
+fn mixed(code: u32, fraction: f32, paper: RGBColor, base: RGBColor) -> RGBColor {
     if code == 0 || fraction <= 0.0 {
         return paper;
     }
-    let base = adapt(code_colour(code));
     let t = 0.3 + 0.7 * fraction.clamp(0.0, 1.0);
     let mix = |c: u8, p: u8| (p as f32 + (c as f32 - p as f32) * t).round() as u8;
     RGBColor(
@@ -149,13 +152,25 @@ pub fn draw_pattern<DB: DrawingBackend>(
 /// RGBA pixels of the map scaled to `width × height` (nearest cell).
 pub fn rgba(map: &PatternMap, width: u32, height: u32) -> Vec<u8> {
     let cells = map.cells.max(1);
+    // The palette once, each code's colour once (a map has few codes).
+    let paper = background();
+    let mut bases: Vec<(u32, RGBColor)> = Vec::new();
+    let mut base = |code: u32| match bases.iter().find(|(c, _)| *c == code) {
+        Some(&(_, colour)) => colour,
+        None => {
+            let colour = adapt(code_colour(code));
+            bases.push((code, colour));
+            colour
+        }
+    };
     let mut out = Vec::with_capacity((width * height * 4) as usize);
     for py in 0..height as usize {
         let a = (py * cells / height.max(1) as usize).min(cells - 1);
         for px in 0..width as usize {
             let b = (px * cells / width.max(1) as usize).min(cells - 1);
             let idx = a * cells + b;
-            let c = cell_colour(map.codes[idx], map.fraction[idx]);
+            let code = map.codes[idx];
+            let c = mixed(code, map.fraction[idx], paper, base(code));
             out.extend_from_slice(&[c.0, c.1, c.2, 255]);
         }
     }
