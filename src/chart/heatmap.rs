@@ -113,9 +113,23 @@ impl ColourRange {
     }
 }
 
-/// The colour of position t ∈ [0, 1].
+/// Levels of the colour table: viridis sampled finely enough that
+/// neighbouring levels differ by at most one unit per channel.
+const LEVELS: usize = 1024;
+
+/// The colour of position t ∈ [0, 1]: viridis, from a table of
+/// [`LEVELS`] samples of plotters' `ViridisRGB` (built once; a page blits
+/// 512² cells, and the colour map's interpolation per pixel cost more than
+/// the drawing).
 pub fn colour(t: f32) -> RGBColor {
-    ViridisRGB.get_color(t.clamp(0.0, 1.0))
+    static TABLE: std::sync::OnceLock<Vec<RGBColor>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..LEVELS)
+            .map(|k| ViridisRGB.get_color(k as f32 / (LEVELS - 1) as f32))
+            .collect()
+    });
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    table[(t * (LEVELS - 1) as f32).round() as usize]
 }
 
 /// Drawing options.
@@ -494,6 +508,20 @@ mod tests {
         let px = rgba_grid(&factor_grid(&m), ColourScale::Linear, 6, 40);
         let last = colour(1.0);
         assert_eq!(&px[px.len() - 4..px.len() - 1], &[last.0, last.1, last.2]);
+    }
+
+    #[test]
+    fn the_colour_table_is_viridis() {
+        for k in 0..=100 {
+            let t = k as f32 / 100.0;
+            let (a, b) = (colour(t), ViridisRGB.get_color(t));
+            for (x, y) in [(a.0, b.0), (a.1, b.1), (a.2, b.2)] {
+                assert!(x.abs_diff(y) <= 1, "t = {t}: {a:?} against {b:?}");
+            }
+        }
+        assert_eq!(colour(0.0), ViridisRGB.get_color(0.0));
+        assert_eq!(colour(1.0), ViridisRGB.get_color(1.0));
+        assert_eq!(colour(f32::NAN), colour(0.0));
     }
 
     #[test]

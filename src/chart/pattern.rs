@@ -50,11 +50,14 @@ pub fn code_colour(code: u32) -> RGBColor {
 /// A cell's colour: its code's colour, faded towards white as fewer of its
 /// pairs are computed (a fully computed cell has the full colour).
 pub fn cell_colour(code: u32, fraction: f32) -> RGBColor {
-    let paper = background();
+    mixed(code, fraction, background(), adapt(code_colour(code)))
+}
+
+/// [`cell_colour`] with the palette's paper and the code's colour given.
+fn mixed(code: u32, fraction: f32, paper: RGBColor, base: RGBColor) -> RGBColor {
     if code == 0 || fraction <= 0.0 {
         return paper;
     }
-    let base = adapt(code_colour(code));
     let t = 0.3 + 0.7 * fraction.clamp(0.0, 1.0);
     let mix = |c: u8, p: u8| (p as f32 + (c as f32 - p as f32) * t).round() as u8;
     RGBColor(
@@ -66,9 +69,9 @@ pub fn cell_colour(code: u32, fraction: f32) -> RGBColor {
 
 /// Legend entries for the codes present in a map.
 pub fn legend(map: &PatternMap) -> Vec<(u32, String)> {
-    let mut codes: Vec<u32> = map.codes.iter().copied().filter(|&c| c != 0).collect();
-    codes.sort_unstable();
-    codes.dedup();
+    // A set: a map holds up to 512² cells but only a few codes.
+    let codes: std::collections::BTreeSet<u32> =
+        map.codes.iter().copied().filter(|&c| c != 0).collect();
     codes
         .into_iter()
         .map(|c| {
@@ -149,13 +152,25 @@ pub fn draw_pattern<DB: DrawingBackend>(
 /// RGBA pixels of the map scaled to `width × height` (nearest cell).
 pub fn rgba(map: &PatternMap, width: u32, height: u32) -> Vec<u8> {
     let cells = map.cells.max(1);
+    // The palette once, each code's colour once (a map has few codes).
+    let paper = background();
+    let mut bases: Vec<(u32, RGBColor)> = Vec::new();
+    let mut base = |code: u32| match bases.iter().find(|(c, _)| *c == code) {
+        Some(&(_, colour)) => colour,
+        None => {
+            let colour = adapt(code_colour(code));
+            bases.push((code, colour));
+            colour
+        }
+    };
     let mut out = Vec::with_capacity((width * height * 4) as usize);
     for py in 0..height as usize {
         let a = (py * cells / height.max(1) as usize).min(cells - 1);
         for px in 0..width as usize {
             let b = (px * cells / width.max(1) as usize).min(cells - 1);
             let idx = a * cells + b;
-            let c = cell_colour(map.codes[idx], map.fraction[idx]);
+            let code = map.codes[idx];
+            let c = mixed(code, map.fraction[idx], paper, base(code));
             out.extend_from_slice(&[c.0, c.1, c.2, 255]);
         }
     }
@@ -181,7 +196,7 @@ pub fn pattern_svg(
 }
 
 /// Share of the n² pairs computed, per category code: Σ fraction × the
-/// cell's pairs / n², from the pooled cells.
+/// cell's pairs / n², from the pooled cells (one pass over them).
 pub fn shares(map: &PatternMap) -> Vec<(u32, String, f64)> {
     let n = map.n.max(1) as f64;
     let side = |k: usize| {
@@ -189,14 +204,18 @@ pub fn shares(map: &PatternMap) -> Vec<(u32, String, f64)> {
             .min(map.n)
             .saturating_sub(k * map.factor) as f64
     };
+    let mut pairs = std::collections::BTreeMap::<u32, f64>::new();
+    for (i, (&code, &fraction)) in map.codes.iter().zip(&map.fraction).enumerate() {
+        if code != 0 {
+            *pairs.entry(code).or_default() +=
+                f64::from(fraction) * side(i / map.cells) * side(i % map.cells);
+        }
+    }
     legend(map)
         .into_iter()
         .map(|(code, label)| {
-            let pairs: f64 = (0..map.cells * map.cells)
-                .filter(|&i| map.codes[i] == code)
-                .map(|i| f64::from(map.fraction[i]) * side(i / map.cells) * side(i % map.cells))
-                .sum();
-            (code, label, pairs / (n * n))
+            let share = pairs.get(&code).copied().unwrap_or(0.0) / (n * n);
+            (code, label, share)
         })
         .collect()
 }

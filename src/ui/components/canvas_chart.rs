@@ -37,6 +37,10 @@ pub type CanvasArea = DrawingArea<CanvasBackend, Shift>;
 /// Resolution factor of the PNG export.
 pub const PNG_SCALE: u32 = 2;
 
+/// A window at least this wide (CSS pixels) shows charts near their pixel
+/// width: their text is drawn at the designed size.
+const WIDE_WINDOW: i32 = 1000;
+
 /// The largest text scale on a narrow screen.
 const MAX_TEXT_SCALE: f64 = 1.75;
 
@@ -274,8 +278,14 @@ where
     let viewport = viewport_width();
     Effect::new(move |_| {
         let Some(element) = canvas.get() else { return };
-        viewport.track();
-        let shown = f64::from(element.client_width());
+        // On a wide window the canvas is shown near its pixel width: skip
+        // the read of its CSS width, which would force a layout in the
+        // middle of a run's redraw.
+        let shown = if viewport.get() >= WIDE_WINDOW {
+            0.0
+        } else {
+            f64::from(element.client_width())
+        };
         let text_scale = if shown > 0.0 {
             (f64::from(width) / shown).clamp(1.0, MAX_TEXT_SCALE)
         } else {
@@ -286,7 +296,13 @@ where
             text_scale,
         };
         let _ = element.set_attribute("data-text-scale", &format!("{text_scale:.3}"));
+        let clock = web_sys::window().and_then(|w| w.performance());
+        let started = clock.as_ref().map_or(0.0, web_sys::Performance::now);
         let drawn = scoped(style, || draw_page(&element));
+        // How long the drawing took (ms), for the page's performance tests.
+        if let Some(clock) = &clock {
+            let _ = element.set_attribute("data-draw-ms", &format!("{:.1}", clock.now() - started));
+        }
         set_painted.set(drawn == Ok(true));
         set_error.set(drawn.err().map(|e| format!("{what}: {e}")));
     });

@@ -197,6 +197,14 @@ fn summary(grid: &Grid<'_>) -> (String, Vec<String>, Vec<TableRow>) {
     (sentence, header, rows)
 }
 
+/// Whether the `<details>` that fired `ev` (a `toggle`) is open.
+pub fn details_open(ev: &leptos::ev::Event) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|e| e.has_attribute("open"))
+}
+
 /// The numbers behind a heatmap, in a `<details>`: the summary and the
 /// table of block means (the CSV export has every cell).
 #[component]
@@ -204,9 +212,20 @@ pub fn GridNumbers(
     #[prop(into)] map: Signal<Option<Pooled>>,
     testid: &'static str,
 ) -> impl IntoView {
-    let data = Memo::new(move |_| map.with(|m| m.as_ref().map(|m| summary(&m.grid()))));
+    // Computed only while open: a run's redraw does not pay for it.
+    let (open, set_open) = signal(false);
+    let data = Memo::new(move |_| {
+        if !open.get() {
+            return None;
+        }
+        map.with(|m| m.as_ref().map(|m| summary(&m.grid())))
+    });
     view! {
-        <details class="numbers" data-testid=format!("{testid}-numbers")>
+        <details
+            class="numbers"
+            data-testid=format!("{testid}-numbers")
+            on:toggle=move |ev| set_open.set(details_open(&ev))
+        >
             <summary>"The numbers drawn"</summary>
             {move || {
                 data.get()

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use super::canvas_chart::{CanvasChart, Export, blit, plot_area};
-use super::heatmap::{GridNumbers, Pooled};
+use super::heatmap::{GridNumbers, Pooled, details_open};
 use crate::chart::export::{grid_csv, svg_string};
 use crate::chart::heatmap::{
     ColourScale, HeatmapOptions, draw_grid, factor_grid, grid_svg, rgba_grid,
@@ -53,11 +53,12 @@ const STRIPS: (u32, u32) = (640, 150);
 
 /// The pattern's text alternative: the share of pairs per reason.
 fn pattern_summary(p: &PatternMap) -> String {
-    let parts: Vec<String> = shares(p)
+    let shares = shares(p);
+    let total: f64 = shares.iter().map(|s| s.2).sum();
+    let parts: Vec<String> = shares
         .into_iter()
         .map(|(_, label, share)| format!("{label} {}%", format::num(100.0 * share)))
         .collect();
-    let total: f64 = shares(p).iter().map(|s| s.2).sum();
     format!(
         "{n} × {n} pairs in {c} × {c} cells; {}% of the pairs computed: {}.",
         format::num(100.0 * total),
@@ -183,7 +184,13 @@ pub fn PatternView(
         }
     });
     let factor_map = Signal::derive(move || factor.get().map(Pooled::from));
-    let summary = move || pattern.with(|p| p.as_ref().map(pattern_summary));
+    // The summary is computed only while its <details> is open.
+    let (open, set_open) = signal(false);
+    let summary = move || {
+        open.get()
+            .then(|| pattern.with(|p| p.as_ref().map(pattern_summary)))
+            .flatten()
+    };
     let bucket_summary =
         move || {
             buckets.with(|b| {
@@ -231,7 +238,11 @@ pub fn PatternView(
                 when=has_factor
                 fallback=move || {
                     view! {
-                        <details class="numbers" data-testid="pattern-numbers">
+                        <details
+                            class="numbers"
+                            data-testid="pattern-numbers"
+                            on:toggle=move |ev| set_open.set(details_open(&ev))
+                        >
                             <summary>"The numbers drawn"</summary>
                             <p>{summary}</p>
                         </details>
