@@ -79,10 +79,12 @@ for spec in "${specs[@]}"; do
     echo "$cmd" >"$raw/$tag.cmd"
     echo "== $cmd" >&2
     rc=0
+    start=$SECONDS
     if [ -n "$ok_list" ]; then
       # shellcheck disable=SC2086
       $cmd >"$raw/$tag.jsonl" 2>"$raw/$tag.err" || rc=$?
     fi
+    echo "$tag: $((SECONDS - start)) s (the whole process: inputs, checks, warm-up, timing)" >>"$raw/wall.txt"
     python3 - "$raw/$tag.expect" "$method" "$ok_list" "$refused_list" "$h" "$BATCH" "$causal" "$params" "$rc" "$max_n" <<'EOF'
 import json, sys
 path, method, ok, refused, h, b, causal, params, rc, max_n = sys.argv[1:]
@@ -107,9 +109,11 @@ for s in "${sizes[@]}"; do
 done
 
 echo "== torch_reference.py" >&2
+start=$SECONDS
 python3 "$here/torch_reference.py" --n "$NS" --d 64 --heads "$HEADS" --batch "$BATCH" --sgemm-sizes "$SGEMM" \
   --repeats 10 --warmup-ms 200 --self-check --deadline-s "$TORCH_DEADLINE_S" \
   >"$raw/torch.jsonl" 2>"$raw/torch.err" || echo "torch_reference.py failed: $(tail -3 "$raw/torch.err")" >&2
+echo "torch: $((SECONDS - start)) s" >>"$raw/wall.txt"
 
 slug=$(printf '%s' "${gpu:-unknown-gpu}" | tr '[:upper:]' '[:lower:]' | sed -e 's/[^a-z0-9]\+/-/g' -e 's/^-//' -e 's/-$//')
 python3 "$here/collect.py" --raw "$raw" --out "$out/results/$slug.jsonl" --checks-out "$out/results/$slug.checks.jsonl"
