@@ -22,6 +22,12 @@
 //! causal. Its implied attention matrix is softmax(Q(EK)ᵀ/√d)·F: an n×k map
 //! back-projected to n×n, which need not be a distribution (entries can be
 //! negative with Gaussian projections).
+//!
+//! On the GPU, mean-pool EK and FV are segment means (O(nd), not a dense
+//! product with E); Gaussian ones are dense products. Heads (B·H of them):
+//! E and F depend on n, k and the seed, not on the head, so every head
+//! shares them (batch stride 0), and every pass is one dispatch over all
+//! heads.
 
 use std::ops::Range;
 

@@ -11,6 +11,14 @@
 //! token, the three kernels are all the exact attention matrix P, and
 //! P·P⁺·P·V = P·V: exact attention. Landmarks mix past and future, so the
 //! method is not causal. Segments: segment s covers rows ⌊s·n/L⌋ … ⌊(s+1)·n/L⌋ − 1.
+//!
+//! Heads (B·H of them): every pass is one dispatch over all heads (batched
+//! products, the head in the dispatch's z or folded into the softmax's
+//! rows). The iteration stops per head: each head runs as many iterations
+//! as its own twin (the rule decided on the CPU from that head's Ã), the
+//! passes run the largest count and a head keeps the Z of its own last step.
+//! The reported `pinv_residual` and `pinv_iterations` are head 0's; a note
+//! gives the heads' range of counts and their largest residual.
 
 use std::ops::Range;
 
