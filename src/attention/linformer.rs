@@ -22,6 +22,12 @@
 //! causal. Its implied attention matrix is softmax(Q(EK)ᵀ/√d)·F: an n×k map
 //! back-projected to n×n, which need not be a distribution (entries can be
 //! negative with Gaussian projections).
+//!
+//! On the GPU, mean-pool EK and FV are segment means (O(nd), not a dense
+//! product with E); Gaussian ones are dense products. Heads (B·H of them):
+//! E and F depend on n, k and the seed, not on the head, so every head
+//! shares them (batch stride 0), and every pass is one dispatch over all
+//! heads.
 
 use std::ops::Range;
 
@@ -38,11 +44,12 @@ use crate::data::artifacts::{Artifact, Artifacts};
 use crate::data::codes::KernelKind;
 use crate::data::maps::{AttentionMap, FactorMap};
 use crate::data::shape::{RowPattern, Shape};
-use crate::gpu::buffers::{Qkv, row_major};
-use crate::gpu::linalg::{Builder, Mat, read_map};
+use crate::gpu::buffers::row_major;
+use crate::gpu::linalg::{Builder, Mat, check_sizes, read_map};
+use crate::gpu::tiled_attention::Stacked;
 use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{GaussianStream, Inputs, derive_seed};
+use crate::inputs::{GaussianStream, Heads, Inputs, derive_seed};
 
 const PROJ_DIM: ParamSpec = ParamSpec::int(
     "proj-dim",
@@ -321,12 +328,13 @@ impl AttentionMethod for Linformer {
         &INFO
     }
 
-    /// Executed: the linalg programs as they run ([`work::matmul`] for the
-    /// dense products EK, FV, Q(EK)ᵀ and P·FV, [`work::softmax_rows`]).
-    /// Algorithmic: EK and FV (2kn(d + dᵥ)), scores 2nkd, softmax 4nk, P·FV
-    /// 2nkdᵥ — except that mean-pool projections need only the segment sums
-    /// and a division per entry ((n + k)(d + dᵥ)) where the kernel multiplies
-    /// by a dense E.
+    /// Executed: the linalg programs as they run (EK and FV as
+    /// [`work::segment_means`] for mean-pool projections, as dense
+    /// [`work::matmul`]s for Gaussian ones; [`work::matmul`] for Q(EK)ᵀ and
+    /// P·FV, [`work::softmax_rows`]). Algorithmic: EK and FV (2kn(d + dᵥ)),
+    /// scores 2nkd, softmax 4nk, P·FV 2nkdᵥ — except that mean-pool
+    /// projections need only the segment sums and a division per entry
+    /// ((n + k)(d + dᵥ)), which is what the kernel does.
     fn cost(&self, shape: Shape, config: &Config<'_>, _pairs: u64) -> Cost {
         let (n, d, dv) = (shape.n as u64, shape.d as u64, shape.dv as u64);
         let knobs = knobs(config, shape.n);
@@ -341,12 +349,7 @@ impl AttentionMethod for Linformer {
             (Projection::Gaussian, true) => (4 * k * n, "4kn (E = F)"),
             (Projection::Gaussian, false) => (8 * k * n, "8kn (E, F)"),
         };
-        let mut work = Work::default();
-        work.add("EK", work::matmul(k, d, n))
-            .add("FV", work::matmul(k, dv, n))
-            .add("Q(EK)ᵀ", work::matmul(n, k, d))
-            .add("softmax", work::softmax_rows(n, k))
-            .add("P·FV", work::matmul(n, dv, k));
+        let work = executed_work((n, d, dv), k, knobs.projection, 1);
         Cost::new(
             work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE),
             (
@@ -379,69 +382,173 @@ impl AttentionMethod for Linformer {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
-            let knobs = knobs(config, n);
-            let (k, share) = (knobs.k, knobs.share);
-            let (e, f) = projections(n, k, config.seed, share, knobs.projection);
-            let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
-            let (q, keys, v) = (
-                Mat::of(&qkv.q, n, d),
-                Mat::of(&qkv.k, n, d),
-                Mat::of(&qkv.v, n, dv),
-            );
-            let mut b = Builder::new(ctx, "Linformer attention");
+            let stacked = Stacked::single(&inputs.q, &inputs.k, &inputs.v);
+            run_stacked(ctx, stacked, config, options).await
+        })
+    }
+
+    /// Every head through the same passes: E and F (they depend on n, k
+    /// and the seed, not on the head) are shared by all heads (stride 0 in
+    /// the batched sgemm), the projections, scores and P·FV are each one
+    /// batched product over the B·H heads and the softmax one dispatch over
+    /// their B·H·n rows.
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        Some(Box::pin(async move {
+            let stacked = Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            run_stacked(ctx, stacked, config, options).await
+        }))
+    }
+}
+
+/// The passes of a run over `heads` heads (one dispatch each; the products
+/// batched, [`work::matmul_batched`]). One head is the run
+/// [`Linformer::cost`] counts.
+fn executed_work((n, d, dv): (u64, u64, u64), k: u64, projection: Projection, heads: u64) -> Work {
+    let times = |(f, b): (u64, u64)| (heads * f, heads * b);
+    let mut work = Work::default();
+    match projection {
+        Projection::MeanPool => work
+            .add("EK", times(work::segment_means(n, d, k)))
+            .add("FV", times(work::segment_means(n, dv, k))),
+        Projection::Gaussian => work
+            .add("EK", work::matmul_batched(k, d, n, heads))
+            .add("FV", work::matmul_batched(k, dv, n, heads)),
+    };
+    work.add("Q(EK)ᵀ", work::matmul_batched(n, k, d, heads))
+        .add("softmax", times(work::softmax_rows(n, k)))
+        .add("P·FV", work::matmul_batched(n, dv, k, heads));
+    work
+}
+
+/// The GPU run over one head or B·H stacked heads.
+async fn run_stacked(
+    ctx: &GpuContext,
+    stacked: Stacked<'_>,
+    config: &Config<'_>,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let (n, d, dv) = stacked.shape;
+    let heads = stacked.heads;
+    let knobs = knobs(config, n);
+    let (k, share) = (knobs.k, knobs.share);
+    // Every buffer checked against the limits before anything is allocated.
+    let of = |what: &str, rows: usize, cols: usize| {
+        (
+            format!("Linformer {what} for {heads} heads ({heads} × {rows} × {cols} f32)"),
+            (heads * rows * cols) as u64,
+        )
+    };
+    let sizes = [
+        of("Q, K", n, d),
+        of("V, O", n, dv),
+        of("scores softmax(Q(EK)ᵀ/√d)", n, k),
+        of("EK", k, d),
+        of("FV", k, dv),
+        (
+            format!("Linformer E, F and the view's Fᵀ ({k} × {n} f32)"),
+            (k * n) as u64,
+        ),
+    ];
+    check_sizes(ctx, &sizes)?;
+    let (e, f) = projections(n, k, config.seed, share, knobs.projection);
+    let qkv = stacked.upload(ctx).await?;
+    let (q, keys, v) = (
+        Mat::stacked(&qkv.q, heads, n, d),
+        Mat::stacked(&qkv.k, heads, n, d),
+        Mat::stacked(&qkv.v, heads, n, dv),
+    );
+    let mut b = Builder::new(ctx, "Linformer attention");
+    let (ek, fv) = match knobs.projection {
+        // Mean-pool E and F average contiguous segments: EK and FV are the
+        // segment means of K and V, O(nd) instead of a dense 2knd product.
+        Projection::MeanPool => (
+            b.segment_means("linformer.ek", &keys, k as u32).await?,
+            b.segment_means("linformer.fv", &v, k as u32).await?,
+        ),
+        Projection::Gaussian => {
             let e_mat = b.upload("linformer.e", &row_major(&e), k, n)?;
             let f_mat = if share {
                 e_mat.clone()
             } else {
                 b.upload("linformer.f", &row_major(&f), k, n)?
             };
-            let ek = b
-                .matmul("linformer.ek", &e_mat, false, &keys, false, 1.0)
-                .await?;
-            let fv = b
-                .matmul("linformer.fv", &f_mat, false, &v, false, 1.0)
-                .await?;
-            let scores = b
-                .matmul("linformer.scores", &q, false, &ek, true, 1.0)
-                .await?;
-            let scale = 1.0 / (d as f32).sqrt();
-            b.softmax_rows("linformer.softmax", &scores, scale, false)
-                .await?;
-            let out = b
-                .matmul("linformer.out", &scores, false, &fv, false, 1.0)
-                .await?;
-            let memory = qkv.bytes() + b.allocated;
-            // Views: the implied n×n matrix softmax(·)·F pooled, and the n×k map.
-            b.views();
-            let ft = b.upload("linformer.ft", &row_major(&f.t().to_owned()), n, k)?;
-            let pooled = b.implied_map("linformer.pool", &scores, &ft).await?;
-            let (_, timed) = options.run(ctx, b.program).await?;
-            let variant = format!(
-                "{} projections EK, FV (k = {k}, dense products), n × k softmax, then P·FV",
-                match knobs.projection {
-                    Projection::MeanPool => "mean-pool",
-                    Projection::Gaussian => "Gaussian",
-                }
-            );
-            let mut gpu = GpuOutput::new(
-                KernelKind::LowRank,
-                variant,
-                out.read(ctx).await?,
-                timed,
-                memory,
-            );
-            gpu.artifacts
-                .put(Artifact::Weights(read_map(ctx, &pooled, n).await?));
-            gpu.artifacts.put(Artifact::Factor(FactorMap::pool(
-                &scores.read(ctx).await?,
-                "softmax(Q(EK)ᵀ/√d): n × k",
-                "projected key t",
-            )));
-            gpu.notes.extend(knobs.note());
-            Ok(gpu)
-        })
+            (
+                b.matmul("linformer.ek", &e_mat, false, &keys, false, 1.0)
+                    .await?,
+                b.matmul("linformer.fv", &f_mat, false, &v, false, 1.0)
+                    .await?,
+            )
+        }
+    };
+    let scores = b
+        .matmul("linformer.scores", &q, false, &ek, true, 1.0)
+        .await?;
+    let scale = 1.0 / (d as f32).sqrt();
+    b.softmax_rows("linformer.softmax", &scores, scale, false)
+        .await?;
+    let out = b
+        .matmul("linformer.out", &scores, false, &fv, false, 1.0)
+        .await?;
+    let memory = stacked.bytes() + b.allocated;
+    // Views (head 0's): the implied n×n matrix softmax(·)·F pooled, and the
+    // n×k map.
+    b.views();
+    let scores0 = scores.first();
+    let ft = b.upload("linformer.ft", &row_major(&f.t().to_owned()), n, k)?;
+    let pooled = b.implied_map("linformer.pool", &scores0, &ft).await?;
+    let (_, timed) = options.run(ctx, b.program).await?;
+    let variant = format!(
+        "{}, n × k softmax, then P·FV{}",
+        match knobs.projection {
+            Projection::MeanPool =>
+                format!("mean-pool projections EK, FV as segment means (k = {k})"),
+            Projection::Gaussian =>
+                format!("Gaussian projections EK, FV (k = {k}, dense products)"),
+        },
+        match heads {
+            1 => String::new(),
+            _ => format!(", each pass one dispatch over {heads} heads (E, F shared)"),
+        }
+    );
+    let mut gpu = GpuOutput::new(
+        KernelKind::LowRank,
+        variant,
+        out.read(ctx).await?,
+        timed,
+        memory,
+    );
+    gpu.artifacts
+        .put(Artifact::Weights(read_map(ctx, &pooled, n).await?));
+    gpu.artifacts.put(Artifact::Factor(FactorMap::pool(
+        &scores0.read(ctx).await?,
+        "softmax(Q(EK)ᵀ/√d): n × k",
+        "projected key t",
+    )));
+    gpu.notes.extend(knobs.note());
+    if heads > 1 {
+        // All heads' passes as they ran (the tilings picked for the batch).
+        let work = executed_work(
+            (n as u64, d as u64, dv as u64),
+            k as u64,
+            knobs.projection,
+            heads as u64,
+        );
+        let (f, b) = work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE);
+        let batched = |c: Counted| {
+            Counted::new(
+                c.value,
+                format!("{heads} heads in batched passes: {}", c.formula),
+            )
+        };
+        gpu.executed = Some((batched(f), batched(b)));
     }
+    Ok(gpu)
 }
 
 #[cfg(test)]

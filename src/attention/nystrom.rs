@@ -11,6 +11,14 @@
 //! token, the three kernels are all the exact attention matrix P, and
 //! P·P⁺·P·V = P·V: exact attention. Landmarks mix past and future, so the
 //! method is not causal. Segments: segment s covers rows ⌊s·n/L⌋ … ⌊(s+1)·n/L⌋ − 1.
+//!
+//! Heads (B·H of them): every pass is one dispatch over all heads (batched
+//! products, the head in the dispatch's z or folded into the softmax's
+//! rows). The iteration stops per head: each head runs as many iterations
+//! as its own twin (the rule decided on the CPU from that head's Ã), the
+//! passes run the largest count and a head keeps the Z of its own last step.
+//! The reported `pinv_residual` and `pinv_iterations` are head 0's; a note
+//! gives the heads' range of counts and their largest residual.
 
 use std::ops::Range;
 
@@ -27,11 +35,11 @@ use crate::data::artifacts::{Artifact, Artifacts};
 use crate::data::codes::KernelKind;
 use crate::data::maps::{AttentionMap, FactorMap};
 use crate::data::shape::{RowPattern, Shape};
-use crate::gpu::buffers::Qkv;
-use crate::gpu::linalg::{Builder, Mat, read_map};
+use crate::gpu::linalg::{Builder, Mat, check_sizes, read_map};
+use crate::gpu::tiled_attention::Stacked;
 use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
-use crate::inputs::{InputSource, Inputs};
+use crate::inputs::{Heads, InputSource, Inputs};
 
 const LANDMARKS: ParamSpec = ParamSpec::int(
     "landmarks",
@@ -370,27 +378,9 @@ impl AttentionMethod for Nystrom {
         let formula = format!(
             "2nd + 2(2nL + L²)d + 4(2nL + L²) + iters·(8L³ + 3L²) + 2(2nL + L²)dᵥ, L = {l}"
         );
-        let mut work = Work::default();
-        work.add("landmarks", work::segment_means(n, d, l))
-            .add("", work::segment_means(n, d, l))
-            .add("QK̃ᵀ", work::matmul(n, l, d))
-            .add("softmax", work::softmax_rows(n, l))
-            .add("Q̃K̃ᵀ", work::matmul(l, l, d))
-            .add("softmax", work::softmax_rows(l, l))
-            .add("Q̃Kᵀ", work::matmul(l, n, d))
-            .add("softmax", work::softmax_rows(l, n))
-            .add("pinv start", work::pinv_start(l));
-        let (f, b) = work::pinv_iteration(l);
-        work.add(format!("{iters} iterations"), (iters * f, iters * b))
-            .add("B̃V", work::matmul(l, dv, n))
-            .add("Ã⁺(B̃V)", work::matmul(l, dv, l))
-            .add("F̃W", work::matmul(n, dv, l));
-        work.parts.retain(|p| !p.is_empty());
+        let work = executed_work((n, d, dv), l, &[iters as u32]);
         Cost::new(
-            work.counted(
-                &format!("{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L²"),
-                &format!("{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L²"),
-            ),
+            executed_counts(&work),
             (Counted::new(flops, formula), qkvo_bytes(shape, 0, "")),
         )
     }
@@ -412,71 +402,233 @@ impl AttentionMethod for Nystrom {
         options: &'a GpuRunOptions,
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         Box::pin(async move {
-            let (n, d, dv) = (inputs.n(), inputs.d(), inputs.dv());
-            let (l, asked) = knobs(config, n);
-            // The stop rule decides on the CPU (Ã is L × L): the GPU runs
-            // the same number of iterations as the twin.
-            let iters = pinv(&landmark_kernel(inputs, l), asked).iterations;
-            let scale = 1.0 / (d as f32).sqrt();
-            let qkv = Qkv::upload(ctx, &inputs.q, &inputs.k, &inputs.v).await?;
-            let (q, k, v) = (
-                Mat::of(&qkv.q, n, d),
-                Mat::of(&qkv.k, n, d),
-                Mat::of(&qkv.v, n, dv),
-            );
-            let mut b = Builder::new(ctx, "Nyström attention");
-            let q_l = b.segment_means("nystrom.q_landmarks", &q, l as u32).await?;
-            let k_l = b.segment_means("nystrom.k_landmarks", &k, l as u32).await?;
-            let kernel_f = b.matmul("nystrom.f", &q, false, &k_l, true, 1.0).await?;
-            b.softmax_rows("nystrom.f_softmax", &kernel_f, scale, false)
-                .await?;
-            let kernel_a = b.matmul("nystrom.a", &q_l, false, &k_l, true, 1.0).await?;
-            b.softmax_rows("nystrom.a_softmax", &kernel_a, scale, false)
-                .await?;
-            let kernel_b = b.matmul("nystrom.b", &q_l, false, &k, true, 1.0).await?;
-            b.softmax_rows("nystrom.b_softmax", &kernel_b, scale, false)
-                .await?;
-            let z = b.pinv(&kernel_a, iters).await?;
-            let bv = b
-                .matmul("nystrom.bv", &kernel_b, false, &v, false, 1.0)
-                .await?;
-            let w = b.matmul("nystrom.w", &z, false, &bv, false, 1.0).await?;
-            let out = b
-                .matmul("nystrom.out", &kernel_f, false, &w, false, 1.0)
-                .await?;
-            let memory = qkv.bytes() + b.allocated;
-            // Views: the implied matrix F̃·(Ã⁺B̃), pooled from w-rows
-            // (Ã⁺B̃)ᵀ = B̃ᵀ(Ã⁺)ᵀ.
-            b.views();
-            let zb_t = b
-                .matmul("nystrom.zb_t", &kernel_b, true, &z, true, 1.0)
-                .await?;
-            let pooled = b.implied_map("nystrom.pool", &kernel_f, &zb_t).await?;
-            let (_, timed) = options.run(ctx, b.program).await?;
-            let variant = format!(
-                "segment-mean landmarks (L = {l}), three softmax kernels, {iters} of {asked} pseudo-inverse iterations"
-            );
-            let mut gpu = GpuOutput::new(
-                KernelKind::LowRank,
-                variant,
-                out.read(ctx).await?,
-                timed,
-                memory,
-            );
-            gpu.artifacts
-                .put(Artifact::Weights(read_map(ctx, &pooled, n).await?));
-            gpu.artifacts.put(Artifact::Factor(FactorMap::pool(
-                &kernel_f.read(ctx).await?,
-                "softmax(QK̃ᵀ/√d): n × L",
-                "landmark",
-            )));
-            if (config.param(&LANDMARKS) as usize) > n {
-                gpu.notes.push(format!("landmarks capped at n = {n}"));
-            }
-            gpu.notes.extend(stopped_early(iters, asked));
-            Ok(gpu)
+            let stacked = Stacked::single(&inputs.q, &inputs.k, &inputs.v);
+            run_stacked(ctx, stacked, &[inputs], config, options).await
         })
     }
+
+    /// Every head through the same passes: landmarks, the three kernels,
+    /// their softmaxes, the pseudo-inverse iterations and the products are
+    /// each one dispatch over the B·H heads (batched sgemm; the head in z or
+    /// folded into the softmax's rows). The iteration stops per head, where
+    /// that head's twin stops.
+    fn run_gpu_heads<'a>(
+        &'a self,
+        ctx: &'a GpuContext,
+        heads: &'a Heads,
+        config: &'a Config<'a>,
+        options: &'a GpuRunOptions,
+    ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
+        Some(Box::pin(async move {
+            let stacked = Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            let items: Vec<&Inputs> = heads.items.iter().map(|x| &**x).collect();
+            run_stacked(ctx, stacked, &items, config, options).await
+        }))
+    }
+}
+
+/// The passes of a run over `iterations.len()` heads (B·H, one dispatch
+/// each, [`work::matmul_batched`] for the batched products): every head
+/// runs the largest count of pseudo-inverse iterations and, when the counts
+/// differ, each step ends with `pinv_commit` (committing for the heads
+/// still iterating). One head is the run [`Nystrom::cost`] counts.
+fn executed_work((n, d, dv): (u64, u64, u64), l: u64, iterations: &[u32]) -> Work {
+    let h = iterations.len().max(1) as u64;
+    let most = iterations.iter().copied().max().unwrap_or(0) as u64;
+    let times = |(f, b): (u64, u64)| (h * f, h * b);
+    let mut work = Work::default();
+    work.add("landmarks", times(work::segment_means(n, d, l)))
+        .add("", times(work::segment_means(n, d, l)))
+        .add("QK̃ᵀ", work::matmul_batched(n, l, d, h))
+        .add("softmax", times(work::softmax_rows(n, l)))
+        .add("Q̃K̃ᵀ", work::matmul_batched(l, l, d, h))
+        .add("softmax", times(work::softmax_rows(l, l)))
+        .add("Q̃Kᵀ", work::matmul_batched(l, n, d, h))
+        .add("softmax", times(work::softmax_rows(l, n)))
+        .add("pinv start", times(work::pinv_start(l)));
+    let (f, b) = work::pinv_iteration_batched(l, h);
+    work.add(format!("{most} iterations"), (most * f, most * b));
+    if iterations.iter().any(|&t| t as u64 != most) {
+        // Σ_h t_h commits; the other (most·H − Σ t_h) checks only.
+        let commits: u64 = iterations.iter().map(|&t| t as u64).sum();
+        let (cf, cb) = work::pinv_commit(l, true);
+        let (sf, sb) = work::pinv_commit(l, false);
+        let skips = most * h - commits;
+        work.add(
+            "per-head stop (commits)",
+            (commits * cf + skips * sf, commits * cb + skips * sb),
+        );
+    }
+    work.add("B̃V", work::matmul_batched(l, dv, n, h))
+        .add("Ã⁺(B̃V)", work::matmul_batched(l, dv, l, h))
+        .add("F̃W", work::matmul_batched(n, dv, l, h));
+    work.parts.retain(|p| !p.is_empty());
+    work
+}
+
+/// The executed counts of `work` with the linalg rules.
+fn executed_counts(work: &Work) -> (Counted, Counted) {
+    work.counted(
+        &format!("{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L²"),
+        &format!("{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L²"),
+    )
+}
+
+/// The stop rule of every head, decided on the CPU exactly as its twin
+/// decides it ([`pinv`] on that head's Ã, L × L): the iterations each head
+/// runs and the residual ‖ÃZÃ − Ã‖/‖Ã‖ (f64) of the Z it keeps.
+fn pinv_per_head(items: &[&Inputs], landmarks: usize, asked: u32) -> Vec<(u32, f64)> {
+    items
+        .iter()
+        .map(|x| {
+            let p = pinv(&landmark_kernel(x, landmarks), asked);
+            (p.iterations, p.residual)
+        })
+        .collect()
+}
+
+/// The note on several heads' pseudo-inverses: the range of iterations and
+/// the largest residual (the figures report head 0's).
+fn heads_note(per_head: &[(u32, f64)], asked: u32) -> Option<String> {
+    if per_head.len() < 2 {
+        return None;
+    }
+    let fewest = per_head.iter().map(|p| p.0).min().unwrap_or(asked);
+    let most = per_head.iter().map(|p| p.0).max().unwrap_or(asked);
+    let (worst_head, worst) = per_head
+        .iter()
+        .enumerate()
+        .map(|(h, p)| (h, p.1))
+        .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+    let iterations = if fewest == most {
+        format!("every head ran {most} of {asked} iterations")
+    } else {
+        format!(
+            "heads stopped after {fewest} to {most} of {asked} iterations, each where its own residual stopped falling"
+        )
+    };
+    Some(format!(
+        "pseudo-inverse over {} heads: {iterations}; the largest residual ‖ÃZÃ − Ã‖/‖Ã‖ is {worst:.3e} (head {worst_head}); pinv_residual and pinv_iterations are head 0's",
+        per_head.len()
+    ))
+}
+
+/// The GPU run over one head or B·H stacked heads (`items`: each head's
+/// inputs, for its stop rule).
+async fn run_stacked(
+    ctx: &GpuContext,
+    stacked: Stacked<'_>,
+    items: &[&Inputs],
+    config: &Config<'_>,
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let (n, d, dv) = stacked.shape;
+    let heads = stacked.heads;
+    let (l, asked) = knobs(config, n);
+    // Every buffer checked against the limits before anything is allocated.
+    let of = |what: &str, rows: usize, cols: usize| {
+        (
+            format!("Nyström {what} for {heads} heads ({heads} × {rows} × {cols} f32)"),
+            (heads * rows * cols) as u64,
+        )
+    };
+    check_sizes(
+        ctx,
+        &[
+            of("Q, K", n, d),
+            of("V, O", n, dv),
+            of("kernel softmax(QK̃ᵀ/√d)", n, l),
+            of("kernel softmax(Q̃Kᵀ/√d)", l, n),
+            of("B̃V, W", l, dv),
+            of("pseudo-inverse terms", l, l),
+        ],
+    )?;
+    // The stop rule decides on the CPU (Ã is L × L per head): every head
+    // runs the same number of iterations as its twin.
+    let per_head = pinv_per_head(items, l, asked);
+    let iterations: Vec<u32> = per_head.iter().map(|p| p.0).collect();
+    let scale = 1.0 / (d as f32).sqrt();
+    let qkv = stacked.upload(ctx).await?;
+    let (q, k, v) = (
+        Mat::stacked(&qkv.q, heads, n, d),
+        Mat::stacked(&qkv.k, heads, n, d),
+        Mat::stacked(&qkv.v, heads, n, dv),
+    );
+    let mut b = Builder::new(ctx, "Nyström attention");
+    let q_l = b.segment_means("nystrom.q_landmarks", &q, l as u32).await?;
+    let k_l = b.segment_means("nystrom.k_landmarks", &k, l as u32).await?;
+    let kernel_f = b.matmul("nystrom.f", &q, false, &k_l, true, 1.0).await?;
+    b.softmax_rows("nystrom.f_softmax", &kernel_f, scale, false)
+        .await?;
+    let kernel_a = b.matmul("nystrom.a", &q_l, false, &k_l, true, 1.0).await?;
+    b.softmax_rows("nystrom.a_softmax", &kernel_a, scale, false)
+        .await?;
+    let kernel_b = b.matmul("nystrom.b", &q_l, false, &k, true, 1.0).await?;
+    b.softmax_rows("nystrom.b_softmax", &kernel_b, scale, false)
+        .await?;
+    let z = b.pinv(&kernel_a, &iterations).await?;
+    let bv = b
+        .matmul("nystrom.bv", &kernel_b, false, &v, false, 1.0)
+        .await?;
+    let w = b.matmul("nystrom.w", &z, false, &bv, false, 1.0).await?;
+    let out = b
+        .matmul("nystrom.out", &kernel_f, false, &w, false, 1.0)
+        .await?;
+    let memory = stacked.bytes() + b.allocated;
+    // Views (head 0's): the implied matrix F̃·(Ã⁺B̃), pooled from w-rows
+    // (Ã⁺B̃)ᵀ = B̃ᵀ(Ã⁺)ᵀ.
+    b.views();
+    let (kernel_f0, kernel_b0, z0) = (kernel_f.first(), kernel_b.first(), z.first());
+    let zb_t = b
+        .matmul("nystrom.zb_t", &kernel_b0, true, &z0, true, 1.0)
+        .await?;
+    let pooled = b.implied_map("nystrom.pool", &kernel_f0, &zb_t).await?;
+    let (_, timed) = options.run(ctx, b.program).await?;
+    let iters = iterations[0];
+    let variant = match heads {
+        1 => format!(
+            "segment-mean landmarks (L = {l}), three softmax kernels, {iters} of {asked} pseudo-inverse iterations"
+        ),
+        _ => format!(
+            "segment-mean landmarks (L = {l}), three softmax kernels, pseudo-inverse iterations stopped per head (at most {asked}), each pass one dispatch over {heads} heads"
+        ),
+    };
+    let mut gpu = GpuOutput::new(
+        KernelKind::LowRank,
+        variant,
+        out.read(ctx).await?,
+        timed,
+        memory,
+    );
+    gpu.artifacts
+        .put(Artifact::Weights(read_map(ctx, &pooled, n).await?));
+    gpu.artifacts.put(Artifact::Factor(FactorMap::pool(
+        &kernel_f0.read(ctx).await?,
+        "softmax(QK̃ᵀ/√d): n × L",
+        "landmark",
+    )));
+    if (config.param(&LANDMARKS) as usize) > n {
+        gpu.notes.push(format!("landmarks capped at n = {n}"));
+    }
+    gpu.notes.extend(stopped_early(iters, asked));
+    gpu.notes.extend(heads_note(&per_head, asked));
+    if heads > 1 {
+        // All heads' passes as they ran (batched tilings, the largest count
+        // of iterations, the per-head commits).
+        let (f, b) = executed_counts(&executed_work(
+            (n as u64, d as u64, dv as u64),
+            l as u64,
+            &iterations,
+        ));
+        let batched = |c: Counted| {
+            Counted::new(
+                c.value,
+                format!("{heads} heads in batched passes: {}", c.formula),
+            )
+        };
+        gpu.executed = Some((batched(f), batched(b)));
+    }
+    Ok(gpu)
 }
 
 #[cfg(test)]

@@ -6,6 +6,13 @@
 //! groups made once, so that a timed run replays only the dispatches. Steps
 //! recorded after [`Builder::views`] pool views: they run once, after the
 //! timed repeats.
+//!
+//! Heads: a [`Mat`] may stack `batch` items (B·H heads, item after item),
+//! and every operation runs over all of them in one dispatch — products as
+//! one batched sgemm (an operand of one item is shared by all, stride 0),
+//! row softmaxes over the items' rows folded together, the other kernels
+//! with the item in the dispatch's z. The Moore–Penrose iteration stops
+//! per item ([`Builder::pinv`]).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -41,6 +48,8 @@ pub const SOFTMAX_ROWS: Kernel = op("softmax_rows", &[P, C]);
 pub const IDENTITY_PLUS: Kernel = op("identity_plus", &[P, A, C]);
 /// c = aᵀ/(‖a‖₁‖a‖∞).
 pub const PINV_START: Kernel = op("pinv_start", &[P, A, C]);
+/// c ← a for the items still iterating (per-item stop of the pseudo-inverse).
+pub const PINV_COMMIT: Kernel = op("pinv_commit", &[P, A, C, E]);
 /// c = segment means of a's rows.
 pub const SEGMENT_MEANS: Kernel = op("segment_means", &[P, A, C]);
 /// c ← c + a (a row vector), then ReLU.
@@ -55,36 +64,54 @@ pub const KERNELS: &[Kernel] = &[
     SOFTMAX_ROWS,
     IDENTITY_PLUS,
     PINV_START,
+    PINV_COMMIT,
     SEGMENT_MEANS,
     BIAS_RELU,
     BLOCK_SUMS,
     POOL_FACTORED,
 ];
 
-/// A row-major f32 matrix on the GPU.
+/// A row-major f32 matrix on the GPU, or `batch` of them stacked item after
+/// item (each packed rows × cols).
 #[derive(Debug, Clone)]
 pub struct Mat {
     /// Its storage buffer.
     pub buf: wgpu::Buffer,
-    /// Rows.
+    /// Rows of one item.
     pub rows: u32,
     /// Columns.
     pub cols: u32,
+    /// Items (1: one matrix).
+    pub batch: u32,
 }
 
 impl Mat {
     /// A view of an existing buffer as a rows × cols matrix.
     pub fn of(buf: &wgpu::Buffer, rows: usize, cols: usize) -> Mat {
+        Mat::stacked(buf, 1, rows, cols)
+    }
+
+    /// A view of an existing buffer as `batch` stacked rows × cols matrices.
+    pub fn stacked(buf: &wgpu::Buffer, batch: usize, rows: usize, cols: usize) -> Mat {
         Mat {
             buf: buf.clone(),
             rows: rows as u32,
             cols: cols as u32,
+            batch: batch as u32,
         }
     }
 
-    /// Entries.
+    /// Item 0 alone (it starts the buffer): head 0, whose views are shown.
+    pub fn first(&self) -> Mat {
+        Mat {
+            batch: 1,
+            ..self.clone()
+        }
+    }
+
+    /// Entries of all items.
     pub fn len(&self) -> usize {
-        (self.rows * self.cols) as usize
+        self.batch as usize * self.rows as usize * self.cols as usize
     }
 
     /// Whether it has no entries.
@@ -92,13 +119,28 @@ impl Mat {
         self.len() == 0
     }
 
-    /// Reads it back as an ndarray.
+    /// Reads it back as an ndarray, the items' rows one after another
+    /// (batch·rows × cols).
     pub async fn read(&self, ctx: &GpuContext) -> Result<ndarray::Array2<f32>, GpuError> {
         let data = buffers::read_f32(ctx, &self.buf, self.len()).await?;
-        ndarray::Array2::from_shape_vec((self.rows as usize, self.cols as usize), data)
+        let rows = self.batch as usize * self.rows as usize;
+        ndarray::Array2::from_shape_vec((rows, self.cols as usize), data)
             .map_err(|e| GpuError::Readback(e.to_string()))
     }
 }
+
+/// Checks, before anything is allocated, that every buffer a program will
+/// create fits the device's storage limits: `(what, f32 elements)` each.
+pub fn check_sizes(ctx: &GpuContext, buffers: &[(String, u64)]) -> Result<(), GpuError> {
+    for (what, elements) in buffers {
+        buffers::check_storage(ctx, what, elements.saturating_mul(4))?;
+    }
+    Ok(())
+}
+
+/// Most segments of [`Builder::segment_means`]: its bounds ⌊s·k/m⌋ are
+/// computed in u32 without overflow while m² < 2³².
+pub const MAX_SEGMENTS: u32 = 65535;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
@@ -141,13 +183,22 @@ impl<'a> Builder<'a> {
 
     /// A zeroed rows × cols matrix (checked against the limits).
     pub fn zeros(&mut self, label: &str, rows: usize, cols: usize) -> Result<Mat, GpuError> {
-        let buf = buffers::storage(self.ctx, label, rows * cols)?;
-        self.allocated += (rows * cols * 4) as u64;
-        Ok(Mat {
-            buf,
-            rows: rows as u32,
-            cols: cols as u32,
-        })
+        self.zeros_stacked(label, 1, rows, cols)
+    }
+
+    /// `batch` zeroed rows × cols matrices, stacked (checked against the
+    /// limits).
+    pub fn zeros_stacked(
+        &mut self,
+        label: &str,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Mat, GpuError> {
+        let len = batch * rows * cols;
+        let buf = buffers::storage(self.ctx, label, len)?;
+        self.allocated += (len * 4) as u64;
+        Ok(Mat::stacked(&buf, batch, rows, cols))
     }
 
     /// A matrix holding `data` (row-major, rows × cols).
@@ -161,15 +212,13 @@ impl<'a> Builder<'a> {
         debug_assert_eq!(data.len(), rows * cols);
         let buf = buffers::upload(self.ctx, label, data)?;
         self.allocated += (rows * cols * 4) as u64;
-        Ok(Mat {
-            buf,
-            rows: rows as u32,
-            cols: cols as u32,
-        })
+        Ok(Mat::of(&buf, rows, cols))
     }
 
     /// Records `kernel` with its parameters, the named inputs and the output
-    /// `c`, timed or as a view.
+    /// `c` over `groups` × `layers` workgroups (the item in z), timed or as
+    /// a view.
+    #[allow(clippy::too_many_arguments)]
     async fn step(
         &mut self,
         label: &str,
@@ -178,12 +227,14 @@ impl<'a> Builder<'a> {
         inputs: &[(&str, &wgpu::Buffer)],
         output: &wgpu::Buffer,
         groups: (u32, u32),
+        layers: u32,
     ) -> Result<(), GpuError> {
         let uniform = buffers::uniform(self.ctx, kernel.entry, &params);
         let mut named = vec![("p", &uniform), ("c", output)];
         named.extend_from_slice(inputs);
         let pass = Pass::build(self.ctx, kernel, &[], &named, groups)
             .await?
+            .layers(self.ctx, layers)?
             .named(label);
         if self.views {
             self.program.view(pass);
@@ -193,7 +244,8 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// `alpha·op(a)·op(b)` into a new matrix.
+    /// `alpha·op(a)·op(b)` into a new matrix, item by item over the larger
+    /// batch of the two (an operand of one item serves every item).
     pub async fn matmul(
         &mut self,
         label: &'static str,
@@ -205,7 +257,8 @@ impl<'a> Builder<'a> {
     ) -> Result<Mat, GpuError> {
         let rows = if ta { a.cols } else { a.rows };
         let cols = if tb { b.rows } else { b.cols };
-        let out = self.zeros(label, rows as usize, cols as usize)?;
+        let batch = a.batch.max(b.batch) as usize;
+        let out = self.zeros_stacked(label, batch, rows as usize, cols as usize)?;
         self.matmul_into(label, a, ta, b, tb, alpha, &out).await?;
         Ok(out)
     }
@@ -232,16 +285,22 @@ impl<'a> Builder<'a> {
         } else {
             (b.rows, b.cols)
         };
-        if k != k2 || (out.rows, out.cols) != (m, n) {
+        let batch = a.batch.max(b.batch);
+        let batch_fits = |x: u32| x == 1 || x == batch;
+        if k != k2
+            || (out.rows, out.cols, out.batch) != (m, n, batch)
+            || !batch_fits(a.batch)
+            || !batch_fits(b.batch)
+        {
             return Err(GpuError::Device {
                 stage: label.into(),
                 message: format!(
-                    "shapes differ: {m} × {k} times {k2} × {n} into {} × {}",
-                    out.rows, out.cols
+                    "shapes differ: {} × {m} × {k} times {} × {k2} × {n} into {} × {} × {}",
+                    a.batch, b.batch, out.batch, out.rows, out.cols
                 ),
             });
         }
-        let Some(packed) = Gemm::packed(m, n, k, 1, ta, tb) else {
+        let Some(packed) = Gemm::packed(m, n, k, batch, ta, tb) else {
             return Err(GpuError::TooLarge {
                 what: format!("{label}: {m} × {k} times {k} × {n}"),
                 needs: m as u64 * k as u64 + k as u64 * n as u64 + m as u64 * n as u64,
@@ -250,8 +309,17 @@ impl<'a> Builder<'a> {
                 limit: u32::MAX as u64,
             });
         };
-        let gemm = Gemm { alpha, ..packed };
-        let variant = Variant::for_shape(m as u64, n as u64, 1);
+        // One item of an operand serves the whole batch (stride 0).
+        let shared = |x: &Mat, stride: u32| {
+            if x.batch == 1 && batch > 1 { 0 } else { stride }
+        };
+        let gemm = Gemm {
+            alpha,
+            stride_a: shared(a, packed.stride_a),
+            stride_b: shared(b, packed.stride_b),
+            ..packed
+        };
+        let variant = Variant::for_shape(m as u64, n as u64, batch as u64);
         let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
             .await?
             .named(label);
@@ -263,7 +331,9 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Row softmax of `x·alpha` in place (causal: entries j > i get 0).
+    /// Row softmax of `x·alpha` in place (causal: entries j > i get 0),
+    /// the rows of every item in one dispatch (one workgroup per row, the
+    /// rows folded into x and y). Causal applies to one item only.
     pub async fn softmax_rows(
         &mut self,
         label: &'static str,
@@ -271,19 +341,26 @@ impl<'a> Builder<'a> {
         alpha: f32,
         causal: bool,
     ) -> Result<(), GpuError> {
+        if causal && x.batch > 1 {
+            return Err(GpuError::Device {
+                stage: label.into(),
+                message: "a causal row softmax runs on one item".into(),
+            });
+        }
+        let rows = x.batch * x.rows;
         let params = OpParams {
-            m: x.rows,
+            m: rows,
             n: x.cols,
             alpha,
             causal: causal as u32,
             ..Default::default()
         };
-        let groups = (x.rows.min(65535), x.rows.div_ceil(65535));
-        self.step(label, &SOFTMAX_ROWS, params, &[], &x.buf, groups)
+        let groups = (rows.min(65535), rows.div_ceil(65535));
+        self.step(label, &SOFTMAX_ROWS, params, &[], &x.buf, groups, 1)
             .await
     }
 
-    /// `alpha·I + beta·x` for a square x, into `out` (not x).
+    /// `alpha·I + beta·x` for a square x (every item), into `out` (not x).
     pub async fn identity_plus_into(
         &mut self,
         label: &'static str,
@@ -305,13 +382,15 @@ impl<'a> Builder<'a> {
             &[("a", &x.buf)],
             &out.buf,
             ((x.rows * x.rows).div_ceil(64), 1),
+            x.batch,
         )
         .await
     }
 
-    /// `xᵀ / (‖x‖₁‖x‖∞)`: the pseudo-inverse iteration's start.
+    /// `xᵀ / (‖x‖₁‖x‖∞)`: the pseudo-inverse iteration's start, one
+    /// workgroup per item.
     pub async fn pinv_start(&mut self, label: &'static str, x: &Mat) -> Result<Mat, GpuError> {
-        let out = self.zeros(label, x.rows as usize, x.cols as usize)?;
+        let out = self.zeros_stacked(label, x.batch as usize, x.rows as usize, x.cols as usize)?;
         let params = OpParams {
             m: x.rows,
             ..Default::default()
@@ -323,27 +402,55 @@ impl<'a> Builder<'a> {
             &[("a", &x.buf)],
             &out.buf,
             (1, 1),
+            x.batch,
         )
         .await?;
         Ok(out)
     }
 
-    /// The Moore–Penrose pseudo-inverse of a square `a` by the iteration of
-    /// Razavi et al. 2014 used by Nyströmformer (Xiong et al. 2021, Eq. 16):
-    /// Z₀ = aᵀ/(‖a‖₁‖a‖∞), Z ← ¼·Z·(13I − aZ·(15I − aZ·(7I − aZ))).
-    /// Five L × L buffers serve every iteration: Z (two, in turn), AZ and
-    /// two temporaries.
-    pub async fn pinv(&mut self, a: &Mat, iterations: u32) -> Result<Mat, GpuError> {
-        let side = a.rows as usize;
+    /// The Moore–Penrose pseudo-inverse of every item of a square `a` by the
+    /// iteration of Razavi et al. 2014 used by Nyströmformer (Xiong et al.
+    /// 2021, Eq. 16): Z₀ = aᵀ/(‖a‖₁‖a‖∞), Z ← ¼·Z·(13I − aZ·(15I − aZ·(7I −
+    /// aZ))), item h iterated `iterations[h]` times (one count for all
+    /// items if it is the only one).
+    ///
+    /// When every item runs as many iterations, five L × L buffers per item
+    /// serve them all: Z (two, in turn), AZ and two temporaries. When the
+    /// counts differ (each head stopped where its own residual stopped
+    /// falling), the passes run the largest count, each step's Z lands in a
+    /// candidate buffer, and `pinv_commit` copies it over Z only for the
+    /// items still iterating: one more L² copy per step, every head in the
+    /// same dispatches.
+    pub async fn pinv(&mut self, a: &Mat, iterations: &[u32]) -> Result<Mat, GpuError> {
+        let (side, batch) = (a.rows as usize, a.batch as usize);
+        if a.rows != a.cols || !(iterations.len() == 1 || iterations.len() == batch) {
+            return Err(GpuError::Device {
+                stage: "nystrom.pinv".into(),
+                message: format!(
+                    "pinv of {batch} items of {} × {} with {} iteration counts",
+                    a.rows,
+                    a.cols,
+                    iterations.len()
+                ),
+            });
+        }
+        let most = iterations.iter().copied().max().unwrap_or(0);
+        let uniform = iterations.iter().all(|&t| t == most);
         let mut z = self.pinv_start("nystrom.pinv_start", a).await?;
-        if iterations == 0 {
+        if most == 0 {
             return Ok(z);
         }
-        let mut next = self.zeros("nystrom.pinv_z", side, side)?;
-        let az = self.zeros("nystrom.pinv_az", side, side)?;
-        let t = self.zeros("nystrom.pinv_t", side, side)?;
-        let u = self.zeros("nystrom.pinv_u", side, side)?;
-        for _ in 0..iterations {
+        let mut next = self.zeros_stacked("nystrom.pinv_z", batch, side, side)?;
+        let az = self.zeros_stacked("nystrom.pinv_az", batch, side, side)?;
+        let t = self.zeros_stacked("nystrom.pinv_t", batch, side, side)?;
+        let u = self.zeros_stacked("nystrom.pinv_u", batch, side, side)?;
+        let counts = if uniform {
+            None
+        } else {
+            let counts: Vec<f32> = iterations.iter().map(|&t| t as f32).collect();
+            Some(self.upload("nystrom.pinv_counts", &counts, batch, 1)?)
+        };
+        for step in 1..=most {
             self.matmul_into("nystrom.pinv_az", a, false, &z, false, 1.0, &az)
                 .await?;
             self.identity_plus_into("nystrom.pinv_7i", &az, 7.0, -1.0, &t)
@@ -358,19 +465,51 @@ impl<'a> Builder<'a> {
                 .await?;
             self.matmul_into("nystrom.pinv_step", &z, false, &t, false, 0.25, &next)
                 .await?;
-            std::mem::swap(&mut z, &mut next);
+            match &counts {
+                None => std::mem::swap(&mut z, &mut next),
+                Some(counts) => {
+                    let params = OpParams {
+                        m: a.rows,
+                        k: step,
+                        ..Default::default()
+                    };
+                    let inputs = [("a", &next.buf), ("e", &counts.buf)];
+                    let groups = ((a.rows * a.rows).div_ceil(64), 1);
+                    self.step(
+                        "nystrom.pinv_commit",
+                        &PINV_COMMIT,
+                        params,
+                        &inputs,
+                        &z.buf,
+                        groups,
+                        a.batch,
+                    )
+                    .await?;
+                }
+            }
         }
         Ok(z)
     }
 
-    /// Means of `segments` consecutive row segments of x (balanced partition).
+    /// Means of `segments` consecutive row segments of x (balanced
+    /// partition), every item.
     pub async fn segment_means(
         &mut self,
         label: &'static str,
         x: &Mat,
         segments: u32,
     ) -> Result<Mat, GpuError> {
-        let out = self.zeros(label, segments as usize, x.cols as usize)?;
+        if segments == 0 || segments > MAX_SEGMENTS {
+            return Err(GpuError::TooLarge {
+                what: format!("{label}: {segments} segments"),
+                needs: segments as u64,
+                unit: "segments",
+                limit_name: "segment_means (u32 segment bounds)",
+                limit: MAX_SEGMENTS as u64,
+            });
+        }
+        let out =
+            self.zeros_stacked(label, x.batch as usize, segments as usize, x.cols as usize)?;
         let params = OpParams {
             m: segments,
             n: x.cols,
@@ -384,12 +523,14 @@ impl<'a> Builder<'a> {
             &[("a", &x.buf)],
             &out.buf,
             ((segments * x.cols).div_ceil(64), 1),
+            x.batch,
         )
         .await?;
         Ok(out)
     }
 
-    /// In place: x ← x + bias (a row vector), then ReLU if `relu`.
+    /// In place: x ← x + bias (a row vector), then ReLU if `relu` (every
+    /// item's rows).
     pub async fn bias_relu(
         &mut self,
         label: &'static str,
@@ -397,8 +538,9 @@ impl<'a> Builder<'a> {
         bias: &Mat,
         relu: bool,
     ) -> Result<(), GpuError> {
+        let rows = x.batch * x.rows;
         let params = OpParams {
-            m: x.rows,
+            m: rows,
             n: x.cols,
             beta: relu as u32 as f32,
             ..Default::default()
@@ -409,7 +551,8 @@ impl<'a> Builder<'a> {
             params,
             &[("a", &bias.buf)],
             &x.buf,
-            ((x.rows * x.cols).div_ceil(64), 1),
+            ((rows * x.cols).div_ceil(64), 1),
+            1,
         )
         .await
     }
@@ -417,7 +560,7 @@ impl<'a> Builder<'a> {
     /// The implied map Aᵢⱼ = sᵢ·(uᵢ · wⱼ) pooled to `cells × cells` blocks of
     /// `factor` positions, u: rows × r, w: cols × r, s: rows (or ones), from
     /// block sums (O(n·r + cells²·r)); the block sums live after the map in
-    /// the same buffer.
+    /// the same buffer. Item 0 of stacked factors (head 0's view).
     #[allow(clippy::too_many_arguments)]
     pub async fn pool_factored(
         &mut self,
@@ -441,7 +584,7 @@ impl<'a> Builder<'a> {
         };
         let inputs = [("a", &u.buf), ("b", &w.buf), ("e", &scales.buf)];
         let sums = (2 * cells * u.cols).div_ceil(64);
-        self.step(label, &BLOCK_SUMS, params, &inputs, &out.buf, (sums, 1))
+        self.step(label, &BLOCK_SUMS, params, &inputs, &out.buf, (sums, 1), 1)
             .await?;
         let groups = cells.div_ceil(16);
         self.step(
@@ -451,12 +594,14 @@ impl<'a> Builder<'a> {
             &inputs,
             &out.buf,
             (groups, groups),
+            1,
         )
         .await?;
         Ok(Mat {
             buf: out.buf,
             rows: cells,
             cols: cells,
+            batch: 1,
         })
     }
 }

@@ -3,6 +3,12 @@
 // their matrix products run in sgemm.wgsl. Host code: src/gpu/linalg.rs.
 // Every entry point reads `p` and up to three inputs and writes one output.
 //
+// Heads (B·H of them): matrices are stacked item after item, each packed
+// rows × cols. `softmax_rows` folds the items into its rows; `identity_plus`,
+// `pinv_start`, `pinv_commit` and `segment_means` take the item from the
+// dispatch's z (workgroup_id.z, one layer per item), so every pass is one
+// dispatch over all heads.
+//
 // Bindings (group 0):
 //   0 p     uniform             OpParams
 //   1 a     storage, read       first operand
@@ -75,30 +81,47 @@ fn softmax_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
 }
 
-// c = alpha·I + beta·a for square m × m matrices.
+// c = alpha·I + beta·a for square m × m matrices, item gid.z.
 @compute @workgroup_size(64)
 fn identity_plus(@builtin(global_invocation_id) gid: vec3<u32>) {
     let idx = gid.x;
     if idx >= p.m * p.m {
         return;
     }
+    let at = gid.z * p.m * p.m + idx;
     let on_diagonal = idx / p.m == idx % p.m;
-    c[idx] = select(0.0, p.alpha, on_diagonal) + p.beta * a[idx];
+    c[at] = select(0.0, p.alpha, on_diagonal) + p.beta * a[at];
+}
+
+// The per-head stop of the pseudo-inverse iteration: after step k (p.k,
+// 1-based), item gid.z takes the new Z (a) into c only while k ≤ its own
+// number of iterations (e, one f32 per item); a head whose residual stopped
+// falling keeps the last Z whose residual still fell.
+@compute @workgroup_size(64)
+fn pinv_commit(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = gid.x;
+    if idx >= p.m * p.m || f32(p.k) > e[gid.z] {
+        return;
+    }
+    let at = gid.z * p.m * p.m + idx;
+    c[at] = a[at];
 }
 
 // The Moore–Penrose iteration's start (Razavi et al. 2014, as in
 // Nyströmformer): c = aᵀ / (‖a‖₁·‖a‖∞), the largest column sum times the
-// largest row sum. One workgroup of 256 threads; m ≤ 256 × 64.
+// largest row sum. One workgroup of 256 threads per item (workgroup_id.z);
+// m ≤ 256 × 64.
 @compute @workgroup_size(256)
-fn pinv_start(@builtin(local_invocation_index) t: u32) {
+fn pinv_start(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let base = wg.z * p.m * p.m;
     var col_max = 0.0;
     var row_max = 0.0;
     for (var j = t; j < p.m; j += 256u) {
         var col = 0.0;
         var row = 0.0;
         for (var i = 0u; i < p.m; i++) {
-            col += abs(a[i * p.m + j]);
-            row += abs(a[j * p.m + i]);
+            col += abs(a[base + i * p.m + j]);
+            row += abs(a[base + j * p.m + i]);
         }
         col_max = max(col_max, col);
         row_max = max(row_max, row);
@@ -125,27 +148,33 @@ fn pinv_start(@builtin(local_invocation_index) t: u32) {
     for (var idx = t; idx < p.m * p.m; idx += 256u) {
         let i = idx / p.m;
         let j = idx % p.m;
-        c[idx] = a[j * p.m + i] * scale;
+        c[base + idx] = a[base + j * p.m + i] * scale;
     }
 }
 
 // c (m × n) = segment means of a's rows: segment s averages rows
-// ⌊s·k/m⌋ … ⌊(s+1)·k/m⌋ − 1 of a (k × n). One thread per output entry.
+// ⌊s·k/m⌋ … ⌊(s+1)·k/m⌋ − 1 of a (k × n), item gid.z. One thread per
+// output entry.
 @compute @workgroup_size(64)
 fn segment_means(@builtin(global_invocation_id) gid: vec3<u32>) {
     let idx = gid.x;
     if idx >= p.m * p.n {
         return;
     }
+    let origin = gid.z * p.k * p.n;
     let s = idx / p.n;
     let col = idx % p.n;
-    let first = s * p.k / p.m;
-    let end = (s + 1u) * p.k / p.m;
+    // ⌊s·k/m⌋ as s·⌊k/m⌋ + ⌊s·(k mod m)/m⌋: no u32 overflow for k up to
+    // 2³² − 1 as long as m² < 2³² (m ≤ 4096 here).
+    let whole = p.k / p.m;
+    let rest = p.k % p.m;
+    let first = s * whole + s * rest / p.m;
+    let end = (s + 1u) * whole + (s + 1u) * rest / p.m;
     var total = 0.0;
     for (var r = first; r < end; r++) {
-        total += a[r * p.n + col];
+        total += a[origin + r * p.n + col];
     }
-    c[idx] = total / f32(max(end - first, 1u));
+    c[gid.z * p.m * p.n + idx] = total / f32(max(end - first, 1u));
 }
 
 // In place on c (m × n): c ← c + bias (a row vector in a), then ReLU when

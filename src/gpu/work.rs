@@ -91,6 +91,21 @@ pub fn matmul(m: u64, n: u64, k: u64) -> (u64, u64) {
     sgemm(m, n, k, 1, Variant::for_shape(m, n, 1))
 }
 
+/// A product of the linalg programs over `batch` items in one batched
+/// dispatch (B·H heads; an operand shared by the items is re-read by each):
+/// [`sgemm`] with the tiling [`Variant::for_shape`] picks for that batch,
+/// all items together.
+pub fn matmul_batched(m: u64, n: u64, k: u64, batch: u64) -> (u64, u64) {
+    sgemm(m, n, k, batch, Variant::for_shape(m, n, batch))
+}
+
+/// `linalg.wgsl` `pinv_commit` on one L × L item after one step: a float
+/// compare per entry and the item's count read; an item still iterating
+/// also reads the new Z and writes it.
+pub fn pinv_commit(l: u64, commits: bool) -> (u64, u64) {
+    (l * l, if commits { 12 } else { 4 } * l * l)
+}
+
 /// `linalg.wgsl` `softmax_rows` over R rows of C: per entry scale, max,
 /// subtract, `exp`, sum and divide (10 with the re-reads' arithmetic), per
 /// row two 255-step reduction trees and 256 redundant reciprocals (766);
@@ -123,8 +138,14 @@ pub fn pinv_start(l: u64) -> (u64, u64) {
 /// [`matmul`]s and three `identity_plus` (a multiply and an add per entry;
 /// a read and a write).
 pub fn pinv_iteration(l: u64) -> (u64, u64) {
-    let (f, b) = matmul(l, l, l);
-    (4 * f + 6 * l * l, 4 * b + 24 * l * l)
+    pinv_iteration_batched(l, 1)
+}
+
+/// [`pinv_iteration`] over `batch` L × L items in the same dispatches
+/// (batched products, [`matmul_batched`]).
+pub fn pinv_iteration_batched(l: u64, batch: u64) -> (u64, u64) {
+    let (f, b) = matmul_batched(l, l, l, batch);
+    (4 * f + 6 * l * l * batch, 4 * b + 24 * l * l * batch)
 }
 
 /// The register-tiled `attend` kernel and `merge_splits` over a tile list,

@@ -1032,10 +1032,48 @@ mod tests {
         let Some(ctx) = pollster::block_on(crate::gpu::GpuContext::new()).ok() else {
             return;
         };
+        /// Nyström without its batched kernels: the seam's default
+        /// `run_gpu_heads` (every registered method has batched kernels).
+        struct Unbatched;
+        impl AttentionMethod for Unbatched {
+            fn info(&self) -> &'static crate::attention::MethodInfo {
+                MethodId::Nystrom.method().info()
+            }
+            fn cost(
+                &self,
+                shape: crate::data::shape::Shape,
+                config: &Config<'_>,
+                pairs: u64,
+            ) -> crate::attention::Cost {
+                MethodId::Nystrom.method().cost(shape, config, pairs)
+            }
+            fn cpu_twin<'a>(
+                &self,
+                inputs: &'a Inputs,
+                config: &Config<'_>,
+            ) -> Result<Box<dyn crate::attention::RowKernel + 'a>, MethodError> {
+                MethodId::Nystrom.method().cpu_twin(inputs, config)
+            }
+            fn run_gpu<'a>(
+                &'a self,
+                ctx: &'a crate::gpu::GpuContext,
+                inputs: &'a Inputs,
+                config: &'a Config<'a>,
+                options: &'a crate::gpu::GpuRunOptions,
+            ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
+                MethodId::Nystrom
+                    .method()
+                    .run_gpu(ctx, inputs, config, options)
+            }
+        }
         let gpu = Backend::Gpu(Rc::new(ctx));
         let mut p = problem("method=nystrom&n=32&d=8&landmarks=4").with_heads(1, 2);
-        // Nyström's kernels are not batched yet (the seam's default).
-        let fallback = pollster::block_on(run(&p, &gpu, &Quiet)).expect("falls back");
+        // Nyström's own kernels run the heads batched on the GPU.
+        let batched = pollster::block_on(run(&p, &gpu, &Quiet)).expect("runs");
+        assert_eq!(batched.envelope.backend, "gpu");
+        assert!(batched.envelope.cross_checks.contains_key("head 1"));
+        let fallback =
+            pollster::block_on(run_method(&Unbatched, &p, &gpu, &Quiet)).expect("falls back");
         assert_eq!(fallback.envelope.backend, "cpu");
         assert!(
             fallback
@@ -1047,7 +1085,7 @@ mod tests {
             fallback.envelope.notes
         );
         p.gpu_required = true;
-        let refused = pollster::block_on(run(&p, &gpu, &Quiet)).unwrap_err();
+        let refused = pollster::block_on(run_method(&Unbatched, &p, &gpu, &Quiet)).unwrap_err();
         assert!(matches!(refused, RunError::Method(_)), "{refused}");
         assert!(refused.to_string().contains("backend cpu"), "{refused}");
         // Quantized Q, K, V run one head.
