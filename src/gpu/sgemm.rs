@@ -46,11 +46,15 @@ use super::buffers::{self, scoped};
 use super::program::{Pass, Program, Timed};
 use super::{GpuContext, GpuError};
 
+/// The template as written (the large variant): the module the exported
+/// [`Kernel`]s name, for their bindings; the passes compile one module per
+/// variant and [`Config`] from it ([`generate`]).
 const MODULE: Module = Module {
     name: "sgemm",
     source: || wgpu::include_wgsl!("sgemm.wgsl"),
-    text: include_str!("sgemm.wgsl"),
+    text: TEMPLATE,
 };
+const TEMPLATE: &str = include_str!("sgemm.wgsl");
 const P: Binding = Binding::uniform("p", 0);
 const A: Binding = Binding::read("a", 1);
 const B: Binding = Binding::read("b", 2);
@@ -75,13 +79,149 @@ pub const SGEMM_SCALAR: Kernel = Kernel {
 /// Every kernel of this family.
 pub const KERNELS: &[Kernel] = &[SGEMM_VEC4, SGEMM_SCALAR];
 
-/// K per step of every variant (the shader's `BK`).
+/// K per step of the default configuration (the shader's `BK`).
 pub const K_STEP: u32 = 8;
 
 /// Output tiles of 128 × 128 (over the batch) from which [`Variant::choose`]
 /// takes the large tiling: fewer leave a large GPU's multiprocessors idle
 /// (an H200 has 132), where 32 × 32 tiles keep them busy.
 pub const LARGE_TILES_MIN: u64 = 256;
+
+/// The template's choices besides the tile: what [`generate`] writes into
+/// its `const` block (with the tile), and how the module is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// K per step (`BK`: 8 or 16).
+    pub k_step: u32,
+    /// Workgroup buffers (`STAGES`): 2 (one barrier per step) or 1 (two).
+    pub stages: u32,
+    /// A warp's threads as 4 × 8 rather than 2 × 16 (`LANES_2D`; only
+    /// tiles of 16 threads per side differ).
+    pub lanes_2d: bool,
+    /// Compiled with runtime bounds checks (for measuring what they cost).
+    pub checked: bool,
+}
+
+impl Config {
+    /// The default: K-steps of 8, double-buffered, warps as 4 × 8 threads,
+    /// no runtime checks.
+    pub const DEFAULT: Config = Config {
+        k_step: 8,
+        stages: 2,
+        lanes_2d: true,
+        checked: false,
+    };
+
+    /// The configuration passes use: [`Config::DEFAULT`], unless the
+    /// (native, undocumented) environment variable `FLT_SGEMM_CONFIG`
+    /// names a candidate of [`CANDIDATES`] — how one build times several.
+    pub fn active() -> Config {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            static CHOSEN: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+            let chosen = CHOSEN.get_or_init(|| {
+                let key = std::env::var("FLT_SGEMM_CONFIG").ok()?;
+                CANDIDATES.iter().position(|(k, _)| *k == key)
+            });
+            if let Some(i) = *chosen {
+                return CANDIDATES[i].1;
+            }
+        }
+        Config::DEFAULT
+    }
+
+    /// Its name among [`CANDIDATES`] (`None` for others).
+    pub fn key(self) -> Option<&'static str> {
+        CANDIDATES.iter().find(|(_, c)| *c == self).map(|(k, _)| *k)
+    }
+
+    fn index(self) -> usize {
+        CANDIDATES
+            .iter()
+            .position(|(_, c)| *c == self)
+            .expect("a configuration of the table")
+    }
+}
+
+macro_rules! candidates {
+    ($( $i:literal $key:literal => ($bk:literal, $stages:literal, $lanes:literal, $checked:literal) ),* $(,)?) => {
+        /// The configurations one build can compile, by name (the first is
+        /// [`Config::DEFAULT`]).
+        pub const CANDIDATES: &[(&str, Config)] = &[$(
+            ($key, Config { k_step: $bk, stages: $stages, lanes_2d: $lanes, checked: $checked })
+        ),*];
+        /// Module names, per configuration and variant.
+        const NAMES: &[[&str; 3]] = &[$(
+            [concat!("sgemm.", $key, ".large"), concat!("sgemm.", $key, ".medium"), concat!("sgemm.", $key, ".small")]
+        ),*];
+        /// Module sources, per configuration and variant.
+        const SOURCES: &[[fn() -> wgpu::ShaderModuleDescriptor<'static>; 3]] = &[$(
+            [source::<$i, 0>, source::<$i, 1>, source::<$i, 2>]
+        ),*];
+    };
+}
+
+candidates! {
+    0 "b8s2w" => (8, 2, true, false),
+    1 "b8s2" => (8, 2, false, false),
+    2 "b16s1w" => (16, 1, true, false),
+    3 "b16s2" => (16, 2, false, false),
+    4 "b16s2w" => (16, 2, true, false),
+    5 "b16s2w-checked" => (16, 2, true, true),
+    6 "b8s1w" => (8, 1, true, false),
+}
+
+/// The generated text of configuration `c` and variant `v` (built once).
+fn text(c: usize, v: usize) -> &'static str {
+    static TEXTS: [[std::sync::OnceLock<String>; 3]; CANDIDATES.len()] =
+        [const { [const { std::sync::OnceLock::new() }; 3] }; CANDIDATES.len()];
+    TEXTS[c][v].get_or_init(|| generate(Variant::ALL[v], CANDIDATES[c].1))
+}
+
+fn source<const C: usize, const V: usize>() -> wgpu::ShaderModuleDescriptor<'static> {
+    wgpu::ShaderModuleDescriptor {
+        label: Some(NAMES[C][V]),
+        source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(text(C, V))),
+    }
+}
+
+/// The template with the `const` lines of its variant block set for
+/// `variant` and `config`: `TILE`, `BLOCKS`, `BK`, `STAGES`, `LANES_2D`.
+///
+/// # Panics
+///
+/// If the template lacks one of those lines (a test checks it has each).
+pub fn generate(variant: Variant, config: Config) -> String {
+    let values = [
+        ("TILE", format!("{}u", variant.tile())),
+        ("BLOCKS", format!("{}u", variant.per_thread() / 4)),
+        ("BK", format!("{}u", config.k_step)),
+        ("STAGES", format!("{}u", config.stages)),
+        ("LANES_2D", config.lanes_2d.to_string()),
+    ];
+    let mut out = String::with_capacity(TEMPLATE.len());
+    let mut found = [false; 5];
+    for line in TEMPLATE.lines() {
+        let mut written = false;
+        for (i, (name, value)) in values.iter().enumerate() {
+            let head = format!("const {name}: ");
+            if let Some(rest) = line.strip_prefix(&head)
+                && let (Some(colon_ty), Some(comment)) = (rest.find(" = "), rest.find(';'))
+            {
+                out.push_str(&format!("{head}{} = {value}{}\n", &rest[..colon_ty], &rest[comment..]));
+                found[i] = true;
+                written = true;
+                break;
+            }
+        }
+        if !written {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(found.iter().all(|f| *f), "the template's variant block");
+    out
+}
 
 /// A tiling of the kernel, set through the shader's override constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,37 +282,90 @@ impl Variant {
         self.side() * self.side()
     }
 
-    /// Workgroup memory: op(A) and op(B) tiles, two buffers of K_STEP rows
-    /// of `tile` f32 each.
+    /// The template configuration its passes compile ([`Config::active`]).
+    pub fn config(self) -> Config {
+        Config::active()
+    }
+
+    /// K per step.
+    pub fn k_step(self) -> u32 {
+        self.config().k_step
+    }
+
+    /// Workgroup memory: op(A) and op(B) tiles, `stages` buffers of
+    /// [`Self::k_step`] rows of `tile` f32 each.
     pub fn workgroup_bytes(self) -> u64 {
-        2 * 2 * (K_STEP * self.tile()) as u64 * 4
+        self.workgroup_bytes_with(self.config())
+    }
+
+    /// [`Self::workgroup_bytes`] under `config`.
+    pub fn workgroup_bytes_with(self, config: Config) -> u64 {
+        2 * config.stages as u64 * (config.k_step * self.tile()) as u64 * 4
     }
 
     /// What it is, for reports.
     pub fn describe(self) -> String {
+        self.describe_with(self.config())
+    }
+
+    /// [`Self::describe`] under `config`.
+    pub fn describe_with(self, c: Config) -> String {
         let (t, r) = (self.tile(), self.per_thread());
+        let buffers = if c.stages == 2 {
+            "double-buffered"
+        } else {
+            "single-buffered"
+        };
+        let lanes = if c.lanes_2d && self.side() == 16 {
+            ", warps of 4 × 8 threads"
+        } else {
+            ""
+        };
+        let checks = if c.checked { ", runtime checks on" } else { "" };
         format!(
-            "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {K_STEP}, \
-             double-buffered ({} KiB of workgroup memory)",
+            "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {}, \
+             {buffers} ({} KiB of workgroup memory){lanes}{checks} [{}]",
             self.threads(),
-            self.workgroup_bytes() / 1024
+            c.k_step,
+            self.workgroup_bytes_with(c) / 1024,
+            c.key().unwrap_or("?")
         )
     }
 
-    /// The override constants of the shader for this variant and layout.
-    fn constants(self, gemm: &Gemm) -> [(&'static str, f64); 5] {
+    /// The entry point running `gemm` (vec4 or scalar loads) in this
+    /// variant's module under `config`.
+    pub fn kernel_with(self, gemm: &Gemm, config: Config) -> Kernel {
+        let c = config.index();
+        let v = Variant::ALL
+            .iter()
+            .position(|x| *x == self)
+            .expect("a variant");
+        Kernel {
+            module: Module {
+                name: NAMES[c][v],
+                source: SOURCES[c][v],
+                text: text(c, v),
+            },
+            ..*kernel_for(gemm)
+        }
+    }
+
+    /// The override constants of the shader for this layout.
+    fn constants(gemm: &Gemm) -> [(&'static str, f64); 2] {
         [
-            ("TILE", self.tile() as f64),
-            ("BK", K_STEP as f64),
-            ("WIDE", (self.per_thread() == 8) as u32 as f64),
             ("TRANS_A", gemm.trans_a as u32 as f64),
             ("TRANS_B", gemm.trans_b as u32 as f64),
         ]
     }
 
     /// Whether the adapter's limits allow it (workgroup memory, threads per
-    /// workgroup and per side), else which limit it exceeds.
+    /// workgroup and along x), else which limit it exceeds.
     pub fn check(self, limits: &wgpu::Limits) -> Result<(), GpuError> {
+        self.check_with(limits, self.config())
+    }
+
+    /// [`Self::check`] under `config`.
+    pub fn check_with(self, limits: &wgpu::Limits, config: Config) -> Result<(), GpuError> {
         let what = format!("the {} sgemm variant", self.key());
         let too_large = |needs: u64, unit, limit_name, limit: u32| GpuError::TooLarge {
             what: what.clone(),
@@ -181,9 +374,10 @@ impl Variant {
             limit_name,
             limit: limit as u64,
         };
-        if self.workgroup_bytes() > limits.max_compute_workgroup_storage_size as u64 {
+        let bytes = self.workgroup_bytes_with(config);
+        if bytes > limits.max_compute_workgroup_storage_size as u64 {
             return Err(too_large(
-                self.workgroup_bytes(),
+                bytes,
                 "bytes of workgroup memory",
                 "max_compute_workgroup_storage_size",
                 limits.max_compute_workgroup_storage_size,
@@ -197,15 +391,12 @@ impl Variant {
                 limits.max_compute_invocations_per_workgroup,
             ));
         }
-        let side_limit = limits
-            .max_compute_workgroup_size_x
-            .min(limits.max_compute_workgroup_size_y);
-        if self.side() > side_limit {
+        if self.threads() > limits.max_compute_workgroup_size_x {
             return Err(too_large(
-                self.side() as u64,
-                "threads along a workgroup side",
-                "max_compute_workgroup_size_x/y",
-                side_limit,
+                self.threads() as u64,
+                "threads along a workgroup's x",
+                "max_compute_workgroup_size_x",
+                limits.max_compute_workgroup_size_x,
             ));
         }
         Ok(())
@@ -439,8 +630,21 @@ pub async fn pass(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
 ) -> Result<Pass, GpuError> {
+    pass_with(ctx, gemm, variant, variant.config(), a, b, c).await
+}
+
+/// [`pass`] compiled under `config` (one of [`CANDIDATES`]).
+pub async fn pass_with(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    variant: Variant,
+    config: Config,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<Pass, GpuError> {
     gemm.validate().map_err(misuse)?;
-    variant.check(&ctx.limits)?;
+    variant.check_with(&ctx.limits, config)?;
     for (name, buffer, needs) in [
         ("A", a, gemm.a_len()),
         ("B", b, gemm.b_len()),
@@ -453,15 +657,20 @@ pub async fn pass(
             )));
         }
     }
-    let kernel = kernel_for(gemm);
-    // SAFETY: every global access of `sgemm.wgsl` is guarded by the shape
-    // (row < M, column < N, k < K), and the buffers were just checked to
-    // hold every element those guards let through: the whole rows of every
-    // item (indices below 2³⁰, so no u32 overflow: bindings are at most
-    // 4 GiB). Workgroup indices are below the arrays' sizes for every
-    // variant's constants, and every loop is bounded by uniform counts.
-    let constants = variant.constants(gemm);
-    let pipeline = unsafe { kernel.pipeline_unchecked(ctx, &constants) }.await?;
+    let kernel = variant.kernel_with(gemm, config);
+    let constants = Variant::constants(gemm);
+    let pipeline = if config.checked {
+        kernel.pipeline(ctx, &constants).await?
+    } else {
+        // SAFETY: every global access of `sgemm.wgsl` is guarded by the
+        // shape (row < M, column < N, k < K), and the buffers were just
+        // checked to hold every element those guards let through: the
+        // whole rows of every item (indices below 2³⁰, so no u32 overflow:
+        // bindings are at most 4 GiB). Workgroup indices are below the
+        // arrays' constant sizes for every variant (`generate`), and every
+        // loop is bounded by uniform counts.
+        unsafe { kernel.pipeline_unchecked(ctx, &constants) }.await?
+    };
     let params = Params {
         m: gemm.m,
         n: gemm.n,
@@ -492,7 +701,7 @@ pub async fn pass(
     let tile = variant.tile();
     Pass::new(
         ctx,
-        kernel,
+        &kernel,
         pipeline,
         group,
         (gemm.n.div_ceil(tile), gemm.m.div_ceil(tile)),
@@ -509,6 +718,8 @@ pub struct Product {
     pub timed: Timed,
     /// The variant that ran.
     pub variant: Variant,
+    /// The configuration it was compiled under.
+    pub config: Config,
     /// The entry point that ran.
     pub kernel: &'static Kernel,
     /// Bytes of A, B and C on the device.
@@ -527,14 +738,25 @@ pub async fn multiply(
     variant: Option<Variant>,
     repeats: u32,
 ) -> Result<Product, GpuError> {
+    multiply_with(ctx, gemm, a, b, variant, Config::active(), repeats).await
+}
+
+/// [`multiply`] compiled under `config` (one of [`CANDIDATES`]).
+pub async fn multiply_with(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    variant: Option<Variant>,
+    config: Config,
+    repeats: u32,
+) -> Result<Product, GpuError> {
     gemm.validate().map_err(misuse)?;
     let variant = match variant {
-        Some(v) => {
-            v.check(&ctx.limits)?;
-            v
-        }
+        Some(v) => v,
         None => Variant::choose(&ctx.limits, gemm.m as u64, gemm.n as u64, gemm.batch as u64)?,
     };
+    variant.check_with(&ctx.limits, config)?;
     for (name, given, needs) in [
         ("A", a.len() as u64, gemm.a_len()),
         ("B", b.len() as u64, gemm.b_len()),
@@ -561,7 +783,7 @@ pub async fn multiply(
         "sgemm {}×{}×{} (batch {})",
         gemm.m, gemm.n, gemm.k, gemm.batch
     ));
-    program.time(pass(ctx, gemm, variant, &a_buf, &b_buf, &c_buf).await?);
+    program.time(pass_with(ctx, gemm, variant, config, &a_buf, &b_buf, &c_buf).await?);
     program.memory_bytes = 4 * (a.len() as u64 + b.len() as u64 + c_len);
     let timed = program.run(ctx, repeats).await?;
     let c = buffers::read_f32(ctx, &c_buf, c_len as usize).await?;
@@ -569,6 +791,7 @@ pub async fn multiply(
         c,
         timed,
         variant,
+        config,
         kernel: kernel_for(gemm),
         memory_bytes: program.memory_bytes,
     })

@@ -12,7 +12,7 @@
 //! storage buffers (uniforms excluded), with no cache model.
 
 use super::memory_attention::MemoryGeometry;
-use super::sgemm::{K_STEP, Variant};
+use super::sgemm::Variant;
 use super::tiled_attention::{SORT_BLOCK, TILE, WorkPlan};
 use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
@@ -80,7 +80,7 @@ fn pad(x: u64, to: u64) -> u64 {
 pub fn sgemm(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> (u64, u64) {
     let t = variant.tile() as u64;
     (
-        batch * (2 * pad(m, t) * pad(n, t) * pad(k, K_STEP as u64) + m * pad(n, t)),
+        batch * (2 * pad(m, t) * pad(n, t) * pad(k, variant.k_step() as u64) + m * pad(n, t)),
         4 * batch * (m * k * n.div_ceil(t) + k * n * m.div_ceil(t) + m * n),
     )
 }
