@@ -149,8 +149,11 @@ fn every_configuration_matches_the_twin() {
     // a step's rows, a buffer read before it is stored or a missed barrier
     // shows up as entries far beyond the bound.
     let Some(ctx) = gpu() else { return };
-    let template = Variant::Large.describe_with(Config::DEFAULT);
-    assert!(template.contains("K-step 8") && template.contains("16 KiB"), "{template}");
+    let default = Variant::Large.describe_with(Config::DEFAULT);
+    assert!(
+        default.contains("K-step 16") && default.contains("16 KiB"),
+        "{default}"
+    );
     for &(key, config) in sgemm::CANDIDATES {
         for variant in Variant::ALL {
             if variant.check_with(&ctx.limits, config).is_err() {
@@ -196,6 +199,7 @@ fn each_module_sets_its_variants_constants_and_nothing_else() {
                 format!("const BK: u32 = {}u;", config.k_step),
                 format!("const STAGES: u32 = {}u;", config.stages),
                 format!("const LANES_2D: bool = {};", config.lanes_2d),
+                format!("const FUSED: bool = {};", config.fused),
             ];
             for e in &expect {
                 assert_eq!(
@@ -209,7 +213,10 @@ fn each_module_sets_its_variants_constants_and_nothing_else() {
                 .zip(text.lines())
                 .filter(|(t, g)| t != g)
                 .count();
-            assert!(changed <= expect.len(), "{key} {variant:?}: {changed} lines");
+            assert!(
+                changed <= expect.len(),
+                "{key} {variant:?}: {changed} lines"
+            );
             assert_eq!(template.lines().count(), text.lines().count());
         }
     }

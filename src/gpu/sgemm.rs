@@ -8,32 +8,48 @@
 //!
 //! The tiling is the classic register-blocked shared-memory SGEMM (as in
 //! DESIGN.md, "How fast WGSL can go there"): workgroup tiles of C staged
-//! K-step by K-step through double-buffered workgroup memory, each thread
-//! accumulating an 8 × 8 (or 4 × 4) block in registers, vec4 global loads
-//! where the layout allows. Three [`Variant`]s are set through the shader's
-//! `override` constants and chosen before anything is allocated
-//! ([`Variant::choose`]): among those the adapter's limits allow, 128 × 128
-//! tiles (256 threads, 16 KiB of workgroup memory with K-steps of 8) when
-//! the output has enough of them to fill a large GPU, else 32 × 32 tiles
-//! (64 threads, 4 KiB); 64 × 64 tiles (64 threads) serve an adapter that
-//! refuses 256-thread workgroups.
+//! K-step by K-step through workgroup memory, the next step prefetched into
+//! registers while the current one computes, each thread accumulating an
+//! 8 × 8 (or 4 × 4) block in registers from outer products of a column of
+//! op(A) and a row of op(B) held in registers, vec4 global loads where the
+//! layout allows. `sgemm.wgsl` is a template: [`generate`] writes the sizes
+//! of a [`Variant`] and a [`Config`] into its `const` block, one module per
+//! pair, so its workgroup arrays are 2-D with fixed sizes. Three variants
+//! are chosen before anything is allocated ([`Variant::choose`]): among
+//! those the adapter's limits allow, 128 × 128 tiles (256 threads, 16 KiB
+//! of workgroup memory) when the output has enough of them to fill a large
+//! GPU, else 32 × 32 tiles (64 threads, 4 KiB); 64 × 64 tiles (64 threads,
+//! 8 KiB) serve an adapter that refuses 256-thread workgroups.
 //!
 //! Measured on an NVIDIA H200 beside cuBLAS (torch.mm, fp32, TF32 off), in
-//! one run (2026-11-29, `flt bench --kernel sgemm --warmup-ms 1000`): at
-//! 4096³ 31.7 TFLOP/s against 50.7, 0.62×. K-steps of 8 rather than 16 ran
-//! 1.39× faster, coalesced K-contiguous loads 8 % (at K-steps of 16), an XOR
-//! swizzle of the transposed stores 4 % slower (so it is not used). The
-//! tile-count rule was read off the same run (with that swizzle: 1024³ in
-//! 32 × 32 tiles 20.0 TFLOP/s, in 128 × 128 12.5; 2048³ 23.0 and 29.3).
-//! DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel of this shape on
-//! the same card, so this one is not yet at the limit.
+//! one device call (2026-11-29, commit 1556b16, `flt bench --kernel sgemm
+//! --warmup-ms 1000`, the configurations chosen by `FLT_SGEMM_CONFIG`; rows
+//! in bench/results/h200-sgemm.jsonl, device_call 3). The default
+//! ([`Config::DEFAULT`], `b16s1w`: K-steps of 16, one buffer, two barriers
+//! per step, warps as 4 × 8 threads) ran, in TFLOP/s against cuBLAS:
+//! 4096³ 33.0 vs 49.9 (0.66×), 8192³ 33.6 vs 50.7 (0.66×), 2048 × 4096 ×
+//! 11008 32.4 vs 49.1 (0.66×), 1024³ (32 × 32 tiles) 22.1 vs 26.4 (0.84×);
+//! transposes at 4096³ 32.8–33.3. The others at 4096³: K-steps of 8,
+//! double-buffered, 4 × 8 warps 31.8 (the kernel before was 31.7); the
+//! same with 2 × 16 warps 30.8; K-steps of 16 double-buffered (32 KiB)
+//! 28.5 with either warp shape; K-steps of 8, one buffer 32.1; with runtime
+//! bounds checks on 26.4 (−8 %: the unchecked modules are what runs). So
+//! neither the 2-D arrays, K-step, buffering nor warp shape is the gap to
+//! cuBLAS: every configuration sits at 28–34 TFLOP/s, about half the
+//! card's fp32 peak of 67 — the mark of a kernel issuing two instructions
+//! per multiply-add. [`Config`] `b16s1w-fma` writes them as `fma()` and is
+//! the next thing to time (not yet measured). The tile-count rule was read
+//! off the earlier runs (1024³: 32 × 32 tiles 20.0 TFLOP/s, 128 × 128 12.5;
+//! 2048³ 23.0 and 29.3) and holds in this one (1024³: 22.2 and 13.4; 2048³
+//! 24.1 and 31.3). DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel
+//! of this shape on the same card, so this one is not yet at the limit.
 //!
 //! Every access of the shader is in bounds by construction (guarded global
 //! loads and stores, workgroup indices below their sizes) once the host has
 //! checked each buffer against the extent its shape and strides reach —
 //! which [`pass`] does before recording — so the module is compiled without
 //! runtime bounds checks natively (`ShaderRuntimeChecks::unchecked()`; they
-//! cost 2–8 % on an H200).
+//! cost 8 % on an H200).
 //!
 //! The CPU twin is ndarray's product ([`twin`], f32) and, for sampled
 //! entries of large products, the f64 sum [`exact_entry`]; the two agree
@@ -80,7 +96,7 @@ pub const SGEMM_SCALAR: Kernel = Kernel {
 pub const KERNELS: &[Kernel] = &[SGEMM_VEC4, SGEMM_SCALAR];
 
 /// K per step of the default configuration (the shader's `BK`).
-pub const K_STEP: u32 = 8;
+pub const K_STEP: u32 = Config::DEFAULT.k_step;
 
 /// Output tiles of 128 × 128 (over the batch) from which [`Variant::choose`]
 /// takes the large tiling: fewer leave a large GPU's multiprocessors idle
@@ -98,17 +114,21 @@ pub struct Config {
     /// A warp's threads as 4 × 8 rather than 2 × 16 (`LANES_2D`; only
     /// tiles of 16 threads per side differ).
     pub lanes_2d: bool,
+    /// Multiply-adds written as `fma()` (`FUSED`).
+    pub fused: bool,
     /// Compiled with runtime bounds checks (for measuring what they cost).
     pub checked: bool,
 }
 
 impl Config {
-    /// The default: K-steps of 8, double-buffered, warps as 4 × 8 threads,
-    /// no runtime checks.
+    /// The default, the fastest of the H200 run (see the module header):
+    /// K-steps of 16, one buffer (16 KiB for the large tiles, so within
+    /// WebGPU's default limits), warps as 4 × 8 threads, no runtime checks.
     pub const DEFAULT: Config = Config {
-        k_step: 8,
-        stages: 2,
+        k_step: 16,
+        stages: 1,
         lanes_2d: true,
+        fused: false,
         checked: false,
     };
 
@@ -144,11 +164,11 @@ impl Config {
 }
 
 macro_rules! candidates {
-    ($( $i:literal $key:literal => ($bk:literal, $stages:literal, $lanes:literal, $checked:literal) ),* $(,)?) => {
+    ($( $i:literal $key:literal => ($bk:literal, $stages:literal, $lanes:literal, $fused:literal, $checked:literal) ),* $(,)?) => {
         /// The configurations one build can compile, by name (the first is
         /// [`Config::DEFAULT`]).
         pub const CANDIDATES: &[(&str, Config)] = &[$(
-            ($key, Config { k_step: $bk, stages: $stages, lanes_2d: $lanes, checked: $checked })
+            ($key, Config { k_step: $bk, stages: $stages, lanes_2d: $lanes, fused: $fused, checked: $checked })
         ),*];
         /// Module names, per configuration and variant.
         const NAMES: &[[&str; 3]] = &[$(
@@ -162,13 +182,9 @@ macro_rules! candidates {
 }
 
 candidates! {
-    0 "b8s2w" => (8, 2, true, false),
-    1 "b8s2" => (8, 2, false, false),
-    2 "b16s1w" => (16, 1, true, false),
-    3 "b16s2" => (16, 2, false, false),
-    4 "b16s2w" => (16, 2, true, false),
-    5 "b16s2w-checked" => (16, 2, true, true),
-    6 "b8s1w" => (8, 1, true, false),
+    0 "b16s1w" => (16, 1, true, false, false),
+    1 "b16s1w-fma" => (16, 1, true, true, false),
+    2 "b8s2w" => (8, 2, true, false, false),
 }
 
 /// The generated text of configuration `c` and variant `v` (built once).
@@ -186,7 +202,8 @@ fn source<const C: usize, const V: usize>() -> wgpu::ShaderModuleDescriptor<'sta
 }
 
 /// The template with the `const` lines of its variant block set for
-/// `variant` and `config`: `TILE`, `BLOCKS`, `BK`, `STAGES`, `LANES_2D`.
+/// `variant` and `config`: `TILE`, `BLOCKS`, `BK`, `STAGES`, `LANES_2D`,
+/// `FUSED`.
 ///
 /// # Panics
 ///
@@ -198,9 +215,10 @@ pub fn generate(variant: Variant, config: Config) -> String {
         ("BK", format!("{}u", config.k_step)),
         ("STAGES", format!("{}u", config.stages)),
         ("LANES_2D", config.lanes_2d.to_string()),
+        ("FUSED", config.fused.to_string()),
     ];
     let mut out = String::with_capacity(TEMPLATE.len());
-    let mut found = [false; 5];
+    let mut found = [false; 6];
     for line in TEMPLATE.lines() {
         let mut written = false;
         for (i, (name, value)) in values.iter().enumerate() {
@@ -208,7 +226,11 @@ pub fn generate(variant: Variant, config: Config) -> String {
             if let Some(rest) = line.strip_prefix(&head)
                 && let (Some(colon_ty), Some(comment)) = (rest.find(" = "), rest.find(';'))
             {
-                out.push_str(&format!("{head}{} = {value}{}\n", &rest[..colon_ty], &rest[comment..]));
+                out.push_str(&format!(
+                    "{head}{} = {value}{}\n",
+                    &rest[..colon_ty],
+                    &rest[comment..]
+                ));
                 found[i] = true;
                 written = true;
                 break;
@@ -322,9 +344,10 @@ impl Variant {
             ""
         };
         let checks = if c.checked { ", runtime checks on" } else { "" };
+        let fused = if c.fused { ", fma()" } else { "" };
         format!(
             "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {}, \
-             {buffers} ({} KiB of workgroup memory){lanes}{checks} [{}]",
+             {buffers} ({} KiB of workgroup memory){lanes}{fused}{checks} [{}]",
             self.threads(),
             c.k_step,
             self.workgroup_bytes_with(c) / 1024,
