@@ -16,7 +16,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::gpu;
-use flt_explorer::gpu::sgemm::{self, Gemm, K_STEP, Variant};
+use flt_explorer::gpu::sgemm::{self, Config, Gemm, Variant};
 use flt_explorer::gpu::{GpuContext, GpuError, work};
 use serde_json::Value;
 
@@ -142,6 +142,87 @@ fn vec4_loads_match_the_twin_with_padded_rows_and_a_shared_operand() {
 }
 
 #[test]
+fn every_configuration_matches_the_twin() {
+    // Each configuration one build can compile (K-step, buffers, warp
+    // layout, checks), in every variant the adapter's limits allow, on odd
+    // shapes through both loads and every transposition: a wrong index in
+    // a step's rows, a buffer read before it is stored or a missed barrier
+    // shows up as entries far beyond the bound.
+    let Some(ctx) = gpu() else { return };
+    let default = Variant::Large.describe_with(Config::DEFAULT);
+    assert!(
+        default.contains("K-step 16") && default.contains("16 KiB"),
+        "{default}"
+    );
+    for &(key, config) in sgemm::CANDIDATES {
+        for variant in Variant::ALL {
+            if variant.check_with(&ctx.limits, config).is_err() {
+                continue;
+            }
+            for (i, (ta, tb)) in TRANSPOSES.into_iter().enumerate() {
+                for (m, n, k) in [(130, 33, 203), (132, 36, 44)] {
+                    let gemm = Gemm::packed(m, n, k, 2, ta, tb).unwrap();
+                    let a = values(gemm.a_len(), i as u64);
+                    let b = values(gemm.b_len(), 9);
+                    let product = pollster::block_on(sgemm::multiply_with(
+                        &ctx,
+                        &gemm,
+                        &a,
+                        &b,
+                        Some(variant),
+                        config,
+                        1,
+                    ))
+                    .unwrap_or_else(|e| panic!("{key} {variant:?} {gemm:?}: {e}"));
+                    assert_eq!(product.config, config);
+                    let expect = sgemm::twin(&gemm, &a, &b);
+                    let (count, worst) = beyond_bound(&gemm, &a, &b, &product.c, &expect);
+                    assert_eq!(
+                        count, 0,
+                        "{key} {variant:?} {gemm:?}: {count} entries beyond the bound (worst {worst:.1}×)"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn each_module_sets_its_variants_constants_and_nothing_else() {
+    let template = include_str!("../src/gpu/sgemm.wgsl");
+    for &(key, config) in sgemm::CANDIDATES {
+        for variant in Variant::ALL {
+            let text = sgemm::generate(variant, config);
+            let expect = [
+                format!("const TILE: u32 = {}u;", variant.tile()),
+                format!("const BLOCKS: u32 = {}u;", variant.per_thread() / 4),
+                format!("const BK: u32 = {}u;", config.k_step),
+                format!("const STAGES: u32 = {}u;", config.stages),
+                format!("const LANES_2D: bool = {};", config.lanes_2d),
+                format!("const FUSED: bool = {};", config.fused),
+            ];
+            for e in &expect {
+                assert_eq!(
+                    text.lines().filter(|l| l.starts_with(e.as_str())).count(),
+                    1,
+                    "{key} {variant:?}: {e}"
+                );
+            }
+            let changed = template
+                .lines()
+                .zip(text.lines())
+                .filter(|(t, g)| t != g)
+                .count();
+            assert!(
+                changed <= expect.len(),
+                "{key} {variant:?}: {changed} lines"
+            );
+            assert_eq!(template.lines().count(), text.lines().count());
+        }
+    }
+}
+
+#[test]
 fn the_bound_catches_a_dropped_term_and_a_wrong_transpose() {
     // Power of the tolerance, on the CPU: the twin against itself with the
     // last term of K dropped, and with B read untransposed.
@@ -256,21 +337,22 @@ fn inconsistent_products_are_refused_with_a_message() {
 fn walked(m: u64, n: u64, k: u64, variant: Variant) -> (u64, u64) {
     let (t, r) = (variant.tile() as u64, variant.per_thread() as u64);
     let side = t / r;
-    let steps = k.div_ceil(K_STEP as u64);
+    let bk = variant.k_step() as u64;
+    let steps = k.div_ceil(bk);
     let (mut flops, mut bytes) = (0u64, 0u64);
     for wy in 0..m.div_ceil(t) {
         for wx in 0..n.div_ceil(t) {
             // Loads: each step reads the A rows and B columns of the tile
             // that lie inside the matrices, for the K inside.
             for s in 0..steps {
-                let ks = (k - s * K_STEP as u64).min(K_STEP as u64);
+                let ks = (k - s * bk).min(bk);
                 let rows = (m - wy * t).min(t);
                 let cols = (n - wx * t).min(t);
                 bytes += 4 * ks * (rows + cols);
             }
             for ty in 0..side {
                 for tx in 0..side {
-                    flops += steps * K_STEP as u64 * r * r * 2;
+                    flops += steps * bk * r * r * 2;
                     // Stores: rows inside M scale 4 columns per vector.
                     for h in 0..r / 4 {
                         for i in 0..4 {

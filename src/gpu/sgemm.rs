@@ -8,32 +8,48 @@
 //!
 //! The tiling is the classic register-blocked shared-memory SGEMM (as in
 //! DESIGN.md, "How fast WGSL can go there"): workgroup tiles of C staged
-//! K-step by K-step through double-buffered workgroup memory, each thread
-//! accumulating an 8 × 8 (or 4 × 4) block in registers, vec4 global loads
-//! where the layout allows. Three [`Variant`]s are set through the shader's
-//! `override` constants and chosen before anything is allocated
-//! ([`Variant::choose`]): among those the adapter's limits allow, 128 × 128
-//! tiles (256 threads, 16 KiB of workgroup memory with K-steps of 8) when
-//! the output has enough of them to fill a large GPU, else 32 × 32 tiles
-//! (64 threads, 4 KiB); 64 × 64 tiles (64 threads) serve an adapter that
-//! refuses 256-thread workgroups.
+//! K-step by K-step through workgroup memory, the next step prefetched into
+//! registers while the current one computes, each thread accumulating an
+//! 8 × 8 (or 4 × 4) block in registers from outer products of a column of
+//! op(A) and a row of op(B) held in registers, vec4 global loads where the
+//! layout allows. `sgemm.wgsl` is a template: [`generate`] writes the sizes
+//! of a [`Variant`] and a [`Config`] into its `const` block, one module per
+//! pair, so its workgroup arrays are 2-D with fixed sizes. Three variants
+//! are chosen before anything is allocated ([`Variant::choose`]): among
+//! those the adapter's limits allow, 128 × 128 tiles (256 threads, 16 KiB
+//! of workgroup memory) when the output has enough of them to fill a large
+//! GPU, else 32 × 32 tiles (64 threads, 4 KiB); 64 × 64 tiles (64 threads,
+//! 8 KiB) serve an adapter that refuses 256-thread workgroups.
 //!
 //! Measured on an NVIDIA H200 beside cuBLAS (torch.mm, fp32, TF32 off), in
-//! one run (2026-11-29, `flt bench --kernel sgemm --warmup-ms 1000`): at
-//! 4096³ 31.7 TFLOP/s against 50.7, 0.62×. K-steps of 8 rather than 16 ran
-//! 1.39× faster, coalesced K-contiguous loads 8 % (at K-steps of 16), an XOR
-//! swizzle of the transposed stores 4 % slower (so it is not used). The
-//! tile-count rule was read off the same run (with that swizzle: 1024³ in
-//! 32 × 32 tiles 20.0 TFLOP/s, in 128 × 128 12.5; 2048³ 23.0 and 29.3).
-//! DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel of this shape on
-//! the same card, so this one is not yet at the limit.
+//! one device call (2026-11-29, commit 1556b16, `flt bench --kernel sgemm
+//! --warmup-ms 1000`, the configurations chosen by `FLT_SGEMM_CONFIG`; rows
+//! in bench/results/h200-sgemm.jsonl, device_call 3). The default
+//! ([`Config::DEFAULT`], `b16s1w`: K-steps of 16, one buffer, two barriers
+//! per step, warps as 4 × 8 threads) ran, in TFLOP/s against cuBLAS:
+//! 4096³ 33.0 vs 49.9 (0.66×), 8192³ 33.6 vs 50.7 (0.66×), 2048 × 4096 ×
+//! 11008 32.4 vs 49.1 (0.66×), 1024³ (32 × 32 tiles) 22.1 vs 26.4 (0.84×);
+//! transposes at 4096³ 32.8–33.3. The others at 4096³: K-steps of 8,
+//! double-buffered, 4 × 8 warps 31.8 (the kernel before was 31.7); the
+//! same with 2 × 16 warps 30.8; K-steps of 16 double-buffered (32 KiB)
+//! 28.5 with either warp shape; K-steps of 8, one buffer 32.1; with runtime
+//! bounds checks on 26.4 (−8 %: the unchecked modules are what runs). So
+//! neither the 2-D arrays, K-step, buffering nor warp shape is the gap to
+//! cuBLAS: every configuration sits at 28–34 TFLOP/s, about half the
+//! card's fp32 peak of 67 — the mark of a kernel issuing two instructions
+//! per multiply-add. [`Config`] `b16s1w-fma` writes them as `fma()` and is
+//! the next thing to time (not yet measured). The tile-count rule was read
+//! off the earlier runs (1024³: 32 × 32 tiles 20.0 TFLOP/s, 128 × 128 12.5;
+//! 2048³ 23.0 and 29.3) and holds in this one (1024³: 22.2 and 13.4; 2048³
+//! 24.1 and 31.3). DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel
+//! of this shape on the same card, so this one is not yet at the limit.
 //!
 //! Every access of the shader is in bounds by construction (guarded global
 //! loads and stores, workgroup indices below their sizes) once the host has
 //! checked each buffer against the extent its shape and strides reach —
 //! which [`pass`] does before recording — so the module is compiled without
 //! runtime bounds checks natively (`ShaderRuntimeChecks::unchecked()`; they
-//! cost 2–8 % on an H200).
+//! cost 8 % on an H200).
 //!
 //! The CPU twin is ndarray's product ([`twin`], f32) and, for sampled
 //! entries of large products, the f64 sum [`exact_entry`]; the two agree
@@ -46,11 +62,15 @@ use super::buffers::{self, scoped};
 use super::program::{Pass, Program, Timed};
 use super::{GpuContext, GpuError};
 
+/// The template as written (the large variant): the module the exported
+/// [`Kernel`]s name, for their bindings; the passes compile one module per
+/// variant and [`Config`] from it ([`generate`]).
 const MODULE: Module = Module {
     name: "sgemm",
     source: || wgpu::include_wgsl!("sgemm.wgsl"),
-    text: include_str!("sgemm.wgsl"),
+    text: TEMPLATE,
 };
+const TEMPLATE: &str = include_str!("sgemm.wgsl");
 const P: Binding = Binding::uniform("p", 0);
 const A: Binding = Binding::read("a", 1);
 const B: Binding = Binding::read("b", 2);
@@ -75,13 +95,155 @@ pub const SGEMM_SCALAR: Kernel = Kernel {
 /// Every kernel of this family.
 pub const KERNELS: &[Kernel] = &[SGEMM_VEC4, SGEMM_SCALAR];
 
-/// K per step of every variant (the shader's `BK`).
-pub const K_STEP: u32 = 8;
+/// K per step of the default configuration (the shader's `BK`).
+pub const K_STEP: u32 = Config::DEFAULT.k_step;
 
 /// Output tiles of 128 × 128 (over the batch) from which [`Variant::choose`]
 /// takes the large tiling: fewer leave a large GPU's multiprocessors idle
 /// (an H200 has 132), where 32 × 32 tiles keep them busy.
 pub const LARGE_TILES_MIN: u64 = 256;
+
+/// The template's choices besides the tile: what [`generate`] writes into
+/// its `const` block (with the tile), and how the module is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// K per step (`BK`: 8 or 16).
+    pub k_step: u32,
+    /// Workgroup buffers (`STAGES`): 2 (one barrier per step) or 1 (two).
+    pub stages: u32,
+    /// A warp's threads as 4 × 8 rather than 2 × 16 (`LANES_2D`; only
+    /// tiles of 16 threads per side differ).
+    pub lanes_2d: bool,
+    /// Multiply-adds written as `fma()` (`FUSED`).
+    pub fused: bool,
+    /// Compiled with runtime bounds checks (for measuring what they cost).
+    pub checked: bool,
+}
+
+impl Config {
+    /// The default, the fastest of the H200 run (see the module header):
+    /// K-steps of 16, one buffer (16 KiB for the large tiles, so within
+    /// WebGPU's default limits), warps as 4 × 8 threads, no runtime checks.
+    pub const DEFAULT: Config = Config {
+        k_step: 16,
+        stages: 1,
+        lanes_2d: true,
+        fused: false,
+        checked: false,
+    };
+
+    /// The configuration passes use: [`Config::DEFAULT`], unless the
+    /// (native, undocumented) environment variable `FLT_SGEMM_CONFIG`
+    /// names a candidate of [`CANDIDATES`] — how one build times several.
+    pub fn active() -> Config {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            static CHOSEN: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+            let chosen = CHOSEN.get_or_init(|| {
+                let key = std::env::var("FLT_SGEMM_CONFIG").ok()?;
+                CANDIDATES.iter().position(|(k, _)| *k == key)
+            });
+            if let Some(i) = *chosen {
+                return CANDIDATES[i].1;
+            }
+        }
+        Config::DEFAULT
+    }
+
+    /// Its name among [`CANDIDATES`] (`None` for others).
+    pub fn key(self) -> Option<&'static str> {
+        CANDIDATES.iter().find(|(_, c)| *c == self).map(|(k, _)| *k)
+    }
+
+    fn index(self) -> usize {
+        CANDIDATES
+            .iter()
+            .position(|(_, c)| *c == self)
+            .expect("a configuration of the table")
+    }
+}
+
+macro_rules! candidates {
+    ($( $i:literal $key:literal => ($bk:literal, $stages:literal, $lanes:literal, $fused:literal, $checked:literal) ),* $(,)?) => {
+        /// The configurations one build can compile, by name (the first is
+        /// [`Config::DEFAULT`]).
+        pub const CANDIDATES: &[(&str, Config)] = &[$(
+            ($key, Config { k_step: $bk, stages: $stages, lanes_2d: $lanes, fused: $fused, checked: $checked })
+        ),*];
+        /// Module names, per configuration and variant.
+        const NAMES: &[[&str; 3]] = &[$(
+            [concat!("sgemm.", $key, ".large"), concat!("sgemm.", $key, ".medium"), concat!("sgemm.", $key, ".small")]
+        ),*];
+        /// Module sources, per configuration and variant.
+        const SOURCES: &[[fn() -> wgpu::ShaderModuleDescriptor<'static>; 3]] = &[$(
+            [source::<$i, 0>, source::<$i, 1>, source::<$i, 2>]
+        ),*];
+    };
+}
+
+candidates! {
+    0 "b16s1w" => (16, 1, true, false, false),
+    1 "b16s1w-fma" => (16, 1, true, true, false),
+    2 "b8s2w" => (8, 2, true, false, false),
+}
+
+/// The generated text of configuration `c` and variant `v` (built once).
+fn text(c: usize, v: usize) -> &'static str {
+    static TEXTS: [[std::sync::OnceLock<String>; 3]; CANDIDATES.len()] =
+        [const { [const { std::sync::OnceLock::new() }; 3] }; CANDIDATES.len()];
+    TEXTS[c][v].get_or_init(|| generate(Variant::ALL[v], CANDIDATES[c].1))
+}
+
+fn source<const C: usize, const V: usize>() -> wgpu::ShaderModuleDescriptor<'static> {
+    wgpu::ShaderModuleDescriptor {
+        label: Some(NAMES[C][V]),
+        source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(text(C, V))),
+    }
+}
+
+/// The template with the `const` lines of its variant block set for
+/// `variant` and `config`: `TILE`, `BLOCKS`, `BK`, `STAGES`, `LANES_2D`,
+/// `FUSED`.
+///
+/// # Panics
+///
+/// If the template lacks one of those lines (a test checks it has each).
+pub fn generate(variant: Variant, config: Config) -> String {
+    let values = [
+        ("TILE", format!("{}u", variant.tile())),
+        ("BLOCKS", format!("{}u", variant.per_thread() / 4)),
+        ("BK", format!("{}u", config.k_step)),
+        ("STAGES", format!("{}u", config.stages)),
+        ("LANES_2D", config.lanes_2d.to_string()),
+        ("FUSED", config.fused.to_string()),
+    ];
+    let mut out = String::with_capacity(TEMPLATE.len());
+    let mut found = [false; 6];
+    for line in TEMPLATE.lines() {
+        let mut written = false;
+        for (i, (name, value)) in values.iter().enumerate() {
+            let head = format!("const {name}: ");
+            if let Some(rest) = line.strip_prefix(&head)
+                && let (Some(colon_ty), Some(comment)) = (rest.find(" = "), rest.find(';'))
+            {
+                out.push_str(&format!(
+                    "{head}{} = {value}{}\n",
+                    &rest[..colon_ty],
+                    &rest[comment..]
+                ));
+                found[i] = true;
+                written = true;
+                break;
+            }
+        }
+        if !written {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(found.iter().all(|f| *f), "the template's variant block");
+    out
+}
 
 /// A tiling of the kernel, set through the shader's override constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,37 +304,91 @@ impl Variant {
         self.side() * self.side()
     }
 
-    /// Workgroup memory: op(A) and op(B) tiles, two buffers of K_STEP rows
-    /// of `tile` f32 each.
+    /// The template configuration its passes compile ([`Config::active`]).
+    pub fn config(self) -> Config {
+        Config::active()
+    }
+
+    /// K per step.
+    pub fn k_step(self) -> u32 {
+        self.config().k_step
+    }
+
+    /// Workgroup memory: op(A) and op(B) tiles, `stages` buffers of
+    /// [`Self::k_step`] rows of `tile` f32 each.
     pub fn workgroup_bytes(self) -> u64 {
-        2 * 2 * (K_STEP * self.tile()) as u64 * 4
+        self.workgroup_bytes_with(self.config())
+    }
+
+    /// [`Self::workgroup_bytes`] under `config`.
+    pub fn workgroup_bytes_with(self, config: Config) -> u64 {
+        2 * config.stages as u64 * (config.k_step * self.tile()) as u64 * 4
     }
 
     /// What it is, for reports.
     pub fn describe(self) -> String {
+        self.describe_with(self.config())
+    }
+
+    /// [`Self::describe`] under `config`.
+    pub fn describe_with(self, c: Config) -> String {
         let (t, r) = (self.tile(), self.per_thread());
+        let buffers = if c.stages == 2 {
+            "double-buffered"
+        } else {
+            "single-buffered"
+        };
+        let lanes = if c.lanes_2d && self.side() == 16 {
+            ", warps of 4 × 8 threads"
+        } else {
+            ""
+        };
+        let checks = if c.checked { ", runtime checks on" } else { "" };
+        let fused = if c.fused { ", fma()" } else { "" };
         format!(
-            "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {K_STEP}, \
-             double-buffered ({} KiB of workgroup memory)",
+            "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {}, \
+             {buffers} ({} KiB of workgroup memory){lanes}{fused}{checks} [{}]",
             self.threads(),
-            self.workgroup_bytes() / 1024
+            c.k_step,
+            self.workgroup_bytes_with(c) / 1024,
+            c.key().unwrap_or("?")
         )
     }
 
-    /// The override constants of the shader for this variant and layout.
-    fn constants(self, gemm: &Gemm) -> [(&'static str, f64); 5] {
+    /// The entry point running `gemm` (vec4 or scalar loads) in this
+    /// variant's module under `config`.
+    pub fn kernel_with(self, gemm: &Gemm, config: Config) -> Kernel {
+        let c = config.index();
+        let v = Variant::ALL
+            .iter()
+            .position(|x| *x == self)
+            .expect("a variant");
+        Kernel {
+            module: Module {
+                name: NAMES[c][v],
+                source: SOURCES[c][v],
+                text: text(c, v),
+            },
+            ..*kernel_for(gemm)
+        }
+    }
+
+    /// The override constants of the shader for this layout.
+    fn constants(gemm: &Gemm) -> [(&'static str, f64); 2] {
         [
-            ("TILE", self.tile() as f64),
-            ("BK", K_STEP as f64),
-            ("WIDE", (self.per_thread() == 8) as u32 as f64),
             ("TRANS_A", gemm.trans_a as u32 as f64),
             ("TRANS_B", gemm.trans_b as u32 as f64),
         ]
     }
 
     /// Whether the adapter's limits allow it (workgroup memory, threads per
-    /// workgroup and per side), else which limit it exceeds.
+    /// workgroup and along x), else which limit it exceeds.
     pub fn check(self, limits: &wgpu::Limits) -> Result<(), GpuError> {
+        self.check_with(limits, self.config())
+    }
+
+    /// [`Self::check`] under `config`.
+    pub fn check_with(self, limits: &wgpu::Limits, config: Config) -> Result<(), GpuError> {
         let what = format!("the {} sgemm variant", self.key());
         let too_large = |needs: u64, unit, limit_name, limit: u32| GpuError::TooLarge {
             what: what.clone(),
@@ -181,9 +397,10 @@ impl Variant {
             limit_name,
             limit: limit as u64,
         };
-        if self.workgroup_bytes() > limits.max_compute_workgroup_storage_size as u64 {
+        let bytes = self.workgroup_bytes_with(config);
+        if bytes > limits.max_compute_workgroup_storage_size as u64 {
             return Err(too_large(
-                self.workgroup_bytes(),
+                bytes,
                 "bytes of workgroup memory",
                 "max_compute_workgroup_storage_size",
                 limits.max_compute_workgroup_storage_size,
@@ -197,15 +414,12 @@ impl Variant {
                 limits.max_compute_invocations_per_workgroup,
             ));
         }
-        let side_limit = limits
-            .max_compute_workgroup_size_x
-            .min(limits.max_compute_workgroup_size_y);
-        if self.side() > side_limit {
+        if self.threads() > limits.max_compute_workgroup_size_x {
             return Err(too_large(
-                self.side() as u64,
-                "threads along a workgroup side",
-                "max_compute_workgroup_size_x/y",
-                side_limit,
+                self.threads() as u64,
+                "threads along a workgroup's x",
+                "max_compute_workgroup_size_x",
+                limits.max_compute_workgroup_size_x,
             ));
         }
         Ok(())
@@ -439,8 +653,21 @@ pub async fn pass(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
 ) -> Result<Pass, GpuError> {
+    pass_with(ctx, gemm, variant, variant.config(), a, b, c).await
+}
+
+/// [`pass`] compiled under `config` (one of [`CANDIDATES`]).
+pub async fn pass_with(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    variant: Variant,
+    config: Config,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<Pass, GpuError> {
     gemm.validate().map_err(misuse)?;
-    variant.check(&ctx.limits)?;
+    variant.check_with(&ctx.limits, config)?;
     for (name, buffer, needs) in [
         ("A", a, gemm.a_len()),
         ("B", b, gemm.b_len()),
@@ -453,15 +680,20 @@ pub async fn pass(
             )));
         }
     }
-    let kernel = kernel_for(gemm);
-    // SAFETY: every global access of `sgemm.wgsl` is guarded by the shape
-    // (row < M, column < N, k < K), and the buffers were just checked to
-    // hold every element those guards let through: the whole rows of every
-    // item (indices below 2³⁰, so no u32 overflow: bindings are at most
-    // 4 GiB). Workgroup indices are below the arrays' sizes for every
-    // variant's constants, and every loop is bounded by uniform counts.
-    let constants = variant.constants(gemm);
-    let pipeline = unsafe { kernel.pipeline_unchecked(ctx, &constants) }.await?;
+    let kernel = variant.kernel_with(gemm, config);
+    let constants = Variant::constants(gemm);
+    let pipeline = if config.checked {
+        kernel.pipeline(ctx, &constants).await?
+    } else {
+        // SAFETY: every global access of `sgemm.wgsl` is guarded by the
+        // shape (row < M, column < N, k < K), and the buffers were just
+        // checked to hold every element those guards let through: the
+        // whole rows of every item (indices below 2³⁰, so no u32 overflow:
+        // bindings are at most 4 GiB). Workgroup indices are below the
+        // arrays' constant sizes for every variant (`generate`), and every
+        // loop is bounded by uniform counts.
+        unsafe { kernel.pipeline_unchecked(ctx, &constants) }.await?
+    };
     let params = Params {
         m: gemm.m,
         n: gemm.n,
@@ -492,7 +724,7 @@ pub async fn pass(
     let tile = variant.tile();
     Pass::new(
         ctx,
-        kernel,
+        &kernel,
         pipeline,
         group,
         (gemm.n.div_ceil(tile), gemm.m.div_ceil(tile)),
@@ -509,6 +741,8 @@ pub struct Product {
     pub timed: Timed,
     /// The variant that ran.
     pub variant: Variant,
+    /// The configuration it was compiled under.
+    pub config: Config,
     /// The entry point that ran.
     pub kernel: &'static Kernel,
     /// Bytes of A, B and C on the device.
@@ -527,14 +761,25 @@ pub async fn multiply(
     variant: Option<Variant>,
     repeats: u32,
 ) -> Result<Product, GpuError> {
+    multiply_with(ctx, gemm, a, b, variant, Config::active(), repeats).await
+}
+
+/// [`multiply`] compiled under `config` (one of [`CANDIDATES`]).
+pub async fn multiply_with(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    variant: Option<Variant>,
+    config: Config,
+    repeats: u32,
+) -> Result<Product, GpuError> {
     gemm.validate().map_err(misuse)?;
     let variant = match variant {
-        Some(v) => {
-            v.check(&ctx.limits)?;
-            v
-        }
+        Some(v) => v,
         None => Variant::choose(&ctx.limits, gemm.m as u64, gemm.n as u64, gemm.batch as u64)?,
     };
+    variant.check_with(&ctx.limits, config)?;
     for (name, given, needs) in [
         ("A", a.len() as u64, gemm.a_len()),
         ("B", b.len() as u64, gemm.b_len()),
@@ -561,7 +806,7 @@ pub async fn multiply(
         "sgemm {}×{}×{} (batch {})",
         gemm.m, gemm.n, gemm.k, gemm.batch
     ));
-    program.time(pass(ctx, gemm, variant, &a_buf, &b_buf, &c_buf).await?);
+    program.time(pass_with(ctx, gemm, variant, config, &a_buf, &b_buf, &c_buf).await?);
     program.memory_bytes = 4 * (a.len() as u64 + b.len() as u64 + c_len);
     let timed = program.run(ctx, repeats).await?;
     let c = buffers::read_f32(ctx, &c_buf, c_len as usize).await?;
@@ -569,6 +814,7 @@ pub async fn multiply(
         c,
         timed,
         variant,
+        config,
         kernel: kernel_for(gemm),
         memory_bytes: program.memory_bytes,
     })

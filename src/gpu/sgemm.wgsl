@@ -2,34 +2,43 @@
 // batch item b (the dispatch's z), op = identity or transpose (overrides
 // TRANS_A, TRANS_B), any M, N, K. The building block of the low-rank methods
 // (Linformer, Nyströmformer, the dense Synthesizer). Host code:
-// src/gpu/sgemm.rs (which says how the tiling was chosen); executed counts:
-// src/gpu/work.rs `sgemm`.
+// src/gpu/sgemm.rs (which says how the tiling was chosen and what it
+// measured); executed counts: src/gpu/work.rs `sgemm`.
+//
+// This file is a template: the host writes each variant's sizes into the
+// `const` lines of the block marked below (sgemm.rs `generate`) and compiles
+// one module per variant, so that the workgroup arrays are 2-D with fixed
+// sizes and every index into them is a compile-time shape (an override
+// cannot size a nested array). As written it is the large variant of the
+// default configuration.
+//
+// Measured on an H200 (wgpu 30, Vulkan; sgemm.rs has the figures): the
+// default (K-steps of 16, one buffer, 4 × 8 warps) 33.0 TFLOP/s at 4096³,
+// 0.66× cuBLAS; K-steps of 8 double-buffered 31.8, K-steps of 16
+// double-buffered 28.5, runtime bounds checks −8 %. All configurations sit
+// near half the fp32 peak; FUSED (fma()) is the candidate not yet timed.
 //
 // Register blocking (the classic shared-memory SGEMM): a workgroup computes
 // a TILE × TILE tile of C; each thread 4·BLOCKS × 4·BLOCKS outputs, rows
 // h·(TILE/BLOCKS) + 4·ty + i and columns g·(TILE/BLOCKS) + 4·tx + j
 // (h, g < BLOCKS; i, j < 4), so that its workgroup-memory reads are whole
-// vec4s: a warp reads B's row as consecutive vec4s (conflict-free) and A's
-// as two broadcasts. K advances by BK per step; the step's op(A) tile is
-// stored K-major (tile_a[k][m]) and op(B)'s (tile_b[k][n]), both
-// double-buffered: the next step's words are loaded from global memory into
-// registers while the current step computes, then stored into the other
-// buffer, with one barrier per step. The workgroup arrays are flat (an
-// array sized by an override cannot be nested in WGSL): entry
-// (buffer·BK + k)·TILE/4 + column/4 holds 4 consecutive columns of row k.
-//
-// Measured on an H200 (wgpu 30, Vulkan; sgemm.rs has the figures): BK = 8
-// ran 1.39× faster than BK = 16 at 4096³ (the 16-deep unrolled step likely
-// costs registers and so occupancy); reading K-contiguous rows with BK/4
-// threads per row (coalesced) instead of one thread per row, +8 %; an XOR
-// swizzle removing the 2-way bank conflicts of the transposed scalar
-// stores, −4 %, so it is not used.
+// vec4s. Per k it loads a column of op(A)'s tile and a row of op(B)'s into
+// registers (BLOCKS vec4s each) and adds their outer product (16·BLOCKS²
+// multiply-adds). With LANES_2D a warp's 32 threads are 4 rows × 8 columns
+// of threads (its B reads 8 distinct vec4s, its A reads 4), else 2 × 16.
+// K advances by BK per step; op(A)'s tile is stored K-major (tile_a[k][m/4])
+// and op(B)'s too (tile_b[k][n/4]). STAGES = 2: two buffers, the next
+// step's words are loaded from global memory into registers while the
+// current step computes, then stored into the other buffer, one barrier
+// per step; STAGES = 1: one buffer (half the memory), the same register
+// prefetch, two barriers per step.
 //
 // Bounds: every global load is guarded (outside op(A)'s M × K or op(B)'s
 // K × N it reads 0), every store of C too, and workgroup indices are below
-// their array sizes by construction; the host checks each buffer holds the
-// extent its shape and strides reach before dispatching, which is why it
-// may compile this module without runtime bounds checks.
+// their array sizes by construction (the sizes are constants); the host
+// checks each buffer holds the extent its shape and strides reach before
+// dispatching, which is why it may compile this module without runtime
+// bounds checks.
 //
 // Two entry points differ only in their global loads:
 //   sgemm_vec4    A and B read as vec4 (needs lda, ldb and the batch strides
@@ -66,28 +75,28 @@ struct Params {
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 
-// The variant (set by the host; the defaults are the large one).
-override TILE: u32 = 128u;       // rows and columns of C per workgroup
-override BK: u32 = 8u;           // K per step (a multiple of 4)
-override WIDE: bool = true;      // 8 × 8 outputs per thread (else 4 × 4)
+// --- the variant: the host rewrites these lines (sgemm.rs `generate`) ----
+const TILE: u32 = 128u;       // rows and columns of C per workgroup
+const BLOCKS: u32 = 2u;       // 4 × 4 blocks per thread side (8 × 8 outputs), or 1
+const BK: u32 = 16u;          // K per step (a multiple of 4)
+const STAGES: u32 = 1u;       // workgroup buffers (2, or 1 with two barriers per step)
+const LANES_2D: bool = true;  // a warp as 4 × 8 threads (with 16 threads per side)
+const FUSED: bool = false;    // multiply-adds through fma() rather than a * b + c
+// --- end of the variant ----------------------------------------------------
+
 override TRANS_A: bool = false;  // A is stored K × M
 override TRANS_B: bool = false;  // B is stored N × K
 
-override BLOCKS: u32 = select(1u, 2u, WIDE);   // 4 × 4 blocks per thread side
-override SIDE: u32 = TILE / (4u * BLOCKS);     // threads per workgroup side
-override THREADS: u32 = SIDE * SIDE;
-override TILE4: u32 = TILE / 4u;               // vec4s per tile row
-override HALF4: u32 = TILE4 / BLOCKS;          // a thread's second block, in vec4s
-override KQ: u32 = BK / 4u;                    // vec4s of K per tile row of a K-contiguous operand
-override LOADS: u32 = TILE * KQ / THREADS;     // vec4s per thread per operand and step (1, 2 or 4)
-override TILE_VEC4S: u32 = 2u * BK * TILE4;    // two buffers of BK rows
+const SIDE: u32 = TILE / (4u * BLOCKS);   // threads per workgroup side
+const THREADS: u32 = SIDE * SIDE;
+const TILE4: u32 = TILE / 4u;             // vec4s per tile row
+const HALF4: u32 = TILE4 / BLOCKS;        // a thread's second block, in vec4s
+const KQ: u32 = BK / 4u;                  // vec4s of K per tile row of a K-contiguous operand
+const LOADS: u32 = TILE * KQ / THREADS;   // vec4s per thread per operand and step (1, 2 or 4)
+const ROWS: u32 = STAGES * BK;            // rows of K in workgroup memory
 
-var<workgroup> tile_a: array<vec4<f32>, TILE_VEC4S>;
-var<workgroup> tile_b: array<vec4<f32>, TILE_VEC4S>;
-
-// A thread's outputs: [(h·4 + i)·2 + g] holds row block h, row i, column
-// block g, columns 0..3 as a vector (only h = g = 0 when not WIDE).
-var<private> acc: array<vec4<f32>, 16>;
+var<workgroup> tile_a: array<array<vec4<f32>, TILE4>, ROWS>;
+var<workgroup> tile_b: array<array<vec4<f32>, TILE4>, ROWS>;
 
 // Load slot e of a step's tile (e = t + l·THREADS for the thread's l-th
 // load), seen as vec4s. An M- or N-contiguous operand (Aᵀ, or B) has BK
@@ -95,7 +104,7 @@ var<private> acc: array<vec4<f32>, 16>;
 // rows). A K-contiguous operand (A, or Bᵀ) has TILE rows of BK/4 vec4s:
 // row e / KQ, vec4 e % KQ, so that BK/4 consecutive threads read a row's
 // BK contiguous values; its 4 values go to 4 rows of the K-major tile as
-// scalars (2-way bank conflicts for BK = 8).
+// scalars.
 
 // Row and first K-index of slot e of a K-contiguous tile.
 fn k_slot(e: u32) -> vec2<u32> {
@@ -119,20 +128,20 @@ fn b_slot(e: u32, col0: u32, k0: u32) -> vec2<u32> {
     return vec2<u32>(col0 + (e % TILE4) * 4u, k0 + e / TILE4);
 }
 
-// Stores slot e's four values into buffer `buf` (0 or BK) of `tile_a`:
-// one vec4 along m, or four scalars down k.
+// Stores slot e's four values into the rows from `buf` (0 or BK) of
+// `tile_a`: one vec4 along m, or four scalars down k.
 fn store_a(buf: u32, e: u32, v: vec4<f32>) {
     if TRANS_A {
-        tile_a[(buf + e / TILE4) * TILE4 + e % TILE4] = v;
+        tile_a[buf + e / TILE4][e % TILE4] = v;
     } else {
         let s = k_slot(e);
         let lane = s.x % 4u;
-        let at = (buf + s.y) * TILE4;
         let col4 = s.x / 4u;
-        tile_a[at + col4][lane] = v.x;
-        tile_a[at + TILE4 + col4][lane] = v.y;
-        tile_a[at + 2u * TILE4 + col4][lane] = v.z;
-        tile_a[at + 3u * TILE4 + col4][lane] = v.w;
+        let r = buf + s.y;
+        tile_a[r][col4][lane] = v.x;
+        tile_a[r + 1u][col4][lane] = v.y;
+        tile_a[r + 2u][col4][lane] = v.z;
+        tile_a[r + 3u][col4][lane] = v.w;
     }
 }
 
@@ -140,14 +149,14 @@ fn store_b(buf: u32, e: u32, v: vec4<f32>) {
     if TRANS_B {
         let s = k_slot(e);
         let lane = s.x % 4u;
-        let at = (buf + s.y) * TILE4;
         let col4 = s.x / 4u;
-        tile_b[at + col4][lane] = v.x;
-        tile_b[at + TILE4 + col4][lane] = v.y;
-        tile_b[at + 2u * TILE4 + col4][lane] = v.z;
-        tile_b[at + 3u * TILE4 + col4][lane] = v.w;
+        let r = buf + s.y;
+        tile_b[r][col4][lane] = v.x;
+        tile_b[r + 1u][col4][lane] = v.y;
+        tile_b[r + 2u][col4][lane] = v.z;
+        tile_b[r + 3u][col4][lane] = v.w;
     } else {
-        tile_b[(buf + e / TILE4) * TILE4 + e % TILE4] = v;
+        tile_b[buf + e / TILE4][e % TILE4] = v;
     }
 }
 
@@ -239,31 +248,43 @@ fn load_b1(base: u32, s: vec2<u32>) -> vec4<f32> {
 
 // --- the shared arithmetic --------------------------------------------------
 
-// One step's BK rank-1 updates of the thread's outputs from buffer `buf`.
-fn multiply_step(buf: u32, tx: u32, ty: u32) {
+// A thread's outputs: [(h·4 + i)·2 + g] holds row block h, row i, column
+// block g, columns 0..3 as a vector (only h = g = 0 when BLOCKS = 1).
+alias Acc = array<vec4<f32>, 16>;
+
+// acc + x·y, as one fused operation with FUSED (else left to the driver).
+fn mac(acc: vec4<f32>, x: f32, y: vec4<f32>) -> vec4<f32> {
+    if FUSED {
+        return fma(vec4<f32>(x), y, acc);
+    }
+    return acc + x * y;
+}
+
+// One step's BK rank-1 updates of the thread's outputs from the rows from
+// `buf` of the workgroup tiles.
+fn multiply_step(acc: ptr<function, Acc>, buf: u32, tx: u32, ty: u32) {
     for (var kk = 0u; kk < BK; kk++) {
-        let row = (buf + kk) * TILE4;
-        let a0 = tile_a[row + ty];
-        let b0 = tile_b[row + tx];
-        acc[0] += a0.x * b0;
-        acc[2] += a0.y * b0;
-        acc[4] += a0.z * b0;
-        acc[6] += a0.w * b0;
-        if WIDE {
-            let a1 = tile_a[row + ty + HALF4];
-            let b1 = tile_b[row + tx + HALF4];
-            acc[1] += a0.x * b1;
-            acc[3] += a0.y * b1;
-            acc[5] += a0.z * b1;
-            acc[7] += a0.w * b1;
-            acc[8] += a1.x * b0;
-            acc[9] += a1.x * b1;
-            acc[10] += a1.y * b0;
-            acc[11] += a1.y * b1;
-            acc[12] += a1.z * b0;
-            acc[13] += a1.z * b1;
-            acc[14] += a1.w * b0;
-            acc[15] += a1.w * b1;
+        let a0 = tile_a[buf + kk][ty];
+        let b0 = tile_b[buf + kk][tx];
+        (*acc)[0] = mac((*acc)[0], a0.x, b0);
+        (*acc)[2] = mac((*acc)[2], a0.y, b0);
+        (*acc)[4] = mac((*acc)[4], a0.z, b0);
+        (*acc)[6] = mac((*acc)[6], a0.w, b0);
+        if BLOCKS == 2u {
+            let a1 = tile_a[buf + kk][ty + HALF4];
+            let b1 = tile_b[buf + kk][tx + HALF4];
+            (*acc)[1] = mac((*acc)[1], a0.x, b1);
+            (*acc)[3] = mac((*acc)[3], a0.y, b1);
+            (*acc)[5] = mac((*acc)[5], a0.z, b1);
+            (*acc)[7] = mac((*acc)[7], a0.w, b1);
+            (*acc)[8] = mac((*acc)[8], a1.x, b0);
+            (*acc)[9] = mac((*acc)[9], a1.x, b1);
+            (*acc)[10] = mac((*acc)[10], a1.y, b0);
+            (*acc)[11] = mac((*acc)[11], a1.y, b1);
+            (*acc)[12] = mac((*acc)[12], a1.z, b0);
+            (*acc)[13] = mac((*acc)[13], a1.z, b1);
+            (*acc)[14] = mac((*acc)[14], a1.w, b0);
+            (*acc)[15] = mac((*acc)[15], a1.w, b1);
         }
     }
 }
@@ -290,107 +311,150 @@ fn write_c(base: u32, r: u32, col: u32, v: vec4<f32>) {
 }
 
 // Writes the thread's outputs (constant accumulator indices only).
-fn write_outputs(base: u32, row0: u32, col0: u32, tx: u32, ty: u32) {
+fn write_outputs(acc: ptr<function, Acc>, base: u32, row0: u32, col0: u32, tx: u32, ty: u32) {
     let r = row0 + 4u * ty;
     let col = col0 + 4u * tx;
-    write_c(base, r, col, acc[0]);
-    write_c(base, r + 1u, col, acc[2]);
-    write_c(base, r + 2u, col, acc[4]);
-    write_c(base, r + 3u, col, acc[6]);
-    if WIDE {
+    write_c(base, r, col, (*acc)[0]);
+    write_c(base, r + 1u, col, (*acc)[2]);
+    write_c(base, r + 2u, col, (*acc)[4]);
+    write_c(base, r + 3u, col, (*acc)[6]);
+    if BLOCKS == 2u {
         let h = TILE / 2u;
-        write_c(base, r, col + h, acc[1]);
-        write_c(base, r + 1u, col + h, acc[3]);
-        write_c(base, r + 2u, col + h, acc[5]);
-        write_c(base, r + 3u, col + h, acc[7]);
-        write_c(base, r + h, col, acc[8]);
-        write_c(base, r + h, col + h, acc[9]);
-        write_c(base, r + h + 1u, col, acc[10]);
-        write_c(base, r + h + 1u, col + h, acc[11]);
-        write_c(base, r + h + 2u, col, acc[12]);
-        write_c(base, r + h + 2u, col + h, acc[13]);
-        write_c(base, r + h + 3u, col, acc[14]);
-        write_c(base, r + h + 3u, col + h, acc[15]);
+        write_c(base, r, col + h, (*acc)[1]);
+        write_c(base, r + 1u, col + h, (*acc)[3]);
+        write_c(base, r + 2u, col + h, (*acc)[5]);
+        write_c(base, r + 3u, col + h, (*acc)[7]);
+        write_c(base, r + h, col, (*acc)[8]);
+        write_c(base, r + h, col + h, (*acc)[9]);
+        write_c(base, r + h + 1u, col, (*acc)[10]);
+        write_c(base, r + h + 1u, col + h, (*acc)[11]);
+        write_c(base, r + h + 2u, col, (*acc)[12]);
+        write_c(base, r + h + 2u, col + h, (*acc)[13]);
+        write_c(base, r + h + 3u, col, (*acc)[14]);
+        write_c(base, r + h + 3u, col + h, (*acc)[15]);
     }
+}
+
+// The thread's column and row of threads (tx, ty < SIDE) from its index:
+// row-major, or with LANES_2D and 16 threads per side each warp of 32 as
+// 4 rows × 8 columns (warp w: columns 8·(w % 2).., rows 4·(w / 2)..).
+fn thread_xy(t: u32) -> vec2<u32> {
+    if LANES_2D && SIDE == 16u {
+        let lane = t % 32u;
+        let warp = t / 32u;
+        return vec2<u32>(lane % 8u + 8u * (warp % 2u), lane / 8u + 4u * (warp / 2u));
+    }
+    return vec2<u32>(t % SIDE, t / SIDE);
+}
+
+// The whole product of one workgroup. The next step's slots are held in
+// function variables with constant names, not an indexed array, so that
+// they stay in registers; a load past K reads zeros (the last step's
+// prefetch), and its store lands in a buffer nobody reads again.
+@compute @workgroup_size(THREADS)
+fn sgemm_vec4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let xy = thread_xy(t);
+    let tx = xy.x;
+    let ty = xy.y;
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let base_a = wg.z * p.stride_a;
+    let base_b = wg.z * p.stride_b;
+    let steps = (p.k + BK - 1u) / BK;
+    let e0 = t;
+    let e1 = t + THREADS;
+    let e2 = t + 2u * THREADS;
+    let e3 = t + 3u * THREADS;
+    var acc = Acc();
+    var a0 = load_a4(base_a, a_slot(e0, row0, 0u));
+    var b0 = load_b4(base_b, b_slot(e0, col0, 0u));
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    if LOADS > 1u {
+        a1 = load_a4(base_a, a_slot(e1, row0, 0u));
+        b1 = load_b4(base_b, b_slot(e1, col0, 0u));
+    }
+    if LOADS > 2u {
+        a2 = load_a4(base_a, a_slot(e2, row0, 0u));
+        b2 = load_b4(base_b, b_slot(e2, col0, 0u));
+        a3 = load_a4(base_a, a_slot(e3, row0, 0u));
+        b3 = load_b4(base_b, b_slot(e3, col0, 0u));
+    }
+    store_a(0u, e0, a0);
+    store_b(0u, e0, b0);
+    if LOADS > 1u {
+        store_a(0u, e1, a1);
+        store_b(0u, e1, b1);
+    }
+    if LOADS > 2u {
+        store_a(0u, e2, a2);
+        store_b(0u, e2, b2);
+        store_a(0u, e3, a3);
+        store_b(0u, e3, b3);
+    }
+    workgroupBarrier();
+    for (var s = 0u; s < steps; s++) {
+        // Step s computes from its buffer while step s + 1's slots are
+        // loaded, then stored into the other buffer (STAGES = 2) or, after
+        // a barrier, into the same one.
+        let k0 = (s + 1u) * BK;
+        a0 = load_a4(base_a, a_slot(e0, row0, k0));
+        b0 = load_b4(base_b, b_slot(e0, col0, k0));
+        if LOADS > 1u {
+            a1 = load_a4(base_a, a_slot(e1, row0, k0));
+            b1 = load_b4(base_b, b_slot(e1, col0, k0));
+        }
+        if LOADS > 2u {
+            a2 = load_a4(base_a, a_slot(e2, row0, k0));
+            b2 = load_b4(base_b, b_slot(e2, col0, k0));
+            a3 = load_a4(base_a, a_slot(e3, row0, k0));
+            b3 = load_b4(base_b, b_slot(e3, col0, k0));
+        }
+        var cur = 0u;
+        var next = 0u;
+        if STAGES == 2u {
+            cur = (s % 2u) * BK;
+            next = BK - cur;
+        }
+        multiply_step(&acc, cur, tx, ty);
+        if STAGES == 1u {
+            workgroupBarrier();
+        }
+        store_a(next, e0, a0);
+        store_b(next, e0, b0);
+        if LOADS > 1u {
+            store_a(next, e1, a1);
+            store_b(next, e1, b1);
+        }
+        if LOADS > 2u {
+            store_a(next, e2, a2);
+            store_b(next, e2, b2);
+            store_a(next, e3, a3);
+            store_b(next, e3, b3);
+        }
+        workgroupBarrier();
+    }
+    write_outputs(&acc, wg.z * p.stride_c, row0, col0, tx, ty);
 }
 
 // The two entry points are the same loop but for their loads (written out
-// twice: WGSL has no generic functions). The next step's slots are held in
-// function variables with constant names, not an indexed array, so that
-// they stay in registers.
-
-@compute @workgroup_size(SIDE, SIDE)
-fn sgemm_vec4(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) t: u32,
-) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
-    let base_a = wg.z * p.stride_a;
-    let base_b = wg.z * p.stride_b;
-    let steps = (p.k + BK - 1u) / BK;
-    let e0 = t;
-    let e1 = t + THREADS;
-    let e2 = t + 2u * THREADS;
-    let e3 = t + 3u * THREADS;
-    acc = array<vec4<f32>, 16>();
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-    for (var s = 0u; s <= steps; s++) {
-        // Step s − 1 computes from buffer (s − 1) % 2 while step s's slots
-        // are loaded, then stored into the other buffer.
-        let more = s < steps;
-        if more {
-            let k0 = s * BK;
-            a0 = load_a4(base_a, a_slot(e0, row0, k0));
-            b0 = load_b4(base_b, b_slot(e0, col0, k0));
-            if LOADS > 1u {
-                a1 = load_a4(base_a, a_slot(e1, row0, k0));
-                b1 = load_b4(base_b, b_slot(e1, col0, k0));
-            }
-            if LOADS > 2u {
-                a2 = load_a4(base_a, a_slot(e2, row0, k0));
-                b2 = load_b4(base_b, b_slot(e2, col0, k0));
-                a3 = load_a4(base_a, a_slot(e3, row0, k0));
-                b3 = load_b4(base_b, b_slot(e3, col0, k0));
-            }
-        }
-        let buf = (s % 2u) * BK;
-        if s > 0u {
-            multiply_step(BK - buf, lid.x, lid.y);
-        }
-        if more {
-            store_a(buf, e0, a0);
-            store_b(buf, e0, b0);
-            if LOADS > 1u {
-                store_a(buf, e1, a1);
-                store_b(buf, e1, b1);
-            }
-            if LOADS > 2u {
-                store_a(buf, e2, a2);
-                store_b(buf, e2, b2);
-                store_a(buf, e3, a3);
-                store_b(buf, e3, b3);
-            }
-        }
-        workgroupBarrier();
-    }
-    write_outputs(wg.z * p.stride_c, row0, col0, lid.x, lid.y);
-}
-
-@compute @workgroup_size(SIDE, SIDE)
+// twice: WGSL has no generic functions, and an entry point must not reach
+// the other's bindings).
+@compute @workgroup_size(THREADS)
 fn sgemm_scalar(
     @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) t: u32,
 ) {
+    let xy = thread_xy(t);
+    let tx = xy.x;
+    let ty = xy.y;
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
     let base_a = wg.z * p.stride_a;
@@ -400,51 +464,78 @@ fn sgemm_scalar(
     let e1 = t + THREADS;
     let e2 = t + 2u * THREADS;
     let e3 = t + 3u * THREADS;
-    acc = array<vec4<f32>, 16>();
-    var a0 = vec4<f32>(0.0);
+    var acc = Acc();
+    var a0 = load_a1(base_a, a_slot(e0, row0, 0u));
+    var b0 = load_b1(base_b, b_slot(e0, col0, 0u));
     var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
     var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
     var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
     var b3 = vec4<f32>(0.0);
-    for (var s = 0u; s <= steps; s++) {
-        let more = s < steps;
-        if more {
-            let k0 = s * BK;
-            a0 = load_a1(base_a, a_slot(e0, row0, k0));
-            b0 = load_b1(base_b, b_slot(e0, col0, k0));
-            if LOADS > 1u {
-                a1 = load_a1(base_a, a_slot(e1, row0, k0));
-                b1 = load_b1(base_b, b_slot(e1, col0, k0));
-            }
-            if LOADS > 2u {
-                a2 = load_a1(base_a, a_slot(e2, row0, k0));
-                b2 = load_b1(base_b, b_slot(e2, col0, k0));
-                a3 = load_a1(base_a, a_slot(e3, row0, k0));
-                b3 = load_b1(base_b, b_slot(e3, col0, k0));
-            }
+    if LOADS > 1u {
+        a1 = load_a1(base_a, a_slot(e1, row0, 0u));
+        b1 = load_b1(base_b, b_slot(e1, col0, 0u));
+    }
+    if LOADS > 2u {
+        a2 = load_a1(base_a, a_slot(e2, row0, 0u));
+        b2 = load_b1(base_b, b_slot(e2, col0, 0u));
+        a3 = load_a1(base_a, a_slot(e3, row0, 0u));
+        b3 = load_b1(base_b, b_slot(e3, col0, 0u));
+    }
+    store_a(0u, e0, a0);
+    store_b(0u, e0, b0);
+    if LOADS > 1u {
+        store_a(0u, e1, a1);
+        store_b(0u, e1, b1);
+    }
+    if LOADS > 2u {
+        store_a(0u, e2, a2);
+        store_b(0u, e2, b2);
+        store_a(0u, e3, a3);
+        store_b(0u, e3, b3);
+    }
+    workgroupBarrier();
+    for (var s = 0u; s < steps; s++) {
+        // Step s computes from its buffer while step s + 1's slots are
+        // loaded, then stored into the other buffer (STAGES = 2) or, after
+        // a barrier, into the same one.
+        let k0 = (s + 1u) * BK;
+        a0 = load_a1(base_a, a_slot(e0, row0, k0));
+        b0 = load_b1(base_b, b_slot(e0, col0, k0));
+        if LOADS > 1u {
+            a1 = load_a1(base_a, a_slot(e1, row0, k0));
+            b1 = load_b1(base_b, b_slot(e1, col0, k0));
         }
-        let buf = (s % 2u) * BK;
-        if s > 0u {
-            multiply_step(BK - buf, lid.x, lid.y);
+        if LOADS > 2u {
+            a2 = load_a1(base_a, a_slot(e2, row0, k0));
+            b2 = load_b1(base_b, b_slot(e2, col0, k0));
+            a3 = load_a1(base_a, a_slot(e3, row0, k0));
+            b3 = load_b1(base_b, b_slot(e3, col0, k0));
         }
-        if more {
-            store_a(buf, e0, a0);
-            store_b(buf, e0, b0);
-            if LOADS > 1u {
-                store_a(buf, e1, a1);
-                store_b(buf, e1, b1);
-            }
-            if LOADS > 2u {
-                store_a(buf, e2, a2);
-                store_b(buf, e2, b2);
-                store_a(buf, e3, a3);
-                store_b(buf, e3, b3);
-            }
+        var cur = 0u;
+        var next = 0u;
+        if STAGES == 2u {
+            cur = (s % 2u) * BK;
+            next = BK - cur;
+        }
+        multiply_step(&acc, cur, tx, ty);
+        if STAGES == 1u {
+            workgroupBarrier();
+        }
+        store_a(next, e0, a0);
+        store_b(next, e0, b0);
+        if LOADS > 1u {
+            store_a(next, e1, a1);
+            store_b(next, e1, b1);
+        }
+        if LOADS > 2u {
+            store_a(next, e2, a2);
+            store_b(next, e2, b2);
+            store_a(next, e3, a3);
+            store_b(next, e3, b3);
         }
         workgroupBarrier();
     }
-    write_outputs(wg.z * p.stride_c, row0, col0, lid.x, lid.y);
+    write_outputs(&acc, wg.z * p.stride_c, row0, col0, tx, ty);
 }

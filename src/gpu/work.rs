@@ -12,7 +12,7 @@
 //! storage buffers (uniforms excluded), with no cache model.
 
 use super::memory_attention::MemoryGeometry;
-use super::sgemm::{K_STEP, Variant};
+use super::sgemm::Variant;
 use super::tiled_attention::{SORT_BLOCK, TILE, WorkPlan};
 use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
@@ -58,7 +58,7 @@ impl Work {
 
 /// The rules the linalg kernels are counted by, for the formulas.
 pub const LINALG_FLOPS_RULE: &str = "matmul (sgemm, T × T tiles: T = 128 from 256 such tiles, else 32) \
-     2·P_T(M)P_T(N)P₈(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉; softmax R(10C + 766)";
+     2·P_T(M)P_T(N)P₁₆(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉; softmax R(10C + 766)";
 /// See [`LINALG_FLOPS_RULE`].
 pub const LINALG_BYTES_RULE: &str = "matmul 4(MK⌈N/T⌉ + KN⌈M/T⌉ + MN); softmax 16RC";
 
@@ -71,7 +71,8 @@ fn pad(x: u64, to: u64) -> u64 {
 /// densely packed operands, tiled by `variant` (T × T tiles):
 ///
 /// * FLOPs: every thread of the padded tiles runs every K-step, its
-///   multiply-adds counting 2 (2·P_T(M)·P_T(N)·P₈(K)), and each stored row
+///   multiply-adds counting 2 (2·P_T(M)·P_T(N)·P_B(K), B the
+///   variant's K-step, 16 by default), and each stored row
 ///   of C inside M scales the tile's columns by α (M·P_T(N));
 /// * bytes: the guarded loads read A once per column tile (MK⌈N/T⌉) and B
 ///   once per row tile (KN⌈M/T⌉), and C is written once (MN) — the same
@@ -80,7 +81,7 @@ fn pad(x: u64, to: u64) -> u64 {
 pub fn sgemm(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> (u64, u64) {
     let t = variant.tile() as u64;
     (
-        batch * (2 * pad(m, t) * pad(n, t) * pad(k, K_STEP as u64) + m * pad(n, t)),
+        batch * (2 * pad(m, t) * pad(n, t) * pad(k, variant.k_step() as u64) + m * pad(n, t)),
         4 * batch * (m * k * n.div_ceil(t) + k * n * m.div_ceil(t) + m * n),
     )
 }
@@ -674,11 +675,12 @@ mod tests {
             sgemm(32, 32, 16, 1, Variant::Small),
             (2 * 32 * 32 * 16 + 32 * 32, 4 * (512 + 512 + 1024))
         );
-        // 8 × 32 × 20 pads M to 32 and K to 24: the inner work of 32 × 32 × 24,
-        // α on the 8 rows inside M.
+        // 8 × 32 × 20 pads M to 32 and K to 32 (K-steps of 16): the inner
+        // work of 32 × 32 × 32, α on the 8 rows inside M.
+        assert_eq!(Variant::Small.k_step(), 16);
         assert_eq!(
             sgemm(8, 32, 20, 1, Variant::Small).0,
-            2 * 32 * 32 * 24 + 8 * 32
+            2 * 32 * 32 * 32 + 8 * 32
         );
         // 256 × 256 × 64 in large tiles: A read twice, B twice; a batch scales.
         let (f, b) = sgemm(256, 256, 64, 3, Variant::Large);
