@@ -276,7 +276,7 @@ impl AttentionMethod for Synthesizer {
         work.extend(tiled_work(Layout::Masked(&Dense), synthetic));
         let (mut flops, mut bytes) = work.counted(
             &format!(
-                "{ATTEND_FLOPS_RULE}; matmul (sgemm, T × T tiles) 2·P_T(n)P_T(h+1)P₈(d) + n·P_T(h+1)"
+                "{ATTEND_FLOPS_RULE}; matmul (sgemm, T × T tiles) 2·P_T(n)P_T(h+1)P₁₆(d) + n·P_T(h+1)"
             ),
             ATTEND_BYTES_RULE,
         );
