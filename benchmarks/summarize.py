@@ -151,7 +151,10 @@ def section(rows, heads):
     attention = [line for line in lines if not isinstance(line, tuple)]
     parts.append("Time ratio torch_ms / flt_ms (> 1: flt faster); in brackets flt ms / torch ms, "
                  "— where one side has no time at that n.\n")
-    parts.append(table(["kernel (flt / torch)"] + [f"n = {n}" for n in ns], attention))
+    if attention:
+        parts.append(table(["kernel (flt / torch)"] + [f"n = {n}" for n in ns], attention))
+    else:
+        parts.append(f"No attention rows at {heads} head{'s' if heads > 1 else ''} in this run.")
     for label, text in gemm:
         parts.append(f"\nsgemm (square M = N = K, n = the side): {text}")
     exp = exponents(at)
