@@ -61,6 +61,7 @@ fn check(
     let shape = FlashShape {
         heads: xs.len(),
         n,
+        n_keys: n,
         d,
         dv,
         causal,
@@ -237,6 +238,7 @@ fn limits_are_checked_before_allocating() {
     let shape = FlashShape {
         heads: 1,
         n: 8,
+        n_keys: 8,
         d: 64,
         dv: 64,
         causal: false,
@@ -267,6 +269,7 @@ fn limits_are_checked_before_allocating() {
     let big = FlashShape {
         heads: 64,
         n: 4096,
+        n_keys: 4096,
         d: 64,
         dv: 64,
         causal: false,
@@ -336,6 +339,7 @@ fn the_tuner_times_every_candidate_and_keeps_the_fastest() {
     let shape = FlashShape {
         heads: 1,
         n: 33,
+        n_keys: 33,
         d: 16,
         dv: 16,
         causal: true,
@@ -435,6 +439,7 @@ fn a_tuned_choice_is_kept_in_memory_and_in_the_cache_file() {
     let shape = FlashShape {
         heads: 1,
         n: 40,
+        n_keys: 40,
         d: 24,
         dv: 24,
         causal: false,

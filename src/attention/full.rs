@@ -110,6 +110,7 @@ impl AttentionMethod for FullAttention {
             let shape = FlashShape {
                 heads: heads.count(),
                 n: heads.n(),
+                n_keys: heads.n(),
                 d: heads.d(),
                 dv: heads.dv(),
                 causal: config.causal,

@@ -27,7 +27,14 @@
 //! product with E); Gaussian ones are dense products. Heads (B·H of them):
 //! E and F depend on n, k and the seed, not on the head, so every head
 //! shares them (batch stride 0), and every pass is one dispatch over all
-//! heads.
+//! heads. softmax(Q(EK)ᵀ/√d)·(FV) is exact attention of the n queries over
+//! k projected keys and values, so where the flash kernel covers d and dᵥ
+//! (multiples of 4, ≤ 128) it runs as one flash pass with n_keys = k
+//! (`gpu/flash_attention.rs`, FlashAttention-2 tiling: no n × k scores in
+//! memory), and the run reports that pass's executed counts; otherwise as
+//! three passes (Q(EK)ᵀ by sgemm, the row softmax, P·FV by sgemm), the
+//! count [`Linformer::cost`] gives. The view's n × k map is then computed
+//! for head 0 alone, untimed.
 
 use std::ops::Range;
 
@@ -45,6 +52,7 @@ use crate::data::codes::KernelKind;
 use crate::data::maps::{AttentionMap, FactorMap};
 use crate::data::shape::{RowPattern, Shape};
 use crate::gpu::buffers::row_major;
+use crate::gpu::flash_attention::{self, FlashShape};
 use crate::gpu::linalg::{Builder, Mat, check_sizes, read_map};
 use crate::gpu::tiled_attention::Stacked;
 use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
@@ -410,6 +418,21 @@ impl AttentionMethod for Linformer {
 /// batched, [`work::matmul_batched`]). One head is the run
 /// [`Linformer::cost`] counts.
 fn executed_work((n, d, dv): (u64, u64, u64), k: u64, projection: Projection, heads: u64) -> Work {
+    let mut work = projection_work((n, d, dv), k, projection, heads);
+    let times = |(f, b): (u64, u64)| (heads * f, heads * b);
+    work.add("Q(EK)ᵀ", work::matmul_batched(n, k, d, heads))
+        .add("softmax", times(work::softmax_rows(n, k)))
+        .add("P·FV", work::matmul_batched(n, dv, k, heads));
+    work
+}
+
+/// EK and FV over `heads` heads.
+fn projection_work(
+    (n, d, dv): (u64, u64, u64),
+    k: u64,
+    projection: Projection,
+    heads: u64,
+) -> Work {
     let times = |(f, b): (u64, u64)| (heads * f, heads * b);
     let mut work = Work::default();
     match projection {
@@ -420,9 +443,6 @@ fn executed_work((n, d, dv): (u64, u64, u64), k: u64, projection: Projection, he
             .add("EK", work::matmul_batched(k, d, n, heads))
             .add("FV", work::matmul_batched(k, dv, n, heads)),
     };
-    work.add("Q(EK)ᵀ", work::matmul_batched(n, k, d, heads))
-        .add("softmax", times(work::softmax_rows(n, k)))
-        .add("P·FV", work::matmul_batched(n, dv, k, heads));
     work
 }
 
@@ -486,30 +506,90 @@ async fn run_stacked(
             )
         }
     };
-    let scores = b
-        .matmul("linformer.scores", &q, false, &ek, true, 1.0)
-        .await?;
+    // softmax(Q(EK)ᵀ/√d)·FV is exact attention of the n queries over k
+    // projected keys and values: the flash kernel's single pass (no n × k
+    // scores in memory) where it covers the widths unpadded, else three
+    // passes (scores, row softmax, P·FV).
     let scale = 1.0 / (d as f32).sqrt();
-    b.softmax_rows("linformer.softmax", &scores, scale, false)
-        .await?;
-    let out = b
-        .matmul("linformer.out", &scores, false, &fv, false, 1.0)
-        .await?;
+    let attend = FlashShape {
+        heads,
+        n,
+        n_keys: k,
+        d,
+        dv,
+        causal: false,
+    };
+    let flash =
+        if d.is_multiple_of(4) && dv.is_multiple_of(4) && flash_attention::covers(ctx, d, dv) {
+            let (config, chosen) = flash_attention::choose(ctx, attend, options).await?;
+            let out = b.zeros_stacked("linformer.out", heads, n, dv)?;
+            let stats = b.zeros("linformer.stats", heads * n, 2)?;
+            let pass = flash_attention::pass_over(
+                ctx,
+                attend,
+                config,
+                (&qkv.q, &ek.buf, &fv.buf),
+                (&out.buf, &stats.buf),
+            )
+            .await?;
+            b.program.time(pass);
+            Some((out, config, chosen))
+        } else {
+            None
+        };
+    let (out, scores) = match &flash {
+        Some((out, ..)) => (out.clone(), None),
+        None => {
+            let scores = b
+                .matmul("linformer.scores", &q, false, &ek, true, 1.0)
+                .await?;
+            b.softmax_rows("linformer.softmax", &scores, scale, false)
+                .await?;
+            let out = b
+                .matmul("linformer.out", &scores, false, &fv, false, 1.0)
+                .await?;
+            (out, Some(scores))
+        }
+    };
     let memory = stacked.bytes() + b.allocated;
     // Views (head 0's): the implied n×n matrix softmax(·)·F pooled, and the
-    // n×k map.
+    // n×k map (computed here, untimed, when the flash kernel kept none).
     b.views();
-    let scores0 = scores.first();
+    let scores0 = match scores {
+        Some(scores) => scores.first(),
+        None => {
+            let scores = b
+                .matmul(
+                    "linformer.scores",
+                    &q.first(),
+                    false,
+                    &ek.first(),
+                    true,
+                    1.0,
+                )
+                .await?;
+            b.softmax_rows("linformer.softmax", &scores, scale, false)
+                .await?;
+            scores
+        }
+    };
     let ft = b.upload("linformer.ft", &row_major(&f.t().to_owned()), n, k)?;
     let pooled = b.implied_map("linformer.pool", &scores0, &ft).await?;
     let (_, timed) = options.run(ctx, b.program).await?;
     let variant = format!(
-        "{}, n × k softmax, then P·FV{}",
+        "{}, {}{}",
         match knobs.projection {
             Projection::MeanPool =>
                 format!("mean-pool projections EK, FV as segment means (k = {k})"),
             Projection::Gaussian =>
                 format!("Gaussian projections EK, FV (k = {k}, dense products)"),
+        },
+        match &flash {
+            Some((_, config, chosen)) => format!(
+                "then attention over the k projected keys in one flash pass ({})",
+                flash_attention::variant(*config, chosen)
+            ),
+            None => "n × k softmax, then P·FV".to_string(),
         },
         match heads {
             1 => String::new(),
@@ -531,7 +611,33 @@ async fn run_stacked(
         "projected key t",
     )));
     gpu.notes.extend(knobs.note());
-    if heads > 1 {
+    if let Some((_, config, _)) = &flash {
+        // The projections' passes and the flash pass, as they ran.
+        let mut work = projection_work(
+            (n as u64, d as u64, dv as u64),
+            k as u64,
+            knobs.projection,
+            heads as u64,
+        );
+        let (ff, fb) = flash_attention::executed(attend, *config);
+        work.add("flash attention over k keys", (ff.value, fb.value));
+        let (f, b) = work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE);
+        let rule = |c: Counted, flash_rule: &str| {
+            Counted::new(
+                c.value,
+                format!(
+                    "{}{}; the flash pass: {flash_rule}",
+                    if heads > 1 {
+                        format!("{heads} heads in batched passes: ")
+                    } else {
+                        String::new()
+                    },
+                    c.formula
+                ),
+            )
+        };
+        gpu.executed = Some((rule(f, &ff.formula), rule(b, &fb.formula)));
+    } else if heads > 1 {
         // All heads' passes as they ran (the tilings picked for the batch).
         let work = executed_work(
             (n as u64, d as u64, dv as u64),

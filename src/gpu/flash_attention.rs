@@ -438,13 +438,17 @@ pub fn covers(ctx: &GpuContext, d: usize, dv: usize) -> bool {
     !candidates(ctx, d, dv).is_empty()
 }
 
-/// B·H heads of n queries and keys, widths d and dᵥ, causal or not.
+/// B·H heads of n queries over n_keys keys, widths d and dᵥ, causal or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlashShape {
     /// B·H independent heads.
     pub heads: usize,
-    /// Queries (and keys) per head.
+    /// Queries per head.
     pub n: usize,
+    /// Keys and values per head: n for self-attention, or fewer for
+    /// attention over projected keys (Linformer's EK, FV: k rows).
+    /// Causal needs n_keys = n.
+    pub n_keys: usize,
     /// Query/key width.
     pub d: usize,
     /// Value width.
@@ -459,9 +463,14 @@ impl FlashShape {
         !self.d.is_multiple_of(4) || !self.dv.is_multiple_of(4)
     }
 
-    /// Floats of one padded tensor of width `w`.
+    /// Floats of one padded tensor of width `w` (Q or O).
     fn len(&self, w: usize) -> usize {
         self.heads * self.n * w.div_ceil(4) * 4
+    }
+
+    /// Floats of one padded key-side tensor of width `w` (K or V).
+    fn key_len(&self, w: usize) -> usize {
+        self.heads * self.n_keys * w.div_ceil(4) * 4
     }
 }
 
@@ -505,17 +514,23 @@ impl FlashBuffers {
         (q, k, v): (&[f32], &[f32], &[f32]),
     ) -> Result<FlashBuffers, GpuError> {
         let FlashShape {
-            heads, n, d, dv, ..
+            heads,
+            n,
+            n_keys,
+            d,
+            dv,
+            ..
         } = shape;
-        for (what, data, w) in [("Q", q, d), ("K", k, d), ("V", v, dv)] {
-            if data.len() != heads * n * w {
+        for (what, data, rows, w) in [("Q", q, n, d), ("K", k, n_keys, d), ("V", v, n_keys, dv)] {
+            if data.len() != heads * rows * w {
                 return Err(GpuError::Device {
                     stage: "uploading the flash kernel's inputs".into(),
                     message: format!(
-                        "{what} holds {} values, not B·H·n·{} = {}",
+                        "{what} holds {} values, not B·H·{}·{} = {}",
                         data.len(),
+                        if what == "Q" { "n" } else { "n_keys" },
                         if what == "V" { "dᵥ" } else { "d" },
-                        heads * n * w
+                        heads * rows * w
                     ),
                 });
             }
@@ -529,7 +544,12 @@ impl FlashBuffers {
                 v: buffers::upload(ctx, "flash.v", &vp)?,
                 o: buffers::storage(ctx, "flash.o", shape.len(dv))?,
                 stats: buffers::storage(ctx, "flash.stats", 2 * heads * n)?,
-                bytes: 4 * (2 * shape.len(d) + 2 * shape.len(dv) + 2 * heads * n) as u64,
+                bytes: 4
+                    * (shape.len(d)
+                        + shape.key_len(d)
+                        + shape.key_len(dv)
+                        + shape.len(dv)
+                        + 2 * heads * n) as u64,
                 shape,
             })
         })
@@ -549,6 +569,7 @@ impl FlashBuffers {
         let shape = FlashShape {
             heads: 1,
             n,
+            n_keys: n,
             d,
             dv,
             causal,
@@ -575,8 +596,8 @@ impl FlashBuffers {
     fn check(ctx: &GpuContext, shape: FlashShape) -> Result<(), GpuError> {
         for (what, len) in [
             ("Q (B·H × n × d)", shape.len(shape.d)),
-            ("K (B·H × n × d)", shape.len(shape.d)),
-            ("V (B·H × n × dv)", shape.len(shape.dv)),
+            ("K (B·H × n_keys × d)", shape.key_len(shape.d)),
+            ("V (B·H × n_keys × dv)", shape.key_len(shape.dv)),
             ("O (B·H × n × dv)", shape.len(shape.dv)),
             ("the row statistics", 2 * shape.heads * shape.n),
         ] {
@@ -608,18 +629,72 @@ pub async fn record(
     bufs: &FlashBuffers,
     config: FlashConfig,
 ) -> Result<Program, GpuError> {
+    let pass = pass_over(
+        ctx,
+        bufs.shape,
+        config,
+        (&bufs.q, &bufs.k, &bufs.v),
+        (&bufs.o, &bufs.stats),
+    )
+    .await?;
+    let mut program = Program::new("flash attention");
+    program.memory_bytes = bufs.bytes;
+    program.time(pass);
+    Ok(program)
+}
+
+/// The kernel's pass with `config` over buffers the caller holds: Q
+/// `[B·H, n, 4⌈d/4⌉]`, K `[B·H, n_keys, 4⌈d/4⌉]`, V `[B·H, n_keys,
+/// 4⌈dᵥ/4⌉]` (f32 rows, padded with zeros to whole vec4s), written O
+/// `[B·H, n, 4⌈dᵥ/4⌉]` and stats `[B·H, n, 2]`. Every buffer is checked to
+/// hold what the shape reaches (the module runs without runtime checks),
+/// and the configuration against the adapter's limits.
+pub async fn pass_over(
+    ctx: &GpuContext,
+    shape: FlashShape,
+    config: FlashConfig,
+    (q, k, v): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    (o, stats): (&wgpu::Buffer, &wgpu::Buffer),
+) -> Result<Pass, GpuError> {
     let FlashShape {
         heads,
         n,
+        n_keys,
         d,
         dv,
         causal,
-    } = bufs.shape;
+    } = shape;
     config.check(ctx, d, dv)?;
+    if causal && n_keys != n {
+        return Err(GpuError::Device {
+            stage: "recording the flash kernel".into(),
+            message: format!(
+                "causal attention needs as many keys as queries, not {n_keys} for {n}"
+            ),
+        });
+    }
+    for (what, buf, floats) in [
+        ("Q", q, shape.len(d)),
+        ("K", k, shape.key_len(d)),
+        ("V", v, shape.key_len(dv)),
+        ("O", o, shape.len(dv)),
+        ("the row statistics", stats, 2 * heads * n),
+    ] {
+        if buf.size() < 4 * floats as u64 {
+            return Err(GpuError::Device {
+                stage: "recording the flash kernel".into(),
+                message: format!(
+                    "{what} holds {} bytes, the shape reaches {}",
+                    buf.size(),
+                    4 * floats
+                ),
+            });
+        }
+    }
     let blocks = n.div_ceil(config.block_rows() as usize) as u32;
     let params = Params {
         n: n as u32,
-        n_keys: n as u32,
+        n_keys: n_keys as u32,
         causal: causal as u32,
         blocks,
         scale_log2: std::f32::consts::LOG2_E / (d as f32).sqrt(),
@@ -628,11 +703,11 @@ pub async fn record(
     let uniform = buffers::uniform(ctx, "flash.params", &params);
     let named = [
         ("params", &uniform),
-        ("q", &bufs.q),
-        ("k", &bufs.k),
-        ("v", &bufs.v),
-        ("o", &bufs.o),
-        ("stats", &bufs.stats),
+        ("q", q),
+        ("k", k),
+        ("v", v),
+        ("o", o),
+        ("stats", stats),
     ];
     let constants = config.constants(d, dv);
     let kernel = config.kernel();
@@ -641,8 +716,8 @@ pub async fn record(
     // below the override lengths computed from the same constants
     // (`constants`), the private arrays below the sizes `config.check`
     // bounds RM, RN and RM·RD4 by, storage rows only for rows < n (keys
-    // < n_keys) of heads < B·H with the row widths of `bufs`, whose sizes
-    // `FlashBuffers` made B·H·n rows of D4 or DV4 vec4s; every loop runs
+    // < n_keys) of heads < B·H with the row widths of the shape, and every
+    // buffer was checked above to hold those rows; every loop runs
     // to a uniform or override bound; and the workgroup arrays are read
     // only where written (Q, K, V rows and P entries before the barrier
     // that follows them; the rows' padding vec4 is never read).
@@ -652,16 +727,7 @@ pub async fn record(
         kernel.bind(ctx, &label, &named)
     })
     .await?;
-    let mut program = Program::new("flash attention");
-    program.memory_bytes = bufs.bytes;
-    program.time(Pass::new(
-        ctx,
-        kernel,
-        pipeline,
-        group,
-        (blocks, heads as u32),
-    )?);
-    Ok(program)
+    Pass::new(ctx, kernel, pipeline, group, (blocks, heads as u32))
 }
 
 /// The executed FLOPs and bytes of `config` on `shape` ([`work::flash`]).
@@ -669,6 +735,7 @@ pub fn executed(shape: FlashShape, config: FlashConfig) -> (Counted, Counted) {
     let (flops, bytes) = work::flash(&work::FlashWork {
         heads: shape.heads as u64,
         n: shape.n as u64,
+        n_keys: shape.n_keys as u64,
         d: shape.d as u64,
         dv: shape.dv as u64,
         causal: shape.causal,
@@ -691,9 +758,9 @@ pub fn evaluated_pairs(shape: FlashShape, config: FlashConfig) -> u64 {
     let tiles: usize = (0..shape.n.div_ceil(br))
         .map(|b| {
             let end = if shape.causal {
-                shape.n.min((b + 1) * br)
+                shape.n_keys.min((b + 1) * br)
             } else {
-                shape.n
+                shape.n_keys
             };
             end.div_ceil(bc)
         })
@@ -847,6 +914,7 @@ pub async fn tune(
     let shape = FlashShape {
         heads,
         n,
+        n_keys: n,
         d: bucket,
         dv: bucket,
         causal,

@@ -312,8 +312,11 @@ pub fn fused_simple(n: u64, d: u64, dv: u64, rows: u64, causal: bool) -> (u64, u
 pub struct FlashWork {
     /// B·H heads.
     pub heads: u64,
-    /// Queries and keys per head.
+    /// Queries per head.
     pub n: u64,
+    /// Keys (and values) per head: n, or fewer for attention over
+    /// projected keys (Linformer's k).
+    pub n_keys: u64,
     /// Query/key width.
     pub d: u64,
     /// Value width.
@@ -343,8 +346,8 @@ pub const FLASH_BYTES_RULE: &str = "per head and query block: its live Q rows (1
      tile its live K and V rows (16(⌈d/4⌉ + ⌈dᵥ/4⌉) each); per row O (16⌈dᵥ/4⌉) and (m, l) (8) written once";
 
 /// `flash_attention.wgsl` as written: per head, each block of BR query rows
-/// (rows past n still computed, zero) visits ⌈n/BC⌉ key tiles, or causal
-/// ⌈min(n, i₀ + BR)/BC⌉, masking only the tiles past n or crossing the
+/// (rows past n still computed, zero) visits ⌈n_keys/BC⌉ key tiles, or causal
+/// ⌈min(n_keys, i₀ + BR)/BC⌉, masking only the tiles past n_keys or crossing the
 /// diagonal; see [`FLASH_FLOPS_RULE`] and [`FLASH_BYTES_RULE`]. The loads
 /// are vec4s of rows padded to 4⌈w/4⌉ columns, counted at their padded size.
 pub fn flash(w: &FlashWork) -> (u64, u64) {
@@ -361,14 +364,18 @@ pub fn flash(w: &FlashWork) -> (u64, u64) {
     for block in 0..w.n.div_ceil(br) {
         let i0 = block * br;
         let live = (w.n - i0).min(br);
-        let key_end = if w.causal { w.n.min(i0 + br) } else { w.n };
+        let key_end = if w.causal {
+            w.n_keys.min(i0 + br)
+        } else {
+            w.n_keys
+        };
         let tiles = key_end.div_ceil(bc);
         flops += 4 * d4 * live + tiles * per_tile;
         bytes += 16 * d4 * live;
         for t in 0..tiles {
             let j0 = t * bc;
-            let keys = (w.n - j0).min(bc);
-            if j0 + bc > w.n || (w.causal && j0 + bc > i0 + 1) {
+            let keys = (w.n_keys - j0).min(bc);
+            if j0 + bc > w.n_keys || (w.causal && j0 + bc > i0 + 1) {
                 flops += br * bc;
             }
             bytes += 16 * keys * (d4 + dv4);
@@ -637,6 +644,7 @@ mod tests {
         let w = FlashWork {
             heads: 1,
             n: 64,
+            n_keys: 64,
             d: 64,
             dv: 64,
             causal: false,
@@ -658,14 +666,25 @@ mod tests {
         // only the tiles crossing the diagonal (2 + 2) are masked.
         let causal = FlashWork {
             n: 128,
+            n_keys: 128,
             causal: true,
             ..w
         };
-        let full = FlashWork { n: 128, ..w };
+        let full = FlashWork {
+            n: 128,
+            n_keys: 128,
+            ..w
+        };
         let (fc, bc) = flash(&causal);
         let (ff, bf) = flash(&full);
         assert_eq!(ff - fc, 2 * tile - 4 * 64 * 32);
         assert_eq!(bf - bc, 2 * 16 * 32 * 32);
+        // 64 queries over 40 projected keys: two tiles, the second (8 live
+        // keys) masked.
+        let projected = FlashWork { n_keys: 40, ..w };
+        let (fp, bp) = flash(&projected);
+        assert_eq!(fp, f + 64 * 32);
+        assert_eq!(bp, b - 16 * 24 * 32);
     }
 
     #[test]
