@@ -65,6 +65,7 @@ fn check(
         d,
         dv,
         causal,
+        window: None,
     };
     let (q, k, v) = (
         stack(xs, |x| &x.q),
@@ -242,6 +243,7 @@ fn limits_are_checked_before_allocating() {
         d: 64,
         dv: 64,
         causal: false,
+        window: None,
     };
     let (q, k, v) = (
         stack(&xs, |x| &x.q),
@@ -273,6 +275,7 @@ fn limits_are_checked_before_allocating() {
         d: 64,
         dv: 64,
         causal: false,
+        window: None,
     };
     let zeros = vec![0f32; 64 * 4096 * 64];
     match pollster::block_on(flash_attention::run_heads(
@@ -343,6 +346,7 @@ fn the_tuner_times_every_candidate_and_keeps_the_fastest() {
         d: 16,
         dv: 16,
         causal: true,
+        window: None,
     };
     let (q, k, v) = (
         stack(&xs, |x| &x.q),
@@ -443,6 +447,7 @@ fn a_tuned_choice_is_kept_in_memory_and_in_the_cache_file() {
         d: 24,
         dv: 24,
         causal: false,
+        window: None,
     };
     let forced = GpuRunOptions {
         autotune: Autotune::Force,
@@ -475,4 +480,100 @@ fn a_tuned_choice_is_kept_in_memory_and_in_the_cache_file() {
     assert_eq!(autotune::load(&path).entries.len(), 2);
     autotune::use_cache_file(None);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Row i of attention over the band |i − j| ≤ W (and j ≤ i when causal) of
+/// one head, in f64.
+fn banded_reference(x: &Inputs, causal: bool, window: usize, i: usize) -> Vec<f64> {
+    let (n, d) = (x.n(), x.d());
+    let keys: Vec<usize> = (i.saturating_sub(window)..n.min(i + window + 1))
+        .filter(|&j| !causal || j <= i)
+        .collect();
+    let scale = 1.0 / (d as f64).sqrt();
+    let logits: Vec<f64> = keys
+        .iter()
+        .map(|&j| {
+            (0..d)
+                .map(|c| x.q[[i, c]] as f64 * x.k[[j, c]] as f64)
+                .sum::<f64>()
+                * scale
+        })
+        .collect();
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = logits.iter().map(|s| (s - max).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut out = vec![0.0; x.dv()];
+    for (&j, w) in keys.iter().zip(&weights) {
+        for (c, o) in out.iter_mut().enumerate() {
+            *o += w * x.v[[j, c]] as f64 / total;
+        }
+    }
+    out
+}
+
+/// The banded pass (Longformer's window without global tokens) against the
+/// band's f64 reference. It would catch: a first visited tile too late (keys
+/// i − W cut off: checked by starting one tile late once, which fails), a
+/// mask on the band's edges missing or off by one, a window as wide as the
+/// sequence not running as plain attention; rows that see no key of their
+/// first visited tiles (W = 0, 1, 5 with 64-row blocks over 32-key tiles)
+/// must come out exact once a tile holding their keys rescales them away.
+#[test]
+fn a_band_matches_its_f64_reference_for_every_candidate() {
+    let Some(ctx) = gpu() else { return };
+    let run = |xs: &[Inputs], causal: bool, window: usize, flash: Option<FlashConfig>| {
+        let (n, d, dv) = (xs[0].n(), xs[0].d(), xs[0].dv());
+        let shape = FlashShape {
+            heads: xs.len(),
+            n,
+            n_keys: n,
+            d,
+            dv,
+            causal,
+            window: Some(window),
+        };
+        let (q, k, v) = (
+            stack(xs, |x| &x.q),
+            stack(xs, |x| &x.k),
+            stack(xs, |x| &x.v),
+        );
+        let what = format!(
+            "n={n} d={d} causal={causal} W={window} {}",
+            flash.map(|c| c.name()).unwrap_or("default".into())
+        );
+        let out = pollster::block_on(flash_attention::run_heads(
+            &ctx,
+            shape,
+            (&q, &k, &v),
+            &options(flash),
+        ))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .output;
+        for (h, x) in xs.iter().enumerate() {
+            for i in 0..n {
+                let want = banded_reference(x, causal, window, i);
+                for (c, &w) in want.iter().enumerate() {
+                    let got = out[(h * n + i) * dv + c] as f64;
+                    let bound = ATOL + RTOL * w.abs();
+                    assert!(
+                        got.is_finite() && (got - w).abs() <= bound,
+                        "{what}: head {h} row {i} col {c}: {got} vs {w}"
+                    );
+                }
+            }
+        }
+    };
+    for n in [7, 130, 203] {
+        for window in [0, 1, 5, 40, 300] {
+            for causal in [false, true] {
+                run(&heads(2, n, 16, 11 + n as u64), causal, window, None);
+            }
+        }
+    }
+    let xs = heads(2, 203, 64, 5);
+    for config in flash_attention::candidates(&ctx, 64, 64) {
+        for causal in [false, true] {
+            run(&xs, causal, 5, Some(config));
+        }
+    }
 }

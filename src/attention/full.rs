@@ -114,6 +114,7 @@ impl AttentionMethod for FullAttention {
                 d: heads.d(),
                 dv: heads.dv(),
                 causal: config.causal,
+                window: None,
             };
             let (q, k, v) = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
             gpu::full_attention::run_heads(ctx, shape, (&q, &k, &v), options).await

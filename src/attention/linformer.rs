@@ -518,6 +518,7 @@ async fn run_stacked(
         d,
         dv,
         causal: false,
+        window: None,
     };
     let flash =
         if d.is_multiple_of(4) && dv.is_multiple_of(4) && flash_attention::covers(ctx, d, dv) {

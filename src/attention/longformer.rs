@@ -44,10 +44,15 @@ static INFO: MethodInfo = MethodInfo {
     budget: None,
     explanation: "Each token attends to a sliding window of W neighbours on each side, and a few global \
              tokens (like [CLS]) attend to, and are attended by, every position: O(n·W) pairs. The GPU \
-             kernel visits only the key tiles that touch the band or the global rows and columns; \
+             kernel visits only the key tiles that touch the band or the global rows and columns \
+             (without global tokens, the flash kernel's banded pass); \
              the pattern view colours window and global pairs, and the readout says how much of \
              exact attention's weight falls outside them.",
-    conformance: Conformance::TILED.with_cases(&[&[("window", 5), ("global", 2)]]),
+    // global = 0 is a pure band: the flash kernel's banded pass.
+    conformance: Conformance::TILED.with_cases(&[
+        &[("window", 5), ("global", 2)],
+        &[("window", 3), ("global", 0)],
+    ]),
 };
 
 fn build(config: &Config<'_>, _n: usize) -> Pattern {

@@ -19,6 +19,7 @@ use super::{
 use crate::data::codes::Category;
 use crate::data::count::Counted;
 use crate::data::shape::{RowPattern, Shape};
+use crate::gpu::flash_attention::{self, FlashShape};
 use crate::gpu::tiled_attention::{self, Layout, Stacked, TILE, WorkPlan};
 use crate::gpu::work::{self, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
@@ -87,6 +88,22 @@ impl AttentionMethod for Structured {
     ) -> LocalFuture<'a, Result<GpuOutput, GpuError>> {
         let pattern = (self.build)(config, inputs.n());
         Box::pin(async move {
+            let (d, dv) = (inputs.d(), inputs.dv());
+            if let Some(window) = flash_band(&pattern, ctx, d, dv) {
+                let shape = FlashShape {
+                    heads: 1,
+                    n: inputs.n(),
+                    n_keys: inputs.n(),
+                    d,
+                    dv,
+                    causal: config.causal,
+                    window: Some(window),
+                };
+                let host = |x: &ndarray::Array2<f32>| x.iter().copied().collect::<Vec<f32>>();
+                let stacked = || Stacked::single(&inputs.q, &inputs.k, &inputs.v);
+                let qkv = (host(&inputs.q), host(&inputs.k), host(&inputs.v));
+                return run_banded(ctx, shape, stacked, &pattern, qkv, options).await;
+            }
             let qkv = (&inputs.q, &inputs.k, &inputs.v);
             tiled_attention::run(ctx, qkv, config.causal, Layout::Masked(&pattern), options).await
         })
@@ -104,11 +121,91 @@ impl AttentionMethod for Structured {
     ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
         let pattern = (self.build)(config, heads.n());
         Some(Box::pin(async move {
-            let stacked = Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            let stacked = || Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
+            if let Some(window) = flash_band(&pattern, ctx, heads.d(), heads.dv()) {
+                let shape = FlashShape {
+                    heads: heads.count(),
+                    n: heads.n(),
+                    n_keys: heads.n(),
+                    d: heads.d(),
+                    dv: heads.dv(),
+                    causal: config.causal,
+                    window: Some(window),
+                };
+                let qkv = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
+                return run_banded(ctx, shape, stacked, &pattern, qkv, options).await;
+            }
             let layout = Layout::Masked(&pattern);
-            tiled_attention::run_stacked(ctx, stacked, config.causal, layout, options).await
+            tiled_attention::run_stacked(ctx, stacked(), config.causal, layout, options).await
         }))
     }
+}
+
+/// The window W of a pattern that is a pure band |i − j| ≤ W (Longformer
+/// without global tokens), when the flash kernel covers widths d, dᵥ
+/// without padding: such a pattern runs as the flash kernel's banded pass,
+/// which visits only the key tiles touching the band, rather than through
+/// the tile list of the block-sparse kernel.
+fn flash_band(pattern: &Pattern, ctx: &GpuContext, d: usize, dv: usize) -> Option<usize> {
+    match *pattern {
+        Pattern::Longformer { window, global: 0 }
+            if d.is_multiple_of(4)
+                && dv.is_multiple_of(4)
+                && flash_attention::covers(ctx, d, dv) =>
+        {
+            Some(window)
+        }
+        _ => None,
+    }
+}
+
+/// A band through the flash kernel (timed), and the block-sparse tiled
+/// kernel over the same pattern once, untimed, for the views (pattern map,
+/// pooled weights of head 0) and as a cross-check (`tiled`) of the output.
+async fn run_banded<'s>(
+    ctx: &GpuContext,
+    shape: FlashShape,
+    stacked: impl Fn() -> Stacked<'s>,
+    pattern: &Pattern,
+    (q, k, v): (Vec<f32>, Vec<f32>, Vec<f32>),
+    options: &GpuRunOptions,
+) -> Result<GpuOutput, GpuError> {
+    let once = GpuRunOptions {
+        repeats: 1,
+        ..options.clone()
+    };
+    let saved = ctx.warmup_ms.replace(0);
+    let tiled =
+        tiled_attention::run_stacked(ctx, stacked(), shape.causal, Layout::Masked(pattern), &once)
+            .await;
+    ctx.warmup_ms.set(saved);
+    let tiled = tiled?;
+    let run = flash_attention::run_heads(ctx, shape, (&q, &k, &v), options).await?;
+    let rows = shape.heads * shape.n;
+    let output = ndarray::Array2::from_shape_vec((rows, shape.dv), run.output)
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    let mut out = GpuOutput::new(
+        crate::data::codes::KernelKind::Fused,
+        format!(
+            "flash kernel over the band |i − j| ≤ {} (the key tiles touching it): {}",
+            shape.window.unwrap_or(0),
+            run.variant
+        ),
+        output,
+        run.timed,
+        run.memory_bytes,
+    );
+    out.artifacts = tiled.artifacts;
+    out.other_outputs.push(("tiled".to_string(), tiled.output));
+    out.tile_pairs = Some(flash_attention::evaluated_pairs(shape, run.config));
+    out.executed = Some(run.executed);
+    out.notes = run.notes;
+    out.notes.push(
+        "the pattern and weight views come from the block-sparse tiled kernel over the same \
+         pattern, run once untimed, whose output is cross-checked as `tiled`"
+            .to_string(),
+    );
+    Ok(out)
 }
 
 /// What the tiled kernel executes over `layout` ([`work::attend`] per round:

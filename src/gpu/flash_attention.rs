@@ -4,7 +4,10 @@
 //!
 //! A workgroup owns a block of BR query rows of one head (the head is the
 //! dispatch's y index) and walks the key tiles of BC keys — causal: only up
-//! to the diagonal, masking only the tiles that cross it. K and V tiles are
+//! to the diagonal, masking only the tiles that cross it; banded (a window
+//! |i − j| ≤ W, Longformer without global tokens, survey §"Sparse
+//! Attention"): only the tiles touching the band, masking those crossing its
+//! edges; over n_keys ≠ n keys (Linformer's k projected keys). K and V tiles are
 //! staged in workgroup memory with vec4 loads, the scores are register-blocked
 //! (RM × RN per thread), the online softmax rescales once per tile and
 //! divides once at the end, and P·V accumulates in registers. The row maxima
@@ -113,7 +116,8 @@ struct Params {
     causal: u32,
     blocks: u32,
     scale_log2: f32,
-    pad: [u32; 3],
+    window: u32,
+    pad: [u32; 2],
 }
 
 /// The sizes of the shader's private arrays, which bound the micro-tile.
@@ -455,9 +459,18 @@ pub struct FlashShape {
     pub dv: usize,
     /// Keys j > i masked.
     pub causal: bool,
+    /// Keys with |i − j| > W masked (a sliding window: Longformer without
+    /// global tokens); the kernel visits only the key tiles that touch the
+    /// band. Needs n_keys = n.
+    pub window: Option<usize>,
 }
 
 impl FlashShape {
+    /// The window the kernel is sent: `None` when the band holds every key.
+    fn band(&self) -> Option<usize> {
+        self.window.filter(|&w| w < self.n_keys.max(self.n))
+    }
+
     /// Whether rows must be padded to a multiple of 4 columns.
     fn padded(&self) -> bool {
         !self.d.is_multiple_of(4) || !self.dv.is_multiple_of(4)
@@ -573,6 +586,7 @@ impl FlashBuffers {
             d,
             dv,
             causal,
+            window: None,
         };
         if shape.padded() {
             return Self::upload(ctx, shape, host).await;
@@ -663,13 +677,14 @@ pub async fn pass_over(
         d,
         dv,
         causal,
+        ..
     } = shape;
     config.check(ctx, d, dv)?;
-    if causal && n_keys != n {
+    if (causal || shape.window.is_some()) && n_keys != n {
         return Err(GpuError::Device {
             stage: "recording the flash kernel".into(),
             message: format!(
-                "causal attention needs as many keys as queries, not {n_keys} for {n}"
+                "causal or windowed attention needs as many keys as queries, not {n_keys} for {n}"
             ),
         });
     }
@@ -698,7 +713,8 @@ pub async fn pass_over(
         causal: causal as u32,
         blocks,
         scale_log2: std::f32::consts::LOG2_E / (d as f32).sqrt(),
-        pad: [0; 3],
+        window: shape.band().map_or(u32::MAX, |w| w as u32),
+        pad: [0; 2],
     };
     let uniform = buffers::uniform(ctx, "flash.params", &params);
     let named = [
@@ -732,40 +748,40 @@ pub async fn pass_over(
 
 /// The executed FLOPs and bytes of `config` on `shape` ([`work::flash`]).
 pub fn executed(shape: FlashShape, config: FlashConfig) -> (Counted, Counted) {
-    let (flops, bytes) = work::flash(&work::FlashWork {
-        heads: shape.heads as u64,
-        n: shape.n as u64,
-        n_keys: shape.n_keys as u64,
-        d: shape.d as u64,
-        dv: shape.dv as u64,
-        causal: shape.causal,
-        block_rows: config.block_rows() as u64,
-        block_keys: config.block_keys() as u64,
-        thread_cols: config.thread_cols as u64,
-        out_vec4s: config.out_vec4s(shape.dv) as u64,
-        subgroups: config.subgroups,
-    });
+    let (flops, bytes) = work::flash(&work_of(shape, config));
     (
         Counted::new(flops, work::FLASH_FLOPS_RULE),
         Counted::new(bytes, work::FLASH_BYTES_RULE),
     )
 }
 
+/// What [`work::flash`] counts for `shape` run with `config`.
+fn work_of(shape: FlashShape, config: FlashConfig) -> work::FlashWork {
+    work::FlashWork {
+        heads: shape.heads as u64,
+        n: shape.n as u64,
+        n_keys: shape.n_keys as u64,
+        d: shape.d as u64,
+        dv: shape.dv as u64,
+        causal: shape.causal,
+        window: shape.band().map(|w| w as u64),
+        block_rows: config.block_rows() as u64,
+        block_keys: config.block_keys() as u64,
+        thread_cols: config.thread_cols as u64,
+        out_vec4s: config.out_vec4s(shape.dv) as u64,
+        subgroups: config.subgroups,
+    }
+}
+
 /// Score pairs the kernel evaluates (visited BR × BC tiles, padding and
 /// masked pairs included), over all heads.
 pub fn evaluated_pairs(shape: FlashShape, config: FlashConfig) -> u64 {
-    let (br, bc) = (config.block_rows() as usize, config.block_keys() as usize);
-    let tiles: usize = (0..shape.n.div_ceil(br))
-        .map(|b| {
-            let end = if shape.causal {
-                shape.n_keys.min((b + 1) * br)
-            } else {
-                shape.n_keys
-            };
-            end.div_ceil(bc)
-        })
+    let w = work_of(shape, config);
+    let (br, bc) = (w.block_rows, w.block_keys);
+    let tiles: u64 = (0..w.n.div_ceil(br))
+        .map(|b| work::flash_key_tiles(&w, b * br).count() as u64)
         .sum();
-    (shape.heads * tiles * br * bc) as u64
+    w.heads * tiles * br * bc
 }
 
 /// How a run's configuration was chosen.
@@ -918,6 +934,7 @@ pub async fn tune(
         d: bucket,
         dv: bucket,
         causal,
+        window: None,
     };
     let list = candidates(ctx, bucket, bucket);
     let len = heads * n * bucket;

@@ -8,7 +8,9 @@
 // Grid: (query blocks, B·H). A workgroup owns BR = TR·RM query rows of one
 // head (head = workgroup_id.y) and walks the key tiles of BC = TC·RN keys —
 // causal: only up to the diagonal, and only the tiles that cross it are
-// masked. Per tile, K and V are staged in workgroup memory; thread (ty, tx)
+// masked; banded (window W < NO_WINDOW: key j visible to query i only when
+// |i − j| ≤ W, Longformer's sliding window): only the tiles that touch the
+// band, the ones crossing its edges masked. Per tile, K and V are staged in workgroup memory; thread (ty, tx)
 // of the TR × TC grid computes the RM × RN scores of rows ty + TR·i and keys
 // tx + TC·j in registers (S = QKᵀ), the row maxima are reduced across the TC
 // threads of a row, and the online softmax rescales once per tile (FA2):
@@ -38,7 +40,7 @@ struct Params {
     causal: u32,      // 1: key j is visible to query i only when j ≤ i
     blocks: u32,      // query blocks per head, ⌈n / BR⌉
     scale_log2: f32,  // log₂(e)/√d: logits in base 2
-    pad0: u32,
+    window: u32,      // W: keys with |i − j| > W masked; NO_WINDOW: none
     pad1: u32,
     pad2: u32,
 }
@@ -53,6 +55,7 @@ struct Params {
 // Stands for a masked score: 2^(MASKED − m) is 0 for any finite m.
 const MASKED: f32 = -3.0e38;
 const LN2: f32 = 0.6931471805599453;
+const NO_WINDOW: u32 = 0xffffffffu;
 
 // The configuration (FlashConfig in flash_attention.rs; the host checks it
 // against the private arrays' sizes below and the adapter's limits).
@@ -151,13 +154,22 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
+    let w = params.window;
+    let banded = w != NO_WINDOW;
     var key_end = n_keys;
     if causal {
         key_end = min(n_keys, i0 + br);
     }
+    var first = 0u;
+    if banded {
+        // Keys i0 − W … i0 + BR − 1 + W (W < n here: the host sends
+        // NO_WINDOW for a band as wide as the sequence).
+        key_end = min(key_end, i0 + br + w);
+        first = select(0u, (i0 - w) / bc, i0 > w);
+    }
     let tiles = (key_end + bc - 1u) / bc;
-    stage_kv(0u, t, k_base, v_base);
-    for (var tile = 0u; tile < tiles; tile++) {
+    stage_kv(first * bc, t, k_base, v_base);
+    for (var tile = first; tile < tiles; tile++) {
         let j0 = tile * bc;
         workgroupBarrier();
         // With PREFETCH, the next tile's K and V rows are loaded into
@@ -193,13 +205,16 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
                 }
             }
         }
-        // Only a tile past the last key or crossing the diagonal is masked.
-        if j0 + bc > n_keys || (causal && j0 + bc > i0 + 1u) {
+        // Only a tile past the last key or crossing the diagonal or the
+        // band's edges is masked.
+        let edge = banded && (j0 + w < i0 + br - 1u || j0 + bc - 1u > i0 + w);
+        if j0 + bc > n_keys || (causal && j0 + bc > i0 + 1u) || edge {
             for (var i = 0u; i < RM; i++) {
                 let row = i0 + ty + TR * i;
                 for (var j = 0u; j < RN; j++) {
                     let key = j0 + tx + TC * j;
-                    if key >= n_keys || (causal && key > row) {
+                    let outside = banded && (key + w < row || key > row + w);
+                    if key >= n_keys || (causal && key > row) || outside {
                         s[i * RN + j] = MASKED;
                     }
                 }
@@ -222,6 +237,9 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             m[i] = m_new;
             var sum = 0.0;
             for (var j = 0u; j < RN; j++) {
+                // Banded, a row may see no key of its first visited tiles
+                // (m_new still MASKED, p = 2⁰): the first tile with one of
+                // its keys rescales what they added by 2^(MASKED − m) = 0.
                 let p = exp2(s[i * RN + j] - m_new);
                 s[i * RN + j] = p;
                 sum += p;

@@ -323,6 +323,9 @@ pub struct FlashWork {
     pub dv: u64,
     /// Causal: key tiles up to the diagonal only.
     pub causal: bool,
+    /// A band |i − j| ≤ W (Longformer's window without global tokens): key
+    /// tiles that touch it only.
+    pub window: Option<u64>,
     /// BR: query rows per workgroup.
     pub block_rows: u64,
     /// BC: keys per tile.
@@ -337,7 +340,7 @@ pub struct FlashWork {
 }
 
 /// The rules [`flash`] counts by.
-pub const FLASH_FLOPS_RULE: &str = "per head, query block of BR rows and visited BC-key tile: \
+pub const FLASH_FLOPS_RULE: &str = "per head, query block of BR rows and visited BC-key tile (every tile up to the last key; causal up to the diagonal; banded, those touching |i − j| ≤ W): \
      8·BR·BC·⌈d/4⌉ (QKᵀ on padded rows) + 8·BR·BC·TC·RD4 (P·V, every thread's RD4 vec4 columns) \
      + BR·(4BC + TC(5 + 4·RD4 + r)) (tile max, exp2, sums, rescale; r = log₂TC or TC − 1 per reduction) \
      + BR·BC on masked tiles; per block 4⌈d/4⌉ per live row (Q scaled); per row TC·(1 + r) + 4⌈dᵥ/4⌉ + 1";
@@ -364,18 +367,16 @@ pub fn flash(w: &FlashWork) -> (u64, u64) {
     for block in 0..w.n.div_ceil(br) {
         let i0 = block * br;
         let live = (w.n - i0).min(br);
-        let key_end = if w.causal {
-            w.n_keys.min(i0 + br)
-        } else {
-            w.n_keys
-        };
-        let tiles = key_end.div_ceil(bc);
-        flops += 4 * d4 * live + tiles * per_tile;
+        let tiles = flash_key_tiles(w, i0);
+        flops += 4 * d4 * live + (tiles.end - tiles.start) * per_tile;
         bytes += 16 * d4 * live;
-        for t in 0..tiles {
+        for t in tiles {
             let j0 = t * bc;
             let keys = (w.n_keys - j0).min(bc);
-            if j0 + bc > w.n_keys || (w.causal && j0 + bc > i0 + 1) {
+            let edge = w
+                .window
+                .is_some_and(|win| j0 + win < i0 + br - 1 || j0 + bc - 1 > i0 + win);
+            if j0 + bc > w.n_keys || (w.causal && j0 + bc > i0 + 1) || edge {
                 flops += br * bc;
             }
             bytes += 16 * keys * (d4 + dv4);
@@ -384,6 +385,24 @@ pub fn flash(w: &FlashWork) -> (u64, u64) {
         bytes += live * (16 * dv4 + 8);
     }
     (w.heads * flops, w.heads * bytes)
+}
+
+/// The key tiles (of BC keys) the flash kernel visits for the query block
+/// starting at row `i0`: up to the last key, causal up to the diagonal,
+/// banded from the tile of i₀ − W to key i₀ + BR − 1 + W.
+pub fn flash_key_tiles(w: &FlashWork, i0: u64) -> std::ops::Range<u64> {
+    let (br, bc) = (w.block_rows, w.block_keys);
+    let mut end = if w.causal {
+        w.n_keys.min(i0 + br)
+    } else {
+        w.n_keys
+    };
+    let mut first = 0;
+    if let Some(win) = w.window {
+        end = end.min(i0 + br + win);
+        first = i0.saturating_sub(win) / bc;
+    }
+    first..end.div_ceil(bc)
 }
 
 /// The rules [`linear_attention`] counts by, for the formulas.
@@ -648,6 +667,7 @@ mod tests {
             d: 64,
             dv: 64,
             causal: false,
+            window: None,
             block_rows: 64,
             block_keys: 32,
             thread_cols: 8,
@@ -685,6 +705,22 @@ mod tests {
         let (fp, bp) = flash(&projected);
         assert_eq!(fp, f + 64 * 32);
         assert_eq!(bp, b - 16 * 24 * 32);
+        // A band W = 40 over 256 rows: block 2 (rows 128…191) needs keys
+        // 88…231, tiles 2…7 of 8; block 0 keys 0…103, tiles 0…3.
+        let band = FlashWork {
+            n: 256,
+            n_keys: 256,
+            window: Some(40),
+            ..w
+        };
+        assert_eq!(flash_key_tiles(&band, 128), 2..8);
+        assert_eq!(flash_key_tiles(&band, 0), 0..4);
+        // A band as wide as the sequence visits what the full kernel does.
+        let wide = FlashWork {
+            window: Some(10_000),
+            ..full
+        };
+        assert_eq!(flash(&wide).0, ff);
     }
 
     #[test]
