@@ -26,6 +26,7 @@ use crate::settings::{COMMON, Settings};
 use crate::ui::backend;
 use crate::ui::browser::yield_now;
 use crate::ui::components::{
+    num,
     BackendBadge, BackendInfo, Heatmap, Pooled, RawData, Results, RunStatusLine, SettingsIssues,
     SpecControls,
 };
@@ -311,8 +312,8 @@ fn ErrorTable(pair: ReadSignal<Option<Pair>>) -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <th>{name}</th>
-                                                <td class="num">{value}</td>
-                                                <td class="muted">{what}</td>
+                                                <td class="num">{num(value, format!("{name}: {what}"))}</td>
+                                                <td class="muted x-why">{what}</td>
                                             </tr>
                                         }
                                     })
