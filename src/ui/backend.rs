@@ -264,7 +264,10 @@ pub async fn confirm_link_run<T: 'static>(
         crate::format::bytes((bytes * passes) as u64),
     );
     let host = jobs.host(generation, super::browser::yield_now);
-    host.progress("waiting for your go-ahead (a large n from the address)", 0.0);
+    host.progress(
+        "waiting for your go-ahead (a large n from the address)",
+        0.0,
+    );
     let jobs_for_check = jobs.clone();
     match notices::ask_long_run(question, move || jobs_for_check.is_current(generation)).await {
         Some(true) => Ok(()),

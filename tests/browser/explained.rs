@@ -52,11 +52,12 @@ return { failures, numbers: numbers.length, cells };
 /// holds fewer than `min` explained numbers.
 async fn unexplained(b: &Browser, route: &str, min: u64) -> Vec<String> {
     let found = b.client.execute(SCAN, vec![]).await.expect("scan");
-    let mut failures: Vec<String> = serde_json::from_value::<Vec<String>>(found["failures"].clone())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| format!("{route}: {f}"))
-        .collect();
+    let mut failures: Vec<String> =
+        serde_json::from_value::<Vec<String>>(found["failures"].clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| format!("{route}: {f}"))
+            .collect();
     let numbers = found["numbers"].as_u64().unwrap_or(0);
     let cells = found["cells"].as_u64().unwrap_or(0);
     eprintln!("{route}: {numbers} explained numbers, {cells} result cells checked");
@@ -101,14 +102,13 @@ return {
 /// `limit` presses): what its explanation shows.
 async fn tab_to_a_number(b: &Browser, limit: usize) -> Value {
     b.client
-        .execute("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+        .execute(
+            "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);",
+            vec![],
+        )
         .await
         .expect("blur");
-    let body = b
-        .client
-        .find(Locator::Css("body"))
-        .await
-        .expect("the body");
+    let body = b.client.find(Locator::Css("body")).await.expect("the body");
     body.send_keys(&char::from(Key::Tab).to_string())
         .await
         .expect("Tab");
@@ -144,7 +144,10 @@ async fn every_result_number_explains_itself_on_hover_and_focus() {
     let tip = tab_to_a_number(&b, 120).await;
     assert_eq!(tip["display"], "block", "{tip}");
     assert!(tip["text"].as_str().unwrap_or_default().len() > 10, "{tip}");
-    assert!(tip["contrast"].as_f64().unwrap_or(0.0) >= 4.5, "light: {tip}");
+    assert!(
+        tip["contrast"].as_f64().unwrap_or(0.0) >= 4.5,
+        "light: {tip}"
+    );
     b.screenshot("explained-focus.png").await;
     b.client
         .execute(
@@ -154,7 +157,10 @@ async fn every_result_number_explains_itself_on_hover_and_focus() {
         .await
         .expect("dark theme");
     let tip = b.client.execute(TIP, vec![]).await.expect("the tip");
-    assert!(tip["contrast"].as_f64().unwrap_or(0.0) >= 4.5, "dark: {tip}");
+    assert!(
+        tip["contrast"].as_f64().unwrap_or(0.0) >= 4.5,
+        "dark: {tip}"
+    );
     b.client
         .execute(
             "document.documentElement.removeAttribute('data-theme');",
@@ -166,9 +172,12 @@ async fn every_result_number_explains_itself_on_hover_and_focus() {
     // The comparison.
     b.goto_path("/compare?n=32&d=8&backend=cpu").await;
     click(&b, "compare-run").await;
-    b.measurement_of("compare-status", "compare-measurement", "the comparison", |v| {
-        v.as_array().is_some_and(|a| a.len() >= 5)
-    })
+    b.measurement_of(
+        "compare-status",
+        "compare-measurement",
+        "the comparison",
+        |v| v.as_array().is_some_and(|a| a.len() >= 5),
+    )
     .await;
     failures.extend(unexplained(&b, "/compare", 40).await);
 
@@ -190,8 +199,10 @@ async fn every_result_number_explains_itself_on_hover_and_focus() {
     )
     .await;
     b.measurement("the quantizer", |m| m["rows"] == 32).await;
-    b.measurement_of("qa-status", "qa-measurement", "quantized attention", |_| true)
-        .await;
+    b.measurement_of("qa-status", "qa-measurement", "quantized attention", |_| {
+        true
+    })
+    .await;
     click(&b, "quant-sweep-start").await;
     let started = Instant::now();
     while b
@@ -208,8 +219,13 @@ async fn every_result_number_explains_itself_on_hover_and_focus() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     click(&b, "int8-run").await;
-    b.measurement_of("int8-status", "int8-measurement", "the int8 product", |_| true)
-        .await;
+    b.measurement_of(
+        "int8-status",
+        "int8-measurement",
+        "the int8 product",
+        |_| true,
+    )
+    .await;
     click(&b, "qat-run").await;
     b.measurement_of("qat-status", "qat-measurement", "QAT", |_| true)
         .await;

@@ -302,7 +302,11 @@ async fn the_lessons_walk_the_survey_with_live_runs_and_a_presenter_layout() {
     // with Run it, not waited for).
     for (k, ids, hidden) in [
         (4, &["scaling-run", "scaling-cancel"][..], "method-picker"),
-        (6, &["int8-run", "qat-run", "qat-stop"][..], "qat-control-seed"),
+        (
+            6,
+            &["int8-run", "qat-run", "qat-stop"][..],
+            "qat-control-seed",
+        ),
     ] {
         b.goto_path(&format!("/lessons/{k}/presenter")).await;
         at_step(&b, k, false).await;
@@ -311,11 +315,7 @@ async fn the_lessons_walk_the_survey_with_live_runs_and_a_presenter_layout() {
         at_step(&b, k, true).await;
         run_buttons_shown(&b, ids).await;
         assert!(
-            !b.testid(hidden)
-                .await
-                .is_displayed()
-                .await
-                .unwrap_or(true),
+            !b.testid(hidden).await.is_displayed().await.unwrap_or(true),
             "step {k}: {hidden} shown with the controls collapsed"
         );
     }

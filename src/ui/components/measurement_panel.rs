@@ -314,8 +314,9 @@ fn cross_check_row(e: &Envelope) -> impl IntoView + use<> {
             .cross_checks
             .iter()
             .map(|(name, err)| {
-                let explain =
-                    format!("{name}: max |GPU − CPU twin| over its output entries, on the same inputs");
+                let explain = format!(
+                    "{name}: max |GPU − CPU twin| over its output entries, on the same inputs"
+                );
                 view! { <li>{format!("{name}: ")}{num(format::sci(*err), explain)}</li> }
             })
             .collect_view();

@@ -359,7 +359,10 @@ fn measured(row: &CompareRow) -> impl IntoView + use<> {
         _ => ("✗ no better than mean of V", "verdict poor"),
     };
     let baseline = |x: Option<f64>, explain: &'static str| {
-        x.map_or_else(|| "—".into_any(), |x| num(format!("{x:.3}"), explain).into_any())
+        x.map_or_else(
+            || "—".into_any(),
+            |x| num(format!("{x:.3}"), explain).into_any(),
+        )
     };
     let baselines = baseline(
         row.baseline_mean_v_rel_err,
@@ -373,9 +376,9 @@ fn measured(row: &CompareRow) -> impl IntoView + use<> {
     let notes = row.notes.join("\n");
     let time_explain = format!(
         "Time: {}",
-        row.time_source
-            .clone()
-            .unwrap_or_else(|| "GPU: warm median of the kernels; CPU twin: median of whole passes".into())
+        row.time_source.clone().unwrap_or_else(|| {
+            "GPU: warm median of the kernels; CPU twin: median of whole passes".into()
+        })
     );
     let err_explain = format!("rel_err: ‖O − O_exact‖_F / ‖O_exact‖_F against {reference}");
     view! {

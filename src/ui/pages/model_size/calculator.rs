@@ -10,9 +10,9 @@ use super::controls::{model_options, setter};
 use super::views::{as_published, millions};
 use crate::compress::size::Precision;
 use crate::compress::size::combine::Combined;
+use crate::format;
 use crate::settings::Kind;
 use crate::settings::model_size::{CALCULATOR, ModelSizeSettings, NO_STUDENT, spec};
-use crate::format;
 use crate::ui::components::{Update, num};
 
 fn label(key: &str) -> &'static str {

@@ -32,9 +32,8 @@ use crate::settings::{
 use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
-    num,
     BackendBadge, BackendInfo, CanvasChart, Export, Results as StaleResults, RunStatusLine,
-    SettingsIssues, plot_area,
+    SettingsIssues, num, plot_area,
 };
 use crate::ui::jobs::PageJobs;
 

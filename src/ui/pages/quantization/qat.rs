@@ -31,8 +31,7 @@ use crate::settings::{Kind, SettingsIssue, Spec};
 use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
-    num,
-    BackendBadge, BackendInfo, CanvasChart, Export, SettingsIssues, plot_area, state_name,
+    BackendBadge, BackendInfo, CanvasChart, Export, SettingsIssues, num, plot_area, state_name,
 };
 use crate::ui::jobs::PageJobs;
 

@@ -26,9 +26,8 @@ use crate::settings::{COMMON, Settings};
 use crate::ui::backend;
 use crate::ui::browser::yield_now;
 use crate::ui::components::{
-    num,
     BackendBadge, BackendInfo, Heatmap, Pooled, RawData, Results, RunStatusLine, SettingsIssues,
-    SpecControls,
+    SpecControls, num,
 };
 use crate::ui::jobs::PageJobs;
 
