@@ -4,8 +4,12 @@
 //! path and the preset in its query), see a knob test the first step's
 //! claim, leave each step without its run coming back, page with the arrow
 //! keys, switch to the presenter layout (kept in the address: a reload
-//! reopens it, the run included), go back with Previous; an unknown step
-//! says so; the console stays clean.
+//! reopens it, the run included; the navigation's Lessons link marked
+//! current; with the controls collapsed, the knobs hidden but every lab's
+//! Run, Stop and Cancel buttons shown — the comparison runs from there,
+//! the scaling sweep's and the quantization page's buttons are checked),
+//! go back with Previous; an unknown step says so; the console stays
+//! clean.
 
 use super::harness::*;
 use flt_explorer::pipeline::lessons::LESSONS;
