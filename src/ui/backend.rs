@@ -215,6 +215,70 @@ pub fn cpu_rate() -> (f64, bool) {
     }
 }
 
+/// Above this n, the first run of a page opened from a link asks before it
+/// starts (issue 12: "a huge n from a link asks before starting"): a link
+/// such as `?n=1e9` (clamped to the page's largest n) should not start a
+/// minutes-long run by itself. An n typed into the control later runs at
+/// once.
+pub const LINK_CONFIRM_N: usize = 4096;
+
+/// Before the first run of a page opened at `n` > [`LINK_CONFIRM_N`] from
+/// the address: asks in the page (the `confirm-long-run` panel) with the
+/// size and the predicted cost — `pass_flops` per pass, `repeats` timed
+/// passes and a warm-up, `bytes` moved per pass — and waits. `Ok` to go on;
+/// `Err` with the outcome when the user declined (the job is stopped) or a
+/// newer job came meanwhile.
+pub async fn confirm_link_run<T: 'static>(
+    jobs: &Rc<Jobs<T>>,
+    generation: u64,
+    backend: &Backend,
+    n: usize,
+    pass_flops: f64,
+    bytes: f64,
+    repeats: u32,
+) -> Result<(), JobOutcome> {
+    let passes = repeats.max(1) as f64 + 1.0;
+    let on = match backend {
+        Backend::Cpu { .. } => {
+            let (rate, measured) = cpu_rate();
+            format!(
+                "about {:.0} s on the CPU twin at {:.2} GFLOP/s ({})",
+                cpu_run_seconds(pass_flops, repeats, rate),
+                rate / 1e9,
+                if measured {
+                    "the rate this page measured"
+                } else {
+                    "a cautious guess"
+                }
+            )
+        }
+        Backend::Gpu(ctx) => format!(
+            "on the GPU ({}), from seconds on a discrete GPU to minutes on a software adapter",
+            ctx.adapter_name
+        ),
+    };
+    let question = format!(
+        "The address asks for n = {n}, a large run: {:.1} GFLOP and {} moved over {passes:.0} passes, {on}. \
+         Start it, or change n first?",
+        pass_flops * passes / 1e9,
+        crate::format::bytes((bytes * passes) as u64),
+    );
+    let host = jobs.host(generation, super::browser::yield_now);
+    host.progress(
+        "waiting for your go-ahead (a large n from the address)",
+        0.0,
+    );
+    let jobs_for_check = jobs.clone();
+    match notices::ask_long_run(question, move || jobs_for_check.is_current(generation)).await {
+        Some(true) => Ok(()),
+        Some(false) => {
+            jobs.stop();
+            Err(JobOutcome::Cancelled)
+        }
+        None => Err(JobOutcome::Cancelled),
+    }
+}
+
 /// Before a CPU-twin run of `repeats` passes of `pass_flops`: when it is
 /// predicted to exceed [`CPU_CONFIRM_SECONDS`], asks the user in the page
 /// (the `confirm-long-run` panel) and waits. `Ok` to go on (at once when it

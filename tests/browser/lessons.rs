@@ -4,8 +4,12 @@
 //! path and the preset in its query), see a knob test the first step's
 //! claim, leave each step without its run coming back, page with the arrow
 //! keys, switch to the presenter layout (kept in the address: a reload
-//! reopens it, the run included), go back with Previous; an unknown step
-//! says so; the console stays clean.
+//! reopens it, the run included; the navigation's Lessons link marked
+//! current; with the controls collapsed, the knobs hidden but every lab's
+//! Run, Stop and Cancel buttons shown — the comparison runs from there,
+//! the scaling sweep's and the quantization page's buttons are checked),
+//! go back with Previous; an unknown step says so; the console stays
+//! clean.
 
 use super::harness::*;
 use flt_explorer::pipeline::lessons::LESSONS;
@@ -53,6 +57,18 @@ async fn at_step(b: &Browser, k: usize, live: bool) {
             address(b).await
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts that the buttons `ids` are displayed (the lab's own Run, Stop,
+/// Cancel).
+async fn run_buttons_shown(b: &Browser, ids: &[&str]) {
+    for id in ids {
+        assert!(
+            b.testid(id).await.is_displayed().await.unwrap_or(false),
+            "{id} is hidden in the presenter layout ({})",
+            attr(b, "lessons-page", "class").await
+        );
     }
 }
 
@@ -226,8 +242,10 @@ async fn the_lessons_walk_the_survey_with_live_runs_and_a_presenter_layout() {
         "presenter text is {} px",
         font(&b).await
     );
-    // Collapsed, the lab's knobs (and its own Run button) are hidden;
-    // the presenter shows them to run the comparison.
+    // The site's navigation marks the lessons on every lesson route.
+    assert_eq!(attr(&b, "lab-lessons", "aria-current").await, "page");
+    // Collapsed, the lab's knobs are hidden, its Run button is not: the
+    // comparison runs from the presenter layout as it is.
     assert!(
         !b.testid("control-n")
             .await
@@ -235,11 +253,20 @@ async fn the_lessons_walk_the_survey_with_live_runs_and_a_presenter_layout() {
             .await
             .unwrap_or(true)
     );
+    run_buttons_shown(&b, &["compare-run", "compare-cancel"]).await;
+    run_step(&b, total - 1).await;
+    b.screenshot("lessons-presenter.png").await;
     click(&b, "lesson-controls-toggle").await;
     let class = attr(&b, "lessons-page", "class").await;
     assert!(!class.contains("controls-collapsed"), "{class}");
-    run_step(&b, total - 1).await;
-    b.screenshot("lessons-presenter.png").await;
+    assert!(
+        b.testid("control-n")
+            .await
+            .is_displayed()
+            .await
+            .unwrap_or(false),
+        "the controls did not come back"
+    );
 
     // Back with Previous (still presenter), then with the keyboard: a
     // focused button takes Enter, and the arrow keys page.
@@ -272,6 +299,30 @@ async fn the_lessons_walk_the_survey_with_live_runs_and_a_presenter_layout() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(font(&b).await < 24.0);
+
+    // Every other lab with buttons of its own keeps them in the presenter
+    // layout with its controls collapsed: the scaling sweep, and the
+    // quantization page's int8 product and QAT (opened by address, mounted
+    // with Run it, not waited for).
+    for (k, ids, hidden) in [
+        (4, &["scaling-run", "scaling-cancel"][..], "method-picker"),
+        (
+            6,
+            &["int8-run", "qat-run", "qat-stop"][..],
+            "qat-control-seed",
+        ),
+    ] {
+        b.goto_path(&format!("/lessons/{k}/presenter")).await;
+        at_step(&b, k, false).await;
+        assert_eq!(attr(&b, "lab-lessons", "aria-current").await, "page");
+        click(&b, "lesson-run").await;
+        at_step(&b, k, true).await;
+        run_buttons_shown(&b, ids).await;
+        assert!(
+            !b.testid(hidden).await.is_displayed().await.unwrap_or(true),
+            "step {k}: {hidden} shown with the controls collapsed"
+        );
+    }
 
     // An unknown step says so.
     b.goto_path(&format!("/lessons/{}", total + 1)).await;

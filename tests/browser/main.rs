@@ -15,6 +15,7 @@ mod harness;
 
 mod attention;
 mod compare;
+mod explained;
 mod int8;
 mod lessons;
 mod longtask;

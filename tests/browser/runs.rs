@@ -372,3 +372,93 @@ async fn a_long_cpu_run_asks_before_it_starts() {
     assert!(errors.is_empty(), "{errors:?}");
     b.close().await;
 }
+
+/// A huge n from a link asks before the page's first run (issue 12): the
+/// address's `n=1e9` (clamped to 16384) shows the question with the size
+/// and its predicted cost, and nothing runs until it is answered;
+/// declining stops it. The same n typed into the control later runs at
+/// once, without a question; a reload (the address again) asks again, and
+/// accepting runs it. A cheap method (a window of 8 keys) keeps the runs
+/// short: the question is about the size in the address, not the method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dist/ and Chromium: run by scripts/test"]
+async fn a_huge_n_from_a_link_asks_before_it_starts() {
+    let b = Browser::open(false).await;
+    let no_question = |b: &Browser| {
+        let client = b.client.clone();
+        async move {
+            client
+                .find(Locator::Css("[data-testid='confirm-long-run']"))
+                .await
+                .is_err()
+        }
+    };
+    b.goto_path("/attention?method=longformer&n=1e9&d=16&seed=1&window=8")
+        .await;
+    let question = b
+        .testid("confirm-long-run")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        question.contains("n = 16384") && question.contains("GFLOP"),
+        "{question}"
+    );
+    let status = b
+        .testid("run-status")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(status.contains("go-ahead"), "{status}");
+    let url = b.client.current_url().await.expect("url");
+    assert!(url.as_str().contains("n=16384"), "not normalised: {url}");
+    b.testid("confirm-long-run-cancel")
+        .await
+        .click()
+        .await
+        .expect("decline");
+    until_status(&b, "stopped", Duration::from_secs(5), |state, _| {
+        state == "stopped"
+    })
+    .await;
+    assert!(no_question(&b).await, "the question stays after the answer");
+
+    // Typed into the control: no question, at a smaller n or the same.
+    for n in [8192, 16384] {
+        b.type_number("control-n", &n.to_string()).await;
+        let started = Instant::now();
+        loop {
+            assert!(
+                no_question(&b).await,
+                "n = {n} typed into the control asked"
+            );
+            let state = attr(&b, "run-status", "data-state").await;
+            let json = b
+                .testid("measurement")
+                .await
+                .text()
+                .await
+                .unwrap_or_default();
+            if state == "done" && serde_json::from_str::<Value>(&json).is_ok_and(|m| m["n"] == n) {
+                break;
+            }
+            assert!(started.elapsed() < WAIT, "n = {n}: state {state}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // A reload is the address again: it asks; accepting runs.
+    b.client.refresh().await.expect("reload");
+    b.testid("confirm-long-run-go")
+        .await
+        .click()
+        .await
+        .expect("accept");
+    b.measurement("the accepted run", |m| m["n"] == 16384).await;
+    assert!(no_question(&b).await);
+    let errors = b.console_errors_beyond_deep_links().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    b.close().await;
+}

@@ -1,6 +1,7 @@
 //! Navigation: the survey's map (`/`, the overview) and the labs of
-//! [`LABS`], one link each, the current one marked (`aria-current="page"`;
-//! `/` with a query is the attention explorer, as old links are).
+//! [`LABS`], one link each, the current one marked (`aria-current="page"`,
+//! on its sub-routes too: `/lessons/3/presenter`; `/` with a query is the
+//! attention explorer, as old links are).
 
 use leptos::prelude::*;
 
@@ -27,7 +28,12 @@ fn shows(lab: Option<&LabInfo>, pathname: &str, search: &str, base: &str) -> boo
     match lab {
         None => at_root && !query,
         Some(lab) => {
-            path.trim_end_matches('/') == lab.route
+            let path = path.trim_end_matches('/');
+            // A lab's own sub-routes (`/lessons/3/presenter`) are the lab too.
+            path == lab.route
+                || path
+                    .strip_prefix(lab.route)
+                    .is_some_and(|rest| rest.starts_with('/'))
                 || (at_root && query && LABS.first() == Some(lab))
         }
     }

@@ -11,6 +11,7 @@ use crate::data::timing::Timing;
 use crate::format;
 use crate::pipeline::attention::{AttentionFigures, Measurement};
 use crate::pipeline::report::Envelope;
+use crate::ui::components::num;
 
 /// The measurement card.
 #[component]
@@ -40,19 +41,21 @@ pub fn MeasurementPanel(#[prop(into)] report: Signal<Option<Arc<Measurement>>>) 
     }
 }
 
-/// One row: a figure in bold, a remark after it, a formula under it.
+/// One row: a figure in bold (explained on hover or focus by its label and
+/// formula), a remark after it, the formula under it.
 fn row(
     label: &'static str,
     testid: &'static str,
     figure: String,
-    remark: String,
+    remark: AnyView,
     formula: String,
 ) -> impl IntoView + use<> {
+    let explain = format!("{label}: {formula}");
     view! {
         <tr>
             <th>{label}</th>
             <td data-testid=testid>
-                <strong>{figure}</strong>
+                <strong>{num(figure, explain)}</strong>
                 {remark}
                 <div class="formula">{formula}</div>
             </td>
@@ -60,12 +63,22 @@ fn row(
     }
 }
 
-/// "a × what the method needs": executed over needed.
-fn ratio(executed: u64, needed: u64, what: &str, digits: usize) -> String {
+/// ", a× what the method needs": executed over needed, explained.
+fn ratio(executed: u64, needed: u64, of: &str, what: &'static str, digits: usize) -> AnyView {
     if needed > 0 {
-        format!(", {:.digits$}× {what}", executed as f64 / needed as f64)
+        let explain = format!(
+            "{of} executed / {what} = {} / {}",
+            format::int(executed),
+            format::int(needed)
+        );
+        view! {
+            ", "
+            {num(format!("{:.digits$}×", executed as f64 / needed as f64), explain)}
+            {format!(" {what}")}
+        }
+        .into_any()
     } else {
-        String::new()
+        ().into_any()
     }
 }
 
@@ -81,34 +94,36 @@ fn cost_rows(e: &Envelope) -> impl IntoView + use<> {
             "FLOPs the method needs",
             "flops-algorithmic",
             format!("{}FLOP", format::si(e.flops_algorithmic as f64)),
-            String::new(),
+            ().into_any(),
             counted(e.flops_algorithmic, &e.flops_algorithmic_formula),
         ),
         row(
             "FLOPs executed",
             "flops",
             format!("{}FLOP", format::si(e.flops as f64)),
-            format!(
-                " by {executor}{}",
-                ratio(e.flops, e.flops_algorithmic, "what the method needs", 2)
-            ),
+            view! {
+                {format!(" by {executor}")}
+                {ratio(e.flops, e.flops_algorithmic, "FLOPs", "what the method needs", 2)}
+            }
+            .into_any(),
             counted(e.flops, &e.flops_formula),
         ),
         row(
             "Compulsory bytes",
             "bytes-compulsory",
             format::bytes(e.bytes_compulsory),
-            String::new(),
+            ().into_any(),
             counted(e.bytes_compulsory, &e.bytes_compulsory_formula),
         ),
         row(
             "Bytes moved",
             "bytes",
             format::bytes(e.bytes),
-            format!(
-                " by {executor}{}",
-                ratio(e.bytes, e.bytes_compulsory, "the compulsory bytes", 1)
-            ),
+            view! {
+                {format!(" by {executor}")}
+                {ratio(e.bytes, e.bytes_compulsory, "bytes", "the compulsory bytes", 1)}
+            }
+            .into_any(),
             counted(e.bytes, &e.bytes_formula),
         ),
     )
@@ -134,17 +149,27 @@ fn time_rows(e: &Envelope) -> impl IntoView + use<> {
             <tr>
                 <th>"Memory allocated"</th>
                 <td data-testid="memory">
-                    {format::bytes(e.memory_bytes)}
+                    {num(
+                        format::bytes(e.memory_bytes),
+                        format!("Memory allocated: {} bytes = {}", format::int(e.memory_bytes), e.memory_formula),
+                    )}
                     <div class="formula">{e.memory_formula.clone()}</div>
                 </td>
             </tr>
         },
-        row("Time", "time", format::ms(e.time_ms), String::new(), how),
+        row("Time", "time", format::ms(e.time_ms), ().into_any(), how),
         view! {
             <tr>
                 <th>"Throughput"</th>
                 <td data-testid="gflops">
-                    {format!("{:.2} GFLOP/s", e.gflops)}
+                    {num(
+                        format!("{:.2} GFLOP/s", e.gflops),
+                        format!(
+                            "Throughput: executed FLOPs / median time = {} FLOP / {}",
+                            format::int(e.flops),
+                            format::ms(e.time_ms)
+                        ),
+                    )}
                     <div class="formula">"executed FLOPs / median time"</div>
                 </td>
             </tr>
@@ -165,17 +190,25 @@ fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
         f.checked_text(),
         f.reference,
     );
-    let baselines = format!(
-        "output the mean of V: {}; output zeros: {}",
-        format::sci(f.baseline_mean_v_rel_err),
-        format::sci(f.baseline_zero_rel_err),
-    );
+    let baselines = view! {
+        "output the mean of V: "
+        {num(
+            format::sci(f.baseline_mean_v_rel_err),
+            "rel_err of answering every row with the mean of V's rows: ‖mean(V) − O_ref‖_F / ‖O_ref‖_F over the same rows",
+        )}
+        "; output zeros: "
+        {num(
+            format::sci(f.baseline_zero_rel_err),
+            "rel_err of answering zeros: ‖0 − O_ref‖_F / ‖O_ref‖_F (1 by definition)",
+        )}
+    };
+    let explain_err = format!("rel_err, the relative error: {reference}");
     let iterations = f.pinv_iterations;
     view! {
         <tr>
             <th>"rel_err"</th>
             <td data-testid="rel-err">
-                <strong>{format::sci(f.rel_err)}</strong>
+                <strong>{num(format::sci(f.rel_err), explain_err)}</strong>
                 {format!(" — {beats}")}
                 <div class="formula" data-testid="reference">{reference}</div>
             </td>
@@ -193,8 +226,15 @@ fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
             <tr>
                 <th>"Pseudo-inverse residual"</th>
                 <td data-testid="pinv-residual">
-                    {format::sci(r)}
-                    {iterations.map(|t| format!(" after {t} iterations"))}
+                    {num(
+                        format::sci(r),
+                        "Pseudo-inverse residual: ‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the Newton–Schulz iterations reach",
+                    )}
+                    {iterations.map(|t| view! {
+                        " after "
+                        {num(t.to_string(), "Newton–Schulz iterations run (at most pinv-iters; fewer when the residual stops falling)")}
+                        " iterations"
+                    })}
                     <div class="formula">
                         "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the iterations reach (the twin's; the GPU runs as many): 0 would be Ã⁺ itself; the iteration stops early if the residual stops falling; rel_err depends on pinv-iters and on Ã's conditioning"
                     </div>
@@ -213,11 +253,18 @@ fn pattern_rows(f: &AttentionFigures) -> impl IntoView + use<> {
         ),
         _ => String::new(),
     };
-    let pairs = format!(
-        "{} pairs, {:.2}% of n²",
-        format::int(f.pattern_pairs),
-        f.density * 100.0
-    );
+    let pairs = view! {
+        {num(
+            format::int(f.pattern_pairs),
+            "Pattern pairs: the (query, key) pairs whose scores the method computes, summed over the rows",
+        )}
+        " pairs, "
+        {num(
+            format!("{:.2}%", f.density * 100.0),
+            "Density: pattern pairs / n² × 100",
+        )}
+        " of n²"
+    };
     let kept = format!("{:.1}%", f.mass_in_pattern * 100.0);
     let mass = format!(
         "share of exact attention's weight on the computed pairs (misses {:.1}%), mean over {} rows",
@@ -232,17 +279,31 @@ fn pattern_rows(f: &AttentionFigures) -> impl IntoView + use<> {
                 <div class="formula">{work}</div>
             </td>
         </tr>
-        {row("Exact mass kept", "mass-in-pattern", kept, String::new(), mass)}
+        {row("Exact mass kept", "mass-in-pattern", kept, ().into_any(), mass)}
         <tr>
             <th>"Inputs"</th>
             <td data-testid="inputs">
-                {format!("{}, Q and K scaled by {}, seed {}", f.inputs.key(), f.qk_scale, f.seed)}
+                {format!("{}, Q and K scaled by ", f.inputs.key())}
+                {num(
+                    f.qk_scale.to_string(),
+                    "The factor Q and K are multiplied by after drawing (larger: peakier softmax rows)",
+                )}
+                ", seed "
+                {num(
+                    f.seed.to_string(),
+                    "The seed of the random inputs: the same seed draws the same Q, K and V",
+                )}
                 <div class="formula">{format!("fingerprint {}", f.inputs_digest)}</div>
             </td>
         </tr>
         <tr>
             <th>"max abs err vs exact"</th>
-            <td data-testid="max-abs-err">{format::sci(f.max_abs_err)}</td>
+            <td data-testid="max-abs-err">
+                {num(
+                    format::sci(f.max_abs_err),
+                    "The largest |O − O_exact| over the checked entries (same rows and reference as rel_err)",
+                )}
+            </td>
         </tr>
     }
 }
@@ -252,7 +313,12 @@ fn cross_check_row(e: &Envelope) -> impl IntoView + use<> {
         let checks = e
             .cross_checks
             .iter()
-            .map(|(name, err)| view! { <li>{format!("{name}: {}", format::sci(*err))}</li> })
+            .map(|(name, err)| {
+                let explain = format!(
+                    "{name}: max |GPU − CPU twin| over its output entries, on the same inputs"
+                );
+                view! { <li>{format!("{name}: ")}{num(format::sci(*err), explain)}</li> }
+            })
             .collect_view();
         view! {
             <tr>
@@ -270,14 +336,23 @@ fn stages_and_notes(e: &Envelope) -> impl IntoView + use<> {
         .stages
         .iter()
         .map(|s| {
-            let line = format!(
-                "{}: {}, {} moved, {} allocated",
-                s.name,
-                format::ms(s.time_ms),
-                format::bytes(s.bytes),
-                format::bytes(s.memory_bytes),
-            );
-            view! { <li>{line}</li> }
+            view! {
+                <li>
+                    {format!("{}: ", s.name)}
+                    {num(format::ms(s.time_ms), "This stage's median time (same timing as the total)")}
+                    ", "
+                    {num(
+                        format::bytes(s.bytes),
+                        format!("Bytes this stage's kernels read and write: {}", format::int(s.bytes)),
+                    )}
+                    " moved, "
+                    {num(
+                        format::bytes(s.memory_bytes),
+                        format!("Buffers this stage allocates: {} bytes", format::int(s.memory_bytes)),
+                    )}
+                    " allocated"
+                </li>
+            }
         })
         .collect_view();
     let notes = e

@@ -10,6 +10,7 @@ mod canvas_chart;
 mod controls;
 mod effective_context;
 mod error_law;
+mod explained;
 mod heatmap;
 mod lab_nav;
 mod measurement_panel;
@@ -29,6 +30,7 @@ pub use canvas_chart::{
 pub use controls::{Controls, Update};
 pub use effective_context::EffectiveContext;
 pub use error_law::ErrorLaw;
+pub use explained::{Num, num};
 pub use heatmap::{GridNumbers, Heatmap, Pooled, ScaleToggle, grid_export};
 pub use lab_nav::{LabLinks, LabNav, SiteBase, site_base};
 pub use measurement_panel::MeasurementPanel;

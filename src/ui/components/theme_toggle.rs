@@ -60,13 +60,30 @@ fn mark(theme: Theme, chosen: bool) {
     }
 }
 
+/// A signal that lives as long as the page: created under a root owner of
+/// its own, never disposed. These signals are created lazily, by whichever
+/// component reads them first — often a chart inside a lab — and must not
+/// die with it (a lesson's lab is unmounted when the step changes; the next
+/// lab's charts read the same signal).
+fn page_signal<T: Send + Sync + 'static>(value: T) -> RwSignal<T> {
+    let current = Owner::current();
+    // `new_root` makes the new owner the current one: the caller's is put back.
+    let owner = Owner::new_root(None);
+    let signal = owner.with(|| RwSignal::new(value));
+    if let Some(current) = current {
+        current.set();
+    }
+    std::mem::forget(owner);
+    signal
+}
+
 /// The theme in force, as a signal (created on first use, with a listener
 /// on the system's preference that applies while the reader chose none).
 pub fn theme() -> RwSignal<Theme> {
     THEME.with(|cell| {
         *cell.get_or_init(|| {
             let chosen = stored();
-            let signal = RwSignal::new(chosen.unwrap_or_else(system));
+            let signal = page_signal(chosen.unwrap_or_else(system));
             mark(signal.get_untracked(), chosen.is_some());
             if let Some(query) = system_dark() {
                 let follow = Closure::<dyn Fn()>::new(move || {
@@ -96,7 +113,7 @@ pub fn viewport_width() -> RwSignal<i32> {
                     .and_then(|w| w.as_f64())
                     .unwrap_or(1024.0) as i32
             };
-            let signal = RwSignal::new(width());
+            let signal = page_signal(width());
             if let Some(window) = web_sys::window() {
                 let follow = Closure::<dyn Fn()>::new(move || signal.set(width()));
                 let _ = window

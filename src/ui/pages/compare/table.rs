@@ -14,6 +14,7 @@ use crate::pipeline::compare::recommendations::{BEYOND_ATTENTION, lab_route};
 use crate::pipeline::compare::{CompareRow, RowStatus, SortKey, sort_rows};
 use crate::pipeline::labs::LABS;
 use crate::settings::compare::CompareSettings;
+use crate::ui::components::num;
 
 /// The explorer's address for `method` with `settings`.
 pub fn explorer_href(base: &str, settings: &CompareSettings, method: MethodId) -> String {
@@ -268,14 +269,14 @@ fn row_view(row: CompareRow, running: bool, href: String) -> impl IntoView + use
                     {row.family.clone()} " · " <code>{row.method.clone()}</code>
                 </div>
             </th>
-            <td class="complexity">
+            <td class="complexity x-label">
                 <span class="big-o" title="time">{row.complexity_time.clone()}</span>
                 <span class="muted">" · "</span>
                 <span class="big-o" title="space">{row.complexity_space.clone()}</span>
                 <div class="small muted source">{source}</div>
             </td>
-            <td class="best-for">{row.best_for.clone()}</td>
-            <td class="causal">{causal}</td>
+            <td class="best-for x-label">{row.best_for.clone()}</td>
+            <td class="causal x-label">{causal}</td>
             {figures}
         </tr>
     }
@@ -304,22 +305,28 @@ fn figures(row: &CompareRow, running: bool) -> AnyView {
     }
 }
 
-/// A count with its formula as the tooltip.
-fn count_cell(value: Option<u64>, formula: &Option<String>, bytes: bool) -> impl IntoView + use<> {
-    let text = value.map_or("—".to_string(), |v| {
-        if bytes {
+/// A count, explained by what it counts and its formula.
+fn count_cell(
+    value: Option<u64>,
+    formula: &Option<String>,
+    bytes: bool,
+    what: &'static str,
+) -> impl IntoView + use<> {
+    let text = value.map(|v| {
+        let shown = if bytes {
             format::bytes3(v)
         } else {
             format::sig3(v as f64)
-        }
+        };
+        let explain = match formula {
+            Some(f) => format!("{what}: {} = {f}", format::int(v)),
+            None => format!("{what}: {}", format::int(v)),
+        };
+        num(shown, explain)
     });
-    let title = match (value, formula) {
-        (Some(v), Some(f)) => format!("{} = {f}", format::int(v)),
-        _ => String::new(),
-    };
     view! {
-        <td class="num" title=title>
-            {text}
+        <td class="num">
+            {text.map_or_else(|| "—".into_any(), IntoAny::into_any)}
         </td>
     }
 }
@@ -331,9 +338,14 @@ fn measured(row: &CompareRow) -> impl IntoView + use<> {
     };
     let ratio = row.time_vs_full.map(|r| {
         if row.method == crate::pipeline::compare::REFERENCE_METHOD {
-            " · the reference".to_string()
+            " · the reference".into_any()
         } else {
-            format!(" · {r:.2}× full")
+            view! {
+                " · "
+                {num(format!("{r:.2}×"), "This method's time / full attention's time, same settings and backend")}
+                " full"
+            }
+            .into_any()
         }
     });
     // The browser's wall clock ticks in 0.1 ms: no more digits than that.
@@ -346,34 +358,45 @@ fn measured(row: &CompareRow) -> impl IntoView + use<> {
         Some(true) => ("✓ beats mean of V", "verdict good"),
         _ => ("✗ no better than mean of V", "verdict poor"),
     };
-    let baselines = format!(
-        "mean of V {}",
-        row.baseline_mean_v_rel_err
-            .map_or("—".into(), |x| format!("{x:.3}"))
+    let baseline = |x: Option<f64>, explain: &'static str| {
+        x.map_or_else(
+            || "—".into_any(),
+            |x| num(format!("{x:.3}"), explain).into_any(),
+        )
+    };
+    let baselines = baseline(
+        row.baseline_mean_v_rel_err,
+        "rel_err of answering every row with the mean of V: ‖mean(V) − O_exact‖_F / ‖O_exact‖_F",
     );
-    let zeros = format!(
-        "zeros {}",
-        row.baseline_zero_rel_err
-            .map_or("—".into(), |x| format!("{x:.3}"))
+    let zeros = baseline(
+        row.baseline_zero_rel_err,
+        "rel_err of answering zeros: ‖0 − O_exact‖_F / ‖O_exact‖_F",
     );
     let reference = row.reference.clone().unwrap_or_default();
     let notes = row.notes.join("\n");
+    let time_explain = format!(
+        "Time: {}",
+        row.time_source.clone().unwrap_or_else(|| {
+            "GPU: warm median of the kernels; CPU twin: median of whole passes".into()
+        })
+    );
+    let err_explain = format!("rel_err: ‖O − O_exact‖_F / ‖O_exact‖_F against {reference}");
     view! {
-        {count_cell(row.flops_algorithmic, &row.flops_algorithmic_formula, false)}
-        {count_cell(row.flops, &row.flops_formula, false)}
-        {count_cell(row.bytes_compulsory, &row.bytes_compulsory_formula, true)}
-        {count_cell(row.bytes, &row.bytes_formula, true)}
-        <td class="num time" title=row.time_source.clone().unwrap_or_default()>
-            <span class="strong">{time}</span>
+        {count_cell(row.flops_algorithmic, &row.flops_algorithmic_formula, false, "FLOPs the method needs")}
+        {count_cell(row.flops, &row.flops_formula, false, "FLOPs the timed kernels execute")}
+        {count_cell(row.bytes_compulsory, &row.bytes_compulsory_formula, true, "Compulsory bytes (inputs, parameters, output moved once)")}
+        {count_cell(row.bytes, &row.bytes_formula, true, "Bytes the timed kernels read and write")}
+        <td class="num time">
+            <span class="strong">{num(time, time_explain)}</span>
             <div class="small muted">{device}{ratio}</div>
         </td>
-        <td class="num err" title=format!("against {reference}")>
-            <span class="strong">{err}</span>
+        <td class="num err">
+            <span class="strong">{num(err, err_explain)}</span>
             <div class=verdict_class>{verdict}</div>
         </td>
         <td class="num baselines small" title=notes>
-            <div>{baselines}</div>
-            <div class="muted">{zeros}</div>
+            <div>"mean of V " {baselines}</div>
+            <div class="muted">"zeros " {zeros}</div>
         </td>
     }
 }

@@ -17,7 +17,7 @@ use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_location, use_navigate};
 
-use self::run::{RunOut, run_settings};
+use self::run::{ExplorerJob, RunOut, run_settings};
 use self::views::ViewData;
 use crate::pipeline::attention::Measurement;
 use crate::settings::{Settings, SettingsIssue};
@@ -91,16 +91,22 @@ pub fn ExplorerPage() -> impl IntoView {
         report: set_report,
         backend: set_backend,
     };
-    let jobs = PageJobs::new(move |jobs, generation, settings| {
-        run_settings(jobs, generation, settings, out)
-    });
+    let jobs = PageJobs::new(move |jobs, generation, job| run_settings(jobs, generation, job, out));
     let (status, superseded, results, stop) =
         (jobs.status, jobs.superseded, jobs.results, jobs.stop);
     // The runner holds `Rc`s: a local arena slot, captured by handle.
     let jobs = StoredValue::new_local(jobs);
-    Effect::new(move |_| {
+    // The first run (the effect's first pass: no previous value) is the
+    // address's, a link's: a large n asks first.
+    Effect::new(move |previous: Option<()>| {
         let settings = settings.get();
-        jobs.with_value(|j| j.request(settings));
+        let from_link = previous.is_none();
+        jobs.with_value(|j| {
+            j.request(ExplorerJob {
+                settings,
+                from_link,
+            })
+        });
     });
     on_cleanup(move || {
         jobs.try_with_value(|j| j.cancel());

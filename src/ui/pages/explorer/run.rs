@@ -27,13 +27,28 @@ pub struct RunOut {
     pub backend: WriteSignal<Option<BackendInfo>>,
 }
 
-/// Runs `settings`: the explorer's job.
+/// The explorer's job: the settings, and whether they came from the
+/// address when the page opened (its first run; a large n then asks first,
+/// see [`backend::confirm_link_run`]).
+#[derive(Debug, Clone)]
+pub struct ExplorerJob {
+    /// The settings to run.
+    pub settings: Settings,
+    /// The page's first run, from the address.
+    pub from_link: bool,
+}
+
+/// Runs `job`: the explorer's job.
 pub fn run_settings(
-    jobs: Rc<Jobs<Settings>>,
+    jobs: Rc<Jobs<ExplorerJob>>,
     generation: u64,
-    settings: Settings,
+    job: ExplorerJob,
     out: RunOut,
 ) -> LocalFuture<'static, JobOutcome> {
+    let ExplorerJob {
+        settings,
+        from_link,
+    } = job;
     Box::pin(async move {
         // Let the page show "starting" before the inputs are generated.
         let (backend, _turn) = match backend::start_job(
@@ -55,17 +70,30 @@ pub fn run_settings(
             return JobOutcome::Cancelled;
         }
         let shape = problem.shape();
-        let pass_flops = problem
+        let cost = problem
             .method
             .method()
-            .cost(shape, &problem.config(), shape.pairs())
-            .flops_algorithmic;
+            .cost(shape, &problem.config(), shape.pairs());
+        let pass_flops = cost.flops_algorithmic;
         problem.options.repeats = repeats(&backend, problem.options.repeats, pass_flops, true);
         let work = pass_flops as f64 * problem.head_count() as f64;
-        if let Err(outcome) =
+        let asked = if from_link && settings.n > backend::LINK_CONFIRM_N {
+            let bytes = cost.bytes_compulsory as f64 * problem.head_count() as f64;
+            backend::confirm_link_run(
+                &jobs,
+                generation,
+                &backend,
+                settings.n,
+                work,
+                bytes,
+                problem.options.repeats,
+            )
+            .await
+        } else {
             backend::confirm_cpu_run(&jobs, generation, &backend, work, problem.options.repeats)
                 .await
-        {
+        };
+        if let Err(outcome) = asked {
             return outcome;
         }
         let host = jobs.host(generation, yield_now);

@@ -10,9 +10,10 @@ use super::controls::{model_options, setter};
 use super::views::{as_published, millions};
 use crate::compress::size::Precision;
 use crate::compress::size::combine::Combined;
+use crate::format;
 use crate::settings::Kind;
 use crate::settings::model_size::{CALCULATOR, ModelSizeSettings, NO_STUDENT, spec};
-use crate::ui::components::Update;
+use crate::ui::components::{Update, num};
 
 fn label(key: &str) -> &'static str {
     spec(key).map_or("", |s| s.label)
@@ -111,14 +112,32 @@ fn steps_table(c: &Combined) -> impl IntoView + use<> {
         .map(|s| {
             view! {
                 <tr data-step=s.key.clone()>
-                    <td>{s.key.clone()}</td>
-                    <td>{s.label.clone()}</td>
-                    <td class="num">{millions(s.params as f64)}</td>
-                    <td class="num strong">{millions(s.effective_params)}</td>
-                    <td class="num">{format!("{:.2}×", s.factor)}</td>
-                    <td class="num strong">{format!("{:.1}×", s.total_factor)}</td>
-                    <td class="num muted">{as_published(s.survey_params as u64)}</td>
-                    <td class="num muted">{format!("{}×", s.survey_factor)}</td>
+                    <td class="x-label">{s.key.clone()}</td>
+                    <td class="x-label">{s.label.clone()}</td>
+                    <td class="num">
+                        {num(millions(s.params as f64), format!("Parameters stored after this step: {}", format::int(s.params)))}
+                    </td>
+                    <td class="num strong">
+                        {num(
+                            millions(s.effective_params),
+                            "Effective parameters: the bytes stored / 4, the fp32 parameters with the same size",
+                        )}
+                    </td>
+                    <td class="num">
+                        {num(format!("{:.2}×", s.factor), "This step's factor: effective parameters before / after the step")}
+                    </td>
+                    <td class="num strong">
+                        {num(
+                            format!("{:.1}×", s.total_factor),
+                            "Total so far: the teacher's fp32 parameters / the effective parameters after this step (the product of the steps' factors)",
+                        )}
+                    </td>
+                    <td class="num muted">
+                        {num(as_published(s.survey_params as u64), "The survey's parameter count after this step")}
+                    </td>
+                    <td class="num muted">
+                        {num(format!("{}×", s.survey_factor), "The survey's factor for this step")}
+                    </td>
                 </tr>
             }
         })
@@ -143,7 +162,14 @@ fn steps_table(c: &Combined) -> impl IntoView + use<> {
             </table>
         </div>
         <p data-testid="calculator-total">
-            <strong>{format!("Total: {:.1}× ", c.total_factor)}</strong>
+            <strong>
+                "Total: "
+                {num(
+                    format!("{:.1}×", c.total_factor),
+                    "The teacher's fp32 size / the final model's size: the product of every step's factor",
+                )}
+                " "
+            </strong>
             <span class="muted">
                 {format!(
                     "(survey: {}–{}×). With the same distillation and pruning, ending at each precision: {totals}.",

@@ -10,6 +10,7 @@ use super::views::{as_published, percent};
 use crate::chart::model_size::human_bytes;
 use crate::compress::size::Claim;
 use crate::format;
+use crate::ui::components::num;
 
 fn figure((low, high): (f64, f64), unit: &str) -> String {
     let one = |x: f64| {
@@ -41,12 +42,12 @@ fn claim_row(c: &Claim, first_of_section: bool) -> impl IntoView + use<> {
     view! {
         {section}
         <tr>
-            <td>
+            <td class="x-label">
                 <div>{c.claim.clone()}</div>
                 <div class="muted small">{c.how.clone()}</div>
             </td>
-            <td class="num">{figure(c.survey, &c.unit)}</td>
-            <td class="num strong">{figure(c.computed, &c.unit)}</td>
+            <td class="num">{num(figure(c.survey, &c.unit), format!("What the survey says: {}", c.claim))}</td>
+            <td class="num strong">{num(figure(c.computed, &c.unit), format!("Computed from the configuration: {}", c.how))}</td>
         </tr>
     }
 }
@@ -106,17 +107,32 @@ pub fn ModelsTable(report: ReportSignal) -> impl IntoView {
                         let sizes = row
                             .bytes
                             .iter()
-                            .map(|&b| view! { <td class="num">{human_bytes(b)}</td> })
+                            .map(|&b| {
+                                view! {
+                                    <td class="num">
+                                        {num(
+                                            human_bytes(b),
+                                            format!("Size at this precision: {} bytes = parameters × bits / 8, plus scales", format::int(b)),
+                                        )}
+                                    </td>
+                                }
+                            })
                             .collect_view();
                         view! {
                             <tr class=class data-model=row.model.clone()>
-                                <td>{row.label.clone()}{row.shared_layers.then_some(" (shared)")}</td>
-                                <td class="num">{format::int(row.params)}</td>
+                                <td class="x-label">{row.label.clone()}{row.shared_layers.then_some(" (shared)")}</td>
+                                <td class="num">
+                                    {num(format::int(row.params), "Parameters computed from the configuration: embeddings + layers × per-layer + head")}
+                                </td>
                                 <td class="num center">{exact}</td>
-                                <td class="num">{as_published(row.published_params)}</td>
-                                <td class="num">{percent(row.relative_difference)}</td>
+                                <td class="num">
+                                    {num(as_published(row.published_params), "The count its authors published")}
+                                </td>
+                                <td class="num">
+                                    {num(percent(row.relative_difference), "Difference: (computed − published) / published")}
+                                </td>
                                 {sizes}
-                                <td class="small muted">{row.published_source.clone()}</td>
+                                <td class="small muted x-label">{row.published_source.clone()}</td>
                             </tr>
                         }
                     })

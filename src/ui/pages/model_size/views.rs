@@ -12,7 +12,7 @@ use crate::chart::model_size::{SizeRow, draw_model_sizes, human_bytes, precision
 use crate::compress::size::Part;
 use crate::format;
 use crate::pipeline::model_size::{ModelSizeFigures, PublishedFigure};
-use crate::ui::components::{CanvasChart, Export, plot_area};
+use crate::ui::components::{CanvasChart, Export, num, plot_area};
 
 /// `109.48 M`.
 pub fn millions(x: f64) -> String {
@@ -99,7 +99,7 @@ fn Published(figures: ModelSizeFigures) -> impl IntoView {
         let same = if x == figures.params { "the same" } else { "different" };
         view! {
             <li>
-                <strong>{format::int(x)}</strong>
+                <strong>{num(format::int(x), "Hugging Face transformers' count: the sum of numel over the base model's parameters")}</strong>
                 {format!(" — Hugging Face transformers' base model (sum of numel over its parameters): {same}.")}
             </li>
         }
@@ -134,8 +134,8 @@ fn part_rows(parts: &[Part], indent: bool) -> impl IntoView + use<> {
             let class = if indent { "part indent" } else { "part" };
             view! {
                 <tr class=class>
-                    <td>{p.label.clone()}</td>
-                    <td class="num">{format::int(p.params)}</td>
+                    <td class="x-label">{p.label.clone()}</td>
+                    <td class="num">{num(format::int(p.params), format!("{} = {}", p.label, p.formula))}</td>
                     <td class="formula">{format!("= {}", p.formula)}</td>
                 </tr>
             }
@@ -163,20 +163,26 @@ pub fn Breakdown(report: ReportSignal) -> impl IntoView {
                         <tbody>
                             <tr class="group">
                                 <td>"embeddings"</td>
-                                <td class="num">{format::int(f.params_embeddings)}</td>
+                                <td class="num">
+                                    {num(format::int(f.params_embeddings), "Embedding parameters: the sum of the embedding parts below")}
+                                </td>
                                 <td></td>
                             </tr>
                             {part_rows(&f.embedding_parts, true)}
                             <tr class="group">
                                 <td>"one layer"</td>
-                                <td class="num">{format::int(f.params_per_layer)}</td>
+                                <td class="num">
+                                    {num(format::int(f.params_per_layer), "Parameters of one layer: the sum of its parts below")}
+                                </td>
                                 <td class="formula">{copies}</td>
                             </tr>
                             {part_rows(&f.layer_parts, true)}
                             {part_rows(&f.top_parts, false)}
                             <tr class="total">
                                 <td>"total"</td>
-                                <td class="num">{format::int(f.params)}</td>
+                                <td class="num">
+                                    {num(format::int(f.params), "Total parameters: embeddings + layers stored × one layer + the top")}
+                                </td>
                                 <td></td>
                             </tr>
                         </tbody>
@@ -206,15 +212,21 @@ pub fn SizesTable(report: ReportSignal) -> impl IntoView {
                     };
                     view! {
                         <tr class=class data-precision=s.precision.key()>
-                            <td><span class="swatch" style=swatch></span>{s.precision.label()}</td>
-                            <td class="num">{s.bits}</td>
-                            <td class="num">{human_bytes(s.bytes)}</td>
-                            <td class="num">{format::int(s.bytes)}</td>
-                            <td class="num">{format::int(s.bytes_scales)}</td>
-                            <td class="num">{format::int(s.bytes_vectors)}</td>
-                            <td class="num">{format!("{:.2}", s.bits_per_param)}</td>
-                            <td class="num">{format!("{:.2}×", s.compression)}</td>
-                            <td class="num muted">{format!("{}×", s.nominal_compression)}</td>
+                            <td class="x-label"><span class="swatch" style=swatch></span>{s.precision.label()}</td>
+                            <td class="num">{num(s.bits.to_string(), "Bits stored per quantized weight")}</td>
+                            <td class="num">{num(human_bytes(s.bytes), "Size: bytes of weights, scales, biases and norms together")}</td>
+                            <td class="num">
+                                {num(format::int(s.bytes), "Bytes: weights × bits / 8 + scales + biases and norms (kept in their own precision)")}
+                            </td>
+                            <td class="num">{num(format::int(s.bytes_scales), "Bytes of the quantization scales (one per group of weights)")}</td>
+                            <td class="num">
+                                {num(format::int(s.bytes_vectors), "Bytes of the biases and normalisation vectors, not quantized")}
+                            </td>
+                            <td class="num">{num(format!("{:.2}", s.bits_per_param), "Bits per parameter: bytes × 8 / parameters")}</td>
+                            <td class="num">{num(format!("{:.2}×", s.compression), "vs FP32: the FP32 size / this size")}</td>
+                            <td class="num muted">
+                                {num(format!("{}×", s.nominal_compression), "The survey's table: 32 / bits, the nominal compression")}
+                            </td>
                         </tr>
                     }
                 })

@@ -33,7 +33,7 @@ use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
     BackendBadge, BackendInfo, CanvasChart, Export, Results as StaleResults, RunStatusLine,
-    SettingsIssues, plot_area,
+    SettingsIssues, num, plot_area,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -496,23 +496,56 @@ fn Results(report: ReadSignal<Option<Arc<Int8Report>>>) -> impl IntoView {
     let row = |k: &KernelRun| {
         view! {
             <tr data-kernel=k.kernel.clone()>
-                <td>
+                <td class="x-label">
                     <code>{k.kernel.clone()}</code>
                 </td>
-                <td title=k.path_detail.clone()>{k.path.clone()}</td>
-                <td class="num">{ms(k.time_ms)}</td>
-                <td class="num">{sig3(k.gops)}</td>
-                <td class="num">{sig3(k.gbytes_per_s)}</td>
+                <td class="x-label" title=k.path_detail.clone()>{k.path.clone()}</td>
+                <td class="num">
+                    {num(ms(k.time_ms), format!("Time in ms: {}", k.timing_detail))}
+                </td>
+                <td class="num">
+                    {num(
+                        sig3(k.gops),
+                        "GOPS: 2·M·N·K operations (a multiply and an add per term) / time, in 10⁹ per second",
+                    )}
+                </td>
+                <td class="num">
+                    {num(
+                        sig3(k.gbytes_per_s),
+                        "GB/s: the global-memory bytes the kernel reads and writes / time, in 10⁹ bytes per second",
+                    )}
+                </td>
                 <td>
                     {match k.exact {
-                        Some(true) => "yes".to_string(),
-                        Some(false) => format!("NO ({} differ)", k.mismatches.unwrap_or(0)),
-                        None => "—".to_string(),
+                        Some(true) => "yes".into_any(),
+                        Some(false) => view! {
+                            "NO ("
+                            {num(
+                                k.mismatches.unwrap_or(0).to_string(),
+                                "Entries of the i32 result that differ from the CPU twin's",
+                            )}
+                            " differ)"
+                        }
+                        .into_any(),
+                        None => "—".into_any(),
                     }}
                 </td>
-                <td class="num">{crate::format::num(k.rel_err)}</td>
                 <td class="num">
-                    {k.speedup_vs_f32.map(|s| format!("{s:.2}×")).unwrap_or_else(|| "—".into())}
+                    {num(
+                        crate::format::num(k.rel_err),
+                        "Error vs exact: ‖ŷ − y‖ / ‖y‖ against the f64 product of the f32 inputs (int8 dequantized); a zero output scores 1",
+                    )}
+                </td>
+                <td class="num">
+                    {k.speedup_vs_f32
+                        .map(|s| {
+                            num(
+                                format!("{s:.2}×"),
+                                "Speed vs f32: the f32 kernel's time / this kernel's time, same shapes",
+                            )
+                            .into_any()
+                        })
+                        .unwrap_or_else(|| "—".into_any())}
                 </td>
             </tr>
         }

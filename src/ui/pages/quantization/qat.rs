@@ -31,7 +31,7 @@ use crate::settings::{Kind, SettingsIssue, Spec};
 use crate::ui::backend;
 use crate::ui::browser::{download, yield_now};
 use crate::ui::components::{
-    BackendBadge, BackendInfo, CanvasChart, Export, SettingsIssues, plot_area, state_name,
+    BackendBadge, BackendInfo, CanvasChart, Export, SettingsIssues, num, plot_area, state_name,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -427,15 +427,16 @@ fn ResultsTable(
     snapshot: ReadSignal<QatSnapshot>,
     report: ReadSignal<Option<Arc<QatReport>>>,
 ) -> impl IntoView {
-    let percent = |x: Option<f64>| {
-        x.map(|x| format!("{:.1}%", 100.0 * x))
-            .unwrap_or_else(|| "…".into())
+    let percent = |x: Option<f64>, what: &'static str| {
+        x.map(|x| num(format!("{:.1}%", 100.0 * x), what).into_any())
+            .unwrap_or_else(|| "…".into_any())
     };
+    const SIZE: &str = "Model size: quantized weights × bits / 8, plus one f32 scale per row and the f32 biases (f32: every parameter × 4 bytes)";
     let size = move |bits: Option<u32>| {
         report.with(|r| {
             r.as_ref()
-                .map(|r| format!("{:.2} KB", model_bytes(r, bits) / 1e3))
-                .unwrap_or_else(|| "—".into())
+                .map(|r| num(format!("{:.2} KB", model_bytes(r, bits) / 1e3), SIZE).into_any())
+                .unwrap_or_else(|| "—".into_any())
         })
     };
     view! {
@@ -453,9 +454,14 @@ fn ResultsTable(
                 </thead>
                 <tbody>
                     <tr>
-                        <td>"f32 (trained)"</td>
+                        <td class="x-label">"f32 (trained)"</td>
                         <td class="muted">"—"</td>
-                        <td class="num" colspan="2">{move || percent(snapshot.with(|s| s.f32_test_accuracy))}</td>
+                        <td class="num" colspan="2">
+                            {move || percent(
+                                snapshot.with(|s| s.f32_test_accuracy),
+                                "Test accuracy of the f32 model: correct predictions / test examples",
+                            )}
+                        </td>
                         <td class="num muted">"—"</td>
                         <td class="num">{move || size(None)}</td>
                     </tr>
@@ -469,16 +475,34 @@ fn ResultsTable(
                                 let l = levels(b.bits);
                                 view! {
                                     <tr data-bits=b.bits.to_string()>
-                                        <td>{format!("{} bits", b.bits)}</td>
-                                        <td class="muted">{grid(l)}</td>
-                                        <td class="num ptq">{percent(Some(b.ptq_test_accuracy))}</td>
-                                        <td class="num qat">{percent(b.qat_test_accuracy)}</td>
+                                        <td class="x-label">{format!("{} bits", b.bits)}</td>
+                                        <td class="muted x-label">{grid(l)}</td>
+                                        <td class="num ptq">
+                                            {percent(
+                                                Some(b.ptq_test_accuracy),
+                                                "PTQ test accuracy: the trained f32 weights rounded to this grid after training; correct / test examples",
+                                            )}
+                                        </td>
+                                        <td class="num qat">
+                                            {percent(
+                                                b.qat_test_accuracy,
+                                                "QAT test accuracy: trained with the weights fake-quantized to this grid (straight-through gradients); correct / test examples",
+                                            )}
+                                        </td>
                                         <td
                                             class="num"
                                             class:gain=gain.is_some_and(|g| g >= 0.05)
                                             class:loss=gain.is_some_and(|g| g <= -0.05)
                                         >
-                                            {gain.map(|g| format!("{g:+.1} pt")).unwrap_or_else(|| "…".into())}
+                                            {gain
+                                                .map(|g| {
+                                                    num(
+                                                        format!("{g:+.1} pt"),
+                                                        "QAT − PTQ: the difference of the two test accuracies, in percentage points",
+                                                    )
+                                                    .into_any()
+                                                })
+                                                .unwrap_or_else(|| "…".into_any())}
                                         </td>
                                         <td class="num">{size(Some(b.bits))}</td>
                                     </tr>

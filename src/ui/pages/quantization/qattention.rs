@@ -27,7 +27,7 @@ use crate::ui::backend;
 use crate::ui::browser::yield_now;
 use crate::ui::components::{
     BackendBadge, BackendInfo, Heatmap, Pooled, RawData, Results, RunStatusLine, SettingsIssues,
-    SpecControls,
+    SpecControls, num,
 };
 use crate::ui::jobs::PageJobs;
 
@@ -311,8 +311,8 @@ fn ErrorTable(pair: ReadSignal<Option<Pair>>) -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <th>{name}</th>
-                                                <td class="num">{value}</td>
-                                                <td class="muted">{what}</td>
+                                                <td class="num">{num(value, format!("{name}: {what}"))}</td>
+                                                <td class="muted x-why">{what}</td>
                                             </tr>
                                         }
                                     })

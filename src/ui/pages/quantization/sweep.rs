@@ -19,7 +19,7 @@ use crate::pipeline::quantization::{SchemePoint, sweep};
 use crate::pipeline::{Host, RunError};
 use crate::ui::backend;
 use crate::ui::browser::yield_now;
-use crate::ui::components::{CanvasChart, Export, RunStatusLine, plot_area};
+use crate::ui::components::{CanvasChart, Export, RunStatusLine, num, plot_area};
 use crate::ui::jobs::PageJobs;
 
 /// One sweep, as a job.
@@ -148,15 +148,28 @@ fn SchemeTable(points: ReadSignal<Vec<SchemePoint>>) -> impl IntoView {
                         .map(|p| {
                             view! {
                                 <tr>
-                                    <td>{p.label.clone()}</td>
-                                    <td class="num">{format::sci(p.mse)}</td>
+                                    <td class="x-label">{p.label.clone()}</td>
                                     <td class="num">
-                                        {p.sqnr_db.map_or("∞".into(), |d| format!("{d:.2} dB"))}
+                                        {num(format::sci(p.mse), "MSE: mean (x − x̂)² over the matrix's weights, this scheme")}
+                                    </td>
+                                    <td class="num">
+                                        {num(
+                                            p.sqnr_db.map_or("∞".into(), |d| format!("{d:.2} dB")),
+                                            "SQNR: 10·log₁₀(Σx² / Σ(x − x̂)²), signal over quantization noise",
+                                        )}
                                     </td>
                                     <td class="num muted">
-                                        {p.law_db.map_or("—".into(), |d| format!("{d:.2} dB"))}
+                                        {num(
+                                            p.law_db.map_or("—".into(), |d| format!("{d:.2} dB")),
+                                            "The uniform-noise law: SQNR predicted from a step s with noise s²/12 per weight",
+                                        )}
                                     </td>
-                                    <td class="num">{format!("{:.3}", p.bits_per_weight)}</td>
+                                    <td class="num">
+                                        {num(
+                                            format!("{:.3}", p.bits_per_weight),
+                                            "Bits per weight: stored bits (codes plus scales and zero points) / weights",
+                                        )}
+                                    </td>
                                 </tr>
                             }
                         })

@@ -12,7 +12,7 @@ use crate::data::maps::Histogram;
 use crate::data::timing::Timing;
 use crate::format;
 use crate::pipeline::quantization::{QuantizationFigures, QuantizationReport};
-use crate::ui::components::{CanvasChart, Export, Heatmap, Pooled, plot_area};
+use crate::ui::components::{CanvasChart, Export, Heatmap, Pooled, num, plot_area};
 
 type Report = ReadSignal<Option<Arc<QuantizationReport>>>;
 
@@ -152,8 +152,8 @@ pub fn Figures(report: Report) -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <th>{name}</th>
-                                                <td class="num">{value}</td>
-                                                <td class="muted">{what}</td>
+                                                <td class="num">{num(value, format!("{name}: {what}"))}</td>
+                                                <td class="muted x-why">{what}</td>
                                             </tr>
                                         }
                                     })

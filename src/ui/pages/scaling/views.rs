@@ -19,7 +19,7 @@ use crate::pipeline::scaling::{
 };
 use crate::settings::scaling::{ScalingSettings, methods_text};
 use crate::ui::browser::download;
-use crate::ui::components::{CanvasChart, Update, plot_area};
+use crate::ui::components::{CanvasChart, Update, num, plot_area};
 
 /// A checkbox per registered method, with its family and complexity.
 #[component]
@@ -283,8 +283,9 @@ pub fn Exports(report: ReportSignal) -> impl IntoView {
     }
 }
 
-/// A fit as a table cell: the exponent, and over what.
-fn fit_cell(fit: &Fit) -> AnyView {
+/// A fit as a table cell: the exponent (explained: what was fitted over
+/// which points), and over what.
+fn fit_cell(fit: &Fit, what: &'static str) -> AnyView {
     match (fit.exponent, fit.from_n, fit.to_n) {
         (Some(_), Some(a), Some(b)) => {
             let detail = format!(
@@ -292,15 +293,20 @@ fn fit_cell(fit: &Fit) -> AnyView {
                 fit.points,
                 fit.r2.map(|r| format!(" · R² {r:.2}")).unwrap_or_default()
             );
+            let explain = format!(
+                "Fitted exponent of n: the least-squares slope of log {what} against log n over n = {a}…{b} ({} points{})",
+                fit.points,
+                fit.r2.map(|r| format!(", R² = {r:.3}")).unwrap_or_default()
+            );
             view! {
-                <span class="exponent">{exponent_text(fit)}</span>
-                <span class="detail">{detail}</span>
+                <span class="exponent">{num(exponent_text(fit), explain)}</span>
+                <span class="detail x-why">{detail}</span>
             }
             .into_any()
         }
         _ => view! {
             <span class="exponent" title=fit.note.clone()>"—"</span>
-            <span class="detail">{fit.note.clone()}</span>
+            <span class="detail x-why">{fit.note.clone()}</span>
         }
         .into_any(),
     }
@@ -355,9 +361,31 @@ pub fn Exponents(report: ReportSignal) -> impl IntoView {
                     let theory_time = theory_text(s.theory_time.as_ref());
                     let theory_space = theory_text(s.theory_space.as_ref());
                     let measured = match (s.points.first(), s.points.last()) {
-                        (Some(a), Some(b)) => format!("{}–{} ({})", a.n, b.n, s.points.len()),
-                        _ => "—".into(),
+                        (Some(a), Some(b)) => num(
+                            format!("{}–{} ({})", a.n, b.n, s.points.len()),
+                            "The sequence lengths measured for this method: first–last n (number of points)",
+                        )
+                        .into_any(),
+                        _ => "—".into_any(),
                     };
+                    let theory = |text: String, complexity: &str, of: &str| {
+                        num(
+                            text,
+                            format!(
+                                "The power of n in the survey's {of} complexity {complexity}, the other knobs held fixed"
+                            ),
+                        )
+                    };
+                    let theory_time = theory(theory_time, &s.complexity_time, "time");
+                    let theory_space = theory(theory_space, &s.complexity_space, "space");
+                    let crossover = num(
+                        crossover_text(s),
+                        "The smallest n from which this method is faster than full attention at every n measured beside it",
+                    );
+                    let end = num(
+                        series_end(s, last_n),
+                        "Where this series stopped: its largest n, or why it stopped (time budget, adapter limits, unsupported)",
+                    );
                     view! {
                         <tr
                             data-method=s.method.clone()
@@ -365,24 +393,24 @@ pub fn Exponents(report: ReportSignal) -> impl IntoView {
                             data-theory=s.theory_time.map(|t| t.exponent.to_string()).unwrap_or_default()
                             class:reference=s.reference
                         >
-                            <td>
+                            <td class="x-label">
                                 <span class="swatch" style=format!("background:{}", series_css(&s.method))></span>
                                 <strong>{s.method.clone()}</strong>
                                 <div class="detail">{s.label.clone()}</div>
                             </td>
                             <td class="num">{measured}</td>
-                            <td class="num">{fit_cell(&s.time_fit)}</td>
+                            <td class="num">{fit_cell(&s.time_fit, "time")}</td>
                             <td>
                                 <span class="exponent">{theory_time}</span>
-                                <span class="detail">{s.complexity_time.clone()}</span>
+                                <span class="detail x-why">{s.complexity_time.clone()}</span>
                             </td>
-                            <td class="num">{fit_cell(&s.memory_fit)}</td>
+                            <td class="num">{fit_cell(&s.memory_fit, "memory")}</td>
                             <td>
                                 <span class="exponent">{theory_space}</span>
-                                <span class="detail">{s.complexity_space.clone()}</span>
+                                <span class="detail x-why">{s.complexity_space.clone()}</span>
                             </td>
-                            <td>{crossover_text(s)}</td>
-                            <td class="detail">{series_end(s, last_n)}</td>
+                            <td>{crossover}</td>
+                            <td class="detail">{end}</td>
                         </tr>
                     }
                 })
