@@ -197,11 +197,14 @@ pub async fn start_job<T: 'static>(
 }
 
 /// Records a CPU-twin run: `flops` of work (as [`cpu_run_seconds`] counts
-/// it) in `seconds` of wall clock. Runs under a second are left out: their
-/// time is mostly the page's own (inputs, views, yields), which would make
-/// the twin look slower than it is.
+/// it) in `seconds` of wall clock. Runs under a second, or of less than
+/// [`RATE_MIN_FLOPS`], are left out: their time is mostly the page's own
+/// (inputs, the exact reference on the checked rows, views, yields), which
+/// would make the twin look slower than it is — a cheap sparse run at
+/// n = 8192 on a loaded machine measured a rate at which the next, twice as
+/// large and still cheap, was predicted over the page's budget and asked.
 pub fn record_cpu_rate(flops: f64, seconds: f64) {
-    if flops > 0.0 && seconds >= 1.0 && (flops / seconds).is_finite() {
+    if flops >= RATE_MIN_FLOPS && seconds >= 1.0 && (flops / seconds).is_finite() {
         CPU_RATE.set(Some(flops / seconds));
     }
 }
@@ -214,6 +217,10 @@ pub fn cpu_rate() -> (f64, bool) {
         None => (CPU_RATE_GUESS, false),
     }
 }
+
+/// The least work (FLOPs over a run's passes) whose wall time measures the
+/// CPU twin's rate: 2 GFLOP, about 4 s at the cautious guess.
+pub const RATE_MIN_FLOPS: f64 = 2e9;
 
 /// Above this n, the first run of a page opened from a link asks before it
 /// starts (issue 12: "a huge n from a link asks before starting"): a link
