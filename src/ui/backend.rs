@@ -270,11 +270,26 @@ pub async fn confirm_link_run<T: 'static>(
         pass_flops * passes / 1e9,
         crate::format::bytes((bytes * passes) as u64),
     );
-    let host = jobs.host(generation, super::browser::yield_now);
-    host.progress(
+    ask(
+        jobs,
+        generation,
+        question,
         "waiting for your go-ahead (a large n from the address)",
-        0.0,
-    );
+    )
+    .await
+}
+
+/// Shows `question` on the `confirm-long-run` panel with `waiting` as the
+/// run's status and waits: `Ok` on go; on decline the job is stopped; a
+/// newer job meanwhile ends the wait. Either way `Err(Cancelled)`.
+async fn ask<T: 'static>(
+    jobs: &Rc<Jobs<T>>,
+    generation: u64,
+    question: String,
+    waiting: &str,
+) -> Result<(), JobOutcome> {
+    jobs.host(generation, super::browser::yield_now)
+        .progress(waiting, 0.0);
     let jobs_for_check = jobs.clone();
     match notices::ask_long_run(question, move || jobs_for_check.is_current(generation)).await {
         Some(true) => Ok(()),
@@ -317,15 +332,11 @@ pub async fn confirm_cpu_run<T: 'static>(
             "a cautious guess until a CPU run is measured"
         }
     );
-    let host = jobs.host(generation, super::browser::yield_now);
-    host.progress("waiting for your go-ahead (a long CPU run)", 0.0);
-    let jobs_for_check = jobs.clone();
-    match notices::ask_long_run(question, move || jobs_for_check.is_current(generation)).await {
-        Some(true) => Ok(()),
-        Some(false) => {
-            jobs.stop();
-            Err(JobOutcome::Cancelled)
-        }
-        None => Err(JobOutcome::Cancelled),
-    }
+    ask(
+        jobs,
+        generation,
+        question,
+        "waiting for your go-ahead (a long CPU run)",
+    )
+    .await
 }

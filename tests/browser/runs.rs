@@ -430,10 +430,15 @@ async fn a_huge_n_from_a_link_asks_before_it_starts() {
         b.type_number("control-n", &n.to_string()).await;
         let started = Instant::now();
         loop {
-            assert!(
-                no_question(&b).await,
-                "n = {n} typed into the control asked"
-            );
+            if !no_question(&b).await {
+                let text = b
+                    .testid("confirm-long-run")
+                    .await
+                    .text()
+                    .await
+                    .unwrap_or_default();
+                panic!("n = {n} typed into the control asked: {text}");
+            }
             let state = attr(&b, "run-status", "data-state").await;
             let json = b
                 .testid("measurement")
