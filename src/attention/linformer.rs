@@ -612,49 +612,28 @@ async fn run_stacked(
         "projected key t",
     )));
     gpu.notes.extend(knobs.note());
-    if let Some((_, config, _)) = &flash {
-        // The projections' passes and the flash pass, as they ran.
-        let mut work = projection_work(
-            (n as u64, d as u64, dv as u64),
-            k as u64,
-            knobs.projection,
-            heads as u64,
-        );
-        let (ff, fb) = flash_attention::executed(attend, *config);
-        work.add("flash attention over k keys", (ff.value, fb.value));
-        let (f, b) = work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE);
-        let rule = |c: Counted, flash_rule: &str| {
-            Counted::new(
-                c.value,
-                format!(
-                    "{}{}; the flash pass: {flash_rule}",
-                    if heads > 1 {
-                        format!("{heads} heads in batched passes: ")
-                    } else {
-                        String::new()
-                    },
-                    c.formula
-                ),
-            )
-        };
-        gpu.executed = Some((rule(f, &ff.formula), rule(b, &fb.formula)));
-    } else if heads > 1 {
-        // All heads' passes as they ran (the tilings picked for the batch).
-        let work = executed_work(
-            (n as u64, d as u64, dv as u64),
-            k as u64,
-            knobs.projection,
-            heads as u64,
-        );
-        let (f, b) = work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE);
-        let batched = |c: Counted| {
-            Counted::new(
-                c.value,
-                format!("{heads} heads in batched passes: {}", c.formula),
-            )
-        };
-        gpu.executed = Some((batched(f), batched(b)));
-    }
+    // The passes as they ran: the projections and the flash pass, or (with
+    // several heads) the batched tilings; one head without flash keeps
+    // [`Linformer::cost`]'s count.
+    let shape = (n as u64, d as u64, dv as u64);
+    let executed = match &flash {
+        Some((_, config, _)) => {
+            let mut work = projection_work(shape, k as u64, knobs.projection, heads as u64);
+            let (ff, fb) = flash_attention::executed(attend, *config);
+            work.add("flash attention over k keys", (ff.value, fb.value));
+            let (f, b) = work.counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE);
+            let with_flash = |c: Counted, rule: &str| {
+                Counted::new(c.value, format!("{}; the flash pass: {rule}", c.formula))
+            };
+            Some((with_flash(f, &ff.formula), with_flash(b, &fb.formula)))
+        }
+        None if heads > 1 => Some(
+            executed_work(shape, k as u64, knobs.projection, heads as u64)
+                .counted(LINALG_FLOPS_RULE, LINALG_BYTES_RULE),
+        ),
+        None => None,
+    };
+    gpu.executed = executed.map(|(f, b)| (work::batched(f, heads), work::batched(b, heads)));
     Ok(gpu)
 }
 

@@ -620,13 +620,7 @@ async fn run_stacked(
             l as u64,
             &iterations,
         ));
-        let batched = |c: Counted| {
-            Counted::new(
-                c.value,
-                format!("{heads} heads in batched passes: {}", c.formula),
-            )
-        };
-        gpu.executed = Some((batched(f), batched(b)));
+        gpu.executed = Some((work::batched(f, heads), work::batched(b, heads)));
     }
     Ok(gpu)
 }

@@ -387,6 +387,18 @@ pub fn flash(w: &FlashWork) -> (u64, u64) {
     (w.heads * flops, w.heads * bytes)
 }
 
+/// A count over `heads` heads run in batched passes, its formula saying so
+/// (one head: unchanged).
+pub fn batched(c: Counted, heads: usize) -> Counted {
+    if heads <= 1 {
+        return c;
+    }
+    Counted::new(
+        c.value,
+        format!("{heads} heads in batched passes: {}", c.formula),
+    )
+}
+
 /// The key tiles (of BC keys) the flash kernel visits for the query block
 /// starting at row `i0`: up to the last key, causal up to the diagonal,
 /// banded from the tile of i₀ − W to key i₀ + BR − 1 + W.
