@@ -19,6 +19,18 @@
 //! passes run the largest count and a head keeps the Z of its own last step.
 //! The reported `pinv_residual` and `pinv_iterations` are head 0's; a note
 //! gives the heads' range of counts and their largest residual.
+//!
+//! The GPU passes are shaped for few landmarks and long sequences: the
+//! whole iteration is one dispatch (`pinv.wgsl`, each head in one
+//! workgroup, where workgroup memory holds three L × L slots — the
+//! separate products were 7 dispatches an iteration, most of the time at
+//! L = 64); B̃V (K = n, an L × dᵥ output) is split over K (split-K:
+//! `sgemm::Split`); the n × L softmax gives each short row a thread; the
+//! n × L and L × n products use 64-wide tiles. On an H200 at 16 heads,
+//! d = 64, L = 64 (`bench/results/h200-nystrom-fused.jsonl`, one device
+//! call beside PyTorch): 0.52 / 0.77 / 1.70 / 5.21 ms at n = 1K / 4K / 16K
+//! / 64K, against 2.33 ms at 16K before (its PyTorch counterpart:
+//! 1.79–2.18 ms at 16K in two runs of that call).
 
 use std::ops::Range;
 
@@ -35,7 +47,7 @@ use crate::data::artifacts::{Artifact, Artifacts};
 use crate::data::codes::KernelKind;
 use crate::data::maps::{AttentionMap, FactorMap};
 use crate::data::shape::{RowPattern, Shape};
-use crate::gpu::linalg::{Builder, Mat, check_sizes, read_map};
+use crate::gpu::linalg::{Builder, Mat, check_sizes, pinv_fuses, read_map};
 use crate::gpu::tiled_attention::Stacked;
 use crate::gpu::work::{self, LINALG_BYTES_RULE, LINALG_FLOPS_RULE, Work};
 use crate::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
@@ -378,7 +390,11 @@ impl AttentionMethod for Nystrom {
         let formula = format!(
             "2nd + 2(2nL + L²)d + 4(2nL + L²) + iters·(8L³ + 3L²) + 2(2nL + L²)dᵥ, L = {l}"
         );
-        let work = executed_work((n, d, dv), l, &[iters as u32]);
+        // The pseudo-inverse as one pass where WebGPU's default limits
+        // allow it (a run on an adapter with more workgroup memory reports
+        // what it ran: `run_stacked`).
+        let fused = pinv_fuses(&wgpu::Limits::default(), l as u32);
+        let work = executed_work((n, d, dv), l, &[iters as u32], fused);
         Cost::new(
             executed_counts(&work),
             (Counted::new(flops, formula), qkvo_bytes(shape, 0, "")),
@@ -428,11 +444,13 @@ impl AttentionMethod for Nystrom {
 }
 
 /// The passes of a run over `iterations.len()` heads (B·H, one dispatch
-/// each, [`work::matmul_batched`] for the batched products): every head
-/// runs the largest count of pseudo-inverse iterations and, when the counts
-/// differ, each step ends with `pinv_commit` (committing for the heads
-/// still iterating). One head is the run [`Nystrom::cost`] counts.
-fn executed_work((n, d, dv): (u64, u64, u64), l: u64, iterations: &[u32]) -> Work {
+/// each, [`work::matmul_batched`] for the batched products). The
+/// pseudo-inverse, `fused`: one `pinv_fused` pass, each head its own count
+/// ([`work::pinv_fused`]); else every head runs the largest count of
+/// iterations as separate products and, when the counts differ, each step
+/// ends with `pinv_commit` (committing for the heads still iterating). One
+/// head is the run [`Nystrom::cost`] counts.
+fn executed_work((n, d, dv): (u64, u64, u64), l: u64, iterations: &[u32], fused: bool) -> Work {
     let h = iterations.len().max(1) as u64;
     let most = iterations.iter().copied().max().unwrap_or(0) as u64;
     let times = |(f, b): (u64, u64)| (h * f, h * b);
@@ -446,9 +464,16 @@ fn executed_work((n, d, dv): (u64, u64, u64), l: u64, iterations: &[u32]) -> Wor
         .add("Q̃Kᵀ", work::matmul_batched(l, n, d, h))
         .add("softmax", times(work::softmax_rows(l, n)))
         .add("pinv start", times(work::pinv_start(l)));
-    let (f, b) = work::pinv_iteration_batched(l, h);
-    work.add(format!("{most} iterations"), (most * f, most * b));
-    if iterations.iter().any(|&t| t as u64 != most) {
+    if fused && most > 0 {
+        work.add(
+            format!("{most} iterations (one pass)"),
+            work::pinv_fused(l, iterations),
+        );
+    } else if most > 0 {
+        let (f, b) = work::pinv_iteration_batched(l, h);
+        work.add(format!("{most} iterations"), (most * f, most * b));
+    }
+    if !fused && iterations.iter().any(|&t| t as u64 != most) {
         // Σ_h t_h commits; the other (most·H − Σ t_h) checks only.
         let commits: u64 = iterations.iter().map(|&t| t as u64).sum();
         let (cf, cb) = work::pinv_commit(l, true);
@@ -469,8 +494,12 @@ fn executed_work((n, d, dv): (u64, u64, u64), l: u64, iterations: &[u32]) -> Wor
 /// The executed counts of `work` with the linalg rules.
 fn executed_counts(work: &Work) -> (Counted, Counted) {
     work.counted(
-        &format!("{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L²"),
-        &format!("{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L²"),
+        &format!(
+            "{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L², or in one pass 8L³ + 7L² per head"
+        ),
+        &format!(
+            "{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L², or in one pass 4L² per head and 8L² + 4 once"
+        ),
     )
 }
 
@@ -585,12 +614,17 @@ async fn run_stacked(
     let pooled = b.implied_map("nystrom.pool", &kernel_f0, &zb_t).await?;
     let (_, timed) = options.run(ctx, b.program).await?;
     let iters = iterations[0];
+    let pinv = if pinv_fuses(&ctx.limits, l as u32) {
+        " in one pass"
+    } else {
+        ""
+    };
     let variant = match heads {
         1 => format!(
-            "segment-mean landmarks (L = {l}), three softmax kernels, {iters} of {asked} pseudo-inverse iterations"
+            "segment-mean landmarks (L = {l}), three softmax kernels, {iters} of {asked} pseudo-inverse iterations{pinv}"
         ),
         _ => format!(
-            "segment-mean landmarks (L = {l}), three softmax kernels, pseudo-inverse iterations stopped per head (at most {asked}), each pass one dispatch over {heads} heads"
+            "segment-mean landmarks (L = {l}), three softmax kernels, pseudo-inverse iterations stopped per head (at most {asked}){pinv}, each pass one dispatch over {heads} heads"
         ),
     };
     let mut gpu = GpuOutput::new(
@@ -612,16 +646,20 @@ async fn run_stacked(
     }
     gpu.notes.extend(stopped_early(iters, asked));
     gpu.notes.extend(heads_note(&per_head, asked));
-    if heads > 1 {
-        // All heads' passes as they ran (batched tilings, the largest count
-        // of iterations, the per-head commits).
-        let (f, b) = executed_counts(&executed_work(
-            (n as u64, d as u64, dv as u64),
-            l as u64,
-            &iterations,
-        ));
-        gpu.executed = Some((work::batched(f, heads), work::batched(b, heads)));
-    }
+    // The passes as they ran: the pseudo-inverse fused or not (the
+    // adapter's workgroup memory decides), and over several heads the
+    // batched tilings, the largest count of iterations, the per-head commits.
+    let (f, b) = executed_counts(&executed_work(
+        (n as u64, d as u64, dv as u64),
+        l as u64,
+        &iterations,
+        pinv_fuses(&ctx.limits, l as u32),
+    ));
+    gpu.executed = Some(if heads > 1 {
+        (work::batched(f, heads), work::batched(b, heads))
+    } else {
+        (f, b)
+    });
     Ok(gpu)
 }
 

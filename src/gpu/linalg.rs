@@ -19,7 +19,7 @@ use bytemuck::{Pod, Zeroable};
 use super::bindings::{Binding, Kernel, Module};
 use super::buffers;
 use super::program::{Pass, Program};
-use super::sgemm::{self, Gemm, Variant};
+use super::sgemm::{self, Gemm, Split, Variant};
 use super::{GpuContext, GpuError};
 use crate::data::maps::AttentionMap;
 
@@ -44,6 +44,15 @@ const fn op(entry: &'static str, bindings: &'static [Binding]) -> Kernel {
 
 /// Row softmax of c in place.
 pub const SOFTMAX_ROWS: Kernel = op("softmax_rows", &[P, C]);
+/// Row softmax of c in place, a thread per row (rows of at most
+/// [`SHORT_ROW_MAX`] entries).
+pub const SOFTMAX_ROWS_SHORT: Kernel = op("softmax_rows_short", &[P, C]);
+/// c = the sum of a's partial products (split-K's second pass).
+pub const SUM_SPLITS: Kernel = op("sum_splits", &[P, A, C]);
+
+/// The longest rows [`Builder::softmax_rows`] gives a thread each (longer
+/// ones get a workgroup each).
+pub const SHORT_ROW_MAX: u32 = 256;
 /// c = α·I + β·a.
 pub const IDENTITY_PLUS: Kernel = op("identity_plus", &[P, A, C]);
 /// c = aᵀ/(‖a‖₁‖a‖∞).
@@ -59,9 +68,31 @@ pub const BLOCK_SUMS: Kernel = op("block_sums", &[P, A, B, C, E]);
 /// The pooled implied matrix from its block sums.
 pub const POOL_FACTORED: Kernel = op("pool_factored", &[P, A, B, C, E]);
 
+/// The whole pseudo-inverse iteration, one workgroup per item (`pinv.wgsl`).
+pub const PINV_FUSED: Kernel = Kernel {
+    module: Module {
+        name: "pinv",
+        source: || wgpu::include_wgsl!("pinv.wgsl"),
+        text: include_str!("pinv.wgsl"),
+    },
+    entry: "pinv_fused",
+    bindings: &[
+        Binding::read("a", 1).elements_of(16),
+        Binding::write("c", 3).elements_of(16),
+        E,
+    ],
+};
+
+/// The largest L [`PINV_FUSED`] takes (its 4 × 4 blocks of an L × L
+/// product over 256 threads).
+pub const PINV_FUSED_MAX: u32 = 64;
+
 /// Every kernel of this family.
 pub const KERNELS: &[Kernel] = &[
+    PINV_FUSED,
     SOFTMAX_ROWS,
+    SOFTMAX_ROWS_SHORT,
+    SUM_SPLITS,
     IDENTITY_PLUS,
     PINV_START,
     PINV_COMMIT,
@@ -229,18 +260,31 @@ impl<'a> Builder<'a> {
         groups: (u32, u32),
         layers: u32,
     ) -> Result<(), GpuError> {
+        self.step_with(label, kernel, &[], params, inputs, output, groups, layers)
+            .await
+    }
+
+    /// [`Self::step`] with the shader's override constants.
+    #[allow(clippy::too_many_arguments)]
+    async fn step_with(
+        &mut self,
+        label: &str,
+        kernel: &Kernel,
+        constants: &[(&str, f64)],
+        params: OpParams,
+        inputs: &[(&str, &wgpu::Buffer)],
+        output: &wgpu::Buffer,
+        groups: (u32, u32),
+        layers: u32,
+    ) -> Result<(), GpuError> {
         let uniform = buffers::uniform(self.ctx, kernel.entry, &params);
         let mut named = vec![("p", &uniform), ("c", output)];
         named.extend_from_slice(inputs);
-        let pass = Pass::build(self.ctx, kernel, &[], &named, groups)
+        let pass = Pass::build(self.ctx, kernel, constants, &named, groups)
             .await?
             .layers(self.ctx, layers)?
             .named(label);
-        if self.views {
-            self.program.view(pass);
-        } else {
-            self.program.time(pass);
-        }
+        self.record(pass);
         Ok(())
     }
 
@@ -320,19 +364,72 @@ impl<'a> Builder<'a> {
             ..packed
         };
         let variant = Variant::for_shape(m as u64, n as u64, batch as u64);
-        let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
-            .await?
-            .named(label);
+        let split = Split::for_shape(m as u64, n as u64, k as u64, batch as u64, variant);
+        if split.parts == 1 {
+            let pass = sgemm::pass(self.ctx, &gemm, variant, &a.buf, &b.buf, &out.buf)
+                .await?
+                .named(label);
+            self.record(pass);
+            return Ok(());
+        }
+        // Split-K: the parts' products into layers of partial sums, then
+        // one pass adding them up (α already applied).
+        let items = batch as usize * split.parts as usize;
+        let partials =
+            self.zeros_stacked(&format!("{label}.partials"), items, m as usize, n as usize)?;
+        let pass = sgemm::pass_split(
+            self.ctx,
+            &gemm,
+            split,
+            variant,
+            &a.buf,
+            &b.buf,
+            &partials.buf,
+        )
+        .await?
+        .named(label);
+        self.record(pass);
+        let entries = m * n;
+        let Some(total) = entries.checked_mul(batch) else {
+            return Err(GpuError::TooLarge {
+                what: format!("{label}: {batch} × {m} × {n} partial sums"),
+                needs: entries as u64 * batch as u64,
+                unit: "elements",
+                limit_name: "u32 indices",
+                limit: u32::MAX as u64,
+            });
+        };
+        let params = OpParams {
+            m: entries,
+            n: batch,
+            k: split.parts,
+            ..Default::default()
+        };
+        let groups = total.div_ceil(256);
+        self.step(
+            label,
+            &SUM_SPLITS,
+            params,
+            &[("a", &partials.buf)],
+            &out.buf,
+            (groups.min(65535), groups.div_ceil(65535)),
+            1,
+        )
+        .await
+    }
+
+    /// Appends a built pass, timed or (after [`Self::views`]) as a view.
+    fn record(&mut self, pass: Pass) {
         if self.views {
             self.program.view(pass);
         } else {
             self.program.time(pass);
         }
-        Ok(())
     }
 
     /// Row softmax of `x·alpha` in place (causal: entries j > i get 0),
-    /// the rows of every item in one dispatch (one workgroup per row, the
+    /// the rows of every item in one dispatch (one workgroup per row, or a
+    /// thread per row for rows of at most [`SHORT_ROW_MAX`] entries; the
     /// rows folded into x and y). Causal applies to one item only.
     pub async fn softmax_rows(
         &mut self,
@@ -355,9 +452,21 @@ impl<'a> Builder<'a> {
             causal: causal as u32,
             ..Default::default()
         };
-        let groups = (rows.min(65535), rows.div_ceil(65535));
-        self.step(label, &SOFTMAX_ROWS, params, &[], &x.buf, groups, 1)
-            .await
+        let (kernel, groups) = if x.cols <= SHORT_ROW_MAX {
+            (&SOFTMAX_ROWS_SHORT, rows.div_ceil(64))
+        } else {
+            (&SOFTMAX_ROWS, rows)
+        };
+        self.step(
+            label,
+            kernel,
+            params,
+            &[],
+            &x.buf,
+            (groups.min(65535), groups.div_ceil(65535)),
+            1,
+        )
+        .await
     }
 
     /// `alpha·I + beta·x` for a square x (every item), into `out` (not x).
@@ -414,7 +523,10 @@ impl<'a> Builder<'a> {
     /// aZ))), item h iterated `iterations[h]` times (one count for all
     /// items if it is the only one).
     ///
-    /// When every item runs as many iterations, five L × L buffers per item
+    /// Where [`pinv_fuses`] (L a multiple of 4 up to 64, three L × L slots
+    /// in workgroup memory) the whole iteration is one [`PINV_FUSED`]
+    /// dispatch, each item running its own count. Otherwise:
+    /// when every item runs as many iterations, five L × L buffers per item
     /// serve them all: Z (two, in turn), AZ and two temporaries. When the
     /// counts differ (each head stopped where its own residual stopped
     /// falling), the passes run the largest count, each step's Z lands in a
@@ -438,6 +550,34 @@ impl<'a> Builder<'a> {
         let uniform = iterations.iter().all(|&t| t == most);
         let mut z = self.pinv_start("nystrom.pinv_start", a).await?;
         if most == 0 {
+            return Ok(z);
+        }
+        if pinv_fuses(&self.ctx.limits, a.rows) {
+            // Every iteration of every item in one dispatch, each item its
+            // own count.
+            let counts: Vec<f32> = (0..batch)
+                .map(|h| iterations[if iterations.len() == 1 { 0 } else { h }] as f32)
+                .collect();
+            let counts = self.upload("nystrom.pinv_counts", &counts, batch, 1)?;
+            let params = OpParams {
+                m: a.rows,
+                ..Default::default()
+            };
+            let constants = [
+                ("SIDE", a.rows as f64),
+                ("SLOTS_LEN", (3 * a.rows * a.rows / 4) as f64),
+            ];
+            self.step_with(
+                "nystrom.pinv_fused",
+                &PINV_FUSED,
+                &constants,
+                params,
+                &[("a", &a.buf), ("e", &counts.buf)],
+                &z.buf,
+                (1, 1),
+                a.batch,
+            )
+            .await?;
             return Ok(z);
         }
         let mut next = self.zeros_stacked("nystrom.pinv_z", batch, side, side)?;
@@ -623,6 +763,16 @@ impl Builder<'_> {
         self.pool_factored(label, u, w, &ones, false, factor as u32, cells as u32)
             .await
     }
+}
+
+/// Whether [`Builder::pinv`] runs as one [`PINV_FUSED`] dispatch for L × L
+/// items: L a multiple of 4 up to [`PINV_FUSED_MAX`], and three L × L f32
+/// slots within the adapter's workgroup memory (48 KiB at L = 64; WebGPU's
+/// default 16 KiB allows L ≤ 36). Otherwise it runs as separate products.
+pub fn pinv_fuses(limits: &wgpu::Limits, l: u32) -> bool {
+    l.is_multiple_of(4)
+        && l <= PINV_FUSED_MAX
+        && 3 * 4 * (l as u64) * (l as u64) <= limits.max_compute_workgroup_storage_size as u64
 }
 
 /// The pooled map of n positions held in `pooled` (after its program ran).

@@ -81,6 +81,57 @@ fn softmax_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
 }
 
+// The same softmax for short rows (n ≤ 256: the landmark kernels of
+// Nyströmformer, n × L): one thread per row, 64 rows per workgroup, where a
+// workgroup per row would leave most of its 256 threads idle and pay two
+// reduction trees for a few dozen entries. Row i = (wg.x + wg.y·65535)·64 +
+// lane; the row's three sweeps (max, sum, write) read it from cache after
+// the first.
+@compute @workgroup_size(64)
+fn softmax_rows_short(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let i = (wg.x + wg.y * 65535u) * 64u + t;
+    if i >= p.m {
+        return;
+    }
+    let limit = select(p.n, min(i + 1u, p.n), p.causal != 0u);
+    let base = i * p.n;
+    var m = -3.0e38;
+    for (var j = 0u; j < limit; j++) {
+        m = max(m, c[base + j] * p.alpha);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < limit; j++) {
+        sum += exp(c[base + j] * p.alpha - m);
+    }
+    let inv = 1.0 / sum;
+    for (var j = 0u; j < p.n; j++) {
+        var w = 0.0;
+        if j < limit {
+            w = exp(c[base + j] * p.alpha - m) * inv;
+        }
+        c[base + j] = w;
+    }
+}
+
+// Split-K's second pass: c[item][e] = Σ_s a[item·splits + s][e] over the
+// p.k partial products of each of p.n items of p.m entries (the sgemm
+// pass wrote them, α applied). Index (wg.x + wg.y·65535)·256 + lane over
+// all items' entries.
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let idx = (wg.x + wg.y * 65535u) * 256u + t;
+    if idx >= p.m * p.n {
+        return;
+    }
+    let item = idx / p.m;
+    let entry = idx % p.m;
+    var sum = 0.0;
+    for (var s = 0u; s < p.k; s++) {
+        sum += a[(item * p.k + s) * p.m + entry];
+    }
+    c[idx] = sum;
+}
+
 // c = alpha·I + beta·a for square m × m matrices, item gid.z.
 @compute @workgroup_size(64)
 fn identity_plus(@builtin(global_invocation_id) gid: vec3<u32>) {

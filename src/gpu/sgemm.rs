@@ -22,27 +22,33 @@
 //! 8 KiB) serve an adapter that refuses 256-thread workgroups.
 //!
 //! Measured on an NVIDIA H200 beside cuBLAS (torch.mm, fp32, TF32 off), in
-//! one device call (2026-11-29, commit 1556b16, `flt bench --kernel sgemm
-//! --warmup-ms 1000`, the configurations chosen by `FLT_SGEMM_CONFIG`; rows
-//! in bench/results/h200-sgemm.jsonl, device_call 3). The default
-//! ([`Config::DEFAULT`], `b16s1w`: K-steps of 16, one buffer, two barriers
-//! per step, warps as 4 × 8 threads) ran, in TFLOP/s against cuBLAS:
-//! 4096³ 33.0 vs 49.9 (0.66×), 8192³ 33.6 vs 50.7 (0.66×), 2048 × 4096 ×
-//! 11008 32.4 vs 49.1 (0.66×), 1024³ (32 × 32 tiles) 22.1 vs 26.4 (0.84×);
-//! transposes at 4096³ 32.8–33.3. The others at 4096³: K-steps of 8,
-//! double-buffered, 4 × 8 warps 31.8 (the kernel before was 31.7); the
-//! same with 2 × 16 warps 30.8; K-steps of 16 double-buffered (32 KiB)
-//! 28.5 with either warp shape; K-steps of 8, one buffer 32.1; with runtime
-//! bounds checks on 26.4 (−8 %: the unchecked modules are what runs). So
-//! neither the 2-D arrays, K-step, buffering nor warp shape is the gap to
-//! cuBLAS: every configuration sits at 28–34 TFLOP/s, about half the
-//! card's fp32 peak of 67 — the mark of a kernel issuing two instructions
-//! per multiply-add. [`Config`] `b16s1w-fma` writes them as `fma()` and is
-//! the next thing to time (not yet measured). The tile-count rule was read
-//! off the earlier runs (1024³: 32 × 32 tiles 20.0 TFLOP/s, 128 × 128 12.5;
-//! 2048³ 23.0 and 29.3) and holds in this one (1024³: 22.2 and 13.4; 2048³
-//! 24.1 and 31.3). DESIGN.md reports 47 TFLOP/s (0.92×) for a WGSL kernel
-//! of this shape on the same card, so this one is not yet at the limit.
+//! one device call each (2026-11-29, `flt bench --kernel sgemm --warmup-ms
+//! 1000`, the configurations chosen by `FLT_SGEMM_CONFIG`; rows in
+//! bench/results/h200-sgemm.jsonl). The default ([`Config::DEFAULT`],
+//! `b16s1w`: K-steps of 16, one buffer, two barriers per step, warps as 4 ×
+//! 8 threads) now runs **41.0 TFLOP/s at 4096³ against cuBLAS's 49.8
+//! (0.82×)** and 41.6 vs 51.1 at 8192³ (0.81×) (device_call 7; call 6
+//! measured the same 41.0 / 41.6). It ran 33.0 (0.66×) in device_call 5;
+//! between the two, the inner step was rewritten to read all four of a k's
+//! pieces of op(A) and op(B) from workgroup memory ahead of its 64
+//! multiply-adds (`rank1`; the second pair used to be read after the first
+//! four multiply-adds) and the loads came to be bounded by the
+//! workgroup's own range of K (split-K) — which of the two changed the
+//! driver's schedule was not isolated. Measured beside it: `fma()` written out, identical (41.0); K-steps of 8
+//! double-buffered 40.3; reading the next k's pieces one step ahead
+//! (`PIPELINED`, register double-buffering of the fragments) slower, 38.4
+//! single- and 31.2 double-buffered at K-steps of 16, 38.5 at K-steps of 8.
+//! Earlier (device_call 3, before `rank1`): K-steps of 8 double-buffered
+//! 31.8, K-steps of 16 double-buffered 28.5, runtime bounds checks −8 %.
+//! The tile-count rule was read off the earlier runs (1024³: 32 × 32 tiles
+//! 20.0 TFLOP/s, 128 × 128 12.5; 2048³ 23.0 and 29.3). DESIGN.md reports
+//! 47 TFLOP/s (0.92×) for a WGSL kernel of this shape on the same card.
+//!
+//! Split-K ([`Split`], [`pass_split`]): an output with few tiles and a long
+//! K — Nyströmformer's L × dᵥ product B̃V over K = n — runs each range of K
+//! as its own workgroups into a layer of partial products, which
+//! `linalg.wgsl` `sum_splits` adds up; without it 64 workgroups walked
+//! 16 384 values of K each at n = 16K, 16 heads.
 //!
 //! Every access of the shader is in bounds by construction (guarded global
 //! loads and stores, workgroup indices below their sizes) once the host has
@@ -116,6 +122,9 @@ pub struct Config {
     pub lanes_2d: bool,
     /// Multiply-adds written as `fma()` (`FUSED`).
     pub fused: bool,
+    /// The next k's pieces read from workgroup memory before this k's
+    /// multiply-adds (`PIPELINED`).
+    pub pipelined: bool,
     /// Compiled with runtime bounds checks (for measuring what they cost).
     pub checked: bool,
 }
@@ -129,6 +138,7 @@ impl Config {
         stages: 1,
         lanes_2d: true,
         fused: false,
+        pipelined: false,
         checked: false,
     };
 
@@ -164,11 +174,11 @@ impl Config {
 }
 
 macro_rules! candidates {
-    ($( $i:literal $key:literal => ($bk:literal, $stages:literal, $lanes:literal, $fused:literal, $checked:literal) ),* $(,)?) => {
+    ($( $i:literal $key:literal => ($bk:literal, $stages:literal, $lanes:literal, $fused:literal, $pipelined:literal, $checked:literal) ),* $(,)?) => {
         /// The configurations one build can compile, by name (the first is
         /// [`Config::DEFAULT`]).
         pub const CANDIDATES: &[(&str, Config)] = &[$(
-            ($key, Config { k_step: $bk, stages: $stages, lanes_2d: $lanes, fused: $fused, checked: $checked })
+            ($key, Config { k_step: $bk, stages: $stages, lanes_2d: $lanes, fused: $fused, pipelined: $pipelined, checked: $checked })
         ),*];
         /// Module names, per configuration and variant.
         const NAMES: &[[&str; 3]] = &[$(
@@ -182,9 +192,12 @@ macro_rules! candidates {
 }
 
 candidates! {
-    0 "b16s1w" => (16, 1, true, false, false),
-    1 "b16s1w-fma" => (16, 1, true, true, false),
-    2 "b8s2w" => (8, 2, true, false, false),
+    0 "b16s1w" => (16, 1, true, false, false, false),
+    1 "b16s1w-fma" => (16, 1, true, true, false, false),
+    2 "b8s2w" => (8, 2, true, false, false, false),
+    3 "b16s1w-pipe" => (16, 1, true, false, true, false),
+    4 "b16s2w-pipe" => (16, 2, true, false, true, false),
+    5 "b8s2w-pipe" => (8, 2, true, false, true, false),
 }
 
 /// The generated text of configuration `c` and variant `v` (built once).
@@ -203,7 +216,7 @@ fn source<const C: usize, const V: usize>() -> wgpu::ShaderModuleDescriptor<'sta
 
 /// The template with the `const` lines of its variant block set for
 /// `variant` and `config`: `TILE`, `BLOCKS`, `BK`, `STAGES`, `LANES_2D`,
-/// `FUSED`.
+/// `FUSED`, `PIPELINED`.
 ///
 /// # Panics
 ///
@@ -216,9 +229,10 @@ pub fn generate(variant: Variant, config: Config) -> String {
         ("STAGES", format!("{}u", config.stages)),
         ("LANES_2D", config.lanes_2d.to_string()),
         ("FUSED", config.fused.to_string()),
+        ("PIPELINED", config.pipelined.to_string()),
     ];
     let mut out = String::with_capacity(TEMPLATE.len());
-    let mut found = [false; 6];
+    let mut found = [false; 7];
     for line in TEMPLATE.lines() {
         let mut written = false;
         for (i, (name, value)) in values.iter().enumerate() {
@@ -345,9 +359,14 @@ impl Variant {
         };
         let checks = if c.checked { ", runtime checks on" } else { "" };
         let fused = if c.fused { ", fma()" } else { "" };
+        let pipelined = if c.pipelined {
+            ", fragments read one k ahead"
+        } else {
+            ""
+        };
         format!(
             "{t}×{t} tiles, {r}×{r} outputs per thread ({} threads), K-step {}, \
-             {buffers} ({} KiB of workgroup memory){lanes}{fused}{checks} [{}]",
+             {buffers} ({} KiB of workgroup memory){lanes}{fused}{pipelined}{checks} [{}]",
             self.threads(),
             c.k_step,
             self.workgroup_bytes_with(c) / 1024,
@@ -439,13 +458,18 @@ impl Variant {
 
     /// The tiling for an M × N output over `batch` items on an adapter with
     /// WebGPU's default limits (which every variant fits): 128 × 128 from
-    /// [`LARGE_TILES_MIN`] such tiles, else 32 × 32.
+    /// [`LARGE_TILES_MIN`] such tiles — 64 × 64 when a side is at most 64
+    /// (Nyströmformer's n × L and L × n kernels: a 128-wide tile would
+    /// compute twice its output, half of it padding) — else 32 × 32.
     pub fn for_shape(m: u64, n: u64, batch: u64) -> Variant {
         let t = Variant::Large.tile() as u64;
-        if m.div_ceil(t) * n.div_ceil(t) * batch >= LARGE_TILES_MIN {
-            Variant::Large
-        } else {
+        let side = Variant::Medium.tile() as u64;
+        if m.div_ceil(t) * n.div_ceil(t) * batch < LARGE_TILES_MIN {
             Variant::Small
+        } else if m.min(n) <= side {
+            Variant::Medium
+        } else {
+            Variant::Large
         }
     }
 
@@ -609,6 +633,103 @@ impl Gemm {
     }
 }
 
+/// Workgroups split-K aims for (an H200 has 132 multiprocessors, each
+/// holding several 64-thread workgroups of the small tiling).
+pub const SPLIT_TARGET_GROUPS: u64 = 1024;
+
+/// The least K a part of a split keeps (below it the second pass's reads
+/// outweigh what the parallelism gains).
+pub const SPLIT_MIN_K: u32 = 512;
+
+/// Split-K: the K range of each item cut into `parts` ranges of `k_chunk`
+/// (the last shorter), each multiplied by its own workgroups into its own
+/// layer of partial products, which a second pass sums. For outputs with
+/// few tiles and a long K (Nyströmformer's B̃V: 64 × 64 per head over
+/// K = n), which otherwise run a few dozen workgroups through thousands of
+/// K-steps while the GPU idles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Ranges of K (1: unsplit).
+    pub parts: u32,
+    /// K per range, a multiple of 16 (so of any K-step, and of 4 for vec4
+    /// loads along K) unless unsplit.
+    pub k_chunk: u32,
+}
+
+impl Split {
+    /// One range: the whole of K.
+    pub fn none(k: u32) -> Split {
+        Split {
+            parts: 1,
+            k_chunk: k,
+        }
+    }
+
+    /// K cut into about `parts` ranges of a multiple of 16 each (fewer
+    /// when rounding the range up covers K sooner), none empty.
+    pub fn of(k: u32, parts: u32) -> Split {
+        let parts = parts.clamp(1, k.max(1));
+        if parts == 1 {
+            return Split::none(k);
+        }
+        let k_chunk = k.div_ceil(parts).div_ceil(16) * 16;
+        Split {
+            parts: k.div_ceil(k_chunk),
+            k_chunk,
+        }
+    }
+
+    /// The split for an M × N output over `batch` items with inner
+    /// dimension K in `variant`'s tiles: none when the tiles alone reach
+    /// half of [`SPLIT_TARGET_GROUPS`] or K is under twice
+    /// [`SPLIT_MIN_K`]; else enough parts to approach the target, each
+    /// keeping at least [`SPLIT_MIN_K`] of K.
+    pub fn for_shape(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> Split {
+        let t = variant.tile() as u64;
+        let tiles = m.div_ceil(t) * n.div_ceil(t) * batch;
+        let k32 = k.min(u32::MAX as u64) as u32;
+        if 2 * tiles > SPLIT_TARGET_GROUPS || k < 2 * SPLIT_MIN_K as u64 {
+            return Split::none(k32);
+        }
+        let parts = (SPLIT_TARGET_GROUPS / tiles).min(k / SPLIT_MIN_K as u64);
+        Split::of(k32, parts as u32)
+    }
+
+    /// Whether it covers `gemm`'s K exactly once with no empty range, the
+    /// ranges start on vec4 boundaries, and the layers of C do not overlap.
+    pub fn validate(&self, gemm: &Gemm) -> Result<(), String> {
+        let Split { parts, k_chunk } = *self;
+        if parts == 1 {
+            return if k_chunk >= gemm.k {
+                Ok(())
+            } else {
+                Err(format!("one range of {k_chunk} short of K = {}", gemm.k))
+            };
+        }
+        let covers = parts as u64 * k_chunk as u64 >= gemm.k as u64
+            && ((parts - 1) as u64 * k_chunk as u64) < gemm.k as u64;
+        if parts == 0 || !k_chunk.is_multiple_of(16) || !covers {
+            return Err(format!(
+                "{parts} ranges of {k_chunk} do not split K = {} (each a multiple of 16, none empty)",
+                gemm.k
+            ));
+        }
+        if (gemm.stride_c as u64) < gemm.m as u64 * gemm.ldc as u64 {
+            return Err(format!(
+                "the layers of partial products overlap: stride_c = {} < M·ldc",
+                gemm.stride_c
+            ));
+        }
+        Ok(())
+    }
+
+    /// Elements the partial products' buffer must hold: batch·parts layers.
+    pub fn c_len(&self, gemm: &Gemm) -> u64 {
+        gemm.stride_c as u64 * (gemm.batch as u64 * self.parts as u64 - 1)
+            + gemm.m as u64 * gemm.ldc as u64
+    }
+}
+
 /// The shader's `Params`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
@@ -623,7 +744,8 @@ struct Params {
     stride_b: u32,
     stride_c: u32,
     alpha: f32,
-    pad: [u32; 2],
+    k_chunk: u32,
+    splits: u32,
 }
 
 fn misuse(message: String) -> GpuError {
@@ -666,12 +788,43 @@ pub async fn pass_with(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
 ) -> Result<Pass, GpuError> {
+    build(ctx, gemm, Split::none(gemm.k), variant, config, a, b, c).await
+}
+
+/// Split-K's first pass: part s of item i multiplies the K range
+/// [s·k_chunk, (s + 1)·k_chunk) into layer i·parts + s of `partials`
+/// (`gemm.stride_c` apart, α applied), over ⌈N/T⌉ × ⌈M/T⌉ × batch·parts
+/// workgroups; the caller sums the layers (`linalg.wgsl` `sum_splits`).
+pub async fn pass_split(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    split: Split,
+    variant: Variant,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    partials: &wgpu::Buffer,
+) -> Result<Pass, GpuError> {
+    build(ctx, gemm, split, variant, variant.config(), a, b, partials).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn build(
+    ctx: &GpuContext,
+    gemm: &Gemm,
+    split: Split,
+    variant: Variant,
+    config: Config,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<Pass, GpuError> {
     gemm.validate().map_err(misuse)?;
+    split.validate(gemm).map_err(misuse)?;
     variant.check_with(&ctx.limits, config)?;
     for (name, buffer, needs) in [
         ("A", a, gemm.a_len()),
         ("B", b, gemm.b_len()),
-        ("C", c, gemm.c_len()),
+        ("C", c, split.c_len(gemm)),
     ] {
         if buffer.size() < 4 * needs {
             return Err(misuse(format!(
@@ -705,7 +858,8 @@ pub async fn pass_with(
         stride_b: gemm.stride_b,
         stride_c: gemm.stride_c,
         alpha: gemm.alpha,
-        pad: [0; 2],
+        k_chunk: split.k_chunk,
+        splits: split.parts,
     };
     let uniform = buffers::uniform(ctx, "sgemm.params", &params);
     let label = kernel.id();
@@ -729,7 +883,7 @@ pub async fn pass_with(
         group,
         (gemm.n.div_ceil(tile), gemm.m.div_ceil(tile)),
     )?
-    .layers(ctx, gemm.batch)
+    .layers(ctx, gemm.batch * split.parts)
 }
 
 /// A standalone product's result.

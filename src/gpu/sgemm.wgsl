@@ -13,10 +13,16 @@
 // default configuration.
 //
 // Measured on an H200 (wgpu 30, Vulkan; sgemm.rs has the figures): the
-// default (K-steps of 16, one buffer, 4 × 8 warps) 33.0 TFLOP/s at 4096³,
-// 0.66× cuBLAS; K-steps of 8 double-buffered 31.8, K-steps of 16
-// double-buffered 28.5, runtime bounds checks −8 %. All configurations sit
-// near half the fp32 peak; FUSED (fma()) is the candidate not yet timed.
+// default (K-steps of 16, one buffer, 4 × 8 warps) 41.0 TFLOP/s at 4096³,
+// 0.82× cuBLAS (33.0 before each k's four pieces were read ahead of its
+// multiply-adds in `rank1` and the loads bounded by the split-K range:
+// not isolated which); fma() the same; the pieces of the next k read a
+// step ahead (PIPELINED) slower.
+//
+// Split-K: with p.splits > 1 the dispatch's z is item·splits + part, part
+// s multiplies the K range [s·k_chunk, (s + 1)·k_chunk) into layer z of C
+// (the host sums the layers); k_chunk is a multiple of 16, so ranges start
+// on vec4 boundaries.
 //
 // Register blocking (the classic shared-memory SGEMM): a workgroup computes
 // a TILE × TILE tile of C; each thread 4·BLOCKS × 4·BLOCKS outputs, rows
@@ -64,8 +70,8 @@ struct Params {
     stride_b: u32,  // of B
     stride_c: u32,  // of C
     alpha: f32,
-    pad0: u32,
-    pad1: u32,
+    k_chunk: u32,   // K per split (split-K: ≥ k when unsplit, a multiple of BK)
+    splits: u32,    // layers of z per batch item (1: unsplit)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -82,6 +88,7 @@ const BK: u32 = 16u;          // K per step (a multiple of 4)
 const STAGES: u32 = 1u;       // workgroup buffers (2, or 1 with two barriers per step)
 const LANES_2D: bool = true;  // a warp as 4 × 8 threads (with 16 threads per side)
 const FUSED: bool = false;    // multiply-adds through fma() rather than a * b + c
+const PIPELINED: bool = false; // next k's pieces read before this k's multiply-adds
 // --- end of the variant ----------------------------------------------------
 
 override TRANS_A: bool = false;  // A is stored K × M
@@ -167,8 +174,8 @@ fn store_b(buf: u32, e: u32, v: vec4<f32>) {
 // along m (Aᵀ) it starts inside M and ends inside the stored row (lda is a
 // multiple of 4), and its values past M only reach rows of C never written.
 // The same holds for op(B) along k (Bᵀ) and along n (B).
-fn load_a4(base: u32, s: vec2<u32>) -> vec4<f32> {
-    if s.x < p.m && s.y < p.k {
+fn load_a4(base: u32, s: vec2<u32>, k_end: u32) -> vec4<f32> {
+    if s.x < p.m && s.y < k_end {
         if TRANS_A {
             return a4[(base + s.y * p.lda + s.x) / 4u];
         }
@@ -177,8 +184,8 @@ fn load_a4(base: u32, s: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-fn load_b4(base: u32, s: vec2<u32>) -> vec4<f32> {
-    if s.x < p.n && s.y < p.k {
+fn load_b4(base: u32, s: vec2<u32>, k_end: u32) -> vec4<f32> {
+    if s.x < p.n && s.y < k_end {
         if TRANS_B {
             return b4[(base + s.x * p.ldb + s.y) / 4u];
         }
@@ -190,8 +197,8 @@ fn load_b4(base: u32, s: vec2<u32>) -> vec4<f32> {
 // --- scalar loads: any layout ---------------------------------------------
 
 // op(A)[row][k], zero outside M × K.
-fn a_at(base: u32, row: u32, k: u32) -> f32 {
-    if row < p.m && k < p.k {
+fn a_at(base: u32, row: u32, k: u32, k_end: u32) -> f32 {
+    if row < p.m && k < k_end {
         if TRANS_A {
             return a[base + k * p.lda + row];
         }
@@ -201,8 +208,8 @@ fn a_at(base: u32, row: u32, k: u32) -> f32 {
 }
 
 // op(B)[k][col], zero outside K × N.
-fn b_at(base: u32, k: u32, col: u32) -> f32 {
-    if k < p.k && col < p.n {
+fn b_at(base: u32, k: u32, col: u32, k_end: u32) -> f32 {
+    if k < k_end && col < p.n {
         if TRANS_B {
             return b[base + col * p.ldb + k];
         }
@@ -212,37 +219,37 @@ fn b_at(base: u32, k: u32, col: u32) -> f32 {
 }
 
 // The four values of slot s, along k or along m (n) as the slot runs.
-fn load_a1(base: u32, s: vec2<u32>) -> vec4<f32> {
+fn load_a1(base: u32, s: vec2<u32>, k_end: u32) -> vec4<f32> {
     if TRANS_A {
         return vec4<f32>(
-            a_at(base, s.x, s.y),
-            a_at(base, s.x + 1u, s.y),
-            a_at(base, s.x + 2u, s.y),
-            a_at(base, s.x + 3u, s.y),
+            a_at(base, s.x, s.y, k_end),
+            a_at(base, s.x + 1u, s.y, k_end),
+            a_at(base, s.x + 2u, s.y, k_end),
+            a_at(base, s.x + 3u, s.y, k_end),
         );
     }
     return vec4<f32>(
-        a_at(base, s.x, s.y),
-        a_at(base, s.x, s.y + 1u),
-        a_at(base, s.x, s.y + 2u),
-        a_at(base, s.x, s.y + 3u),
+        a_at(base, s.x, s.y, k_end),
+        a_at(base, s.x, s.y + 1u, k_end),
+        a_at(base, s.x, s.y + 2u, k_end),
+        a_at(base, s.x, s.y + 3u, k_end),
     );
 }
 
-fn load_b1(base: u32, s: vec2<u32>) -> vec4<f32> {
+fn load_b1(base: u32, s: vec2<u32>, k_end: u32) -> vec4<f32> {
     if TRANS_B {
         return vec4<f32>(
-            b_at(base, s.y, s.x),
-            b_at(base, s.y + 1u, s.x),
-            b_at(base, s.y + 2u, s.x),
-            b_at(base, s.y + 3u, s.x),
+            b_at(base, s.y, s.x, k_end),
+            b_at(base, s.y + 1u, s.x, k_end),
+            b_at(base, s.y + 2u, s.x, k_end),
+            b_at(base, s.y + 3u, s.x, k_end),
         );
     }
     return vec4<f32>(
-        b_at(base, s.y, s.x),
-        b_at(base, s.y, s.x + 1u),
-        b_at(base, s.y, s.x + 2u),
-        b_at(base, s.y, s.x + 3u),
+        b_at(base, s.y, s.x, k_end),
+        b_at(base, s.y, s.x + 1u, k_end),
+        b_at(base, s.y, s.x + 2u, k_end),
+        b_at(base, s.y, s.x + 3u, k_end),
     );
 }
 
@@ -260,32 +267,73 @@ fn mac(acc: vec4<f32>, x: f32, y: vec4<f32>) -> vec4<f32> {
     return acc + x * y;
 }
 
+// The BLOCKS² × 16 multiply-adds of one k: the outer product of the
+// thread's column pieces a0, a1 of op(A) and row pieces b0, b1 of op(B).
+fn rank1(acc: ptr<function, Acc>, a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) {
+    (*acc)[0] = mac((*acc)[0], a0.x, b0);
+    (*acc)[2] = mac((*acc)[2], a0.y, b0);
+    (*acc)[4] = mac((*acc)[4], a0.z, b0);
+    (*acc)[6] = mac((*acc)[6], a0.w, b0);
+    if BLOCKS == 2u {
+        (*acc)[1] = mac((*acc)[1], a0.x, b1);
+        (*acc)[3] = mac((*acc)[3], a0.y, b1);
+        (*acc)[5] = mac((*acc)[5], a0.z, b1);
+        (*acc)[7] = mac((*acc)[7], a0.w, b1);
+        (*acc)[8] = mac((*acc)[8], a1.x, b0);
+        (*acc)[9] = mac((*acc)[9], a1.x, b1);
+        (*acc)[10] = mac((*acc)[10], a1.y, b0);
+        (*acc)[11] = mac((*acc)[11], a1.y, b1);
+        (*acc)[12] = mac((*acc)[12], a1.z, b0);
+        (*acc)[13] = mac((*acc)[13], a1.z, b1);
+        (*acc)[14] = mac((*acc)[14], a1.w, b0);
+        (*acc)[15] = mac((*acc)[15], a1.w, b1);
+    }
+}
+
 // One step's BK rank-1 updates of the thread's outputs from the rows from
-// `buf` of the workgroup tiles.
+// `buf` of the workgroup tiles. With PIPELINED, row kk + 1's pieces are
+// read from workgroup memory before row kk's multiply-adds are issued (the
+// fragments double-buffered in registers), so that a warp has work while
+// its next reads are in flight even when the driver does not unroll the
+// loop; the last row re-reads itself.
 fn multiply_step(acc: ptr<function, Acc>, buf: u32, tx: u32, ty: u32) {
+    if PIPELINED {
+        var a0 = tile_a[buf][ty];
+        var b0 = tile_b[buf][tx];
+        var a1 = a0;
+        var b1 = b0;
+        if BLOCKS == 2u {
+            a1 = tile_a[buf][ty + HALF4];
+            b1 = tile_b[buf][tx + HALF4];
+        }
+        for (var kk = 0u; kk < BK; kk++) {
+            let r = buf + min(kk + 1u, BK - 1u);
+            let na0 = tile_a[r][ty];
+            let nb0 = tile_b[r][tx];
+            var na1 = na0;
+            var nb1 = nb0;
+            if BLOCKS == 2u {
+                na1 = tile_a[r][ty + HALF4];
+                nb1 = tile_b[r][tx + HALF4];
+            }
+            rank1(acc, a0, a1, b0, b1);
+            a0 = na0;
+            b0 = nb0;
+            a1 = na1;
+            b1 = nb1;
+        }
+        return;
+    }
     for (var kk = 0u; kk < BK; kk++) {
         let a0 = tile_a[buf + kk][ty];
         let b0 = tile_b[buf + kk][tx];
-        (*acc)[0] = mac((*acc)[0], a0.x, b0);
-        (*acc)[2] = mac((*acc)[2], a0.y, b0);
-        (*acc)[4] = mac((*acc)[4], a0.z, b0);
-        (*acc)[6] = mac((*acc)[6], a0.w, b0);
+        var a1 = a0;
+        var b1 = b0;
         if BLOCKS == 2u {
-            let a1 = tile_a[buf + kk][ty + HALF4];
-            let b1 = tile_b[buf + kk][tx + HALF4];
-            (*acc)[1] = mac((*acc)[1], a0.x, b1);
-            (*acc)[3] = mac((*acc)[3], a0.y, b1);
-            (*acc)[5] = mac((*acc)[5], a0.z, b1);
-            (*acc)[7] = mac((*acc)[7], a0.w, b1);
-            (*acc)[8] = mac((*acc)[8], a1.x, b0);
-            (*acc)[9] = mac((*acc)[9], a1.x, b1);
-            (*acc)[10] = mac((*acc)[10], a1.y, b0);
-            (*acc)[11] = mac((*acc)[11], a1.y, b1);
-            (*acc)[12] = mac((*acc)[12], a1.z, b0);
-            (*acc)[13] = mac((*acc)[13], a1.z, b1);
-            (*acc)[14] = mac((*acc)[14], a1.w, b0);
-            (*acc)[15] = mac((*acc)[15], a1.w, b1);
+            a1 = tile_a[buf + kk][ty + HALF4];
+            b1 = tile_b[buf + kk][tx + HALF4];
         }
+        rank1(acc, a0, a1, b0, b1);
     }
 }
 
@@ -361,16 +409,19 @@ fn sgemm_vec4(
     let ty = xy.y;
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
-    let base_a = wg.z * p.stride_a;
-    let base_b = wg.z * p.stride_b;
-    let steps = (p.k + BK - 1u) / BK;
+    let item = wg.z / p.splits;
+    let k_begin = (wg.z % p.splits) * p.k_chunk;
+    let k_end = max(k_begin, min(p.k, k_begin + p.k_chunk));
+    let base_a = item * p.stride_a;
+    let base_b = item * p.stride_b;
+    let steps = (k_end - k_begin + BK - 1u) / BK;
     let e0 = t;
     let e1 = t + THREADS;
     let e2 = t + 2u * THREADS;
     let e3 = t + 3u * THREADS;
     var acc = Acc();
-    var a0 = load_a4(base_a, a_slot(e0, row0, 0u));
-    var b0 = load_b4(base_b, b_slot(e0, col0, 0u));
+    var a0 = load_a4(base_a, a_slot(e0, row0, k_begin), k_end);
+    var b0 = load_b4(base_b, b_slot(e0, col0, k_begin), k_end);
     var a1 = vec4<f32>(0.0);
     var b1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -378,14 +429,14 @@ fn sgemm_vec4(
     var a3 = vec4<f32>(0.0);
     var b3 = vec4<f32>(0.0);
     if LOADS > 1u {
-        a1 = load_a4(base_a, a_slot(e1, row0, 0u));
-        b1 = load_b4(base_b, b_slot(e1, col0, 0u));
+        a1 = load_a4(base_a, a_slot(e1, row0, k_begin), k_end);
+        b1 = load_b4(base_b, b_slot(e1, col0, k_begin), k_end);
     }
     if LOADS > 2u {
-        a2 = load_a4(base_a, a_slot(e2, row0, 0u));
-        b2 = load_b4(base_b, b_slot(e2, col0, 0u));
-        a3 = load_a4(base_a, a_slot(e3, row0, 0u));
-        b3 = load_b4(base_b, b_slot(e3, col0, 0u));
+        a2 = load_a4(base_a, a_slot(e2, row0, k_begin), k_end);
+        b2 = load_b4(base_b, b_slot(e2, col0, k_begin), k_end);
+        a3 = load_a4(base_a, a_slot(e3, row0, k_begin), k_end);
+        b3 = load_b4(base_b, b_slot(e3, col0, k_begin), k_end);
     }
     store_a(0u, e0, a0);
     store_b(0u, e0, b0);
@@ -404,18 +455,18 @@ fn sgemm_vec4(
         // Step s computes from its buffer while step s + 1's slots are
         // loaded, then stored into the other buffer (STAGES = 2) or, after
         // a barrier, into the same one.
-        let k0 = (s + 1u) * BK;
-        a0 = load_a4(base_a, a_slot(e0, row0, k0));
-        b0 = load_b4(base_b, b_slot(e0, col0, k0));
+        let k0 = k_begin + (s + 1u) * BK;
+        a0 = load_a4(base_a, a_slot(e0, row0, k0), k_end);
+        b0 = load_b4(base_b, b_slot(e0, col0, k0), k_end);
         if LOADS > 1u {
-            a1 = load_a4(base_a, a_slot(e1, row0, k0));
-            b1 = load_b4(base_b, b_slot(e1, col0, k0));
+            a1 = load_a4(base_a, a_slot(e1, row0, k0), k_end);
+            b1 = load_b4(base_b, b_slot(e1, col0, k0), k_end);
         }
         if LOADS > 2u {
-            a2 = load_a4(base_a, a_slot(e2, row0, k0));
-            b2 = load_b4(base_b, b_slot(e2, col0, k0));
-            a3 = load_a4(base_a, a_slot(e3, row0, k0));
-            b3 = load_b4(base_b, b_slot(e3, col0, k0));
+            a2 = load_a4(base_a, a_slot(e2, row0, k0), k_end);
+            b2 = load_b4(base_b, b_slot(e2, col0, k0), k_end);
+            a3 = load_a4(base_a, a_slot(e3, row0, k0), k_end);
+            b3 = load_b4(base_b, b_slot(e3, col0, k0), k_end);
         }
         var cur = 0u;
         var next = 0u;
@@ -457,16 +508,19 @@ fn sgemm_scalar(
     let ty = xy.y;
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
-    let base_a = wg.z * p.stride_a;
-    let base_b = wg.z * p.stride_b;
-    let steps = (p.k + BK - 1u) / BK;
+    let item = wg.z / p.splits;
+    let k_begin = (wg.z % p.splits) * p.k_chunk;
+    let k_end = max(k_begin, min(p.k, k_begin + p.k_chunk));
+    let base_a = item * p.stride_a;
+    let base_b = item * p.stride_b;
+    let steps = (k_end - k_begin + BK - 1u) / BK;
     let e0 = t;
     let e1 = t + THREADS;
     let e2 = t + 2u * THREADS;
     let e3 = t + 3u * THREADS;
     var acc = Acc();
-    var a0 = load_a1(base_a, a_slot(e0, row0, 0u));
-    var b0 = load_b1(base_b, b_slot(e0, col0, 0u));
+    var a0 = load_a1(base_a, a_slot(e0, row0, k_begin), k_end);
+    var b0 = load_b1(base_b, b_slot(e0, col0, k_begin), k_end);
     var a1 = vec4<f32>(0.0);
     var b1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -474,14 +528,14 @@ fn sgemm_scalar(
     var a3 = vec4<f32>(0.0);
     var b3 = vec4<f32>(0.0);
     if LOADS > 1u {
-        a1 = load_a1(base_a, a_slot(e1, row0, 0u));
-        b1 = load_b1(base_b, b_slot(e1, col0, 0u));
+        a1 = load_a1(base_a, a_slot(e1, row0, k_begin), k_end);
+        b1 = load_b1(base_b, b_slot(e1, col0, k_begin), k_end);
     }
     if LOADS > 2u {
-        a2 = load_a1(base_a, a_slot(e2, row0, 0u));
-        b2 = load_b1(base_b, b_slot(e2, col0, 0u));
-        a3 = load_a1(base_a, a_slot(e3, row0, 0u));
-        b3 = load_b1(base_b, b_slot(e3, col0, 0u));
+        a2 = load_a1(base_a, a_slot(e2, row0, k_begin), k_end);
+        b2 = load_b1(base_b, b_slot(e2, col0, k_begin), k_end);
+        a3 = load_a1(base_a, a_slot(e3, row0, k_begin), k_end);
+        b3 = load_b1(base_b, b_slot(e3, col0, k_begin), k_end);
     }
     store_a(0u, e0, a0);
     store_b(0u, e0, b0);
@@ -500,18 +554,18 @@ fn sgemm_scalar(
         // Step s computes from its buffer while step s + 1's slots are
         // loaded, then stored into the other buffer (STAGES = 2) or, after
         // a barrier, into the same one.
-        let k0 = (s + 1u) * BK;
-        a0 = load_a1(base_a, a_slot(e0, row0, k0));
-        b0 = load_b1(base_b, b_slot(e0, col0, k0));
+        let k0 = k_begin + (s + 1u) * BK;
+        a0 = load_a1(base_a, a_slot(e0, row0, k0), k_end);
+        b0 = load_b1(base_b, b_slot(e0, col0, k0), k_end);
         if LOADS > 1u {
-            a1 = load_a1(base_a, a_slot(e1, row0, k0));
-            b1 = load_b1(base_b, b_slot(e1, col0, k0));
+            a1 = load_a1(base_a, a_slot(e1, row0, k0), k_end);
+            b1 = load_b1(base_b, b_slot(e1, col0, k0), k_end);
         }
         if LOADS > 2u {
-            a2 = load_a1(base_a, a_slot(e2, row0, k0));
-            b2 = load_b1(base_b, b_slot(e2, col0, k0));
-            a3 = load_a1(base_a, a_slot(e3, row0, k0));
-            b3 = load_b1(base_b, b_slot(e3, col0, k0));
+            a2 = load_a1(base_a, a_slot(e2, row0, k0), k_end);
+            b2 = load_b1(base_b, b_slot(e2, col0, k0), k_end);
+            a3 = load_a1(base_a, a_slot(e3, row0, k0), k_end);
+            b3 = load_b1(base_b, b_slot(e3, col0, k0), k_end);
         }
         var cur = 0u;
         var next = 0u;

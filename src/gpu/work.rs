@@ -11,8 +11,9 @@
 //! arithmetic is not counted. Bytes are 4 × the scalar loads and stores of
 //! storage buffers (uniforms excluded), with no cache model.
 
+use super::linalg::SHORT_ROW_MAX;
 use super::memory_attention::MemoryGeometry;
-use super::sgemm::Variant;
+use super::sgemm::{Split, Variant};
 use super::tiled_attention::{SORT_BLOCK, TILE, WorkPlan};
 use crate::data::codes::{CompressKind, FeatureKind};
 use crate::data::count::Counted;
@@ -57,10 +58,13 @@ impl Work {
 }
 
 /// The rules the linalg kernels are counted by, for the formulas.
-pub const LINALG_FLOPS_RULE: &str = "matmul (sgemm, T × T tiles: T = 128 from 256 such tiles, else 32) \
-     2·P_T(M)P_T(N)P₁₆(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉; softmax R(10C + 766)";
+pub const LINALG_FLOPS_RULE: &str = "matmul (sgemm, T × T tiles: T = 128 from 256 such tiles, 64 there when \
+     a side is at most 64, else 32) \
+     2·P_T(M)P_T(N)P₁₆(K) + M·P_T(N) with P_x(y) = x⌈y/x⌉, split into S ranges of K when the tiles are \
+     few and K long: + (S − 1)·M·P_T(N) + S·MN; softmax R(10C + 766), R(10C + 1) for C ≤ 256";
 /// See [`LINALG_FLOPS_RULE`].
-pub const LINALG_BYTES_RULE: &str = "matmul 4(MK⌈N/T⌉ + KN⌈M/T⌉ + MN); softmax 16RC";
+pub const LINALG_BYTES_RULE: &str =
+    "matmul 4(MK⌈N/T⌉ + KN⌈M/T⌉ + MN), split: + 4·2S·MN; softmax 16RC";
 
 /// x rounded up to a multiple of `to`.
 fn pad(x: u64, to: u64) -> u64 {
@@ -87,17 +91,41 @@ pub fn sgemm(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> (u64, u64)
 }
 
 /// A product of the linalg programs ([`super::linalg::Builder::matmul`]):
-/// [`sgemm`] with the tiling [`Variant::for_shape`] picks.
+/// [`matmul_batched`] of one item.
 pub fn matmul(m: u64, n: u64, k: u64) -> (u64, u64) {
-    sgemm(m, n, k, 1, Variant::for_shape(m, n, 1))
+    matmul_batched(m, n, k, 1)
 }
 
 /// A product of the linalg programs over `batch` items in one batched
 /// dispatch (B·H heads; an operand shared by the items is re-read by each):
 /// [`sgemm`] with the tiling [`Variant::for_shape`] picks for that batch,
-/// all items together.
+/// all items together — split over K where [`Split::for_shape`] splits it
+/// ([`sgemm_split`]).
 pub fn matmul_batched(m: u64, n: u64, k: u64, batch: u64) -> (u64, u64) {
-    sgemm(m, n, k, batch, Variant::for_shape(m, n, batch))
+    let variant = Variant::for_shape(m, n, batch);
+    let split = Split::for_shape(m, n, k, batch, variant);
+    sgemm_split(m, n, k, batch, variant, split.parts as u64)
+}
+
+/// [`sgemm`] split over K into `parts` ranges (split-K, `parts` > 1) and
+/// the pass that sums them (`linalg.wgsl` `sum_splits`):
+///
+/// * FLOPs: the ranges' padded K-steps add up to P_B(K) (every range but
+///   the last is a multiple of 16), as unsplit; each part scales its
+///   layer by α (parts·M·P_T(N)); the sum adds `parts` values per entry;
+/// * bytes: A and B read as unsplit; each part writes its layer of M × N,
+///   which the sum reads back (parts·MN) before writing C (MN).
+pub fn sgemm_split(m: u64, n: u64, k: u64, batch: u64, variant: Variant, parts: u64) -> (u64, u64) {
+    if parts <= 1 {
+        return sgemm(m, n, k, batch, variant);
+    }
+    let (f, b) = sgemm(m, n, k, batch, variant);
+    let t = variant.tile() as u64;
+    let (alpha, c) = (batch * m * pad(n, t), 4 * batch * m * n);
+    (
+        f + (parts - 1) * alpha + parts * batch * m * n,
+        b + (parts - 1) * c + (parts + 1) * c,
+    )
 }
 
 /// `linalg.wgsl` `pinv_commit` on one L × L item after one step: a float
@@ -110,9 +138,12 @@ pub fn pinv_commit(l: u64, commits: bool) -> (u64, u64) {
 /// `linalg.wgsl` `softmax_rows` over R rows of C: per entry scale, max,
 /// subtract, `exp`, sum and divide (10 with the re-reads' arithmetic), per
 /// row two 255-step reduction trees and 256 redundant reciprocals (766);
-/// three reads and one write per entry.
+/// three reads and one write per entry. Rows of at most
+/// [`SHORT_ROW_MAX`] entries run `softmax_rows_short`, a thread per row:
+/// the same 10 per entry and one reciprocal per row.
 pub fn softmax_rows(rows: u64, cols: u64) -> (u64, u64) {
-    (rows * (10 * cols + 766), 16 * rows * cols)
+    let per_row = if cols <= SHORT_ROW_MAX as u64 { 1 } else { 766 };
+    (rows * (10 * cols + per_row), 16 * rows * cols)
 }
 
 /// `linalg.wgsl` `bias_relu` over R × C: add and max per entry; x and the
@@ -147,6 +178,21 @@ pub fn pinv_iteration(l: u64) -> (u64, u64) {
 pub fn pinv_iteration_batched(l: u64, batch: u64) -> (u64, u64) {
     let (f, b) = matmul_batched(l, l, l, batch);
     (4 * f + 6 * l * l * batch, 4 * b + 24 * l * l * batch)
+}
+
+/// `pinv.wgsl` `pinv_fused`: every iteration of every item in one
+/// workgroup each, item h running `iterations[h]` of them. Per iteration
+/// four L × L products in workgroup memory (2L³ each: every thread's 4 × 4
+/// block over all of K), three `cI − X` (a multiply and a subtraction per
+/// entry) and the ¼ scale (L²): 8L³ + 7L². Bytes: Z₀ read and Z written
+/// (8L²) and the count (4) per item, A read per iteration (4L²).
+pub fn pinv_fused(l: u64, iterations: &[u32]) -> (u64, u64) {
+    let its: u64 = iterations.iter().map(|&t| t as u64).sum();
+    let items = iterations.len() as u64;
+    (
+        its * (8 * l * l * l + 7 * l * l),
+        items * (8 * l * l + 4) + its * 4 * l * l,
+    )
 }
 
 /// The register-tiled `attend` kernel and `merge_splits` over a tile list,
