@@ -57,8 +57,13 @@ def attention(m):
 
 
 def flt(rows, method, n, causal=False, **choices):
+    """The one-head measurement of `method` at n (rows over several heads
+    and batches, e.g. the 16-head runs under bench/results/, belong to other
+    tables)."""
     for m in rows:
         if not attention(m) or "points" in m or m["method"] != method or m["n"] != n or m["causal"] != causal:
+            continue
+        if m.get("heads", 1) * m.get("batch", 1) != 1:
             continue
         if all(m.get("param_choices", {}).get(k) == v for k, v in choices.items()):
             return m

@@ -11,7 +11,10 @@
 #
 # Environment: NS (n list, default 1024,…,65536), HEADS (default 1,16), BATCH
 # (default 1), SGEMM (square sizes, default 1024,…,8192), TORCH_DEADLINE_S
-# (torch rows not started by then are written as skipped; default 0: none).
+# (torch rows not started by then are written as skipped; default 0: none),
+# TORCH_FIRST=1 (PyTorch before flt, so that a call's time limit cuts flt
+# rows rather than the whole PyTorch side), SKIP (flt methods left out,
+# space-separated, e.g. "longformer" when it is measured in its own call).
 # n above flt's own limit (read from `flt bench --help`) is written as a row
 # without a time, with the reason; so is a run that fails. Heads: asked of
 # flt only when `flt bench --help` lists --heads, else flt rows are H = 1.
@@ -28,9 +31,11 @@ HEADS=${HEADS:-1,16}
 BATCH=${BATCH:-1}
 SGEMM=${SGEMM:-1024,2048,4096,8192}
 TORCH_DEADLINE_S=${TORCH_DEADLINE_S:-0}
+TORCH_FIRST=${TORCH_FIRST:-}
+SKIP=${SKIP:-}
 raw=$out/raw
 mkdir -p "$raw" "$out/results"
-runner="NS=$NS HEADS=$HEADS BATCH=$BATCH SGEMM=$SGEMM benchmarks/run.sh $flt $out"
+runner="NS=$NS HEADS=$HEADS BATCH=$BATCH SGEMM=$SGEMM${TORCH_FIRST:+ TORCH_FIRST=$TORCH_FIRST}${SKIP:+ SKIP=\"$SKIP\"} benchmarks/run.sh $flt $out"
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 help=$("$flt" bench --help)
@@ -45,6 +50,15 @@ json.dump({"gpu": gpu or None, "runner": runner, "flt_max_n": int(max_n), "flt_h
           open(path, "w"))
 EOF
 
+run_torch() {
+  echo "== torch_reference.py" >&2
+  start=$SECONDS
+  python3 "$here/torch_reference.py" --n "$NS" --d 64 --heads "$HEADS" --batch "$BATCH" --sgemm-sizes "$SGEMM" \
+    --repeats 10 --warmup-ms 200 --self-check --deadline-s "$TORCH_DEADLINE_S" \
+    >"$raw/torch.jsonl" 2>"$raw/torch.err" || echo "torch_reference.py failed: $(tail -3 "$raw/torch.err")" >&2
+  echo "torch: $((SECONDS - start)) s" >>"$raw/wall.txt"
+}
+
 IFS=, read -ra all_n <<<"$NS"
 ok_n=()
 refused_n=()
@@ -53,6 +67,8 @@ for n in "${all_n[@]}"; do
 done
 ok_list=$(IFS=,; echo "${ok_n[*]}")
 refused_list=$(IFS=,; echo "${refused_n[*]-}")
+
+[ "$TORCH_FIRST" = 1 ] && run_torch
 
 # name | flags (method knobs) | params JSON as collect.py keys them
 specs=(
@@ -68,6 +84,7 @@ specs=(
 IFS=, read -ra heads_list <<<"$flt_heads"
 for spec in "${specs[@]}"; do
   IFS='|' read -r method flags params <<<"$spec"
+  case " $SKIP " in *" $method "*) continue ;; esac
   causal=false
   case " $flags " in *" --causal "*) causal=true ;; esac
   for h in "${heads_list[@]}"; do
@@ -108,12 +125,7 @@ for s in "${sizes[@]}"; do
   $cmd >"$raw/sgemm-$s.jsonl" 2>"$raw/sgemm-$s.err" || echo "flt matmul $s failed: $(tail -1 "$raw/sgemm-$s.err")" >&2
 done
 
-echo "== torch_reference.py" >&2
-start=$SECONDS
-python3 "$here/torch_reference.py" --n "$NS" --d 64 --heads "$HEADS" --batch "$BATCH" --sgemm-sizes "$SGEMM" \
-  --repeats 10 --warmup-ms 200 --self-check --deadline-s "$TORCH_DEADLINE_S" \
-  >"$raw/torch.jsonl" 2>"$raw/torch.err" || echo "torch_reference.py failed: $(tail -3 "$raw/torch.err")" >&2
-echo "torch: $((SECONDS - start)) s" >>"$raw/wall.txt"
+[ "$TORCH_FIRST" = 1 ] || run_torch
 
 slug=$(printf '%s' "${gpu:-unknown-gpu}" | tr '[:upper:]' '[:lower:]' | sed -e 's/[^a-z0-9]\+/-/g' -e 's/^-//' -e 's/-$//')
 python3 "$here/collect.py" --raw "$raw" --out "$out/results/$slug.jsonl" --checks-out "$out/results/$slug.checks.jsonl"

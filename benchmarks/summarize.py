@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import re
 
 from collect import EXACT, PAIRS
 
@@ -209,6 +210,11 @@ def render(rows, checks=()):
     ]
     if runner:
         out += ["The run:", "", f"    {runner}", ""]
+        skipped = re.search(r'SKIP="?([^"]*?)"?(?: |$)', runner)
+        if skipped and skipped.group(1).strip():
+            out += [f"flt's {', '.join(skipped.group(1).split())} rows were left out of this run (`SKIP`): "
+                    "that method was measured beside PyTorch in a call of its own, in its own file under "
+                    "`bench/results/`; its rows here are PyTorch's alone.", ""]
     if flt_heads == [1]:
         out += ["flt rows are single-head (H = 1): this flt build has no `--heads`, so the 16-head "
                 "section has PyTorch rows only.", ""]
