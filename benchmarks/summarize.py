@@ -210,7 +210,7 @@ def render(rows, checks=()):
     ]
     if runner:
         out += ["The run:", "", f"    {runner}", ""]
-        skipped = re.search(r'SKIP="?([^"]*?)"?(?: |$)', runner)
+        skipped = re.search(r'SKIP="([^"]*)"', runner)
         if skipped and skipped.group(1).strip():
             out += [f"flt's {', '.join(skipped.group(1).split())} rows were left out of this run (`SKIP`): "
                     "that method was measured beside PyTorch in a call of its own, in its own file under "

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use common::{assert_close, gpu, params};
 use flt_explorer::attention::nystrom::{landmark_kernel, pinv};
 use flt_explorer::attention::{Config, MethodId, ParamValues};
+use flt_explorer::gpu::linalg::pinv_fuses;
 use flt_explorer::gpu::{GpuContext, GpuError, GpuOutput, GpuRunOptions};
 use flt_explorer::inputs::{Heads, InputSource, Inputs};
 use ndarray::{Array2, s};
@@ -65,8 +66,8 @@ fn check_heads(
 
 /// Linformer's projections (mean-pool, Gaussian, shared; k below n and k
 /// past n, capped for mean-pool and not for Gaussian) and Nyström's
-/// landmarks (below n and past n, capped), on the methods' conformance
-/// inputs.
+/// landmarks (below n and past n, capped; 32, whose pseudo-inverse runs in
+/// one pass on every adapter), on the methods' conformance inputs.
 fn cases() -> Vec<(MethodId, ParamValues, InputSource)> {
     let local = InputSource::Local;
     vec![
@@ -91,6 +92,11 @@ fn cases() -> Vec<(MethodId, ParamValues, InputSource)> {
             MethodId::Nystrom,
             params(&[("landmarks", 200), ("pinv-iters", 6)]),
             InputSource::Gaussian,
+        ),
+        (
+            MethodId::Nystrom,
+            params(&[("landmarks", 32), ("pinv-iters", 6)]),
+            InputSource::LowRank,
         ),
     ]
 }
@@ -269,7 +275,15 @@ fn head_zero_of_a_batched_run_is_the_one_head_run() {
                 .executed
                 .as_ref()
                 .expect("nystrom's pseudo-inverse counts");
-            assert!(f.formula.contains("iteration"), "{what}: {}", f.formula);
+            // L = 5 and L = 61 (200 capped) run as products, L = 32 in one
+            // pass: the count says which ran.
+            let l = p.get("landmarks").copied().expect("landmarks").min(61) as u32;
+            assert_eq!(
+                f.formula.contains("iterations (one pass)"),
+                pinv_fuses(&ctx.limits, l),
+                "{what}: {}",
+                f.formula
+            );
         } else {
             assert!(single.executed.is_none(), "{what}");
         }

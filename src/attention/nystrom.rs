@@ -369,8 +369,10 @@ impl AttentionMethod for Nystrom {
     }
 
     /// Executed: the linalg programs as they run ([`work`]: padded tiled
-    /// products (sgemm) with their re-reads, the softmax kernels, the iteration's four
-    /// matmuls and three `identity_plus`). Algorithmic: landmarks 2nd;
+    /// products (sgemm) with their re-reads and split-K sums, the softmax
+    /// kernels, the iteration in one pass or as four matmuls and three
+    /// `identity_plus` — counted here as WebGPU's default limits run it,
+    /// in one pass for L ≤ 36; a GPU run reports what its adapter ran). Algorithmic: landmarks 2nd;
     /// kernels 2nLd + 2L²d + 2Lnd and their softmaxes 4(2nL + L²); the
     /// pseudo-inverse iterations·(8L³ + 3L²); B̃V 2Lndᵥ; Ã⁺(B̃V) 2L²dᵥ; F̃W
     /// 2nLdᵥ. Compulsory bytes: Q, K, V, O.
@@ -495,10 +497,10 @@ fn executed_work((n, d, dv): (u64, u64, u64), l: u64, iterations: &[u32], fused:
 fn executed_counts(work: &Work) -> (Counted, Counted) {
     work.counted(
         &format!(
-            "{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L², or in one pass 8L³ + 7L² per head"
+            "{LINALG_FLOPS_RULE}; iteration 4 matmuls + 6L², or in one pass 8L³ + 7L² per head and iteration"
         ),
         &format!(
-            "{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L², or in one pass 4L² per head and 8L² + 4 once"
+            "{LINALG_BYTES_RULE}; iteration 4 matmuls + 24L², or in one pass 4L² per head and iteration + 8L² + 4 per head"
         ),
     )
 }

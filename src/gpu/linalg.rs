@@ -1,8 +1,11 @@
 //! Host side of `linalg.wgsl`: dense matrices on the GPU and a [`Builder`]
 //! that records operations (matrix products with transposes through the
-//! tiled [`super::sgemm`] kernel, row softmax, the Moore–Penrose
-//! iteration's steps, segment means, bias + ReLU, the pooled implied matrix
-//! of a factored method) into a [`Program`] — buffers, parameters and bind
+//! tiled [`super::sgemm`] kernel — split over K, with a `sum_splits` pass,
+//! when the output has few tiles and K is long —, row softmax (a workgroup
+//! per row, or a thread per short row), the Moore–Penrose iteration (in one
+//! pass, `pinv.wgsl`, where workgroup memory allows; else its steps),
+//! segment means, bias + ReLU, the pooled implied matrix of a factored
+//! method) into a [`Program`] — buffers, parameters and bind
 //! groups made once, so that a timed run replays only the dispatches. Steps
 //! recorded after [`Builder::views`] pool views: they run once, after the
 //! timed repeats.
@@ -373,7 +376,9 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         // Split-K: the parts' products into layers of partial sums, then
-        // one pass adding them up (α already applied).
+        // one pass adding them up (α already applied). `sum_splits` reads
+        // packed layers: `gemm` is packed (ldc = N, stride_c = M·N) here.
+        debug_assert!(gemm.ldc == n && gemm.stride_c == m * n);
         let items = batch as usize * split.parts as usize;
         let partials =
             self.zeros_stacked(&format!("{label}.partials"), items, m as usize, n as usize)?;
@@ -773,6 +778,8 @@ pub fn pinv_fuses(limits: &wgpu::Limits, l: u32) -> bool {
     l.is_multiple_of(4)
         && l <= PINV_FUSED_MAX
         && 3 * 4 * (l as u64) * (l as u64) <= limits.max_compute_workgroup_storage_size as u64
+        && limits.max_compute_invocations_per_workgroup >= 256
+        && limits.max_compute_workgroup_size_x >= 256
 }
 
 /// The pooled map of n positions held in `pooled` (after its program ran).

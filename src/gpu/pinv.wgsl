@@ -84,8 +84,13 @@ fn pinv_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
             ws[slot + idx] = a[base + idx];
         }
         workgroupBarrier();
-        // AZ, then T = 7I − AZ.
-        let az = product(slot, 0u, bi, bj);
+        // AZ, then T = 7I − AZ. Threads past the L²/16 blocks compute
+        // nothing (their rows would lie outside the slots) but keep to the
+        // barriers.
+        var az = Block();
+        if owner {
+            az = product(slot, 0u, bi, bj);
+        }
         workgroupBarrier();
         if owner {
             for (var r = 0u; r < 4u; r++) {
@@ -95,7 +100,10 @@ fn pinv_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         }
         workgroupBarrier();
         // T = 15I − AZ·T.
-        var u = product(slot, 2u * slot, bi, bj);
+        var u = Block();
+        if owner {
+            u = product(slot, 2u * slot, bi, bj);
+        }
         workgroupBarrier();
         if owner {
             for (var r = 0u; r < 4u; r++) {
@@ -104,7 +112,9 @@ fn pinv_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         }
         workgroupBarrier();
         // T = 13I − AZ·T.
-        u = product(slot, 2u * slot, bi, bj);
+        if owner {
+            u = product(slot, 2u * slot, bi, bj);
+        }
         workgroupBarrier();
         if owner {
             for (var r = 0u; r < 4u; r++) {
@@ -113,7 +123,10 @@ fn pinv_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         }
         workgroupBarrier();
         // Z = ¼·Z·T.
-        let z = product(0u, 2u * slot, bi, bj);
+        var z = Block();
+        if owner {
+            z = product(0u, 2u * slot, bi, bj);
+        }
         workgroupBarrier();
         if owner {
             for (var r = 0u; r < 4u; r++) {

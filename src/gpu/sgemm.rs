@@ -2,8 +2,9 @@
 //! C[b] = α·op(A[b])·op(B[b]) (op = identity or transpose) over a batch of
 //! independent items (the dispatch's z), for any M, N, K — the building
 //! block of the low-rank methods' dense products (Linformer's EK, FV,
-//! Q(EK)ᵀ, P·FV; Nyströmformer's kernels, pseudo-inverse iteration and
-//! products; the dense Synthesizer's hidden layer, all through
+//! Q(EK)ᵀ, P·FV; Nyströmformer's kernels and products, and its
+//! pseudo-inverse iteration where that does not run in one pass
+//! (`pinv.wgsl`); the dense Synthesizer's hidden layer, all through
 //! [`super::linalg::Builder`]) and the `flt bench --kernel sgemm` row.
 //!
 //! The tiling is the classic register-blocked shared-memory SGEMM (as in
@@ -18,8 +19,10 @@
 //! are chosen before anything is allocated ([`Variant::choose`]): among
 //! those the adapter's limits allow, 128 × 128 tiles (256 threads, 16 KiB
 //! of workgroup memory) when the output has enough of them to fill a large
-//! GPU, else 32 × 32 tiles (64 threads, 4 KiB); 64 × 64 tiles (64 threads,
-//! 8 KiB) serve an adapter that refuses 256-thread workgroups.
+//! GPU — 64 × 64 tiles (64 threads, 8 KiB) instead when a side of the
+//! output is at most 64, so that half of each tile is not padding — else 32
+//! × 32 tiles (64 threads, 4 KiB); 64 × 64 tiles also serve an adapter that
+//! refuses 256-thread workgroups.
 //!
 //! Measured on an NVIDIA H200 beside cuBLAS (torch.mm, fp32, TF32 off), in
 //! one device call each (2026-11-29, `flt bench --kernel sgemm --warmup-ms
@@ -265,8 +268,9 @@ pub enum Variant {
     /// 128 × 128 tiles, 8 × 8 outputs per thread (256 threads), 16 KiB of
     /// workgroup memory: large outputs.
     Large,
-    /// 64 × 64 tiles, 8 × 8 per thread (64 threads), 8 KiB: for adapters
-    /// that refuse 256-thread workgroups.
+    /// 64 × 64 tiles, 8 × 8 per thread (64 threads), 8 KiB: large outputs
+    /// with a side of at most 64, and adapters that refuse 256-thread
+    /// workgroups.
     Medium,
     /// 32 × 32 tiles, 4 × 4 per thread (64 threads), 4 KiB: more
     /// workgroups for small outputs.
@@ -633,9 +637,9 @@ impl Gemm {
     }
 }
 
-/// Workgroups split-K aims for (an H200 has 132 multiprocessors, each
-/// holding several 64-thread workgroups of the small tiling).
-pub const SPLIT_TARGET_GROUPS: u64 = 1024;
+/// Threads split-K aims for: 1024 workgroups of the small tiling's 64
+/// (an H200 has 132 multiprocessors, each holding several of them).
+pub const SPLIT_TARGET_THREADS: u64 = 1024 * 64;
 
 /// The least K a part of a split keeps (below it the second pass's reads
 /// outweigh what the parallelism gains).
@@ -680,18 +684,18 @@ impl Split {
     }
 
     /// The split for an M × N output over `batch` items with inner
-    /// dimension K in `variant`'s tiles: none when the tiles alone reach
-    /// half of [`SPLIT_TARGET_GROUPS`] or K is under twice
-    /// [`SPLIT_MIN_K`]; else enough parts to approach the target, each
-    /// keeping at least [`SPLIT_MIN_K`] of K.
+    /// dimension K in `variant`'s tiles: none when the tiles' threads
+    /// already reach half of [`SPLIT_TARGET_THREADS`], K is under twice
+    /// [`SPLIT_MIN_K`] or the product is empty; else enough parts to
+    /// approach the target, each keeping at least [`SPLIT_MIN_K`] of K.
     pub fn for_shape(m: u64, n: u64, k: u64, batch: u64, variant: Variant) -> Split {
         let t = variant.tile() as u64;
-        let tiles = m.div_ceil(t) * n.div_ceil(t) * batch;
+        let threads = m.div_ceil(t) * n.div_ceil(t) * batch * variant.threads() as u64;
         let k32 = k.min(u32::MAX as u64) as u32;
-        if 2 * tiles > SPLIT_TARGET_GROUPS || k < 2 * SPLIT_MIN_K as u64 {
+        if threads == 0 || 2 * threads >= SPLIT_TARGET_THREADS || k < 2 * SPLIT_MIN_K as u64 {
             return Split::none(k32);
         }
-        let parts = (SPLIT_TARGET_GROUPS / tiles).min(k / SPLIT_MIN_K as u64);
+        let parts = (SPLIT_TARGET_THREADS / threads).min(k / SPLIT_MIN_K as u64);
         Split::of(k32, parts as u32)
     }
 
@@ -699,6 +703,9 @@ impl Split {
     /// ranges start on vec4 boundaries, and the layers of C do not overlap.
     pub fn validate(&self, gemm: &Gemm) -> Result<(), String> {
         let Split { parts, k_chunk } = *self;
+        if parts == 0 {
+            return Err("a split of K into no ranges".into());
+        }
         if parts == 1 {
             return if k_chunk >= gemm.k {
                 Ok(())
@@ -708,7 +715,7 @@ impl Split {
         }
         let covers = parts as u64 * k_chunk as u64 >= gemm.k as u64
             && ((parts - 1) as u64 * k_chunk as u64) < gemm.k as u64;
-        if parts == 0 || !k_chunk.is_multiple_of(16) || !covers {
+        if !k_chunk.is_multiple_of(16) || !covers {
             return Err(format!(
                 "{parts} ranges of {k_chunk} do not split K = {} (each a multiple of 16, none empty)",
                 gemm.k
@@ -883,7 +890,15 @@ async fn build(
         group,
         (gemm.n.div_ceil(tile), gemm.m.div_ceil(tile)),
     )?
-    .layers(ctx, gemm.batch * split.parts)
+    .layers(
+        ctx,
+        gemm.batch.checked_mul(split.parts).ok_or_else(|| {
+            misuse(format!(
+                "{} items × {} ranges of K overflow the dispatch's z",
+                gemm.batch, split.parts
+            ))
+        })?,
+    )
 }
 
 /// A standalone product's result.
