@@ -822,3 +822,64 @@ fn sequences_past_the_pages_limit_run_natively() {
     // Past flt's own limit: a message and status 2, nothing allocated.
     refused(&["run", "--n", "2000000"], "n");
 }
+
+#[test]
+fn pass_times_say_where_a_gpu_run_goes() {
+    let Some(ctx) = common::gpu() else { return };
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "run",
+            "--method",
+            "nystrom",
+            "--n",
+            "64",
+            "--d",
+            "8",
+            "--landmarks",
+            "8",
+            "--heads",
+            "2",
+            "--backend",
+            "gpu",
+            "--repeats",
+            "3",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let m = json(&flt(&args(&["--pass-times", "--json"])));
+    let passes = m["passes"].as_array().cloned().unwrap_or_default();
+    if !ctx.timestamps {
+        let notes = m["notes"].to_string();
+        assert!(notes.contains("no per-pass times"), "{notes}");
+        return;
+    }
+    // Every timed pass of the program: landmarks, kernels, softmaxes, the
+    // pseudo-inverse, the products — each named by its step and kernel,
+    // with one time per repeat and their median.
+    assert!(passes.len() >= 10, "{passes:?}");
+    for p in &passes {
+        let name = p["pass"].as_str().unwrap();
+        assert!(name.starts_with("nystrom.") && name.contains('('), "{name}");
+        let samples = p["time_ms_samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 3, "{p}");
+        let t = p["time_ms"].as_f64().unwrap();
+        assert!(t.is_finite() && t >= 0.0, "{p}");
+    }
+    assert!(
+        passes
+            .iter()
+            .any(|p| p["pass"].as_str().unwrap().starts_with("nystrom.pinv")),
+        "{passes:?}"
+    );
+    // Not asked for: absent; as text: one line per pass.
+    let plain = json(&flt(&args(&["--json"])));
+    assert!(plain.get("passes").is_none());
+    let text = flt(&args(&["--pass-times"]));
+    assert!(text.status.success(), "{}", stderr(&text));
+    let lines = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .filter(|l| l.starts_with("pass "))
+        .count();
+    assert_eq!(lines, passes.len());
+}

@@ -172,6 +172,7 @@ async fn run_banded<'s>(
 ) -> Result<GpuOutput, GpuError> {
     let once = GpuRunOptions {
         repeats: 1,
+        pass_times: false,
         ..options.clone()
     };
     let saved = ctx.warmup_ms.replace(0);

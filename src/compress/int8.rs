@@ -1042,6 +1042,7 @@ fn time_cpu<T>(repeats: u32, mut f: impl FnMut() -> T) -> (T, Timed) {
         Timed {
             samples,
             timing: Timing::WallClock,
+            passes: Vec::new(),
         },
     )
 }

@@ -15,6 +15,22 @@ pub enum Timing {
     WallClock,
 }
 
+/// One timed pass of a GPU program (`flt bench --pass-times`): its GPU
+/// time with the passes back to back as in a timed repeat, each between its
+/// own pair of timestamp queries — so the times of a program's passes add
+/// up to about its own, less the gaps between passes — a median over the
+/// repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassTime {
+    /// The pass: the program's step and its kernel, e.g.
+    /// `"nystrom.bv (sgemm.small.sgemm_vec4)"`.
+    pub pass: String,
+    /// Median time in milliseconds.
+    pub time_ms: f64,
+    /// Every repeat's time, in milliseconds.
+    pub time_ms_samples: Vec<f64>,
+}
+
 /// Time of one stage of a run (e.g. the materialising path), timed like the
 /// main kernel: a warm-up, then repeats, and their median.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -134,6 +134,9 @@ pub struct GpuRunOptions {
     /// Fault injection for the tests of the execution layer: the timed
     /// program gets one dispatch over the adapter's workgroup limit.
     pub inject_fault: bool,
+    /// After the timed runs, time each pass on its own too
+    /// ([`Program::pass_times`], `flt bench --pass-times`).
+    pub pass_times: bool,
 }
 
 impl Default for GpuRunOptions {
@@ -146,6 +149,7 @@ impl Default for GpuRunOptions {
             autotune: Autotune::Off,
             flash: None,
             inject_fault: false,
+            pass_times: false,
         }
     }
 }
@@ -160,7 +164,10 @@ impl GpuRunOptions {
         if self.inject_fault {
             program.inject_oversized_dispatch();
         }
-        let timed = program.run(ctx, self.repeats).await?;
+        let mut timed = program.run(ctx, self.repeats).await?;
+        if self.pass_times {
+            timed.passes = program.pass_times(ctx, self.repeats).await?;
+        }
         Ok((program, timed))
     }
 }

@@ -26,7 +26,7 @@ use web_time::Instant;
 use super::bindings::Kernel;
 use super::buffers::{self, Timestamps, check_dispatch, scoped};
 use super::{GpuContext, GpuError};
-use crate::data::timing::Timing;
+use crate::data::timing::{PassTime, Timing, median};
 
 /// About how long one piece of a program's timed repeats runs before the
 /// program awaits it and asks its [`Watch`] whether to go on (ms; the
@@ -180,6 +180,9 @@ pub struct Timed {
     pub samples: Vec<f64>,
     /// How they were measured.
     pub timing: Timing,
+    /// Each timed pass's time, when asked for ([`Program::pass_times`];
+    /// else empty).
+    pub passes: Vec<PassTime>,
 }
 
 /// A view step: a dispatch, or a copy between buffers (e.g. a row of
@@ -317,6 +320,7 @@ impl Program {
             Timed {
                 samples: vec![0.0; repeats as usize],
                 timing: Timing::WallClock,
+                passes: Vec::new(),
             }
         } else {
             let warmup_ms = self.warm_up(ctx, &mut pieces).await?;
@@ -421,6 +425,7 @@ impl Program {
             return Ok(Timed {
                 samples: wall,
                 timing: Timing::WallClock,
+                passes: Vec::new(),
             });
         };
         scoped(ctx, &format!("{}: timestamps", self.label), || {
@@ -437,6 +442,7 @@ impl Program {
                 .map(|c| c.iter().sum())
                 .collect(),
             timing: Timing::GpuTimestamp,
+            passes: Vec::new(),
         })
     }
 
@@ -501,6 +507,7 @@ impl Program {
         Ok(Timed {
             samples: t.read_ms(ctx).await?,
             timing: Timing::GpuTimestamp,
+            passes: Vec::new(),
         })
     }
 
@@ -523,7 +530,68 @@ impl Program {
         Ok(Timed {
             samples,
             timing: Timing::WallClock,
+            passes: Vec::new(),
         })
+    }
+
+    /// Each timed pass's GPU time, for finding where a program's time goes
+    /// (`flt bench --pass-times`): `repeats` replays of the timed passes
+    /// back to back, as a timed repeat runs them, each pass between its own
+    /// pair of timestamps; per pass the median over the replays. Run after
+    /// [`Self::run`] (warm). Empty when the device has no timestamp queries;
+    /// with more pass-replays than one query set holds, fewer replays.
+    pub async fn pass_times(
+        &self,
+        ctx: &GpuContext,
+        repeats: u32,
+    ) -> Result<Vec<PassTime>, GpuError> {
+        let passes = self.timed.len() as u32;
+        if passes == 0 {
+            return Ok(Vec::new());
+        }
+        if 2 * passes > wgpu::QUERY_SET_MAX_QUERIES {
+            return Ok(Vec::new());
+        }
+        let replays = repeats.clamp(1, wgpu::QUERY_SET_MAX_QUERIES / (2 * passes));
+        let label = format!("{} (per pass)", self.label);
+        let Some(t) = Timestamps::new(ctx, &label, replays * passes) else {
+            return Ok(Vec::new());
+        };
+        for r in 0..replays {
+            scoped(ctx, &label, || {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                for (k, pass) in self.timed.iter().enumerate() {
+                    pass.record(&mut enc, t.span(r * passes + k as u32, true, true));
+                }
+                ctx.queue.submit([enc.finish()]);
+                Ok(())
+            })
+            .await?;
+            buffers::wait_idle(ctx).await?;
+        }
+        scoped(ctx, &format!("{label}: timestamps"), || {
+            let mut resolve = ctx.device.create_command_encoder(&Default::default());
+            t.resolve(&mut resolve);
+            ctx.queue.submit([resolve.finish()]);
+            Ok(())
+        })
+        .await?;
+        let ms = t.read_ms(ctx).await?;
+        Ok(self
+            .timed
+            .iter()
+            .enumerate()
+            .map(|(k, pass)| {
+                let samples: Vec<f64> = (0..replays as usize)
+                    .map(|r| ms[r * passes as usize + k])
+                    .collect();
+                PassTime {
+                    pass: pass.label.clone(),
+                    time_ms: median(&samples),
+                    time_ms_samples: samples,
+                }
+            })
+            .collect())
     }
 
     /// Fails with the errors wgpu reported outside any scope since the run

@@ -682,7 +682,16 @@ async fn on_gpu(
         },
     };
     match run.await {
-        Ok(out) => Ok(Some((out, ctx.adapter_name.clone(), ctx.api.clone()))),
+        Ok(out) => {
+            if problem.options.pass_times && out.timed.passes.is_empty() {
+                env.notes.push(if ctx.timestamps {
+                    "no per-pass times: the program has no timed pass, or more passes than a query set holds".into()
+                } else {
+                    "no per-pass times: this device has no timestamp queries".into()
+                });
+            }
+            Ok(Some((out, ctx.adapter_name.clone(), ctx.api.clone())))
+        }
         Err(e @ GpuError::TooLarge { .. }) if !problem.gpu_required => {
             env.notes
                 .push(format!("{e}; running on the CPU twin instead"));
@@ -726,6 +735,7 @@ async fn from_gpu(
         env.executed(flops, bytes);
     }
     env.timed(out.timed.samples, out.timed.timing);
+    env.passes = out.timed.passes;
     env.stages = out.stages;
     env.notes.extend(out.notes);
     fig.tile_pairs = out.tile_pairs;

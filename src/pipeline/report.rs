@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::artifacts::Artifacts;
 use crate::data::codes::KernelKind;
 use crate::data::count::Counted;
-use crate::data::timing::{Stage, Timing, median};
+use crate::data::timing::{PassTime, Stage, Timing, median};
 
 /// Version of the JSON schema; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -84,6 +84,10 @@ pub struct Envelope {
     pub cross_checks: BTreeMap<String, f64>,
     /// Other stages that ran, each timed like the main kernel.
     pub stages: Vec<Stage>,
+    /// Each GPU pass of the timed program on its own, when asked for
+    /// (`flt bench --pass-times`; else absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passes: Vec<PassTime>,
     /// Remarks a reader needs (fallbacks taken, limits hit).
     pub notes: Vec<String>,
 }
@@ -118,6 +122,7 @@ impl Envelope {
             gpu_cpu_max_abs_err: None,
             cross_checks: BTreeMap::new(),
             stages: Vec::new(),
+            passes: Vec::new(),
             notes: Vec::new(),
         }
     }

@@ -134,7 +134,8 @@ pub struct Browser {
     pub base: String,
     driver: tokio::process::Child,
     server: Option<tokio::task::JoinHandle<()>>,
-    _profile: PathBuf,
+    /// Chromium's profile folder, removed by [`Browser::close`].
+    profile: PathBuf,
     /// Where Chromium saves downloads (the page's exports).
     pub downloads: PathBuf,
 }
@@ -223,7 +224,7 @@ impl Browser {
             base,
             driver,
             server: Some(server),
-            _profile: profile,
+            profile,
             downloads,
         }
     }
@@ -468,6 +469,9 @@ impl Browser {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+        // The profile (and its downloads) is this test's alone; a test that
+        // failed before closing leaves it for a look.
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 

@@ -152,7 +152,8 @@ pub fn command() -> Command {
                 "Write the pooled attention heatmap's cells as CSV (first query and key of each cell, block means)",
             ))
             .arg(common_flag("qkv-bits"))
-            .arg(common_flag("qkv-scales")),
+            .arg(common_flag("qkv-scales"))
+            .arg(pass_times_flag()),
     );
     let bench = common(
         Command::new("bench")
@@ -169,6 +170,7 @@ pub fn command() -> Command {
                 "scaling.svg",
                 "Write the scaling chart (time and memory against n, log-log, fitted exponents, crossovers against full) as SVG; one --d",
             ))
+            .arg(pass_times_flag())
             .args(super::sgemm::args()),
     );
     let sweep = common(
@@ -207,6 +209,14 @@ pub fn command() -> Command {
         .subcommand(super::qat::command())
         .subcommand(super::matmul::command())
         .subcommand(super::compare::command())
+}
+
+/// `--pass-times`: where a GPU run's time goes.
+fn pass_times_flag() -> Arg {
+    Arg::new("pass-times")
+        .long("pass-times")
+        .action(ArgAction::SetTrue)
+        .help("After the timed runs, time each GPU pass of the program on its own (GPU timestamps around each pass, the passes back to back as in a run, median of the repeats): `pass` lines, or `passes` in the JSON")
 }
 
 /// The `key=value` pairs given on the command line, for the settings parser.

@@ -32,6 +32,7 @@ fn options(m: &ArgMatches) -> GpuRunOptions {
     } else {
         Autotune::Auto
     };
+    o.pass_times = m.try_get_one::<bool>("pass-times").ok().flatten() == Some(&true);
     o
 }
 

@@ -106,6 +106,14 @@ pub fn measurement(x: &Measurement, json: bool) {
             mib(st.memory_bytes)
         );
     }
+    for p in &e.passes {
+        println!(
+            "pass          {}: {:.4} ms (GPU, median of {})",
+            p.pass,
+            p.time_ms,
+            p.time_ms_samples.len()
+        );
+    }
     for note in &e.notes {
         println!("note          {note}");
     }

@@ -236,7 +236,7 @@ fn error_rows(f: &AttentionFigures) -> impl IntoView + use<> {
                         " iterations"
                     })}
                     <div class="formula">
-                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the iterations reach (the twin's; the GPU runs as many): 0 would be Ã⁺ itself; the iteration stops early if the residual stops falling; rel_err depends on pinv-iters and on Ã's conditioning"
+                        "‖ÃZÃ − Ã‖_F / ‖Ã‖_F of the Z the iterations reach (the twin's, head 0's with several heads; the GPU runs each head as many as its twin): 0 would be Ã⁺ itself; the iteration stops early if the residual stops falling; rel_err depends on pinv-iters and on Ã's conditioning"
                     </div>
                 </td>
             </tr>
