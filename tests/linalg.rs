@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::gpu;
+use common::{gpu, sgemm_beyond_bound};
 use flt_explorer::gpu::buffers;
 use flt_explorer::gpu::linalg::{Builder, Mat, SHORT_ROW_MAX};
 use flt_explorer::gpu::sgemm::{self, Gemm, Split, Variant};
@@ -71,28 +71,6 @@ fn builder_product(ctx: &GpuContext, gemm: &Gemm, a: &[f32], b: &[f32]) -> Vec<f
     })
 }
 
-/// Entries differing from `expect` by more than twice the K·ε bound.
-fn beyond_bound(gemm: &Gemm, a: &[f32], b: &[f32], got: &[f32], expect: &[f32]) -> usize {
-    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<f32>>();
-    let magnitude = sgemm::twin(
-        &Gemm {
-            alpha: gemm.alpha.abs(),
-            ..*gemm
-        },
-        &abs(a),
-        &abs(b),
-    );
-    got.iter()
-        .zip(expect)
-        .zip(&magnitude)
-        .filter(|((g, e), m)| {
-            let bound = 2.0 * sgemm::tolerance(gemm.k, 1.01 * **m as f64) + 1e-30;
-            let err = (**g as f64 - **e as f64).abs();
-            err.is_nan() || err > bound
-        })
-        .count()
-}
-
 #[test]
 fn split_k_products_match_the_twin() {
     let Some(ctx) = gpu() else { return };
@@ -119,7 +97,7 @@ fn split_k_products_match_the_twin() {
         let got = builder_product(&ctx, &gemm, &a, &b);
         let expect = sgemm::twin(&gemm, &a, &b);
         assert_eq!(got.len(), expect.len());
-        let bad = beyond_bound(&gemm, &a, &b, &got, &expect);
+        let (bad, _) = sgemm_beyond_bound(&gemm, &a, &b, &got, &expect);
         assert_eq!(bad, 0, "{gemm:?} {split:?}: {bad} entries beyond the bound");
         // Power: the product without its last range (what a sum that
         // stopped one part short would give) is far outside the bound.
@@ -142,7 +120,7 @@ fn split_k_products_match_the_twin() {
             };
             let (ar, ac) = gemm.a_stored();
             let short = sgemm::twin(&gemm, &cut(&a, ar, ac, !ta), &b);
-            assert!(beyond_bound(&gemm, &a, &b, &short, &expect) > 0);
+            assert!(sgemm_beyond_bound(&gemm, &a, &b, &short, &expect).0 > 0);
         }
     }
 }

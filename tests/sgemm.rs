@@ -15,7 +15,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::gpu;
+use common::{gpu, sgemm_beyond_bound as beyond_bound};
 use flt_explorer::gpu::sgemm::{self, Config, Gemm, Variant};
 use flt_explorer::gpu::{GpuContext, GpuError, work};
 use serde_json::Value;
@@ -35,34 +35,6 @@ fn values(len: u64, seed: u64) -> Vec<f32> {
             ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
-}
-
-/// The entries of C (as stored) that differ from `expect` by more than
-/// twice the K·ε bound, with the worst excess.
-fn beyond_bound(gemm: &Gemm, a: &[f32], b: &[f32], got: &[f32], expect: &[f32]) -> (usize, f64) {
-    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<f32>>();
-    let magnitude = sgemm::twin(
-        &Gemm {
-            alpha: gemm.alpha.abs(),
-            ..*gemm
-        },
-        &abs(a),
-        &abs(b),
-    );
-    let mut count = 0;
-    let mut worst = 0.0f64;
-    for ((&g, &e), &mag) in got.iter().zip(expect).zip(&magnitude) {
-        // The magnitude is itself an f32 sum: a little slack covers its own
-        // rounding.
-        let bound = 2.0 * sgemm::tolerance(gemm.k, 1.01 * mag as f64) + 1e-30;
-        let err = (g as f64 - e as f64).abs();
-        // NaN fails too.
-        if err.is_nan() || err > bound {
-            count += 1;
-        }
-        worst = worst.max(err / bound);
-    }
-    (count, worst)
 }
 
 /// Runs `gemm` on the GPU with `variant` and checks it against the twin.

@@ -67,6 +67,24 @@ fn put(s: u32, bi: u32, bj: u32, r: u32, v: vec4<f32>) {
     ws[s + (4u * bi + r) * s4 + bj] = v;
 }
 
+// T ← c·I − AZ·T (slots 1 and 2), every thread's block of the product
+// read before any thread overwrites T; threads without a block only keep
+// to the barriers.
+fn update_t(c: f32, bi: u32, bj: u32, owner: bool) {
+    let slot = SIDE * (SIDE / 4u);
+    var u = Block();
+    if owner {
+        u = product(slot, 2u * slot, bi, bj);
+    }
+    workgroupBarrier();
+    if owner {
+        for (var r = 0u; r < 4u; r++) {
+            put(2u * slot, bi, bj, r, c * eye(r, bi, bj) - u[r]);
+        }
+    }
+    workgroupBarrier();
+}
+
 @compute @workgroup_size(256)
 fn pinv_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let s4 = SIDE / 4u;
@@ -99,29 +117,9 @@ fn pinv_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
             }
         }
         workgroupBarrier();
-        // T = 15I − AZ·T.
-        var u = Block();
-        if owner {
-            u = product(slot, 2u * slot, bi, bj);
-        }
-        workgroupBarrier();
-        if owner {
-            for (var r = 0u; r < 4u; r++) {
-                put(2u * slot, bi, bj, r, 15.0 * eye(r, bi, bj) - u[r]);
-            }
-        }
-        workgroupBarrier();
-        // T = 13I − AZ·T.
-        if owner {
-            u = product(slot, 2u * slot, bi, bj);
-        }
-        workgroupBarrier();
-        if owner {
-            for (var r = 0u; r < 4u; r++) {
-                put(2u * slot, bi, bj, r, 13.0 * eye(r, bi, bj) - u[r]);
-            }
-        }
-        workgroupBarrier();
+        // T = 15I − AZ·T, then T = 13I − AZ·T.
+        update_t(15.0, bi, bj, owner);
+        update_t(13.0, bi, bj, owner);
         // Z = ¼·Z·T.
         var z = Block();
         if owner {

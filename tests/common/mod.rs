@@ -100,3 +100,38 @@ pub fn run_pair<'a>(
         expect,
     }
 }
+
+/// The entries of an SGEMM's C (as stored) that differ from `expect` by
+/// more than twice the K·ε bound ([`flt_explorer::gpu::sgemm::tolerance`]: two f32 sums of
+/// the same terms in any order), with the worst excess.
+pub fn sgemm_beyond_bound(
+    gemm: &flt_explorer::gpu::sgemm::Gemm,
+    a: &[f32],
+    b: &[f32],
+    got: &[f32],
+    expect: &[f32],
+) -> (usize, f64) {
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<f32>>();
+    let magnitude = flt_explorer::gpu::sgemm::twin(
+        &flt_explorer::gpu::sgemm::Gemm {
+            alpha: gemm.alpha.abs(),
+            ..*gemm
+        },
+        &abs(a),
+        &abs(b),
+    );
+    let mut count = 0;
+    let mut worst = 0.0f64;
+    for ((&g, &e), &mag) in got.iter().zip(expect).zip(&magnitude) {
+        // The magnitude is itself an f32 sum: a little slack covers its own
+        // rounding.
+        let bound = 2.0 * flt_explorer::gpu::sgemm::tolerance(gemm.k, 1.01 * mag as f64) + 1e-30;
+        let err = (g as f64 - e as f64).abs();
+        // NaN fails too.
+        if err.is_nan() || err > bound {
+            count += 1;
+        }
+        worst = worst.max(err / bound);
+    }
+    (count, worst)
+}
