@@ -58,15 +58,7 @@ fn check(
     tolerance: (f64, f64),
 ) -> Vec<f32> {
     let (n, d, dv) = (xs[0].n(), xs[0].d(), xs[0].dv());
-    let shape = FlashShape {
-        heads: xs.len(),
-        n,
-        n_keys: n,
-        d,
-        dv,
-        causal,
-        window: None,
-    };
+    let shape = FlashShape::square(xs.len(), n, d, dv, causal);
     let (q, k, v) = (
         stack(xs, |x| &x.q),
         stack(xs, |x| &x.k),
@@ -236,15 +228,7 @@ fn limits_are_checked_before_allocating() {
     let tiny = pollster::block_on(GpuContext::with_limits(&adapter, limits)).unwrap();
     assert!(!flash_attention::covers(&tiny, 64, 64));
     let xs = heads(1, 8, 64, 1);
-    let shape = FlashShape {
-        heads: 1,
-        n: 8,
-        n_keys: 8,
-        d: 64,
-        dv: 64,
-        causal: false,
-        window: None,
-    };
+    let shape = FlashShape::square(1, 8, 64, 64, false);
     let (q, k, v) = (
         stack(&xs, |x| &x.q),
         stack(&xs, |x| &x.k),
@@ -268,15 +252,7 @@ fn limits_are_checked_before_allocating() {
         ..adapter.limits()
     };
     let small = pollster::block_on(GpuContext::with_limits(&adapter, limits)).unwrap();
-    let big = FlashShape {
-        heads: 64,
-        n: 4096,
-        n_keys: 4096,
-        d: 64,
-        dv: 64,
-        causal: false,
-        window: None,
-    };
+    let big = FlashShape::square(64, 4096, 64, 64, false);
     let zeros = vec![0f32; 64 * 4096 * 64];
     match pollster::block_on(flash_attention::run_heads(
         &small,
@@ -339,15 +315,7 @@ fn the_tuner_times_every_candidate_and_keeps_the_fastest() {
     let Some(ctx) = gpu() else { return };
     // Off by default: the fixed default runs and says so.
     let xs = heads(1, 33, 16, 2);
-    let shape = FlashShape {
-        heads: 1,
-        n: 33,
-        n_keys: 33,
-        d: 16,
-        dv: 16,
-        causal: true,
-        window: None,
-    };
+    let shape = FlashShape::square(1, 33, 16, 16, true);
     let (q, k, v) = (
         stack(&xs, |x| &x.q),
         stack(&xs, |x| &x.k),
@@ -440,15 +408,7 @@ fn a_tuned_choice_is_kept_in_memory_and_in_the_cache_file() {
     let path = dir.join("autotune.json");
     let _ = std::fs::remove_dir_all(&dir);
     autotune::use_cache_file(Some(path.clone()));
-    let shape = FlashShape {
-        heads: 1,
-        n: 40,
-        n_keys: 40,
-        d: 24,
-        dv: 24,
-        causal: false,
-        window: None,
-    };
+    let shape = FlashShape::square(1, 40, 24, 24, false);
     let forced = GpuRunOptions {
         autotune: Autotune::Force,
         ..options(None)
@@ -523,15 +483,7 @@ fn a_band_matches_its_f64_reference_for_every_candidate() {
     let Some(ctx) = gpu() else { return };
     let run = |xs: &[Inputs], causal: bool, window: usize, flash: Option<FlashConfig>| {
         let (n, d, dv) = (xs[0].n(), xs[0].d(), xs[0].dv());
-        let shape = FlashShape {
-            heads: xs.len(),
-            n,
-            n_keys: n,
-            d,
-            dv,
-            causal,
-            window: Some(window),
-        };
+        let shape = FlashShape::square(xs.len(), n, d, dv, causal).banded(window);
         let (q, k, v) = (
             stack(xs, |x| &x.q),
             stack(xs, |x| &x.k),

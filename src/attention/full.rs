@@ -107,15 +107,13 @@ impl AttentionMethod for FullAttention {
         options: &'a GpuRunOptions,
     ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
         Some(Box::pin(async move {
-            let shape = FlashShape {
-                heads: heads.count(),
-                n: heads.n(),
-                n_keys: heads.n(),
-                d: heads.d(),
-                dv: heads.dv(),
-                causal: config.causal,
-                window: None,
-            };
+            let shape = FlashShape::square(
+                heads.count(),
+                heads.n(),
+                heads.d(),
+                heads.dv(),
+                config.causal,
+            );
             let (q, k, v) = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
             gpu::full_attention::run_heads(ctx, shape, (&q, &k, &v), options).await
         }))

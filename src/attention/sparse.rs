@@ -90,15 +90,7 @@ impl AttentionMethod for Structured {
         Box::pin(async move {
             let (d, dv) = (inputs.d(), inputs.dv());
             if let Some(window) = flash_band(&pattern, ctx, d, dv) {
-                let shape = FlashShape {
-                    heads: 1,
-                    n: inputs.n(),
-                    n_keys: inputs.n(),
-                    d,
-                    dv,
-                    causal: config.causal,
-                    window: Some(window),
-                };
+                let shape = FlashShape::square(1, inputs.n(), d, dv, config.causal).banded(window);
                 let host = |x: &ndarray::Array2<f32>| x.iter().copied().collect::<Vec<f32>>();
                 let stacked = || Stacked::single(&inputs.q, &inputs.k, &inputs.v);
                 let qkv = (host(&inputs.q), host(&inputs.k), host(&inputs.v));
@@ -123,15 +115,14 @@ impl AttentionMethod for Structured {
         Some(Box::pin(async move {
             let stacked = || Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
             if let Some(window) = flash_band(&pattern, ctx, heads.d(), heads.dv()) {
-                let shape = FlashShape {
-                    heads: heads.count(),
-                    n: heads.n(),
-                    n_keys: heads.n(),
-                    d: heads.d(),
-                    dv: heads.dv(),
-                    causal: config.causal,
-                    window: Some(window),
-                };
+                let shape = FlashShape::square(
+                    heads.count(),
+                    heads.n(),
+                    heads.d(),
+                    heads.dv(),
+                    config.causal,
+                )
+                .banded(window);
                 let qkv = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
                 return run_banded(ctx, shape, stacked, &pattern, qkv, options).await;
             }

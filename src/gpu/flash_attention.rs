@@ -466,6 +466,28 @@ pub struct FlashShape {
 }
 
 impl FlashShape {
+    /// Self-attention: `heads` heads of n queries over their own n keys
+    /// (n_keys = n), no window.
+    pub fn square(heads: usize, n: usize, d: usize, dv: usize, causal: bool) -> FlashShape {
+        FlashShape {
+            heads,
+            n,
+            n_keys: n,
+            d,
+            dv,
+            causal,
+            window: None,
+        }
+    }
+
+    /// The same with keys beyond |i − j| ≤ `window` masked.
+    pub fn banded(self, window: usize) -> FlashShape {
+        FlashShape {
+            window: Some(window),
+            ..self
+        }
+    }
+
     /// The window the kernel is sent: `None` when the band holds every key.
     fn band(&self) -> Option<usize> {
         self.window.filter(|&w| w < self.n_keys.max(self.n))
@@ -579,15 +601,7 @@ impl FlashBuffers {
         causal: bool,
     ) -> Result<FlashBuffers, GpuError> {
         let (n, d, dv) = qkv.shape;
-        let shape = FlashShape {
-            heads: 1,
-            n,
-            n_keys: n,
-            d,
-            dv,
-            causal,
-            window: None,
-        };
+        let shape = FlashShape::square(1, n, d, dv, causal);
         if shape.padded() {
             return Self::upload(ctx, shape, host).await;
         }
@@ -927,15 +941,7 @@ pub async fn tune(
     causal: bool,
     (heads, n): (usize, usize),
 ) -> Result<Tuned, GpuError> {
-    let shape = FlashShape {
-        heads,
-        n,
-        n_keys: n,
-        d: bucket,
-        dv: bucket,
-        causal,
-        window: None,
-    };
+    let shape = FlashShape::square(heads, n, bucket, bucket, causal);
     let list = candidates(ctx, bucket, bucket);
     let len = heads * n * bucket;
     let (q, k, v) = (

@@ -69,14 +69,6 @@ async fn unexplained(b: &Browser, route: &str, min: u64) -> Vec<String> {
     failures
 }
 
-async fn click(b: &Browser, id: &str) {
-    b.testid(id)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {id}: {e}"));
-}
-
 /// The relative luminance contrast of the focused number's explanation
 /// (its text on its background), and whether it is shown.
 const TIP: &str = r#"

@@ -495,3 +495,12 @@ pub fn native_cpu(query: &str) -> Value {
         .expect("native CPU run");
     serde_json::to_value(&report).expect("json")
 }
+
+/// Clicks the element with `data-testid` `id` (panics naming it if it fails).
+pub async fn click(b: &Browser, id: &str) {
+    b.testid(id)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {id}: {e}"));
+}

@@ -15,14 +15,6 @@ use super::harness::*;
 use flt_explorer::pipeline::lessons::LESSONS;
 use flt_explorer::settings::parse_query;
 
-async fn click(b: &Browser, id: &str) {
-    b.testid(id)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {id}: {e}"));
-}
-
 async fn attr(b: &Browser, id: &str, name: &str) -> String {
     b.testid(id)
         .await

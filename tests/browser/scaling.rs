@@ -23,14 +23,6 @@ async fn checked(b: &Browser, id: &str) -> bool {
         == Some("true")
 }
 
-async fn click(b: &Browser, id: &str) {
-    b.testid(id)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {id}: {e}"));
-}
-
 async fn query(b: &Browser) -> String {
     let url = b.client.current_url().await.expect("url");
     url.query().unwrap_or_default().to_string()
