@@ -12,6 +12,9 @@
 //! * every candidate forced once: a configuration whose tiles, threads or
 //!   reductions are wrong (each is a distinct specialisation of the shader);
 //! * the subgroup and workgroup-memory reductions: both run and agree;
+//! * the compact layout (permuted slots, P over K): the same output as the
+//!   padded one, bit for bit — a slot permutation that leaves its row, or P
+//!   written before every thread has read K, changes it;
 //! * huge logits: an exponent taken before the maximum is subtracted;
 //! * the autotuner: a cache that does not round-trip or trusts a corrupt or
 //!   stale file; a tuner that does not time every candidate or does not pick
@@ -198,6 +201,46 @@ fn subgroup_and_workgroup_memory_reductions_agree() {
                 .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
             assert!(worst <= 1e-6, "{}: subgroup vs shared {worst}", c.name());
         }
+    }
+}
+
+#[test]
+fn compact_and_padded_layouts_agree_bit_for_bit() {
+    let Some(ctx) = gpu() else { return };
+    // Widths whose rows permute with masks 7 (d = 64: 16 vec4s), 1 (d = 40:
+    // 10 vec4s) and 0 (d = 36: 9 vec4s); causal and not, a partial last tile.
+    for d in [64, 40, 36] {
+        let list = flash_attention::candidates(&ctx, d, d);
+        let compact: Vec<&FlashConfig> = list.iter().filter(|c| c.compact).collect();
+        assert!(
+            !compact.is_empty(),
+            "d = {d}: no compact candidate on {ctx:?}"
+        );
+        let xs = heads(2, 130, d, 13);
+        let mut pairs = 0;
+        let mut shapes = Vec::new();
+        for &c in &compact {
+            let padded = c.compacted(false);
+            let shape = (
+                c.thread_rows,
+                c.thread_cols,
+                c.rows_per_thread,
+                c.keys_per_thread,
+            );
+            // One pair per tile shape (the masks depend on the shape and d).
+            if !list.contains(&padded) || shapes.contains(&shape) {
+                continue;
+            }
+            shapes.push(shape);
+            pairs += 1;
+            for causal in [false, true] {
+                let a = check(&ctx, &xs, causal, Some(*c), (ATOL, RTOL));
+                let b = check(&ctx, &xs, causal, Some(padded), (ATOL, RTOL));
+                let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+                assert_eq!(differ, 0, "{} at d = {d}: outputs differ", c.name());
+            }
+        }
+        assert!(pairs > 0, "d = {d}: no tile shape fits both layouts");
     }
 }
 

@@ -15,6 +15,16 @@
 //! adapter has `subgroups` (and a row's threads fit its smallest subgroup),
 //! else through workgroup memory.
 //!
+//! Two workgroup-memory layouts: padded rows (an odd stride keeps the
+//! vec4 reads of different rows in different banks) with a P tile of its
+//! own, or compact — unpadded rows whose vec4 slots are permuted by the row
+//! index instead, and P written over the K tile once every thread has read
+//! it (one more barrier per tile). The compact one is what lets 64 × 64
+//! tiles fit 48 KiB at d = 64; on the H200 (16 heads, n = 4096, d = 64,
+//! 2026-11-29) the tuner chose it: 64 × 64 tiles of 16 × 16 threads ran
+//! 2.92–2.98 ms against 3.01–3.02 for the best padded 64 × 32 tiles
+//! (causal 1.62–1.65 against 1.67–1.68).
+//!
 //! The tile sizes are override constants ([`FlashConfig`]); [`candidates`]
 //! lists those that fit an adapter's limits, [`tune`] times them on a
 //! representative shape, and [`choose`] takes the autotuner's cached winner
@@ -145,6 +155,13 @@ pub struct FlashConfig {
     /// The next K and V tiles loaded into registers while this one is
     /// used (else loaded after it, between barriers).
     pub prefetch: bool,
+    /// The compact workgroup-memory layout: rows unpadded with their vec4
+    /// slots permuted (bank-conflict free without padding) and P written
+    /// over the K tile once it is read (one more barrier per tile), so that
+    /// 64 × 64 tiles fit 48 KiB at d = 64; else padded rows and a P tile of
+    /// its own.
+    #[serde(default)]
+    pub compact: bool,
 }
 
 /// The tile shapes tried per width bucket, (TR, TC, RM, RN), the default
@@ -159,6 +176,10 @@ const TILES_32: &[(u32, u32, u32, u32)] = &[
 ];
 const TILES_64: &[(u32, u32, u32, u32)] = &[
     (16, 8, 4, 4),
+    // 64 × 64 tiles: with the compact layout in 48 KiB.
+    (8, 16, 8, 4),
+    (16, 8, 4, 8),
+    (16, 16, 4, 4),
     (8, 8, 8, 4),
     (8, 16, 8, 2),
     (16, 8, 2, 4),
@@ -185,12 +206,18 @@ impl FlashConfig {
             keys_per_thread: tiles.3,
             subgroups,
             prefetch: true,
+            compact: false,
         }
     }
 
     /// The same without (or with) prefetching.
     pub const fn prefetching(self, prefetch: bool) -> FlashConfig {
         FlashConfig { prefetch, ..self }
+    }
+
+    /// The same with the compact layout or the padded one.
+    pub const fn compacted(self, compact: bool) -> FlashConfig {
+        FlashConfig { compact, ..self }
     }
 
     /// Vec4s of the next K and V tiles each thread holds when prefetching:
@@ -223,13 +250,28 @@ impl FlashConfig {
         (dv.div_ceil(4) as u32).div_ceil(self.thread_cols).max(1)
     }
 
-    /// Workgroup memory at widths d, dᵥ: the Q block BR·(D4+1), the K tile
-    /// BC·(D4+1), the V tile BC·DV4 and the P tile BR·(BC/4+1) in vec4s,
-    /// and without subgroups the reduction array BR·TC floats.
+    /// The workgroup arrays at widths d, dᵥ, in vec4s: the lengths of the
+    /// Q block, of the array holding the K and P tiles, of the V tile, and
+    /// where P starts in the second. Padded: BR·(D4+1); BC·(D4+1) of K then
+    /// BR·(BC/4+1) of P; BC·DV4. Compact: BR·D4; max(BC·D4, BR·BC/4), P
+    /// over K from 0; BC·DV4.
+    fn arrays(&self, d: usize, dv: usize) -> ([u32; 3], u32) {
+        let (br, bc) = (self.block_rows(), self.block_keys());
+        let (d4, dv4) = (d.div_ceil(4) as u32, dv.div_ceil(4) as u32);
+        if self.compact {
+            ([br * d4, (bc * d4).max(br * bc / 4), bc * dv4], 0)
+        } else {
+            let k = bc * (d4 + 1);
+            ([br * (d4 + 1), k + br * (bc / 4 + 1), bc * dv4], k)
+        }
+    }
+
+    /// Workgroup memory at widths d, dᵥ: the three arrays of
+    /// [`Self::arrays`] and without subgroups the reduction array BR·TC
+    /// floats.
     pub fn workgroup_bytes(&self, d: usize, dv: usize) -> u64 {
-        let (br, bc) = (self.block_rows() as u64, self.block_keys() as u64);
-        let (d4, dv4) = (d.div_ceil(4) as u64, dv.div_ceil(4) as u64);
-        let vec4s = br * (d4 + 1) + bc * (d4 + 1) + bc * dv4 + br * (bc / 4 + 1);
+        let br = self.block_rows() as u64;
+        let vec4s: u64 = self.arrays(d, dv).0.iter().map(|&x| x as u64).sum();
         let red = if self.subgroups {
             0
         } else {
@@ -348,6 +390,7 @@ impl FlashConfig {
     fn constants(&self, d: usize, dv: usize) -> Vec<(&'static str, f64)> {
         let (br, bc) = (self.block_rows(), self.block_keys());
         let (d4, dv4) = (d.div_ceil(4) as u32, dv.div_ceil(4) as u32);
+        let ([qs, kp, vs], p_base) = self.arrays(d, dv);
         let mut c = vec![
             ("TR", self.thread_rows),
             ("TC", self.thread_cols),
@@ -357,10 +400,13 @@ impl FlashConfig {
             ("DV4", dv4),
             ("RD4", self.out_vec4s(dv)),
             ("WG", self.threads()),
-            ("QS_LEN", br * (d4 + 1)),
-            ("KS_LEN", bc * (d4 + 1)),
-            ("VS_LEN", bc * dv4),
-            ("PS_LEN", br * (bc / 4 + 1)),
+            ("QS_LEN", qs),
+            ("KP_LEN", kp),
+            ("VS_LEN", vs),
+            ("P_BASE", p_base),
+            ("COMPACT", self.compact as u32),
+            ("SWZ", swizzle_mask(d4)),
+            ("PSWZ", swizzle_mask(bc / 4)),
         ];
         let (pk, pv) = self.prefetch_vec4s(d, dv);
         c.extend([
@@ -384,10 +430,10 @@ impl FlashConfig {
     }
 
     /// A short name, e.g. `64×32 tiles, 16×8 threads, 4×4 per thread,
-    /// subgroup reductions, prefetch`.
+    /// subgroup reductions, prefetch` (`, compact layout` when it is).
     pub fn name(&self) -> String {
         format!(
-            "{}×{} tiles, {}×{} threads, {}×{} per thread, {}, {}",
+            "{}×{} tiles, {}×{} threads, {}×{} per thread, {}, {}{}",
             self.block_rows(),
             self.block_keys(),
             self.thread_rows,
@@ -403,9 +449,17 @@ impl FlashConfig {
                 "prefetch"
             } else {
                 "no prefetch"
-            }
+            },
+            if self.compact { ", compact layout" } else { "" }
         )
     }
+}
+
+/// The mask of the compact layout's slot permutation for rows of `len`
+/// vec4s: the largest 2ᵏ − 1 ≤ 7 with 2ᵏ dividing `len` (a slot XOR the
+/// mask stays in its row; 8 distinct slots are 8 distinct bank groups).
+fn swizzle_mask(len: u32) -> u32 {
+    (1u32 << len.trailing_zeros().min(3)) - 1
 }
 
 /// The candidate configurations for widths d, dᵥ on this adapter, in order
@@ -417,9 +471,13 @@ pub fn candidates(ctx: &GpuContext, d: usize, dv: usize) -> Vec<FlashConfig> {
     for &t in tiles(d, dv) {
         for subgroups in [true, false] {
             for prefetch in [true, false] {
-                let c = FlashConfig::new(t, subgroups).prefetching(prefetch);
-                if c.check(ctx, d, dv).is_ok() {
-                    out.push(c);
+                for compact in [false, true] {
+                    let c = FlashConfig::new(t, subgroups)
+                        .prefetching(prefetch)
+                        .compacted(compact);
+                    if c.check(ctx, d, dv).is_ok() {
+                        out.push(c);
+                    }
                 }
             }
         }
@@ -1152,14 +1210,31 @@ mod tests {
                     );
                     let (pk, pv) = c.prefetch_vec4s(width, width);
                     assert!(pk.max(pv) <= MAX_PREFETCH_VEC4S, "{}", c.name());
-                    assert!(
-                        c.workgroup_bytes(width, width) <= 48 << 10,
-                        "{} at {width}: {} bytes",
-                        c.name(),
-                        c.workgroup_bytes(width, width)
-                    );
                 }
+                // With subgroup reductions, in one layout or the other.
+                let c = FlashConfig::new(t, true);
+                let bytes = c.workgroup_bytes(width, width);
+                let compact = c.compacted(true).workgroup_bytes(width, width);
+                assert!(
+                    bytes.min(compact) <= 48 << 10,
+                    "{} at {width}: {bytes} bytes, {compact} compact",
+                    c.name(),
+                );
             }
+        }
+    }
+
+    #[test]
+    fn the_compact_layout_fits_64_by_64_tiles_in_48_kib() {
+        // Q 64·16, K (and P over it) 64·16, V 64·16 vec4s: exactly 48 KiB,
+        // where the padded layout needs 64·17 + 64·17 + 64·17 + 64·16.
+        let c = FlashConfig::new((16, 16, 4, 4), true);
+        assert_eq!(c.compacted(true).workgroup_bytes(64, 64), 48 << 10);
+        assert_eq!(c.workgroup_bytes(64, 64), 16 * (3 * 64 * 17 + 64 * 16));
+        // Each row's slot permutation stays inside the row: the mask + 1
+        // divides the row's vec4s.
+        for (len, mask) in [(16, 7), (8, 7), (32, 7), (10, 1), (12, 3), (9, 0), (1, 0)] {
+            assert_eq!(swizzle_mask(len), mask, "rows of {len} vec4s");
         }
     }
 

@@ -72,18 +72,42 @@ override WG: u32 = 128u; // TR·TC
 override PREFETCH: bool = true;
 override PF_K: u32 = 4u;
 override PF_V: u32 = 4u;
-// Workgroup arrays (vec4s): Q block BR·(D4+1), K tile BC·(D4+1), V tile
-// BC·DV4, P tile BR·(BC/4+1); the odd row strides keep the vec4 reads of
-// different rows in different banks.
+// Workgroup arrays (vec4s): the Q block `qs`, the V tile `vs` (BC·DV4) and
+// `kp`, which holds the K tile and the P tile. Padded layout: Q rows BR·(D4+1),
+// K rows BC·(D4+1) and after them (from P_BASE) the P tile BR·(BC/4+1); the
+// odd row strides keep the vec4 reads of different rows in different banks.
+// COMPACT layout: rows unpadded, their vec4 slots permuted instead (slot
+// e ^ (row & SWZ) for Q and K, c ^ ((row·TC/4) & PSWZ) for P; each mask + 1
+// divides its row length, so a slot stays in its row), and P written over
+// the K tile (P_BASE = 0) once every thread has read it: 64 × 64 tiles fit
+// 48 KiB that way at d = 64.
+override COMPACT: bool = false;
+override SWZ: u32 = 0u;
+override PSWZ: u32 = 0u;
+override P_BASE: u32 = 544u;
 override QS_LEN: u32 = 1088u;
-override KS_LEN: u32 = 544u;
+override KP_LEN: u32 = 1120u;
 override VS_LEN: u32 = 512u;
-override PS_LEN: u32 = 576u;
 
 var<workgroup> qs: array<vec4<f32>, QS_LEN>;
-var<workgroup> ks: array<vec4<f32>, KS_LEN>;
+var<workgroup> kp: array<vec4<f32>, KP_LEN>;
 var<workgroup> vs: array<vec4<f32>, VS_LEN>;
-var<workgroup> ps: array<vec4<f32>, PS_LEN>;
+
+// The slot of vec4 e of row `row` of the Q block or the K tile.
+fn qk_slot(row: u32, e: u32) -> u32 {
+    if COMPACT {
+        return row * D4 + (e ^ (row & SWZ));
+    }
+    return row * (D4 + 1u) + e;
+}
+
+// The slot of vec4 c (keys 4c … 4c + 3) of row `row` of the P tile.
+fn p_slot(row: u32, c: u32) -> u32 {
+    if COMPACT {
+        return P_BASE + row * (TC * RN / 4u) + (c ^ ((row * (TC / 4u)) & PSWZ));
+    }
+    return P_BASE + row * (TC * RN / 4u + 1u) + c;
+}
 
 // Element `idx` (row idx / D4, vec4 idx % D4) of the K tile starting at key
 // j0, zero past the last key or past the tile.
@@ -107,7 +131,7 @@ fn v_element(j0: u32, idx: u32, v_base: u32) -> vec4<f32> {
 fn stage_kv(j0: u32, t: u32, k_base: u32, v_base: u32) {
     let bc = TC * RN;
     for (var idx = t; idx < bc * D4; idx += WG) {
-        ks[(idx / D4) * (D4 + 1u) + idx % D4] = k_element(j0, idx, k_base);
+        kp[qk_slot(idx / D4, idx % D4)] = k_element(j0, idx, k_base);
     }
     for (var idx = t; idx < bc * DV4; idx += WG) {
         vs[idx] = v_element(j0, idx, v_base);
@@ -118,8 +142,6 @@ fn stage_kv(j0: u32, t: u32, k_base: u32, v_base: u32) {
 fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let br = TR * RM;
     let bc = TC * RN;
-    let qstride = D4 + 1u;
-    let pstride = bc / 4u + 1u;
     let n = params.n;
     let n_keys = params.n_keys;
     let causal = params.causal != 0u;
@@ -140,7 +162,7 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         if i0 + r < n {
             x = q[q_base + (i0 + r) * D4 + e4] * params.scale_log2;
         }
-        qs[r * qstride + e4] = x;
+        qs[qk_slot(r, e4)] = x;
     }
 
     var m: array<f32, 8>;
@@ -195,10 +217,10 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         for (var e4 = 0u; e4 < D4; e4++) {
             var kk: array<vec4<f32>, 8>;
             for (var j = 0u; j < RN; j++) {
-                kk[j] = ks[(tx + TC * j) * qstride + e4];
+                kk[j] = kp[qk_slot(tx + TC * j, e4)];
             }
             for (var i = 0u; i < RM; i++) {
-                let qv = qs[(ty + TR * i) * qstride + e4];
+                let qv = qs[qk_slot(ty + TR * i, e4)];
                 for (var j = 0u; j < RN; j++) {
                     let kv = kk[j];
                     s[i * RN + j] = fma(qv.w, kv.w, fma(qv.z, kv.z, fma(qv.y, kv.y, fma(qv.x, kv.x, s[i * RN + j]))));
@@ -219,6 +241,12 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
                     }
                 }
             }
+        }
+
+        // P overwrites the K tile in the compact layout: every thread
+        // must be done reading it.
+        if COMPACT {
+            workgroupBarrier();
         }
 
         // 2. Online softmax: one rescale per tile.
@@ -250,9 +278,8 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             }
             // P to workgroup memory: key tx + TC·j is component tx % 4 of
             // vec4 tx/4 + (TC/4)·j (TC is a multiple of 4).
-            let prow = (ty + TR * i) * pstride + tx / 4u;
             for (var j = 0u; j < RN; j++) {
-                ps[prow + (TC / 4u) * j][tx % 4u] = s[i * RN + j];
+                kp[p_slot(ty + TR * i, (TC / 4u) * j + tx / 4u)][tx % 4u] = s[i * RN + j];
             }
         }
         workgroupBarrier();
@@ -261,7 +288,7 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         for (var k4 = 0u; k4 < bc / 4u; k4++) {
             var pv: array<vec4<f32>, 8>;
             for (var i = 0u; i < RM; i++) {
-                pv[i] = ps[(ty + TR * i) * pstride + k4];
+                pv[i] = kp[p_slot(ty + TR * i, k4)];
             }
             for (var u = 0u; u < 4u; u++) {
                 let vrow = (4u * k4 + u) * DV4;
@@ -279,7 +306,7 @@ fn flash(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
                 for (var a = 0u; a < PF_K; a++) {
                     let idx = t + a * WG;
                     if idx < bc * D4 {
-                        ks[(idx / D4) * qstride + idx % D4] = next_k[a];
+                        kp[qk_slot(idx / D4, idx % D4)] = next_k[a];
                     }
                 }
                 for (var a = 0u; a < PF_V; a++) {
