@@ -21,6 +21,9 @@ flt defines them (src/attention/*.rs), timed on the same GPU:
   (both cancel in the ratio), then the linear form above with ε = 1e-6.
 * ``flex-window``: FlexAttention with a sliding-window block mask |i − j| ≤ W
   (and j ≤ i when causal), W = 256: flt's `longformer --global 0`.
+* ``sdpa-f16`` (only when asked for): ``sdpa`` with Q, K, V in fp16 — the
+  reference for `flt bench --kernel flash-f16` (tensor cores; PyTorch picks
+  its flash backend); ``dtype`` says so in the row.
 
 Every method takes Q, K, V of shape [B, H, n, d] and treats each (b, h) as an
 independent head. fp32 with TF32 off; CUDA events; the median of --repeats
@@ -345,7 +348,7 @@ def rows_for(args):
             continue
         for h in heads:
             for n in ns:
-                causals = [False, True] if kernel in ("sdpa", "flex-window") else [False]
+                causals = [False, True] if kernel in ("sdpa", "sdpa-f16", "flex-window") else [False]
                 for causal in causals:
                     params = {
                         "linformer": {"proj-dim": PROJ_DIM, "projection": "mean-pool"},
@@ -378,6 +381,11 @@ def setup(torch, ops, flex, kernel, n, heads, causal, a, dev, row):
     q, k, v = (torch.randn(shape, device=dev, generator=g) for _ in range(3))
     if kernel == "sdpa":
         return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    if kernel == "sdpa-f16":
+        row["dtype"] = "float16"
+        qh, kh, vh = q.half(), k.half(), v.half()
+        del q, k, v
+        return lambda: torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
     if kernel == "linear":
         return lambda: linear_attention(ops, q, k, v)
     if kernel == "linformer":

@@ -465,6 +465,15 @@ impl Heads {
         self.items.len()
     }
 
+    /// Head `index` of the B·H (batch-major).
+    ///
+    /// # Panics
+    ///
+    /// When `index` ≥ B·H.
+    pub fn get(&self, index: usize) -> &Inputs {
+        &self.items[index]
+    }
+
     /// Head 0 (its views are the ones shown).
     pub fn first(&self) -> &Inputs {
         &self.items[0]

@@ -15,14 +15,15 @@ use flt_explorer::gpu::bindings::{
     Access, Kernel, declared_bindings, declared_constants, declares_entry, used_bindings,
 };
 use flt_explorer::gpu::{
-    flash_attention, full_attention, int8_matmul, linalg, linear_attention, memory_attention, mlp,
-    quantize, sgemm, tiled_attention,
+    flash_attention, flash_f16, full_attention, int8_matmul, linalg, linear_attention,
+    memory_attention, mlp, quantize, sgemm, tiled_attention,
 };
 
 fn all_kernels() -> Vec<Kernel> {
     [
         full_attention::KERNELS,
         flash_attention::KERNELS,
+        flash_f16::KERNELS,
         tiled_attention::KERNELS,
         linalg::KERNELS,
         linear_attention::KERNELS,

@@ -84,6 +84,11 @@ pub struct GpuContext {
     /// largest subgroup sizes (the flash kernel's row reductions use
     /// subgroup shuffles only where a row's threads fit the smallest).
     pub subgroups: Option<(u32, u32)>,
+    /// Whether the device has f16 cooperative matrices — tensor cores —
+    /// of 16 × 16 × 16 with f32 accumulators in subgroups of 32 (natively,
+    /// where the adapter offers them: `shader-f16` and wgpu's experimental
+    /// cooperative matrices; `flash_f16` runs only then).
+    pub coop_f16: bool,
     /// Every program's warm-up keeps the GPU busy (untimed) for at least
     /// this long before its timed repeats, so that a benchmark sees the
     /// clocks a sustained load gets (0: one untimed run; the CLI's
@@ -103,6 +108,28 @@ pub struct GpuContext {
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: RefCell<HashMap<String, wgpu::ComputePipeline>>,
+}
+
+/// The features the f16 tensor-core kernel needs.
+const COOP_F16_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+
+/// Whether `adapter` offers what `flash_f16.wgsl` uses: f16 arithmetic,
+/// subgroups of exactly 32, and subgroup-scoped cooperative matrices of 16
+/// × 16 × 16 with f16 operands and f32 accumulators. Native only (wgpu's
+/// cooperative matrices are not part of WebGPU).
+fn offers_coop_f16(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> bool {
+    if cfg!(target_arch = "wasm32")
+        || !adapter.features().contains(COOP_F16_FEATURES)
+        || (info.subgroup_min_size, info.subgroup_max_size) != (32, 32)
+    {
+        return false;
+    }
+    use wgpu::CooperativeScalarType as S;
+    adapter.cooperative_matrix_properties().iter().any(|p| {
+        (p.m_size, p.n_size, p.k_size) == (16, 16, 16) && p.ab_type == S::F16 && p.cr_type == S::F32
+    })
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -148,14 +175,27 @@ impl GpuContext {
         limits: wgpu::Limits,
     ) -> Result<GpuContext, GpuError> {
         let info = adapter.get_info();
-        let features =
+        let mut features =
             adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
+        let coop_f16 = offers_coop_f16(adapter, &info);
+        if coop_f16 {
+            features |= COOP_F16_FEATURES;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("flt.device"),
                 required_features: features,
                 required_limits: limits.clone(),
                 memory_hints: wgpu::MemoryHints::Performance,
+                // SAFETY: the experimental feature requested (cooperative
+                // matrices, only where `offers_coop_f16` found the
+                // configuration the flash_f16 kernel uses) is used by that
+                // kernel alone, within the sizes the adapter reported.
+                experimental_features: if coop_f16 {
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
                 ..Default::default()
             })
             .await
@@ -198,6 +238,7 @@ impl GpuContext {
             subgroups: features
                 .contains(wgpu::Features::SUBGROUP)
                 .then_some((info.subgroup_min_size, info.subgroup_max_size)),
+            coop_f16,
             warmup_ms: Cell::new(0),
             idle_ramp: Cell::new(IdleRamp::DEFAULT),
             piece_ms: Cell::new(super::program::PIECE_MS),

@@ -692,6 +692,11 @@ impl FlashBuffers {
         Ok(())
     }
 
+    /// The Q, K and V buffers (rows padded to whole vec4s).
+    pub fn inputs(&self) -> (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer) {
+        (&self.q, &self.k, &self.v)
+    }
+
     /// The output, `[B·H·n, dᵥ]` row-major (padding removed).
     pub async fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         let FlashShape { heads, n, dv, .. } = self.shape;

@@ -17,6 +17,7 @@ pub mod bindings;
 pub mod buffers;
 pub mod context;
 pub mod flash_attention;
+pub mod flash_f16;
 pub mod full_attention;
 pub mod int8_matmul;
 pub mod linalg;

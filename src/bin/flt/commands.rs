@@ -166,6 +166,9 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     if super::sgemm::chosen(m)? {
         return super::sgemm::bench(m);
     }
+    if super::flash_f16::chosen(m) {
+        return super::flash_f16::bench(m);
+    }
     let methods = list(m, "methods", "full");
     let ns = list(m, "n", "256,512,1024");
     let ds = list(m, "d", "64");

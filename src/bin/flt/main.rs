@@ -6,6 +6,7 @@
 //! flt run --q q.npy --k k.npy --v v.npy --out o.npy [--causal] [--json]
 //! flt bench --methods full --n 256,512,1024 --d 64 --backend gpu --repeats 5 --json
 //! flt bench --kernel sgemm --n 4096 [--m M --k K] --warmup-ms 1000 --json
+//! flt bench --kernel flash-f16 --n 4096 --d 64 --heads 16 [--causal] --json
 //! flt sweep --method performer --n 256 --d 32 --qk-scale 0.25 --seeds 5
 //! flt methods
 //! ```
@@ -32,6 +33,8 @@ mod args;
 mod commands;
 #[cfg(not(target_arch = "wasm32"))]
 mod compare;
+#[cfg(not(target_arch = "wasm32"))]
+mod flash_f16;
 #[cfg(not(target_arch = "wasm32"))]
 mod matmul;
 #[cfg(not(target_arch = "wasm32"))]

@@ -33,8 +33,9 @@ use web_time::Instant;
 use super::Failure;
 use super::args::{list, pairs, settings};
 
-/// The `--kernel` values: the attention methods (the default) or the SGEMM.
-const KERNELS: [&str; 2] = ["attention", "sgemm"];
+/// The `--kernel` values: the attention methods (the default), the SGEMM,
+/// or exact attention on tensor cores (`flash_f16.rs`).
+const KERNELS: [&str; 3] = ["attention", "sgemm", "flash-f16"];
 /// Flags only `--kernel sgemm` takes.
 const SGEMM_ONLY: [&str; 4] = ["m", "k", "variant", "transpose"];
 /// Flags `--kernel sgemm` takes besides those.
@@ -68,7 +69,7 @@ pub fn args() -> [Arg; 5] {
             .value_name("KERNEL")
             .value_parser(KERNELS)
             .default_value("attention")
-            .help("What to time: the attention methods (--methods), or the tiled SGEMM C = op(A)·op(B) of the low-rank methods (--n N [--m M] [--k K])"),
+            .help("What to time: the attention methods (--methods); the tiled SGEMM C = op(A)·op(B) of the low-rank methods (--n N [--m M] [--k K]); or flash-f16, exact attention with f16 operands on tensor cores where the GPU offers cooperative matrices (--n N --d D [--heads H] [--causal], checked against the f64 definition)"),
         side("m", "Rows of op(A) and C [default: --n]"),
         side("k", "The inner dimension [default: --n]"),
         Arg::new("variant")

@@ -1,0 +1,391 @@
+//! Host side of `flash_f16.wgsl`: exact softmax attention
+//! O = softmax(QKᵀ/√d)·V (Vaswani et al. 2017, survey Eq. 3) in the loop of
+//! FlashAttention-2 (Dao 2023, Algorithm 1) with both products on tensor
+//! cores — wgpu's cooperative matrices, 16 × 16 × 16 with f16 operands and
+//! f32 accumulators — for B·H heads in one dispatch. Native only, and only
+//! where the device has them ([`GpuContext::coop_f16`]: the H200 does over
+//! Vulkan; lavapipe and browsers do not).
+//!
+//! Precision: Q (scaled by log₂(e)/√d), K, V and the probabilities P are
+//! rounded to f16 (11 significant bits); the scores, the softmax statistics
+//! and O accumulate in f32. The CPU twin is the f32/f64 definition
+//! (`attention::full::reference_rows`); [`tolerance`] is the f16 bound the
+//! tests and `flt bench --kernel flash-f16` check against. Inputs beyond
+//! f16's range (|x| > 65504 after scaling) are refused before anything is
+//! uploaded.
+//!
+//! Shape: d = dᵥ ∈ {16, 32, 48, 64}; n, n_keys any (causal: n_keys = n).
+//! The program is four passes: Q (scaled by log₂(e)/√d), K and V converted
+//! to f16 with their rows padded to a multiple of 64 (`to_f16`), then the
+//! attention (`flash_f16`) — all of them timed, the conversions included.
+
+use std::borrow::Cow;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::bindings::{Binding, Kernel, Module};
+use super::buffers::{self, scoped};
+use super::flash_attention::FlashShape;
+use super::program::{Program, Timed};
+use super::{GpuContext, GpuError, GpuRunOptions, Pass};
+
+const TEXT: &str = include_str!("flash_f16.wgsl");
+
+const MODULE: Module = Module {
+    name: "flash_f16",
+    source: || wgpu::ShaderModuleDescriptor {
+        label: Some("flash_f16"),
+        source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(TEXT)),
+    },
+    text: TEXT,
+};
+
+/// The attention kernel.
+pub const FLASH_F16: Kernel = Kernel {
+    module: MODULE,
+    entry: "flash_f16",
+    bindings: &[
+        Binding::uniform("params", 0),
+        Binding::read("q16", 1).elements_of(2),
+        Binding::read("k16", 2).elements_of(2),
+        Binding::read("v16", 3).elements_of(2),
+        Binding::write("o", 4).elements_of(16),
+    ],
+};
+
+/// The conversion of one tensor to padded f16 rows.
+pub const TO_F16: Kernel = Kernel {
+    module: MODULE,
+    entry: "to_f16",
+    bindings: &[
+        Binding::uniform("conv", 7),
+        Binding::read("src", 5).elements_of(16),
+        Binding::write("dst", 6).elements_of(8),
+    ],
+};
+
+/// Every kernel of this family.
+pub const KERNELS: &[Kernel] = &[FLASH_F16, TO_F16];
+
+/// Query rows per workgroup (one subgroup) and keys per tile (the f16
+/// copies' rows are padded to a multiple of it).
+pub const BLOCK_ROWS: usize = 16;
+const BLOCK_KEYS: usize = 64;
+
+/// The widths the kernel takes.
+pub const WIDTHS: [usize; 4] = [16, 32, 48, 64];
+
+/// f16's largest finite value.
+const F16_MAX: f32 = 65504.0;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    n_keys: u32,
+    causal: u32,
+    blocks: u32,
+    n_pad: u32,
+    nk_pad: u32,
+    pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Conv {
+    rows: u32,
+    rows_pad: u32,
+    heads: u32,
+    scale: f32,
+}
+
+/// Workgroup memory: the f32 scratch (S, then a tile's P·V) and the f16 P
+/// scratch, 16 × 64 each.
+pub fn workgroup_bytes(_d: usize) -> u64 {
+    (4 * 1024 + 2 * 1024) as u64
+}
+
+/// Whether the kernel runs width `d` on this device, and why not.
+pub fn check(ctx: &GpuContext, d: usize, dv: usize) -> Result<(), GpuError> {
+    let what = format!("the f16 tensor-core kernel at d = {d}, dv = {dv}");
+    if !ctx.coop_f16 {
+        return Err(GpuError::Device {
+            stage: "choosing the f16 tensor-core kernel".into(),
+            message: format!(
+                "{what} needs f16 cooperative matrices (16×16×16, f32 accumulators, subgroups of 32), which {} does not offer through wgpu",
+                ctx.adapter_name
+            ),
+        });
+    }
+    if d != dv || !WIDTHS.contains(&d) {
+        return Err(GpuError::TooLarge {
+            what,
+            needs: d.max(dv) as u64,
+            unit: "columns (d = dv ∈ {16, 32, 48, 64})",
+            limit_name: "the kernel's widths",
+            limit: 64,
+        });
+    }
+    let bytes = workgroup_bytes(d);
+    let limit = ctx.limits.max_compute_workgroup_storage_size as u64;
+    if bytes > limit {
+        return Err(GpuError::TooLarge {
+            what,
+            needs: bytes,
+            unit: "bytes of workgroup memory",
+            limit_name: "max_compute_workgroup_storage_size",
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The f16 rounding bound: |o − exact| ≤ atol + rtol·|exact| per element,
+/// from 11-bit operands (Q, K, V and P each within 2⁻¹¹ relative) with f32
+/// sums; measured on the H200 well inside it (see tests/flash_f16.rs).
+pub fn tolerance() -> (f64, f64) {
+    (4e-3, 1e-2)
+}
+
+/// Refuses inputs f16 cannot hold: Q after scaling by log₂(e)/√d, K and V.
+fn check_range(shape: FlashShape, (q, k, v): (&[f32], &[f32], &[f32])) -> Result<(), GpuError> {
+    let scale = std::f32::consts::LOG2_E / (shape.d as f32).sqrt();
+    for (what, data, s) in [("Q·log₂(e)/√d", q, scale), ("K", k, 1.0), ("V", v, 1.0)] {
+        if let Some(x) = data.iter().find(|x| x.is_nan() || x.abs() * s > F16_MAX) {
+            return Err(GpuError::Device {
+                stage: "checking the f16 kernel's inputs".into(),
+                message: format!(
+                    "{what} holds {x}, outside f16's range (|x| ≤ 65504): run the f32 kernel instead"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One run: the output and its timing.
+pub struct FlashF16Run {
+    /// The output, `[B·H·n, d]` row-major.
+    pub output: Vec<f32>,
+    /// The timed runs (the three conversions and the attention).
+    pub timed: Timed,
+    /// Device memory of the buffers.
+    pub memory_bytes: u64,
+}
+
+/// `rows` rounded up to whole key tiles.
+fn padded(rows: usize) -> usize {
+    rows.div_ceil(BLOCK_KEYS).max(1) * BLOCK_KEYS
+}
+
+/// The pass converting `src` (`heads × rows × d` f32) into `dst` (`heads ×
+/// padded(rows) × d` f16), times `scale`.
+async fn conversion(
+    ctx: &GpuContext,
+    (src, dst): (&wgpu::Buffer, &wgpu::Buffer),
+    (heads, rows, d): (usize, usize, usize),
+    scale: f32,
+) -> Result<Pass, GpuError> {
+    let rows_pad = padded(rows);
+    let conv = Conv {
+        rows: rows as u32,
+        rows_pad: rows_pad as u32,
+        heads: heads as u32,
+        scale,
+    };
+    let uniform = buffers::uniform(ctx, "flash_f16.conv", &conv);
+    let pipeline = TO_F16.pipeline(ctx, &[("D", d as f64)]).await?;
+    let label = TO_F16.id();
+    let group = scoped(ctx, &format!("binding {label}"), || {
+        TO_F16.bind(
+            ctx,
+            &label,
+            &[("conv", &uniform), ("src", src), ("dst", dst)],
+        )
+    })
+    .await?;
+    // One vec4 per invocation, 64 per workgroup, rows of 65 535 workgroups.
+    let groups = (heads * rows_pad * d / 4).div_ceil(64);
+    let (x, y) = (groups.min(65_535), groups.div_ceil(65_535));
+    Pass::new(ctx, &TO_F16, pipeline, group, (x as u32, y as u32))
+}
+
+/// Exact attention over B·H heads on the tensor cores: stacked `[B·H, n, d]`
+/// Q, K, V checked (widths, f16 range, device, sizes), uploaded, converted
+/// to f16 and the kernel run (warm-up, `options.repeats` timed runs of the
+/// four passes), the output read back.
+pub async fn run_heads(
+    ctx: &GpuContext,
+    shape: FlashShape,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    options: &GpuRunOptions,
+) -> Result<FlashF16Run, GpuError> {
+    let FlashShape {
+        heads,
+        n,
+        n_keys,
+        d,
+        dv,
+        causal,
+        window,
+    } = shape;
+    check(ctx, d, dv)?;
+    let refuse = |message: String| GpuError::Device {
+        stage: "recording the f16 kernel".into(),
+        message,
+    };
+    if window.is_some() {
+        return Err(refuse("the f16 kernel has no sliding window".into()));
+    }
+    if causal && n_keys != n {
+        return Err(refuse(format!(
+            "causal attention needs as many keys as queries, not {n_keys} for {n}"
+        )));
+    }
+    for (what, data, rows) in [("Q", q, n), ("K", k, n_keys), ("V", v, n_keys)] {
+        if data.len() != heads * rows * d {
+            return Err(refuse(format!(
+                "{what} holds {} values, not B·H·rows·d = {}",
+                data.len(),
+                heads * rows * d
+            )));
+        }
+    }
+    check_range(shape, (q, k, v))?;
+    let (n_pad, nk_pad) = (padded(n), padded(n_keys));
+    for (what, bytes) in [
+        ("Q, K, V (f32)", 4 * heads * n.max(n_keys) * d),
+        ("O", 4 * heads * n * d),
+        ("Q (f16, padded)", 2 * heads * n_pad * d),
+        ("K, V (f16, padded)", 2 * heads * nk_pad * d),
+    ] {
+        buffers::check_storage(ctx, what, bytes as u64)?;
+    }
+    let scale_log2 = std::f32::consts::LOG2_E / (d as f32).sqrt();
+    // The f16 copies: half a f32 per value (d is a multiple of 16).
+    let (q32, k32, v32, q16, k16, v16, o) =
+        scoped(ctx, "uploading the f16 kernel's inputs", || {
+            Ok((
+                buffers::upload(ctx, "flash_f16.q", q)?,
+                buffers::upload(ctx, "flash_f16.k", k)?,
+                buffers::upload(ctx, "flash_f16.v", v)?,
+                buffers::storage(ctx, "flash_f16.q16", heads * n_pad * d / 2)?,
+                buffers::storage(ctx, "flash_f16.k16", heads * nk_pad * d / 2)?,
+                buffers::storage(ctx, "flash_f16.v16", heads * nk_pad * d / 2)?,
+                buffers::storage(ctx, "flash_f16.o", heads * n * d)?,
+            ))
+        })
+        .await?;
+    let memory_bytes =
+        (4 * heads * (n + 2 * n_keys + n) * d + 2 * heads * (n_pad + 2 * nk_pad) * d) as u64;
+    let mut program = Program::new("flash attention, f16 tensor cores");
+    program.memory_bytes = memory_bytes;
+    for (name, (src, dst), rows, scale) in [
+        ("flash_f16.q", (&q32, &q16), n, scale_log2),
+        ("flash_f16.k", (&k32, &k16), n_keys, 1.0),
+        ("flash_f16.v", (&v32, &v16), n_keys, 1.0),
+    ] {
+        let pass = conversion(ctx, (src, dst), (heads, rows, d), scale).await?;
+        program.time(pass.named(name));
+    }
+    let blocks = n.div_ceil(BLOCK_ROWS) as u32;
+    let params = Params {
+        n: n as u32,
+        n_keys: n_keys as u32,
+        causal: causal as u32,
+        blocks,
+        n_pad: n_pad as u32,
+        nk_pad: nk_pad as u32,
+        pad: [0; 2],
+    };
+    let uniform = buffers::uniform(ctx, "flash_f16.params", &params);
+    let named = [
+        ("params", &uniform),
+        ("q16", &q16),
+        ("k16", &k16),
+        ("v16", &v16),
+        ("o", &o),
+    ];
+    let pipeline = FLASH_F16.pipeline(ctx, &[("D", d as f64)]).await?;
+    let label = FLASH_F16.id();
+    let group = scoped(ctx, &format!("binding {label}"), || {
+        FLASH_F16.bind(ctx, &label, &named)
+    })
+    .await?;
+    let attention = Pass::new(ctx, &FLASH_F16, pipeline, group, (blocks, heads as u32))?;
+    program.time(attention.named("flash_f16.attention"));
+    let (_, timed) = options.run(ctx, program).await?;
+    Ok(FlashF16Run {
+        output: buffers::read_f32(ctx, &o, heads * n * d).await?,
+        timed,
+        memory_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workgroup_memory_and_padding() {
+        assert_eq!(workgroup_bytes(64), 6 << 10);
+        assert_eq!(
+            (padded(1), padded(64), padded(65), padded(0)),
+            (64, 64, 128, 64)
+        );
+    }
+
+    /// The shader parses, validates and compiles to SPIR-V for every width
+    /// (naga alone: no device here offers cooperative matrices).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_shader_compiles_to_spirv_at_every_width() {
+        use wgpu::naga;
+        let module = naga::front::wgsl::parse_str(TEXT)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(TEXT)));
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        );
+        let info = validator.validate(&module).expect("validates");
+        for d in WIDTHS {
+            let constants = [("D".to_string(), d as f64)].into_iter().collect();
+            for entry in ["flash_f16", "to_f16"] {
+                let (module, info) = naga::back::pipeline_constants::process_overrides(
+                    &module,
+                    &info,
+                    Some((naga::ShaderStage::Compute, entry)),
+                    &constants,
+                )
+                .unwrap_or_else(|e| panic!("{entry}, d = {d}: {e:?}"));
+                let words = naga::back::spv::write_vec(
+                    &module,
+                    &info,
+                    &naga::back::spv::Options::default(),
+                    None,
+                )
+                .unwrap_or_else(|e| panic!("{entry}, d = {d}: {e:?}"));
+                assert!(words.len() > 100, "{entry}, d = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn inputs_past_f16_range_are_refused() {
+        let shape = FlashShape::square(1, 2, 16, 16, false);
+        let ok = vec![1.0f32; 32];
+        assert!(check_range(shape, (&ok, &ok, &ok)).is_ok());
+        let mut big = ok.clone();
+        big[5] = 7e4;
+        let err = check_range(shape, (&ok, &big, &ok))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("K holds 70000"), "{err}");
+        big[5] = f32::NAN;
+        assert!(check_range(shape, (&ok, &ok, &big)).is_err());
+        // Q is checked after scaling: 2.5·65504 passes at d = 16 (scale 0.36).
+        let mut q = ok.clone();
+        q[0] = 2.5 * 65504.0;
+        assert!(check_range(shape, (&q, &ok, &ok)).is_ok());
+    }
+}
