@@ -21,9 +21,10 @@ flt defines them (src/attention/*.rs), timed on the same GPU:
   (both cancel in the ratio), then the linear form above with ε = 1e-6.
 * ``flex-window``: FlexAttention with a sliding-window block mask |i − j| ≤ W
   (and j ≤ i when causal), W = 256: flt's `longformer --global 0`.
-* ``sdpa-f16`` (only when asked for): ``sdpa`` with Q, K, V in fp16 — the
-  reference for `flt bench --kernel flash-f16` (tensor cores; PyTorch picks
-  its flash backend); ``dtype`` says so in the row.
+* ``sdpa-f16`` (only when asked for): ``sdpa`` with Q, K, V in fp16 and the
+  FlashAttention backend forced (``sdpa_kernel(SDPBackend.FLASH_ATTENTION)``)
+  — the reference for `flt bench --kernel flash-f16` (tensor cores);
+  ``dtype`` and ``sdpa_backend`` say so in the row.
 
 Every method takes Q, K, V of shape [B, H, n, d] and treats each (b, h) as an
 independent head. fp32 with TF32 off; CUDA events; the median of --repeats
@@ -382,10 +383,17 @@ def setup(torch, ops, flex, kernel, n, heads, causal, a, dev, row):
     if kernel == "sdpa":
         return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
     if kernel == "sdpa-f16":
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
         row["dtype"] = "float16"
+        row["sdpa_backend"] = "flash"
         qh, kh, vh = q.half(), k.half(), v.half()
         del q, k, v
-        return lambda: torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+
+        def run():
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+        return run
     if kernel == "linear":
         return lambda: linear_attention(ops, q, k, v)
     if kernel == "linformer":

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::flt;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,13 +14,6 @@ use flt_explorer::inputs::{Inputs, load_npy, write_npy};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::WriteNpyExt;
 use serde_json::Value;
-
-fn flt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

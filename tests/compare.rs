@@ -8,8 +8,10 @@
 
 mod common;
 
+use common::flt;
+
 use std::cell::Cell;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::rc::Rc;
 
 use common::gpu;
@@ -633,13 +635,6 @@ fn every_recommendation_links_to_a_lab_or_method_that_exists_or_says_it_cannot()
 }
 
 // The CLI.
-
-fn flt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -1,7 +1,9 @@
 //! The tensor-core kernel (`gpu/flash_f16.rs`: f16 operands, f32
 //! accumulators, cooperative matrices) against exact attention in f64
 //! (`attention::full::reference_rows`) at the f16 tolerance of
-//! `flash_f16::tolerance()` (|o − exact| ≤ 4e-3 + 1e-2·|exact|).
+//! `flash_f16::tolerance` (|o − exact| ≤ 1e-2·rms + 1e-2·|exact| per
+//! element, rms that of the head's exact output) and a relative error below
+//! `flash_f16::REL_ERR_MAX` (3e-3).
 //!
 //! It runs only where the device offers f16 cooperative matrices — the
 //! lent H200, where it was run (the built test binary, with
@@ -9,14 +11,19 @@
 //! skipping); lavapipe has none, and there the test checks that the kernel
 //! says so instead of running.
 //!
-//! What it would catch: a wrong mask (causal diagonal, keys past n_keys in
-//! the last partial tile), a subgroup reading another's rows or scratch, a
-//! head offset, P·V added without the online rescale, a width whose tiles
-//! are addressed with the wrong stride (d = 16, 32, 48, 64) — each moves
-//! outputs by far more than f16 rounding does; and inputs f16 cannot hold,
-//! refused before upload.
+//! What it would catch on the H200: a wrong mask (causal diagonal, keys past
+//! n_keys in the last partial tile; a causal mask off by one was injected
+//! and failed there), a lane's column mapping that misses or repeats a
+//! column, a head offset, P·V added without the online rescale, a width
+//! whose pieces are addressed with the wrong stride (d = 16, 32, 48, 64) —
+//! each moves outputs by far more than f16 rounding does. Everywhere: widths
+//! it does not take and devices without the feature are refused with the
+//! reason (the index math itself is exercised only where it runs; naga
+//! compiles the shader for every width in a unit test).
 
 mod common;
+
+use common::flt;
 
 use common::gpu;
 use flt_explorer::attention::full::reference_rows;
@@ -55,11 +62,12 @@ fn check(
     let what = format!("heads={count} n={n} d={d} causal={causal}");
     let run = pollster::block_on(flash_f16::run_heads(ctx, shape, (&q, &k, &v), &options()))
         .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let (atol, rtol) = flash_f16::tolerance();
     let rows: Vec<usize> = (0..n).collect();
     let (mut worst, mut err2, mut ref2) = (0f64, 0f64, 0f64);
     for (h, x) in xs.iter().enumerate() {
         let exact = reference_rows(x.q.view(), x.k.view(), x.v.view(), causal, &rows);
+        let rms = (exact.iter().map(|e| e * e).sum::<f64>() / exact.len() as f64).sqrt();
+        let (atol, rtol) = flash_f16::tolerance(rms);
         for i in 0..n {
             for c in 0..d {
                 let got = run.output[(h * n + i) * d + c] as f64;
@@ -117,30 +125,27 @@ fn tensor_core_attention_matches_the_f64_reference_at_f16_tolerance() {
         "f16 tensor cores on {}: worst error {:.3} of the tolerance, relative error ≤ {:.2e}",
         ctx.adapter_name, worst.0, worst.1
     );
-    // The kernel rounds to f16 (2⁻¹¹): its relative error sits near 1e-3,
-    // far from an exact f32 result and far below any real bug's.
-    assert!(worst.1 < 3e-3, "relative error {:.2e}", worst.1);
+    // The kernel rounds to f16 (2⁻¹¹): its relative error sits near 5e-4,
+    // far below any real bug's.
+    assert!(
+        worst.1 <= flash_f16::REL_ERR_MAX,
+        "relative error {:.2e}",
+        worst.1
+    );
 }
 
 #[test]
 fn widths_the_kernel_does_not_take_are_refused_before_running() {
     let Some(ctx) = gpu() else { return };
-    for (d, dv) in [(128, 128), (24, 24), (64, 32)] {
+    // The width is checked first, on every device.
+    for (d, dv) in [(128, 128), (24, 24), (64, 32), (0, 0)] {
         let err = flash_f16::check(&ctx, d, dv).unwrap_err().to_string();
-        let expected = if ctx.coop_f16 {
-            "16, 32, 48, 64"
-        } else {
-            "cooperative matrices"
-        };
-        assert!(err.contains(expected), "d = {d}, dv = {dv}: {err}");
+        assert!(
+            err.contains("it takes d = dv ∈ {16, 32, 48, 64}"),
+            "d = {d}, dv = {dv}: {err}"
+        );
     }
-}
-
-fn flt(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
+    assert_eq!(flash_f16::check(&ctx, 64, 64).is_ok(), ctx.coop_f16);
 }
 
 #[test]
@@ -181,11 +186,12 @@ fn bench_kernel_flash_f16_measures_or_says_why_not() {
         );
         assert_eq!(v["within_tolerance"], true);
         let rel = v["rel_err"].as_f64().unwrap();
-        let baseline = v["rel_err_mean_of_v"].as_f64().unwrap();
+        let baseline = v["baseline_mean_v_rel_err"].as_f64().unwrap();
         assert!(
-            rel < 3e-3 && baseline > 10.0 * rel,
+            rel <= flash_f16::REL_ERR_MAX && baseline > 10.0 * rel,
             "{rel} vs mean of V {baseline}"
         );
+        assert_eq!(v["baseline_zero_rel_err"], 1.0);
         // The three conversions and the attention, each timed.
         assert_eq!(v["passes"].as_array().map(Vec::len), Some(4));
         assert!(v["attention_ms"].as_f64().is_some_and(|x| x > 0.0));

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::flt;
+
 use std::sync::LazyLock;
 
 use flt_explorer::compress::int8::{
@@ -762,13 +764,6 @@ fn checked_rows_are_spread_and_bounded_by_the_budget() {
 }
 
 // ---- the CLI ------------------------------------------------------------------------
-
-fn flt(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
-}
 
 #[test]
 fn flt_matmul_prints_one_json_object_per_kernel() {

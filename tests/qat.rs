@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::flt;
+
 use common::gpu;
 use flt_explorer::compress::qat::{
     self, Dataset, Hyper, MlpShape, TaskSpec, Trainer, fake_quantize_params, fake_quantize_row,
@@ -888,13 +890,6 @@ fn measure_the_claim_over_twelve_seeds() {
 // ---------------------------------------------------------------------------
 // flt qat
 // ---------------------------------------------------------------------------
-
-fn flt(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
-}
 
 #[test]
 fn flt_qat_prints_the_same_report_as_the_library() {

@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::flt;
+
 use flt_explorer::compress::formats::FloatFormat;
 use flt_explorer::compress::quantize::{
     CANDIDATES, Clip, Format, Granularity, GroupParams, Mode, Scheme, candidate_alpha, quantize,
@@ -240,14 +242,6 @@ fn ties_round_to_even_on_the_gpu() {
             scheme.label()
         );
     }
-}
-
-/// `flt` with `args`.
-fn flt(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {

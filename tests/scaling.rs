@@ -7,8 +7,10 @@
 
 mod common;
 
+use common::flt;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -489,13 +491,6 @@ fn the_report_exports_csv_and_json() {
 }
 
 // ---- the CLI ----
-
-fn flt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

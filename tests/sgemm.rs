@@ -13,7 +13,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use common::flt;
+
 
 use common::{gpu, sgemm_beyond_bound as beyond_bound};
 use flt_explorer::gpu::sgemm::{self, Config, Gemm, Variant};
@@ -362,13 +363,6 @@ fn executed_counts_match_the_shaders_loops() {
             assert_eq!((f, b), (3 * f1, 3 * b1));
         }
     }
-}
-
-fn flt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flt"))
-        .args(args)
-        .output()
-        .expect("run flt")
 }
 
 fn refused(args: &[&str], needle: &str) {

@@ -130,8 +130,9 @@ pub struct CacheFile {
 }
 
 /// Bumped when the kernel or its candidates change meaning, so old choices
-/// are tuned again rather than trusted.
-pub const CACHE_VERSION: u32 = 1;
+/// are tuned again rather than trusted (2: the compact layout and 64 × 64
+/// tiles joined the candidates; a version-1 choice never tried them).
+pub const CACHE_VERSION: u32 = 2;
 
 /// Where a cached choice came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

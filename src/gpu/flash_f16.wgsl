@@ -37,7 +37,7 @@
 //   1 q16     storage, read       B·H × n_pad × D f16 (scaled)
 //   2 k16     storage, read       B·H × nk_pad × D f16
 //   3 v16     storage, read       B·H × nk_pad × D f16
-//   4 o       storage, read_write B·H × n × D/4 vec4 f32
+//   4 o       storage, read_write B·H × n × D f32
 // and of to_f16: 7 conv (uniform), 5 src (f32 vec4s), 6 dst (f16 vec4s).
 
 enable f16;
@@ -65,14 +65,14 @@ struct Conv {
 @group(0) @binding(1) var<storage, read> q16: array<f16>;
 @group(0) @binding(2) var<storage, read> k16: array<f16>;
 @group(0) @binding(3) var<storage, read> v16: array<f16>;
-@group(0) @binding(4) var<storage, read_write> o: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
 
 @group(0) @binding(7) var<uniform> conv: Conv;
 @group(0) @binding(5) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> dst: array<vec4<f16>>;
 
 const MASKED: f32 = -3.0e38;
-const BC: u32 = 64u;  // keys per tile
+const BC: u32 = 64u;  // keys per tile (the host's BLOCK_KEYS: the copies are padded to it)
 
 override D: u32 = 64u;  // d = dᵥ: 16, 32, 48 or 64
 
@@ -100,8 +100,9 @@ fn to_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 // Column j of the `width` / 2 a lane handles in its row r: those of parity
 // `half`, starting at 2r + half. At each j the 32 lanes then touch 32
-// different banks of the row-major scratch (rows of 64 floats would
-// otherwise put a column of every row in one bank: 32-way conflicts).
+// different banks of the row-major scratch for width 32 and 64 (2 lanes per
+// bank at 16 and 48), where rows of 64 floats would otherwise put a column
+// of every row in one bank: 32-way conflicts.
 fn column(j: u32, r: u32, half: u32, width: u32) -> u32 {
     return (2u * j + half + 2u * r) % width;
 }
@@ -137,7 +138,6 @@ fn flash_f16(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let half = lane % 2u;   // and its parity of the keys (softmax) and of O's columns
     let row = i0 + r;
     let hd = D / 2u;
-    let d4 = D / 4u;
     let kv_base = head * params.nk_pad * D;
 
     // Q's rows as D/16 fragments (pieces past D repeat the first, unused).
@@ -223,8 +223,7 @@ fn flash_f16(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     if row < n {
         let inv = 1.0 / l;
         for (var j = 0u; j < hd; j++) {
-            let c = column(j, r, half, D);
-            o[(head * n + row) * d4 + c / 4u][c % 4u] = acc[j] * inv;
+            o[(head * n + row) * D + column(j, r, half, D)] = acc[j] * inv;
         }
     }
 }

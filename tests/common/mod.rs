@@ -7,6 +7,14 @@ use flt_explorer::gpu::{GpuContext, GpuOutput, GpuRunOptions};
 use flt_explorer::inputs::Inputs;
 use ndarray::Array2;
 
+/// Runs the `flt` binary with `args`.
+pub fn flt(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flt"))
+        .args(args)
+        .output()
+        .expect("run flt")
+}
+
 /// Whether a missing GPU adapter must fail the test (CI) rather than skip it.
 pub fn gpu_required() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")

@@ -21,20 +21,30 @@ fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
+/// A report as one JSON line on stdout.
+pub fn json_line<T: serde::Serialize>(report: &T) {
+    match serde_json::to_string(report) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("flt: cannot serialise the report: {e}"),
+    }
+}
+
+/// How a time was taken, in words.
+pub fn timing_words(timing: Timing) -> &'static str {
+    match timing {
+        Timing::GpuTimestamp => "GPU timestamps",
+        Timing::WallClock => "wall clock",
+    }
+}
+
 /// One report: JSON, or a readable table.
 pub fn measurement(x: &Measurement, json: bool) {
     if json {
-        match serde_json::to_string(x) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("flt: cannot serialise the report: {e}"),
-        }
+        json_line(x);
         return;
     }
     let (e, f) = (&x.envelope, &x.figures);
-    let timing = match e.timing {
-        Timing::GpuTimestamp => "GPU timestamps",
-        Timing::WallClock => "wall clock",
-    };
+    let timing = timing_words(e.timing);
     println!("method        {} ({})", e.method_label, e.method);
     println!(
         "shape         n = {}, d = {}, dv = {}, causal = {}{}",

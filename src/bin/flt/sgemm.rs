@@ -89,7 +89,8 @@ pub fn args() -> [Arg; 5] {
     ]
 }
 
-fn given(m: &ArgMatches, id: &str) -> bool {
+/// Whether `id` was given on the command line (not a default).
+pub fn given(m: &ArgMatches, id: &str) -> bool {
     m.value_source(id) == Some(ValueSource::CommandLine)
 }
 
@@ -352,16 +353,10 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
 
 fn print(r: &SgemmBench, json: bool) {
     if json {
-        match serde_json::to_string(r) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("flt: cannot serialise the report: {e}"),
-        }
+        super::print::json_line(r);
         return;
     }
-    let timing = match r.timing {
-        Timing::GpuTimestamp => "GPU timestamps",
-        Timing::WallClock => "wall clock",
-    };
+    let timing = super::print::timing_words(r.timing);
     println!(
         "sgemm         C = op(A)·op(B): M = {}, N = {}, K = {}, transpose {}, seed {}",
         r.m, r.n, r.k, r.transpose, r.seed
