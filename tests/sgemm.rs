@@ -15,7 +15,6 @@ mod common;
 
 use common::flt;
 
-
 use common::{gpu, sgemm_beyond_bound as beyond_bound};
 use flt_explorer::gpu::sgemm::{self, Config, Gemm, Variant};
 use flt_explorer::gpu::{GpuContext, GpuError, work};
