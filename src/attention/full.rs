@@ -107,13 +107,7 @@ impl AttentionMethod for FullAttention {
         options: &'a GpuRunOptions,
     ) -> Option<LocalFuture<'a, Result<GpuOutput, GpuError>>> {
         Some(Box::pin(async move {
-            let shape = FlashShape::square(
-                heads.count(),
-                heads.n(),
-                heads.d(),
-                heads.dv(),
-                config.causal,
-            );
+            let shape = FlashShape::of_heads(heads, config.causal);
             let (q, k, v) = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
             gpu::full_attention::run_heads(ctx, shape, (&q, &k, &v), options).await
         }))

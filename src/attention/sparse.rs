@@ -115,14 +115,7 @@ impl AttentionMethod for Structured {
         Some(Box::pin(async move {
             let stacked = || Stacked::of_heads(heads, |x| std::borrow::Cow::Borrowed(&x.k));
             if let Some(window) = flash_band(&pattern, ctx, heads.d(), heads.dv()) {
-                let shape = FlashShape::square(
-                    heads.count(),
-                    heads.n(),
-                    heads.d(),
-                    heads.dv(),
-                    config.causal,
-                )
-                .banded(window);
+                let shape = FlashShape::of_heads(heads, config.causal).banded(window);
                 let qkv = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
                 return run_banded(ctx, shape, stacked, &pattern, qkv, options).await;
             }

@@ -538,6 +538,12 @@ impl FlashShape {
         }
     }
 
+    /// Self-attention over the stacked heads of `heads` (B·H of them, their
+    /// n, d and dᵥ).
+    pub fn of_heads(heads: &crate::inputs::Heads, causal: bool) -> FlashShape {
+        FlashShape::square(heads.count(), heads.n(), heads.d(), heads.dv(), causal)
+    }
+
     /// The same with keys beyond |i − j| ≤ `window` masked.
     pub fn banded(self, window: usize) -> FlashShape {
         FlashShape {

@@ -138,7 +138,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         s.qk_scale,
         (s.batch, s.heads),
     );
-    let shape = FlashShape::square(count, n, d, d, s.causal);
+    let shape = FlashShape::of_heads(&heads, s.causal);
     let (q, k, v) = (heads.stacked_q(), heads.stacked_k(), heads.stacked_v());
     let options = GpuRunOptions {
         repeats,
