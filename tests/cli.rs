@@ -877,4 +877,19 @@ fn pass_times_say_where_a_gpu_run_goes() {
         .filter(|l| l.starts_with("pass "))
         .count();
     assert_eq!(lines, passes.len());
+    // `flt bench` too: under its row, one indented line per pass.
+    let mut bench = args(&["--pass-times"]);
+    bench[0] = "bench";
+    bench[1] = "--methods";
+    let text = flt(&bench);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let out = String::from_utf8_lossy(&text.stdout);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("  pass ")).collect();
+    assert_eq!(lines.len(), passes.len(), "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("nystrom.") && l.contains(" ms (GPU, median of 3)")),
+        "{out}"
+    );
 }

@@ -31,6 +31,10 @@ use crate::data::timing::Timing;
 use crate::gpu::{GpuError, GpuOutput, GpuRunOptions};
 use crate::inputs::{Heads, InputSource, Inputs};
 
+/// How a measurement's note begins when `--pass-times` was asked for and
+/// no per-pass time could be taken (the note says why).
+pub const NO_PASS_TIMES: &str = "no per-pass times";
+
 /// One attention problem: a plain value, no UI types inside.
 #[derive(Debug, Clone)]
 pub struct AttentionProblem {
@@ -685,9 +689,9 @@ async fn on_gpu(
         Ok(out) => {
             if problem.options.pass_times && out.timed.passes.is_empty() {
                 env.notes.push(if ctx.timestamps {
-                    "no per-pass times: the program has no timed pass, or more passes than a query set holds".into()
+                    format!("{NO_PASS_TIMES}: the program has no timed pass, or more passes than a query set holds")
                 } else {
-                    "no per-pass times: this device has no timestamp queries".into()
+                    format!("{NO_PASS_TIMES}: this device has no timestamp queries")
                 });
             }
             Ok(Some((out, ctx.adapter_name.clone(), ctx.api.clone())))

@@ -11,7 +11,7 @@ use flt_explorer::chart::scaling::{exponent_text, figure_svg, theory_text};
 use flt_explorer::data::maps::AttentionMap;
 use flt_explorer::data::timing::Timing;
 use flt_explorer::format::num;
-use flt_explorer::pipeline::attention::Measurement;
+use flt_explorer::pipeline::attention::{Measurement, NO_PASS_TIMES};
 use flt_explorer::pipeline::scaling::{FLOOR_FACTOR, ScalingReport};
 use flt_explorer::pipeline::sweep::{Sweep, SweepPoint};
 
@@ -116,16 +116,21 @@ pub fn measurement(x: &Measurement, json: bool) {
             mib(st.memory_bytes)
         );
     }
-    for p in &e.passes {
+    pass_lines(x, "pass          ");
+    for note in &e.notes {
+        println!("note          {note}");
+    }
+}
+
+/// One line per timed pass (`--pass-times`), each after `lead`.
+fn pass_lines(x: &Measurement, lead: &str) {
+    for p in &x.envelope.passes {
         println!(
-            "pass          {}: {:.4} ms (GPU, median of {})",
+            "{lead}{}: {:.4} ms (GPU, median of {})",
             p.pass,
             p.time_ms,
             p.time_ms_samples.len()
         );
-    }
-    for note in &e.notes {
-        println!("note          {note}");
     }
 }
 
@@ -197,6 +202,11 @@ pub fn bench_line(x: &Measurement, json: bool) {
         e.backend,
         e.adapter
     );
+    // `--pass-times`: where this row's time went, or why it cannot say.
+    pass_lines(x, "  pass ");
+    for note in e.notes.iter().filter(|n| n.starts_with(NO_PASS_TIMES)) {
+        println!("  note {note}");
+    }
 }
 
 /// A bench's scaling summary: per method the exponent of n fitted to time
