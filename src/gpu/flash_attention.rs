@@ -23,7 +23,12 @@
 //! tiles fit 48 KiB at d = 64; on the H200 (16 heads, n = 4096, d = 64,
 //! 2026-11-29) the tuner chose it: 64 × 64 tiles of 16 × 16 threads ran
 //! 2.92–2.98 ms against 3.01–3.02 for the best padded 64 × 32 tiles
-//! (causal 1.62–1.65 against 1.67–1.68).
+//! (causal 1.62–1.65 against 1.67–1.68). Tried later that day and not
+//! kept: subgroups of 4 × 8 threads (a row's 16 threads in two subgroups,
+//! meeting through workgroup memory — in theory a third fewer bank
+//! wavefronts in both products) ran 3.45 ms against 3.38 for the same
+//! 64 × 32 tiles of 8 × 16 threads, and their exchange array no longer
+//! lets 64 × 64 tiles fit 48 KiB.
 //!
 //! The tile sizes are override constants ([`FlashConfig`]); [`candidates`]
 //! lists those that fit an adapter's limits, [`tune`] times them on a

@@ -46,6 +46,17 @@
 //! The tile-count rule was read off the earlier runs (1024³: 32 × 32 tiles
 //! 20.0 TFLOP/s, 128 × 128 12.5; 2048³ 23.0 and 29.3). DESIGN.md reports
 //! 47 TFLOP/s (0.92×) for a WGSL kernel of this shape on the same card.
+//! Tried later that day and not kept (three device calls, each
+//! configuration timed twice beside cuBLAS's 49.8 at 4096³; the default ran
+//! 40.9–41.0 in each): op(A)'s transposing scalar stores hit each bank four
+//! times (a warp's 8 rows × 4 pieces of K), so the tile rows' vec4 slots
+//! were XOR-permuted by k — 37.4 TFLOP/s at 4096³ (faster only at 1024³,
+//! 25.4 against 22.3); the rows padded by one vec4 with the loads paired
+//! (16 rows × 2 vec4s a warp: conflict-free stores, the reads' addresses
+//! unchanged) — 40.6; two buffers with two steps per loop iteration, so
+//! that each step's buffer is a constant — 35.0 at K-steps of 16 and 39.0
+//! at 8 (against 40.3 with the buffer chosen at run time). The stores'
+//! bank conflicts are not what holds it at 0.82×.
 //!
 //! Split-K ([`Split`], [`pass_split`]): an output with few tiles and a long
 //! K — Nyströmformer's L × dᵥ product B̃V over K = n — runs each range of K
