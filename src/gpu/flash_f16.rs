@@ -20,15 +20,16 @@
 //! — and does not scale with the work below about eight subgroups per
 //! multiprocessor: 1, 2 and 4 heads (256–1024 subgroups on 132
 //! multiprocessors) take 0.90, 0.93 and 1.12 ms, 8, 16 and 32 heads 2.25,
-//! 4.46 and 8.93. A subgroup alone spends ~14 µs (~28 000 cycles) on a tile
-//! of 64 keys whatever feeds it — tried and not kept: K and V staged in
-//! workgroup memory for four subgroups by 16-byte loads with a register
-//! prefetch (7.67 ms at 16 heads), V transposed so that a lane's pair of
-//! keys is one word (5.06), the scratch rows padded (4.99 and 5.76), no
-//! runtime bounds checks (4.46), no private arrays (O accumulated in
-//! workgroup memory: 0.65 ms at 1 head, but 5.59 at 16) — so the limit lies
-//! in how the driver runs the cooperative-matrix operations, not in memory
-//! traffic.
+//! 4.46 and 8.93. A subgroup alone spends ~14 µs (~28 000 cycles at 1.98
+//! GHz) on a tile of 64 keys whatever feeds it — tried and not kept: K and
+//! V staged in workgroup memory for four subgroups by 16-byte loads with a
+//! register prefetch (7.67 ms at 16 heads), V transposed so that a lane's
+//! pair of keys is one word (5.06), the scratch rows padded (4.99 and
+//! 5.76), no runtime bounds checks (4.46), no private arrays (O accumulated
+//! in workgroup memory: 0.65 ms at 1 head, but 5.59 at 16) — so the limit
+//! lies in how the driver runs the cooperative-matrix operations, not in
+//! memory traffic (rows with builds and commands:
+//! bench/experiments/h200-2026-11-29-not-kept.jsonl).
 //!
 //! Shape: d = dᵥ ∈ {16, 32, 48, 64}; n, n_keys any (causal: n_keys = n).
 //! The program is four passes: Q (scaled by log₂(e)/√d), K and V converted
