@@ -85,6 +85,18 @@ async fn run_at_4096(webgpu: bool, method: &str) -> Vec<(f64, f64)> {
             "long task at {start:.0} ms for {duration:.0} ms: after {before:?}, before {after:?}"
         );
     }
+    // How long each chart took to draw its last frame (`data-draw-ms`):
+    // the results' drawing is one of the tasks a run ends with.
+    let draws = b
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('canvas[data-draw-ms]'))
+                 .map(c => [c.dataset.testid || '', Number(c.dataset.drawMs)]);",
+            vec![],
+        )
+        .await
+        .expect("draw times");
+    eprintln!("charts drawn (testid, ms): {draws}");
     b.close().await;
     tasks
 }
