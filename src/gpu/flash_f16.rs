@@ -283,7 +283,6 @@ pub async fn run_heads(
     let (n_pad, nk_pad) = (padded(n), padded(n_keys));
     // The dispatches, before anything is allocated: the attention's (query
     // blocks, heads) and the conversions' rows of 65 535 workgroups.
-    let most = ctx.limits.max_compute_workgroups_per_dimension as usize;
     let conversions = (heads * n_pad.max(nk_pad) * d / 4)
         .div_ceil(64)
         .div_ceil(65_535);
@@ -292,15 +291,8 @@ pub async fn run_heads(
         ("heads (B·H)", heads),
         ("rows of the f16 conversion", conversions),
     ] {
-        if groups > most {
-            return Err(GpuError::TooLarge {
-                what: format!("the f16 kernel's {what}"),
-                needs: groups as u64,
-                unit: "workgroups",
-                limit_name: "max_compute_workgroups_per_dimension",
-                limit: most as u64,
-            });
-        }
+        let groups = u32::try_from(groups).unwrap_or(u32::MAX);
+        buffers::check_dispatch(ctx, &format!("the f16 kernel's {what}"), groups)?;
     }
     for (what, bytes) in [
         ("Q, K, V (f32)", 4 * heads * n.max(n_keys) * d),

@@ -21,7 +21,7 @@ use flt_explorer::attention::full::ExactReference;
 use flt_explorer::data::stats::{errors, sample_rows};
 use flt_explorer::data::timing::{PassTime, Timing, median};
 use flt_explorer::gpu::flash_attention::FlashShape;
-use flt_explorer::gpu::{GpuError, GpuRunOptions, flash_f16};
+use flt_explorer::gpu::{GpuRunOptions, flash_f16};
 use flt_explorer::inputs::{Heads, InputSource};
 use flt_explorer::pipeline::Backend;
 use ndarray::{Array2, Axis, concatenate};
@@ -104,13 +104,6 @@ struct FlashF16Bench {
     within_tolerance: bool,
 }
 
-fn failure(e: GpuError) -> Failure {
-    match e {
-        GpuError::TooLarge { .. } => Failure::usage(e.to_string()),
-        other => Failure::runtime(other.to_string()),
-    }
-}
-
 /// `flt bench --kernel flash-f16`.
 pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     let ids: Vec<&str> = m.ids().map(|id| id.as_str()).collect();
@@ -146,7 +139,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         ..Default::default()
     };
     let run = pollster::block_on(flash_f16::run_heads(ctx, shape, (&q, &k, &v), &options))
-        .map_err(failure)?;
+        .map_err(Failure::gpu)?;
     let pairs_per_head = if s.causal {
         (n * (n + 1) / 2) as u64
     } else {
@@ -266,9 +259,7 @@ fn print(r: &FlashF16Bench, json: bool) {
         "throughput    {:.2} TFLOP/s (4·d per visible pair, compulsory)",
         r.tflops
     );
-    for p in &r.passes {
-        println!("pass          {:.4} ms  {}", p.time_ms, p.pass);
-    }
+    super::print::pass_lines(&r.passes, "pass          ");
     println!(
         "checked       {} rows against the f64 definition: relative error {:.2e} (zero output {:.0}, mean of V {:.3}); max |error| {:.3e}, {:.2}× the f16 tolerance at worst",
         r.checked_rows,

@@ -130,4 +130,13 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    /// A GPU error: a size past the adapter's limits is a usage error (the
+    /// flags asked for it), anything else a runtime failure.
+    pub fn gpu(e: flt_explorer::gpu::GpuError) -> Failure {
+        match e {
+            flt_explorer::gpu::GpuError::TooLarge { .. } => Failure::usage(e.to_string()),
+            other => Failure::runtime(other.to_string()),
+        }
+    }
 }

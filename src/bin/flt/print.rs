@@ -9,7 +9,7 @@ use flt_explorer::chart::heatmap::{ColourScale, HeatmapOptions, attention_grid, 
 use flt_explorer::chart::raster::svg_to_png;
 use flt_explorer::chart::scaling::{exponent_text, figure_svg, theory_text};
 use flt_explorer::data::maps::AttentionMap;
-use flt_explorer::data::timing::Timing;
+use flt_explorer::data::timing::{PassTime, Timing};
 use flt_explorer::format::num;
 use flt_explorer::pipeline::attention::{Measurement, NO_PASS_TIMES};
 use flt_explorer::pipeline::scaling::{FLOOR_FACTOR, ScalingReport};
@@ -116,15 +116,15 @@ pub fn measurement(x: &Measurement, json: bool) {
             mib(st.memory_bytes)
         );
     }
-    pass_lines(x, "pass          ");
+    pass_lines(&e.passes, "pass          ");
     for note in &e.notes {
         println!("note          {note}");
     }
 }
 
 /// One line per timed pass (`--pass-times`), each after `lead`.
-fn pass_lines(x: &Measurement, lead: &str) {
-    for p in &x.envelope.passes {
+pub fn pass_lines(passes: &[PassTime], lead: &str) {
+    for p in passes {
         println!(
             "{lead}{}: {:.4} ms (GPU, median of {})",
             p.pass,
@@ -203,7 +203,7 @@ pub fn bench_line(x: &Measurement, json: bool) {
         e.adapter
     );
     // `--pass-times`: where this row's time went, or why it cannot say.
-    pass_lines(x, "  pass ");
+    pass_lines(&e.passes, "  pass ");
     for note in e.notes.iter().filter(|n| n.starts_with(NO_PASS_TIMES)) {
         println!("  note {note}");
     }

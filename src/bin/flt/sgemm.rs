@@ -21,7 +21,6 @@
 use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches};
 use flt_explorer::data::timing::{Timing, median};
-use flt_explorer::gpu::GpuError;
 use flt_explorer::gpu::sgemm::{self, Gemm, Variant};
 use flt_explorer::gpu::work;
 use flt_explorer::inputs::{GaussianStream, derive_seed};
@@ -223,13 +222,6 @@ fn sample(gemm: &Gemm, seed: u64) -> Vec<(u32, u32)> {
     out
 }
 
-fn gpu_failure(e: GpuError) -> Failure {
-    match e {
-        GpuError::TooLarge { .. } => Failure::usage(e.to_string()),
-        other => Failure::runtime(other.to_string()),
-    }
-}
-
 /// `flt bench --kernel sgemm`.
 pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     let (gemm, variant, s, repeats) = problem(m)?;
@@ -279,7 +271,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     let c = match &backend {
         Backend::Gpu(ctx) => {
             let product = pollster::block_on(sgemm::multiply(ctx, &gemm, &a, &b, variant, repeats))
-                .map_err(gpu_failure)?;
+                .map_err(Failure::gpu)?;
             let v = product.variant;
             let (flops, bytes) = work::sgemm(
                 gemm.m as u64,
