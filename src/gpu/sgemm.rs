@@ -56,7 +56,17 @@
 //! unchanged) — 40.6; two buffers with two steps per loop iteration, so
 //! that each step's buffer is a constant — 35.0 at K-steps of 16 and 39.0
 //! at 8 (against 40.3 with the buffer chosen at run time). The stores'
-//! bank conflicts are not what holds it at 0.82×.
+//! bank conflicts are not what holds it at 0.82×. Two more calls
+//! (experiment calls 10 and 11; the default ran 40.9–41.0 TFLOP/s at 4096³
+//! and 41.6 at 8192³ in each, cuBLAS 2.75–2.84 ms at 4096³, 48.5–50.0):
+//! K-steps of 32 34.3; the k loop unrolled by 4 in the source 38.2; tiles
+//! visited in groups of 8 or 4 rows (for L2 reuse) 40.6; loads without
+//! bounds guards 39.4; no register prefetch (each step's loads stored
+//! straight into workgroup memory between barriers) 35.4 with one buffer
+//! and 26.5 with two. Whatever holds more values across a step, or drops
+//! the prefetch, is slower — consistent with a kernel limited by how many
+//! warps the driver fits per multiprocessor, which neither WGSL nor wgpu
+//! lets us read or set (untested guess).
 //!
 //! Split-K ([`Split`], [`pass_split`]): an output with few tiles and a long
 //! K — Nyströmformer's L × dᵥ product B̃V over K = n — runs each range of K
