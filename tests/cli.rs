@@ -893,3 +893,89 @@ fn pass_times_say_where_a_gpu_run_goes() {
         "{out}"
     );
 }
+
+#[test]
+fn driver_stats_cover_every_pipeline_a_run_built() {
+    let Some(_ctx) = common::gpu() else { return };
+    // Exact attention (the flash kernel), Linformer (segment means, the
+    // flash pass over projected keys) and the SGEMM bench: each pipeline
+    // the run built is rebuilt from its WGSL on a second Vulkan device.
+    let attention = flt(&[
+        "bench",
+        "--methods",
+        "full,linformer",
+        "--n",
+        "64",
+        "--d",
+        "8",
+        "--proj-dim",
+        "16",
+        "--backend",
+        "gpu",
+        "--repeats",
+        "1",
+        "--json",
+        "--driver-stats",
+    ]);
+    let sgemm = flt(&[
+        "bench",
+        "--kernel",
+        "sgemm",
+        "--n",
+        "40",
+        "--backend",
+        "gpu",
+        "--repeats",
+        "1",
+        "--driver-stats",
+    ]);
+    for out in [&attention, &sgemm] {
+        assert!(out.status.success(), "{}", stderr(out));
+        let err = stderr(out);
+        let head = err
+            .lines()
+            .find(|l| l.starts_with("driver statistics"))
+            .unwrap_or_else(|| panic!("no driver statistics: {err}"));
+        // Nothing failed to build again, whatever the driver reports.
+        assert!(!err.contains("not rebuilt"), "{err}");
+        if let Some(rest) = head.strip_prefix("driver statistics: none (the driver does not offer")
+        {
+            // lavapipe (Mesa 22): rebuilt, without statistics — all of them.
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "rebuilt").expect(head);
+            let (built, of): (usize, usize) = (
+                words[at + 1].parse().unwrap(),
+                words[at + 4].parse().unwrap(),
+            );
+            assert!(built >= 1 && built == of, "{head}");
+            let listed = err.lines().filter(|l| l.ends_with(": rebuilt")).count();
+            assert_eq!(listed, of, "{err}");
+        } else {
+            // A driver with statistics: one line per pipeline, each with
+            // at least one `name = value`.
+            let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("  ")).collect();
+            assert!(!lines.is_empty(), "{err}");
+            assert!(lines.iter().all(|l| l.contains(" = ")), "{err}");
+        }
+    }
+    // stdout stays the run's own: JSON lines for the attention bench.
+    for line in String::from_utf8_lossy(&attention.stdout).lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    assert!(stderr(&sgemm).contains("sgemm."), "{}", stderr(&sgemm));
+    // The CPU backend builds no pipelines, and says so.
+    let cpu = flt(&[
+        "bench",
+        "--methods",
+        "full",
+        "--n",
+        "32",
+        "--d",
+        "8",
+        "--backend",
+        "cpu",
+        "--driver-stats",
+    ]);
+    assert!(cpu.status.success(), "{}", stderr(&cpu));
+    assert!(stderr(&cpu).contains("driver statistics: none (the CPU backend"));
+}

@@ -61,6 +61,23 @@ impl IdleRamp {
     }
 }
 
+/// What a compute pipeline was built from: enough to build it again
+/// outside wgpu ([`GpuContext::pipeline_recipes`]).
+#[derive(Clone, Debug)]
+pub struct PipelineRecipe {
+    /// The key it is cached under: module, entry point, constants.
+    pub key: String,
+    /// Its module's source.
+    pub source: fn() -> wgpu::ShaderModuleDescriptor<'static>,
+    /// The runtime checks the module was compiled with (`None`: wgpu's
+    /// default, all on).
+    pub checks: Option<wgpu::ShaderRuntimeChecks>,
+    /// The entry point.
+    pub entry: String,
+    /// The override constants.
+    pub constants: Vec<(String, f64)>,
+}
+
 /// Device and queue with what was learnt about the adapter.
 pub struct GpuContext {
     /// The device.
@@ -108,6 +125,7 @@ pub struct GpuContext {
     modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: RefCell<HashMap<String, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: RefCell<HashMap<String, wgpu::ComputePipeline>>,
+    recipes: RefCell<Vec<PipelineRecipe>>,
 }
 
 /// The features the f16 tensor-core kernel needs.
@@ -249,6 +267,7 @@ impl GpuContext {
             modules: RefCell::new(HashMap::new()),
             layouts: RefCell::new(HashMap::new()),
             pipelines: RefCell::new(HashMap::new()),
+            recipes: RefCell::new(Vec::new()),
         })
     }
 
@@ -359,8 +378,22 @@ impl GpuContext {
                 message: e.to_string(),
             });
         }
+        self.recipes.borrow_mut().push(PipelineRecipe {
+            key: key.clone(),
+            source,
+            checks,
+            entry: entry.to_string(),
+            constants: constants.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        });
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// How each compute pipeline this context built was made, in the
+    /// order it built them (what `flt bench --driver-stats` builds again
+    /// to ask the driver about it).
+    pub fn pipeline_recipes(&self) -> Vec<PipelineRecipe> {
+        self.recipes.borrow().clone()
     }
 
     /// The shader module `name`, compiled from `source` on first use; the

@@ -16,6 +16,8 @@ pub mod autotune;
 pub mod bindings;
 pub mod buffers;
 pub mod context;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod driver_stats;
 pub mod flash_attention;
 pub mod flash_f16;
 pub mod full_attention;

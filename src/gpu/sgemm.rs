@@ -63,10 +63,13 @@
 //! visited in groups of 8 or 4 rows (for L2 reuse) 40.6; loads without
 //! bounds guards 39.4; no register prefetch (each step's loads stored
 //! straight into workgroup memory between barriers) 35.4 with one buffer
-//! and 26.5 with two. Whatever holds more values across a step, or drops
-//! the prefetch, is slower — consistent with a kernel limited by how many
-//! warps the driver fits per multiprocessor, which neither WGSL nor wgpu
-//! lets us read or set (untested guess).
+//! and 26.5 with two. What the driver made of them (`flt bench
+//! --driver-stats`, experiment call 13): the default uses 127 registers
+//! per thread, no local memory, 16.5 KiB of shared memory — two 256-thread
+//! workgroups fit a multiprocessor — and the slower configurations 115–128
+//! (K-steps of 8 double-buffered 119, fragments read a step ahead 115–128):
+//! occupancy is the same for all of them, so what separates them is the
+//! driver's schedule, not how many warps it fits.
 //!
 //! Split-K ([`Split`], [`pass_split`]): an output with few tiles and a long
 //! K — Nyströmformer's L × dᵥ product B̃V over K = n — runs each range of K

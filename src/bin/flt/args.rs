@@ -171,6 +171,12 @@ pub fn command() -> Command {
                 "Write the scaling chart (time and memory against n, log-log, fitted exponents, crossovers against full) as SVG; one --d",
             ))
             .arg(pass_times_flag())
+            .arg(
+                Arg::new("driver-stats")
+                    .long("driver-stats")
+                    .action(ArgAction::SetTrue)
+                    .help("After the runs, print to stderr what the Vulkan driver reports for each compute pipeline the run built (registers, shared and spilled memory, …: VK_KHR_pipeline_executable_properties; each pipeline built again from its WGSL with the statistics on)"),
+            )
             .args(super::sgemm::args()),
     );
     let sweep = common(

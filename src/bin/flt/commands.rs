@@ -282,7 +282,58 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
             print::scaling_svg(path, &report)?;
         }
     }
+    driver_stats(m, &backend);
     Ok(())
+}
+
+/// `--driver-stats`: the driver's statistics of every pipeline the run
+/// built, on stderr (stdout keeps the run's lines and JSON). A diagnostic:
+/// when the driver cannot say, it says why and the run still succeeds.
+pub fn driver_stats(m: &ArgMatches, backend: &Backend) {
+    if m.try_get_one::<bool>("driver-stats").ok().flatten() != Some(&true) {
+        return;
+    }
+    let Backend::Gpu(ctx) = backend else {
+        eprintln!("driver statistics: none (the CPU backend builds no GPU pipelines)");
+        return;
+    };
+    let report = match flt_explorer::gpu::driver_stats::collect(ctx) {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("driver statistics: none ({why})");
+            return;
+        }
+    };
+    let built = report
+        .pipelines
+        .iter()
+        .filter(|p| p.executables.is_ok())
+        .count();
+    match &report.unavailable {
+        Some(why) => eprintln!(
+            "driver statistics: none ({why}); rebuilt {built} of the {} compute pipelines the run built from their WGSL, without statistics",
+            report.pipelines.len()
+        ),
+        None => eprintln!(
+            "driver statistics ({}, {}; per compute pipeline the run built, VK_KHR_pipeline_executable_properties):",
+            ctx.adapter_name, ctx.driver
+        ),
+    }
+    for p in &report.pipelines {
+        match &p.executables {
+            Err(why) => eprintln!("  {}: not rebuilt ({why})", p.key),
+            Ok(exes) if exes.is_empty() => eprintln!("  {}: rebuilt", p.key),
+            Ok(exes) => {
+                for (name, stats) in exes {
+                    let list: Vec<String> = stats
+                        .iter()
+                        .map(|s| format!("{} = {}", s.name, s.value))
+                        .collect();
+                    eprintln!("  {} [{name}]: {}", p.key, list.join(", "));
+                }
+            }
+        }
+    }
 }
 
 /// Refuses an output path that cannot be a new or existing file: a folder,

@@ -32,7 +32,7 @@ use super::args::{pairs, settings};
 use super::sgemm::given;
 
 /// Flags `--kernel flash-f16` takes.
-const TAKES: [&str; 11] = [
+const TAKES: [&str; 12] = [
     "kernel",
     "n",
     "d",
@@ -44,6 +44,7 @@ const TAKES: [&str; 11] = [
     "repeats",
     "warmup-ms",
     "json",
+    "driver-stats",
 ];
 
 /// Whether `flt bench` times the f16 kernel.
@@ -230,6 +231,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
             report.rel_err, report.rel_err_max, report.max_abs_err, report.max_err_over_bound
         )));
     }
+    super::commands::driver_stats(m, &backend);
     Ok(())
 }
 

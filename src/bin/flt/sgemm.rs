@@ -38,7 +38,7 @@ const KERNELS: [&str; 3] = ["attention", "sgemm", "flash-f16"];
 /// Flags only `--kernel sgemm` takes.
 const SGEMM_ONLY: [&str; 4] = ["m", "k", "variant", "transpose"];
 /// Flags `--kernel sgemm` takes besides those.
-const SGEMM_ALSO: [&str; 7] = [
+const SGEMM_ALSO: [&str; 8] = [
     "kernel",
     "n",
     "seed",
@@ -46,6 +46,7 @@ const SGEMM_ALSO: [&str; 7] = [
     "repeats",
     "warmup-ms",
     "json",
+    "driver-stats",
 ];
 /// Largest M, N or K accepted (the adapter's limits usually bind first).
 const SIDE_MAX: u32 = 1 << 20;
@@ -340,6 +341,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
             report.max_abs_err, report.max_err_over_bound
         )));
     }
+    super::commands::driver_stats(m, &backend);
     Ok(())
 }
 
