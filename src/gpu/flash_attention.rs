@@ -30,6 +30,16 @@
 //! 64 × 32 tiles of 8 × 16 threads, and their exchange array no longer
 //! lets 64 × 64 tiles fit 48 KiB.
 //!
+//! What the driver made of the candidates (`flt bench --driver-stats`,
+//! experiment calls 13–15): none uses local memory; the tuner's choice
+//! (64 × 64, 256 threads, prefetch) takes 134 registers, so one workgroup
+//! fits a multiprocessor (8 warps), and without the prefetch 102 (two fit,
+//! 16 warps) but runs 3.31 ms against 2.92 with it. Prefetching only the
+//! K tile (118 registers) or only the V tile (124) lets two fit with half
+//! the prefetch: 3.14 and 3.17 ms (causal 1.76 and 1.78 against 1.62).
+//! More warps per multiprocessor do not make this kernel faster; the
+//! register-heavy 8 × 4 micro-tiles (230–255 registers) are the slowest.
+//!
 //! The tile sizes are override constants ([`FlashConfig`]); [`candidates`]
 //! lists those that fit an adapter's limits, [`tune`] times them on a
 //! representative shape, and [`choose`] takes the autotuner's cached winner

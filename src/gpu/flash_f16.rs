@@ -29,7 +29,11 @@
 //! in workgroup memory: 0.65 ms at 1 head, but 5.59 at 16) — so the limit
 //! lies in how the driver runs the cooperative-matrix operations, not in
 //! memory traffic (rows with builds and commands:
-//! bench/experiments/h200-2026-11-29-not-kept.jsonl).
+//! bench/experiments/h200-2026-11-29-not-kept.jsonl). What the driver
+//! made of it (`flt bench --kernel flash-f16 --driver-stats`, experiment
+//! call 13): 102 registers per lane and 256 bytes of local memory — the
+//! two private arrays of 32 floats (`acc`, `x`) are not in registers, so
+//! every access to them is a local-memory load or store.
 //!
 //! Shape: d = dᵥ ∈ {16, 32, 48, 64}; n, n_keys any (causal: n_keys = n).
 //! The program is four passes: Q (scaled by log₂(e)/√d), K and V converted
