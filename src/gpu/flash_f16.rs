@@ -15,25 +15,28 @@
 //! Inputs beyond f16's range (|x| > 65504 after scaling) are refused before
 //! anything is uploaded.
 //!
-//! Speed (H200, d = 64, n = 4096; `flt bench --kernel flash-f16`): the
-//! attention pass takes 4.5 ms at 16 heads — slower than flt's f32 kernel
-//! — and does not scale with the work below about eight subgroups per
-//! multiprocessor: 1, 2 and 4 heads (256–1024 subgroups on 132
-//! multiprocessors) take 0.90, 0.93 and 1.12 ms, 8, 16 and 32 heads 2.25,
-//! 4.46 and 8.93. A subgroup alone spends ~14 µs (~28 000 cycles at 1.98
-//! GHz) on a tile of 64 keys whatever feeds it — tried and not kept: K and
-//! V staged in workgroup memory for four subgroups by 16-byte loads with a
+//! Speed (H200, d = 64, n = 4096; `flt bench --kernel flash-f16`, GPU
+//! timestamps, median of 10; experiment call 18, beside PyTorch): the
+//! attention pass takes 2.86 ms at 16 heads (2.91 with the three f16
+//! conversions) against 0.26 ms for PyTorch's fp16 FlashAttention backend
+//! (0.09×; causal 1.60 against 0.20), 0.43 ms at 1 head. It was 4.46 ms
+//! (4.56) until the lane's private arrays — its 32 outputs and 32 scores —
+//! became arrays of vec4s: `flt bench --driver-stats` showed the driver
+//! keeping them in local memory (256 bytes a lane, 102 registers), where a
+//! vec4 moves in one access instead of four; it still does (call 16), but
+//! the pass runs 1.56× faster. With no private arrays at all (eight named
+//! vec4s, the scores read twice from the scratch: no local memory, 136
+//! registers) it ran 3.06 ms (call 17), not kept. Before that change the
+//! time did not scale with the work below about eight subgroups per
+//! multiprocessor (1, 2 and 4 heads 0.90, 0.93 and 1.12 ms, 8, 16 and 32
+//! heads 2.25, 4.46 and 8.93), and these were tried and not kept: K and V
+//! staged in workgroup memory for four subgroups by 16-byte loads with a
 //! register prefetch (7.67 ms at 16 heads), V transposed so that a lane's
 //! pair of keys is one word (5.06), the scratch rows padded (4.99 and
-//! 5.76), no runtime bounds checks (4.46), no private arrays (O accumulated
-//! in workgroup memory: 0.65 ms at 1 head, but 5.59 at 16) — so the limit
-//! lies in how the driver runs the cooperative-matrix operations, not in
-//! memory traffic (rows with builds and commands:
-//! bench/experiments/h200-2026-11-29-not-kept.jsonl). What the driver
-//! made of it (`flt bench --kernel flash-f16 --driver-stats`, experiment
-//! call 13): 102 registers per lane and 256 bytes of local memory — the
-//! two private arrays of 32 floats (`acc`, `x`) are not in registers, so
-//! every access to them is a local-memory load or store.
+//! 5.76), no runtime bounds checks (4.46), O accumulated in workgroup
+//! memory (0.65 ms at 1 head, but 5.59 at 16). Rows with builds and
+//! commands: bench/experiments/h200-2026-11-29-not-kept.jsonl; the kept
+//! kernel's: bench/results/h200-flash-f16.jsonl.
 //!
 //! Shape: d = dᵥ ∈ {16, 32, 48, 64}; n, n_keys any (causal: n_keys = n).
 //! The program is four passes: Q (scaled by log₂(e)/√d), K and V converted
