@@ -962,6 +962,13 @@ fn driver_stats_cover_every_pipeline_a_run_built() {
     for line in String::from_utf8_lossy(&attention.stdout).lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
+    // Each run's own kernels are among those listed: the flash pass
+    // (exact attention and Linformer's), Linformer's segment means, the
+    // SGEMM.
+    let listed = stderr(&attention);
+    for key in ["flash_attention", "linalg.segment_means"] {
+        assert!(listed.contains(key), "{key} missing: {listed}");
+    }
     assert!(stderr(&sgemm).contains("sgemm."), "{}", stderr(&sgemm));
     // The CPU backend builds no pipelines, and says so.
     let cpu = flt(&[

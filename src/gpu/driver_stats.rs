@@ -10,13 +10,17 @@
 //! ([`PipelineRecipe`]: the WGSL, the entry point, the override constants,
 //! whether runtime checks were on): naga turns the WGSL into SPIR-V with
 //! the options wgpu-hal 30 uses for a Vulkan device (`vulkan/adapter.rs`,
-//! `vulkan/device.rs` `compile_stage`: the device's SPIR-V version, bounds
-//! checks off where the module is trusted and on otherwise, loop bounding
-//! with them, workgroup memory zeroed natively), and the pipeline is created
+//! `vulkan/device.rs` `compile_stage`: SPIR-V 1.6, the capabilities the
+//! device's features allow, bounds checks off where the module is trusted
+//! and on otherwise, loop bounding with them, workgroup memory zeroed
+//! natively where the device can), and the pipeline is created
 //! with the statistics flag on a second Vulkan device of the same physical
-//! device — the features wgpu's own device has that the kernels use
-//! (16-bit types, integer dot products, subgroup size control, robust buffer
-//! access) enabled there too, so that the driver compiles the same code.
+//! device — the features the kernels' code depends on (16-bit types,
+//! integer dot products, subgroup size control, zeroed workgroup memory,
+//! cooperative matrices, robust buffer access) set as on wgpu's own
+//! device, so that the driver compiles the same code. Vulkan 1.3 devices
+//! only: on older ones wgpu-hal writes other code (polyfills), which this
+//! rebuild does not mirror.
 //! What the driver does with it is its own: the figures are the ones it
 //! reports for these pipelines, not a model of them.
 //!
@@ -30,8 +34,8 @@ use std::ffi::CString;
 
 use ash::vk;
 
-use super::GpuContext;
 use super::context::PipelineRecipe;
+use super::{GpuContext, GpuError};
 
 /// One statistic of one executable of a pipeline, as the driver names it.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,9 +59,8 @@ pub struct PipelineStats {
 /// Every pipeline a context built, built again.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// Whether the driver reports statistics (else the pipelines were
-    /// only rebuilt, which still checks each recipe: [`Self::unavailable`]
-    /// says why there are none).
+    /// Why the driver reports no statistics (`None`: it does); the
+    /// pipelines were then only rebuilt, which still checks each recipe.
     pub unavailable: Option<String>,
     /// Per pipeline, in the order the context built them.
     pub pipelines: Vec<PipelineStats>,
@@ -67,16 +70,21 @@ pub struct Report {
 /// them (each rebuilt from its recipe, with empty statistics where the
 /// driver does not offer them), or why nothing could be rebuilt (not a
 /// Vulkan device).
-pub fn collect(ctx: &GpuContext) -> Result<Report, String> {
+pub fn collect(ctx: &GpuContext) -> Result<Report, GpuError> {
+    let why = |message: String| GpuError::Device {
+        stage: "reading the driver's statistics".into(),
+        message,
+    };
     let recipes = ctx.pipeline_recipes();
     // SAFETY: the raw handles are used while `ctx.device` (and with it the
     // Vulkan instance and physical device) lives; the device made here is
     // destroyed before returning.
-    let hal = unsafe { ctx.device.as_hal::<wgpu::hal::api::Vulkan>() }
-        .ok_or("not a Vulkan device (the statistics come from a Vulkan extension)")?;
+    let hal = unsafe { ctx.device.as_hal::<wgpu::hal::api::Vulkan>() }.ok_or_else(|| {
+        why("not a Vulkan device (the statistics come from a Vulkan extension)".into())
+    })?;
     let instance = hal.shared_instance().raw_instance();
     let phd = hal.raw_physical_device();
-    let side = SideDevice::new(instance, phd)?;
+    let side = SideDevice::new(instance, phd).map_err(why)?;
     let pipelines = recipes
         .iter()
         .map(|r| PipelineStats {
@@ -98,18 +106,87 @@ struct SideDevice {
     device: ash::Device,
     executables: ash::khr::pipeline_executable_properties::Device,
     statistics: bool,
-    spirv_version: (u8, u8),
+    caps: Caps,
+}
+
+/// What the device supports that decides the SPIR-V wgpu-hal writes.
+#[derive(Clone, Copy)]
+struct Caps {
     robust_buffer_access2: bool,
     subgroup_size_control: bool,
+    zero_workgroup_memory: bool,
+    float16: bool,
+    int8: bool,
+    dot_product: bool,
+    coop: bool,
+}
+
+/// The device features wanted, one struct per Vulkan version or extension:
+/// filled by the query, then copied (unchained) into the device's chain.
+#[derive(Default, Clone, Copy)]
+struct Wanted<'a> {
+    f11: vk::PhysicalDeviceVulkan11Features<'a>,
+    f12: vk::PhysicalDeviceVulkan12Features<'a>,
+    f13: vk::PhysicalDeviceVulkan13Features<'a>,
+    pep: vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR<'a>,
+    rb2: vk::PhysicalDeviceRobustness2FeaturesEXT<'a>,
+    cm: vk::PhysicalDeviceCooperativeMatrixFeaturesKHR<'a>,
+}
+
+/// Which optional extensions the chain carries.
+#[derive(Clone, Copy)]
+struct Extensions {
+    statistics: bool,
+    robustness2: bool,
+    coop: bool,
+}
+
+impl Wanted<'_> {
+    /// `base` with the structs chained: core 1.1–1.3 and the offered
+    /// extensions' (the same chain for the query and the device).
+    fn chain<'b>(
+        &'b mut self,
+        base: vk::PhysicalDeviceFeatures2<'b>,
+        ext: Extensions,
+    ) -> vk::PhysicalDeviceFeatures2<'b> {
+        let mut out = base
+            .push_next(&mut self.f11)
+            .push_next(&mut self.f12)
+            .push_next(&mut self.f13);
+        if ext.statistics {
+            out = out.push_next(&mut self.pep);
+        }
+        if ext.robustness2 {
+            out = out.push_next(&mut self.rb2);
+        }
+        if ext.coop {
+            out = out.push_next(&mut self.cm);
+        }
+        out
+    }
+
+    /// The same values, unchained: `chain` linked the structs through
+    /// their p_next fields, and chaining them again would make a cycle.
+    fn unchained(&self) -> Self {
+        let mut w = *self;
+        w.f11.p_next = std::ptr::null_mut();
+        w.f12.p_next = std::ptr::null_mut();
+        w.f13.p_next = std::ptr::null_mut();
+        w.pep.p_next = std::ptr::null_mut();
+        w.rb2.p_next = std::ptr::null_mut();
+        w.cm.p_next = std::ptr::null_mut();
+        w
+    }
 }
 
 impl SideDevice {
     fn new(instance: &ash::Instance, phd: vk::PhysicalDevice) -> Result<SideDevice, String> {
         // SAFETY: valid instance and physical device; plain queries.
         let properties = unsafe { instance.get_physical_device_properties(phd) };
-        let api = properties.api_version;
-        if api < vk::API_VERSION_1_2 {
-            return Err("the device is older than Vulkan 1.2".into());
+        if properties.api_version < vk::API_VERSION_1_3 {
+            // Older devices get other code from wgpu-hal (polyfills, no
+            // subgroup size control), which this rebuild does not mirror.
+            return Err("the device is older than Vulkan 1.3".into());
         }
         let extensions = unsafe { instance.enumerate_device_extension_properties(phd) }
             .map_err(|e| format!("listing the device's extensions: {e}"))?;
@@ -118,64 +195,48 @@ impl SideDevice {
                 .iter()
                 .any(|e| e.extension_name_as_c_str() == Ok(name))
         };
-        let mut statistics = has(ash::khr::pipeline_executable_properties::NAME);
-        let robustness2 = has(ash::ext::robustness2::NAME);
-        // The f16 kernel's cooperative matrices (tensor cores), as wgpu
-        // enables them with its experimental feature.
-        let coop = has(ash::khr::cooperative_matrix::NAME);
+        let mut ext = Extensions {
+            statistics: has(ash::khr::pipeline_executable_properties::NAME),
+            robustness2: has(ash::ext::robustness2::NAME),
+            // The f16 kernel's cooperative matrices (tensor cores), as wgpu
+            // enables them with its experimental feature.
+            coop: has(ash::khr::cooperative_matrix::NAME),
+        };
         let queue_family = unsafe { instance.get_physical_device_queue_family_properties(phd) }
             .iter()
             .position(|q| q.queue_flags.contains(vk::QueueFlags::COMPUTE))
             .ok_or("no compute queue")? as u32;
 
-        // Ask what is supported, then enable all of it: the features the
-        // kernels may use (16-bit storage and arithmetic, integer dot
-        // products, subgroup size control, zeroed workgroup memory, the
-        // Vulkan memory model and cooperative matrices) are among them, as
-        // on wgpu's device.
-        let is13 = api >= vk::API_VERSION_1_3;
-        let mut f11 = vk::PhysicalDeviceVulkan11Features::default();
-        let mut f12 = vk::PhysicalDeviceVulkan12Features::default();
-        let mut f13 = vk::PhysicalDeviceVulkan13Features::default();
-        let mut pep = vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default();
-        let mut rb2 = vk::PhysicalDeviceRobustness2FeaturesEXT::default();
-        let mut cm = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR::default();
-        {
-            let mut query = vk::PhysicalDeviceFeatures2::default()
-                .push_next(&mut f11)
-                .push_next(&mut f12);
-            if statistics {
-                query = query.push_next(&mut pep);
-            }
-            if is13 {
-                query = query.push_next(&mut f13);
-            }
-            if robustness2 {
-                query = query.push_next(&mut rb2);
-            }
-            if coop {
-                query = query.push_next(&mut cm);
-            }
-            // SAFETY: every chained struct is core in the device's version
-            // or belongs to an extension it offers.
-            unsafe { instance.get_physical_device_features2(phd, &mut query) };
-        }
-        statistics &= pep.pipeline_executable_info == vk::TRUE;
-        // The query chained the structs together: unchain them before
-        // chaining them again for the device (else the chain is a cycle).
-        f11.p_next = std::ptr::null_mut();
-        f12.p_next = std::ptr::null_mut();
-        f13.p_next = std::ptr::null_mut();
-        pep.p_next = std::ptr::null_mut();
-        rb2.p_next = std::ptr::null_mut();
-        cm.p_next = std::ptr::null_mut();
-        cm.cooperative_matrix_robust_buffer_access = vk::FALSE;
-        // Robust image access and null descriptors change nothing in a
-        // compute kernel over buffers; keep the enabled set to what wgpu asks.
-        rb2.robust_image_access2 = vk::FALSE;
-        rb2.null_descriptor = vk::FALSE;
-        let robust_buffer_access2 = robustness2 && rb2.robust_buffer_access2 == vk::TRUE;
-        let subgroup_size_control = is13 && f13.subgroup_size_control == vk::TRUE;
+        // Ask what is supported, then enable all of it. That is more than
+        // wgpu enables, but the features the kernels' code depends on —
+        // 16-bit types, integer dot products, subgroup size control, zeroed
+        // workgroup memory, the Vulkan memory model, cooperative matrices,
+        // robust buffer access — are set as on wgpu's device, and the rest
+        // (images, descriptor indexing, …) do not change a kernel over
+        // buffers.
+        let mut query = Wanted::default();
+        // SAFETY: every chained struct is core in Vulkan 1.3 or belongs to
+        // an extension the device offers.
+        unsafe {
+            instance.get_physical_device_features2(
+                phd,
+                &mut query.chain(vk::PhysicalDeviceFeatures2::default(), ext),
+            )
+        };
+        let mut wanted = query.unchained();
+        ext.statistics &= wanted.pep.pipeline_executable_info == vk::TRUE;
+        wanted.cm.cooperative_matrix_robust_buffer_access = vk::FALSE;
+        wanted.rb2.robust_image_access2 = vk::FALSE;
+        wanted.rb2.null_descriptor = vk::FALSE;
+        let caps = Caps {
+            robust_buffer_access2: ext.robustness2 && wanted.rb2.robust_buffer_access2 == vk::TRUE,
+            subgroup_size_control: wanted.f13.subgroup_size_control == vk::TRUE,
+            zero_workgroup_memory: wanted.f13.shader_zero_initialize_workgroup_memory == vk::TRUE,
+            float16: wanted.f12.shader_float16 == vk::TRUE,
+            int8: wanted.f12.shader_int8 == vk::TRUE,
+            dot_product: wanted.f13.shader_integer_dot_product == vk::TRUE,
+            coop: ext.coop && wanted.cm.cooperative_matrix == vk::TRUE,
+        };
         let core = unsafe { instance.get_physical_device_features(phd) };
         let core = vk::PhysicalDeviceFeatures::default()
             .robust_buffer_access(core.robust_buffer_access == vk::TRUE)
@@ -183,52 +244,34 @@ impl SideDevice {
             .shader_int64(core.shader_int64 == vk::TRUE)
             .shader_float64(core.shader_float64 == vk::TRUE);
         let mut names = Vec::new();
-        if statistics {
+        if ext.statistics {
             names.push(ash::khr::pipeline_executable_properties::NAME.as_ptr());
         }
-        if robustness2 {
+        if ext.robustness2 {
             names.push(ash::ext::robustness2::NAME.as_ptr());
         }
-        if coop {
+        if ext.coop {
             names.push(ash::khr::cooperative_matrix::NAME.as_ptr());
         }
         let priorities = [1.0f32];
         let queues = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(queue_family)
             .queue_priorities(&priorities)];
-        let mut features = vk::PhysicalDeviceFeatures2::default()
-            .features(core)
-            .push_next(&mut f11)
-            .push_next(&mut f12);
-        if statistics {
-            features = features.push_next(&mut pep);
-        }
-        if is13 {
-            features = features.push_next(&mut f13);
-        }
-        if robustness2 {
-            features = features.push_next(&mut rb2);
-        }
-        if coop {
-            features = features.push_next(&mut cm);
-        }
+        let mut features = wanted.chain(vk::PhysicalDeviceFeatures2::default().features(core), ext);
         let info = vk::DeviceCreateInfo::default()
             .queue_create_infos(&queues)
             .enabled_extension_names(&names)
             .push_next(&mut features);
         // SAFETY: the extensions are offered and the features supported
-        // (the same structs the query filled).
+        // (the values the query filled).
         let device = unsafe { instance.create_device(phd, &info, None) }
             .map_err(|e| format!("creating a Vulkan device for the statistics: {e}"))?;
         let executables = ash::khr::pipeline_executable_properties::Device::new(instance, &device);
-        let spirv_version = if is13 { (1, 6) } else { (1, 5) };
         Ok(SideDevice {
             device,
             executables,
-            statistics,
-            spirv_version,
-            robust_buffer_access2,
-            subgroup_size_control,
+            statistics: ext.statistics,
+            caps,
         })
     }
 
@@ -240,7 +283,7 @@ impl SideDevice {
         recipe: &PipelineRecipe,
         subgroups: bool,
     ) -> Result<Vec<(String, Vec<Statistic>)>, String> {
-        let words = self.spirv(recipe)?;
+        let words = self.spirv(recipe, subgroups)?;
         let d = &self.device;
         let mut made = Made::new(d);
         let code = vk::ShaderModuleCreateInfo::default().code(&words.0);
@@ -268,7 +311,7 @@ impl SideDevice {
             .map_err(|e| format!("pipeline layout: {e}"))?;
         let entry = CString::new(recipe.entry.as_str()).map_err(|e| e.to_string())?;
         let mut flags = vk::PipelineShaderStageCreateFlags::empty();
-        if subgroups && self.subgroup_size_control {
+        if subgroups && self.caps.subgroup_size_control {
             // As wgpu-hal does with the subgroup feature on.
             flags |= vk::PipelineShaderStageCreateFlags::ALLOW_VARYING_SUBGROUP_SIZE;
         }
@@ -318,6 +361,7 @@ impl SideDevice {
     fn spirv(
         &self,
         recipe: &PipelineRecipe,
+        subgroups: bool,
     ) -> Result<(Vec<u32>, Vec<Vec<(u32, vk::DescriptorType)>>), String> {
         use naga::back::spv;
         let descriptor = (recipe.source)();
@@ -356,17 +400,63 @@ impl SideDevice {
                 naga::proc::BoundsCheckPolicy::Unchecked
             }
         };
+        // The capabilities wgpu-hal allows (vulkan/adapter.rs): naga picks
+        // polyfills for what is missing (integer dot products, …).
+        let mut capabilities = vec![
+            spv::Capability::Shader,
+            spv::Capability::Matrix,
+            spv::Capability::Sampled1D,
+            spv::Capability::Image1D,
+            spv::Capability::ImageQuery,
+            spv::Capability::DerivativeControl,
+            spv::Capability::StorageImageExtendedFormats,
+        ];
+        if subgroups {
+            capabilities.extend([
+                spv::Capability::GroupNonUniform,
+                spv::Capability::GroupNonUniformVote,
+                spv::Capability::GroupNonUniformArithmetic,
+                spv::Capability::GroupNonUniformBallot,
+                spv::Capability::GroupNonUniformShuffle,
+                spv::Capability::GroupNonUniformShuffleRelative,
+                spv::Capability::GroupNonUniformQuad,
+            ]);
+        }
+        if self.caps.float16 {
+            capabilities.push(spv::Capability::Float16);
+        }
+        if self.caps.coop {
+            capabilities.extend([
+                spv::Capability::CooperativeMatrixKHR,
+                spv::Capability::VulkanMemoryModel,
+            ]);
+        }
+        if self.caps.dot_product {
+            capabilities.extend([
+                spv::Capability::DotProductInputAllKHR,
+                spv::Capability::DotProductInput4x8BitKHR,
+                spv::Capability::DotProductInput4x8BitPackedKHR,
+                spv::Capability::DotProductKHR,
+            ]);
+        }
+        if self.caps.int8 {
+            capabilities.push(spv::Capability::Int8);
+        }
         let options = spv::Options {
-            lang_version: self.spirv_version,
+            lang_version: (1, 6),
             flags: spv::WriterFlags::LABEL_VARYINGS | spv::WriterFlags::FORCE_POINT_SIZE,
-            capabilities: None,
+            capabilities: Some(capabilities.into_iter().collect()),
             bounds_check_policies: naga::proc::BoundsCheckPolicies {
                 index: policy(checks.bounds_checks),
-                buffer: policy(checks.bounds_checks && !self.robust_buffer_access2),
+                buffer: policy(checks.bounds_checks && !self.caps.robust_buffer_access2),
                 image_load: naga::proc::BoundsCheckPolicy::Unchecked,
                 binding_array: naga::proc::BoundsCheckPolicy::Unchecked,
             },
-            zero_initialize_workgroup_memory: spv::ZeroInitializeWorkgroupMemoryMode::Native,
+            zero_initialize_workgroup_memory: if self.caps.zero_workgroup_memory {
+                spv::ZeroInitializeWorkgroupMemoryMode::Native
+            } else {
+                spv::ZeroInitializeWorkgroupMemoryMode::Polyfill
+            },
             force_loop_bounding: checks.force_loop_bounding,
             emit_int_div_checks: checks.int_div_checks,
             // wgpu-hal renumbers the bindings of each group densely (its

@@ -36,9 +36,11 @@
 //! fits a multiprocessor (8 warps), and without the prefetch 102 (two fit,
 //! 16 warps) but runs 3.31 ms against 2.92 with it. Prefetching only the
 //! K tile (118 registers) or only the V tile (124) lets two fit with half
-//! the prefetch: 3.14 and 3.17 ms (causal 1.76 and 1.78 against 1.62).
-//! More warps per multiprocessor do not make this kernel faster; the
-//! register-heavy 8 × 4 micro-tiles (230–255 registers) are the slowest.
+//! the prefetch: 3.16 and 3.19 ms (causal 1.76 and 1.78, against 1.62–1.63
+//! for the full prefetch in calls 13 and 14). More warps per multiprocessor
+//! do not make this kernel faster: the slowest candidate (32 × 32 tiles of
+//! 8 × 8 threads, 8.67 ms) takes 125 registers, the 8 × 4 micro-tiles
+//! 192–255.
 //!
 //! The tile sizes are override constants ([`FlashConfig`]); [`candidates`]
 //! lists those that fit an adapter's limits, [`tune`] times them on a

@@ -19,12 +19,12 @@
 //! timestamps, median of 10; experiment call 18, beside PyTorch): the
 //! attention pass takes 2.86 ms at 16 heads (2.91 with the three f16
 //! conversions) against 0.26 ms for PyTorch's fp16 FlashAttention backend
-//! (0.09×; causal 1.60 against 0.20), 0.43 ms at 1 head. It was 4.46 ms
-//! (4.56) until the lane's private arrays — its 32 outputs and 32 scores —
-//! became arrays of vec4s: `flt bench --driver-stats` showed the driver
-//! keeping them in local memory (256 bytes a lane, 102 registers), where a
-//! vec4 moves in one access instead of four; it still does (call 16), but
-//! the pass runs 1.56× faster. With no private arrays at all (eight named
+//! (0.09×; causal 1.55, 1.60 with the conversions, against 0.20), 0.43 ms
+//! at 1 head. It was 4.46 ms (4.56) until the lane's private arrays — its
+//! 32 outputs and 32 scores — became arrays of vec4s: `flt bench
+//! --driver-stats` showed the driver keeping them in local memory (256
+//! bytes a lane, 102 registers), where a vec4 moves in one access instead
+//! of four; it still keeps them there, but the pass runs 1.56× faster. With no private arrays at all (eight named
 //! vec4s, the scores read twice from the scratch: no local memory, 136
 //! registers) it ran 3.06 ms (call 17), not kept. Before that change the
 //! time did not scale with the work below about eight subgroups per

@@ -229,7 +229,7 @@ fn flash_f16(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
                 + put_p(j + 2u, r, half, v.z, m_new) + put_p(j + 3u, r, half, v.w, m_new);
         }
         l = l * alpha + sum;
-        for (var a = 0u; a < 8u; a++) {
+        for (var a = 0u; a < h4; a++) {
             acc[a] *= alpha;
         }
         workgroupBarrier();

@@ -225,13 +225,13 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         within_tolerance: within && err.rel_err <= flash_f16::REL_ERR_MAX,
     };
     print(&report, m.get_flag("json"));
+    super::commands::driver_stats(m, &backend);
     if !report.within_tolerance {
         return Err(Failure::runtime(format!(
             "flash-f16: relative error {:.3e} (at most {:.0e}); an output off by {:.3e}, {:.2}× the f16 tolerance at worst",
             report.rel_err, report.rel_err_max, report.max_abs_err, report.max_err_over_bound
         )));
     }
-    super::commands::driver_stats(m, &backend);
     Ok(())
 }
 

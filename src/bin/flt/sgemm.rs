@@ -335,13 +335,13 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         report.checked_entries += 1;
     }
     print(&report, m.get_flag("json"));
+    super::commands::driver_stats(m, &backend);
     if !report.within_bound {
         return Err(Failure::runtime(format!(
             "sgemm: an entry is off by {:.3e}, {:.1}× the K·ε bound",
             report.max_abs_err, report.max_err_over_bound
         )));
     }
-    super::commands::driver_stats(m, &backend);
     Ok(())
 }
 
