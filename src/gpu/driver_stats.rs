@@ -84,12 +84,12 @@ pub fn collect(ctx: &GpuContext) -> Result<Report, GpuError> {
     })?;
     let instance = hal.shared_instance().raw_instance();
     let phd = hal.raw_physical_device();
-    let side = SideDevice::new(instance, phd).map_err(why)?;
+    let side = SideDevice::new(instance, phd, ctx.subgroups.is_some()).map_err(why)?;
     let pipelines = recipes
         .iter()
         .map(|r| PipelineStats {
             key: r.key.clone(),
-            executables: side.statistics(r, ctx.subgroups.is_some()),
+            executables: side.statistics(r),
         })
         .collect();
     Ok(Report {
@@ -107,6 +107,14 @@ struct SideDevice {
     executables: ash::khr::pipeline_executable_properties::Device,
     statistics: bool,
     caps: Caps,
+    options: naga::back::spv::Options<'static>,
+}
+
+/// A pipeline's SPIR-V and the descriptor bindings its entry point
+/// declares, per group: (binding, type).
+struct Spirv {
+    words: Vec<u32>,
+    groups: Vec<Vec<(u32, vk::DescriptorType)>>,
 }
 
 /// What the device supports that decides the SPIR-V wgpu-hal writes.
@@ -119,6 +127,8 @@ struct Caps {
     int8: bool,
     dot_product: bool,
     coop: bool,
+    /// The context runs with wgpu's subgroup feature.
+    subgroups: bool,
 }
 
 /// The device features wanted, one struct per Vulkan version or extension:
@@ -180,7 +190,11 @@ impl Wanted<'_> {
 }
 
 impl SideDevice {
-    fn new(instance: &ash::Instance, phd: vk::PhysicalDevice) -> Result<SideDevice, String> {
+    fn new(
+        instance: &ash::Instance,
+        phd: vk::PhysicalDevice,
+        subgroups: bool,
+    ) -> Result<SideDevice, String> {
         // SAFETY: valid instance and physical device; plain queries.
         let properties = unsafe { instance.get_physical_device_properties(phd) };
         if properties.api_version < vk::API_VERSION_1_3 {
@@ -236,6 +250,7 @@ impl SideDevice {
             int8: wanted.f12.shader_int8 == vk::TRUE,
             dot_product: wanted.f13.shader_integer_dot_product == vk::TRUE,
             coop: ext.coop && wanted.cm.cooperative_matrix == vk::TRUE,
+            subgroups,
         };
         let core = unsafe { instance.get_physical_device_features(phd) };
         let core = vk::PhysicalDeviceFeatures::default()
@@ -272,25 +287,22 @@ impl SideDevice {
             executables,
             statistics: ext.statistics,
             caps,
+            options: device_options(caps),
         })
     }
 
     /// The pipeline of `recipe` built here with the statistics flag, and
     /// what the driver reports for it (built without, and nothing
     /// reported, where the driver has no statistics).
-    fn statistics(
-        &self,
-        recipe: &PipelineRecipe,
-        subgroups: bool,
-    ) -> Result<Vec<(String, Vec<Statistic>)>, String> {
-        let words = self.spirv(recipe, subgroups)?;
+    fn statistics(&self, recipe: &PipelineRecipe) -> Result<Vec<(String, Vec<Statistic>)>, String> {
+        let spirv = self.spirv(recipe)?;
         let d = &self.device;
         let mut made = Made::new(d);
-        let code = vk::ShaderModuleCreateInfo::default().code(&words.0);
+        let code = vk::ShaderModuleCreateInfo::default().code(&spirv.words);
         // SAFETY: valid device; the objects are destroyed by `made`.
         made.module = unsafe { d.create_shader_module(&code, None) }
             .map_err(|e| format!("the driver refused the SPIR-V: {e}"))?;
-        for group in &words.1 {
+        for group in &spirv.groups {
             let bindings: Vec<_> = group
                 .iter()
                 .map(|&(binding, ty)| {
@@ -311,7 +323,7 @@ impl SideDevice {
             .map_err(|e| format!("pipeline layout: {e}"))?;
         let entry = CString::new(recipe.entry.as_str()).map_err(|e| e.to_string())?;
         let mut flags = vk::PipelineShaderStageCreateFlags::empty();
-        if subgroups && self.caps.subgroup_size_control {
+        if self.caps.subgroups && self.caps.subgroup_size_control {
             // As wgpu-hal does with the subgroup feature on.
             flags |= vk::PipelineShaderStageCreateFlags::ALLOW_VARYING_SUBGROUP_SIZE;
         }
@@ -357,20 +369,15 @@ impl SideDevice {
 
     /// SPIR-V of the recipe's entry point as wgpu-hal 30 writes it for
     /// this device, and the descriptor bindings it declares per group.
-    #[allow(clippy::type_complexity)]
-    fn spirv(
-        &self,
-        recipe: &PipelineRecipe,
-        subgroups: bool,
-    ) -> Result<(Vec<u32>, Vec<Vec<(u32, vk::DescriptorType)>>), String> {
+    fn spirv(&self, recipe: &PipelineRecipe) -> Result<Spirv, String> {
         use naga::back::spv;
         let descriptor = (recipe.source)();
         let wgpu::ShaderSource::Wgsl(text) = &descriptor.source else {
             return Err("not a WGSL module".into());
         };
-        let mut options = naga::front::wgsl::Options::new();
-        options.capabilities = naga::valid::Capabilities::all();
-        let module = naga::front::wgsl::Frontend::new_with_options(options)
+        let mut parse = naga::front::wgsl::Options::new();
+        parse.capabilities = naga::valid::Capabilities::all();
+        let module = naga::front::wgsl::Frontend::new_with_options(parse)
             .parse(text)
             .map_err(|e| format!("naga could not parse it: {e}"))?;
         let info = naga::valid::Validator::new(
@@ -400,71 +407,17 @@ impl SideDevice {
                 naga::proc::BoundsCheckPolicy::Unchecked
             }
         };
-        // The capabilities wgpu-hal allows (vulkan/adapter.rs): naga picks
-        // polyfills for what is missing (integer dot products, …).
-        let mut capabilities = vec![
-            spv::Capability::Shader,
-            spv::Capability::Matrix,
-            spv::Capability::Sampled1D,
-            spv::Capability::Image1D,
-            spv::Capability::ImageQuery,
-            spv::Capability::DerivativeControl,
-            spv::Capability::StorageImageExtendedFormats,
-        ];
-        if subgroups {
-            capabilities.extend([
-                spv::Capability::GroupNonUniform,
-                spv::Capability::GroupNonUniformVote,
-                spv::Capability::GroupNonUniformArithmetic,
-                spv::Capability::GroupNonUniformBallot,
-                spv::Capability::GroupNonUniformShuffle,
-                spv::Capability::GroupNonUniformShuffleRelative,
-                spv::Capability::GroupNonUniformQuad,
-            ]);
-        }
-        if self.caps.float16 {
-            capabilities.push(spv::Capability::Float16);
-        }
-        if self.caps.coop {
-            capabilities.extend([
-                spv::Capability::CooperativeMatrixKHR,
-                spv::Capability::VulkanMemoryModel,
-            ]);
-        }
-        if self.caps.dot_product {
-            capabilities.extend([
-                spv::Capability::DotProductInputAllKHR,
-                spv::Capability::DotProductInput4x8BitKHR,
-                spv::Capability::DotProductInput4x8BitPackedKHR,
-                spv::Capability::DotProductKHR,
-            ]);
-        }
-        if self.caps.int8 {
-            capabilities.push(spv::Capability::Int8);
-        }
-        let options = spv::Options {
-            lang_version: (1, 6),
-            flags: spv::WriterFlags::LABEL_VARYINGS | spv::WriterFlags::FORCE_POINT_SIZE,
-            capabilities: Some(capabilities.into_iter().collect()),
-            bounds_check_policies: naga::proc::BoundsCheckPolicies {
-                index: policy(checks.bounds_checks),
-                buffer: policy(checks.bounds_checks && !self.caps.robust_buffer_access2),
-                image_load: naga::proc::BoundsCheckPolicy::Unchecked,
-                binding_array: naga::proc::BoundsCheckPolicy::Unchecked,
-            },
-            zero_initialize_workgroup_memory: if self.caps.zero_workgroup_memory {
-                spv::ZeroInitializeWorkgroupMemoryMode::Native
-            } else {
-                spv::ZeroInitializeWorkgroupMemoryMode::Polyfill
-            },
-            force_loop_bounding: checks.force_loop_bounding,
-            emit_int_div_checks: checks.int_div_checks,
-            // wgpu-hal renumbers the bindings of each group densely (its
-            // binding map); here each keeps its WGSL number (naga's
-            // default mapping), which changes descriptor numbers only.
-            fake_missing_bindings: true,
-            ..spv::Options::default()
+        // The device's options, with this module's runtime checks (as
+        // wgpu-hal's `compile_stage` adjusts its own).
+        let mut options = self.options.clone();
+        options.bounds_check_policies = naga::proc::BoundsCheckPolicies {
+            index: policy(checks.bounds_checks),
+            buffer: policy(checks.bounds_checks && !self.caps.robust_buffer_access2),
+            image_load: naga::proc::BoundsCheckPolicy::Unchecked,
+            binding_array: naga::proc::BoundsCheckPolicy::Unchecked,
         };
+        options.force_loop_bounding = checks.force_loop_bounding;
+        options.emit_int_div_checks = checks.int_div_checks;
         let pipeline = spv::PipelineOptions {
             shader_stage: naga::ShaderStage::Compute,
             entry_point: recipe.entry.clone(),
@@ -497,7 +450,71 @@ impl SideDevice {
             }
             groups[g].push((binding.binding, ty));
         }
-        Ok((words, groups))
+        Ok(Spirv { words, groups })
+    }
+}
+
+/// The SPIR-V writer's options wgpu-hal 30 keeps per Vulkan device
+/// (`vulkan/adapter.rs`), for a device with `caps`: the capabilities its
+/// features allow (naga picks polyfills for what is missing: integer dot
+/// products, …), SPIR-V 1.6, workgroup memory zeroed natively where it
+/// can. The per-module runtime checks are set per pipeline.
+fn device_options(caps: Caps) -> naga::back::spv::Options<'static> {
+    use naga::back::spv;
+    let mut capabilities = vec![
+        spv::Capability::Shader,
+        spv::Capability::Matrix,
+        spv::Capability::Sampled1D,
+        spv::Capability::Image1D,
+        spv::Capability::ImageQuery,
+        spv::Capability::DerivativeControl,
+        spv::Capability::StorageImageExtendedFormats,
+    ];
+    if caps.subgroups {
+        capabilities.extend([
+            spv::Capability::GroupNonUniform,
+            spv::Capability::GroupNonUniformVote,
+            spv::Capability::GroupNonUniformArithmetic,
+            spv::Capability::GroupNonUniformBallot,
+            spv::Capability::GroupNonUniformShuffle,
+            spv::Capability::GroupNonUniformShuffleRelative,
+            spv::Capability::GroupNonUniformQuad,
+        ]);
+    }
+    if caps.float16 {
+        capabilities.push(spv::Capability::Float16);
+    }
+    if caps.coop {
+        capabilities.extend([
+            spv::Capability::CooperativeMatrixKHR,
+            spv::Capability::VulkanMemoryModel,
+        ]);
+    }
+    if caps.dot_product {
+        capabilities.extend([
+            spv::Capability::DotProductInputAllKHR,
+            spv::Capability::DotProductInput4x8BitKHR,
+            spv::Capability::DotProductInput4x8BitPackedKHR,
+            spv::Capability::DotProductKHR,
+        ]);
+    }
+    if caps.int8 {
+        capabilities.push(spv::Capability::Int8);
+    }
+    spv::Options {
+        lang_version: (1, 6),
+        flags: spv::WriterFlags::LABEL_VARYINGS | spv::WriterFlags::FORCE_POINT_SIZE,
+        capabilities: Some(capabilities.into_iter().collect()),
+        zero_initialize_workgroup_memory: if caps.zero_workgroup_memory {
+            spv::ZeroInitializeWorkgroupMemoryMode::Native
+        } else {
+            spv::ZeroInitializeWorkgroupMemoryMode::Polyfill
+        },
+        // wgpu-hal renumbers the bindings of each group densely (its
+        // binding map); here each keeps its WGSL number (naga's default
+        // mapping), which changes descriptor numbers only.
+        fake_missing_bindings: true,
+        ..spv::Options::default()
     }
 }
 
