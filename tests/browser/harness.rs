@@ -339,6 +339,25 @@ impl Browser {
         }
     }
 
+    /// Waits until the text of the element with `data-testid` `id`
+    /// satisfies `ok` and returns it: for content the page renders after an
+    /// event it dispatches later (a `<details>`'s `toggle` fires as a task
+    /// after the click that opened it).
+    pub async fn text_once(&self, id: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.testid(id).await.text().await.unwrap_or_default();
+            if ok(&text) {
+                return text;
+            }
+            if started.elapsed() > WAIT {
+                self.screenshot("timeout.png").await;
+                panic!("timed out waiting for {what} in {id}; last text: {text}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Types into a number field and commits with Tab (a real `change` event).
     pub async fn type_number(&self, id: &str, value: &str) {
         let field = self.testid(id).await;

@@ -117,8 +117,11 @@ async fn explorer_exports_download_and_hold_what_the_page_drew() {
     // The page's text alternative holds the same numbers (block means).
     let numbers = b.testid("heatmap-numbers").await;
     numbers.click().await.expect("open the numbers");
-    let text = numbers.text().await.unwrap_or_default();
-    assert!(text.contains("96 × 96"), "{text}");
+    // The table is rendered on the `toggle` event, a task after the click.
+    b.text_once("heatmap-numbers", "the block means", |t| {
+        t.contains("96 × 96")
+    })
+    .await;
 
     // SVG: the same drawing; its cells are an embedded PNG whose pixels are
     // the colours of the CSV's values on the scale drawn (linear).
