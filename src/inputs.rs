@@ -7,16 +7,17 @@
 //! the WebAssembly page produce the same bits). Q, then K, then V are filled
 //! row-major from one stream.
 //!
-//! `.npy` files must hold a 2-D float32 or float64 array of shape `[n, d]`
+//! `.npy` files must hold a 2-D float32 or float64 (or float16) array of shape `[n, d]`
 //! (V may have its own width `dᵥ`); every problem — wrong rank or dtype,
 //! mismatched shapes, NaN or ±∞, a truncated file or a header that lies about
 //! its size — is an [`InputError`] with a message naming the file.
 
-use ndarray::{Array2, ArrayViewD, Ix2};
-use ndarray_npy::{ViewNpyError, ViewNpyExt};
+use ndarray::Array2;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+
+use crate::data::npy;
 
 /// Largest sequence length any run accepts (`flt`'s limit; a run must also
 /// keep n·d within [`MAX_STACKED_ELEMENTS`] and fit the adapter, checked
@@ -654,58 +655,27 @@ impl GaussianStream {
 /// so a huge file is refused early.
 pub const MAX_NPY_BYTES: u64 = (MAX_STACKED_ELEMENTS * 8) as u64 + 65536;
 
-/// The longest `.npy` header read. A 2-D float array's takes about 128
-/// bytes (numpy refuses headers over 10 000); the header parser's memory
-/// grows with the header's length (a 3 MB header of a shape with a million
-/// dimensions made it allocate 1 GB), so a longer one is refused unread.
-pub const MAX_NPY_HEADER_BYTES: usize = 1024;
+/// The longest `.npy` header read ([`crate::data::npy::MAX_HEADER_BYTES`]).
+pub const MAX_NPY_HEADER_BYTES: usize = npy::MAX_HEADER_BYTES;
 
-/// The header length a `.npy` file declares (format 1: u16, 2 and 3: u32),
-/// if it starts like one.
-fn npy_header_len(bytes: &[u8]) -> Option<usize> {
-    if !bytes.starts_with(b"\x93NUMPY") {
-        return None;
-    }
-    match bytes.get(6)? {
-        1 => Some(u16::from_le_bytes(bytes.get(8..10)?.try_into().ok()?) as usize),
-        2 | 3 => Some(u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize),
-        _ => None,
-    }
-}
-
-/// Parses the bytes of a `.npy` file holding a 2-D float32/float64 array.
-/// `name` is used in error messages.
+/// Parses the bytes of a `.npy` file holding a 2-D float array (float32,
+/// float64 or float16, either byte order, C or Fortran order; read by
+/// [`crate::data::npy`]). `name` is used in error messages.
 pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<Array2<f32>, InputError> {
     let format = |message: String| InputError::Format {
         name: name.to_string(),
         message,
     };
-    if let Some(len) = npy_header_len(bytes)
-        && len > MAX_NPY_HEADER_BYTES
-    {
+    let header = npy::header(bytes).map_err(|e| format(e.to_string()))?;
+    let &[rows, cols] = header.shape.as_slice() else {
         return Err(format(format!(
-            "the header is {len} bytes, more than the {MAX_NPY_HEADER_BYTES} read (a 2-D float array's takes about 128)"
+            "expected a 2-D array of shape [n, d], found {} dimension(s) with shape {:?}",
+            header.shape.len(),
+            header.shape
         )));
-    }
-    // Copy into 8-byte-aligned storage so the data can be viewed in place
-    // (the .npy header length keeps the data 16-byte aligned within the file).
-    let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
-    bytemuck::cast_slice_mut::<u64, u8>(&mut aligned)[..bytes.len()].copy_from_slice(bytes);
-    let buf = &bytemuck::cast_slice::<u64, u8>(&aligned)[..bytes.len()];
-
-    let array: Array2<f32> = match ArrayViewD::<f32>::view_npy(buf) {
-        Ok(view) => to_2d(name, view)?.to_owned(),
-        Err(ViewNpyError::WrongDescriptor(_)) => match ArrayViewD::<f64>::view_npy(buf) {
-            Ok(view) => to_2d(name, view)?.mapv(|x| x as f32),
-            Err(ViewNpyError::WrongDescriptor(desc)) => {
-                return Err(format(format!(
-                    "dtype {desc} is not supported; save the array as float32 or float64"
-                )));
-            }
-            Err(e) => return Err(format(npy_message(e))),
-        },
-        Err(e) => return Err(format(npy_message(e))),
     };
+    let array = Array2::from_shape_vec((rows, cols), npy::elements_f32(&header, bytes))
+        .map_err(|e| format(format!("the shape does not fit the data ({e})")))?;
     // Values that were finite in f64 may overflow f32: check after conversion.
     if let Some(((row, col), &value)) = array.indexed_iter().find(|(_, x)| !x.is_finite()) {
         return Err(InputError::NotFinite {
@@ -716,41 +686,6 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<Array2<f32>, InputError> {
         });
     }
     Ok(array)
-}
-
-fn to_2d<'a, A>(
-    name: &str,
-    view: ArrayViewD<'a, A>,
-) -> Result<ndarray::ArrayView2<'a, A>, InputError> {
-    let shape = view.shape().to_vec();
-    view.into_dimensionality::<Ix2>()
-        .map_err(|_| InputError::Format {
-            name: name.to_string(),
-            message: format!(
-                "expected a 2-D array of shape [n, d], found {} dimension(s) with shape {:?}",
-                shape.len(),
-                shape
-            ),
-        })
-}
-
-fn npy_message(e: ViewNpyError) -> String {
-    match e {
-        ViewNpyError::MissingBytes(k) => {
-            format!(
-                "the file is truncated: the header's shape needs {k} more bytes of data than the file holds"
-            )
-        }
-        ViewNpyError::ExtraBytes(k) => {
-            format!("the file has {k} bytes beyond what the header's shape describes")
-        }
-        ViewNpyError::LengthOverflow => "the header's shape is impossibly large".into(),
-        ViewNpyError::NonNativeEndian => {
-            "big-endian data is not supported; save with dtype '<f4' or '<f8'".into()
-        }
-        ViewNpyError::ParseHeader(e) => format!("not a valid .npy file ({e})"),
-        other => format!("not a valid .npy float array ({other})"),
-    }
 }
 
 /// Reads and parses a `.npy` file (native only: the browser has no paths).
@@ -1001,8 +936,12 @@ mod tests {
         assert_eq!(parse_npy("a", &npy_bytes(&a)).unwrap(), a);
         let b = a.mapv(f64::from);
         assert_eq!(parse_npy("b", &npy_bytes(&b)).unwrap(), a);
-        let fortran = a.t().to_owned().reversed_axes(); // same values, other layout
-        assert_eq!(parse_npy("c", &npy_bytes(&fortran)).unwrap(), a);
+        // Same values, column-major: written with fortran_order True.
+        let mut fortran = Array2::<f32>::zeros(ndarray::ShapeBuilder::f((3, 2)));
+        fortran.assign(&a);
+        let bytes = npy_bytes(&fortran);
+        assert!(String::from_utf8_lossy(&bytes[..64]).contains("'fortran_order': True"));
+        assert_eq!(parse_npy("c", &bytes).unwrap(), a);
     }
 
     #[test]

@@ -231,6 +231,28 @@ fn npy_inputs_in_and_output_out() {
     // A consistent --n is accepted; write_npy round-trips.
     write_npy(&dir.join("again.npy"), &o).unwrap();
     assert_eq!(load_npy(&dir.join("again.npy")).unwrap(), o);
+    // The same Q stored big-endian ('>f4', as a big-endian machine's numpy
+    // writes it): the same output, bit for bit.
+    let big_endian = dir.join("q_be.npy");
+    let be: Vec<u8> = x.q.iter().flat_map(|v| v.to_be_bytes()).collect();
+    std::fs::write(&big_endian, raw_npy(">f4", "(40, 6)", &be)).unwrap();
+    let out_be = dir.join("o_be.npy");
+    json(&flt(&[
+        "run",
+        "--q",
+        &big_endian.display().to_string(),
+        "--k",
+        &dir.join("k.npy").display().to_string(),
+        "--v",
+        &dir.join("v.npy").display().to_string(),
+        "--out",
+        &out_be.display().to_string(),
+        "--backend",
+        "cpu",
+        "--causal",
+        "--json",
+    ]));
+    assert_eq!(load_npy(&out_be).unwrap(), o);
 }
 
 #[test]
@@ -279,13 +301,18 @@ fn bad_files_exit_2_with_a_message() {
     )
     .unwrap();
     run(&lying.display().to_string(), &k, &v, "truncated");
-    let big_endian = dir.join("big.npy");
+    let half_ints = dir.join("i2.npy");
     std::fs::write(
-        &big_endian,
-        raw_npy(">f4", "(10, 4)", &bytes[bytes.len() - 160..]),
+        &half_ints,
+        raw_npy("<i2", "(10, 4)", &bytes[bytes.len() - 80..]),
     )
     .unwrap();
-    run(&big_endian.display().to_string(), &k, &v, "big-endian");
+    run(
+        &half_ints.display().to_string(),
+        &k,
+        &v,
+        "dtype '<i2' is not supported",
+    );
     std::fs::write(dir.join("junk.npy"), b"hello, not numpy").unwrap();
     run(
         &dir.join("junk.npy").display().to_string(),

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod codes;
 pub mod count;
 pub mod maps;
+pub mod npy;
 pub mod shape;
 pub mod stats;
 pub mod tiles;
