@@ -157,8 +157,7 @@ pub fn header(bytes: &[u8]) -> Result<Header, NpyError> {
         .get(start..start + len)
         .ok_or_else(|| NpyError::Header(format!("the file ends inside its {len}-byte header")))?;
     let dict = Parser::new(text).dict()?;
-    let float = float_of(&dict.descr)?;
-    let big_endian = dict.descr.starts_with('>');
+    let (float, big_endian) = float_of(&dict.descr)?;
     let data_offset = start + len;
     let count = dict
         .shape
@@ -187,7 +186,7 @@ pub fn header(bytes: &[u8]) -> Result<Header, NpyError> {
 /// into the one vector returned). f64 values out of f32's range become
 /// infinite: the caller checks finiteness after the conversion.
 pub fn elements_f32(header: &Header, bytes: &[u8]) -> Vec<f32> {
-    let data = &bytes[header.data_offset..];
+    let data = bytes.get(header.data_offset..).unwrap_or_default();
     let size = header.float.size();
     let decoded = data.chunks_exact(size).map(|chunk| {
         let mut b = [0u8; 8];
@@ -203,7 +202,7 @@ pub fn elements_f32(header: &Header, bytes: &[u8]) -> Vec<f32> {
         }
     });
     let shape = &header.shape;
-    if !header.fortran_order || shape.len() < 2 {
+    if !header.fortran_order || shape.len() < 2 || data.is_empty() {
         return decoded.collect();
     }
     // Fortran order: the first index varies fastest in the file. Walk the
@@ -230,21 +229,28 @@ pub fn elements_f32(header: &Header, bytes: &[u8]) -> Vec<f32> {
     out
 }
 
-/// The float type of a `descr`: a byte order (`<`, `>`, `=` — this
-/// reader's machines are little-endian — or `|`), `f`, and a size.
-fn float_of(descr: &str) -> Result<Float, NpyError> {
+/// The float type of a `descr` and whether it is big-endian: a byte order
+/// (`<`, `>`, `=` or `|` — the machine's own — or none, also the machine's),
+/// `f`, and a size (or the type characters `e`, `f`, `d`).
+fn float_of(descr: &str) -> Result<(Float, bool), NpyError> {
     let refuse = || NpyError::Dtype(format!("'{descr}'"));
-    let mut chars = descr.chars();
-    let order = chars.next().ok_or_else(refuse)?;
-    if !matches!(order, '<' | '>' | '=' | '|') {
-        return Err(refuse());
-    }
-    match chars.as_str() {
-        "f2" | "e" => Ok(Float::F16),
-        "f4" | "f" => Ok(Float::F32),
-        "f8" | "d" => Ok(Float::F64),
-        _ => Err(refuse()),
-    }
+    // No order mark (as some writers other than numpy give) is native.
+    let (order, kind) = match descr.chars().next() {
+        Some(c @ ('<' | '>' | '=' | '|')) => (c, &descr[1..]),
+        _ => ('=', descr),
+    };
+    let big_endian = match order {
+        '>' => true,
+        '<' => false,
+        _ => cfg!(target_endian = "big"),
+    };
+    let float = match kind {
+        "f2" | "e" => Float::F16,
+        "f4" | "f" => Float::F32,
+        "f8" | "d" => Float::F64,
+        _ => return Err(refuse()),
+    };
+    Ok((float, big_endian))
 }
 
 /// The three keys of a header's dict.
@@ -280,7 +286,7 @@ impl<'a> Parser<'a> {
         while self
             .text
             .get(self.at)
-            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
         {
             self.at += 1;
         }
@@ -524,18 +530,20 @@ mod tests {
     #[test]
     fn fortran_order_is_transposed_into_row_major() {
         // A 2 × 3 array [[0, 1, 2], [3, 4, 5]] stored column by column, and
-        // a 2 × 2 × 2 one whose element (i, j, k) is 4i + 2j + k.
+        // a 2 × 3 × 4 one whose element (i, j, k) is 12i + 4j + k (every
+        // side different: swapped strides would show).
+        let cube: Vec<f32> = (0..4)
+            .flat_map(|k| {
+                (0..3).flat_map(move |j| (0..2).map(move |i| (12 * i + 4 * j + k) as f32))
+            })
+            .collect();
         for (shape, file_order, want) in [
             (
                 "(2, 3)",
                 vec![0.0f32, 3.0, 1.0, 4.0, 2.0, 5.0],
                 (0..6).map(|v| v as f32).collect::<Vec<_>>(),
             ),
-            (
-                "(2, 2, 2)",
-                vec![0.0, 4.0, 2.0, 6.0, 1.0, 5.0, 3.0, 7.0],
-                (0..8).map(|v| v as f32).collect(),
-            ),
+            ("(2, 3, 4)", cube, (0..24).map(|v| v as f32).collect()),
         ] {
             let data: Vec<u8> = file_order.iter().flat_map(|v| v.to_le_bytes()).collect();
             let dict = format!("{{'descr': '<f4', 'fortran_order': True, 'shape': {shape}, }}");
@@ -555,6 +563,8 @@ mod tests {
             "{ 'descr' : '<f4' ,\n 'fortran_order' : False , 'shape' : ( 2 , 2 , ) , }",
             "{'descr': '=f4', 'fortran_order': False, 'shape': (4,)}",
             "{'descr': '<f', 'fortran_order': False, 'shape': (4, 1)}",
+            "{'descr': 'f4', 'fortran_order': False, 'shape': (4,)}",
+            "{'descr':\x0c'<f4', 'fortran_order': False, 'shape': (4,)}",
         ] {
             let h = header(&file(1, dict, &data)).unwrap_or_else(|e| panic!("{dict}: {e}"));
             assert_eq!(h.shape.iter().product::<usize>(), 4, "{dict}");
