@@ -6,7 +6,9 @@
 //!   point uses, directly or through the functions it calls;
 //! * every `#[repr(u32)]` code enum (`PatternKind`, `Category`,
 //!   `FeatureKind`, `QuantKind`, `CompressKind`) has a WGSL constant of the
-//!   same value, by name.
+//!   same value, by name;
+//! * the WGSL the binaries embed is each `src/gpu/*.wgsl` without its
+//!   comments, line for line (`build.rs`).
 
 use flt_explorer::data::codes::{
     CODE_SLOTS, Category, CompressKind, FeatureKind, PatternKind, QuantKind,
@@ -18,6 +20,11 @@ use flt_explorer::gpu::{
     flash_attention, flash_f16, full_attention, int8_matmul, linalg, linear_attention,
     memory_attention, mlp, quantize, sgemm, tiled_attention,
 };
+
+/// `build.rs`, for its comment stripper.
+#[allow(dead_code)]
+#[path = "../build.rs"]
+mod build_script;
 
 fn all_kernels() -> Vec<Kernel> {
     [
@@ -151,4 +158,59 @@ fn codes_shared_with_wgsl_agree() {
         code_problems(PatternKind::WGSL, |k| k as u32, &changed),
         vec!["PATTERN_LSH = 6 in WGSL, 5 in Rust".to_string()]
     );
+}
+
+/// The shipped WGSL (`OUT_DIR/wgsl`, what `gpu::wgsl!` embeds) is every
+/// source file with each line's comment and surrounding blanks removed and
+/// no line added or lost, so a compiler message's line number is the
+/// source's; every kernel's module text is shipped text.
+#[test]
+fn the_embedded_wgsl_is_the_source_without_comments_line_for_line() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gpu");
+    let shipped = std::path::Path::new(env!("OUT_DIR")).join("wgsl");
+    let mut sources: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+        .collect();
+    sources.sort();
+    assert!(sources.len() >= 15, "{sources:?}");
+    let (mut before, mut after) = (0, 0);
+    for path in &sources {
+        let source = std::fs::read_to_string(path).unwrap();
+        let name = path.file_name().unwrap();
+        let text = std::fs::read_to_string(shipped.join(name)).unwrap();
+        assert!(
+            !source.contains("/*"),
+            "{name:?}: a block comment (this check reads only //)"
+        );
+        let want: Vec<&str> = source
+            .split('\n')
+            .map(|l| l.split("//").next().unwrap().trim())
+            .collect();
+        let got: Vec<&str> = text.split('\n').collect();
+        assert_eq!(got, want, "{name:?}");
+        (before, after) = (before + source.len(), after + text.len());
+    }
+    eprintln!("WGSL: {before} bytes in the sources, {after} shipped");
+    assert!(after < before * 2 / 3, "{after} of {before}");
+    for k in all_kernels() {
+        assert!(
+            !k.module.text.contains("//"),
+            "{}: comments shipped",
+            k.id()
+        );
+    }
+}
+
+#[test]
+fn the_stripper_removes_nested_block_comments_and_keeps_lines() {
+    let strip = build_script::strip;
+    assert_eq!(strip("  let a = 1; // one\n\tb();  "), "let a = 1;\nb();");
+    assert_eq!(
+        strip("x /* a /* nested */ still\ncomment */ y\n// only\nz"),
+        "x\ny\n\nz"
+    );
+    assert_eq!(strip("a/**/b /* // */ c"), "ab  c");
+    assert_eq!(strip("a / b * c"), "a / b * c");
 }

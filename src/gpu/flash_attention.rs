@@ -70,8 +70,8 @@ use super::{GpuContext, GpuError, GpuRunOptions, Pass};
 use crate::data::count::Counted;
 
 const SHARED_TEXT: &str = concat!(
-    include_str!("flash_attention.wgsl"),
-    include_str!("flash_attention.shared.wgsl")
+    wgsl!("flash_attention.wgsl"),
+    wgsl!("flash_attention.shared.wgsl")
 );
 /// In the browser the subgroup builtins need WGSL's `enable subgroups;`,
 /// which naga (natively) does not accept: it takes them with the device's
@@ -79,13 +79,13 @@ const SHARED_TEXT: &str = concat!(
 #[cfg(target_arch = "wasm32")]
 const SUBGROUP_TEXT: &str = concat!(
     "enable subgroups;\n",
-    include_str!("flash_attention.wgsl"),
-    include_str!("flash_attention.subgroups.wgsl")
+    wgsl!("flash_attention.wgsl"),
+    wgsl!("flash_attention.subgroups.wgsl")
 );
 #[cfg(not(target_arch = "wasm32"))]
 const SUBGROUP_TEXT: &str = concat!(
-    include_str!("flash_attention.wgsl"),
-    include_str!("flash_attention.subgroups.wgsl")
+    wgsl!("flash_attention.wgsl"),
+    wgsl!("flash_attention.subgroups.wgsl")
 );
 
 const MODULE_SHARED: Module = Module {

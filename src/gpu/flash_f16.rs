@@ -53,7 +53,7 @@ use super::flash_attention::FlashShape;
 use super::program::{Program, Timed};
 use super::{GpuContext, GpuError, GpuRunOptions, Pass};
 
-const TEXT: &str = include_str!("flash_f16.wgsl");
+const TEXT: &str = wgsl!("flash_f16.wgsl");
 
 const MODULE: Module = Module {
     name: "flash_f16",

@@ -36,8 +36,8 @@ use crate::data::timing::{Stage, median};
 
 const MODULE: Module = Module {
     name: "full_attention",
-    source: || wgpu::include_wgsl!("full_attention.wgsl"),
-    text: include_str!("full_attention.wgsl"),
+    source: || include_wgsl!("full_attention.wgsl"),
+    text: wgsl!("full_attention.wgsl"),
 };
 const PARAMS: Binding = Binding::uniform("params", 0);
 const Q: Binding = Binding::read("q", 1);

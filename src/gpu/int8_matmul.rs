@@ -60,15 +60,9 @@ pub const WORKGROUP_BYTES: u64 = 2 * 2 * (TILE * STEP_VEC4 * 4 * 4) as u64;
 /// accepts −128 too.)
 pub const K_MAX: usize = (i32::MAX as usize) / (128 * 128);
 
-const MAIN: &str = include_str!("int8_matmul.wgsl");
-const PACKED_TEXT: &str = concat!(
-    include_str!("int8_matmul.wgsl"),
-    include_str!("int8_dot_packed.wgsl")
-);
-const UNPACKED_TEXT: &str = concat!(
-    include_str!("int8_matmul.wgsl"),
-    include_str!("int8_dot_unpacked.wgsl")
-);
+const MAIN: &str = wgsl!("int8_matmul.wgsl");
+const PACKED_TEXT: &str = concat!(wgsl!("int8_matmul.wgsl"), wgsl!("int8_dot_packed.wgsl"));
+const UNPACKED_TEXT: &str = concat!(wgsl!("int8_matmul.wgsl"), wgsl!("int8_dot_unpacked.wgsl"));
 
 /// The module with `mac_i8` through `dot4I8Packed` (compiled only where the
 /// WGSL implementation has the extension).

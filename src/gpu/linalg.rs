@@ -28,8 +28,8 @@ use crate::data::maps::AttentionMap;
 
 const MODULE: Module = Module {
     name: "linalg",
-    source: || wgpu::include_wgsl!("linalg.wgsl"),
-    text: include_str!("linalg.wgsl"),
+    source: || include_wgsl!("linalg.wgsl"),
+    text: wgsl!("linalg.wgsl"),
 };
 const P: Binding = Binding::uniform("p", 0);
 const A: Binding = Binding::read("a", 1);
@@ -75,8 +75,8 @@ pub const POOL_FACTORED: Kernel = op("pool_factored", &[P, A, B, C, E]);
 pub const PINV_FUSED: Kernel = Kernel {
     module: Module {
         name: "pinv",
-        source: || wgpu::include_wgsl!("pinv.wgsl"),
-        text: include_str!("pinv.wgsl"),
+        source: || include_wgsl!("pinv.wgsl"),
+        text: wgsl!("pinv.wgsl"),
     },
     entry: "pinv_fused",
     bindings: &[

@@ -45,8 +45,8 @@ use crate::inputs::Inputs;
 
 const MODULE: Module = Module {
     name: "linear_attention",
-    source: || wgpu::include_wgsl!("linear_attention.wgsl"),
-    text: include_str!("linear_attention.wgsl"),
+    source: || include_wgsl!("linear_attention.wgsl"),
+    text: wgsl!("linear_attention.wgsl"),
 };
 const PARAMS: Binding = Binding::uniform("params", 0);
 const Q: Binding = Binding::read("q", 1).elements_of(16);

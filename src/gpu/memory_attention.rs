@@ -36,8 +36,8 @@ use crate::data::count::Counted;
 
 const MODULE: Module = Module {
     name: "memory_attention",
-    source: || wgpu::include_wgsl!("memory_attention.wgsl"),
-    text: include_str!("memory_attention.wgsl"),
+    source: || include_wgsl!("memory_attention.wgsl"),
+    text: wgsl!("memory_attention.wgsl"),
 };
 
 const PARAMS: Binding = Binding::uniform("params", 0);

@@ -36,8 +36,8 @@ use super::{GpuContext, GpuError};
 
 const MODULE: Module = Module {
     name: "mlp",
-    source: || wgpu::include_wgsl!("mlp.wgsl"),
-    text: include_str!("mlp.wgsl"),
+    source: || include_wgsl!("mlp.wgsl"),
+    text: wgsl!("mlp.wgsl"),
 };
 const P: Binding = Binding::uniform("p", 0);
 const FEATURES: Binding = Binding::read("features", 1);

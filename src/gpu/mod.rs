@@ -12,6 +12,26 @@
 //!
 //! GPU code takes a [`GpuContext`] so that tests can inject their own device.
 
+/// The WGSL file `name` of `src/gpu/` as the binaries embed it: written
+/// by `build.rs` without comments or indentation, every line kept (a
+/// compiler message's line number is the source file's).
+macro_rules! wgsl {
+    ($name:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/wgsl/", $name))
+    };
+}
+
+/// The shader module descriptor of [`wgsl!`]`(name)`, labelled `name` (what
+/// `wgpu::include_wgsl!` gives for the source file).
+macro_rules! include_wgsl {
+    ($name:literal) => {
+        wgpu::ShaderModuleDescriptor {
+            label: Some($name),
+            source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(wgsl!($name))),
+        }
+    };
+}
+
 pub mod autotune;
 pub mod bindings;
 pub mod buffers;

@@ -16,8 +16,8 @@ use crate::data::codes::QuantKind;
 
 const MODULE: Module = Module {
     name: "quantize",
-    source: || wgpu::include_wgsl!("quantize.wgsl"),
-    text: include_str!("quantize.wgsl"),
+    source: || include_wgsl!("quantize.wgsl"),
+    text: wgsl!("quantize.wgsl"),
 };
 const P: Binding = Binding::uniform("p", 0);
 const X: Binding = Binding::read("data", 1);

@@ -100,10 +100,10 @@ use super::{GpuContext, GpuError};
 /// variant and [`Config`] from it ([`generate`]).
 const MODULE: Module = Module {
     name: "sgemm",
-    source: || wgpu::include_wgsl!("sgemm.wgsl"),
+    source: || include_wgsl!("sgemm.wgsl"),
     text: TEMPLATE,
 };
-const TEMPLATE: &str = include_str!("sgemm.wgsl");
+const TEMPLATE: &str = wgsl!("sgemm.wgsl");
 const P: Binding = Binding::uniform("p", 0);
 const A: Binding = Binding::read("a", 1);
 const B: Binding = Binding::read("b", 2);

@@ -44,13 +44,13 @@ use crate::inputs::Heads;
 
 const MODULE: Module = Module {
     name: "tiled_attention",
-    source: || wgpu::include_wgsl!("tiled_attention.wgsl"),
-    text: include_str!("tiled_attention.wgsl"),
+    source: || include_wgsl!("tiled_attention.wgsl"),
+    text: wgsl!("tiled_attention.wgsl"),
 };
 const LSH_MODULE: Module = Module {
     name: "lsh",
-    source: || wgpu::include_wgsl!("lsh.wgsl"),
-    text: include_str!("lsh.wgsl"),
+    source: || include_wgsl!("lsh.wgsl"),
+    text: wgsl!("lsh.wgsl"),
 };
 
 const PARAMS: Binding = Binding::uniform("params", 0);
