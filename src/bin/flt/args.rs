@@ -132,7 +132,7 @@ pub fn command() -> Command {
             .arg(common_flag("d"))
             .arg(common_flag("heads"))
             .arg(common_flag("batch"))
-            .arg(file("q", "q.npy", "Queries [n, d] (.npy, float32/float64)"))
+            .arg(file("q", "q.npy", "Queries [n, d] (.npy, float16/32/64)"))
             .arg(file("k", "k.npy", "Keys [n, d]"))
             .arg(file("v", "v.npy", "Values [n, dv]"))
             .arg(file("out", "o.npy", "Write the output O [n, dv] as .npy ([B·H·n, dv], head after head, with --heads/--batch)"))

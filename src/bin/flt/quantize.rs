@@ -30,7 +30,7 @@ pub fn command() -> Command {
                 .long("in")
                 .value_name("W.npy")
                 .value_parser(clap::value_parser!(PathBuf))
-                .help("The weight matrix, a 2-D float32/float64 .npy (rows = output channels); without it, a seeded matrix (--inputs, --seed, --rows, --cols)"),
+                .help("The weight matrix, a 2-D float16/32/64 .npy (rows = output channels); without it, a seeded matrix (--inputs, --seed, --rows, --cols)"),
         )
         .arg(
             Arg::new("out")

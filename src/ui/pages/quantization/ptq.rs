@@ -278,11 +278,11 @@ fn WeightsFile(
     };
     view! {
         <div class="control file-control">
-            <span>"Your weights (.npy, 2-D float32/float64)"</span>
+            <span>"Your weights (.npy, 2-D float16/32/64)"</span>
             <input
                 type="file"
                 accept=".npy"
-                aria-label="Your weights (.npy, 2-D float32/float64)"
+                aria-label="Your weights (.npy, 2-D float16/32/64)"
                 node_ref=input
                 data-testid="weights-file"
                 on:change=choose
