@@ -120,36 +120,27 @@ pub fn header(bytes: &[u8]) -> Result<Header, NpyError> {
             "it does not start with \\x93NUMPY".to_string(),
         ));
     }
-    // numpy reads versions 1.0, 2.0 and 3.0 only.
-    if let Some(&minor) = bytes.get(7)
-        && minor != 0
-    {
-        return Err(NpyError::NotNpy(format!(
-            "format version {}.{minor} is unknown",
-            bytes[6]
-        )));
-    }
-    let (len, start) = match bytes.get(6) {
-        Some(1) => (
-            bytes
-                .get(8..10)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize),
-            10,
-        ),
-        Some(2 | 3) => (
-            bytes
-                .get(8..12)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
-            12,
-        ),
-        Some(v) => return Err(NpyError::NotNpy(format!("format version {v} is unknown"))),
-        None => {
-            return Err(NpyError::NotNpy(
-                "the file ends in its preamble".to_string(),
-            ));
+    let ends = || NpyError::NotNpy("the file ends in its preamble".to_string());
+    // numpy reads versions 1.0 (a u16 header length), 2.0 and 3.0 (u32) only.
+    let (Some(&major), Some(&minor)) = (bytes.get(6), bytes.get(7)) else {
+        return Err(ends());
+    };
+    let width = match (major, minor) {
+        (1, 0) => 2,
+        (2 | 3, 0) => 4,
+        _ => {
+            return Err(NpyError::NotNpy(format!(
+                "format version {major}.{minor} is unknown"
+            )));
         }
     };
-    let len = len.ok_or_else(|| NpyError::NotNpy("the file ends in its preamble".to_string()))?;
+    let start = 8 + width;
+    let len = bytes
+        .get(8..start)
+        .ok_or_else(ends)?
+        .iter()
+        .rev()
+        .fold(0usize, |n, &b| n << 8 | usize::from(b));
     if len > MAX_HEADER_BYTES {
         return Err(NpyError::HeaderTooLong(len));
     }
