@@ -10,7 +10,7 @@ JSON object per row with the same keys for both implementations:
 FLOPs are what the method needs, counted by ONE formula per kernel for both
 implementations so that their ratio compares like for like:
 
-* exact attention (flt `full`, torch `sdpa`): 4·pairs·d per head, pairs = n²
+* exact attention (flt `full`, torch `sdpa` and `sdpa-math`): 4·pairs·d per head, pairs = n²
   or n(n+1)/2 causal (QKᵀ and P·V, 2d each per pair);
 * the others: flt's `flops_algorithmic` (src/attention/*.rs), restated in
   `algorithmic_flops` below and checked against flt's own figure on every
@@ -19,7 +19,7 @@ implementations so that their ratio compares like for like:
 
 All per head, times batch × heads. tflops = FLOPs / time.
 
-    python3 benchmarks/collect.py --raw RAW_DIR --out benchmarks/results/nvidia-h200.jsonl
+    python3 benchmarks/collect.py --raw RAW_DIR [--raw RAW_DIR_2 …] --out benchmarks/results/nvidia-h200.jsonl
 """
 
 import argparse
@@ -32,6 +32,8 @@ import sys
 # torch kernel ↔ flt kernel: the pairs whose ratio the summary reports.
 PAIRS = [
     ("full", "sdpa"),
+    # The same exact attention on FMA units (no tensor cores), as flt's.
+    ("full", "sdpa-math"),
     ("sgemm", "sgemm"),
     ("linear", "linear"),
     ("linformer", "linformer"),
@@ -60,7 +62,7 @@ def algorithmic_flops(kernel, n, d, dv, causal, params):
     """(FLOPs per head, formula) as flt counts them (flops_algorithmic), for
     exact attention 4·pairs·d instead."""
     p = params or {}
-    if kernel in ("full", "sdpa"):
+    if kernel in ("full", "sdpa", "sdpa-math"):
         pairs = exact_pairs(n, causal)
         return 4 * pairs * d, f"4·pairs·d, pairs = {pairs}"
     if kernel in ("longformer", "flex-window"):
@@ -163,7 +165,8 @@ def torch_row(line, adapter, date):
         "device": line.get("device"), "date": line.get("date", date), "command": line.get("command"),
         "samples": line.get("samples"), "torch": line.get("torch"),
     }
-    for extra in ("compile_s", "block_mask_s", "block_sparsity_pct", "check_max_abs_err"):
+    for extra in ("compile_s", "block_mask_s", "block_sparsity_pct", "check_max_abs_err", "sdpa_backend",
+                  "cuda_kernels"):
         if extra in line:
             row[extra] = line[extra]
     if line.get("error"):
@@ -261,13 +264,35 @@ def collect(raw_dir, date=None):
     return rows, checks
 
 
+def merge_checks(checks):
+    """A run split into calls checks each time: one line per check, with its
+    worst error, passing only where every call passed."""
+    merged = {}
+    for line in checks:
+        name = line.get("check")
+        if name not in merged:
+            merged[name] = line
+            continue
+        prev = merged[name]
+        err = lambda x: x.get("max_abs_err", float("inf"))  # noqa: E731 - a line without one is the worst
+        worse = line if err(line) > err(prev) else prev
+        merged[name] = dict(worse, ok=bool(prev.get("ok")) and bool(line.get("ok")))
+    return list(merged.values())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--raw", required=True, help="the runner's raw output folder")
+    p.add_argument("--raw", required=True, action="append",
+                   help="the runner's raw output folder; repeated for a run split into several device calls "
+                        "(each call holding both sides of the pairs it measured)")
     p.add_argument("--out", help="the results file (default benchmarks/results/<gpu slug>.jsonl)")
     p.add_argument("--checks-out", help="where to write the torch self-check lines")
     a = p.parse_args()
-    rows, checks = collect(a.raw)
+    rows, checks = [], []
+    for raw in a.raw:
+        got, got_checks = collect(raw)
+        rows += got
+        checks += got_checks
     if not rows:
         sys.exit(f"collect: no rows in {a.raw}")
     gpu = next((r["adapter"] for r in rows if r.get("adapter")), None) or "unknown-gpu"
@@ -276,6 +301,7 @@ def main():
     with open(out, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    checks = merge_checks(checks)
     if a.checks_out:
         with open(a.checks_out, "w", encoding="utf-8") as f:
             for line in checks:

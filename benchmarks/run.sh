@@ -10,11 +10,14 @@
 #   benchmarks/run.sh FLT_BINARY OUT_DIR
 #
 # Environment: NS (n list, default 1024,…,65536), HEADS (default 1,16), BATCH
-# (default 1), SGEMM (square sizes, default 1024,…,8192), TORCH_DEADLINE_S
+# (default 1), SGEMM (square sizes, default 1024,…,8192; empty: none), TORCH_DEADLINE_S
 # (torch rows not started by then are written as skipped; default 0: none),
 # TORCH_FIRST=1 (PyTorch before flt, so that a call's time limit cuts flt
 # rows rather than the whole PyTorch side), SKIP (flt methods left out,
-# space-separated, e.g. "longformer" when it is measured in its own call).
+# space-separated, e.g. "longformer" when it is measured in its own call),
+# TORCH_METHODS (torch_reference.py's --methods, comma-separated; default
+# all), so that a benchmark too long for one call splits into calls that
+# each hold both sides of their pairs (collect.py takes several --raw).
 # n above flt's own limit (read from `flt bench --help`) is written as a row
 # without a time, with the reason; so is a run that fails. Heads: asked of
 # flt only when `flt bench --help` lists --heads, else flt rows are H = 1.
@@ -29,13 +32,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 NS=${NS:-1024,2048,4096,8192,16384,32768,65536}
 HEADS=${HEADS:-1,16}
 BATCH=${BATCH:-1}
-SGEMM=${SGEMM:-1024,2048,4096,8192}
+SGEMM=${SGEMM-1024,2048,4096,8192}
 TORCH_DEADLINE_S=${TORCH_DEADLINE_S:-0}
 TORCH_FIRST=${TORCH_FIRST:-}
 SKIP=${SKIP:-}
+TORCH_METHODS=${TORCH_METHODS:-}
 raw=$out/raw
 mkdir -p "$raw" "$out/results"
-runner="NS=$NS HEADS=$HEADS BATCH=$BATCH SGEMM=$SGEMM${TORCH_FIRST:+ TORCH_FIRST=$TORCH_FIRST}${SKIP:+ SKIP=\"$SKIP\"} benchmarks/run.sh $flt $out"
+runner="NS=$NS HEADS=$HEADS BATCH=$BATCH SGEMM=$SGEMM${TORCH_FIRST:+ TORCH_FIRST=$TORCH_FIRST}${SKIP:+ SKIP=\"$SKIP\"}${TORCH_METHODS:+ TORCH_METHODS=$TORCH_METHODS} benchmarks/run.sh $flt $out"
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 help=$("$flt" bench --help)
@@ -54,7 +58,7 @@ run_torch() {
   echo "== torch_reference.py" >&2
   start=$SECONDS
   python3 "$here/torch_reference.py" --n "$NS" --d 64 --heads "$HEADS" --batch "$BATCH" --sgemm-sizes "$SGEMM" \
-    --repeats 10 --warmup-ms 200 --self-check --deadline-s "$TORCH_DEADLINE_S" \
+    ${TORCH_METHODS:+--methods "$TORCH_METHODS"} --repeats 10 --warmup-ms 200 --self-check --deadline-s "$TORCH_DEADLINE_S" \
     >"$raw/torch.jsonl" 2>"$raw/torch.err" || echo "torch_reference.py failed: $(tail -3 "$raw/torch.err")" >&2
   echo "torch: $((SECONDS - start)) s" >>"$raw/wall.txt"
 }

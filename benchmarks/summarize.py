@@ -44,11 +44,13 @@ def ratios(rows):
     for (impl, kernel, heads, batch, causal), series in idx.items():
         if impl != "flt":
             continue
-        torch_kernel = dict(PAIRS).get(kernel)
-        other = idx.get(("torch", torch_kernel, heads, batch, causal), {})
-        common = sorted(set(series) & set(other))
-        if common:
-            out[(kernel, torch_kernel, heads, batch, causal)] = {n: other[n] / series[n] for n in common}
+        for flt_kernel, torch_kernel in PAIRS:
+            if flt_kernel != kernel:
+                continue
+            other = idx.get(("torch", torch_kernel, heads, batch, causal), {})
+            common = sorted(set(series) & set(other))
+            if common:
+                out[(kernel, torch_kernel, heads, batch, causal)] = {n: other[n] / series[n] for n in common}
     return out
 
 
@@ -86,7 +88,8 @@ def crossovers(rows):
     out = {}
     for (impl, kernel, heads, batch, causal), series in idx.items():
         exact = EXACT.get(impl)
-        if kernel in (exact, "sgemm") or exact is None:
+        # sdpa-math is exact attention too: not a method to cross over.
+        if kernel in (exact, "sgemm", "sdpa-math") or exact is None:
             continue
         ref = idx.get((impl, exact, heads, batch, causal))
         if not ref:
@@ -175,6 +178,32 @@ def section(rows, heads):
     return "\n".join(parts) + "\n"
 
 
+def arithmetic(rows):
+    """What PyTorch's exact attention computed on: the SDPA backend its rows
+    name (`sdpa_backend`, `cuda_kernels`), and the FMA-only reference beside
+    it when the run has one."""
+    sdpa = [r for r in timed(rows) if r["impl"] == "torch" and r["kernel"] == "sdpa" and r.get("sdpa_backend")]
+    if not sdpa:
+        return []
+    backends = sorted({r["sdpa_backend"] for r in sdpa})
+    kernel = next((k for r in sdpa for k in r.get("cuda_kernels", []) if "fmha" in k), None)
+    text = (f"PyTorch's fp32 `sdpa` ran its {', '.join(f'`{b}`' for b in backends)} backend"
+            + (f" (`{kernel.split('(')[0]}`)" if kernel else "") + ".")
+    if "efficient" in backends:
+        text += (" On a GPU of compute capability 8.0 or later that kernel does its f32 products on the "
+                 "tensor cores as 3xTF32 (each operand split into two TF32 parts, three products: "
+                 "`DefaultGemmType<Sm80, float>` is `OpClassTensorOp` with `OpMultiplyAddFastF32` in "
+                 "PyTorch's `mem_eff_attention/gemm_kernel_utils.h`); TF32 off does not reach it. flt's "
+                 "fp32 kernels, like every WGSL kernel without cooperative matrices, use the FMA units, "
+                 "so `full / sdpa` compares FMA units against tensor cores.")
+    if any(r["kernel"] == "sdpa-math" for r in timed(rows)):
+        text += (" `full / sdpa-math` is the like-for-like row: PyTorch's exact attention forced onto "
+                 "its math backend (`SDPBackend.MATH`: QKᵀ and P·V as cuBLAS fp32 GEMMs on the FMA "
+                 "units, TF32 off, the n × n scores in memory, so it runs out of memory where a fused "
+                 "kernel does not).")
+    return [text, ""]
+
+
 def render(rows, checks=()):
     """The README text."""
     gpu = next((r["adapter"] for r in rows if r.get("adapter")), "unknown GPU")
@@ -185,7 +214,10 @@ def render(rows, checks=()):
         c = r.get("command")
         if c and c not in commands:
             commands.append(c)
-    runner = next((r.get("runner") for r in rows if r.get("runner")), None)
+    runners = []
+    for r in rows:
+        if r.get("runner") and r["runner"] not in runners:
+            runners.append(r["runner"])
     flt_heads = sorted({r["heads"] for r in timed(rows) if r["impl"] == "flt" and r["kernel"] != "sgemm"})
     out = [
         f"# flt against PyTorch on {gpu}",
@@ -199,20 +231,29 @@ def render(rows, checks=()):
         "(flt: `--warmup-ms 1000`, GPU timestamps; PyTorch: CUDA events), d = 64. FLOPs per row are what "
         "the method needs, one formula per kernel for both sides (exact attention 4·pairs·d; the others flt's "
         "`flops_algorithmic`), so the TFLOP/s in the JSON compare like for like. Kernels: flt `full` ↔ "
-        "`sdpa`, `longformer --window 256 --global 0` ↔ FlexAttention sliding window W = 256, `linear`, "
+        "`sdpa` (and `sdpa-math`, below), `longformer --window 256 --global 0` ↔ FlexAttention sliding window W = 256, `linear`, "
         "`linformer` (k = 256, mean-pool), `nystrom` (L = 64, 6 iterations), `performer` (m = 256), and "
         "`sgemm` (`flt matmul` f32 ↔ `torch.mm`).",
         "",
+    ] + arithmetic(rows) + [
         "PyTorch runs eagerly (one kernel launch per operation; FlexAttention compiled once per shape): "
         "a series whose time hardly grows with n — a fitted exponent far below the method's own — is "
         "bound by launch overhead, not by the GPU, and such times vary from run to run more than the others.",
         "",
     ]
-    if runner:
-        out += ["The run:", "", f"    {runner}", ""]
-        skipped = re.search(r'SKIP="([^"]*)"', runner)
-        if skipped and skipped.group(1).strip():
-            out += [f"flt's {', '.join(skipped.group(1).split())} rows were left out of this run (`SKIP`): "
+    if runners:
+        if len(runners) == 1:
+            out += ["The run:", ""]
+        else:
+            out += [f"The run, in {len(runners)} device calls (one runner each; every ratio below pairs rows "
+                    "of one call: each call ran both sides of its pairs):", ""]
+        out += [f"    {r}" for r in runners] + [""]
+        # A method left out of every call (SKIP) has PyTorch rows only.
+        skips = [set(m.group(1).split()) if (m := re.search(r'SKIP="([^"]*)"', r)) else set() for r in runners]
+        ran = {r["kernel"] for r in rows if r["impl"] == "flt"}
+        left_out = sorted(set.intersection(*skips) - ran) if skips else []
+        if left_out:
+            out += [f"flt's {', '.join(left_out)} rows were left out of this run (`SKIP`): "
                     "that method was measured beside PyTorch in a call of its own, in its own file under "
                     "`bench/results/`; its rows here are PyTorch's alone.", ""]
     if flt_heads == [1]:

@@ -168,8 +168,11 @@ def make_raw(folder):
                        "params": params, "rc": 0, "max_n": 16384}, f)
         with open(os.path.join(folder, tag + ".cmd"), "w") as f:
             f.write(f"flt bench --methods {method}\n")
+    efficient = ["fmha_cutlassF_f32_aligned_64x64_rf_sm80(PyTorchMemEffAttention::AttentionKernel<float, …>)"]
     write("torch.jsonl", [{"impl": "torch", "check": "linear", "max_abs_err": 1e-8, "ok": True}]
-          + [torch_line("sdpa", n, 5e-10 * n * n) for n in NS + [65536]]
+          + [dict(torch_line("sdpa", n, 5e-10 * n * n), sdpa_backend="efficient", cuda_kernels=efficient)
+             for n in NS + [65536]]
+          + [dict(torch_line("sdpa-math", n, 1e-9 * n * n / 0.8), sdpa_backend="math") for n in NS]
           + [torch_line("linear", n, 1e-4 * math.sqrt(n)) for n in NS + [65536]]
           + [torch_line("sdpa", n, 1e-8 * n * n, heads=16) for n in NS]
           + [dict(torch_line("flex-window", 1024, None, params={"window": 256, "global": 0}),
@@ -194,7 +197,10 @@ def collect_makes_one_row_per_measurement_with_the_agreed_keys():
         assert keys <= set(r), sorted(keys - set(r))
         assert "flops_mismatch" not in r, r
     timed = [r for r in rows if r["ms"] is not None]
-    assert len(timed) == 3 * 5 + 2 * 6 + 5
+    assert len(timed) == 3 * 5 + 2 * 6 + 5 + 5
+    math_rows = [r for r in rows if r["kernel"] == "sdpa-math"]
+    assert len(math_rows) == 5 and all(r["flops"] == 4 * r["n"] ** 2 * 64 for r in math_rows)
+    assert all(r["sdpa_backend"] == "math" for r in math_rows)
     for r in timed:
         assert close(r["tflops"], r["flops"] / (r["ms"] * 1e9))
     sdpa16 = next(r for r in rows if r["kernel"] == "sdpa" and r["heads"] == 16 and r["n"] == 4096)
@@ -215,6 +221,9 @@ def ratios_are_torch_over_flt_at_every_common_n():
     assert sorted(full) == NS  # 65536: torch only
     for n in NS:
         assert close(full[n], 5e-10 * n * n / full_ms(n))
+    # flt's exact kernel against both of PyTorch's: FMA-only math 1.25× slower.
+    math_ratio = rat[("full", "sdpa-math", 1, 1, False)]
+    assert all(close(math_ratio[n], 1.25 / (10.0 if n == 1024 else 1.0)) for n in NS)
     lin = rat[("linear", "linear", 1, 1, False)]
     assert close(lin[4096], 1e-4 * 64 / linear_ms(4096))
     assert not any(k[2] == 16 for k in rat)  # no flt row at 16 heads
@@ -244,6 +253,8 @@ def crossovers_need_the_method_faster_at_every_larger_n():
     # (2048: 4.5e-3 > 2.1e-3; 4096: 6.4e-3 < 8.4e-3), compared up to 65536.
     assert cross[("torch", "linear", 1, 1, False)] == (4096, 65536)
     assert ("flt", "full", 1, 1, False) not in cross
+    # The math backend is exact attention, not a method that crosses over.
+    assert ("torch", "sdpa-math", 1, 1, False) not in cross
 
 
 @test
@@ -256,6 +267,33 @@ def the_readme_shows_the_ratios_exponents_crossovers_and_the_missing_rows():
     assert "over flt's limit" in text and "FlexAttention is missing here" in text
     assert "benchmarks/run.sh flt out" in text
     assert "| flt | full | 2.00 | 4096–16384 | 3 |" in text
+    # What each side computed on: the backend the rows name, the tensor
+    # cores behind it, and the FMA-only row beside it.
+    assert "ran its `efficient` backend (`fmha_cutlassF_f32_aligned_64x64_rf_sm80`)" in text
+    assert "3xTF32" in text and "`full / sdpa-math` is the like-for-like row" in text
+    assert "| full / sdpa-math | **0.12** (0.0105 / 0.00131) | **1.25** (0.00419 / 0.00524) |" in text
+    without = summarize.render([r for r in rows if r["kernel"] != "sdpa-math" and not r.get("sdpa_backend")])
+    assert "3xTF32" not in without and "like-for-like" not in without
+
+
+@test
+def checks_of_a_run_split_into_calls_merge_by_name_worst_first():
+    a = [{"check": "linear", "max_abs_err": 1e-8, "ok": True}, {"check": "sdpa", "max_abs_err": 4e-7, "ok": True}]
+    b = [{"check": "linear", "max_abs_err": 3e-8, "ok": True}, {"check": "sdpa", "max_abs_err": 1e-7, "ok": False}]
+    merged = collect.merge_checks(a + b)
+    assert [(c["check"], c["max_abs_err"], c["ok"]) for c in merged] == [("linear", 3e-8, True), ("sdpa", 4e-7, False)]
+    assert collect.merge_checks(a) == a
+
+
+@test
+def the_sdpa_backend_is_read_from_the_kernels_it_launched():
+    assert tr.sdpa_backend(["fmha_cutlassF_f32_aligned_64x64_rf_sm80(…)"]) == "efficient"
+    assert tr.sdpa_backend(["void pytorch_flash::flash_fwd_kernel<…>"]) == "flash"
+    assert tr.sdpa_backend(["sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize128x128x8_stage3_warpsize2x2x1_ffma",
+                            "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, …>"]) == "math"
+    assert "sdpa-math" in tr.METHODS
+    rows = tr.rows_for(type("A", (), {"heads": "16", "n": "4096", "methods": "sdpa-math", "sgemm_sizes": ""})())
+    assert [(k, n, h, c) for k, n, h, c, _ in rows] == [("sdpa-math", 4096, 16, False), ("sdpa-math", 4096, 16, True)]
 
 
 # --------------------------------------------- 3. reference formulas

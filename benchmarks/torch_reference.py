@@ -2,7 +2,18 @@
 flt defines them (src/attention/*.rs), timed on the same GPU:
 
 * ``sdpa``: exact attention, torch.nn.functional.scaled_dot_product_attention
-  (causal and not); FLOPs 4·pairs·d per head, pairs = n² or n(n+1)/2.
+  (causal and not); FLOPs 4·pairs·d per head, pairs = n² or n(n+1)/2. In
+  fp32 on a GPU of compute capability ≥ 8.0 PyTorch picks its
+  memory-efficient kernel (CUTLASS, ``fmha_cutlassF_f32_…_sm80``), whose
+  f32 products run on the tensor cores as 3xTF32 (``DefaultGemmType`` in
+  aten/src/ATen/native/transformers/cuda/mem_eff_attention/
+  gemm_kernel_utils.h: ``OpClassTensorOp``, ``OpMultiplyAddFastF32``): each
+  operand split into two TF32 parts, three products, close to fp32's
+  accuracy; the TF32 flags do not reach it.
+* ``sdpa-math``: the same with ``sdpa_kernel(SDPBackend.MATH)``: QKᵀ and
+  P·V as cuBLAS fp32 GEMMs on the FMA units (TF32 off), the softmax between
+  them, the n × n scores in memory — exact attention without tensor cores,
+  what flt's fp32 kernels are (out of memory past n ≈ 32K at 16 heads).
 * ``sgemm``: torch.mm in fp32, C = A·Wᵀ with A, W square (flt matmul's shape).
 * ``linear``: Katharopoulos et al.: φ(x) = elu(x) + 1 on q and k (no 1/√d),
   Oᵢ = φ(qᵢ)ᵀ(φ(K)ᵀV) / (φ(qᵢ)ᵀΣⱼφ(kⱼ) + ε), ε = 1e-6 (attention/kernelized.rs).
@@ -56,7 +67,7 @@ PROJ_DIM = 256
 LANDMARKS = 64
 PINV_ITERS = 6
 FEATURES = 256
-METHODS = ["sdpa", "sgemm", "linear", "linformer", "nystrom", "performer", "flex-window"]
+METHODS = ["sdpa", "sdpa-math", "sgemm", "linear", "linformer", "nystrom", "performer", "flex-window"]
 
 
 class Ops:
@@ -315,6 +326,28 @@ def self_check(ops, as_array, to_lists, omega_rows, extra=()):
 # ---------------------------------------------------------------- timing
 
 
+def cuda_kernels(torch, fn):
+    """The CUDA kernels one call of `fn` launches (torch.profiler), distinct,
+    in the order first seen, each name cut at 160 characters."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    names = []
+    for e in prof.events():
+        if e.device_type == torch.autograd.DeviceType.CUDA and e.name[:160] not in names:
+            names.append(e.name[:160])
+    return names
+
+
+def sdpa_backend(kernels):
+    """Which SDPA backend ran, read from its kernels' names."""
+    text = " ".join(kernels)
+    for marker, name in (("fmha_cutlass", "efficient"), ("flash", "flash"), ("cudnn", "cudnn")):
+        if marker in text:
+            return name
+    return "math"
+
+
 def timed(torch, fn, repeats, warmup_ms):
     """Median of `repeats` CUDA-event timings after a warm-up of at least two
     calls and `warmup_ms` of wall clock."""
@@ -349,7 +382,7 @@ def rows_for(args):
             continue
         for h in heads:
             for n in ns:
-                causals = [False, True] if kernel in ("sdpa", "sdpa-f16", "flex-window") else [False]
+                causals = [False, True] if kernel in ("sdpa", "sdpa-math", "sdpa-f16", "flex-window") else [False]
                 for causal in causals:
                     params = {
                         "linformer": {"proj-dim": PROJ_DIM, "projection": "mean-pool"},
@@ -382,6 +415,13 @@ def setup(torch, ops, flex, kernel, n, heads, causal, a, dev, row):
     q, k, v = (torch.randn(shape, device=dev, generator=g) for _ in range(3))
     if kernel == "sdpa":
         return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    if kernel == "sdpa-math":
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        def run_math():
+            with sdpa_kernel(SDPBackend.MATH):
+                return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return run_math
     if kernel == "sdpa-f16":
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -440,9 +480,19 @@ def gpu_self_check(torch, ops, flex, dev):
         return lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
             q[None], k[None], v[None], is_causal=causal)[0]
 
+    def sdpa_math(causal):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        def run(q, k, v):
+            with sdpa_kernel(SDPBackend.MATH):
+                return sdpa(causal)(q, k, v)
+        return run
+
     extra = [
         ("sdpa", sdpa(False), lambda q, k, v: naive.full_attention(q, k, v, False)),
         ("sdpa causal", sdpa(True), lambda q, k, v: naive.full_attention(q, k, v, True)),
+        ("sdpa-math", sdpa_math(False), lambda q, k, v: naive.full_attention(q, k, v, False)),
+        ("sdpa-math causal", sdpa_math(True), lambda q, k, v: naive.full_attention(q, k, v, True)),
     ]
     if flex is not None:
         compiled, create_block_mask = flex
@@ -540,6 +590,9 @@ def main():
             fn = setup(torch, ops, flex, kernel, n, heads, causal, a, dev, row)
             ms, samples = timed(torch, fn, a.repeats, a.warmup_ms)
             row.update(ms=ms, samples=samples, peak_bytes=torch.cuda.max_memory_allocated())
+            row["cuda_kernels"] = cuda_kernels(torch, fn)
+            if kernel.startswith("sdpa"):
+                row["sdpa_backend"] = sdpa_backend(row["cuda_kernels"])
         except torch.cuda.OutOfMemoryError:
             row["error"] = "out of memory"
         except Exception as e:  # noqa: BLE001 - reported in the row
