@@ -34,9 +34,15 @@
 //! register prefetch (7.67 ms at 16 heads), V transposed so that a lane's
 //! pair of keys is one word (5.06), the scratch rows padded (4.99 and
 //! 5.76), no runtime bounds checks (4.46), O accumulated in workgroup
-//! memory (0.65 ms at 1 head, but 5.59 at 16). Rows with builds and
-//! commands: bench/experiments/h200-2026-11-29-not-kept.jsonl; the kept
-//! kernel's: bench/results/h200-flash-f16.jsonl.
+//! memory (0.65 ms at 1 head, but 5.59 at 16). Tried on 2026-11-30: a lazy
+//! maximum (rescale only when a row's maximum passes the one its P uses by
+//! more than 2⁸, as FlashAttention-4 does) with O kept in four cooperative
+//! accumulators and rescaled through the scratch only then — 2.46 ms, but
+//! 221 registers and wrong outputs on the H200 (relative error 1.4, zero at
+//! n = 1; not explained), so not kept. Rows with builds and commands:
+//! bench/experiments/h200-2026-11-29-not-kept.jsonl and
+//! h200-2026-11-30-not-kept.jsonl; the kept kernel's:
+//! bench/results/h200-flash-f16.jsonl.
 //!
 //! Shape: d = dᵥ ∈ {16, 32, 48, 64}; n, n_keys any (causal: n_keys = n).
 //! The program is four passes: Q (scaled by log₂(e)/√d), K and V converted
