@@ -40,7 +40,11 @@
 //! for the full prefetch in calls 13 and 14). More warps per multiprocessor
 //! do not make this kernel faster: the slowest candidate (32 × 32 tiles of
 //! 8 × 8 threads, 8.67 ms) takes 125 registers, the 8 × 4 micro-tiles
-//! 192–255.
+//! 192–255. Nor do bigger micro-tiles: SGEMM's 8 × 8 scores (and 8 rows ×
+//! 2 vec4 outputs) per thread, 64 × 64 tiles of 8 × 8 threads in the
+//! compact layout without prefetch — a third of the workgroup-memory reads
+//! per multiply-add — took all 255 registers and ran 5.73 ms (causal 3.28)
+//! against the tuner's 2.93 (1.62) (2026-11-30, not kept).
 //!
 //! The tile sizes are override constants ([`FlashConfig`]); [`candidates`]
 //! lists those that fit an adapter's limits, [`tune`] times them on a
