@@ -277,6 +277,23 @@ def the_readme_shows_the_ratios_exponents_crossovers_and_the_missing_rows():
 
 
 @test
+def a_run_split_into_calls_lists_each_runner_and_only_what_every_call_skipped():
+    rows, _ = synthetic()
+    one = 'NS=1024 SKIP="longformer linear" TORCH_METHODS=sdpa benchmarks/run.sh flt out1'
+    two = 'NS=1024 SKIP="full longformer" TORCH_METHODS=linear benchmarks/run.sh flt out2'
+    for r in rows:
+        r["runner"] = one if r["kernel"] in ("full", "sdpa", "sdpa-math") else two
+    text = summarize.render(rows)
+    assert "The run, in 2 device calls" in text and f"    {one}" in text and f"    {two}" in text
+    # longformer was skipped by both calls; linear and full each ran in one.
+    assert "flt's longformer rows were left out of this run" in text
+    assert "flt's linear" not in text and "flt's full" not in text
+    for r in rows:
+        r["runner"] = one
+    assert "The run:" in summarize.render(rows) and "device calls" not in summarize.render(rows)
+
+
+@test
 def checks_of_a_run_split_into_calls_merge_by_name_worst_first():
     a = [{"check": "linear", "max_abs_err": 1e-8, "ok": True}, {"check": "sdpa", "max_abs_err": 4e-7, "ok": True}]
     b = [{"check": "linear", "max_abs_err": 3e-8, "ok": True}, {"check": "sdpa", "max_abs_err": 1e-7, "ok": False}]
