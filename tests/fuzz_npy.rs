@@ -34,6 +34,10 @@ use ndarray_npy::{ViewNpyExt, WritableElement, WriteNpyExt};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
+#[path = "common/npy_raw.rs"]
+mod npy_raw;
+use npy_raw::raw;
+
 // ---------------------------------------------------------------- allocation counting
 
 /// The system allocator, counting on threads that ask for it: the largest
@@ -105,27 +109,6 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
 fn npy<A: WritableElement, D: Dimension>(a: &Array<A, D>) -> Vec<u8> {
     let mut bytes = Vec::new();
     a.write_npy(&mut bytes).expect("write .npy");
-    bytes
-}
-
-/// A `.npy` file from its parts: format `version` (1, 2 or 3: a u16 or u32
-/// header length), the header dictionary's text and the data.
-fn raw(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let len_bytes = if version == 1 { 2 } else { 4 };
-    let mut header = dict.to_string();
-    while !(6 + 2 + len_bytes + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY".to_vec();
-    bytes.extend_from_slice(&[version, 0]);
-    if version == 1 {
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    } else {
-        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    }
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(data);
     bytes
 }
 

@@ -428,30 +428,16 @@ impl<'a> Parser<'a> {
     }
 }
 
+// The tests' hand-made files (shared with tests/fuzz_npy.rs).
+#[cfg(test)]
+#[path = "../../tests/common/npy_raw.rs"]
+mod npy_raw;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A hand-made file: the preamble of `version`, the header text padded
-    /// as numpy pads it, and `data`.
-    fn file(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-        let prefix = if version == 1 { 10 } else { 12 };
-        let mut text = dict.to_string();
-        while !(prefix + text.len() + 1).is_multiple_of(64) {
-            text.push(' ');
-        }
-        text.push('\n');
-        let mut bytes = b"\x93NUMPY".to_vec();
-        bytes.extend_from_slice(&[version, 0]);
-        if version == 1 {
-            bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
-        } else {
-            bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        }
-        bytes.extend_from_slice(text.as_bytes());
-        bytes.extend_from_slice(data);
-        bytes
-    }
+    use super::npy_raw::raw as file;
 
     fn read(bytes: &[u8]) -> Result<(Header, Vec<f32>), NpyError> {
         let h = header(bytes)?;
