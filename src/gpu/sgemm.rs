@@ -71,6 +71,24 @@
 //! occupancy is the same for all of them, so what separates them is the
 //! driver's schedule, not how many warps it fits.
 //!
+//! A fast path for aligned products, tried on 2026-11-30 and not kept (three
+//! device calls, each configuration timed twice beside cuBLAS's 2.69–2.70
+//! ms at 4096³; rows in bench/experiments/h200-2026-11-30-sgemm-aligned.jsonl):
+//! a second module for A and B untransposed, M and N multiples of 128 and K
+//! of 16, with no guards and load addresses advancing by a constant per
+//! step — the kernel DESIGN.md describes, written from its description. It
+//! ran 33.5 TFLOP/s at 4096³ with one buffer (114 registers) and with
+//! K-steps of 8 double-buffered (110), 28.7 double-buffered at K-steps of 16
+//! (DESIGN.md's configuration; 119), 35.0 with its loads and stores made
+//! unconditional (the last step re-reading its tile), 36.0 with that and a
+//! k's multiply-adds in another order, and 33.4 with the step in a function
+//! as here — against 40.8–41.0 for this template in the same calls (8192³:
+//! at best 36.5 against 41.5). In this template the order of a k's 16
+//! multiply-adds does not matter: five orders ran 40.8–41.1, and the
+//! driver's binary is 17 280 bytes for each (the fast path's 10–11 KiB). So
+//! neither the guards nor the split-K bounds are what holds this kernel at
+//! 0.81× (the diff is not in the repo).
+//!
 //! Split-K ([`Split`], [`pass_split`]): an output with few tiles and a long
 //! K — Nyströmformer's L × dᵥ product B̃V over K = n — runs each range of K
 //! as its own workgroups into a layer of partial products, which
