@@ -348,7 +348,7 @@ impl<'a> KernelTwin<'a> {
         let visible = if self.causal { i + 1 } else { n };
         let w: Array1<f32> = self.phi_k.slice(s![..visible, ..]).dot(&self.phi_q.row(i));
         let den = w.sum() + EPS;
-        let out = self.v.slice(s![..visible, ..]).t().dot(&w) / den;
+        let out = super::full::weighted_rows(self.v.slice(s![..visible, ..]), w.view()) / den;
         let mut weights = vec![0f32; n];
         for (j, &x) in w.iter().enumerate() {
             weights[j] = x / den;
