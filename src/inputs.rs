@@ -413,6 +413,41 @@ pub struct Heads {
     pub items: Vec<std::rc::Rc<Inputs>>,
 }
 
+/// `make(i)` for every head i < `count`, in order. Natively the heads are
+/// made on every core (each from its own seed, so the same bits as one at
+/// a time): 16 heads of n = 65 536 took 5 s on one core of the H200's host,
+/// more than the GPU's timed runs. The web build makes them one at a time.
+fn each_head(count: usize, make: impl Fn(usize) -> Inputs + Sync) -> Vec<Inputs> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(count);
+        if threads > 1 {
+            let make = &make;
+            return std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|t| {
+                        scope.spawn(move || {
+                            (t..count)
+                                .step_by(threads)
+                                .map(|i| (i, make(i)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut made: Vec<(usize, Inputs)> = workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect();
+                made.sort_by_key(|(i, _)| *i);
+                made.into_iter().map(|(_, x)| x).collect()
+            });
+        }
+    }
+    (0..count).map(make).collect()
+}
+
 impl Heads {
     /// One head: the single-head problem every method runs.
     pub fn single(inputs: std::rc::Rc<Inputs>) -> Heads {
@@ -434,17 +469,12 @@ impl Heads {
         qk_scale: f64,
         (batch, heads): (usize, usize),
     ) -> Heads {
-        let items = (0..batch * heads)
-            .map(|i| {
-                std::rc::Rc::new(Inputs::generate(
-                    kind,
-                    n,
-                    d,
-                    Heads::seed_of(seed, i),
-                    qk_scale,
-                ))
-            })
-            .collect();
+        let items = each_head(batch * heads, |i| {
+            Inputs::generate(kind, n, d, Heads::seed_of(seed, i), qk_scale)
+        })
+        .into_iter()
+        .map(std::rc::Rc::new)
+        .collect();
         Heads {
             batch,
             heads,
@@ -743,6 +773,29 @@ pub fn write_npy(path: &std::path::Path, array: &Array2<f32>) -> Result<(), Inpu
 mod tests {
     use super::*;
     use ndarray_npy::WriteNpyExt;
+
+    #[test]
+    fn heads_made_on_several_cores_are_each_heads_own_seeded_inputs() {
+        // More heads than this machine's cores, so that threads take turns:
+        // each head is exactly Inputs::generate from its own seed, in order
+        // (what the page, which makes them one at a time, gets).
+        for kind in [
+            InputSource::Gaussian,
+            InputSource::LowRank,
+            InputSource::Clustered,
+            InputSource::Local,
+        ] {
+            let heads = Heads::generate(kind, (33, 8), 11, 0.5, (3, 3));
+            assert_eq!(heads.items.len(), 9);
+            for (i, x) in heads.items.iter().enumerate() {
+                let own = Inputs::generate(kind, 33, 8, Heads::seed_of(11, i), 0.5);
+                assert!(
+                    x.q == own.q && x.k == own.k && x.v == own.v,
+                    "{kind:?} head {i}"
+                );
+            }
+        }
+    }
 
     fn npy_bytes<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
         a: &ndarray::Array<A, D>,
