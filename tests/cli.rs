@@ -399,6 +399,97 @@ fn bench_prints_one_measurement_per_line() {
 }
 
 #[test]
+fn progress_prints_each_stage_on_stderr_and_leaves_stdout_alone() {
+    let args = [
+        "bench",
+        "--methods",
+        "full,linear",
+        "--n",
+        "16,32",
+        "--d",
+        "8",
+        "--heads",
+        "2",
+        "--backend",
+        "cpu",
+        "--repeats",
+        "1",
+        "--json",
+    ];
+    let quiet = flt(&args);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains("the inputs"), "{}", stderr(&quiet));
+    let loud = flt(&[&args[..], &["--progress"]].concat());
+    assert!(loud.status.success(), "{}", stderr(&loud));
+    // The same report on stdout (one JSON line per run)…
+    let runs = |o: &Output| -> Vec<(String, u64)> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|m| {
+                (
+                    m["method"].as_str().unwrap().to_owned(),
+                    m["n"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(runs(&loud), runs(&quiet));
+    assert_eq!(runs(&loud).len(), 4);
+    // …and on stderr every run's stages in order, each with the seconds
+    // since the start, never decreasing.
+    let err = stderr(&loud);
+    let mut last = 0.0f64;
+    for run in [
+        "full n = 16",
+        "full n = 32",
+        "linear n = 16",
+        "linear n = 32",
+    ] {
+        let name = format!("{run} d = 8, 1 × 2 heads");
+        for stage in [
+            "the inputs",
+            "counting the pattern",
+            "exact f64 reference on the checked rows",
+            "done",
+        ] {
+            let line = err
+                .lines()
+                .find(|l| l.ends_with(&format!("] {name}: {stage}")))
+                .unwrap_or_else(|| panic!("no `{name}: {stage}` in\n{err}"));
+            let secs: f64 = line
+                .strip_prefix("flt: [")
+                .and_then(|l| l.split(" s]").next())
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no seconds in {line}"));
+            assert!(secs >= last, "{line} after {last} s");
+            last = secs;
+        }
+    }
+    // flt run takes it too.
+    let run = flt(&[
+        "run",
+        "--method",
+        "full",
+        "--n",
+        "16",
+        "--d",
+        "8",
+        "--backend",
+        "cpu",
+        "--json",
+        "--progress",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("full n = 16 d = 8: done"),
+        "{}",
+        stderr(&run)
+    );
+    json(&run);
+}
+
+#[test]
 fn svg_heatmap_is_written() {
     let dir = scratch("svg");
     let path = dir.join("map.svg");

@@ -153,7 +153,8 @@ pub fn command() -> Command {
             ))
             .arg(common_flag("qkv-bits"))
             .arg(common_flag("qkv-scales"))
-            .arg(pass_times_flag()),
+            .arg(pass_times_flag())
+            .arg(progress_flag()),
     );
     let bench = common(
         Command::new("bench")
@@ -171,6 +172,7 @@ pub fn command() -> Command {
                 "Write the scaling chart (time and memory against n, log-log, fitted exponents, crossovers against full) as SVG; one --d",
             ))
             .arg(pass_times_flag())
+            .arg(progress_flag())
             .arg(
                 Arg::new("driver-stats")
                     .long("driver-stats")
@@ -218,6 +220,14 @@ pub fn command() -> Command {
 }
 
 /// `--pass-times`: where a GPU run's time goes.
+/// `--progress` (`flt run`, `flt bench`).
+fn progress_flag() -> Arg {
+    Arg::new("progress")
+        .long("progress")
+        .action(ArgAction::SetTrue)
+        .help("Print each stage of a run to stderr as it starts (inputs, pattern, GPU kernels, CPU twin, f64 reference), with the seconds since the command started; stdout keeps the report")
+}
+
 fn pass_times_flag() -> Arg {
     Arg::new("pass-times")
         .long("pass-times")

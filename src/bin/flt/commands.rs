@@ -2,8 +2,10 @@
 //! the pipeline (the GPU asked for by name fails loudly when absent), the
 //! attention lab run, the report printed.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Instant;
 
 use clap::ArgMatches;
 use flt_explorer::attention::MethodId;
@@ -11,7 +13,9 @@ use flt_explorer::gpu::{Autotune, GpuContext, GpuError, GpuRunOptions};
 use flt_explorer::inputs::{self, InputSource, Inputs};
 use flt_explorer::pipeline::attention::{AttentionProblem, Measurement, run as run_attention};
 use flt_explorer::pipeline::scaling::{ScalingReport, Stop, StopKind};
-use flt_explorer::pipeline::{Backend, BackendChoice, GpuPolicy, Quiet, RunError, resolve_backend};
+use flt_explorer::pipeline::{
+    Backend, BackendChoice, GpuPolicy, Host, Quiet, RunError, resolve_backend,
+};
 use flt_explorer::settings::Settings;
 
 use super::args::{self, knobs_apply, list, pairs, settings};
@@ -63,10 +67,56 @@ pub fn apply_warmup(m: &ArgMatches, backend: &Backend) {
     }
 }
 
+/// `--progress`: each stage of a run on stderr as it starts, with the
+/// seconds since the command started and the run it belongs to; without
+/// the flag it prints nothing (stdout is the report either way).
+pub struct Stages {
+    on: bool,
+    start: Instant,
+    run: RefCell<String>,
+}
+
+impl Stages {
+    /// From `--progress` (commands without the flag: off).
+    pub fn new(m: &ArgMatches) -> Stages {
+        Stages {
+            on: m.try_get_one::<bool>("progress").ok().flatten() == Some(&true),
+            start: Instant::now(),
+            run: RefCell::new(String::new()),
+        }
+    }
+
+    /// Names the run the next stages belong to.
+    pub fn begin(&self, run: String) {
+        *self.run.borrow_mut() = run;
+    }
+
+    /// Prints one stage (when on).
+    pub fn stage(&self, stage: &str) {
+        if self.on {
+            eprintln!(
+                "flt: [{:8.1} s] {}: {stage}",
+                self.start.elapsed().as_secs_f64(),
+                self.run.borrow()
+            );
+        }
+    }
+}
+
+impl Host for Stages {
+    fn progress(&self, stage: &str, _fraction: f64) {
+        self.stage(stage);
+    }
+}
+
 /// Runs one problem; a method that refuses its configuration (before any
 /// work) is a usage error, exit status 2, like a bad flag.
-fn run_one(problem: &AttentionProblem, backend: &Backend) -> Result<Measurement, Failure> {
-    pollster::block_on(run_attention(problem, backend, &Quiet)).map_err(|e| match e {
+fn run_one(
+    problem: &AttentionProblem,
+    backend: &Backend,
+    host: &Stages,
+) -> Result<Measurement, Failure> {
+    pollster::block_on(run_attention(problem, backend, host)).map_err(|e| match e {
         RunError::Method(_) => Failure::usage(e.to_string()),
         _ => Failure::runtime(e.to_string()),
     })
@@ -109,6 +159,16 @@ fn load_inputs(
     Ok(Some(x))
 }
 
+/// How `--progress` names a run: method, n, d and the heads.
+fn run_name(s: &Settings) -> String {
+    let heads = if s.head_count() > 1 {
+        format!(", {} × {} heads", s.batch, s.heads)
+    } else {
+        String::new()
+    };
+    format!("{} n = {} d = {}{heads}", s.method.key(), s.n, s.d)
+}
+
 /// `flt run`.
 pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     let given = pairs(
@@ -129,6 +189,9 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     );
     let s = settings(given.clone())?;
     knobs_apply(&given, &[s.method])?;
+    let stages = Stages::new(m);
+    stages.begin(run_name(&s));
+    stages.stage("the inputs");
     let mut problem = s.problem(options(m));
     if let Some(x) = load_inputs(m, &s, &given)? {
         if s.head_count() > 1 {
@@ -141,7 +204,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Failure> {
     }
     let backend = backend(s.backend)?;
     apply_warmup(m, &backend);
-    let out = run_one(&problem, &backend)?;
+    let out = run_one(&problem, &backend, &stages)?;
     if let Some(path) = m.get_one::<PathBuf>("out")
         && let Some(o) = out.artifacts.output()
     {
@@ -233,6 +296,7 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
     // A kernel too large for the adapter ends that method's series at that
     // n (larger n are skipped), as on the scaling page; the rest runs.
     let mut stops: Vec<(usize, MethodId, Stop)> = Vec::new();
+    let stages = Stages::new(m);
     for s in runs {
         if stops
             .iter()
@@ -240,7 +304,10 @@ pub fn bench(m: &ArgMatches) -> Result<(), Failure> {
         {
             continue;
         }
-        match pollster::block_on(run_attention(&s.problem(options(m)), &backend, &Quiet)) {
+        stages.begin(run_name(&s));
+        stages.stage("the inputs");
+        let problem = s.problem(options(m));
+        match pollster::block_on(run_attention(&problem, &backend, &stages)) {
             Ok(out) => {
                 print::bench_line(&out, json);
                 outs.push(out);
