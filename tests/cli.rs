@@ -400,22 +400,10 @@ fn bench_prints_one_measurement_per_line() {
 
 #[test]
 fn progress_prints_each_stage_on_stderr_and_leaves_stdout_alone() {
-    let args = [
-        "bench",
-        "--methods",
-        "full,linear",
-        "--n",
-        "16,32",
-        "--d",
-        "8",
-        "--heads",
-        "2",
-        "--backend",
-        "cpu",
-        "--repeats",
-        "1",
-        "--json",
-    ];
+    let args: Vec<&str> =
+        "bench --methods full,linear --n 16,32 --d 8 --heads 2 --backend cpu --repeats 1 --json"
+            .split(' ')
+            .collect();
     let quiet = flt(&args);
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert!(!stderr(&quiet).contains("the inputs"), "{}", stderr(&quiet));

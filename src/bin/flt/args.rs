@@ -219,8 +219,7 @@ pub fn command() -> Command {
         .subcommand(super::compare::command())
 }
 
-/// `--pass-times`: where a GPU run's time goes.
-/// `--progress` (`flt run`, `flt bench`).
+/// `--progress` (`flt run`, `flt bench`): each stage of a run as it starts.
 fn progress_flag() -> Arg {
     Arg::new("progress")
         .long("progress")
@@ -228,6 +227,7 @@ fn progress_flag() -> Arg {
         .help("Print each stage of a run to stderr as it starts (inputs, pattern, GPU kernels, CPU twin, f64 reference), with the seconds since the command started; stdout keeps the report")
 }
 
+/// `--pass-times`: where a GPU run's time goes.
 fn pass_times_flag() -> Arg {
     Arg::new("pass-times")
         .long("pass-times")
