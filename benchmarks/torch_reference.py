@@ -327,6 +327,15 @@ def self_check(ops, as_array, to_lists, omega_rows, extra=()):
 # ---------------------------------------------------------------- timing
 
 
+def sdpa_on(torch, backend, q, k, v, causal):
+    """scaled_dot_product_attention forced onto one backend (an SDPBackend
+    name: MATH, FLASH_ATTENTION, …)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(getattr(SDPBackend, backend)):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
 def cuda_kernels(torch, fn):
     """The CUDA kernels one call of `fn` launches (torch.profiler), distinct,
     in the order first seen, each name cut at 160 characters."""
@@ -417,24 +426,13 @@ def setup(torch, ops, flex, kernel, n, heads, causal, a, dev, row):
     if kernel == "sdpa":
         return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
     if kernel == "sdpa-math":
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        def run_math():
-            with sdpa_kernel(SDPBackend.MATH):
-                return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        return run_math
+        return lambda: sdpa_on(torch, "MATH", q, k, v, causal)
     if kernel == "sdpa-f16":
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
+        # sdpa_backend is read from the kernels it launched (main).
         row["dtype"] = "float16"
-        row["sdpa_backend"] = "flash"
         qh, kh, vh = q.half(), k.half(), v.half()
         del q, k, v
-
-        def run():
-            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
-        return run
+        return lambda: sdpa_on(torch, "FLASH_ATTENTION", qh, kh, vh, causal)
     if kernel == "linear":
         return lambda: linear_attention(ops, q, k, v)
     if kernel == "linformer":
@@ -482,12 +480,7 @@ def gpu_self_check(torch, ops, flex, dev):
             q[None], k[None], v[None], is_causal=causal)[0]
 
     def sdpa_math(causal):
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        def run(q, k, v):
-            with sdpa_kernel(SDPBackend.MATH):
-                return sdpa(causal)(q, k, v)
-        return run
+        return lambda q, k, v: sdpa_on(torch, "MATH", q[None], k[None], v[None], causal)[0]
 
     extra = [
         ("sdpa", sdpa(False), lambda q, k, v: naive.full_attention(q, k, v, False)),
