@@ -805,20 +805,8 @@ mod tests {
         bytes
     }
 
-    /// A hand-made .npy file (format 1.0) with any header.
-    fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut dict =
-            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + dict.len() + 1) % 64 != 0 {
-            dict.push(' ');
-        }
-        dict.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(dict.as_bytes());
-        bytes.extend_from_slice(data);
-        bytes
-    }
+    // A hand-made .npy file (format 1.0) with any header.
+    use crate::data::npy::npy_raw::raw_npy;
 
     #[test]
     fn inputs_drawn_in_slices_are_the_same_bits() {

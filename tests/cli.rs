@@ -67,19 +67,9 @@ fn save<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
     path.display().to_string()
 }
 
-/// A hand-made .npy file (format 1.0) with any header.
-fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
+#[path = "common/npy_raw.rs"]
+mod npy_raw;
+use npy_raw::raw_npy;
 
 /// Runs flt and expects exit status 2 with `needle` in its message.
 fn refused(args: &[&str], needle: &str) {

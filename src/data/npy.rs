@@ -431,7 +431,7 @@ impl<'a> Parser<'a> {
 // The tests' hand-made files (shared with tests/fuzz_npy.rs).
 #[cfg(test)]
 #[path = "../../tests/common/npy_raw.rs"]
-mod npy_raw;
+pub(crate) mod npy_raw;
 
 #[cfg(test)]
 mod tests {

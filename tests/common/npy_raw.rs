@@ -1,5 +1,8 @@
-//! A `.npy` file made by hand, shared by `src/data/npy.rs`'s unit tests
-//! and `tests/fuzz_npy.rs` (each includes this file by `#[path]`).
+//! A `.npy` file made by hand, shared by the unit tests of `src/data/npy.rs`
+//! and `src/inputs.rs`, `tests/fuzz_npy.rs` and `tests/cli.rs` (each
+//! includes this file by `#[path]`, or through `data::npy`).
+
+#![allow(dead_code)]
 
 /// A `.npy` file from its parts: format `version` (1, 2 or 3: a u16 or u32
 /// header length), the header dictionary's text padded with spaces and a
@@ -22,4 +25,14 @@ pub fn raw(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
     bytes.extend_from_slice(header.as_bytes());
     bytes.extend_from_slice(data);
     bytes
+}
+
+/// A format 1.0 file with the dictionary numpy writes for `descr` and
+/// `shape` (any text, valid or not), and `data`.
+pub fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    raw(
+        1,
+        &format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}"),
+        data,
+    )
 }
